@@ -1,0 +1,321 @@
+package reason
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// Error is a rejection with layers, in the manner of Ory fosite: a stable
+// code, a caller-safe detail and hint, and an operator-only debug text.
+// What reaches the caller is decided in one place, View, from the catalogue
+// entry, the caller's proof of possession and the route's disclosure level.
+type Error struct {
+	Code string
+	// Detail is told to the caller: it may only say what the caller's own
+	// input shows or, for codes marked Possession, what the credential the
+	// caller proved to hold shows.
+	Detail string
+	// Hint overrides the catalogue's hint (e.g. to name who can approve).
+	Hint string
+	// Debug is for the operator only: the trace and the call log carry it,
+	// never a response.
+	Debug string
+	// CredentialID is the public id of the credential, when the caller sent
+	// one whose id could be read.
+	CredentialID string
+	// Possession is true once the caller proved it holds the credential
+	// (the secret matched, the signature verified).
+	Possession bool
+	// Scope lists the scopes required, for insufficient_scope.
+	Scope string
+	// Allow lists the route's methods, for 405.
+	Allow string
+	// RetryAfter in seconds, for 429 and 503 (0: none).
+	RetryAfter int
+	// Err is the underlying cause, if any (operator only).
+	Err error
+}
+
+// New returns an Error with a caller-safe detail.
+func New(code, detail string) *Error { return &Error{Code: code, Detail: detail} }
+
+// Error implements error with the code, the detail and the debug text: it
+// is for logs and the operator, never written to a caller as is.
+func (e *Error) Error() string {
+	s := e.Code
+	if e.Detail != "" {
+		s += ": " + e.Detail
+	}
+	if e.Debug != "" {
+		s += " [" + e.Debug + "]"
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// Unwrap returns the underlying cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Entry returns the catalogue entry of the error's code (gateway.internal
+// for an uncatalogued code, which a test prevents).
+func (e *Error) Entry() Entry {
+	if en, ok := byCode[e.Code]; ok {
+		return en
+	}
+	return byCode[GatewayInternal]
+}
+
+// View is what a caller is told.
+type View struct {
+	Code         string
+	Status       int
+	Title        string
+	Detail       string
+	Hint         string
+	CredentialID string
+	Bearer       string // RFC 6750 error attribute; "-" for no WWW-Authenticate
+	Scope        string
+}
+
+// View decides what the caller learns. It is the one place that applies
+// disclosure by possession (§5): a code that reveals facts about a
+// credential is never shown to a caller that has not proved it holds it
+// (such an error is a gateway bug; it is told key.unknown instead), and a
+// route with minimal disclosure gets only the code family and title.
+func (e *Error) View(minimal bool) View {
+	en := e.Entry()
+	v := View{Code: en.Code, Status: en.Status, Title: en.Title, Detail: e.Detail, Hint: e.Hint,
+		CredentialID: e.CredentialID, Bearer: en.Bearer, Scope: e.Scope}
+	if v.Hint == "" {
+		v.Hint = en.Hint
+	}
+	if en.Possession && !e.Possession {
+		k := byCode[KeyUnknown]
+		v = View{Code: k.Code, Status: k.Status, Title: k.Title, Hint: k.Hint, Bearer: k.Bearer, CredentialID: e.CredentialID}
+	}
+	if minimal {
+		fam := v.Code
+		if i := strings.IndexByte(fam, '.'); i > 0 {
+			fam = fam[:i]
+		}
+		bearer := v.Bearer
+		if bearer != "-" && bearer != BearerNone {
+			bearer = BearerInvalidToken
+			if v.Status == 400 {
+				bearer = BearerInvalidRequest
+			}
+		}
+		v = View{Code: fam, Status: v.Status, Title: "Request rejected", Bearer: bearer,
+			Hint: "Quote the request ID to the API operator."}
+	}
+	return v
+}
+
+// Render says how to write a rejection.
+type Render struct {
+	RequestID string
+	// Instance is the request path (never the query: it may carry a key).
+	Instance string
+	// BaseURL is the public base URL the error page links are built on,
+	// e.g. "https://api.example.com"; empty gives a relative type link.
+	BaseURL string
+	Minimal bool
+	// OpenAI wraps the fields as {"error":{…}} for OpenAI SDKs (§5).
+	OpenAI bool
+	// Scheme for WWW-Authenticate ("Bearer" unless the route uses Basic).
+	Scheme string
+}
+
+// ErrorsPath is where the gateway serves a page for each code.
+const ErrorsPath = "/.well-known/gatehouse/errors/"
+
+// Write writes the rejection: status, problem+json (or OpenAI) body,
+// WWW-Authenticate per RFC 6750, X-Request-Id, Allow and Retry-After.
+func (e *Error) Write(w http.ResponseWriter, r Render) {
+	v := e.View(r.Minimal)
+	h := w.Header()
+	if r.RequestID != "" {
+		h["X-Request-Id"] = []string{r.RequestID}
+	}
+	if wa := wwwAuthenticate(v, r.Scheme); wa != "" {
+		h["Www-Authenticate"] = []string{wa}
+	}
+	if e.Allow != "" && v.Status == http.StatusMethodNotAllowed {
+		h["Allow"] = []string{e.Allow}
+	}
+	if e.RetryAfter > 0 {
+		h["Retry-After"] = []string{strconv.Itoa(e.RetryAfter)}
+	}
+	h["Cache-Control"] = []string{"no-store"}
+	var buf [1024]byte
+	var b []byte
+	if r.OpenAI {
+		h["Content-Type"] = []string{"application/json"}
+		b = appendOpenAI(buf[:0], v, r)
+	} else {
+		h["Content-Type"] = []string{"application/problem+json"}
+		b = appendProblem(buf[:0], v, r)
+	}
+	h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	w.WriteHeader(v.Status)
+	_, _ = w.Write(b)
+}
+
+// Body returns the body Write would send (problem+json or OpenAI shape).
+func (e *Error) Body(r Render) []byte {
+	v := e.View(r.Minimal)
+	if r.OpenAI {
+		return appendOpenAI(nil, v, r)
+	}
+	return appendProblem(nil, v, r)
+}
+
+// WWWAuthenticate returns the header value Write would send ("" for none).
+func (e *Error) WWWAuthenticate(r Render) string { return wwwAuthenticate(e.View(r.Minimal), r.Scheme) }
+
+func wwwAuthenticate(v View, scheme string) string {
+	if v.Bearer == "-" {
+		return ""
+	}
+	if scheme == "" {
+		scheme = "Bearer"
+	}
+	s := scheme + ` realm="gatehouse"`
+	if v.Bearer == BearerNone {
+		// RFC 6750 §3.1: "If the request lacks any authentication
+		// information …, the resource server SHOULD NOT include an error
+		// code or other error information."
+		return s
+	}
+	s += `, error="` + v.Bearer + `", error_description="` + v.Code + `"`
+	if v.Bearer == BearerInsufficientScope && v.Scope != "" {
+		s += `, scope="` + v.Scope + `"`
+	}
+	return s
+}
+
+func appendProblem(b []byte, v View, r Render) []byte {
+	b = append(b, `{"type":`...)
+	b = appendString(b, r.BaseURL+ErrorsPath+v.Code)
+	b = append(b, `,"title":`...)
+	b = appendString(b, v.Title)
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(v.Status), 10)
+	b = append(b, `,"code":`...)
+	b = appendString(b, v.Code)
+	if v.Detail != "" {
+		b = append(b, `,"detail":`...)
+		b = appendString(b, v.Detail)
+	}
+	if v.Hint != "" {
+		b = append(b, `,"hint":`...)
+		b = appendString(b, v.Hint)
+	}
+	if r.RequestID != "" {
+		b = append(b, `,"request_id":`...)
+		b = appendString(b, r.RequestID)
+	}
+	if v.CredentialID != "" {
+		b = append(b, `,"credential_id":`...)
+		b = appendString(b, v.CredentialID)
+	}
+	if r.Instance != "" {
+		b = append(b, `,"instance":`...)
+		b = appendString(b, r.Instance)
+	}
+	return append(b, "}\n"...)
+}
+
+// appendOpenAI writes {"error":{"message","type","code","param","request_id"}}
+// so OpenAI SDKs surface our code and request ID in their exception text.
+func appendOpenAI(b []byte, v View, r Render) []byte {
+	msg := v.Title
+	if v.Detail != "" {
+		msg = v.Detail
+	}
+	msg += " (" + v.Code
+	if r.RequestID != "" {
+		msg += ", request " + r.RequestID
+	}
+	msg += ")"
+	if v.Hint != "" {
+		msg += " " + v.Hint
+	}
+	typ := "invalid_request_error"
+	switch {
+	case v.Status == 401:
+		typ = "authentication_error"
+	case v.Status == 403:
+		typ = "permission_error"
+	case v.Status == 429:
+		typ = "rate_limit_error"
+	case v.Status >= 500:
+		typ = "api_error"
+	}
+	b = append(b, `{"error":{"message":`...)
+	b = appendString(b, msg)
+	b = append(b, `,"type":`...)
+	b = appendString(b, typ)
+	b = append(b, `,"code":`...)
+	b = appendString(b, v.Code)
+	b = append(b, `,"param":null,"request_id":`...)
+	b = appendString(b, r.RequestID)
+	return append(b, "}}\n"...)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string. Hand-written instead of
+// encoding/json because it runs on every rejection (garbage-key floods) and
+// costs no allocation this way.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

@@ -1,0 +1,122 @@
+// Package store defines the persistence interface behind Gatehouse. The
+// embedded implementation (sqlite/) and the cluster one (postgres/, later)
+// run the same migrations (migrations/) and satisfy the same tests.
+//
+// The request path never calls a Store: admin writes go here, then reach the
+// in-memory snapshot through Load (see internal/snapshot).
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"gatehouse/internal/domain"
+)
+
+// ErrNotFound is returned (wrapped) when an object does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrConflict is returned (wrapped) when a unique field (slug, name, key id,
+// key hash) is already taken. The wrapping message names the field.
+var ErrConflict = errors.New("conflict")
+
+// Data is everything the request path needs, loaded in one consistent read.
+type Data struct {
+	// Version is the store's change counter at the time of the read.
+	Version   int64
+	Tenants   []domain.Tenant
+	Consumers []domain.Consumer // including deleted ones (they must answer consumer.deleted)
+	Keys      []domain.APIKey
+	Services  []domain.Service
+	Routes    []domain.Route
+}
+
+// Page asks for one page of a list: After is the cursor returned as Next by
+// the previous page (empty for the first page); Limit 0 means 100.
+type Page struct {
+	After string
+	Limit int
+}
+
+// ListFilter narrows list calls. Empty fields do not filter.
+type ListFilter struct {
+	Page
+	TenantID   string // consumers, services, admins, audit (by resource tenant)
+	ConsumerID string // keys
+	ServiceID  string // routes
+	Name       string // consumers, services: exact name
+}
+
+// CallFilter narrows call-log queries.
+type CallFilter struct {
+	Page
+	Since      time.Time
+	Until      time.Time
+	ConsumerID string
+	RouteID    string
+	TenantID   string
+	Status     int
+	Code       string
+}
+
+// Tx is one atomic admin change. Every write method records nothing by itself:
+// the caller adds exactly one Audit entry per logical change. Commit bumps
+// the store's version once.
+type Tx interface {
+	GetTenant(ctx context.Context, idOrSlug string) (domain.Tenant, error)
+	PutTenant(ctx context.Context, t domain.Tenant) error // insert or update by ID
+	GetConsumer(ctx context.Context, id string) (domain.Consumer, error)
+	// GetConsumerByName finds a consumer by name within a tenant.
+	GetConsumerByName(ctx context.Context, tenantID, name string) (domain.Consumer, error)
+	PutConsumer(ctx context.Context, c domain.Consumer) error
+	GetKey(ctx context.Context, id string) (domain.APIKey, error)
+	PutKey(ctx context.Context, k domain.APIKey) error
+	GetService(ctx context.Context, idOrName string) (domain.Service, error)
+	PutService(ctx context.Context, s domain.Service) error
+	DeleteService(ctx context.Context, id string) error
+	GetRoute(ctx context.Context, id string) (domain.Route, error)
+	PutRoute(ctx context.Context, r domain.Route) error
+	DeleteRoute(ctx context.Context, id string) error
+	GetAdmin(ctx context.Context, id string) (domain.Admin, error)
+	PutAdmin(ctx context.Context, a domain.Admin) error
+	DeleteAdmin(ctx context.Context, id string) error
+	Audit(ctx context.Context, e domain.AuditEntry) error
+}
+
+// Store is the persistence interface. Implementations are safe for
+// concurrent use.
+type Store interface {
+	// Update runs fn in one transaction; if fn returns an error nothing is
+	// written. The version is bumped once on commit.
+	Update(ctx context.Context, fn func(tx Tx) error) error
+	// View runs fn in a read-only transaction (writes through tx fail).
+	View(ctx context.Context, fn func(tx Tx) error) error
+
+	// Load reads everything the snapshot needs, consistently.
+	Load(ctx context.Context) (*Data, error)
+	// Version is the store's current change counter.
+	Version(ctx context.Context) (int64, error)
+
+	ListTenants(ctx context.Context, f ListFilter) (items []domain.Tenant, next string, err error)
+	ListConsumers(ctx context.Context, f ListFilter) ([]domain.Consumer, string, error)
+	ListKeys(ctx context.Context, f ListFilter) ([]domain.APIKey, string, error)
+	ListServices(ctx context.Context, f ListFilter) ([]domain.Service, string, error)
+	ListRoutes(ctx context.Context, f ListFilter) ([]domain.Route, string, error)
+	ListAdmins(ctx context.Context, f ListFilter) ([]domain.Admin, string, error)
+	ListAudit(ctx context.Context, f ListFilter) ([]domain.AuditEntry, string, error)
+	// AdminByTokenHash finds an admin by the SHA-256 (hex) of its token.
+	AdminByTokenHash(ctx context.Context, hash string) (domain.Admin, error)
+
+	// InsertCalls writes a batch of call records in one transaction.
+	InsertCalls(ctx context.Context, calls []domain.Call) error
+	// QueryCalls lists call records newest first.
+	QueryCalls(ctx context.Context, f CallFilter) ([]domain.Call, string, error)
+	GetCall(ctx context.Context, requestID string) (domain.Call, error)
+	// DeleteCallsBefore removes call records older than t (retention).
+	DeleteCallsBefore(ctx context.Context, t time.Time) (int64, error)
+	// TouchKeys records last-used times in bulk (best effort, batched).
+	TouchKeys(ctx context.Context, lastUsed map[string]time.Time) error
+
+	Close() error
+}
