@@ -117,7 +117,7 @@ var catalogue = []Entry{
 		Meaning: "The route requires authentication and the request carries no credential the route accepts.",
 		Causes:  []string{"The Authorization header was not sent, or was stripped by a proxy or redirect.", "The key was sent in a header this route does not read.", "An environment variable holding the key is empty."},
 		Hint:    "Send your key as 'Authorization: Bearer gk_…' (or as the route's detail lists)."},
-	{Code: AuthSchemeUnsupported, Status: 401, Title: "Unsupported authorization scheme", Bearer: BearerInvalidRequest,
+	{Code: AuthSchemeUnsupported, Status: 401, Title: "Unsupported authorization scheme", Bearer: BearerNone,
 		Meaning: "The Authorization header uses a scheme this route does not accept.",
 		Causes:  []string{"'Token …' or 'Key …' instead of 'Bearer …'.", "A client library configured for another gateway."},
 		Hint:    "Use one of the schemes named in the detail, e.g. 'Authorization: Bearer gk_…'."},

@@ -1,0 +1,250 @@
+// Package config reads gatehouse.yaml and the GATEHOUSE_* environment into
+// one validated Config. Every validation error names the file, the line and
+// the field, and says how to fix it: an operator should never have to guess
+// which of forty lines is wrong.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"gatehouse/internal/domain"
+)
+
+// Config is the gateway's configuration.
+type Config struct {
+	// Environment this gateway serves: live or test (§1, §3).
+	Environment string `yaml:"environment"`
+	ProxyAddr   string `yaml:"proxy_addr"`
+	AdminAddr   string `yaml:"admin_addr"`
+	// Database is the storage URL: sqlite://path (embedded) or postgres://…
+	Database string `yaml:"database"`
+	// PublicURL is the base of the error-page links in rejections
+	// (type: <public_url>/.well-known/gatehouse/errors/<code>). Empty: the
+	// links are built from the request's own scheme and host.
+	PublicURL string `yaml:"public_url"`
+	LogLevel  string `yaml:"log_level"`  // debug, info, warn, error
+	LogFormat string `yaml:"log_format"` // text, json
+	// TrustedProxies are CIDRs whose X-Forwarded-For is believed.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// RotationGrace is the default grace period of a rotated key.
+	RotationGrace domain.Duration `yaml:"rotation_grace"`
+	// ExpiryWarning: within this time of a key's expiry, responses carry
+	// Gatehouse-Credential-Expires.
+	ExpiryWarning   domain.Duration `yaml:"expiry_warning"`
+	ShutdownTimeout domain.Duration `yaml:"shutdown_timeout"`
+	CallLog         CallLog         `yaml:"call_log"`
+	// Upstream holds gateway-wide defaults for services that set none.
+	Upstream UpstreamDefaults `yaml:"upstream"`
+
+	// Source is the file the config was read from ("" for defaults only).
+	Source string `yaml:"-"`
+}
+
+// CallLog configures the asynchronous call-log writer (§6).
+type CallLog struct {
+	QueueSize     int             `yaml:"queue_size"`
+	BatchSize     int             `yaml:"batch_size"`
+	FlushInterval domain.Duration `yaml:"flush_interval"`
+	Retention     domain.Duration `yaml:"retention"`
+}
+
+// UpstreamDefaults are the timeouts used where a service sets none.
+type UpstreamDefaults struct {
+	ConnectTimeout  domain.Duration `yaml:"connect_timeout"`
+	ResponseTimeout domain.Duration `yaml:"response_timeout"`
+	IdleTimeout     domain.Duration `yaml:"idle_timeout"`
+}
+
+// Default returns the configuration used when nothing is set.
+func Default() Config {
+	return Config{
+		Environment:     domain.EnvLive,
+		ProxyAddr:       ":8080",
+		AdminAddr:       "127.0.0.1:8081",
+		Database:        "sqlite://./gatehouse-data/gatehouse.db",
+		LogLevel:        "info",
+		LogFormat:       "text",
+		RotationGrace:   domain.Duration(24 * time.Hour),
+		ExpiryWarning:   domain.Duration(14 * 24 * time.Hour),
+		ShutdownTimeout: domain.Duration(30 * time.Second),
+		CallLog: CallLog{
+			QueueSize:     65536,
+			BatchSize:     512,
+			FlushInterval: domain.Duration(200 * time.Millisecond),
+			Retention:     domain.Duration(7 * 24 * time.Hour),
+		},
+		Upstream: UpstreamDefaults{
+			ConnectTimeout:  domain.Duration(5 * time.Second),
+			ResponseTimeout: domain.Duration(60 * time.Second),
+			IdleTimeout:     domain.Duration(90 * time.Second),
+		},
+	}
+}
+
+// FieldError is a validation error located in the config file.
+type FieldError struct {
+	File  string
+	Line  int // 0 when the value came from the environment or a default
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string {
+	loc := e.File
+	if loc == "" {
+		loc = "configuration"
+	}
+	if e.Line > 0 {
+		loc = fmt.Sprintf("%s:%d", loc, e.Line)
+	}
+	return fmt.Sprintf("%s: %s: %s", loc, e.Field, e.Msg)
+}
+
+// Load reads path (if not empty), applies the environment (getenv), and
+// validates. The returned error joins every problem found, each a
+// *FieldError.
+func Load(path string, getenv func(string) string) (Config, error) {
+	cfg := Default()
+	lines := map[string]int{}
+	if path != "" {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("read config: %w", err)
+		}
+		cfg.Source = path
+		if err := decode(raw, path, &cfg, lines); err != nil {
+			return cfg, err
+		}
+	}
+	applyEnv(&cfg, getenv)
+	return cfg, cfg.validate(lines)
+}
+
+// decode fills cfg from YAML, rejecting unknown fields, and records the line
+// of every field path ("call_log.flush_interval") for validation messages.
+func decode(raw []byte, path string, cfg *Config, lines map[string]int) error {
+	var root yaml.Node
+	if err := yaml.Unmarshal(raw, &root); err != nil {
+		return fmt.Errorf("%s: not valid YAML: %w", path, err)
+	}
+	if len(root.Content) == 0 {
+		return nil // empty file: defaults
+	}
+	recordLines(root.Content[0], "", lines)
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			var errs []error
+			for _, m := range te.Errors {
+				errs = append(errs, fmt.Errorf("%s: %s (see docs/configuration.md for the fields)", path, m))
+			}
+			return errors.Join(errs...)
+		}
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+func recordLines(n *yaml.Node, prefix string, lines map[string]int) {
+	if n.Kind != yaml.MappingNode {
+		return
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		p := k.Value
+		if prefix != "" {
+			p = prefix + "." + k.Value
+		}
+		lines[p] = k.Line
+		recordLines(v, p, lines)
+	}
+}
+
+func applyEnv(cfg *Config, getenv func(string) string) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	set := func(dst *string, name string) {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	set(&cfg.ProxyAddr, "GATEHOUSE_PROXY_ADDR")
+	set(&cfg.AdminAddr, "GATEHOUSE_ADMIN_ADDR")
+	set(&cfg.Database, "GATEHOUSE_DATABASE_URL")
+	set(&cfg.Environment, "GATEHOUSE_ENVIRONMENT")
+	set(&cfg.PublicURL, "GATEHOUSE_PUBLIC_URL")
+	set(&cfg.LogLevel, "GATEHOUSE_LOG_LEVEL")
+}
+
+func (c *Config) validate(lines map[string]int) error {
+	var errs []error
+	bad := func(field, msg string) {
+		errs = append(errs, &FieldError{File: c.Source, Line: lines[field], Field: field, Msg: msg})
+	}
+	if c.Environment != domain.EnvLive && c.Environment != domain.EnvTest {
+		bad("environment", fmt.Sprintf("%q is not an environment: use live or test", c.Environment))
+	}
+	for _, a := range []struct{ field, v string }{{"proxy_addr", c.ProxyAddr}, {"admin_addr", c.AdminAddr}} {
+		if _, _, err := net.SplitHostPort(a.v); err != nil {
+			bad(a.field, fmt.Sprintf("%q is not host:port (e.g. \":8080\" or \"127.0.0.1:0\"): %v", a.v, err))
+		}
+	}
+	if c.ProxyAddr == c.AdminAddr && !strings.HasSuffix(c.ProxyAddr, ":0") {
+		bad("admin_addr", "the admin API needs its own listener: it is never served on the proxy port")
+	}
+	if !strings.HasPrefix(c.Database, "sqlite://") && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
+		bad("database", fmt.Sprintf("%q: use sqlite://path/to/gatehouse.db or postgres://user@host/db", c.Database))
+	}
+	if c.PublicURL != "" && !strings.HasPrefix(c.PublicURL, "http://") && !strings.HasPrefix(c.PublicURL, "https://") {
+		bad("public_url", fmt.Sprintf("%q must start with https:// (or http://)", c.PublicURL))
+	}
+	c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log_level", fmt.Sprintf("%q: use debug, info, warn or error", c.LogLevel))
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		bad("log_format", fmt.Sprintf("%q: use text or json", c.LogFormat))
+	}
+	for i, p := range c.TrustedProxies {
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			bad("trusted_proxies", fmt.Sprintf("entry %d %q is not a CIDR (e.g. 10.0.0.0/8) or an IP", i+1, p))
+		}
+	}
+	positive := func(field string, d domain.Duration) {
+		if d <= 0 {
+			bad(field, "must be a positive duration such as \"30s\"")
+		}
+	}
+	positive("rotation_grace", c.RotationGrace)
+	positive("shutdown_timeout", c.ShutdownTimeout)
+	positive("call_log.flush_interval", c.CallLog.FlushInterval)
+	positive("call_log.retention", c.CallLog.Retention)
+	positive("upstream.connect_timeout", c.Upstream.ConnectTimeout)
+	positive("upstream.response_timeout", c.Upstream.ResponseTimeout)
+	positive("upstream.idle_timeout", c.Upstream.IdleTimeout)
+	if c.ExpiryWarning < 0 {
+		bad("expiry_warning", "must not be negative (0 turns the warning off)")
+	}
+	if c.CallLog.QueueSize < 1 {
+		bad("call_log.queue_size", "must be at least 1")
+	}
+	if c.CallLog.BatchSize < 1 || c.CallLog.BatchSize > c.CallLog.QueueSize {
+		bad("call_log.batch_size", "must be between 1 and call_log.queue_size")
+	}
+	return errors.Join(errs...)
+}

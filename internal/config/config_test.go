@@ -1,0 +1,89 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func write(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func noenv(string) string { return "" }
+
+func TestLoad(t *testing.T) {
+	cases := []struct {
+		desc    string
+		yaml    string
+		env     map[string]string
+		wantErr []string // substrings, all must appear
+		check   func(t *testing.T, c Config)
+	}{
+		{desc: "defaults only", yaml: "", check: func(t *testing.T, c Config) {
+			if c.ProxyAddr != ":8080" || c.AdminAddr != "127.0.0.1:8081" || c.Environment != "live" {
+				t.Errorf("defaults: %+v", c)
+			}
+			if c.Database != "sqlite://./gatehouse-data/gatehouse.db" {
+				t.Errorf("database default %q", c.Database)
+			}
+		}},
+		{desc: "durations in Go syntax", yaml: "call_log:\n  flush_interval: 50ms\nrotation_grace: 1h\n", check: func(t *testing.T, c Config) {
+			if c.CallLog.FlushInterval.D() != 50*time.Millisecond || c.RotationGrace.D() != time.Hour {
+				t.Errorf("got %v %v", c.CallLog.FlushInterval.D(), c.RotationGrace.D())
+			}
+		}},
+		{desc: "environment overrides the file", yaml: "proxy_addr: \":9000\"\n", env: map[string]string{"GATEHOUSE_PROXY_ADDR": "127.0.0.1:0"},
+			check: func(t *testing.T, c Config) {
+				if c.ProxyAddr != "127.0.0.1:0" {
+					t.Errorf("proxy addr %q", c.ProxyAddr)
+				}
+			}},
+		{desc: "bad environment names file, line and field", yaml: "proxy_addr: \":9000\"\nenvironment: prod\n",
+			wantErr: []string{"gatehouse.yaml:2", "environment", `"prod"`, "live or test"}},
+		{desc: "nested field line", yaml: "call_log:\n  queue_size: 10\n  batch_size: 0\n",
+			wantErr: []string{"gatehouse.yaml:3", "call_log.batch_size"}},
+		{desc: "unknown field is refused with its line", yaml: "proxy_adr: \":1\"\n",
+			wantErr: []string{"line 1", "proxy_adr"}},
+		{desc: "bad duration", yaml: "shutdown_timeout: soon\n", wantErr: []string{"soon", "Go syntax"}},
+		{desc: "same listener for proxy and admin", yaml: "proxy_addr: \":9000\"\nadmin_addr: \":9000\"\n",
+			wantErr: []string{"admin_addr", "own listener"}},
+		{desc: "bad database URL", yaml: "database: mysql://x\n", wantErr: []string{"database", "sqlite://"}},
+		{desc: "bad trusted proxy", yaml: "trusted_proxies: [10.0.0.0/8, nope]\n", wantErr: []string{"trusted_proxies", "entry 2"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			getenv := func(k string) string { return tc.env[k] }
+			c, err := Load(write(t, tc.yaml), getenv)
+			if len(tc.wantErr) > 0 {
+				if err == nil {
+					t.Fatalf("want error containing %q, got none", tc.wantErr)
+				}
+				for _, w := range tc.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q lacks %q", err, w)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			tc.check(t, c)
+		})
+	}
+}
+
+func TestLoadWithoutFile(t *testing.T) {
+	c, err := Load("", noenv)
+	if err != nil || c.Source != "" {
+		t.Fatalf("Load(\"\"): %v %+v", err, c)
+	}
+}
