@@ -198,6 +198,9 @@ type AuditEntry struct {
 	ResourceID string          `json:"resource_id"`
 	Before     json.RawMessage `json:"before,omitempty"`
 	After      json.RawMessage `json:"after,omitempty"`
+	// TenantID is the tenant the changed resource belongs to ("" for
+	// gateway-wide resources); ListAudit filters on it for tenant admins.
+	TenantID string `json:"tenant,omitempty"`
 }
 
 // Trace step outcomes.

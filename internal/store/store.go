@@ -21,6 +21,14 @@ var ErrNotFound = errors.New("not found")
 // key hash) is already taken. The wrapping message names the field.
 var ErrConflict = errors.New("conflict")
 
+// ErrReadOnly is returned (wrapped) by the write methods of a Tx obtained
+// from View.
+var ErrReadOnly = errors.New("read-only transaction")
+
+// ErrBadCursor is returned (wrapped) when Page.After is not a cursor this
+// list returned (admin: a 400 on the "after"/"cursor" parameter).
+var ErrBadCursor = errors.New("invalid cursor")
+
 // Data is everything the request path needs, loaded in one consistent read.
 type Data struct {
 	// Version is the store's change counter at the time of the read.

@@ -1,0 +1,208 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"gatehouse/internal/domain"
+	"gatehouse/internal/store"
+)
+
+const callCols = `request_id, ts, route_id, service_id, tenant_id, consumer_id, credential_id, credential_type,
+	method, path, status, code, client_ip, user_agent, latency_us, upstream_us, bytes_in, bytes_out, engine, trace`
+
+// InsertCalls writes a batch in one transaction through one prepared
+// statement. A record whose request ID is already stored is skipped, so the
+// call-log writer may retry a batch whose commit outcome it did not see.
+// Calls are not admin changes: the version does not move.
+func (s *Store) InsertCalls(ctx context.Context, calls []domain.Call) error {
+	if len(calls) == 0 {
+		return nil
+	}
+	sqlTx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: insert calls: begin: %w", err)
+	}
+	defer sqlTx.Rollback() //nolint:errcheck // no-op after Commit
+	stmt, err := sqlTx.PrepareContext(ctx, `INSERT INTO calls (`+callCols+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (request_id) DO NOTHING`)
+	if err != nil {
+		return fmt.Errorf("sqlite: insert calls: prepare: %w", err)
+	}
+	defer stmt.Close()
+	for i := range calls {
+		c := &calls[i]
+		var trace any
+		if c.Trace != nil {
+			if trace, err = enc(c.Trace); err != nil {
+				return err
+			}
+		}
+		if _, err := stmt.ExecContext(ctx, c.RequestID, tm(c.Time), c.RouteID, c.ServiceID, c.TenantID,
+			c.ConsumerID, c.CredentialID, c.CredentialType, c.Method, c.Path, c.Status, c.Code, c.ClientIP,
+			c.UserAgent, c.LatencyMicros, c.UpstreamMicros, c.BytesIn, c.BytesOut, c.Engine, trace); err != nil {
+			return fmt.Errorf("sqlite: insert call %q: %w", c.RequestID, err)
+		}
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: insert calls: commit: %w", err)
+	}
+	return nil
+}
+
+func scanCall(r rowScanner) (domain.Call, error) {
+	var (
+		c     domain.Call
+		ts    int64
+		trace sql.NullString
+	)
+	if err := r.Scan(&c.RequestID, &ts, &c.RouteID, &c.ServiceID, &c.TenantID, &c.ConsumerID, &c.CredentialID,
+		&c.CredentialType, &c.Method, &c.Path, &c.Status, &c.Code, &c.ClientIP, &c.UserAgent, &c.LatencyMicros,
+		&c.UpstreamMicros, &c.BytesIn, &c.BytesOut, &c.Engine, &trace); err != nil {
+		return c, err
+	}
+	c.Time = fromTm(ts)
+	if trace.Valid {
+		if err := dec(trace.String, &c.Trace); err != nil {
+			return c, fmt.Errorf("call %q: %w", c.RequestID, err)
+		}
+	}
+	return c, nil
+}
+
+// QueryCalls lists calls newest first (time, then request ID, descending).
+// Since is inclusive, Until exclusive. The cursor is opaque: it encodes the
+// last call's (time, request ID), so pages stay stable while new calls
+// arrive.
+func (s *Store) QueryCalls(ctx context.Context, f store.CallFilter) ([]domain.Call, string, error) {
+	var w filter
+	if !f.Since.IsZero() {
+		w.where = append(w.where, "ts >= ?")
+		w.args = append(w.args, tm(f.Since))
+	}
+	if !f.Until.IsZero() {
+		w.where = append(w.where, "ts < ?")
+		w.args = append(w.args, tm(f.Until))
+	}
+	w.eq("consumer_id", f.ConsumerID)
+	w.eq("route_id", f.RouteID)
+	w.eq("tenant_id", f.TenantID)
+	w.eq("code", f.Code)
+	if f.Status != 0 {
+		w.where = append(w.where, "status = ?")
+		w.args = append(w.args, f.Status)
+	}
+	if f.After != "" {
+		ts, id, err := decodeCallCursor(f.After)
+		if err != nil {
+			return nil, "", err
+		}
+		w.where = append(w.where, "(ts < ? OR (ts = ? AND request_id < ?))")
+		w.args = append(w.args, ts, ts, id)
+	}
+	limit := pageLimit(f.Limit)
+	items, err := queryAll(ctx, s.r, scanCall,
+		`SELECT `+callCols+` FROM calls`+whereClause(w.where)+` ORDER BY ts DESC, request_id DESC LIMIT ?`,
+		append(w.args, limit+1)...)
+	if err != nil {
+		return nil, "", fmt.Errorf("sqlite: query calls: %w", err)
+	}
+	if len(items) > limit {
+		items = items[:limit]
+		last := items[limit-1]
+		return items, encodeCallCursor(tm(last.Time), last.RequestID), nil
+	}
+	return items, "", nil
+}
+
+func encodeCallCursor(ts int64, requestID string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(ts, 10) + "." + requestID))
+}
+
+func decodeCallCursor(c string) (int64, string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return 0, "", fmt.Errorf("calls cursor: %w", store.ErrBadCursor)
+	}
+	tsText, id, ok := strings.Cut(string(b), ".")
+	ts, err := strconv.ParseInt(tsText, 10, 64)
+	if !ok || err != nil || id == "" {
+		return 0, "", fmt.Errorf("calls cursor: %w", store.ErrBadCursor)
+	}
+	return ts, id, nil
+}
+
+// GetCall finds one call by request ID.
+func (s *Store) GetCall(ctx context.Context, requestID string) (domain.Call, error) {
+	c, err := scanCall(s.r.QueryRowContext(ctx, `SELECT `+callCols+` FROM calls WHERE request_id = ?`, requestID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, notFound("call %q not found", requestID)
+	}
+	if err != nil {
+		return c, fmt.Errorf("sqlite: get call: %w", err)
+	}
+	return c, nil
+}
+
+// deleteChunk bounds one retention transaction, so pruning a large backlog
+// never holds the write connection long enough to stall the call-log writer.
+const deleteChunk = 5000
+
+// DeleteCallsBefore removes calls strictly older than t, in chunks of
+// deleteChunk rows per transaction, and returns how many it removed.
+func (s *Store) DeleteCallsBefore(ctx context.Context, t time.Time) (int64, error) {
+	var total int64
+	for {
+		res, err := s.w.ExecContext(ctx, `DELETE FROM calls WHERE request_id IN
+			(SELECT request_id FROM calls WHERE ts < ? LIMIT ?)`, tm(t), deleteChunk)
+		if err != nil {
+			return total, fmt.Errorf("sqlite: delete calls: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, fmt.Errorf("sqlite: delete calls: %w", err)
+		}
+		total += n
+		if n < deleteChunk {
+			return total, nil
+		}
+	}
+}
+
+// TouchKeys records last-used times in one transaction. A time never moves
+// last_used_at backwards, and unknown key ids are ignored (best effort: a
+// key deleted since its use has nothing to record). Like calls, touches are
+// not admin changes and do not move the version.
+func (s *Store) TouchKeys(ctx context.Context, lastUsed map[string]time.Time) error {
+	if len(lastUsed) == 0 {
+		return nil
+	}
+	sqlTx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: touch keys: begin: %w", err)
+	}
+	defer sqlTx.Rollback() //nolint:errcheck // no-op after Commit
+	stmt, err := sqlTx.PrepareContext(ctx,
+		`UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`)
+	if err != nil {
+		return fmt.Errorf("sqlite: touch keys: prepare: %w", err)
+	}
+	defer stmt.Close()
+	for id, at := range lastUsed {
+		us := tm(at)
+		if _, err := stmt.ExecContext(ctx, us, id, us); err != nil {
+			return fmt.Errorf("sqlite: touch key %q: %w", id, err)
+		}
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: touch keys: commit: %w", err)
+	}
+	return nil
+}
