@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -54,7 +55,10 @@ func RenderTrace(w io.Writer, call domain.Call) {
 		client += "  " + strconv.Quote(call.UserAgent)
 	}
 	row("Client:", client)
-	lat := micros(call.LatencyMicros) + " total"
+	lat := "–"
+	if call.LatencyMicros > 0 {
+		lat = micros(call.LatencyMicros) + " total"
+	}
 	if call.UpstreamMicros > 0 {
 		lat += ", " + micros(call.UpstreamMicros) + " upstream"
 	}
@@ -70,7 +74,8 @@ func RenderTrace(w io.Writer, call domain.Call) {
 		fmt.Fprintln(w, "Decision trace: none recorded (traces are kept for rejected calls).")
 	} else {
 		fmt.Fprintln(w, "Decision trace:")
-		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		var buf bytes.Buffer
+		tw = tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
 		width := len(strconv.Itoa(len(call.Trace)))
 		for i, s := range call.Trace {
 			detail := clean(s.Detail)
@@ -80,9 +85,16 @@ func RenderTrace(w io.Writer, call domain.Call) {
 				}
 				detail += "(operator only)"
 			}
-			fmt.Fprintf(tw, "  %*d. %s\t%s\t%s\t%s\n", width, i+1, mark(s.Outcome), or(s.Stage, "?"), or(s.Check, "?"), detail)
+			fmt.Fprintf(tw, "  %*d. %s %s\t%s\t%s\n", width, i+1, mark(s.Outcome), or(s.Stage, "?"), or(s.Check, "?"), detail)
 		}
 		_ = tw.Flush()
+		// A step without detail leaves the padding of its check column at
+		// the end of the line; drop it.
+		for _, line := range strings.SplitAfter(buf.String(), "\n") {
+			if line != "" {
+				fmt.Fprintln(w, strings.TrimRight(line, " \n"))
+			}
+		}
 	}
 
 	fmt.Fprintln(w)
@@ -105,11 +117,11 @@ func RenderTrace(w io.Writer, call domain.Call) {
 	case len(private) == 0:
 		fmt.Fprintln(w, "No step is operator-only: this trace may be shared with the caller.")
 	default:
-		noun := "Step " + private[0] + " is"
-		if len(private) > 1 {
-			noun = "Steps " + strings.Join(private, ", ") + " are"
+		if len(private) == 1 {
+			fmt.Fprintf(w, "Step %s is for the operator only: it reveals more than the caller's credential proved, so the caller was not told.\n", private[0])
+		} else {
+			fmt.Fprintf(w, "Steps %s are for the operator only: they reveal more than the caller's credential proved, so the caller was not told.\n", strings.Join(private, ", "))
 		}
-		fmt.Fprintf(w, "%s for the operator only: it reveals more than the caller's credential proved, so the caller was not told.\n", noun)
 	}
 }
 
