@@ -15,7 +15,7 @@ import (
 )
 
 func (a *app) callsCmd() *cobra.Command {
-	var since, consumer, route, rsn string
+	var since, until, consumer, route, tenant, rsn string
 	var status int
 	var lf listFlags
 	c := &cobra.Command{
@@ -33,6 +33,16 @@ func (a *app) callsCmd() *cobra.Command {
 					return fmt.Errorf("--since: %w", err)
 				}
 				q.Set("since", t.UTC().Format(time.RFC3339Nano))
+			}
+			if until != "" {
+				t, err := parseWhen(until, now, false)
+				if err != nil {
+					return fmt.Errorf("--until: %w", err)
+				}
+				q.Set("until", t.UTC().Format(time.RFC3339Nano))
+			}
+			if tenant != "" {
+				q.Set("tenant", tenant)
 			}
 			if consumer != "" {
 				q.Set("consumer", consumer)
@@ -64,7 +74,9 @@ func (a *app) callsCmd() *cobra.Command {
 	}
 	f := c.Flags()
 	f.StringVar(&since, "since", "", "only calls after this: a duration back from now (1h, 7d) or an RFC 3339 time")
-	f.StringVar(&consumer, "consumer", "", "only this consumer's calls")
+	f.StringVar(&until, "until", "", "only calls before this: a duration back from now or an RFC 3339 time")
+	f.StringVar(&consumer, "consumer", "", "only this consumer's calls (id, name, or tenant-slug/name)")
+	f.StringVar(&tenant, "tenant", "", "only this tenant's calls (id or slug)")
 	f.StringVar(&route, "route", "", "only this route's calls")
 	f.IntVar(&status, "status", 0, "only calls answered with this HTTP status")
 	f.StringVar(&rsn, "reason", "", "only calls with this reason code, e.g. key.revoked")
@@ -91,16 +103,18 @@ func (a *app) explainCmd() *cobra.Command {
 
 func (a *app) auditCmd() *cobra.Command {
 	var lf listFlags
-	var tenant string
+	var tenant, action, resource, resourceID, actor string
 	c := &cobra.Command{
-		Use:   "audit [--tenant T]",
+		Use:   "audit [--tenant T] [--action key.revoke|key.] [--resource R] [--resource-id ID] [--actor A]",
 		Short: "List the audit log of admin changes, newest first (secrets masked)",
 		Long: "List every change made through the admin API: who, what, on which object and when.\n" +
 			"Before/after values (secrets masked) are in -o json.",
 		RunE: a.run(spec{}, func(ctx context.Context, c *client, _ []string) error {
 			q := url.Values{}
-			if tenant != "" {
-				q.Set("tenant", tenant)
+			for k, v := range map[string]string{"tenant": tenant, "action": action, "resource": resource, "resource_id": resourceID, "actor": actor} {
+				if v != "" {
+					q.Set(k, v)
+				}
 			}
 			now := a.io.Now()
 			return list(ctx, a, c, listing[domain.AuditEntry]{
@@ -113,6 +127,10 @@ func (a *app) auditCmd() *cobra.Command {
 		}),
 	}
 	c.Flags().StringVar(&tenant, "tenant", "", "only changes to this tenant's objects")
+	c.Flags().StringVar(&action, "action", "", "only this action (key.revoke), or a prefix ending in '.' (key.)")
+	c.Flags().StringVar(&resource, "resource", "", "only this resource type: tenant, consumer, key, service, route, admin")
+	c.Flags().StringVar(&resourceID, "resource-id", "", "only changes to the object with this id")
+	c.Flags().StringVar(&actor, "actor", "", "only changes by this admin (id or name)")
 	lf.add(c)
 	return c
 }

@@ -150,8 +150,15 @@ func (e *unreachableError) Unwrap() error { return e.err }
 // do sends one request. query may be nil; in, when not nil, is sent as JSON.
 // A non-2xx answer is returned as *apiError.
 func (c *client) do(ctx context.Context, method, path string, query url.Values, in any) (response, error) {
+	// path is already escaped (ids go through pathEscape), so a consumer
+	// reference such as "acme/shop" travels as one segment, acme%2Fshop.
 	u := *c.base
-	u.Path = c.base.Path + apiPrefix + path
+	u.RawPath = c.base.EscapedPath() + apiPrefix + path
+	p, err := url.PathUnescape(u.RawPath)
+	if err != nil {
+		return response{}, fmt.Errorf("bad path %q: %w", path, err)
+	}
+	u.Path = p
 	if len(query) > 0 {
 		u.RawQuery = query.Encode()
 	}

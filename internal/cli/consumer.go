@@ -32,14 +32,17 @@ func (a *app) consumerCmd() *cobra.Command {
 	create.Flags().StringSliceVar(&ipAllow, "ip-allow", nil, "client IPs or CIDRs allowed to call, comma-separated (default: any)")
 
 	var lf listFlags
-	var byTenant string
+	var byTenant, byName string
 	ls := &cobra.Command{
-		Use:   "list [--tenant T]",
+		Use:   "list [--tenant T] [--name N]",
 		Short: "List consumers",
 		RunE: a.run(spec{}, func(ctx context.Context, c *client, _ []string) error {
 			q := url.Values{}
 			if byTenant != "" {
 				q.Set("tenant", byTenant)
+			}
+			if byName != "" {
+				q.Set("name", byName)
 			}
 			return list(ctx, a, c, listing[domain.Consumer]{
 				path: "/consumers", plural: "consumers",
@@ -51,12 +54,13 @@ func (a *app) consumerCmd() *cobra.Command {
 		}),
 	}
 	ls.Flags().StringVar(&byTenant, "tenant", "", "only this tenant's consumers (id or slug)")
+	ls.Flags().StringVar(&byName, "name", "", "only consumers with exactly this name")
 	lf.add(ls)
 
 	get := &cobra.Command{
-		Use:   "get <id>",
+		Use:   "get <id|name|tenant-slug/name>",
 		Short: "Show one consumer",
-		RunE: a.run(spec{args: []string{"<id>"}}, func(ctx context.Context, c *client, args []string) error {
+		RunE: a.run(spec{args: []string{"<id|name|tenant-slug/name>"}}, func(ctx context.Context, c *client, args []string) error {
 			return object(ctx, a, c, http.MethodGet, "/consumers/"+pathEscape(args[0]), nil, a.showConsumer)
 		}),
 	}

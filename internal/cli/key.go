@@ -50,7 +50,7 @@ func (a *app) keyCmd() *cobra.Command {
 			})
 		}),
 	}
-	create.Flags().StringVar(&consumer, "consumer", "", "consumer id (required)")
+	create.Flags().StringVar(&consumer, "consumer", "", "consumer id, name, or tenant-slug/name (required)")
 	kf.add(create)
 
 	var lf listFlags
@@ -74,7 +74,7 @@ func (a *app) keyCmd() *cobra.Command {
 			}, q, lf)
 		}),
 	}
-	ls.Flags().StringVar(&byConsumer, "consumer", "", "only this consumer's keys")
+	ls.Flags().StringVar(&byConsumer, "consumer", "", "only this consumer's keys (id, name, or tenant-slug/name)")
 	lf.add(ls)
 
 	get := &cobra.Command{
@@ -162,7 +162,7 @@ func (a *app) keyCmd() *cobra.Command {
 			})
 		}),
 	}
-	imp0.Flags().StringVar(&impConsumer, "consumer", "", "consumer id (required)")
+	imp0.Flags().StringVar(&impConsumer, "consumer", "", "consumer id, name, or tenant-slug/name (required)")
 	imp0.Flags().StringVar(&keyFile, "key-file", "", "file holding the key, or - for stdin (required)")
 	imp.add(imp0)
 

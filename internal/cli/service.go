@@ -45,14 +45,17 @@ func (a *app) serviceCmd() *cobra.Command {
 	create.Flags().BoolVar(&approval, "approval-required", false, "other tenants' consumers need an approved subscription")
 
 	var lf listFlags
-	var byTenant string
+	var byTenant, byName string
 	ls := &cobra.Command{
-		Use:   "list [--tenant T]",
+		Use:   "list [--tenant T] [--name N]",
 		Short: "List services",
 		RunE: a.run(spec{}, func(ctx context.Context, c *client, _ []string) error {
 			q := url.Values{}
 			if byTenant != "" {
 				q.Set("tenant", byTenant)
+			}
+			if byName != "" {
+				q.Set("name", byName)
 			}
 			return list(ctx, a, c, listing[domain.Service]{
 				path: "/services", plural: "services",
@@ -65,6 +68,7 @@ func (a *app) serviceCmd() *cobra.Command {
 		}),
 	}
 	ls.Flags().StringVar(&byTenant, "tenant", "", "only this tenant's services (id or slug)")
+	ls.Flags().StringVar(&byName, "name", "", "only services with exactly this name")
 	lf.add(ls)
 
 	get := &cobra.Command{
