@@ -1,0 +1,283 @@
+// Command setup prepares a running Gatehouse for the benchmark through its
+// admin API (spec Appendix A) and prints, on stdout, two lines:
+//
+//	line 1: a live API key for a consumer allowed on route "/"
+//	line 2: a well-formed key (valid checksum, live environment) whose id
+//	        Gatehouse has never seen — the "unknown key" flood
+//
+// With -proxy it also checks the measured configuration before anything is
+// measured: the key gets the upstream's 200, the upstream receives identity
+// headers, a garbage key is rejected, and the unknown key is rejected as
+// key.unknown (not as a checksum typo, which would measure the wrong path).
+// Diagnostics go to stderr; the admin token is read from
+// GATEHOUSE_ADMIN_TOKEN so it never appears in the process list.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math/big"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+)
+
+func main() {
+	cfg := config{}
+	flag.StringVar(&cfg.admin, "admin", "http://127.0.0.1:8081", "Gatehouse admin base URL")
+	flag.StringVar(&cfg.upstream, "upstream", "http://127.0.0.1:9000", "upstream URL the benchmark service forwards to")
+	flag.StringVar(&cfg.proxy, "proxy", "", "Gatehouse proxy base URL; when set, verify the setup through it")
+	flag.StringVar(&cfg.garbage, "garbage", "garbage", "the garbage credential the flood row sends as a Bearer token")
+	flag.DurationVar(&cfg.timeout, "timeout", 15*time.Second, "overall time limit")
+	flag.Parse()
+	cfg.token = os.Getenv("GATEHOUSE_ADMIN_TOKEN")
+	if err := run(cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "setup:", err)
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	admin, token, upstream, proxy, garbage string
+	timeout                                time.Duration
+}
+
+func run(cfg config) error {
+	if cfg.token == "" {
+		return errors.New("GATEHOUSE_ADMIN_TOKEN is empty")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.timeout)
+	defer cancel()
+	c := &adminClient{base: strings.TrimRight(cfg.admin, "/"), token: cfg.token, http: &http.Client{}}
+
+	key, err := provision(ctx, c, cfg.upstream)
+	if err != nil {
+		return err
+	}
+	unknown, err := unknownKeyLike(key)
+	if err != nil {
+		return err
+	}
+	if cfg.proxy != "" {
+		if err := verify(ctx, &http.Client{}, strings.TrimRight(cfg.proxy, "/"), key, unknown, cfg.garbage); err != nil {
+			return err
+		}
+	}
+	fmt.Println(key)
+	fmt.Println(unknown)
+	return nil
+}
+
+// provision creates tenant → consumer → key, service → route, and returns the
+// key, which the admin API shows only once.
+func provision(ctx context.Context, c *adminClient, upstream string) (string, error) {
+	var tenant, consumer, key, service struct {
+		ID  string `json:"id"`
+		Key string `json:"key"`
+	}
+	steps := []struct {
+		path string
+		body func() any
+		out  any
+	}{
+		{"/admin/v1/tenants", func() any { return map[string]any{"slug": "bench", "name": "Benchmark"} }, &tenant},
+		{"/admin/v1/consumers", func() any {
+			return map[string]any{"tenant": tenant.ID, "name": "bench-client", "scopes": []string{}}
+		}, &consumer},
+		{"/admin/v1/keys", func() any { return map[string]any{"consumer": consumer.ID, "environment": "live"} }, &key},
+		{"/admin/v1/services", func() any {
+			return map[string]any{"tenant": tenant.ID, "name": "bench-upstream", "targets": []string{upstream}}
+		}, &service},
+		{"/admin/v1/routes", func() any {
+			return map[string]any{"service": service.ID, "paths": []string{"/"}, "auth": []string{"api_key"}}
+		}, nil},
+	}
+	for _, s := range steps {
+		if err := c.post(ctx, s.path, s.body(), s.out); err != nil {
+			return "", err
+		}
+	}
+	if key.Key == "" {
+		return "", errors.New("POST /admin/v1/keys answered without a \"key\" field")
+	}
+	return key.Key, nil
+}
+
+type adminClient struct {
+	base, token string
+	http        *http.Client
+}
+
+// post sends one admin call and decodes the answer into out (when non-nil).
+func (c *adminClient) post(ctx context.Context, path string, in, out any) error {
+	payload, err := json.Marshal(in)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", path, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(payload))
+	if err != nil {
+		return fmt.Errorf("build %s: %w", path, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("POST %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return fmt.Errorf("read %s answer: %w", path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("POST %s: status %d: %s", path, resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("decode %s answer: %w", path, err)
+	}
+	return nil
+}
+
+// base62 is the key alphabet of spec §3.
+const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// Key layout of spec §3: gk_<env>_<id>_<secret><check>.
+const (
+	idLen     = 12
+	secretLen = 32
+	checkLen  = 6
+)
+
+// checksum is the §3 check: CRC32 (IEEE) of everything before it, written in
+// base62, most significant digit first, zero-padded to six characters.
+func checksum(prefix string) string {
+	var out [checkLen]byte
+	v := crc32.ChecksumIEEE([]byte(prefix))
+	for i := checkLen - 1; i >= 0; i-- {
+		out[i] = base62[v%62]
+		v /= 62
+	}
+	return string(out[:])
+}
+
+// unknownKeyLike returns a fresh key in the same environment as real, with a
+// random id and secret and a valid checksum. It first recomputes real's own
+// checksum: if that does not match, this reading of §3 differs from the
+// gateway's and the "unknown key" row would silently measure checksum
+// rejections instead, so it fails loudly.
+func unknownKeyLike(real string) (string, error) {
+	parts := strings.SplitN(real, "_", 4)
+	if len(parts) != 4 || parts[0] != "gk" || len(parts[2]) != idLen || len(parts[3]) != secretLen+checkLen {
+		return "", fmt.Errorf("issued key does not have the §3 shape gk_<env>_<12-char id>_<32-char secret><6-char check> (length %d)", len(real))
+	}
+	body := real[:len(real)-checkLen]
+	if got := checksum(body); got != real[len(real)-checkLen:] {
+		return "", errors.New("issued key's checksum is not CRC32-IEEE in 6 base62 digits; update bench/cmd/setup to the gateway's algorithm")
+	}
+	id, err := randomBase62(idLen)
+	if err != nil {
+		return "", err
+	}
+	secret, err := randomBase62(secretLen)
+	if err != nil {
+		return "", err
+	}
+	prefix := "gk_" + parts[1] + "_" + id + "_" + secret
+	return prefix + checksum(prefix), nil
+}
+
+func randomBase62(n int) (string, error) {
+	out := make([]byte, n)
+	limit := big.NewInt(int64(len(base62)))
+	for i := range out {
+		v, err := rand.Int(rand.Reader, limit)
+		if err != nil {
+			return "", fmt.Errorf("random: %w", err)
+		}
+		out[i] = base62[v.Int64()]
+	}
+	return string(out), nil
+}
+
+// verify proves the configuration measures what the table says it does.
+func verify(ctx context.Context, hc *http.Client, proxy, key, unknown, garbage string) error {
+	status, body, err := get(ctx, hc, proxy+"/", key)
+	if err != nil {
+		return err
+	}
+	if status != http.StatusOK {
+		return fmt.Errorf("allowed path: GET / with the bench key answered %d: %s", status, body)
+	}
+	status, body, err = get(ctx, hc, proxy+"/__gatehouse/headers", key)
+	if err != nil {
+		return err
+	}
+	if status != http.StatusOK || !strings.Contains(body, "X-Gatehouse-Consumer:") {
+		return fmt.Errorf("identity headers: upstream saw %d %q, want X-Gatehouse-Consumer", status, body)
+	}
+	fmt.Fprintf(os.Stderr, "setup: upstream received identity headers:\n%s", indent(body))
+	for _, probe := range []struct {
+		name, credential, wantCode string
+	}{
+		{"garbage key", garbage, ""},
+		{"unknown key", unknown, "key.unknown"},
+	} {
+		status, body, err := get(ctx, hc, proxy+"/", probe.credential)
+		if err != nil {
+			return err
+		}
+		var problem struct {
+			Code string `json:"code"`
+		}
+		_ = json.Unmarshal([]byte(body), &problem) // a non-JSON body leaves Code empty, reported below
+		if status != http.StatusUnauthorized || problem.Code == "" || (probe.wantCode != "" && problem.Code != probe.wantCode) {
+			return fmt.Errorf("%s: answered %d code %q, want 401 %s", probe.name, status, problem.Code, orAny(probe.wantCode))
+		}
+		fmt.Fprintf(os.Stderr, "setup: %s rejected as %d %s\n", probe.name, status, problem.Code)
+	}
+	return nil
+}
+
+func get(ctx context.Context, hc *http.Client, url, credential string) (int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, "", fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+credential)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, "", fmt.Errorf("GET %s: %w", req.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return 0, "", fmt.Errorf("read %s: %w", req.URL.Path, err)
+	}
+	return resp.StatusCode, string(b), nil
+}
+
+func orAny(code string) string {
+	if code == "" {
+		return "with any code"
+	}
+	return code
+}
+
+func indent(s string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
+		b.WriteString("  " + line + "\n")
+	}
+	return b.String()
+}
