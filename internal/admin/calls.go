@@ -1,0 +1,96 @@
+package admin
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+
+	"gatehouse/internal/domain"
+	"gatehouse/internal/reason"
+	"gatehouse/internal/store"
+)
+
+func (a *API) listCalls(rc *reqCtx) (any, error) {
+	p, err := rc.page()
+	if err != nil {
+		return nil, err
+	}
+	f := store.CallFilter{Page: p, RouteID: rc.query("route"), TenantID: rc.scope()}
+	if s := rc.query("since"); s != "" {
+		if f.Since, err = parseInstant("since", s, rc.now); err != nil {
+			return nil, err
+		}
+	}
+	if s := rc.query("until"); s != "" {
+		if f.Until, err = parseInstant("until", s, rc.now); err != nil {
+			return nil, err
+		}
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && f.Until.Before(f.Since) {
+		return nil, invalid("until (%s) is before since (%s)", f.Until.Format("2006-01-02T15:04:05Z07:00"), f.Since.Format("2006-01-02T15:04:05Z07:00"))
+	}
+	if s := rc.query("status"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 100 || n > 599 {
+			return nil, invalid("status %q must be an HTTP status code such as 401", s)
+		}
+		f.Status = n
+	}
+	if code := rc.query("reason"); code != "" {
+		if _, ok := reason.Lookup(code); !ok {
+			return nil, invalid("reason %q is not a reason code; the codes are listed at %s (e.g. key.revoked, auth.missing)", code, reason.ErrorsPath)
+		}
+		f.Code = code
+	}
+	if ref := rc.query("tenant"); ref != "" {
+		err := rc.view(func(tx store.Tx) error {
+			t, err := rc.loadTenant(tx, ref)
+			f.TenantID = t.ID
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if ref := rc.query("consumer"); ref != "" {
+		id, err := rc.consumerID("consumer", ref)
+		if err != nil {
+			return nil, err
+		}
+		if err := rc.view(func(tx store.Tx) error { _, err := rc.loadConsumer(tx, id); return err }); err != nil {
+			return nil, err
+		}
+		f.ConsumerID = id
+	}
+	items, next, err := a.cfg.Store.QueryCalls(rc.ctx, f)
+	if err != nil {
+		return nil, storeError(err)
+	}
+	return list(items, next), nil
+}
+
+func (a *API) getCall(rc *reqCtx) (any, error) {
+	id := strings.TrimSpace(rc.r.PathValue("id"))
+	c, err := a.cfg.Store.GetCall(rc.ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound("no call with request id %q: records reach the log within about a second of the response and are kept for the retention period (default 7 days); copy the id from the X-Request-Id header or the error body", id)
+	}
+	if err != nil {
+		return nil, storeError(err)
+	}
+	if s := rc.scope(); s != "" && c.TenantID != s {
+		return nil, rc.reach("call", c.RequestID, c.TenantID)
+	}
+	v := callView{Call: c, Trace: c.Trace}
+	if v.Trace == nil {
+		v.Trace = []domain.TraceStep{}
+	}
+	return v, nil
+}
+
+// callView is one call for gatehouse explain: always with its trace member
+// (Appendix A), empty when the call kept none.
+type callView struct {
+	domain.Call
+	Trace []domain.TraceStep `json:"trace"`
+}

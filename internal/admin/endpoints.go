@@ -1,0 +1,205 @@
+package admin
+
+import (
+	"net/http"
+
+	"gatehouse/internal/domain"
+)
+
+// perm is what an endpoint asks of the admin's role.
+type perm int
+
+const (
+	// permRead: every role; an admin bound to a tenant sees only its
+	// tenant's objects.
+	permRead perm = iota
+	// permWrite: admin and tenant-admin (the latter on objects of its own
+	// tenant only); never a viewer.
+	permWrite
+	// permAdmin: the unrestricted admin role only (tenants' lifecycle and
+	// the admins themselves).
+	permAdmin
+	// permPublic: no token (the OpenAPI document).
+	permPublic
+)
+
+func (p perm) String() string {
+	switch p {
+	case permRead:
+		return "any role (tenant-bound admins see their tenant only)"
+	case permWrite:
+		return "admin, or tenant-admin for objects of its tenant"
+	case permAdmin:
+		return "admin"
+	}
+	return "public"
+}
+
+// param is a query parameter an endpoint accepts.
+type param struct {
+	Name        string
+	Type        string // JSON Schema type: "string" or "integer"
+	Description string
+}
+
+// endpoint is one row of the route table: the mux is built from it, and so
+// is the OpenAPI document, so every served route is documented.
+type endpoint struct {
+	Method   string
+	Path     string // ServeMux and OpenAPI path template: /admin/v1/keys/{id}
+	Action   string // audit action of a change or a refusal: "key.revoke"
+	Resource string
+	Summary  string
+	Perm     perm
+	Query    []param
+	// Body is the request body's type (a zero value), nil when none.
+	Body         any
+	BodyOptional bool
+	// Status is the success status; Resp the success body's type (nil for
+	// 204); List wraps Resp as {"items":[Resp…],"next":…}.
+	Status int
+	Resp   any
+	List   bool
+	handle func(*reqCtx) (any, error)
+}
+
+var (
+	pParams = []param{
+		{Name: "after", Type: "string", Description: "cursor: the \"next\" value of the previous page"},
+		{Name: "limit", Type: "integer", Description: "page size, 1-1000 (default 100)"},
+	}
+	pTenant   = param{Name: "tenant", Type: "string", Description: "tenant id or slug"}
+	pConsumer = param{Name: "consumer", Type: "string", Description: "consumer id, name, or tenant-slug/name"}
+	pService  = param{Name: "service", Type: "string", Description: "service id or name"}
+	pName     = param{Name: "name", Type: "string", Description: "exact name"}
+)
+
+func withPage(ps ...param) []param { return append(ps, pParams...) }
+
+// routeTable lists every admin endpoint.
+func (a *API) routeTable() []*endpoint {
+	return []*endpoint{
+		// Tenants.
+		{Method: http.MethodGet, Path: basePath + "/tenants", Action: "tenant.list", Resource: "tenant", Summary: "List tenants",
+			Perm: permRead, Query: withPage(), Status: 200, Resp: domain.Tenant{}, List: true, handle: a.listTenants},
+		{Method: http.MethodPost, Path: basePath + "/tenants", Action: "tenant.create", Resource: "tenant", Summary: "Create a tenant",
+			Perm: permAdmin, Body: tenantRequest{}, Status: 201, Resp: domain.Tenant{}, handle: a.createTenant},
+		{Method: http.MethodGet, Path: basePath + "/tenants/{id}", Action: "tenant.get", Resource: "tenant", Summary: "Get a tenant by id or slug",
+			Perm: permRead, Status: 200, Resp: domain.Tenant{}, handle: a.getTenant},
+		{Method: http.MethodPost, Path: basePath + "/tenants/{id}/suspend", Action: "tenant.suspend", Resource: "tenant",
+			Summary: "Suspend a tenant: every credential under it is refused (tenant.suspended) from the next request",
+			Perm:    permAdmin, Status: 200, Resp: domain.Tenant{}, handle: a.tenantStatus(domain.StatusSuspended)},
+		{Method: http.MethodPost, Path: basePath + "/tenants/{id}/resume", Action: "tenant.resume", Resource: "tenant", Summary: "Resume a suspended tenant",
+			Perm: permAdmin, Status: 200, Resp: domain.Tenant{}, handle: a.tenantStatus(domain.StatusActive)},
+
+		// Consumers.
+		{Method: http.MethodGet, Path: basePath + "/consumers", Action: "consumer.list", Resource: "consumer", Summary: "List consumers",
+			Perm: permRead, Query: withPage(pTenant, pName), Status: 200, Resp: domain.Consumer{}, List: true, handle: a.listConsumers},
+		{Method: http.MethodPost, Path: basePath + "/consumers", Action: "consumer.create", Resource: "consumer", Summary: "Create a consumer",
+			Perm: permWrite, Body: consumerRequest{}, Status: 201, Resp: domain.Consumer{}, handle: a.createConsumer},
+		{Method: http.MethodGet, Path: basePath + "/consumers/{id}", Action: "consumer.get", Resource: "consumer",
+			Summary: "Get a consumer by id, name, or tenant-slug/name (escape the '/' as %2F)",
+			Perm:    permRead, Status: 200, Resp: domain.Consumer{}, handle: a.getConsumer},
+		{Method: http.MethodPatch, Path: basePath + "/consumers/{id}", Action: "consumer.update", Resource: "consumer",
+			Summary: "Change a consumer's name, scopes, IP allow-list or labels (fields present replace)",
+			Perm:    permWrite, Body: consumerPatch{}, Status: 200, Resp: domain.Consumer{}, handle: a.updateConsumer},
+		{Method: http.MethodPost, Path: basePath + "/consumers/{id}/suspend", Action: "consumer.suspend", Resource: "consumer",
+			Summary: "Suspend a consumer: its keys answer consumer.suspended from the next request",
+			Perm:    permWrite, Status: 200, Resp: domain.Consumer{}, handle: a.consumerStatus(domain.StatusSuspended)},
+		{Method: http.MethodPost, Path: basePath + "/consumers/{id}/resume", Action: "consumer.resume", Resource: "consumer", Summary: "Resume a suspended consumer",
+			Perm: permWrite, Status: 200, Resp: domain.Consumer{}, handle: a.consumerStatus(domain.StatusActive)},
+		{Method: http.MethodDelete, Path: basePath + "/consumers/{id}", Action: "consumer.delete", Resource: "consumer",
+			Summary: "Delete a consumer: it keeps its row with status deleted and its keys answer consumer.deleted",
+			Perm:    permWrite, Status: 204, handle: a.deleteConsumer},
+
+		// Keys.
+		{Method: http.MethodGet, Path: basePath + "/keys", Action: "key.list", Resource: "key", Summary: "List API keys (never the key or its hash)",
+			Perm: permRead, Query: withPage(pConsumer), Status: 200, Resp: keyView{}, List: true, handle: a.listKeys},
+		{Method: http.MethodPost, Path: basePath + "/keys", Action: "key.create", Resource: "key",
+			Summary: "Create an API key; the answer carries the key itself, shown only this once",
+			Perm:    permWrite, Body: keyRequest{}, Status: 201, Resp: keyCreated{}, handle: a.createKey},
+		{Method: http.MethodPost, Path: basePath + "/keys/import", Action: "key.import", Resource: "key",
+			Summary: "Import a key from another system (stored by hash only); a gk_ key keeps its own id",
+			Perm:    permWrite, Body: keyImportRequest{}, Status: 201, Resp: keyView{}, handle: a.importKey},
+		{Method: http.MethodGet, Path: basePath + "/keys/{id}", Action: "key.get", Resource: "key", Summary: "Get an API key (never the key or its hash)",
+			Perm: permRead, Status: 200, Resp: keyView{}, handle: a.getKey},
+		{Method: http.MethodPost, Path: basePath + "/keys/{id}/revoke", Action: "key.revoke", Resource: "key",
+			Summary: "Revoke a key with a reason; it answers key.revoked from the next request",
+			Perm:    permWrite, Body: revokeRequest{}, Status: 200, Resp: keyView{}, handle: a.revokeKey},
+		{Method: http.MethodPost, Path: basePath + "/keys/{id}/rotate", Action: "key.rotate", Resource: "key",
+			Summary: "Rotate a key: a successor is issued (key shown once) and the old key works until the grace period ends",
+			Perm:    permWrite, Body: rotateRequest{}, BodyOptional: true, Status: 201, Resp: keyCreated{}, handle: a.rotateKey},
+
+		// Services.
+		{Method: http.MethodGet, Path: basePath + "/services", Action: "service.list", Resource: "service", Summary: "List services",
+			Perm: permRead, Query: withPage(pTenant, pName), Status: 200, Resp: domain.Service{}, List: true, handle: a.listServices},
+		{Method: http.MethodPost, Path: basePath + "/services", Action: "service.create", Resource: "service", Summary: "Create a service",
+			Perm: permWrite, Body: serviceRequest{}, Status: 201, Resp: domain.Service{}, handle: a.createService},
+		{Method: http.MethodGet, Path: basePath + "/services/{id}", Action: "service.get", Resource: "service", Summary: "Get a service by id or name",
+			Perm: permRead, Status: 200, Resp: domain.Service{}, handle: a.getService},
+		{Method: http.MethodPatch, Path: basePath + "/services/{id}", Action: "service.update", Resource: "service",
+			Summary: "Change a service (fields present replace; declared services are read-only)",
+			Perm:    permWrite, Body: serviceRequest{}, Status: 200, Resp: domain.Service{}, handle: a.updateService},
+		{Method: http.MethodDelete, Path: basePath + "/services/{id}", Action: "service.delete", Resource: "service",
+			Summary: "Delete a service that no route uses (declared services are read-only)",
+			Perm:    permWrite, Status: 204, handle: a.deleteService},
+
+		// Routes.
+		{Method: http.MethodGet, Path: basePath + "/routes", Action: "route.list", Resource: "route", Summary: "List routes",
+			Perm: permRead, Query: withPage(pService), Status: 200, Resp: domain.Route{}, List: true, handle: a.listRoutes},
+		{Method: http.MethodPost, Path: basePath + "/routes", Action: "route.create", Resource: "route", Summary: "Create a route",
+			Perm: permWrite, Body: routeRequest{}, Status: 201, Resp: domain.Route{}, handle: a.createRoute},
+		{Method: http.MethodGet, Path: basePath + "/routes/{id}", Action: "route.get", Resource: "route", Summary: "Get a route",
+			Perm: permRead, Status: 200, Resp: domain.Route{}, handle: a.getRoute},
+		{Method: http.MethodPatch, Path: basePath + "/routes/{id}", Action: "route.update", Resource: "route",
+			Summary: "Change a route (fields present replace; declared routes are read-only)",
+			Perm:    permWrite, Body: routeRequest{}, Status: 200, Resp: domain.Route{}, handle: a.updateRoute},
+		{Method: http.MethodDelete, Path: basePath + "/routes/{id}", Action: "route.delete", Resource: "route",
+			Summary: "Delete a route (declared routes are read-only)",
+			Perm:    permWrite, Status: 204, handle: a.deleteRoute},
+
+		// Calls.
+		{Method: http.MethodGet, Path: basePath + "/calls", Action: "call.list", Resource: "call", Summary: "Query the call log, newest first",
+			Perm: permRead, Query: withPage(
+				param{Name: "since", Type: "string", Description: "RFC 3339 time, or a duration before now (1h, 7d)"},
+				param{Name: "until", Type: "string", Description: "RFC 3339 time, or a duration before now"},
+				pConsumer,
+				param{Name: "route", Type: "string", Description: "route id"},
+				pTenant,
+				param{Name: "status", Type: "integer", Description: "HTTP status"},
+				param{Name: "reason", Type: "string", Description: "reason code, e.g. key.revoked"},
+			), Status: 200, Resp: domain.Call{}, List: true, handle: a.listCalls},
+		{Method: http.MethodGet, Path: basePath + "/calls/{id}", Action: "call.get", Resource: "call",
+			Summary: "One call record with its full decision trace (gatehouse explain)",
+			Perm:    permRead, Status: 200, Resp: callView{}, handle: a.getCall},
+
+		// Audit.
+		{Method: http.MethodGet, Path: basePath + "/audit", Action: "audit.list", Resource: "audit", Summary: "Read the audit log, newest first",
+			Perm: permRead, Query: withPage(pTenant,
+				param{Name: "action", Type: "string", Description: "exact action (key.revoke) or a prefix ending in '.' (key.)"},
+				param{Name: "resource", Type: "string", Description: "resource type: tenant, consumer, key, service, route, admin"},
+				param{Name: "resource_id", Type: "string", Description: "id of the changed object"},
+				param{Name: "actor", Type: "string", Description: "admin id or name"},
+			), Status: 200, Resp: domain.AuditEntry{}, List: true, handle: a.listAudit},
+
+		// Admins.
+		{Method: http.MethodGet, Path: basePath + "/admins", Action: "admin.list", Resource: "admin", Summary: "List admins (never their tokens)",
+			Perm: permRead, Query: withPage(), Status: 200, Resp: domain.Admin{}, List: true, handle: a.listAdmins},
+		{Method: http.MethodPost, Path: basePath + "/admins", Action: "admin.create", Resource: "admin",
+			Summary: "Create an admin; the answer carries its token, shown only this once",
+			Perm:    permAdmin, Body: adminRequest{}, Status: 201, Resp: adminCreated{}, handle: a.createAdmin},
+		{Method: http.MethodGet, Path: basePath + "/admins/{id}", Action: "admin.get", Resource: "admin", Summary: "Get an admin (never its token)",
+			Perm: permRead, Status: 200, Resp: domain.Admin{}, handle: a.getAdmin},
+		{Method: http.MethodDelete, Path: basePath + "/admins/{id}", Action: "admin.delete", Resource: "admin",
+			Summary: "Delete an admin; its token stops working at once (the last admin cannot be deleted)",
+			Perm:    permAdmin, Status: 204, handle: a.deleteAdmin},
+
+		// Gateway.
+		{Method: http.MethodGet, Path: basePath + "/status", Action: "status.get", Resource: "status",
+			Summary: "Gateway version, store version and runtime status (call-log queue, snapshot)",
+			Perm:    permRead, Status: 200, Resp: statusView{}, handle: a.status},
+		{Method: http.MethodGet, Path: openAPIPath, Action: "openapi.get", Resource: "openapi",
+			Summary: "This API's OpenAPI 3.1 document (no token needed)",
+			Perm:    permPublic, Status: 200, handle: func(*reqCtx) (any, error) { return rawJSON(a.openapi), nil }},
+	}
+}
