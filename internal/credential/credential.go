@@ -1,0 +1,58 @@
+// Package credential is the seam every authentication scheme plugs into:
+// one small interface, one implementation per scheme in a sub-package
+// (apikey/ now; jwt/, introspect/, httpsig/, mtls/, basic/ later), one
+// registration line in the server. The pipeline picks the verifier by the
+// route's accepted methods and the shape of what was presented.
+package credential
+
+import (
+	"net/netip"
+	"time"
+
+	"gatehouse/internal/authheader"
+	"gatehouse/internal/reason"
+	"gatehouse/internal/snapshot"
+	"gatehouse/internal/trace"
+)
+
+// Input is what a verifier sees of one request.
+type Input struct {
+	Snap      *snapshot.Snapshot
+	Presented authheader.Credential
+	// Env is the environment this gateway serves.
+	Env string
+	Now time.Time
+	// ExpiryWarning is how long before expiry responses start to carry
+	// Gatehouse-Credential-Expires (0: never).
+	ExpiryWarning time.Duration
+	Trace         *trace.Trace
+}
+
+// Identity is who a verified credential belongs to. Possession is proven
+// once a verifier returns it.
+type Identity struct {
+	Type         string // domain.AuthAPIKey, …
+	CredentialID string
+	Consumer     *snapshot.Consumer
+	Scopes       []string
+	ScopeHeader  string
+	ExpiresAt    *time.Time
+	// IPAllow is the credential's own allow-list (the consumer's is
+	// checked separately by the authorize stage).
+	IPAllow []netip.Prefix
+	// Response headers to add when the call is allowed.
+	RotatedHeader string // Gatehouse-Credential-Rotated
+	ExpiresHeader string // Gatehouse-Credential-Expires
+}
+
+// Verifier verifies one kind of credential.
+type Verifier interface {
+	// Method is the route auth method it implements (domain.AuthAPIKey…).
+	Method() string
+	// Recognizes reports whether the presented credential is of this kind
+	// (cheap, offline: a scheme or a prefix).
+	Recognizes(p authheader.Credential) bool
+	// Verify checks the credential (format, secret, lifecycle), appends its
+	// steps to in.Trace, and returns the identity or the rejection.
+	Verify(in *Input) (Identity, *reason.Error)
+}

@@ -1,0 +1,378 @@
+// Package snapshot is the immutable in-memory view of everything the
+// request path reads: routes, services, tenants, consumers and keys. It is
+// built from the store after every change and swapped atomically (Holder);
+// nothing mutates a snapshot in place, and the request path never queries
+// the store.
+package snapshot
+
+import (
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"gatehouse/internal/domain"
+	"gatehouse/internal/proxy"
+	"gatehouse/internal/store"
+)
+
+// Tenant is a tenant as the request path sees it.
+type Tenant struct {
+	domain.Tenant
+}
+
+// Consumer is a consumer with its tenant resolved.
+type Consumer struct {
+	domain.Consumer
+	Tenant *Tenant
+	// IPAllow is the parsed allow-list (empty: any address).
+	IPAllow []netip.Prefix
+}
+
+// Key is an API key with its owner resolved and its hash decoded.
+type Key struct {
+	domain.APIKey
+	Consumer *Consumer
+	// Sum is the SHA-256 of the full key.
+	Sum [32]byte
+	// Scopes are the effective scopes: the key's own, or the consumer's
+	// grants when the key names none.
+	Scopes []string
+	// ScopeHeader is the space-joined scope list sent upstream.
+	ScopeHeader string
+	// IPAllow is the key's own parsed allow-list (empty: any address).
+	IPAllow []netip.Prefix
+}
+
+// Service is a service with its tenant and compiled upstream.
+type Service struct {
+	domain.Service
+	Tenant   *Tenant
+	Upstream *proxy.Upstream
+}
+
+// Route is a route with its service resolved and its options precomputed.
+type Route struct {
+	domain.Route
+	Service *Service
+	// Minimal is true for disclosure: minimal.
+	Minimal bool
+	// OpenAI is true for error_format: openai.
+	OpenAI bool
+	// Accepts is the ordered list of accepted auth methods (never empty).
+	Accepts []string
+	// AcceptsText names the accepted credentials for auth.missing details.
+	AcceptsText string
+	// Label is the trace detail for a match, precomputed.
+	Label string
+	// methods is nil for "any method".
+	methods map[string]bool
+}
+
+// AllowsMethod reports whether the route serves method.
+func (r *Route) AllowsMethod(m string) bool { return r.methods == nil || r.methods[m] }
+
+// Snapshot is one immutable view. Safe for concurrent readers.
+type Snapshot struct {
+	Version int64
+	BuiltAt time.Time
+
+	tenants   map[string]*Tenant
+	consumers map[string]*Consumer
+	services  map[string]*Service
+	routes    []*Route
+	keys      map[string]*Key
+	imported  map[[32]byte]*Key
+	// byHost maps a lower-case host to its path table; anyHost serves
+	// routes without hosts.
+	byHost  map[string]pathTable
+	anyHost pathTable
+}
+
+// pathTable maps a normalised path prefix to the routes declaring it, in
+// creation order.
+type pathTable map[string][]*Route
+
+// Options configure Build.
+type Options struct {
+	// Upstreams compiles services; it reuses state (health, pools) for
+	// services that did not change. Nil leaves Service.Upstream nil.
+	Upstreams *proxy.Upstreams
+	Now       time.Time
+}
+
+// Build compiles store data into a snapshot.
+func Build(d *store.Data, opts Options) (*Snapshot, error) {
+	s := &Snapshot{
+		Version:   d.Version,
+		BuiltAt:   opts.Now,
+		tenants:   make(map[string]*Tenant, len(d.Tenants)),
+		consumers: make(map[string]*Consumer, len(d.Consumers)),
+		services:  make(map[string]*Service, len(d.Services)),
+		keys:      make(map[string]*Key, len(d.Keys)),
+		imported:  map[[32]byte]*Key{},
+		byHost:    map[string]pathTable{},
+		anyHost:   pathTable{},
+	}
+	for i := range d.Tenants {
+		t := &Tenant{Tenant: d.Tenants[i]}
+		s.tenants[t.ID] = t
+	}
+	for i := range d.Consumers {
+		c := &Consumer{Consumer: d.Consumers[i]}
+		c.Tenant = s.tenants[c.TenantID]
+		if c.Tenant == nil {
+			return nil, fmt.Errorf("snapshot: consumer %s refers to missing tenant %s", c.ID, c.TenantID)
+		}
+		var err error
+		if c.IPAllow, err = parsePrefixes(c.Consumer.IPAllow); err != nil {
+			return nil, fmt.Errorf("snapshot: consumer %s: %w", c.ID, err)
+		}
+		s.consumers[c.ID] = c
+	}
+	for i := range d.Keys {
+		k := &Key{APIKey: d.Keys[i]}
+		k.Consumer = s.consumers[k.ConsumerID]
+		if k.Consumer == nil {
+			return nil, fmt.Errorf("snapshot: key %s refers to missing consumer %s", k.ID, k.ConsumerID)
+		}
+		sum, err := hex.DecodeString(k.Hash)
+		if err != nil || len(sum) != 32 {
+			return nil, fmt.Errorf("snapshot: key %s has a malformed stored hash", k.ID)
+		}
+		copy(k.Sum[:], sum)
+		k.Scopes = k.APIKey.Scopes
+		if len(k.Scopes) == 0 {
+			k.Scopes = k.Consumer.Scopes
+		}
+		k.ScopeHeader = strings.Join(k.Scopes, " ")
+		if k.IPAllow, err = parsePrefixes(k.APIKey.IPAllow); err != nil {
+			return nil, fmt.Errorf("snapshot: key %s: %w", k.ID, err)
+		}
+		s.keys[k.ID] = k
+		if k.Imported {
+			s.imported[k.Sum] = k
+		}
+	}
+	for i := range d.Services {
+		sv := &Service{Service: d.Services[i]}
+		sv.Tenant = s.tenants[sv.TenantID]
+		if opts.Upstreams != nil {
+			sv.Upstream = opts.Upstreams.For(sv.Service)
+		}
+		s.services[sv.ID] = sv
+	}
+	if opts.Upstreams != nil {
+		ids := make([]string, 0, len(s.services))
+		for id := range s.services {
+			ids = append(ids, id)
+		}
+		opts.Upstreams.Retain(ids...)
+	}
+	routes := make([]*Route, 0, len(d.Routes))
+	for i := range d.Routes {
+		r := &Route{Route: d.Routes[i]}
+		r.Service = s.services[r.ServiceID]
+		if r.Service == nil {
+			return nil, fmt.Errorf("snapshot: route %s refers to missing service %s", r.ID, r.ServiceID)
+		}
+		compileRoute(r)
+		routes = append(routes, r)
+	}
+	// Creation order decides between routes declaring the same prefix.
+	sort.SliceStable(routes, func(i, j int) bool { return routes[i].CreatedAt.Before(routes[j].CreatedAt) })
+	s.routes = routes
+	for _, r := range routes {
+		for _, p := range r.Paths {
+			p = normalisePrefix(p)
+			if len(r.Hosts) == 0 {
+				s.anyHost[p] = append(s.anyHost[p], r)
+				continue
+			}
+			for _, h := range r.Hosts {
+				h = strings.ToLower(h)
+				t := s.byHost[h]
+				if t == nil {
+					t = pathTable{}
+					s.byHost[h] = t
+				}
+				t[p] = append(t[p], r)
+			}
+		}
+	}
+	return s, nil
+}
+
+func compileRoute(r *Route) {
+	r.Minimal = r.Disclosure == domain.DisclosureMinimal
+	r.OpenAI = r.ErrorFormat == domain.ErrorFormatOpenAI
+	r.Accepts = r.Auth
+	if len(r.Accepts) == 0 {
+		r.Accepts = []string{domain.AuthAPIKey}
+	}
+	if len(r.Methods) > 0 {
+		r.methods = make(map[string]bool, len(r.Methods))
+		for _, m := range r.Methods {
+			r.methods[strings.ToUpper(m)] = true
+		}
+	}
+	var parts []string
+	for _, a := range r.Accepts {
+		switch a {
+		case domain.AuthAPIKey:
+			p := "an API key in 'Authorization: Bearer gk_…', 'Authorization: ApiKey gk_…' or 'X-API-Key: gk_…'"
+			if r.QueryKey {
+				p += " or '?api_key=gk_…'"
+			}
+			parts = append(parts, p)
+		case domain.AuthJWT, domain.AuthIntrospection:
+			parts = append(parts, "a bearer token in 'Authorization: Bearer …'")
+		case domain.AuthHTTPSignature:
+			parts = append(parts, "an RFC 9421 signature (Signature-Input and Signature headers)")
+		case domain.AuthMTLS:
+			parts = append(parts, "a client certificate")
+		case domain.AuthBasic:
+			parts = append(parts, "'Authorization: Basic …'")
+		}
+	}
+	r.AcceptsText = strings.Join(parts, "; or ")
+	name := r.Name
+	if name == "" {
+		name = r.ID
+	}
+	r.Label = fmt.Sprintf("route %s (%s) → service %s", name, strings.Join(r.Paths, ", "), r.Service.Name)
+}
+
+// parsePrefixes parses CIDRs or single addresses.
+func parsePrefixes(list []string) ([]netip.Prefix, error) {
+	if len(list) == 0 {
+		return nil, nil
+	}
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("ip allow-list entry %q is neither a CIDR nor an address", s)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}
+
+// normalisePrefix drops a trailing slash so that "/v1/orders/" and
+// "/v1/orders" declare the same prefix; "/" stays.
+func normalisePrefix(p string) string {
+	if len(p) > 1 && strings.HasSuffix(p, "/") {
+		return strings.TrimRight(p, "/")
+	}
+	if p == "" {
+		return "/"
+	}
+	return p
+}
+
+// Match finds the route for a request. The longest declared path prefix
+// (on '/' boundaries) of the request's host, then of any host, decides;
+// among its routes, the first that allows the method wins. When a prefix
+// matches but no route there allows the method, Match returns the allowed
+// methods (for method.not_allowed's Allow header) and a nil route.
+func (s *Snapshot) Match(host, path, method string) (r *Route, allow []string) {
+	if len(s.byHost) > 0 {
+		if t, ok := s.byHost[hostOnly(host)]; ok {
+			if r, allow = t.match(path, method); r != nil || allow != nil {
+				return r, allow
+			}
+		}
+	}
+	return s.anyHost.match(path, method)
+}
+
+func (t pathTable) match(path, method string) (*Route, []string) {
+	if len(t) == 0 {
+		return nil, nil
+	}
+	p := path
+	if p == "" {
+		p = "/"
+	}
+	for {
+		if rs, ok := t[p]; ok {
+			for _, r := range rs {
+				if r.AllowsMethod(method) {
+					return r, nil
+				}
+			}
+			var allow []string
+			for _, r := range rs {
+				allow = append(allow, r.Methods...)
+			}
+			return nil, allow
+		}
+		if p == "/" {
+			return nil, nil
+		}
+		i := strings.LastIndexByte(p, '/')
+		if i <= 0 {
+			p = "/"
+		} else {
+			p = p[:i]
+		}
+	}
+}
+
+// hostOnly lower-cases host and drops a port, without allocating when the
+// host is already lower case.
+func hostOnly(h string) string {
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
+		h = h[:i]
+	}
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; c >= 'A' && c <= 'Z' {
+			return strings.ToLower(h)
+		}
+	}
+	return h
+}
+
+// Key returns the key with the public id, or nil.
+func (s *Snapshot) Key(id string) *Key { return s.keys[id] }
+
+// ImportedKey returns the imported key with this SHA-256, or nil.
+func (s *Snapshot) ImportedKey(sum [32]byte) *Key { return s.imported[sum] }
+
+// HasImportedKeys reports whether any imported (opaque) key exists.
+func (s *Snapshot) HasImportedKeys() bool { return len(s.imported) > 0 }
+
+// Consumer returns the consumer with id, or nil.
+func (s *Snapshot) Consumer(id string) *Consumer { return s.consumers[id] }
+
+// Tenant returns the tenant with id, or nil.
+func (s *Snapshot) Tenant(id string) *Tenant { return s.tenants[id] }
+
+// Service returns the service with id, or nil.
+func (s *Snapshot) Service(id string) *Service { return s.services[id] }
+
+// Routes returns every route, in creation order.
+func (s *Snapshot) Routes() []*Route { return s.routes }
+
+// Counts summarises the snapshot for status pages.
+func (s *Snapshot) Counts() map[string]int {
+	return map[string]int{"tenants": len(s.tenants), "consumers": len(s.consumers), "keys": len(s.keys),
+		"services": len(s.services), "routes": len(s.routes)}
+}
+
+// Holder publishes the current snapshot; readers never block.
+type Holder struct{ p atomic.Pointer[Snapshot] }
+
+// Load returns the current snapshot (nil before the first Store).
+func (h *Holder) Load() *Snapshot { return h.p.Load() }
+
+// Store publishes s.
+func (h *Holder) Store(s *Snapshot) { h.p.Store(s) }
