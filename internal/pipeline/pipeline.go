@@ -1,0 +1,454 @@
+// Package pipeline is THE request path (§4): route → extract → verify →
+// identify → authorize → limit → forward. It is the only place that
+// sequences the stages, the only place that renders a rejection, and the
+// only place that hands call records to the call log. Each stage appends
+// its checks to the decision trace.
+//
+// The pipeline reads only the current snapshot: no store query, no global
+// lock. Per-request scratch state comes from a sync.Pool.
+package pipeline
+
+import (
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"gatehouse/internal/authheader"
+	"gatehouse/internal/clock"
+	"gatehouse/internal/credential"
+	"gatehouse/internal/domain"
+	"gatehouse/internal/policy"
+	"gatehouse/internal/proxy"
+	"gatehouse/internal/reason"
+	"gatehouse/internal/reqid"
+	"gatehouse/internal/snapshot"
+	"gatehouse/internal/trace"
+)
+
+// Recorder receives one call record per request; it must never block.
+type Recorder interface {
+	Record(c *domain.Call) bool
+}
+
+// Options configure a Pipeline.
+type Options struct {
+	Snapshots *snapshot.Holder
+	// Verifiers, one per credential type; the route's auth list picks.
+	Verifiers []credential.Verifier
+	Forwarder proxy.Forwarder
+	Calls     Recorder
+	Clock     clock.Clock
+	// Environment this gateway serves (live or test).
+	Environment string
+	// PublicURL is the base of error-page links; empty: from the request.
+	PublicURL     string
+	ExpiryWarning time.Duration
+	// TrustedProxies: X-Forwarded-For is believed only from these.
+	TrustedProxies []netip.Prefix
+	Logger         *slog.Logger
+}
+
+// Pipeline is the proxy listener's http.Handler.
+type Pipeline struct {
+	o         Options
+	verifiers map[string]credential.Verifier
+	pool      sync.Pool
+	pages     *pages
+}
+
+// New returns a pipeline.
+func New(o Options) *Pipeline {
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	p := &Pipeline{o: o, verifiers: map[string]credential.Verifier{}, pages: newPages()}
+	for _, v := range o.Verifiers {
+		p.verifiers[v.Method()] = v
+	}
+	p.pool.New = func() any { return new(state) }
+	return p
+}
+
+// state is one request's scratch space, pooled.
+type state struct {
+	trace trace.Trace
+	in    credential.Input
+	id    credential.Identity
+	pin   policy.Input
+	out   proxy.Outbound
+}
+
+// Stage names, as they appear in traces.
+const (
+	stRoute     = "route"
+	stExtract   = "extract"
+	stIdentify  = "identify"
+	stLimit     = "limit"
+	stForward   = "forward"
+	wellKnownGH = "/.well-known/gatehouse/"
+)
+
+// ServeHTTP runs the pipeline for one request.
+func (p *Pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := p.o.Clock.Now()
+	id := reqid.New(start)
+	w.Header()["X-Request-Id"] = []string{id}
+	if strings.HasPrefix(r.URL.Path, wellKnownGH) {
+		p.wellKnown(w, r, id)
+		return
+	}
+	st := p.pool.Get().(*state)
+	defer func() {
+		st.trace.Reset()
+		st.in = credential.Input{}
+		st.id = credential.Identity{}
+		st.pin = policy.Input{}
+		st.out = proxy.Outbound{}
+		p.pool.Put(st)
+	}()
+
+	call := &domain.Call{RequestID: id, Time: start, Method: r.Method, Path: r.URL.Path,
+		UserAgent: r.UserAgent(), BytesIn: max(r.ContentLength, 0)}
+	ip, ipSource := p.clientIP(r)
+	if ip.IsValid() {
+		call.ClientIP = ip.String()
+	}
+	route, rerr, aborted := p.serve(w, r, st, call, ip, ipSource)
+	if rerr != nil {
+		p.reject(w, r, route, id, rerr, call)
+	}
+	call.LatencyMicros = p.o.Clock.Now().Sub(start).Microseconds()
+	if rerr != nil || call.Status >= 500 {
+		call.Trace = st.trace.Steps()
+	}
+	if p.o.Calls != nil {
+		p.o.Calls.Record(call)
+	}
+	if aborted {
+		// The response started and then failed: abort the connection so
+		// the client sees the truncation instead of a clean end (the
+		// documented way to do so in net/http).
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// serve runs the stages; it returns the matched route (nil if none) and
+// the rejection, or nil after forwarding.
+// aborted is true when the upstream response started and then failed.
+func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, st *state, call *domain.Call, ip netip.Addr, ipSource string) (_ *snapshot.Route, _ *reason.Error, aborted bool) {
+	t := &st.trace
+	snap := p.o.Snapshots.Load()
+	if snap == nil {
+		t.Fail(stRoute, "snapshot", "no snapshot loaded yet")
+		return nil, &reason.Error{Code: reason.AuthBackendUnavailable, Detail: "The gateway is starting and has not loaded its configuration yet.", RetryAfter: 1}, false
+	}
+
+	// 1. route
+	route, allow := snap.Match(r.Host, r.URL.Path, r.Method)
+	if route == nil {
+		if allow != nil {
+			a := strings.Join(allow, ", ")
+			t.Fail(stRoute, "method", r.Method+" is not allowed here; allowed: "+a)
+			return nil, &reason.Error{Code: reason.MethodNotAllowed, Allow: a,
+				Detail: "This path accepts " + a + ", not " + r.Method + "."}, false
+		}
+		t.Fail(stRoute, "match", "no route for host "+r.Host+" and path "+r.URL.Path)
+		return nil, &reason.Error{Code: reason.RouteNotFound,
+			Detail: "No route matches " + r.Method + " " + r.URL.Path + " on this gateway."}, false
+	}
+	call.RouteID, call.ServiceID, call.TenantID = route.ID, route.ServiceID, route.Service.TenantID
+	t.Pass(stRoute, "match", route.Label)
+	if route.MaxBody > 0 && r.ContentLength > route.MaxBody {
+		d := "The body is " + itoa(r.ContentLength) + " bytes; this route accepts at most " + itoa(route.MaxBody) + "."
+		t.Fail(stRoute, "max_body", d)
+		return route, &reason.Error{Code: reason.RequestTooLarge, Detail: d}, false
+	}
+
+	// 2. extract
+	pres, rerr := authheader.FromRequest(r.Header, r.URL.RawQuery, route.QueryKey)
+	if rerr != nil {
+		if rerr.Code == reason.AuthSchemeUnsupported || rerr.Code == reason.AuthMissing {
+			e := *rerr
+			e.Detail += " This route accepts " + route.AcceptsText + "."
+			rerr = &e
+		}
+		t.Fail(stExtract, "credential", rerr.Detail)
+		return route, rerr, false
+	}
+	v, rerr := p.pick(route, pres)
+	if rerr != nil {
+		t.Fail(stExtract, "credential", rerr.Detail)
+		return route, rerr, false
+	}
+	t.Pass(stExtract, "credential", v.Method()+" from "+pres.Source)
+	call.CredentialType = v.Method()
+
+	// 3. verify
+	st.in = credential.Input{Snap: snap, Presented: pres, Env: p.o.Environment, Now: call.Time,
+		ExpiryWarning: p.o.ExpiryWarning, Trace: t}
+	st.id, rerr = v.Verify(&st.in)
+	if rerr != nil {
+		call.CredentialID = rerr.CredentialID
+		return route, rerr, false
+	}
+	id := &st.id
+	call.CredentialID = id.CredentialID
+	call.ConsumerID = id.Consumer.ID
+	call.TenantID = id.Consumer.TenantID
+
+	// 4. identify
+	if rerr := identify(id, t); rerr != nil {
+		return route, rerr, false
+	}
+
+	// 5. authorize
+	st.pin = policy.Input{Route: route, Identity: id, ClientIP: ip, IPSource: ipSource, Trace: t}
+	if rerr := policy.Authorize(&st.pin); rerr != nil {
+		return route, rerr, false
+	}
+
+	// 6. limit
+	t.Skip(stLimit, "rate", "no limit configured")
+
+	// 7. forward
+	h := w.Header()
+	if id.RotatedHeader != "" {
+		h["Gatehouse-Credential-Rotated"] = []string{id.RotatedHeader}
+	}
+	if id.ExpiresHeader != "" {
+		h["Gatehouse-Credential-Expires"] = []string{id.ExpiresHeader}
+	}
+	if route.MaxBody > 0 && r.Body != nil {
+		r.Body = http.MaxBytesReader(w, r.Body, route.MaxBody)
+	}
+	st.out = proxy.Outbound{
+		Upstream: route.Service.Upstream,
+		Path:     upstreamPath(route, r.URL.Path),
+		RawQuery: stripQueryKey(r.URL.RawQuery, pres.Source == authheader.SourceQuery),
+		Identity: proxy.Identity{
+			Tenant:     id.Consumer.Tenant.Slug,
+			Consumer:   id.Consumer.Name,
+			Credential: id.CredentialID,
+			Scopes:     id.ScopeHeader,
+			RequestID:  call.RequestID,
+		},
+		ClientIP: call.ClientIP,
+	}
+	if !route.ForwardCredential {
+		st.out.DropHeaders = credentialHeaders
+	}
+	res, err := p.o.Forwarder.Forward(w, r, &st.out)
+	call.Status = res.Status
+	call.BytesOut = res.BytesOut
+	if res.BytesIn > 0 {
+		call.BytesIn = res.BytesIn
+	}
+	call.UpstreamMicros = res.Upstream.Microseconds()
+	call.Engine = res.Engine
+	if err != nil {
+		if re, ok := err.(*reason.Error); ok {
+			t.Fail(stForward, "upstream", re.Debug)
+			return route, re, false
+		}
+		t.Fail(stForward, "upstream", err.Error())
+		return route, &reason.Error{Code: reason.UpstreamUnavailable, Debug: err.Error(), Err: err}, false
+	}
+	if res.Err != nil {
+		t.Fail(stForward, "upstream", res.Engine+" → "+res.Target+": response started, then failed: "+res.Err.Error())
+		return route, nil, true
+	}
+	t.Pass(stForward, "upstream", res.Engine+" → "+res.Target)
+	return route, nil, false
+}
+
+var credentialHeaders = []string{"Authorization", "X-Api-Key"}
+
+// pick chooses the verifier for what was presented, in the route's order.
+func (p *Pipeline) pick(route *snapshot.Route, pres authheader.Credential) (credential.Verifier, *reason.Error) {
+	if pres.Kind == authheader.None {
+		return nil, &reason.Error{Code: reason.AuthMissing, Detail: "No credential was sent. This route accepts " + route.AcceptsText + "."}
+	}
+	for _, m := range route.Accepts {
+		if v := p.verifiers[m]; v != nil && v.Recognizes(pres) {
+			return v, nil
+		}
+	}
+	if pres.Kind == authheader.Other {
+		return nil, &reason.Error{Code: reason.AuthSchemeUnsupported,
+			Detail: "The Authorization scheme '" + pres.Scheme + "' is not accepted here. This route accepts " + route.AcceptsText + "."}
+	}
+	what := "a " + pres.Scheme + " credential"
+	if pres.Kind == authheader.Bearer {
+		what = "a JWT bearer token"
+	}
+	return nil, &reason.Error{Code: reason.AuthMethodNotAllowed,
+		Detail: "The request carries " + what + ", which this route does not accept. It accepts " + route.AcceptsText + "."}
+}
+
+// identify checks the owner chain of a verified credential: consumer, then
+// tenant. Deletion and suspension take effect on every credential at once
+// because they are read here, from the owner, not copied onto each key.
+func identify(id *credential.Identity, t *trace.Trace) *reason.Error {
+	c := id.Consumer
+	owner := "Credential " + id.CredentialID + " belongs to application '" + c.Name + "'"
+	switch c.Status {
+	case domain.StatusDeleted:
+		d := owner + ", which was deleted"
+		if c.DeletedAt != nil {
+			d += " at " + c.DeletedAt.UTC().Format(time.RFC3339)
+		}
+		t.Fail(stIdentify, "consumer", d+".")
+		return &reason.Error{Code: reason.ConsumerDeleted, Detail: d + ".", CredentialID: id.CredentialID, Possession: true}
+	case domain.StatusSuspended:
+		d := owner + ", which is suspended"
+		if c.SuspendedAt != nil {
+			d += " since " + c.SuspendedAt.UTC().Format(time.RFC3339)
+		}
+		t.Fail(stIdentify, "consumer", d+".")
+		return &reason.Error{Code: reason.ConsumerSuspended, Detail: d + ".", CredentialID: id.CredentialID, Possession: true}
+	}
+	t.Pass(stIdentify, "consumer", "application active")
+	if c.Tenant.Status != domain.StatusActive {
+		d := owner + " of tenant '" + c.Tenant.Slug + "', which is suspended"
+		if c.Tenant.SuspendedAt != nil {
+			d += " since " + c.Tenant.SuspendedAt.UTC().Format(time.RFC3339)
+		}
+		t.Fail(stIdentify, "tenant", d+".")
+		return &reason.Error{Code: reason.TenantSuspended, Detail: d + ".", CredentialID: id.CredentialID, Possession: true}
+	}
+	t.Pass(stIdentify, "tenant", "tenant active")
+	return nil
+}
+
+// reject renders a rejection — the one place that does — and logs it with
+// the request ID that the caller also sees.
+func (p *Pipeline) reject(w http.ResponseWriter, r *http.Request, route *snapshot.Route, id string, e *reason.Error, call *domain.Call) {
+	rd := reason.Render{RequestID: id, Instance: r.URL.Path, BaseURL: p.baseURL(r)}
+	if route != nil {
+		rd.Minimal = route.Minimal
+		rd.OpenAI = route.OpenAI
+	}
+	e.Write(w, rd)
+	call.Status = e.Entry().Status
+	call.Code = e.Code
+	if p.o.Logger.Enabled(r.Context(), slog.LevelInfo) {
+		p.o.Logger.LogAttrs(r.Context(), slog.LevelInfo, "rejected",
+			slog.String("request_id", id), slog.String("code", e.Code), slog.Int("status", call.Status),
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.String("credential_id", e.CredentialID), slog.String("operator_detail", e.Debug))
+	}
+}
+
+func (p *Pipeline) baseURL(r *http.Request) string {
+	if p.o.PublicURL != "" {
+		return p.o.PublicURL
+	}
+	if r.TLS != nil {
+		return "https://" + r.Host
+	}
+	return "http://" + r.Host
+}
+
+// clientIP returns the address the gateway attributes the request to and
+// its source. X-Forwarded-For is believed only when the socket peer is a
+// trusted proxy; then the rightmost address that is not itself a trusted
+// proxy is the client (everything left of it could be forged).
+func (p *Pipeline) clientIP(r *http.Request) (netip.Addr, string) {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}, "socket"
+	}
+	a := ap.Addr().Unmap()
+	if len(p.o.TrustedProxies) == 0 || !p.trusted(a) {
+		return a, "socket"
+	}
+	xff := r.Header.Values("X-Forwarded-For")
+	for i := len(xff) - 1; i >= 0; i-- {
+		parts := strings.Split(xff[i], ",")
+		for j := len(parts) - 1; j >= 0; j-- {
+			c, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
+			if err != nil {
+				return a, "socket"
+			}
+			c = c.Unmap()
+			if !p.trusted(c) {
+				return c, "X-Forwarded-For"
+			}
+		}
+	}
+	return a, "socket"
+}
+
+func (p *Pipeline) trusted(a netip.Addr) bool {
+	for _, pr := range p.o.TrustedProxies {
+		if pr.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// upstreamPath applies strip_prefix and upstream_path.
+func upstreamPath(r *snapshot.Route, path string) string {
+	if r.StripPrefix {
+		for _, pre := range r.Paths {
+			pre = strings.TrimSuffix(pre, "/")
+			if pre != "" && strings.HasPrefix(path, pre) && (len(path) == len(pre) || path[len(pre)] == '/') {
+				path = path[len(pre):]
+				break
+			}
+		}
+		if path == "" {
+			path = "/"
+		}
+	}
+	if r.UpstreamPath != "" {
+		path = strings.TrimSuffix(r.UpstreamPath, "/") + path
+	}
+	return path
+}
+
+// stripQueryKey removes api_key parameters so the key never reaches the
+// upstream URL.
+func stripQueryKey(q string, fromQuery bool) string {
+	if !fromQuery || q == "" {
+		return q
+	}
+	parts := strings.Split(q, "&")
+	out := parts[:0]
+	for _, s := range parts {
+		if s == "api_key" || strings.HasPrefix(s, "api_key=") {
+			continue
+		}
+		out = append(out, s)
+	}
+	return strings.Join(out, "&")
+}
+
+func itoa(n int64) string {
+	var b [20]byte
+	i := len(b)
+	neg := n < 0
+	if neg {
+		n = -n
+	}
+	for {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			break
+		}
+	}
+	if neg {
+		i--
+		b[i] = '-'
+	}
+	return string(b[i:])
+}

@@ -1,0 +1,354 @@
+// Package server assembles Gatehouse: store, snapshot, pipeline, call log,
+// admin API and the two listeners; it owns the lifecycle — ready file,
+// graceful shutdown — and nothing else.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"gatehouse/internal/admin"
+	"gatehouse/internal/calllog"
+	"gatehouse/internal/clock"
+	"gatehouse/internal/config"
+	"gatehouse/internal/credential"
+	"gatehouse/internal/credential/apikey"
+	"gatehouse/internal/domain"
+	"gatehouse/internal/pipeline"
+	"gatehouse/internal/proxy"
+	"gatehouse/internal/snapshot"
+	"gatehouse/internal/store"
+	"gatehouse/internal/store/sqlite"
+)
+
+// Options are the parts of the server that are not configuration.
+type Options struct {
+	Logger *slog.Logger
+	Clock  clock.Clock
+	// Stdout receives the once-only bootstrap admin token.
+	Stdout io.Writer
+	// AdminToken is GATEHOUSE_ADMIN_TOKEN (may be empty).
+	AdminToken string
+	// ReadyFile, when set, receives {"proxy":…,"admin":…} once serving.
+	ReadyFile string
+}
+
+// Server is one Gatehouse node.
+type Server struct {
+	cfg   config.Config
+	opts  Options
+	log   *slog.Logger
+	store store.Store
+	snaps snapshot.Holder
+	ups   *proxy.Upstreams
+	calls *calllog.Writer
+	pipe  *pipeline.Pipeline
+	admin *admin.API
+
+	reloadMu sync.Mutex
+
+	proxyLn, adminLn   net.Listener
+	proxySrv, adminSrv *http.Server
+	// GeneratedToken is the bootstrap admin token generated on first start
+	// (empty when GATEHOUSE_ADMIN_TOKEN was set or admins already existed).
+	GeneratedToken string
+}
+
+// New opens the store, bootstraps the admin token, loads the first
+// snapshot and wires every component. It does not listen yet.
+func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
+	}
+	if opts.Stdout == nil {
+		opts.Stdout = io.Discard
+	}
+	s := &Server{cfg: cfg, opts: opts, log: opts.Logger}
+	st, err := openStore(ctx, cfg.Database)
+	if err != nil {
+		return nil, err
+	}
+	s.store = st
+	tok, err := admin.Bootstrap(ctx, st, opts.AdminToken)
+	if err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("bootstrap admin token: %w", err)
+	}
+	s.GeneratedToken = tok
+	s.ups = proxy.NewUpstreams(proxy.UpstreamOptions{
+		Clock:  opts.Clock,
+		Logger: opts.Logger,
+		Defaults: domain.Timeouts{
+			Connect:  cfg.Upstream.ConnectTimeout,
+			Response: cfg.Upstream.ResponseTimeout,
+			Idle:     cfg.Upstream.IdleTimeout,
+		},
+	})
+	if err := s.Reload(ctx); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	s.calls = calllog.New(st, calllog.Options{
+		QueueSize:     cfg.CallLog.QueueSize,
+		BatchSize:     cfg.CallLog.BatchSize,
+		FlushInterval: cfg.CallLog.FlushInterval.D(),
+		Retention:     cfg.CallLog.Retention.D(),
+		Clock:         opts.Clock,
+		Logger:        opts.Logger,
+		Deleter:       st,
+	})
+	var trusted []netip.Prefix
+	for _, p := range cfg.TrustedProxies {
+		if pr, err := netip.ParsePrefix(p); err == nil {
+			trusted = append(trusted, pr.Masked())
+		} else if a, err := netip.ParseAddr(p); err == nil {
+			trusted = append(trusted, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+		}
+	}
+	s.pipe = pipeline.New(pipeline.Options{
+		Snapshots:      &s.snaps,
+		Verifiers:      []credential.Verifier{apikey.Verifier{}},
+		Forwarder:      proxy.NewHTTPUtil(proxy.Options{Logger: opts.Logger}),
+		Calls:          s.calls,
+		Clock:          opts.Clock,
+		Environment:    cfg.Environment,
+		PublicURL:      cfg.PublicURL,
+		ExpiryWarning:  cfg.ExpiryWarning.D(),
+		TrustedProxies: trusted,
+		Logger:         opts.Logger,
+	})
+	s.admin = admin.New(admin.Config{
+		Store:        st,
+		Clock:        opts.Clock,
+		Logger:       opts.Logger,
+		OnChange:     s.Reload,
+		Status:       s.status,
+		DefaultGrace: cfg.RotationGrace.D(),
+		Environment:  cfg.Environment,
+	})
+	return s, nil
+}
+
+func openStore(ctx context.Context, url string) (store.Store, error) {
+	switch {
+	case strings.HasPrefix(url, "sqlite://"):
+		st, err := sqlite.Open(ctx, url)
+		if err != nil {
+			return nil, fmt.Errorf("open embedded store %s: %w", url, err)
+		}
+		return st, nil
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		return nil, errors.New("database: cluster mode on PostgreSQL is not available in this build yet; use sqlite://path")
+	}
+	return nil, fmt.Errorf("database %q: use sqlite://path/to/gatehouse.db", url)
+}
+
+// Reload rebuilds the snapshot from the store and publishes it. The admin
+// API calls it after every committed change, before answering, so a change
+// is effective on the next request.
+func (s *Server) Reload(ctx context.Context) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	d, err := s.store.Load(ctx)
+	if err != nil {
+		return fmt.Errorf("load snapshot: %w", err)
+	}
+	snap, err := snapshot.Build(d, snapshot.Options{Upstreams: s.ups, Now: s.opts.Clock.Now()})
+	if err != nil {
+		return err
+	}
+	s.snaps.Store(snap)
+	return nil
+}
+
+// Snapshot returns the current snapshot.
+func (s *Server) Snapshot() *snapshot.Snapshot { return s.snaps.Load() }
+
+// Store returns the store (for tests and the quickstart).
+func (s *Server) Store() store.Store { return s.store }
+
+// CallLog returns the call-log writer.
+func (s *Server) CallLog() *calllog.Writer { return s.calls }
+
+func (s *Server) status(ctx context.Context) any {
+	snap := s.snaps.Load()
+	out := map[string]any{"environment": s.cfg.Environment, "call_log": s.calls.Stats()}
+	if snap != nil {
+		out["snapshot"] = map[string]any{"version": snap.Version, "built_at": snap.BuiltAt,
+			"age_seconds": s.opts.Clock.Now().Sub(snap.BuiltAt).Seconds(), "objects": snap.Counts()}
+	}
+	return out
+}
+
+// Listen opens both listeners (":0" picks free ports).
+func (s *Server) Listen() error {
+	var err error
+	if s.proxyLn, err = net.Listen("tcp", s.cfg.ProxyAddr); err != nil {
+		return fmt.Errorf("proxy listener %s: %w (set proxy_addr or GATEHOUSE_PROXY_ADDR)", s.cfg.ProxyAddr, err)
+	}
+	if s.adminLn, err = net.Listen("tcp", s.cfg.AdminAddr); err != nil {
+		_ = s.proxyLn.Close()
+		return fmt.Errorf("admin listener %s: %w (set admin_addr or GATEHOUSE_ADMIN_ADDR)", s.cfg.AdminAddr, err)
+	}
+	return nil
+}
+
+// ProxyAddr is the proxy listener's address (after Listen).
+func (s *Server) ProxyAddr() string { return s.proxyLn.Addr().String() }
+
+// AdminAddr is the admin listener's address (after Listen).
+func (s *Server) AdminAddr() string { return s.adminLn.Addr().String() }
+
+// Handler returns the proxy listener's handler.
+func (s *Server) Handler() http.Handler { return s.proxyHandler() }
+
+func (s *Server) proxyHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/gatehouse/healthz", s.healthz)
+	mux.HandleFunc("GET /.well-known/gatehouse/readyz", s.readyz)
+	mux.Handle("/", s.pipe)
+	return mux
+}
+
+func (s *Server) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("/admin/", s.admin)
+	return mux
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
+}
+
+// readyz: ready when a snapshot is loaded and the store answers; a node
+// whose store is down keeps serving from its snapshot and says so.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	snap := s.snaps.Load()
+	out := map[string]any{"status": "ready"}
+	code := http.StatusOK
+	if snap == nil {
+		out["status"], code = "starting", http.StatusServiceUnavailable
+	} else {
+		out["snapshot_version"] = snap.Version
+		out["snapshot_age_seconds"] = s.opts.Clock.Now().Sub(snap.BuiltAt).Seconds()
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if _, err := s.store.Version(ctx); err != nil {
+			out["status"] = "degraded"
+			out["store"] = "unreachable: serving from the last snapshot"
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+// Serve serves until ctx is done, then shuts down gracefully: stop
+// accepting, finish in-flight requests (up to shutdown_timeout), flush the
+// call log, close the store.
+func (s *Server) Serve(ctx context.Context) error {
+	if s.proxyLn == nil {
+		if err := s.Listen(); err != nil {
+			return err
+		}
+	}
+	s.proxySrv = &http.Server{Handler: s.proxyHandler(), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	s.adminSrv = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 2)
+	go func() { errc <- s.proxySrv.Serve(s.proxyLn) }()
+	go func() { errc <- s.adminSrv.Serve(s.adminLn) }()
+	s.log.Info("gatehouse serving", "proxy", s.ProxyAddr(), "admin", s.AdminAddr(),
+		"environment", s.cfg.Environment, "database", redactURL(s.cfg.Database))
+	if s.opts.ReadyFile != "" {
+		if err := writeReadyFile(s.opts.ReadyFile, s.ProxyAddr(), s.AdminAddr()); err != nil {
+			s.log.Error("ready file", "err", err)
+		}
+	}
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	return errors.Join(serveErr, s.shutdown())
+}
+
+func (s *Server) shutdown() error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout.D())
+	defer cancel()
+	s.log.Info("shutting down: draining requests and flushing the call log")
+	err := errors.Join(s.proxySrv.Shutdown(ctx), s.adminSrv.Shutdown(ctx))
+	if errors.Is(err, context.DeadlineExceeded) {
+		s.log.Warn("shutdown: some requests were still in flight at shutdown_timeout; closing them")
+		_ = s.proxySrv.Close()
+		_ = s.adminSrv.Close()
+		err = nil
+	}
+	// The call log gets its own budget: a slow drain of HTTP connections
+	// must not cost the records of the requests that were answered.
+	fctx, fcancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout.D())
+	defer fcancel()
+	if s.calls != nil {
+		err = errors.Join(err, s.calls.Close(fctx))
+	}
+	err = errors.Join(err, s.store.Close())
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Close releases resources of a server that never served.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := s.calls.Close(ctx)
+	if s.proxyLn != nil {
+		_ = s.proxyLn.Close()
+		_ = s.adminLn.Close()
+	}
+	return errors.Join(err, s.store.Close())
+}
+
+// writeReadyFile writes the addresses atomically (temp file + rename), so
+// a watcher never reads half a file.
+func writeReadyFile(path, proxyAddr, adminAddr string) error {
+	b, _ := json.Marshal(map[string]string{"proxy": proxyAddr, "admin": adminAddr})
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// redactURL hides a password in a database URL for logs.
+func redactURL(u string) string {
+	if i := strings.Index(u, "://"); i >= 0 {
+		rest := u[i+3:]
+		if at := strings.Index(rest, "@"); at >= 0 {
+			if c := strings.Index(rest[:at], ":"); c >= 0 {
+				return u[:i+3] + rest[:c] + ":xxxxx" + rest[at:]
+			}
+		}
+	}
+	return u
+}
