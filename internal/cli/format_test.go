@@ -136,16 +136,17 @@ func TestKeyState(t *testing.T) {
 	past, future := now.Add(-time.Hour), now.Add(time.Hour)
 	tests := []struct {
 		desc string
-		k    domain.APIKey
+		k    keyItem
 		want string
 	}{
-		{"fresh key", domain.APIKey{}, "active"},
-		{"expiring later", domain.APIKey{ExpiresAt: &future}, "active"},
-		{"expired", domain.APIKey{ExpiresAt: &past}, "expired"},
-		{"expires exactly now", domain.APIKey{ExpiresAt: &now}, "expired"},
-		{"revoked beats expired", domain.APIKey{RevokedAt: &past, ExpiresAt: &past}, "revoked"},
-		{"rotated, in grace", domain.APIKey{Successor: "x", GraceUntil: &future}, "rotated (in grace)"},
-		{"rotated, grace over", domain.APIKey{Successor: "x", GraceUntil: &past}, "rotated"},
+		{"fresh key", keyItem{APIKey: domain.APIKey{}}, "active"},
+		{"expiring later", keyItem{APIKey: domain.APIKey{ExpiresAt: &future}}, "active"},
+		{"expired", keyItem{APIKey: domain.APIKey{ExpiresAt: &past}}, "expired"},
+		{"expires exactly now", keyItem{APIKey: domain.APIKey{ExpiresAt: &now}}, "expired"},
+		{"revoked beats expired", keyItem{APIKey: domain.APIKey{RevokedAt: &past, ExpiresAt: &past}}, "revoked"},
+		{"rotated, in grace", keyItem{APIKey: domain.APIKey{Successor: "x", GraceUntil: &future}}, "rotating"},
+		{"rotated, grace over", keyItem{APIKey: domain.APIKey{Successor: "x", GraceUntil: &past}}, "rotated"},
+		{"the API's status wins", keyItem{APIKey: domain.APIKey{ExpiresAt: &past}, Status: "revoked"}, "revoked"},
 	}
 	for _, tc := range tests {
 		if got := keyState(tc.k, now); got != tc.want {

@@ -17,10 +17,17 @@ import (
 	"gatehouse/internal/domain"
 )
 
-// createdKey is the answer to key creation, rotation: the key object plus
+// keyItem is a key as the admin API shows it: the stored metadata plus its
+// status derived at read time (active, expired, revoked, rotating, rotated).
+type keyItem struct {
+	domain.APIKey
+	Status string `json:"status"`
+}
+
+// createdKey is the answer to key creation and rotation: the key object plus
 // the full key, which the API returns only then.
 type createdKey struct {
-	domain.APIKey
+	keyItem
 	Key string `json:"key"`
 }
 
@@ -41,7 +48,7 @@ func (a *app) keyCmd() *cobra.Command {
 			"object, including \"key\", is printed.",
 		Example: "  gatehouse key create --consumer shop-mobile --scopes orders:read --expires 90d",
 		RunE: a.run(spec{required: []string{"consumer"}}, func(ctx context.Context, c *client, _ []string) error {
-			body, err := kf.body(consumer, a.io.Now())
+			body, err := kf.body(consumer)
 			if err != nil {
 				return err
 			}
@@ -64,10 +71,10 @@ func (a *app) keyCmd() *cobra.Command {
 				q.Set("consumer", byConsumer)
 			}
 			now := a.io.Now()
-			return list(ctx, a, c, listing[domain.APIKey]{
+			return list(ctx, a, c, listing[keyItem]{
 				path: "/keys", plural: "keys",
 				header: []string{"ID", "CONSUMER", "ENV", "STATE", "ENDS WITH", "SCOPES", "EXPIRES", "LAST USED"},
-				row: func(k domain.APIKey) []string {
+				row: func(k keyItem) []string {
 					return []string{clean(k.ID), clean(k.ConsumerID), clean(k.Environment), keyState(k, now), "…" + clean(k.Last4),
 						csv(k.Scopes), whenPtr(k.ExpiresAt, now, "never"), whenPtr(k.LastUsedAt, now, "never")}
 				},
@@ -94,7 +101,7 @@ func (a *app) keyCmd() *cobra.Command {
 			if strings.TrimSpace(why) == "" {
 				return errors.New("--reason must not be empty: it is what the key's holder is told")
 			}
-			return object(ctx, a, c, http.MethodPost, "/keys/"+pathEscape(args[0])+"/revoke", map[string]string{"reason": why}, func(k domain.APIKey) error {
+			return object(ctx, a, c, http.MethodPost, "/keys/"+pathEscape(args[0])+"/revoke", map[string]string{"reason": why}, func(k keyItem) error {
 				if k.ID == "" { // an API answering 200 with no body
 					_, err := fmt.Fprintf(a.io.Out, "Key %s revoked: it now answers key.revoked.\n", clean(args[0]))
 					return err
@@ -106,7 +113,7 @@ func (a *app) keyCmd() *cobra.Command {
 	}
 	revoke.Flags().StringVar(&why, "reason", "", "why (required); shown to a caller who presents the key with its right secret")
 
-	var grace string
+	var grace, rotExpires string
 	rotate := &cobra.Command{
 		Use:   "rotate <id> [--grace 24h]",
 		Short: "Issue a successor key; the old one keeps working during the grace period",
@@ -116,6 +123,13 @@ func (a *app) keyCmd() *cobra.Command {
 		Example: "  gatehouse key rotate 7Hq2xK9pLm3Q --grace 7d",
 		RunE: a.run(spec{args: []string{"<id>"}}, func(ctx context.Context, c *client, args []string) error {
 			body := map[string]string{}
+			if rotExpires != "" {
+				k, v, err := expiry(rotExpires)
+				if err != nil {
+					return err
+				}
+				body[k] = v
+			}
 			if grace != "" {
 				d, err := parseDuration(grace)
 				if err != nil {
@@ -131,7 +145,8 @@ func (a *app) keyCmd() *cobra.Command {
 			})
 		}),
 	}
-	rotate.Flags().StringVar(&grace, "grace", "", "how long the old key keeps working, e.g. 24h or 7d (default: the API's, 24h)")
+	rotate.Flags().StringVar(&grace, "grace", "", "how long the old key keeps working, e.g. 24h or 7d; 0s ends it at once (default: the API's, 24h)")
+	rotate.Flags().StringVar(&rotExpires, "expires", "", "the successor's expiry: a duration from now (90d) or an RFC 3339 time (default: the old key's lifetime again)")
 
 	var imp keyFields
 	var impConsumer, keyFile string
@@ -150,12 +165,12 @@ func (a *app) keyCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			body, err := imp.body(impConsumer, a.io.Now())
+			body, err := imp.body(impConsumer)
 			if err != nil {
 				return err
 			}
 			body["key"] = key
-			return object(ctx, a, c, http.MethodPost, "/keys/import", body, func(k domain.APIKey) error {
+			return object(ctx, a, c, http.MethodPost, "/keys/import", body, func(k keyItem) error {
 				fmt.Fprintf(a.io.Out, "Imported key %s for consumer %s (ends with …%s). The key itself was not printed.\n",
 					clean(k.ID), clean(k.ConsumerID), clean(k.Last4))
 				return a.showKey(k)
@@ -173,33 +188,40 @@ func (a *app) keyCmd() *cobra.Command {
 
 // keyFields are the flags shared by key create and key import.
 type keyFields struct {
+	cmd                *cobra.Command
 	env, expires, name string
 	scopes, ipAllow    []string
 }
 
 func (f *keyFields) add(c *cobra.Command) {
-	c.Flags().StringVar(&f.env, "env", domain.EnvLive, "environment: live or test (a gateway only accepts keys of its own)")
-	c.Flags().StringSliceVar(&f.scopes, "scopes", nil, "scopes of this key, comma-separated (default: the consumer's)")
+	f.cmd = c
+	c.Flags().StringVar(&f.env, "env", "", "environment: live or test; a gateway only accepts keys of its own (default: the gateway's)")
+	c.Flags().StringSliceVar(&f.scopes, "scopes", nil, "scopes of this key, a subset of the consumer's, comma-separated (default: all of the consumer's; --scopes '' for none)")
 	c.Flags().StringVar(&f.expires, "expires", "", "expiry: a duration from now (90d, 36h) or an RFC 3339 time (default: never)")
 	c.Flags().StringVar(&f.name, "name", "", "a label for people, e.g. 'ci pipeline'")
 	c.Flags().StringSliceVar(&f.ipAllow, "ip-allow", nil, "client IPs or CIDRs this key may be used from, comma-separated")
 }
 
-// body builds the JSON request of Appendix A from the flags.
-func (f *keyFields) body(consumer string, now time.Time) (map[string]any, error) {
-	if f.env != domain.EnvLive && f.env != domain.EnvTest {
-		return nil, fmt.Errorf("--env %q: use live or test", f.env)
+// body builds the JSON request of Appendix A from the flags. Scopes are
+// sent only when given: the API reads an absent list as "all of the
+// consumer's" and an empty one as "none".
+func (f *keyFields) body(consumer string) (map[string]any, error) {
+	b := map[string]any{"consumer": consumer}
+	if f.env != "" {
+		if f.env != domain.EnvLive && f.env != domain.EnvTest {
+			return nil, fmt.Errorf("--env %q: use live or test", f.env)
+		}
+		b["environment"] = f.env
 	}
-	b := map[string]any{"consumer": consumer, "environment": f.env, "scopes": nonNil(f.scopes)}
+	if f.cmd.Flags().Changed("scopes") {
+		b["scopes"] = nonNil(f.scopes)
+	}
 	if f.expires != "" {
-		t, err := parseWhen(f.expires, now, true)
+		k, v, err := expiry(f.expires)
 		if err != nil {
-			return nil, fmt.Errorf("--expires: %w", err)
+			return nil, err
 		}
-		if !t.After(now) {
-			return nil, fmt.Errorf("--expires %s is in the past", t.UTC().Format(time.RFC3339))
-		}
-		b["expires_at"] = t.UTC().Format(time.RFC3339)
+		b[k] = v
 	}
 	if f.name != "" {
 		b["name"] = f.name
@@ -208,6 +230,23 @@ func (f *keyFields) body(consumer string, now time.Time) (map[string]any, error)
 		b["ip_allow"] = f.ipAllow
 	}
 	return b, nil
+}
+
+// expiry turns --expires into the API's field: expires_at for an RFC 3339
+// time, else expires_in, so "90d" counts from the gateway's clock rather
+// than this machine's.
+func expiry(s string) (field, value string, err error) {
+	if t, err := time.Parse(time.RFC3339, strings.TrimSpace(s)); err == nil {
+		return "expires_at", t.UTC().Format(time.RFC3339), nil
+	}
+	d, err := parseDuration(s)
+	if err != nil {
+		return "", "", fmt.Errorf("--expires %q is neither a duration (90d, 36h) nor an RFC 3339 time (2027-01-31T00:00:00Z)", s)
+	}
+	if d <= 0 {
+		return "", "", fmt.Errorf("--expires %q must be a positive duration", s)
+	}
+	return "expires_in", d.String(), nil
 }
 
 // readKey reads an imported key from a file or, for "-", from stdin.
@@ -259,7 +298,7 @@ func (a *app) showNewKey(what string, k createdKey) error {
 	return err
 }
 
-func (a *app) showKey(k domain.APIKey) error {
+func (a *app) showKey(k keyItem) error {
 	now := a.io.Now()
 	kv := []string{
 		"ID", clean(k.ID),
@@ -288,13 +327,17 @@ func (a *app) showKey(k domain.APIKey) error {
 	return fields(a.io.Out, kv...)
 }
 
-// keyState summarises a key's lifecycle as the gateway would judge it now.
-func keyState(k domain.APIKey, now time.Time) string {
+// keyState is the key's status as the API derived it, or, from an API
+// that sends none, as the gateway would judge it now.
+func keyState(k keyItem, now time.Time) string {
+	if k.Status != "" {
+		return clean(k.Status)
+	}
 	switch {
 	case k.RevokedAt != nil:
 		return "revoked"
 	case k.Successor != "" && k.GraceUntil != nil && now.Before(*k.GraceUntil):
-		return "rotated (in grace)"
+		return "rotating"
 	case k.Successor != "":
 		return "rotated"
 	case k.ExpiresAt != nil && !now.Before(*k.ExpiresAt):

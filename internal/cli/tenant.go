@@ -13,18 +13,22 @@ import (
 func (a *app) tenantCmd() *cobra.Command {
 	var slug, name string
 	create := &cobra.Command{
-		Use:     "create --slug SLUG --name NAME",
+		Use:     "create --slug SLUG [--name NAME]",
 		Short:   "Create a tenant (an isolated team or workspace)",
 		Example: "  gatehouse tenant create --slug acme --name 'Acme Corp'",
-		RunE: a.run(spec{required: []string{"slug", "name"}}, func(ctx context.Context, c *client, _ []string) error {
-			return object(ctx, a, c, http.MethodPost, "/tenants", map[string]any{"slug": slug, "name": name}, func(t domain.Tenant) error {
+		RunE: a.run(spec{required: []string{"slug"}}, func(ctx context.Context, c *client, _ []string) error {
+			body := map[string]any{"slug": slug}
+			if name != "" {
+				body["name"] = name
+			}
+			return object(ctx, a, c, http.MethodPost, "/tenants", body, func(t domain.Tenant) error {
 				fmt.Fprintf(a.io.Out, "Created tenant %s.\n", clean(t.Slug))
 				return a.showTenant(t)
 			})
 		}),
 	}
 	create.Flags().StringVar(&slug, "slug", "", "short unique identifier, e.g. acme (required)")
-	create.Flags().StringVar(&name, "name", "", "display name (required)")
+	create.Flags().StringVar(&name, "name", "", "display name (default: the slug)")
 
 	var lf listFlags
 	ls := &cobra.Command{
