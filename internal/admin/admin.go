@@ -263,6 +263,9 @@ func (a *API) authenticate(r *http.Request) (domain.Admin, error) {
 		return domain.Admin{}, &apiError{Code: CodeUnauthorized, Detail: "more than one Authorization header: send exactly one"}
 	}
 	scheme, token, ok := strings.Cut(h[0], " ")
+	if !ok && strings.EqualFold(scheme, "Bearer") {
+		ok = true // "Bearer " arrives with its trailing space trimmed
+	}
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return domain.Admin{}, &apiError{Code: CodeUnauthorized,
 			Detail: "the Authorization header must use the Bearer scheme: 'Authorization: Bearer <admin token>'"}

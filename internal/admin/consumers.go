@@ -117,6 +117,8 @@ func (rc *reqCtx) consumerID(field, ref string) (string, error) {
 		tenants = append(tenants, slug)
 		refs = append(refs, slug+"/"+c.Name)
 	}
+	slices.Sort(tenants)
+	slices.Sort(refs)
 	return "", &apiError{Code: CodeAmbiguous,
 		Detail: fmt.Sprintf("consumer name %q exists in %d tenants (%s); refer to it as %s, or by id", ref, len(items), strings.Join(tenants, ", "), strings.Join(refs, " or ")),
 		Extra:  map[string]any{"candidates": refs}}

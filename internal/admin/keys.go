@@ -303,7 +303,7 @@ func (a *API) importKey(rc *reqCtx) (any, error) {
 			return nil, invalid("key is %d characters long; imported keys must have 16-512 characters", n)
 		}
 		if i := strings.IndexFunc(full, func(r rune) bool { return r <= ' ' || r == '"' || r == '\'' || r > '~' }); i >= 0 {
-			return nil, invalid("key has a space, quote or non-ASCII character at position %d (1-based: %d); send the key exactly as the other system issued it", i, i+1)
+			return nil, invalid("key has a space, quote, control or non-ASCII character at position %d (counting from 1); send the key exactly as the other system issued it", i+1)
 		}
 	}
 	cid, err := rc.consumerID("consumer", req.Consumer)
