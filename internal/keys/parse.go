@@ -110,6 +110,12 @@ func diagnose(s string) *reason.Error {
 		return malformed(d, idOf(inner))
 	}
 	if d, inner := wrapper(s); d != "" {
+		// "Authorization: Bearer gk_…" holds two wrappers; the id is inside both.
+		for range 3 {
+			if _, in := wrapper(inner); in != inner {
+				inner = in
+			}
+		}
 		return malformed(d, idOf(trimSurface(inner)))
 	}
 	if d := prefixProblem(s); d != "" {
@@ -479,7 +485,7 @@ func envProblem(s string) string {
 		return "the environment segment is missing: " + want
 	}
 	for _, env := range []string{EnvLive, EnvTest} {
-		if len(rest) >= envLen && asciiEqualFold(rest[:envLen], env) && (len(rest) == envLen || rest[envLen] == '_') {
+		if len(rest) >= envLen && rest[:envLen] != env && asciiEqualFold(rest[:envLen], env) && (len(rest) == envLen || rest[envLen] == '_') {
 			return fmt.Sprintf("the environment is written '%s': it must be lower-case '%s'", rest[:envLen], env)
 		}
 		if strings.HasPrefix(rest, env) {
@@ -489,7 +495,9 @@ func envProblem(s string) string {
 			return fmt.Sprintf("%s at position %d: expected '_' after 'gk_%s'", describeAt(s, sep1), sep1+1, env)
 		}
 	}
-	if j > 0 && j <= 8 && isLetters(rest[:j]) {
+	// Name the segment only if it reads like an environment word (one
+	// case of letters): it can then be no part of a secret.
+	if j > 0 && j <= 8 && isOneCaseWord(rest[:j]) {
 		return fmt.Sprintf("unknown environment '%s': %s", rest[:j], want)
 	}
 	return "unknown or missing environment segment: " + want
@@ -516,13 +524,14 @@ func asciiEqualFold(a, b string) bool {
 	return true
 }
 
-func isLetters(s string) bool {
+func isOneCaseWord(s string) bool {
+	lower, upper := true, true
 	for i := 0; i < len(s); i++ {
-		if c := s[i] | 0x20; c < 'a' || c > 'z' {
-			return false
-		}
+		c := s[i]
+		lower = lower && 'a' <= c && c <= 'z'
+		upper = upper && 'A' <= c && c <= 'Z'
 	}
-	return true
+	return lower || upper
 }
 
 // badChar finds the first character after "gk_<env>_" that is neither in
