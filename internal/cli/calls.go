@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"gatehouse/internal/domain"
-	"gatehouse/internal/reason"
 )
 
 func (a *app) callsCmd() *cobra.Command {
@@ -57,9 +56,6 @@ func (a *app) callsCmd() *cobra.Command {
 				q.Set("status", strconv.Itoa(status))
 			}
 			if rsn != "" {
-				if _, ok := reason.Lookup(rsn); !ok {
-					fmt.Fprintf(a.io.Err, "note: %q is not a known reason code; listing anyway.\n", clean(rsn))
-				}
 				q.Set("reason", rsn)
 			}
 			return list(ctx, a, c, listing[domain.Call]{
