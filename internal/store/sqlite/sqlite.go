@@ -49,6 +49,12 @@ type Store struct {
 	w *sql.DB
 	// r serves reads; it is w itself for an in-memory database.
 	r *sql.DB
+	// deleteChunk bounds one retention transaction, so pruning a large
+	// backlog never holds the write connection long enough to stall the
+	// call-log writer.
+	deleteChunk int
+	// insertCalls is the prepared INSERT of callsPerStmt call rows.
+	insertCalls *sql.Stmt
 }
 
 var _ store.Store = (*Store)(nil)
@@ -65,7 +71,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{path: path}
+	s := &Store{path: path, deleteChunk: 5000}
 	if path == ":memory:" {
 		db, err := sql.Open("sqlite", ":memory:?"+params(false, true))
 		if err != nil {
@@ -119,6 +125,9 @@ func (s *Store) init(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: %s: %w", s.path, err)
 	}
+	if s.insertCalls, err = s.w.PrepareContext(ctx, insertCallsSQL(callsPerStmt)); err != nil {
+		return fmt.Errorf("sqlite: %s: prepare call insert: %w", s.path, err)
+	}
 	slog.Default().LogAttrs(ctx, slog.LevelInfo, "store opened",
 		slog.String("driver", "sqlite"), slog.String("path", s.path),
 		slog.String("journal_mode", mode), slog.Int("migrations_applied", applied))
@@ -132,6 +141,8 @@ func params(readOnly, immediate bool) string {
 		"_pragma=journal_mode(WAL)",
 		"_pragma=synchronous(NORMAL)",
 		"_pragma=foreign_keys(1)",
+		// Statement journals (multi-row inserts) and sorts stay off disk.
+		"_pragma=temp_store(MEMORY)",
 	}
 	if readOnly {
 		// Defence in depth behind View's own refusal to write.
@@ -186,6 +197,9 @@ func (s *Store) Path() string { return s.path }
 // closes, folding the WAL back into the database file.
 func (s *Store) Close() error {
 	var errs []error
+	if s.insertCalls != nil {
+		errs = append(errs, s.insertCalls.Close())
+	}
 	if s.r != nil && s.r != s.w {
 		errs = append(errs, s.r.Close())
 	}
