@@ -1,0 +1,128 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"syscall"
+
+	"github.com/valyala/fasthttp"
+
+	"gatehouse/internal/reason"
+)
+
+// Phases of an upstream exchange, named in operator texts.
+const (
+	phaseConnect  = "connect"
+	phaseSend     = "send request"
+	phaseResponse = "await response headers"
+	phaseBody     = "read response body"
+)
+
+// failure kinds.
+type failKind uint8
+
+const (
+	failUnavailable failKind = iota
+	failTimeout
+	// failClient: the client went away; not the upstream's fault, so no
+	// health penalty.
+	failClient
+)
+
+// errIdleTimeout is reported when a body made no progress within the
+// service's read or write timeout.
+var errIdleTimeout = errors.New("no progress within the service's timeout")
+
+type timeouter interface{ Timeout() bool }
+
+func classify(err error) failKind {
+	var te timeouter
+	switch {
+	case errors.Is(err, errIdleTimeout),
+		errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, fasthttp.ErrTimeout),
+		errors.As(err, &te) && te.Timeout():
+		return failTimeout
+	case errors.Is(err, context.Canceled):
+		return failClient
+	}
+	return failUnavailable
+}
+
+// isConnectFailure reports an error that happened before any byte of the
+// request left: retrying it elsewhere cannot run the request twice.
+func isConnectFailure(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	var dns *net.DNSError
+	return errors.As(err, &dns) ||
+		errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, fasthttp.ErrNoFreeConns)
+}
+
+// isStaleConn reports the error a reused keep-alive connection gives when
+// the upstream had closed it while idle: EOF or reset before the first
+// response byte.
+func isStaleConn(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, fasthttp.ErrConnectionClosed) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// upstreamError is the rejection for a failure before the response
+// started. The caller's detail says only that the service behind the route
+// failed (never the target address); the operator's Debug names the
+// service, the target, the phase and the cause.
+func upstreamError(kind failKind, up *Upstream, t *Target, phase string, cause error) *reason.Error {
+	code, detail := reason.UpstreamUnavailable, "The gateway could not reach the service behind this route."
+	if kind == failTimeout {
+		code, detail = reason.UpstreamTimeout, "The service behind this route did not answer in time."
+	}
+	target := "(no target)"
+	if t != nil {
+		target = t.redacted
+	}
+	name := ""
+	if up != nil {
+		name = up.Name
+	}
+	debug := fmt.Sprintf("service %q target %s: %s: %v", name, target, phase, cause)
+	if kind == failClient {
+		debug = fmt.Sprintf("service %q target %s: client closed the request during %s", name, target, phase)
+	}
+	return &reason.Error{Code: code, Detail: detail, Debug: debug, Err: cause}
+}
+
+func noTarget(up *Upstream) *reason.Error {
+	cause := errors.New("no usable target")
+	if up != nil && up.err != nil {
+		cause = fmt.Errorf("no usable target: %w", up.err)
+	}
+	return upstreamError(failUnavailable, up, nil, phaseConnect, cause)
+}
+
+func noUpstream() *reason.Error {
+	return &reason.Error{Code: reason.GatewayInternal, Debug: "proxy: Outbound.Upstream is nil"}
+}
+
+// idempotent reports the RFC 9110 §9.2.2 idempotent methods.
+func idempotent(method string) bool {
+	switch method {
+	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
+		return true
+	}
+	return false
+}
+
+// retryable reports whether a request may be sent to another target after
+// its connection could not be made: idempotent and without a body (a body
+// already read from the client cannot be replayed).
+func retryable(r *http.Request) bool {
+	return idempotent(r.Method) && (r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0)
+}

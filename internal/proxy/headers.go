@@ -1,0 +1,179 @@
+package proxy
+
+import (
+	"net"
+	"net/http"
+	"strings"
+)
+
+// Identity and forwarding header names the gateway sets.
+const (
+	HeaderTenant     = "X-Gatehouse-Tenant"
+	HeaderConsumer   = "X-Gatehouse-Consumer"
+	HeaderCredential = "X-Gatehouse-Credential"
+	HeaderScopes     = "X-Gatehouse-Scopes"
+	HeaderIdentity   = "X-Gatehouse-Identity"
+	HeaderRequestID  = "X-Request-Id"
+)
+
+// hopByHop are the RFC 9110 §7.6.1 connection-specific fields (plus the
+// legacy Proxy-Connection and Keep-Alive): they describe one connection and
+// are never forwarded. Fields named by a Connection header are too.
+var hopByHop = [...]string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+func isHopByHop(name string) bool {
+	for _, h := range hopByHop {
+		if strings.EqualFold(name, h) {
+			return true
+		}
+	}
+	return false
+}
+
+// namedByConnection reports whether a Connection header of h lists name.
+// A client may name any field there to have proxies drop it — which is
+// exactly how it would strip a gateway header if the gateway set its
+// headers before this removal; both engines therefore remove first and set
+// the gateway's headers after.
+func namedByConnection(conn []string, name string) bool {
+	for _, v := range conn {
+		for v != "" {
+			var tok string
+			tok, v, _ = strings.Cut(v, ",")
+			if strings.EqualFold(strings.TrimSpace(tok), name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// isGatehouseHeader reports an X-Gatehouse-* name in any case: inbound ones
+// are always removed, so an upstream can trust the ones it receives.
+func isGatehouseHeader(name string) bool {
+	const p = "x-gatehouse-"
+	return len(name) >= len(p) && strings.EqualFold(name[:len(p)], p)
+}
+
+// isClientForwarding reports the client-supplied forwarding fields the
+// gateway replaces with its own (the caller decided trust: Outbound
+// carries the client IP and the chain to send). X-Real-Ip is included
+// because many upstreams trust it as blindly as X-Forwarded-For.
+func isClientForwarding(name string) bool {
+	switch {
+	case strings.EqualFold(name, "X-Forwarded-For"),
+		strings.EqualFold(name, "X-Forwarded-Host"),
+		strings.EqualFold(name, "X-Forwarded-Proto"),
+		strings.EqualFold(name, "Forwarded"),
+		strings.EqualFold(name, "X-Real-Ip"):
+		return true
+	}
+	return false
+}
+
+func isDropped(drop []string, name string) bool {
+	for _, d := range drop {
+		if strings.EqualFold(d, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// forwardedFor is the X-Forwarded-For value to send.
+func (o *Outbound) forwardedFor() string {
+	if o.ForwardedFor != "" {
+		return o.ForwardedFor
+	}
+	return o.ClientIP
+}
+
+func scheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// appendForwarded appends an RFC 7239 Forwarded element for the client.
+func appendForwarded(dst []byte, clientIP, host, proto string) []byte {
+	if clientIP != "" {
+		dst = append(dst, "for="...)
+		if ip := net.ParseIP(clientIP); ip != nil && ip.To4() == nil {
+			dst = append(dst, `"[`...)
+			dst = append(dst, clientIP...)
+			dst = append(dst, `]"`...)
+		} else {
+			dst = append(dst, '"')
+			dst = append(dst, clientIP...)
+			dst = append(dst, '"')
+		}
+		dst = append(dst, ';')
+	}
+	dst = append(dst, `host="`...)
+	dst = append(dst, strings.ReplaceAll(host, `"`, "")...)
+	dst = append(dst, `";proto=`...)
+	dst = append(dst, proto...)
+	return dst
+}
+
+// setGatewayHeaders sets the identity and forwarding headers on an
+// http.Header after every client-supplied one was removed.
+func setGatewayHeaders(h http.Header, out *Outbound, r *http.Request, forwarded bool) {
+	id := &out.Identity
+	set := func(k, v string) {
+		if v != "" {
+			h[k] = []string{v}
+		}
+	}
+	set(HeaderTenant, id.Tenant)
+	set(HeaderConsumer, id.Consumer)
+	set(HeaderCredential, id.Credential)
+	set(HeaderScopes, id.Scopes)
+	set(HeaderIdentity, id.Token)
+	set(HeaderRequestID, id.RequestID)
+	set("X-Forwarded-For", out.forwardedFor())
+	set("X-Real-Ip", out.ClientIP)
+	set("X-Forwarded-Host", r.Host)
+	set("X-Forwarded-Proto", scheme(r))
+	if forwarded {
+		h["Forwarded"] = []string{string(appendForwarded(nil, out.ClientIP, r.Host, scheme(r)))}
+	}
+}
+
+// UpstreamPath computes Outbound.Path from a request's escaped path
+// (r.URL.EscapedPath()): with strip, the route's matched prefix is removed;
+// upstreamPrefix (the route's upstream_path) is then prepended. The result
+// stays escaped, so %2F and friends reach the upstream as the client sent
+// them.
+func UpstreamPath(escapedPath, matchedPrefix string, strip bool, upstreamPrefix string) string {
+	p := escapedPath
+	if strip && matchedPrefix != "" && strings.HasPrefix(p, matchedPrefix) {
+		p = p[len(matchedPrefix):]
+		if p != "" && p[0] != '/' && !strings.HasSuffix(matchedPrefix, "/") {
+			// The prefix ended mid-segment ("/api" vs "/apix"): the router
+			// should not match that, but never build "/upstreamx".
+			p = escapedPath
+		}
+	}
+	if upstreamPrefix != "" {
+		up := strings.TrimSuffix(upstreamPrefix, "/")
+		switch {
+		case p == "":
+			p = up
+		case p[0] != '/':
+			p = up + "/" + p
+		default:
+			p = up + p
+		}
+	}
+	if p == "" {
+		p = "/"
+	} else if p[0] != '/' {
+		p = "/" + p
+	}
+	return p
+}

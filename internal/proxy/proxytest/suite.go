@@ -1,0 +1,1075 @@
+package proxytest
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"gatehouse/internal/domain"
+	"gatehouse/internal/proxy"
+	"gatehouse/internal/reason"
+)
+
+// Run runs the forwarding conformance suite against the engine newEngine
+// makes (called once per subtest).
+func Run(t *testing.T, newEngine func(t *testing.T) proxy.Forwarder) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, newEngine func(t *testing.T) proxy.Forwarder)
+	}{
+		{"IdentityHeaders", testIdentityHeaders},
+		{"HostHeader", testHostHeader},
+		{"InboundGatehouseHeadersRemoved", testSpoofing},
+		{"ConnectionHeaderCannotStripGatewayHeaders", testConnectionAttack},
+		{"CredentialHeaders", testCredentialHeaders},
+		{"RepeatedHeadersPreserved", testRepeatedHeaders},
+		{"HopByHopResponseHeadersRemoved", testHopByHopResponse},
+		{"StreamingFlushedAsItArrives", testStreaming},
+		{"WebSocketEcho", testWebSocket},
+		{"ResponseTimeout", testResponseTimeout},
+		{"ReadIdleTimeout", testReadIdleTimeout},
+		{"WriteTimeout", testWriteTimeout},
+		{"ConnectionRefused", testRefused},
+		{"RoundRobin", testRoundRobin},
+		{"EjectionAndRecovery", testEjection},
+		{"AllEjectedTriesLeastRecentlyEjected", testAllEjected},
+		{"RetriesOnlyIdempotent", testRetries},
+		{"LargeBodies", testLargeBodies},
+		{"PathAndQuery", testPathAndQuery},
+		{"UpstreamDiesMidBody", testMidBody},
+		{"ExpectContinue", testExpectContinue},
+		{"Trailers", testTrailers},
+		{"BodilessResponses", testBodiless},
+		{"RequestSmugglingRejectedByListener", testSmuggling},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newEngine) })
+	}
+}
+
+func testIdentityHeaders(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
+	cases := []struct {
+		desc         string
+		forwardedFor string
+		wantXFF      string
+	}{
+		{"client IP alone", "", "203.0.113.7"},
+		{"caller-vetted proxy chain", "198.51.100.1, 203.0.113.7", "198.51.100.1, 203.0.113.7"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			g := NewGateway(t, newEngine)
+			up := NewUpstream(t, OK)
+			g.Service(nil, up.URL)
+			g.mu.Lock()
+			g.route.ForwardedFor = tc.forwardedFor
+			g.mu.Unlock()
+			resp, body := g.Get("/v1/orders?id=1",
+				"X-Forwarded-For", "6.6.6.6", "X-Request-Id", "client-chosen", "User-Agent", "shop-mobile/1.2")
+			if resp.StatusCode != 200 || string(body) != "ok" {
+				t.Fatalf("got %d %q", resp.StatusCode, body)
+			}
+			s := up.Seen()
+			id := DefaultIdentity()
+			want := map[string]string{
+				"X-Gatehouse-Tenant":     id.Tenant,
+				"X-Gatehouse-Consumer":   id.Consumer,
+				"X-Gatehouse-Credential": id.Credential,
+				"X-Gatehouse-Scopes":     id.Scopes,
+				"X-Request-Id":           id.RequestID,
+				"X-Forwarded-For":        tc.wantXFF,
+				"X-Forwarded-Proto":      "http",
+				"X-Forwarded-Host":       strings.TrimPrefix(g.URL(), "http://"),
+				"User-Agent":             "shop-mobile/1.2",
+			}
+			for k, v := range want {
+				if got := s.Header.Values(k); len(got) != 1 || got[0] != v {
+					t.Errorf("upstream %s = %q, want exactly [%q]", k, got, v)
+				}
+			}
+			if s.Host != strings.TrimPrefix(up.URL, "http://") {
+				t.Errorf("upstream Host = %q, want the target's %q", s.Host, up.URL)
+			}
+			rec := g.Next()
+			if rec.Err != nil || rec.Res.Status != 200 || rec.Res.Target != up.URL || rec.Res.Engine == "" || rec.Res.BytesOut != 2 {
+				t.Errorf("record = %+v", rec)
+			}
+		})
+	}
+}
+
+func testHostHeader(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
+	cases := []struct {
+		desc, hostHeader string
+		preserve         bool
+	}{
+		{"target host by default", "", false},
+		{"client host when preserved", "preserve", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			g := NewGateway(t, newEngine)
+			up := NewUpstream(t, OK)
+			g.Service(func(s *domain.Service) { s.HostHeader = tc.hostHeader }, up.URL)
+			req := g.NewRequest("GET", "/", nil)
+			req.Host = "api.example.com"
+			g.Do(req)
+			s := up.Seen()
+			want := strings.TrimPrefix(up.URL, "http://")
+			if tc.preserve {
+				want = "api.example.com"
+			}
+			if s.Host != want {
+				t.Errorf("upstream Host = %q, want %q", s.Host, want)
+			}
+			if got := s.Header.Get("X-Forwarded-Host"); got != "api.example.com" {
+				t.Errorf("X-Forwarded-Host = %q", got)
+			}
+			g.Next()
+		})
+	}
+}
+
+func testSpoofing(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
+	g := NewGateway(t, newEngine)
+	up := NewUpstream(t, OK)
+	g.Service(nil, up.URL)
+	id := DefaultIdentity()
+	id.Consumer = "" // an anonymous route: the gateway vouches for no consumer
+	g.mu.Lock()
+	g.route.Identity = id
+	g.mu.Unlock()
+	req := g.NewRequest("GET", "/", nil,
+		"X-Gatehouse-Tenant", "t_evil",
+		"X-Gatehouse-Admin", "true",
+		"Forwarded", "for=6.6.6.6",
+		"X-Real-Ip", "6.6.6.6",
+		"X-Forwarded-Proto", "https")
+	// Non-canonical spellings go on the wire as written.
+	req.Header["x-gatehouse-consumer"] = []string{"c_victim"}
+	req.Header["X-GATEHOUSE-SCOPES"] = []string{"admin"}
+	g.Do(req)
+	s := up.Seen()
+	for k, vv := range s.Header {
+		low := strings.ToLower(k)
+		if strings.HasPrefix(low, "x-gatehouse-") {
+			switch k {
+			case "X-Gatehouse-Tenant":
+				if !slices.Equal(vv, []string{"t_acme"}) {
+					t.Errorf("%s = %q: the client's value survived", k, vv)
+				}
+			case "X-Gatehouse-Scopes", "X-Gatehouse-Credential":
+				if len(vv) != 1 || vv[0] == "admin" {
+					t.Errorf("%s = %q", k, vv)
+				}
+			default:
+				t.Errorf("upstream got inbound %s: %q", k, vv)
+			}
+		}
+		for _, v := range vv {
+			if strings.Contains(v, "6.6.6.6") || v == "c_victim" {
+				t.Errorf("upstream %s = %q: spoofed value forwarded", k, v)
+			}
+		}
+	}
+	if got := s.Header.Get("X-Forwarded-Proto"); got != "http" {
+		t.Errorf("X-Forwarded-Proto = %q, want the gateway's view", got)
+	}
+	if got := s.Header.Get("X-Real-Ip"); got != "" && got != "203.0.113.7" {
+		t.Errorf("X-Real-Ip = %q", got)
+	}
+	g.Next()
+}
+
+func testConnectionAttack(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
+	g := NewGateway(t, newEngine)
+	up := NewUpstream(t, OK)
+	g.Service(nil, up.URL)
+	// Raw bytes: the client names the gateway's identity headers (and a
+	// header of its own) in Connection, hoping a proxy drops them after
+	// setting them.
+	raw := "GET /attack HTTP/1.1\r\n" +
+		"Host: gw\r\n" +
+		"Connection: keep-alive, X-Gatehouse-Consumer, x-gatehouse-tenant, X-Request-Id, X-Forwarded-For, X-Gatehouse-Scopes, X-Custom-Hop\r\n" +
+		"X-Custom-Hop: dropped\r\n" +
+		"X-Gatehouse-Consumer: c_evil\r\n" +
+		"Keep-Alive: timeout=5\r\n" +
+		"Proxy-Authorization: Basic Zm9vOmJhcg==\r\n" +
+		"X-Kept: kept\r\n" +
+		"\r\n"
+	resp, _ := RawExchange(t, g.Server.Listener.Addr().String(), raw)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	s := up.Seen()
+	id := DefaultIdentity()
+	for k, v := range map[string]string{
+		"X-Gatehouse-Consumer": id.Consumer, "X-Gatehouse-Tenant": id.Tenant,
+		"X-Gatehouse-Scopes": id.Scopes, "X-Request-Id": id.RequestID, "X-Forwarded-For": "203.0.113.7",
+		"X-Kept": "kept",
+	} {
+		if got := s.Header.Values(k); !slices.Equal(got, []string{v}) {
+			t.Errorf("upstream %s = %q, want [%q]", k, got, v)
+		}
+	}
+	for _, k := range []string{"X-Custom-Hop", "Keep-Alive", "Proxy-Authorization"} {
+		if v, ok := s.Header[k]; ok {
+			t.Errorf("hop-by-hop %s forwarded: %q", k, v)
+		}
+	}
+	for _, v := range s.Header.Values("Connection") {
+		if strings.Contains(strings.ToLower(v), "gatehouse") || strings.Contains(strings.ToLower(v), "x-request-id") {
+			t.Errorf("client's Connection list forwarded: %q", v)
+		}
+	}
+	g.Next()
+}
+
+func testCredentialHeaders(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
+	cases := []struct {
+		desc    string
+		drop    []string
+		wantKey bool
+	}{
+		{"dropped by default", nil, false},
+		{"forwarded when the route says so", []string{}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			g := NewGateway(t, newEngine)
+			up := NewUpstream(t, OK)
+			g.Service(nil, up.URL)
+			g.mu.Lock()
+			g.route.Drop = tc.drop
+			g.mu.Unlock()
+			g.Get("/", "Authorization", "Bearer gk_live_7Hq2xK9pLm3Q_secret", "X-API-Key", "gk_live_other", "Cookie", "session=1")
+			s := up.Seen()
+			_, hasAuth := s.Header["Authorization"]
+			_, hasKey := s.Header["X-Api-Key"]
+			if hasAuth != tc.wantKey || hasKey != tc.wantKey {
+				t.Errorf("Authorization present=%v X-Api-Key present=%v, want %v", hasAuth, hasKey, tc.wantKey)
+			}
+			if tc.wantKey && s.Header.Get("Authorization") != "Bearer gk_live_7Hq2xK9pLm3Q_secret" {
+				t.Errorf("Authorization altered: %q", s.Header.Get("Authorization"))
+			}
+			if s.Header.Get("Cookie") != "session=1" {
+				t.Errorf("Cookie = %q", s.Header.Get("Cookie"))
+			}
+			g.Next()
+		})
+	}
+}
+
+func testRepeatedHeaders(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
+	g := NewGateway(t, newEngine)
+	up := NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Add("Set-Cookie", "a=1; Path=/")
+		h.Add("Set-Cookie", "a=2; Path=/admin")
+		h.Add("Set-Cookie", "b=3; HttpOnly")
+		h.Add("X-Resp", "first")
+		h.Add("X-Resp", "second, third")
+		h["x-lower-Case"] = []string{"MiXeD Value"}
+		h.Set("Cache-Control", "no-cache")
+		w.WriteHeader(201)
+	})
+	g.Service(nil, up.URL)
+	req := g.NewRequest("GET", "/", nil,
+		"X-Multi", "a", "X-Multi", "b", "X-Multi", "c", "X-List", "1, 2", "X-Value-Case", "MiXeD VaLuE",
+		"Accept", "text/html", "Accept", "application/json;q=0.9")
+	resp, _ := g.Do(req)
+	s := up.Seen()
+	for k, want := range map[string][]string{
+		"X-Multi": {"a", "b", "c"}, "X-List": {"1, 2"}, "X-Value-Case": {"MiXeD VaLuE"},
+		"Accept": {"text/html", "application/json;q=0.9"},
+	} {
+		if got := s.Header.Values(k); !slices.Equal(got, want) {
+			t.Errorf("upstream %s = %q, want %q", k, got, want)
+		}
+	}
+	if resp.StatusCode != 201 {
+		t.Errorf("status %d", resp.StatusCode)
+	}
+	for k, want := range map[string][]string{
+		"Set-Cookie":    {"a=1; Path=/", "a=2; Path=/admin", "b=3; HttpOnly"},
+		"X-Resp":        {"first", "second, third"},
+		"X-Lower-Case":  {"MiXeD Value"},
+		"Cache-Control": {"no-cache"},
+	} {
+		if got := resp.Header.Values(k); !slices.Equal(got, want) {
+			t.Errorf("client %s = %q, want %q", k, got, want)
+		}
+	}
+	g.Next()
+}
+
+func testHopByHopResponse(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
+	g := NewGateway(t, newEngine)
+	raw := NewRawUpstream(t, "HTTP/1.1 200 OK\r\n"+
+		"Content-Length: 2\r\n"+
+		"Connection: X-Internal\r\n"+
+		"X-Internal: secret\r\n"+
+		"Keep-Alive: timeout=1\r\n"+
+		"Proxy-Authenticate: Basic\r\n"+
+		"X-Public: yes\r\n"+
+		"\r\nok")
+	g.Service(nil, raw.URL)
+	resp, body := g.Get("/")
+	if resp.StatusCode != 200 || string(body) != "ok" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+	for _, k := range []string{"X-Internal", "Keep-Alive", "Proxy-Authenticate"} {
+		if v, ok := resp.Header[k]; ok {
+			t.Errorf("client got hop-by-hop %s: %q", k, v)
+		}
+	}
+	if resp.Header.Get("X-Public") != "yes" {
+		t.Errorf("X-Public = %q", resp.Header.Get("X-Public"))
+	}
+	g.Next()
+}
+
+func testStreaming(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
+	cases := []struct{ desc, contentType, format string }{
+		{"server-sent events", "text/event-stream", "data: event-%d\n\n"},
+		{"chunked ndjson", "application/x-ndjson", "{\"n\":%d}\n\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			g := NewGateway(t, newEngine)
+			next := make(chan struct{})
+			up := NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", tc.contentType)
+				w.WriteHeader(200)
+				http.NewResponseController(w).Flush()
+				for i := range 3 {
+					select {
+					case <-next:
+					case <-r.Context().Done():
+						return
+					}
+					fmt.Fprintf(w, tc.format, i)
+					http.NewResponseController(w).Flush()
+				}
+			})
+			g.Service(nil, up.URL)
+			resp, err := g.Client.Do(g.NewRequest("GET", "/events", nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.Header.Get("Content-Type") != tc.contentType {
+				t.Errorf("Content-Type = %q", resp.Header.Get("Content-Type"))
+			}
+			events := make(chan string)
+			go func() {
+				br := bufio.NewReader(resp.Body)
+				var ev strings.Builder
+				for {
+					line, err := br.ReadString('\n')
+					if err != nil {
+						close(events)
+						return
+					}
+					if line == "\n" {
+						events <- ev.String()
+						ev.Reset()
+						continue
+					}
+					ev.WriteString(line)
+				}
+			}()
+			for i := range 3 {
+				// The upstream sends event i only now, and event i+1 only
+				// after the client has read event i: a proxy that buffers
+				// never delivers it.
+				select {
+				case next <- struct{}{}:
+				case <-time.After(guard):
+					t.Fatalf("upstream not ready for event %d", i)
+				}
+				select {
+				case ev, ok := <-events:
+					want := strings.TrimSuffix(fmt.Sprintf(tc.format, i), "\n")
+					if !ok || ev != want {
+						t.Fatalf("event %d = %q (open=%v), want %q", i, ev, ok, want)
+					}
+				case <-time.After(guard):
+					t.Fatalf("event %d was not flushed to the client while the upstream waited", i)
+				}
+			}
+			g.Next()
+		})
+	}
+}
+
+func testWebSocket(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
+	g := NewGateway(t, newEngine)
+	up := NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		c.SetReadLimit(1 << 20)
+		for {
+			typ, msg, err := c.Read(r.Context())
+			if err != nil {
+				return
+			}
+			if err := c.Write(r.Context(), typ, append([]byte("echo:"), msg...)); err != nil {
+				return
+			}
+		}
+	})
+	g.Service(nil, up.URL)
+	c, resp, err := websocket.Dial(ctx(t), "ws"+strings.TrimPrefix(g.URL(), "http")+"/ws", nil)
+	if err != nil {
+		t.Fatalf("dial through the gateway: %v (resp %v)", err, resp)
+	}
+	c.SetReadLimit(1 << 20)
+	for _, msg := range []string{"hello", "world", strings.Repeat("x", 100<<10)} {
+		if err := c.Write(ctx(t), websocket.MessageText, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		_, got, err := c.Read(ctx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != "echo:"+msg {
+			t.Fatalf("echo = %.40q, want %.40q", got, "echo:"+msg)
+		}
+	}
+	s := up.Seen()
+	if s.Header.Get("X-Gatehouse-Consumer") != DefaultIdentity().Consumer || !strings.EqualFold(s.Header.Get("Upgrade"), "websocket") {
+		t.Errorf("upgrade request upstream: consumer %q upgrade %q", s.Header.Get("X-Gatehouse-Consumer"), s.Header.Get("Upgrade"))
+	}
+	c.Close(websocket.StatusNormalClosure, "")
+	rec := g.Next()
+	if rec.Err != nil || rec.Res.Status != http.StatusSwitchingProtocols {
+		t.Errorf("record = %+v", rec)
+	}
+}
+
+// blocking returns a handler that waits until the test ends, and the
+// upstream it runs on.
+func blocking(t *testing.T, before func(w http.ResponseWriter)) *Upstream {
+	release := make(chan struct{})
+	up := NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if before != nil {
+			before(w)
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	t.Cleanup(func() { close(release) }) // runs before the server's Close
+	return up
+}
+
+func expectRejection(t *testing.T, g *Gateway, resp *http.Response, body []byte, code string, status int, up string) {
+	t.Helper()
+	if resp != nil {
+		if resp.StatusCode != status {
+			t.Errorf("status = %d, want %d", resp.StatusCode, status)
+		}
+		if !bytes.Contains(body, []byte(`"code":"`+code+`"`)) {
+			t.Errorf("body = %s, want code %s", body, code)
+		}
+		if resp.Header.Get("Www-Authenticate") != "" {
+			t.Errorf("an upstream failure must not look like an auth failure: WWW-Authenticate %q", resp.Header.Get("Www-Authenticate"))
+		}
+		if resp.Header.Get("X-Request-Id") == "" {
+			t.Error("rejection without X-Request-Id")
+		}
+		host := strings.TrimPrefix(up, "http://")
+		if bytes.Contains(body, []byte(host)) {
+			t.Errorf("the caller was told the upstream address: %s", body)
+		}
+	}
+	rec := g.Next()
+	re := rec.Reason()
+	if re == nil || re.Code != code {
+		t.Fatalf("Forward error = %v, want %s", rec.Err, code)
+	}
+	if !strings.Contains(re.Debug, up) {
+		t.Errorf("operator debug %q does not name the target %s", re.Debug, up)
+	}
+	if rec.Res.Status != 0 {
+		t.Errorf("Result.Status = %d for a response that never started", rec.Res.Status)
+	}
+	if en, _ := reason.Lookup(re.Code); en.Status != status {
+		t.Errorf("catalogue status %d", en.Status)
+	}
+}
+
+func testResponseTimeout(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
+	g := NewGateway(t, newEngine)
+	up := blocking(t, nil)
+	g.Service(func(s *domain.Service) { s.Timeouts.Response = domain.Duration(150 * time.Millisecond) }, up.URL)
+	resp, body := g.Get("/slow")
+	expectRejection(t, g, resp, body, reason.UpstreamTimeout, 504, up.URL)
+}
+
+func testReadIdleTimeout(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
+	g := NewGateway(t, newEngine)
+	up := blocking(t, func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, "partial ")
+		http.NewResponseController(w).Flush()
+	})
+	g.Service(func(s *domain.Service) { s.Timeouts.Read = domain.Duration(150 * time.Millisecond) }, up.URL)
+	resp, err := g.Client.Do(g.NewRequest("GET", "/stall", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err == nil {
+		t.Errorf("the client saw a clean end after %q; a stalled body must abort", b)
+	}
+	if !strings.HasPrefix(string(b), "partial") {
+		t.Errorf("body before the stall = %q", b)
+	}
+	rec := g.Next()
+	if rec.Err != nil || rec.Res.Status != 200 || rec.Res.Err == nil {
+		t.Fatalf("record = %+v, want a started response with Result.Err", rec)
+	}
+}
+
+func testWriteTimeout(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
+	g := NewGateway(t, newEngine)
+	up := blocking(t, nil) // never reads the request body
+	g.Service(func(s *domain.Service) { s.Timeouts.Write = domain.Duration(200 * time.Millisecond) }, up.URL)
+	req := g.NewRequest("POST", "/upload", NewPattern(256<<20))
+	req.ContentLength = 256 << 20
+	resp, err := g.Client.Do(req)
+	if err == nil {
+		// The gateway may answer while the client is still sending; the
+		// client may see either the 504 or a reset. The gateway's own
+		// verdict below is what matters.
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	rec := g.Next()
+	if re := rec.Reason(); re == nil || re.Code != reason.UpstreamTimeout || !strings.Contains(re.Debug, up.URL) {
+		t.Fatalf("Forward error = %v, want upstream.timeout naming %s", rec.Err, up.URL)
+	}
+}
+
+func testRefused(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
+	g := NewGateway(t, newEngine)
+	target := ClosedURL(t)
+	g.Service(nil, target)
+	resp, body := g.Get("/")
+	expectRejection(t, g, resp, body, reason.UpstreamUnavailable, 502, target)
+}
+
+func testRoundRobin(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
+	cases := []struct {
+		desc    string
+		weights []int
+		n       int
+		want    []int64
+	}{
+		{"equal weights", []int{1, 1, 1}, 30, []int64{10, 10, 10}},
+		{"weighted 3:1", []int{3, 1}, 40, []int64{30, 10}},
+		{"weighted 5:1:1", []int{5, 1, 1}, 70, []int64{50, 10, 10}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			g := NewGateway(t, newEngine)
+			var ups []*Upstream
+			var targets []string
+			for _, w := range tc.weights {
+				u := NewUpstream(t, OK)
+				ups = append(ups, u)
+				targets = append(targets, u.URL+"|"+strconv.Itoa(w))
+			}
+			g.Service(nil, targets...)
+			for range tc.n {
+				resp, _ := g.Get("/")
+				if resp.StatusCode != 200 {
+					t.Fatalf("status %d", resp.StatusCode)
+				}
+				g.Next()
+			}
+			for i, u := range ups {
+				if got := u.Hits.Load(); got != tc.want[i] {
+					t.Errorf("target %d got %d requests, want %d", i, got, tc.want[i])
+				}
+			}
+		})
+	}
+}
+
+// flaky returns an upstream that, while failing is set, drops each
+// connection without answering (a crashed backend).
+func flaky(t *testing.T, failing *atomic.Bool) *Upstream {
+	return NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() {
+			panic(http.ErrAbortHandler) // net/http closes the connection, no response
+		}
+		_, _ = io.WriteString(w, "ok")
+	})
+}
+
+func testEjection(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
+	g := NewGateway(t, newEngine)
+	good := NewUpstream(t, OK)
+	var failing atomic.Bool
+	failing.Store(true)
+	bad := flaky(t, &failing)
+	up := g.Service(func(s *domain.Service) {
+		s.EjectAfter = 2
+		s.EjectFor = domain.Duration(10 * time.Second)
+	}, good.URL, bad.URL)
+
+	post := func() (int, string) {
+		t.Helper()
+		resp, _ := g.Do(g.NewRequest("POST", "/", strings.NewReader("x")))
+		rec := g.Next()
+		return resp.StatusCode, rec.Res.Target
+	}
+	// Round-robin alternates; POST is never retried, so each failure on
+	// the bad target reaches the client as 502 and counts once.
+	failures := 0
+	for i := 0; failures < 2; i++ {
+		if i > 10 {
+			t.Fatal("the failing target was not picked twice in 10 requests")
+		}
+		status, target := post()
+		if target == bad.URL {
+			if status != 502 {
+				t.Fatalf("request to the failing target answered %d", status)
+			}
+			failures++
+		}
+	}
+	if st := up.Status(); !st[1].Ejected || st[1].Failures != 2 || st[0].Ejected {
+		t.Fatalf("health after 2 consecutive failures = %+v", st)
+	}
+	badHits := bad.Hits.Load()
+	for range 6 {
+		if status, target := post(); status != 200 || target != good.URL {
+			t.Fatalf("while ejected: %d from %s", status, target)
+		}
+	}
+	if bad.Hits.Load() != badHits {
+		t.Fatal("the ejected target still received requests")
+	}
+
+	// Ejection ends after EjectFor on the gateway's clock. Still failing:
+	// on probation, one failure ejects it again at once.
+	g.Clock.Advance(10 * time.Second)
+	for i := 0; ; i++ {
+		if i > 4 {
+			t.Fatal("the target back from ejection was never tried")
+		}
+		if status, target := post(); target == bad.URL {
+			if status != 502 {
+				t.Fatalf("status %d", status)
+			}
+			break
+		}
+	}
+	if !up.Status()[1].Ejected {
+		t.Fatal("one failure on probation did not eject the target again")
+	}
+
+	// Healthy again: after the window it takes its share and is cleared.
+	failing.Store(false)
+	g.Clock.Advance(10 * time.Second)
+	badHits = bad.Hits.Load()
+	for range 6 {
+		if status, _ := post(); status != 200 {
+			t.Fatalf("status %d after recovery", status)
+		}
+	}
+	if got := bad.Hits.Load() - badHits; got != 3 {
+		t.Errorf("recovered target got %d of 6 requests, want 3", got)
+	}
+	if st := up.Status(); st[1].Ejected || st[1].Failures != 0 {
+		t.Errorf("health after recovery = %+v", st)
+	}
+}
+
+func testAllEjected(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
+	g := NewGateway(t, newEngine)
+	var failing atomic.Bool
+	failing.Store(true)
+	a, b := flaky(t, &failing), flaky(t, &failing)
+	up := g.Service(func(s *domain.Service) { s.EjectAfter = 1 }, a.URL, b.URL)
+	post := func() Record {
+		g.Do(g.NewRequest("POST", "/", strings.NewReader("x")))
+		return g.Next()
+	}
+	first := post().Res.Target
+	g.Clock.Advance(time.Second)
+	second := post().Res.Target
+	if first == second {
+		t.Fatalf("both requests went to %s", first)
+	}
+	st := up.Status()
+	if !st[0].Ejected || !st[1].Ejected {
+		t.Fatalf("health = %+v, want both ejected", st)
+	}
+	// Both ejected: the gateway still tries one — the least recently
+	// ejected — instead of answering 502 blind.
+	failing.Store(false)
+	rec := post()
+	if rec.Err != nil || rec.Res.Target != first {
+		t.Fatalf("with every target ejected: %+v, want a try on %s (ejected first)", rec, first)
+	}
+}
+
+func testRetries(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
+	cases := []struct {
+		desc      string
+		method    string
+		body      string
+		wantRetry bool
+	}{
+		{"GET goes to the next target", "GET", "", true},
+		{"DELETE without body goes to the next target", "DELETE", "", true},
+		{"POST is never retried", "POST", "order", false},
+		{"PATCH is never retried", "PATCH", "", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			g := NewGateway(t, newEngine)
+			good := NewUpstream(t, OK)
+			refused := ClosedURL(t)
+			g.Service(func(s *domain.Service) { s.EjectAfter = 100 }, refused, good.URL)
+			var body io.Reader
+			if tc.body != "" {
+				body = strings.NewReader(tc.body)
+			}
+			// Round-robin starts at the refused target.
+			resp, _ := g.Do(g.NewRequest(tc.method, "/", body))
+			rec := g.Next()
+			if tc.wantRetry {
+				if resp.StatusCode != 200 || rec.Res.Attempts != 2 || rec.Res.Target != good.URL {
+					t.Fatalf("status %d record %+v, want a retry on %s", resp.StatusCode, rec, good.URL)
+				}
+			} else {
+				if resp.StatusCode != 502 || rec.Res.Attempts != 1 || good.Hits.Load() != 0 {
+					t.Fatalf("status %d attempts %d, other target hits %d: a non-idempotent request was retried",
+						resp.StatusCode, rec.Res.Attempts, good.Hits.Load())
+				}
+			}
+		})
+	}
+}
+
+func testLargeBodies(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
+	const size = 64 << 20
+	want := PatternSHA256(size)
+	cases := []struct {
+		desc    string
+		chunked bool
+	}{
+		{"with Content-Length", false},
+		{"chunked", true},
+	}
+	for _, tc := range cases {
+		t.Run("upload "+tc.desc, func(t *testing.T) {
+			g := NewGateway(t, newEngine)
+			up := NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+				sum, n, err := sha(r.Body)
+				if err != nil {
+					http.Error(w, err.Error(), 500)
+					return
+				}
+				fmt.Fprintf(w, "%s %d", sum, n)
+			})
+			g.Service(nil, up.URL)
+			req := g.NewRequest("PUT", "/blob", NewPattern(size))
+			if !tc.chunked {
+				req.ContentLength = size
+			}
+			resp, body := g.Do(req)
+			if resp.StatusCode != 200 || string(body) != fmt.Sprintf("%s %d", want, size) {
+				t.Fatalf("upstream got %q (status %d), want %s %d", body, resp.StatusCode, want, size)
+			}
+			if rec := g.Next(); rec.Res.BytesIn != size {
+				t.Errorf("BytesIn = %d", rec.Res.BytesIn)
+			}
+		})
+		t.Run("download "+tc.desc, func(t *testing.T) {
+			g := NewGateway(t, newEngine)
+			up := NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+				if !tc.chunked {
+					w.Header().Set("Content-Length", strconv.Itoa(size))
+				}
+				_, _ = io.Copy(w, NewPattern(size))
+			})
+			g.Service(nil, up.URL)
+			resp, err := g.Client.Do(g.NewRequest("GET", "/blob", nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum, n, err := sha(resp.Body)
+			resp.Body.Close()
+			if err != nil || sum != want || n != size {
+				t.Fatalf("client got %d bytes sha %s err %v, want %d %s", n, sum, err, size, want)
+			}
+			if !tc.chunked && resp.ContentLength != size {
+				t.Errorf("Content-Length = %d", resp.ContentLength)
+			}
+			if rec := g.Next(); rec.Res.BytesOut != size || rec.Res.Err != nil {
+				t.Errorf("record = %+v", rec.Res)
+			}
+		})
+	}
+}
+
+func testPathAndQuery(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
+	cases := []struct {
+		desc, target, path string
+		strip              bool
+		upstreamPath       string
+		want               string
+	}{
+		{"passthrough", "", "/api/orders?id=7", false, "", "/api/orders?id=7"},
+		{"strip prefix", "", "/api/orders/7?x=1&x=2", true, "", "/orders/7?x=1&x=2"},
+		{"strip prefix to root", "", "/api", true, "", "/"},
+		{"upstream path", "", "/api/orders", true, "/v2", "/v2/orders"},
+		{"target base path", "/base", "/api/orders", true, "/v2", "/base/v2/orders"},
+		{"escaped characters stay escaped", "", "/api/a%2Fb/c%20d?q=%26x&y=%E2%82%AC", true, "", "/a%2Fb/c%20d?q=%26x&y=%E2%82%AC"},
+		{"api_key removed by the caller, the rest verbatim", "", "/api/x?b=2&api_key=gk_secret&a=1&a=", true, "", "/x?b=2&a=1&a="},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			g := NewGateway(t, newEngine)
+			up := NewUpstream(t, OK)
+			u := g.Service(nil, up.URL+tc.target)
+			g.SetRoute(Route{Upstream: u, Prefix: "/api", Strip: tc.strip, UpstreamPath: tc.upstreamPath,
+				Identity: DefaultIdentity(), ClientIP: "203.0.113.7"})
+			resp, _ := g.Get(tc.path)
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			if s := up.Seen(); s.RequestURI != tc.want {
+				t.Errorf("upstream request-target = %q, want %q", s.RequestURI, tc.want)
+			}
+			g.Next()
+		})
+	}
+}
+
+func testMidBody(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
+	g := NewGateway(t, newEngine)
+	up := NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "first part;")
+		http.NewResponseController(w).Flush()
+		panic(http.ErrAbortHandler) // the upstream dies mid-body
+	})
+	g.Service(nil, up.URL)
+	resp, err := g.Client.Do(g.NewRequest("GET", "/", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err == nil {
+		t.Errorf("client saw a clean end of a truncated body %q", b)
+	}
+	rec := g.Next()
+	if rec.Err != nil || rec.Res.Status != 200 || rec.Res.Err == nil {
+		t.Errorf("record = %+v, want Result.Err after the response started", rec)
+	}
+}
+
+// recordingReader reports whether it was ever read.
+type recordingReader struct {
+	r    io.Reader
+	read atomic.Bool
+}
+
+func (r *recordingReader) Read(p []byte) (int, error) {
+	r.read.Store(true)
+	return r.r.Read(p)
+}
+
+func testExpectContinue(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
+	t.Run("upstream accepts: body flows", func(t *testing.T) {
+		g := NewGateway(t, newEngine)
+		up := NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			fmt.Fprintf(w, "got %d", len(b))
+		})
+		g.Service(nil, up.URL)
+		req := g.NewRequest("POST", "/", strings.NewReader(strings.Repeat("b", 100_000)), "Expect", "100-continue")
+		resp, body := g.Do(req)
+		if resp.StatusCode != 200 || string(body) != "got 100000" {
+			t.Fatalf("got %d %q", resp.StatusCode, body)
+		}
+		g.Next()
+	})
+	t.Run("upstream rejects before the body: the client never sends it", func(t *testing.T) {
+		g := NewGateway(t, newEngine)
+		up := NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "no", http.StatusRequestEntityTooLarge) // without reading the body
+		})
+		g.Service(nil, up.URL)
+		body := &recordingReader{r: strings.NewReader(strings.Repeat("b", 1<<20))}
+		req := g.NewRequest("POST", "/", body, "Expect", "100-continue")
+		req.ContentLength = 1 << 20
+		resp, _ := g.Do(req)
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		if body.read.Load() {
+			t.Error("the client was asked for its body although the upstream refused it")
+		}
+		if s := up.Seen(); !strings.EqualFold(s.Header.Get("Expect"), "100-continue") {
+			t.Errorf("upstream Expect = %q", s.Header.Get("Expect"))
+		}
+		g.Next()
+	})
+}
+
+func testTrailers(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
+	g := NewGateway(t, newEngine)
+	up := NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Checksum")
+		_, _ = io.WriteString(w, "payload")
+		http.NewResponseController(w).Flush()
+		w.Header().Set("X-Checksum", "c0ffee")
+	})
+	g.Service(nil, up.URL)
+	resp, body := g.Get("/", "Te", "trailers")
+	if string(body) != "payload" {
+		t.Fatalf("body %q", body)
+	}
+	if got := resp.Trailer.Get("X-Checksum"); got != "c0ffee" {
+		t.Errorf("trailer X-Checksum = %q (trailers %v)", got, resp.Trailer)
+	}
+	if s := up.Seen(); s.Header.Get("Te") != "trailers" {
+		t.Errorf("upstream Te = %q, want trailers", s.Header.Get("Te"))
+	}
+	g.Next()
+}
+
+func testBodiless(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
+	cases := []struct {
+		desc, method string
+		status       int
+		wantLength   int64
+	}{
+		{"204", "GET", 204, 0},
+		{"304", "GET", 304, 0},
+		{"HEAD keeps Content-Length", "HEAD", 200, 1234},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			g := NewGateway(t, newEngine)
+			up := NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == "HEAD" {
+					w.Header().Set("Content-Length", "1234")
+				}
+				w.Header().Set("Etag", `"v1"`)
+				w.WriteHeader(tc.status)
+			})
+			g.Service(nil, up.URL)
+			resp, body := g.Do(g.NewRequest(tc.method, "/", nil))
+			if resp.StatusCode != tc.status || len(body) != 0 || resp.Header.Get("Etag") != `"v1"` {
+				t.Errorf("got %d body %q etag %q", resp.StatusCode, body, resp.Header.Get("Etag"))
+			}
+			if tc.method == "HEAD" && resp.ContentLength != tc.wantLength {
+				t.Errorf("HEAD Content-Length = %d, want %d", resp.ContentLength, tc.wantLength)
+			}
+			if rec := g.Next(); rec.Err != nil || rec.Res.Status != tc.status || rec.Res.BytesOut != 0 {
+				t.Errorf("record %+v", rec)
+			}
+		})
+	}
+}
+
+// testSmuggling sends request-smuggling probes (RFC 9112 §6.3, §5.2) to
+// the gateway's net/http listener. Each is either rejected there — the
+// handler never runs and the upstream receives nothing — or normalised by
+// it (Transfer-Encoding overrides Content-Length, which is removed;
+// obs-fold becomes a space) into requests that each pass through the
+// handler, i.e. the whole pipeline, and reach the upstream re-framed, one
+// for one. Either way no byte the gateway did not parse as its own request
+// reaches the upstream.
+func testSmuggling(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
+	cases := []struct {
+		desc, raw    string
+		wantStatus   []int
+		wantUpstream []string // what the upstream received, in order
+	}{
+		{"Content-Length and Transfer-Encoding together: TE wins, CL removed, the tail is a request of its own",
+			"POST /a HTTP/1.1\r\nHost: gw\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: gw\r\n\r\n",
+			[]int{200, 200}, []string{`POST /a ""`, `GET /smuggled ""`}},
+		{"two different Content-Lengths",
+			"POST /a HTTP/1.1\r\nHost: gw\r\nContent-Length: 4\r\nContent-Length: 40\r\n\r\nabcd", []int{400}, nil},
+		{"a list in Content-Length",
+			"POST /a HTTP/1.1\r\nHost: gw\r\nContent-Length: 4, 4\r\n\r\nabcd", []int{400}, nil},
+		{"signed Content-Length",
+			"POST /a HTTP/1.1\r\nHost: gw\r\nContent-Length: +4\r\n\r\nabcd", []int{400}, nil},
+		{"obfuscated Transfer-Encoding",
+			"POST /a HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n", []int{501}, nil},
+		{"Transfer-Encoding chunked, identity",
+			"POST /a HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n", []int{501}, nil},
+		{"Transfer-Encoding twice",
+			"POST /a HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", []int{501}, nil},
+		{"space before the colon",
+			"POST /a HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding : chunked\r\nContent-Length: 4\r\n\r\nabcd", []int{400}, nil},
+		{"obs-fold hiding a Transfer-Encoding: folded into the previous value",
+			"POST /a HTTP/1.1\r\nHost: gw\r\nContent-Length: 4\r\nX-A: b\r\n Transfer-Encoding: chunked\r\n\r\nabcd",
+			[]int{200}, []string{`POST /a "abcd"`}},
+		{"control: a well-formed chunked request",
+			"POST /a HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n",
+			[]int{200}, []string{`POST /a "abcd"`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			g := NewGateway(t, newEngine)
+			got := make(chan string, 8)
+			up := NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+				b, _ := io.ReadAll(r.Body)
+				s := fmt.Sprintf("%s %s %q", r.Method, r.URL.Path, b)
+				got <- s
+				io.WriteString(w, s)
+			})
+			g.Service(nil, up.URL)
+			statuses := RawExchangeN(t, g.Server.Listener.Addr().String(), tc.raw, len(tc.wantStatus))
+			if !slices.Equal(statuses, tc.wantStatus) {
+				t.Fatalf("statuses %v, want %v", statuses, tc.wantStatus)
+			}
+			for i, want := range tc.wantUpstream {
+				g.Next() // the handler (the pipeline) ran for each request
+				select {
+				case s := <-got:
+					if s != want {
+						t.Errorf("upstream request %d = %s, want %s", i, s, want)
+					}
+				case <-time.After(guard):
+					t.Fatalf("upstream request %d never arrived", i)
+				}
+			}
+			if n := up.Hits.Load(); n != int64(len(tc.wantUpstream)) {
+				t.Errorf("the upstream received %d request(s), want %d", n, len(tc.wantUpstream))
+			}
+			select {
+			case rec := <-g.recs:
+				t.Errorf("the gateway handler ran for a rejected probe: %+v", rec)
+			default:
+			}
+		})
+	}
+}
