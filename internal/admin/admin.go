@@ -154,6 +154,8 @@ type reqCtx struct {
 	requestID string
 	now       time.Time
 	body      []byte // the request body, once decode has read it
+	// scopeSlug names the admin's tenant in messages (tenant-bound admins).
+	scopeSlug string
 }
 
 // actor is how the audit log names the admin: "name (id)".
@@ -175,8 +177,8 @@ func (rc *reqCtx) reach(resource, id, tenantID string) error {
 	if s == "" || s == tenantID {
 		return nil
 	}
-	return &deniedError{Action: rc.ep.Action, Resource: resource, ResourceID: id, TenantID: tenantID,
-		Detail: fmt.Sprintf("%s %q belongs to another tenant; this %s token (%s) reaches only tenant %s", resource, id, rc.admin.Role, rc.admin.Name, s)}
+	return &deniedError{Action: rc.ep.Action, Resource: resource, ResourceID: id,
+		Detail: fmt.Sprintf("%s %q belongs to another tenant; this %s token (%s) reaches only tenant %s", resource, id, rc.admin.Role, rc.admin.Name, rc.scopeSlug)}
 }
 
 func (a *API) serve(ep *endpoint, w http.ResponseWriter, r *http.Request) {
@@ -191,6 +193,12 @@ func (a *API) serve(ep *endpoint, w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		rc.admin = adm
+		if s := rc.scope(); s != "" {
+			// Looked up now, outside any transaction: messages name the
+			// tenant by slug (an in-memory store has one connection, so
+			// nothing may read the store while a transaction is open).
+			rc.scopeSlug = rc.tenantSlug(s)
+		}
 		if err := rc.checkRole(); err != nil {
 			a.fail(w, rc, err)
 			return
@@ -290,8 +298,7 @@ func (a *API) authenticate(r *http.Request) (domain.Admin, error) {
 func (rc *reqCtx) checkRole() error {
 	role := rc.admin.Role
 	deny := func(why string) error {
-		return &deniedError{Action: rc.ep.Action, Resource: rc.ep.Resource, ResourceID: rc.r.PathValue("id"),
-			TenantID: rc.admin.TenantID, Detail: why}
+		return &deniedError{Action: rc.ep.Action, Resource: rc.ep.Resource, ResourceID: rc.r.PathValue("id"), Detail: why}
 	}
 	switch rc.ep.Perm {
 	case permRead:
@@ -495,14 +502,23 @@ func (rc *reqCtx) view(fn func(tx store.Tx) error) error {
 	return nil
 }
 
-// auditDenied records a refused attempt in its own transaction.
+// auditDenied records a refused attempt in its own transaction. The entry
+// belongs to the actor's tenant, not the object's: a tenant's admins may
+// read their audit log, and must not learn who in another tenant probed
+// them (unbound admins see every entry).
 func (a *API) auditDenied(rc *reqCtx, d *deniedError) error {
+	// The admin API never takes secrets in URLs, so path and query are
+	// safe to keep.
+	denial := map[string]string{"method": rc.r.Method, "path": rc.r.URL.EscapedPath(), "detail": d.Detail, "request_id": rc.requestID}
+	if q := rc.r.URL.RawQuery; q != "" {
+		denial["query"] = q
+	}
 	e, err := rc.auditEntry(change{
 		Action:     d.Action + ".denied",
 		Resource:   d.Resource,
 		ResourceID: d.ResourceID,
-		TenantID:   d.TenantID,
-		After:      map[string]string{"method": rc.r.Method, "path": rc.r.URL.Path, "detail": d.Detail, "request_id": rc.requestID},
+		TenantID:   rc.admin.TenantID,
+		After:      denial,
 	})
 	if err != nil {
 		return err

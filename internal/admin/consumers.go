@@ -103,9 +103,8 @@ func (rc *reqCtx) consumerID(field, ref string) (string, error) {
 	}
 	switch len(items) {
 	case 0:
-		if s := rc.scope(); s != "" {
-			slug := rc.tenantSlug(s)
-			return "", notFound("consumer %q not found in tenant %s; list them with gatehouse consumer list --tenant %s", ref, slug, slug)
+		if rc.scope() != "" {
+			return "", notFound("consumer %q not found in tenant %s; list them with gatehouse consumer list --tenant %s", ref, rc.scopeSlug, rc.scopeSlug)
 		}
 		return "", notFound("consumer %q not found (looked up as id and as name in every tenant); list them with gatehouse consumer list", ref)
 	case 1:

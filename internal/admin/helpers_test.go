@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -221,7 +222,8 @@ func (e *testEnv) newAdmin(name, role, tenant string) (id, token string) {
 	return r.str(e.t, "id"), r.str(e.t, "token")
 }
 
-// auditAll reads the whole audit log straight from the store.
+// auditAll reads the whole audit log straight from the store, oldest
+// first (the store lists newest first).
 func (e *testEnv) auditAll() []map[string]any {
 	e.t.Helper()
 	var out []map[string]any
@@ -238,6 +240,7 @@ func (e *testEnv) auditAll() []map[string]any {
 			out = append(out, m)
 		}
 		if next == "" {
+			slices.Reverse(out)
 			return out
 		}
 		after = next

@@ -109,7 +109,6 @@ type deniedError struct {
 	Action     string // e.g. "consumer.suspend"
 	Resource   string
 	ResourceID string
-	TenantID   string // the object's tenant, when known
 	Detail     string
 }
 
