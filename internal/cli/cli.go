@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -159,6 +160,10 @@ func (e *usageError) Error() string { return e.msg }
 type spec struct {
 	args     []string // names of positional arguments, e.g. "<id>"
 	required []string // flag names
+	// extraArgs, when set, replaces the message for unexpected arguments.
+	// Their values are never echoed: one may be a secret pasted in the
+	// wrong place.
+	extraArgs string
 }
 
 // run wraps a leaf command's body: it checks arguments and required flags,
@@ -189,8 +194,11 @@ func (s spec) check(cmd *cobra.Command, args []string) error {
 	case len(args) < len(s.args):
 		return &usageError{fmt.Sprintf("missing argument %s", strings.Join(s.args[len(args):], " "))}
 	case len(args) > len(s.args):
+		if s.extraArgs != "" {
+			return &usageError{s.extraArgs}
+		}
 		if len(s.args) == 0 {
-			return &usageError{fmt.Sprintf("unexpected argument %q: this command takes flags only", args[0])}
+			return &usageError{fmt.Sprintf("unexpected argument (%d given): this command takes flags only", len(args))}
 		}
 		return &usageError{fmt.Sprintf("too many arguments: expected %s, got %d", strings.Join(s.args, " "), len(args))}
 	}
@@ -224,7 +232,11 @@ func (a *app) group(use, short, long string, verbs ...*cobra.Command) *cobra.Com
 					names = append(names, v.Name())
 				}
 			}
-			err := fmt.Errorf("unknown verb %q for %q (verbs: %s)", args[0], cmd.CommandPath(), strings.Join(names, ", "))
+			verb := fmt.Sprintf("%q", args[0])
+			if len(args[0]) > 20 { // not a verb; maybe a pasted secret: do not echo it
+				verb = "(" + strconv.Itoa(len(args[0])) + " characters)"
+			}
+			err := fmt.Errorf("unknown verb %s for %q (verbs: %s)", verb, cmd.CommandPath(), strings.Join(names, ", "))
 			fmt.Fprintf(a.io.Err, "error: %s\nRun '%s --help' for usage.\n", clean(err.Error()), cmd.CommandPath())
 			return fmt.Errorf("%w: %w", ErrReported, err)
 		},

@@ -81,15 +81,15 @@ func (e *apiError) Error() string {
 	switch e.status {
 	case http.StatusUnauthorized:
 		if e.tokenSet {
-			b.WriteString("the admin API rejected the token (401): it is wrong, expired or was deleted.")
+			b.WriteString("the admin API rejected the token (401)")
 		} else {
-			b.WriteString("no admin token was sent and the admin API requires one (401).")
+			b.WriteString("no admin token was sent, and the admin API requires one (401)")
 		}
-		b.WriteString(" Pass --token or set " + EnvAdminToken + ": it is the token the gateway was started with in " +
-			EnvAdminToken + ", or the bootstrap token it printed once on its first start, or one made with 'gatehouse admin create'.")
 		if p.Detail != "" {
-			b.WriteString(" (server said: " + p.Detail + ")")
+			b.WriteString(": " + p.Detail)
 		}
+		b.WriteString("\nPass --token or set " + EnvAdminToken + " to the token the gateway was started with in " + EnvAdminToken +
+			", the bootstrap token it printed once on its first start, or one made with 'gatehouse admin create'.")
 		return b.String()
 	case http.StatusForbidden:
 		b.WriteString("your admin token's role does not allow this (403)")

@@ -160,7 +160,8 @@ func (a *app) keyCmd() *cobra.Command {
 			"history. Surrounding whitespace and the trailing newline are removed.",
 		Example: "  gatehouse key import --consumer shop-mobile --key-file old-key.txt\n" +
 			"  vault kv get -field=key secret/shop | gatehouse key import --consumer shop-mobile --key-file -",
-		RunE: a.run(spec{required: []string{"consumer", "key-file"}}, func(ctx context.Context, c *client, _ []string) error {
+		RunE: a.run(spec{required: []string{"consumer", "key-file"}, extraArgs: "the key must not be an argument: arguments leak into ps and shell history. " +
+			"Put it in a file and pass --key-file FILE, or pipe it with --key-file -"}, func(ctx context.Context, c *client, _ []string) error {
 			key, err := a.readKey(keyFile)
 			if err != nil {
 				return err
