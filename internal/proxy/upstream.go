@@ -278,8 +278,9 @@ type Upstream struct {
 	// seq is the smooth weighted round-robin order (indexes into targets),
 	// computed once; a request takes the next slot with one atomic add, so
 	// the balancer has no lock at all.
-	seq  []uint16
-	next atomic.Uint64
+	seq   []uint16
+	next  atomic.Uint64
+	spill atomic.Uint64
 
 	transport *http.Transport // httputil engine
 }
@@ -443,50 +444,85 @@ func gcd(a, b int) int {
 }
 
 // pick returns the next target in round-robin order that is not ejected,
-// skipping skip (the target a retry moves away from). When every candidate
-// is ejected it returns the least recently ejected one — the one closest to
-// its return — rather than failing without trying: passive health only
-// learns a target is back by sending it traffic, and a gateway that answers
-// 502 without trying turns a blip into an outage. nil only when the
-// upstream has no usable target.
+// skipping skip (the target a retry moves away from). A slot whose target
+// is out is given to the targets that are in, in proportion to their
+// weights (a second counter walks their slots), so an ejected target's
+// share spreads evenly instead of doubling its neighbour's load.
+//
+// When every candidate is ejected it returns the least recently ejected
+// one — the one closest to its return — rather than failing without
+// trying: passive health only learns a target is back by sending it
+// traffic, and a gateway that answers 502 without trying turns a blip into
+// an outage. nil only when the upstream has no usable target.
 func (up *Upstream) pick(skip *Target) *Target {
-	n := len(up.seq)
+	n := uint64(len(up.seq))
 	if n == 0 {
 		return nil
 	}
 	if len(up.targets) == 1 {
 		return up.targets[0]
 	}
-	start := up.next.Add(1) - 1
 	var now int64
-	for i := range n {
-		t := up.targets[up.seq[(start+uint64(i))%uint64(n)]]
-		if t == skip {
-			continue
+	t := up.targets[up.seq[(up.next.Add(1)-1)%n]]
+	if t != skip && up.available(t, &now) {
+		return t
+	}
+	if len(up.targets) <= 64 {
+		var in [64]bool
+		for i, tg := range up.targets {
+			in[i] = tg != skip && up.available(tg, &now)
 		}
-		until := t.h.ejectedUntil.Load()
-		if until == 0 {
-			return t
+		m := uint64(0)
+		for _, s := range up.seq {
+			if in[s] {
+				m++
+			}
 		}
-		if now == 0 {
-			now = up.clock.Now().UnixNano()
+		if m > 0 {
+			k := up.spill.Add(1) % m
+			for _, s := range up.seq {
+				if in[s] {
+					if k == 0 {
+						return up.targets[s]
+					}
+					k--
+				}
+			}
 		}
-		if now >= until {
-			return t
+	} else {
+		start := up.spill.Add(1)
+		for i := range n {
+			tg := up.targets[up.seq[(start+i)%n]]
+			if tg != skip && up.available(tg, &now) {
+				return tg
+			}
 		}
 	}
 	var best *Target
 	var bestAt int64
-	for _, t := range up.targets {
-		if t == skip {
+	for _, tg := range up.targets {
+		if tg == skip {
 			continue
 		}
-		at := t.h.ejectedAt.Load()
+		at := tg.h.ejectedAt.Load()
 		if best == nil || at < bestAt {
-			best, bestAt = t, at
+			best, bestAt = tg, at
 		}
 	}
 	return best
+}
+
+// available reports whether t is not ejected; the clock is read at most
+// once per pick, and only when some target is ejected.
+func (up *Upstream) available(t *Target, now *int64) bool {
+	until := t.h.ejectedUntil.Load()
+	if until == 0 {
+		return true
+	}
+	if *now == 0 {
+		*now = up.clock.Now().UnixNano()
+	}
+	return *now >= until
 }
 
 // success records a response from t: it closes a failure streak and ends
