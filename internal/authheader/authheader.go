@@ -142,11 +142,13 @@ func Parse(value string) (Credential, *reason.Error) {
 		return c, schemeProblem(value, scheme, kind, i)
 	}
 	if kind == Other {
-		c.Kind, c.Scheme, c.Token = Other, scheme, strings.TrimLeft(value[i:], " \t")
+		c.Kind, c.Scheme = Other, scheme
 		if keys.HasPrefix(scheme) {
 			// "gk_live_… something": the first word is a key, not a scheme.
+			c.Scheme = ""
 			return c, malformed("the Authorization header starts with a key, not a scheme: send 'Authorization: Bearer gk_…'")
 		}
+		c.Token = strings.TrimLeft(value[i:], " \t")
 		return c, unsupported(scheme)
 	}
 	// value[i] is SP or HTAB: exactly one SP is allowed.
@@ -202,8 +204,12 @@ func tokenProblem(tok, name string) *reason.Error {
 	id := func(e *reason.Error) *reason.Error { e.CredentialID = credentialID(tok); return e }
 	// "Bearer Bearer gk_…": the client added the scheme to a value that
 	// already had it.
-	if k, _ := leadingScheme(tok); k != None {
+	if k, n := leadingScheme(tok); k != None {
 		second := canonical(k)
+		id := func(e *reason.Error) *reason.Error {
+			e.CredentialID = credentialID(strings.TrimLeft(tok[n:], " \t"))
+			return e
+		}
 		if second == name {
 			return id(malformed(fmt.Sprintf("the scheme appears twice ('%s %s …'): the client adds '%s ' itself, so give it only the credential", name, name, name)))
 		}
@@ -246,8 +252,8 @@ func tokenProblem(tok, name string) *reason.Error {
 // No credential at all is Credential{Kind: None} and no error: the pipeline
 // decides whether the route needs one (auth.missing).
 //
-// The query is parsed only if it contains "api_key=", so the common path
-// does not allocate.
+// The query is parsed only if it contains "api_key=" (or the name
+// percent-encoded), so the common path does not allocate.
 func FromRequest(h http.Header, rawQuery string, queryAllowed bool) (Credential, *reason.Error) {
 	var found [3]Credential
 	n := 0
@@ -273,7 +279,7 @@ func FromRequest(h http.Header, rawQuery string, queryAllowed bool) (Credential,
 		found[n] = c
 		n++
 	}
-	if queryAllowed && strings.Contains(rawQuery, queryParam+"=") {
+	if queryAllowed && mayHaveQueryKey(rawQuery) {
 		v, ok, err := queryKey(rawQuery)
 		if err != nil {
 			return Credential{Kind: APIKeyScheme, Source: SourceQuery}, err
@@ -307,7 +313,7 @@ func FromRequest(h http.Header, rawQuery string, queryAllowed bool) (Credential,
 // so that on a route without query keys the pipeline's auth.missing can
 // say the key was sent in the URL, where this route does not read it.
 func QueryKeyPresent(rawQuery string) bool {
-	if !strings.Contains(rawQuery, queryParam+"=") {
+	if !mayHaveQueryKey(rawQuery) {
 		return false
 	}
 	_, ok, err := queryKey(rawQuery)
@@ -389,6 +395,16 @@ func bare(v, source string) (Credential, *reason.Error) {
 	return c, nil
 }
 
+// mayHaveQueryKey is the cheap test that keeps the common path from
+// parsing the query: "api_key=", or the name with its '_' percent-encoded.
+func mayHaveQueryKey(rawQuery string) bool {
+	if strings.Contains(rawQuery, queryParam+"=") {
+		return true
+	}
+	i := strings.Index(rawQuery, "api%")
+	return i >= 0 && strings.Contains(rawQuery[i:], "key=")
+}
+
 // queryKey returns the api_key parameter of rawQuery. It scans the query by
 // hand rather than with url.ParseQuery so that other parameters (and their
 // encoding errors) play no part; two different api_key values are
@@ -420,11 +436,34 @@ func queryKey(rawQuery string) (string, bool, *reason.Error) {
 
 func malformed(detail string) *reason.Error { return reason.New(reason.AuthMalformedHeader, detail) }
 
+// unsupported names the scheme the caller sent if it reads like a scheme
+// name (Token, Digest, DPoP, AWS4-HMAC-SHA256): letters, or words joined by
+// '-', at most 20 characters. Anything else in the scheme position may be a
+// secret sent without a scheme, so it is not repeated.
 func unsupported(scheme string) *reason.Error {
-	if len(scheme) > 32 {
-		return reason.New(reason.AuthSchemeUnsupported, "the Authorization scheme is not supported here")
+	if !schemeLike(scheme) {
+		return reason.New(reason.AuthSchemeUnsupported, "the Authorization scheme (the first word of the header) is not supported here")
 	}
 	return reason.New(reason.AuthSchemeUnsupported, fmt.Sprintf("the Authorization scheme '%s' is not supported here", scheme))
+}
+
+func schemeLike(s string) bool {
+	if len(s) == 0 || len(s) > 20 {
+		return false
+	}
+	digits, dash := false, false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
+		case '0' <= c && c <= '9':
+			digits = true
+		case c == '-':
+			dash = true
+		default:
+			return false
+		}
+	}
+	return !digits || dash
 }
 
 // credentialID returns the public id of a Gatehouse key inside tok, if one
