@@ -4,17 +4,37 @@
 //
 // Shape of the package:
 //   - one route table (endpoints.go) drives both the HTTP mux and the
-//     OpenAPI document, so the two cannot drift;
+//     OpenAPI document (openapi.go), so the two cannot drift;
 //   - every change runs in one store.Update that writes the object and
-//     exactly one audit entry (commit); Config.OnChange then runs before the
-//     response is written, so the gateway's next request sees the change;
-//   - roles are checked in two places only: per endpoint (viewers never
-//     write, only admins manage tenants and admins) and per object
-//     (scopedTo: an admin bound to a tenant reaches only that tenant's
-//     objects). Every refusal is itself audited.
+//     exactly one audit entry (reqCtx.commit); Config.OnChange then runs
+//     before the response is written, so the gateway's next request sees
+//     the change;
+//   - roles are checked in two places only: per endpoint (checkRole:
+//     viewers never write, only admins manage tenants' lifecycle and the
+//     admins themselves) and per object (reach: an admin bound to a tenant
+//     reaches only that tenant's objects). Every refusal is itself audited,
+//     under the actor's tenant.
 //
-// Errors are problem+json (RFC 9457) with a stable admin code and a detail
-// that names the field or object and the fix.
+// Roles. admin: everything. viewer: every GET; bound to a tenant (optional)
+// it reads only that tenant. tenant-admin (always bound): reads and writes
+// consumers, keys, services and routes of its tenant, reads its tenant,
+// calls, audit entries and admins; it cannot create, suspend or resume
+// tenants, nor create or delete admins. Lists are narrowed to the tenant;
+// a reference to another tenant's object is refused with 403 (never its
+// id or slug in the message) and audited as "<action>.denied".
+//
+// Authentication: "Authorization: Bearer <token>"; the SHA-256 of the
+// token is looked up in the store and compared in constant time. Only
+// GET /admin/v1/openapi.json is public.
+//
+// Ids are a type prefix and 16 random base62 characters (ids.go):
+// ten_, con_, svc_, rte_, adm_; API keys keep the 12-character id inside
+// the key. Names and slugs cannot look like ids, so any reference is tried
+// as an id first and as a slug or name second. Admin tokens are "gha_" +
+// 40 base62 characters, shown once.
+//
+// Errors are problem+json (RFC 9457) with a stable admin code (problem.go)
+// and a detail that names the field or object and the fix.
 package admin
 
 import (
@@ -171,14 +191,16 @@ func (rc *reqCtx) scope() string {
 }
 
 // reach refuses when the admin is bound to a tenant other than tenantID.
-// resource and id name the object for the refusal's audit entry.
-func (rc *reqCtx) reach(resource, id, tenantID string) error {
+// resource and id name the object for the refusal's audit entry; the
+// message shows ref, the reference as the admin gave it, so a refusal
+// never tells a slug's or name's id in another tenant.
+func (rc *reqCtx) reach(resource, id, ref, tenantID string) error {
 	s := rc.scope()
 	if s == "" || s == tenantID {
 		return nil
 	}
 	return &deniedError{Action: rc.ep.Action, Resource: resource, ResourceID: id,
-		Detail: fmt.Sprintf("%s %q belongs to another tenant; this %s token (%s) reaches only tenant %s", resource, id, rc.admin.Role, rc.admin.Name, rc.scopeSlug)}
+		Detail: fmt.Sprintf("%s %q is outside your tenant: this %s token (%s) reaches only tenant %s", resource, ref, rc.admin.Role, rc.admin.Name, rc.scopeSlug)}
 }
 
 func (a *API) serve(ep *endpoint, w http.ResponseWriter, r *http.Request) {
@@ -243,6 +265,9 @@ func writeRaw(w http.ResponseWriter, status int, b []byte) {
 func (a *API) fail(w http.ResponseWriter, rc *reqCtx, err error) {
 	var d *deniedError
 	if errors.As(err, &d) {
+		a.cfg.Logger.LogAttrs(rc.ctx, slog.LevelWarn, "admin request refused", slog.String("action", d.Action),
+			slog.String("resource", d.Resource), slog.String("id", d.ResourceID), slog.String("actor", rc.actor()),
+			slog.String("request_id", rc.requestID))
 		if aerr := a.auditDenied(rc, d); aerr != nil {
 			a.cfg.Logger.Error("admin: auditing a refused request", "request_id", rc.requestID, "action", d.Action, "err", aerr)
 		}
@@ -442,8 +467,10 @@ type change struct {
 // commit runs fn in one store transaction together with exactly one audit
 // entry describing what fn changed, then calls OnChange before returning,
 // so the response is written only once the gateway applies the change.
-// It reports whether anything was committed.
-func (rc *reqCtx) commit(fn func(tx store.Tx) (change, error)) (bool, error) {
+// fn must use only tx: reading the store any other way while the
+// transaction is open deadlocks a single-connection store.
+func (rc *reqCtx) commit(fn func(tx store.Tx) (change, error)) error {
+	var entry domain.AuditEntry
 	err := rc.api.cfg.Store.Update(rc.ctx, func(tx store.Tx) error {
 		c, err := fn(tx)
 		if err != nil {
@@ -459,21 +486,25 @@ func (rc *reqCtx) commit(fn func(tx store.Tx) (change, error)) (bool, error) {
 		if err := tx.Audit(rc.ctx, e); err != nil {
 			return fmt.Errorf("audit: %w", err)
 		}
+		entry = e
 		return nil
 	})
 	if errors.Is(err, errNoChange) {
-		return false, nil
+		return nil
 	}
 	if err != nil {
-		return false, storeError(err)
+		return storeError(err)
 	}
+	rc.api.cfg.Logger.LogAttrs(rc.ctx, slog.LevelInfo, "admin change", slog.String("action", entry.Action),
+		slog.String("resource", entry.Resource), slog.String("id", entry.ResourceID), slog.String("actor", entry.Actor),
+		slog.String("request_id", rc.requestID))
 	if f := rc.api.cfg.OnChange; f != nil {
 		if err := f(rc.ctx); err != nil {
-			return true, internal(fmt.Errorf("on change: %w", err),
+			return internal(fmt.Errorf("on change: %w", err),
 				"the change was saved (see GET %s/audit) but the gateway could not apply it yet: %v; it takes effect on the next successful reload", basePath, err)
 		}
 	}
-	return true, nil
+	return nil
 }
 
 // storeError maps store failures to problems; apiErrors and refusals pass

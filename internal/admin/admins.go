@@ -100,7 +100,7 @@ func (rc *reqCtx) loadAdmin(tx store.Tx, id string) (domain.Admin, error) {
 		return x, err
 	}
 	if s := rc.scope(); s != "" && x.TenantID != s {
-		return x, rc.reach("admin", x.ID, x.TenantID)
+		return x, rc.reach("admin", x.ID, x.ID, x.TenantID)
 	}
 	return x, nil
 }
@@ -143,7 +143,7 @@ func (a *API) createAdmin(rc *reqCtx) (any, error) {
 		return nil, internal(err, "could not generate a token")
 	}
 	x := domain.Admin{ID: id, Name: req.Name, TokenHash: hash, Role: req.Role, CreatedAt: rc.now}
-	_, err = rc.commit(func(tx store.Tx) (change, error) {
+	err = rc.commit(func(tx store.Tx) (change, error) {
 		if req.Tenant != "" {
 			t, err := rc.loadTenant(tx, req.Tenant)
 			if err != nil {
@@ -179,7 +179,7 @@ func (a *API) deleteAdmin(rc *reqCtx) (any, error) {
 			return nil, conflict("admin %s is the last admin with role admin; create another admin first, or nobody could manage the gateway", x.Name)
 		}
 	}
-	_, err := rc.commit(func(tx store.Tx) (change, error) {
+	err := rc.commit(func(tx store.Tx) (change, error) {
 		if err := tx.DeleteAdmin(rc.ctx, x.ID); err != nil {
 			return change{}, err
 		}

@@ -79,7 +79,7 @@ func (a *API) getCall(rc *reqCtx) (any, error) {
 		return nil, storeError(err)
 	}
 	if s := rc.scope(); s != "" && c.TenantID != s {
-		return nil, rc.reach("call", c.RequestID, c.TenantID)
+		return nil, rc.reach("call", c.RequestID, c.RequestID, c.TenantID)
 	}
 	v := callView{Call: c, Trace: c.Trace}
 	if v.Trace == nil {

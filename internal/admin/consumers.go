@@ -146,7 +146,7 @@ func (rc *reqCtx) loadConsumer(tx store.Tx, id string) (domain.Consumer, error) 
 	if err != nil {
 		return c, err
 	}
-	return c, rc.reach("consumer", c.ID, c.TenantID)
+	return c, rc.reach("consumer", c.ID, c.ID, c.TenantID)
 }
 
 func (a *API) createConsumer(rc *reqCtx) (any, error) {
@@ -165,7 +165,7 @@ func (a *API) createConsumer(rc *reqCtx) (any, error) {
 		return nil, internal(err, "could not generate an id")
 	}
 	c.Status, c.CreatedAt, c.UpdatedAt = domain.StatusActive, rc.now, rc.now
-	_, err = rc.commit(func(tx store.Tx) (change, error) {
+	err = rc.commit(func(tx store.Tx) (change, error) {
 		t, err := rc.loadTenant(tx, req.Tenant)
 		if err != nil {
 			return change{}, err
@@ -264,7 +264,7 @@ func (a *API) updateConsumer(rc *reqCtx) (any, error) {
 		}
 	}
 	var out domain.Consumer
-	_, err = rc.commit(func(tx store.Tx) (change, error) {
+	err = rc.commit(func(tx store.Tx) (change, error) {
 		c, err := rc.loadConsumer(tx, id)
 		if err != nil {
 			return change{}, err
@@ -348,7 +348,7 @@ func (a *API) consumerStatus(to string) func(*reqCtx) (any, error) {
 			return nil, err
 		}
 		var out domain.Consumer
-		_, err = rc.commit(func(tx store.Tx) (change, error) {
+		err = rc.commit(func(tx store.Tx) (change, error) {
 			c, err := rc.loadConsumer(tx, id)
 			if err != nil {
 				return change{}, err
@@ -387,7 +387,7 @@ func (a *API) deleteConsumer(rc *reqCtx) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, err = rc.commit(func(tx store.Tx) (change, error) {
+	err = rc.commit(func(tx store.Tx) (change, error) {
 		c, err := rc.loadConsumer(tx, id)
 		if err != nil {
 			return change{}, err

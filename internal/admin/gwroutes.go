@@ -140,7 +140,7 @@ func (rc *reqCtx) loadRoute(tx store.Tx, id string) (domain.Route, domain.Servic
 	if err != nil {
 		return r, s, fmt.Errorf("service %s of route %s: %w", r.ServiceID, r.ID, err)
 	}
-	return r, s, rc.reach("route", r.ID, s.TenantID)
+	return r, s, rc.reach("route", r.ID, r.ID, s.TenantID)
 }
 
 func (a *API) listRoutes(rc *reqCtx) (any, error) {
@@ -203,7 +203,7 @@ func (a *API) createRoute(rc *reqCtx) (any, error) {
 		return nil, internal(err, "could not generate an id")
 	}
 	r.CreatedAt, r.UpdatedAt = rc.now, rc.now
-	_, err = rc.commit(func(tx store.Tx) (change, error) {
+	err = rc.commit(func(tx store.Tx) (change, error) {
 		s, err := rc.loadService(tx, req.Service)
 		if err != nil {
 			return change{}, err
@@ -249,7 +249,7 @@ func (a *API) updateRoute(rc *reqCtx) (any, error) {
 		return nil, err
 	}
 	var out domain.Route
-	_, err = rc.commit(func(tx store.Tx) (change, error) {
+	err = rc.commit(func(tx store.Tx) (change, error) {
 		r, oldSvc, err := rc.loadRoute(tx, cur.ID)
 		if err != nil {
 			return change{}, err
@@ -278,7 +278,7 @@ func (a *API) updateRoute(rc *reqCtx) (any, error) {
 }
 
 func (a *API) deleteRoute(rc *reqCtx) (any, error) {
-	_, err := rc.commit(func(tx store.Tx) (change, error) {
+	err := rc.commit(func(tx store.Tx) (change, error) {
 		r, s, err := rc.loadRoute(tx, rc.r.PathValue("id"))
 		if err != nil {
 			return change{}, err

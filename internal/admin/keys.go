@@ -155,7 +155,7 @@ func (rc *reqCtx) loadKey(tx store.Tx, id string) (domain.APIKey, domain.Consume
 	if err != nil {
 		return k, c, fmt.Errorf("consumer %s of key %s: %w", k.ConsumerID, k.ID, err)
 	}
-	return k, c, rc.reach("key", k.ID, c.TenantID)
+	return k, c, rc.reach("key", k.ID, k.ID, c.TenantID)
 }
 
 func (a *API) getKey(rc *reqCtx) (any, error) {
@@ -247,7 +247,7 @@ func (a *API) createKey(rc *reqCtx) (any, error) {
 		return nil, err
 	}
 	var out keyCreated
-	_, err = rc.commit(func(tx store.Tx) (change, error) {
+	err = rc.commit(func(tx store.Tx) (change, error) {
 		c, err := rc.keyOwner(tx, cid)
 		if err != nil {
 			return change{}, err
@@ -311,7 +311,7 @@ func (a *API) importKey(rc *reqCtx) (any, error) {
 		return nil, err
 	}
 	var out keyView
-	_, err = rc.commit(func(tx store.Tx) (change, error) {
+	err = rc.commit(func(tx store.Tx) (change, error) {
 		c, err := rc.keyOwner(tx, cid)
 		if err != nil {
 			return change{}, err
@@ -362,7 +362,7 @@ func (a *API) revokeKey(rc *reqCtx) (any, error) {
 		return nil, invalid("reason must be at most %d characters on one line", maxReasonLength)
 	}
 	var out keyView
-	_, err := rc.commit(func(tx store.Tx) (change, error) {
+	err := rc.commit(func(tx store.Tx) (change, error) {
 		k, c, err := rc.loadKey(tx, rc.r.PathValue("id"))
 		if err != nil {
 			return change{}, err
@@ -410,7 +410,7 @@ func (a *API) rotateKey(rc *reqCtx) (any, error) {
 		return nil, err
 	}
 	var out keyCreated
-	_, err = rc.commit(func(tx store.Tx) (change, error) {
+	err = rc.commit(func(tx store.Tx) (change, error) {
 		old, c, err := rc.loadKey(tx, rc.r.PathValue("id"))
 		if err != nil {
 			return change{}, err

@@ -2,25 +2,60 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"gatehouse/internal/domain"
 	"gatehouse/internal/reqid"
+	"gatehouse/internal/store"
 	"gatehouse/internal/store/sqlite"
 )
 
-// deniedBy counts the audit entries recording refusals of admin id.
-func deniedBy(e *testEnv, adminID string) []map[string]any {
-	var out []map[string]any
-	for _, a := range e.auditAll() {
-		if strings.HasSuffix(a["action"].(string), ".denied") && strings.Contains(a["actor"].(string), "("+adminID+")") {
-			out = append(out, a)
+// lastAuditID is the id of the newest audit entry.
+func lastAuditID(e *testEnv) int64 {
+	items, _, err := e.store.ListAudit(context.Background(), store.ListFilter{Page: store.Page{Limit: 1}})
+	if err != nil || len(items) == 0 {
+		e.t.Fatalf("audit: %v %v", items, err)
+	}
+	return items[0].ID
+}
+
+// auditAfter returns the entries newer than id, oldest first.
+func auditAfter(e *testEnv, id int64) []domain.AuditEntry {
+	items, _, err := e.store.ListAudit(context.Background(), store.ListFilter{Page: store.Page{Limit: 50}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []domain.AuditEntry
+	for _, it := range items {
+		if it.ID > id {
+			out = append(out, it)
 		}
 	}
+	slices.Reverse(out)
 	return out
+}
+
+// refusedOnce checks that exactly one audit entry was written since id: the
+// refusal of actorID's request to path.
+func refusedOnce(t *testing.T, e *testEnv, since int64, actorID, path string) domain.AuditEntry {
+	t.Helper()
+	got := auditAfter(e, since)
+	if len(got) != 1 {
+		t.Fatalf("%d audit entries written, want exactly the refusal: %v", len(got), got)
+	}
+	en := got[0]
+	p, q, _ := strings.Cut(path, "?")
+	var after map[string]string
+	_ = json.Unmarshal(en.After, &after)
+	if !strings.HasSuffix(en.Action, ".denied") || !strings.HasSuffix(en.Actor, "("+actorID+")") || after["path"] != p || after["query"] != q {
+		t.Fatalf("refusal entry %+v %v", en, after)
+	}
+	return en
 }
 
 func TestTenantAdminCannotReachAnotherTenant(t *testing.T) {
@@ -80,22 +115,18 @@ func TestTenantAdminCannotReachAnotherTenant(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.desc, func(t *testing.T) {
-			before := len(deniedBy(e, taID))
+			since := lastAuditID(e)
 			changes := e.changeCount()
 			r := e.do(ta, c.method, c.path, c.body)
 			d := problemOf(t, r, 403, CodeForbidden)
-			if strings.Contains(d, "globex") {
-				t.Fatalf("the refusal names the other tenant: %q", d)
+			if strings.Contains(d, b.tenantID) {
+				t.Fatalf("the refusal tells the other tenant's id: %q", d)
 			}
-			got := deniedBy(e, taID)
-			if len(got) != before+1 {
-				t.Fatalf("%d new refusal audit entries, want 1", len(got)-before)
+			if strings.Contains(c.path, b.name) && strings.Contains(d, b.serviceID) {
+				t.Fatalf("the refusal tells the id behind a name: %q", d)
 			}
-			last := got[len(got)-1]
-			path, query, _ := strings.Cut(c.path, "?")
-			after, _ := last["after"].(map[string]any)
-			if after["path"] != path || after["query"] != map[bool]any{true: query, false: nil}[query != ""] || last["tenant"] != a.tenantID {
-				t.Fatalf("audit entry %v", last)
+			if en := refusedOnce(t, e, since, taID, c.path); en.TenantID != a.tenantID {
+				t.Fatalf("refusal filed under tenant %q, want the actor's %s", en.TenantID, a.tenantID)
 			}
 			if e.changeCount() != changes {
 				t.Fatal("a refused request called OnChange")
@@ -206,13 +237,11 @@ func TestViewerIsReadOnly(t *testing.T) {
 	}
 	for _, c := range writes {
 		t.Run("write refused: "+c.desc, func(t *testing.T) {
-			before := len(deniedBy(e, vID))
+			since := lastAuditID(e)
 			if d := problemOf(t, e.do(viewer, c.method, c.path, c.body), 403, CodeForbidden); !strings.Contains(d, "viewer") {
 				t.Fatalf("detail %q", d)
 			}
-			if got := len(deniedBy(e, vID)); got != before+1 {
-				t.Fatalf("%d refusal entries, want %d", got, before+1)
-			}
+			refusedOnce(t, e, since, vID, c.path)
 		})
 	}
 	reads := []string{"/admin/v1/tenants", "/admin/v1/tenants/globex", "/admin/v1/consumers/" + b.consumerID, "/admin/v1/keys",

@@ -186,7 +186,7 @@ func (rc *reqCtx) loadService(tx store.Tx, ref string) (domain.Service, error) {
 	if err != nil {
 		return s, err
 	}
-	return s, rc.reach("service", s.ID, s.TenantID)
+	return s, rc.reach("service", s.ID, ref, s.TenantID)
 }
 
 // checkServiceName refuses a name another service uses (names are global).
@@ -242,7 +242,7 @@ func (a *API) createService(rc *reqCtx) (any, error) {
 		return nil, internal(err, "could not generate an id")
 	}
 	s.CreatedAt, s.UpdatedAt = rc.now, rc.now
-	_, err = rc.commit(func(tx store.Tx) (change, error) {
+	err = rc.commit(func(tx store.Tx) (change, error) {
 		t, err := rc.loadTenant(tx, req.Tenant)
 		if err != nil {
 			return change{}, err
@@ -291,7 +291,7 @@ func (a *API) updateService(rc *reqCtx) (any, error) {
 		return nil, err
 	}
 	var out domain.Service
-	_, err = rc.commit(func(tx store.Tx) (change, error) {
+	err = rc.commit(func(tx store.Tx) (change, error) {
 		s, err := rc.loadService(tx, cur.ID)
 		if err != nil {
 			return change{}, err
@@ -343,7 +343,7 @@ func (a *API) deleteService(rc *reqCtx) (any, error) {
 		return nil, conflict("service %s is still used by route(s) %s; delete or move those routes first (gatehouse route list --service %s)",
 			cur.Name, strings.Join(ids, ", "), cur.Name)
 	}
-	_, err = rc.commit(func(tx store.Tx) (change, error) {
+	err = rc.commit(func(tx store.Tx) (change, error) {
 		s, err := rc.loadService(tx, cur.ID)
 		if err != nil {
 			return change{}, err

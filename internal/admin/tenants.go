@@ -51,7 +51,7 @@ func (a *API) createTenant(rc *reqCtx) (any, error) {
 		return nil, internal(err, "could not generate an id")
 	}
 	t := domain.Tenant{ID: id, Slug: req.Slug, Name: req.Name, Status: domain.StatusActive, CreatedAt: rc.now, UpdatedAt: rc.now}
-	_, err = rc.commit(func(tx store.Tx) (change, error) {
+	err = rc.commit(func(tx store.Tx) (change, error) {
 		if _, err := tx.GetTenant(rc.ctx, req.Slug); err == nil {
 			return change{}, conflict("tenant slug %q is already taken; pick another or use the existing one (gatehouse tenant get %s)", req.Slug, req.Slug)
 		} else if !errors.Is(err, store.ErrNotFound) {
@@ -83,7 +83,7 @@ func (rc *reqCtx) loadTenant(tx store.Tx, ref string) (domain.Tenant, error) {
 	if err != nil {
 		return t, err
 	}
-	if err := rc.reach("tenant", t.ID, t.ID); err != nil {
+	if err := rc.reach("tenant", t.ID, ref, t.ID); err != nil {
 		return t, err
 	}
 	return t, nil
@@ -107,7 +107,7 @@ func (a *API) getTenant(rc *reqCtx) (any, error) {
 func (a *API) tenantStatus(to string) func(*reqCtx) (any, error) {
 	return func(rc *reqCtx) (any, error) {
 		var out domain.Tenant
-		_, err := rc.commit(func(tx store.Tx) (change, error) {
+		err := rc.commit(func(tx store.Tx) (change, error) {
 			t, err := rc.loadTenant(tx, rc.r.PathValue("id"))
 			if err != nil {
 				return change{}, err
