@@ -55,6 +55,10 @@ type Options struct {
 type Pipeline struct {
 	o         Options
 	verifiers map[string]credential.Verifier
+	// methods and acceptsText describe every registered credential type,
+	// for whoami without a route.
+	methods     []string
+	acceptsText string
 	pool      sync.Pool
 	pages     *pages
 }
@@ -70,7 +74,9 @@ func New(o Options) *Pipeline {
 	p := &Pipeline{o: o, verifiers: map[string]credential.Verifier{}, pages: newPages()}
 	for _, v := range o.Verifiers {
 		p.verifiers[v.Method()] = v
+		p.methods = append(p.methods, v.Method())
 	}
+	p.acceptsText = snapshot.DescribeAccepts(p.methods, false)
 	p.pool.New = func() any { return new(state) }
 	return p
 }
@@ -170,48 +176,12 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, st *state, call
 		return route, &reason.Error{Code: reason.RequestTooLarge, Detail: d}, false
 	}
 
-	// 2. extract
-	pres, rerr := authheader.FromRequest(r.Header, r.URL.RawQuery, route.QueryKey)
+	// 2.–5. extract, verify, identify, authorize
+	pres, rerr := p.admit(r, st, snap, route, call, ip, ipSource)
 	if rerr != nil {
-		if rerr.Code == reason.AuthSchemeUnsupported || rerr.Code == reason.AuthMissing {
-			e := *rerr
-			e.Detail += " This route accepts " + route.AcceptsText + "."
-			rerr = &e
-		}
-		t.Fail(stExtract, "credential", rerr.Detail)
-		return route, rerr, false
-	}
-	v, rerr := p.pick(route, pres)
-	if rerr != nil {
-		t.Fail(stExtract, "credential", rerr.Detail)
-		return route, rerr, false
-	}
-	t.Pass(stExtract, "credential", v.Method()+" from "+pres.Source)
-	call.CredentialType = v.Method()
-
-	// 3. verify
-	st.in = credential.Input{Snap: snap, Presented: pres, Env: p.o.Environment, Now: call.Time,
-		ExpiryWarning: p.o.ExpiryWarning, Trace: t}
-	st.id, rerr = v.Verify(&st.in)
-	if rerr != nil {
-		call.CredentialID = rerr.CredentialID
 		return route, rerr, false
 	}
 	id := &st.id
-	call.CredentialID = id.CredentialID
-	call.ConsumerID = id.Consumer.ID
-	call.TenantID = id.Consumer.TenantID
-
-	// 4. identify
-	if rerr := identify(id, t); rerr != nil {
-		return route, rerr, false
-	}
-
-	// 5. authorize
-	st.pin = policy.Input{Route: route, Identity: id, ClientIP: ip, IPSource: ipSource, Trace: t}
-	if rerr := policy.Authorize(&st.pin); rerr != nil {
-		return route, rerr, false
-	}
 
 	// 6. limit
 	t.Skip(stLimit, "rate", "no limit configured")
@@ -267,28 +237,96 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, st *state, call
 	return route, nil, false
 }
 
+// admit runs the stages that decide who is calling and whether they may
+// call route: extract → verify → identify → authorize. The real request
+// path and the whoami dry run share it, so they cannot disagree.
+func (p *Pipeline) admit(r *http.Request, st *state, snap *snapshot.Snapshot, route *snapshot.Route, call *domain.Call, ip netip.Addr, ipSource string) (authheader.Credential, *reason.Error) {
+	pres, rerr := p.authenticate(r, st, snap, route, call)
+	if rerr != nil {
+		return pres, rerr
+	}
+	// 5. authorize
+	st.pin = policy.Input{Route: route, Identity: &st.id, ClientIP: ip, IPSource: ipSource, Trace: &st.trace}
+	if rerr := policy.Authorize(&st.pin); rerr != nil {
+		return pres, rerr
+	}
+	return pres, nil
+}
+
+// authenticate runs extract → verify → identify. With a nil route (whoami
+// without a path) every registered credential type is accepted.
+func (p *Pipeline) authenticate(r *http.Request, st *state, snap *snapshot.Snapshot, route *snapshot.Route, call *domain.Call) (authheader.Credential, *reason.Error) {
+	t := &st.trace
+	accepts := p.acceptsText
+	queryKey := false
+	if route != nil {
+		accepts, queryKey = route.AcceptsText, route.QueryKey
+	}
+	// 2. extract
+	pres, rerr := authheader.FromRequest(r.Header, r.URL.RawQuery, queryKey)
+	if rerr != nil {
+		if rerr.Code == reason.AuthSchemeUnsupported || rerr.Code == reason.AuthMissing {
+			e := *rerr
+			e.Detail += " This route accepts " + accepts + "."
+			rerr = &e
+		}
+		t.Fail(stExtract, "credential", rerr.Detail)
+		return pres, rerr
+	}
+	v, rerr := p.pick(route, pres)
+	if rerr != nil {
+		t.Fail(stExtract, "credential", rerr.Detail)
+		return pres, rerr
+	}
+	t.Pass(stExtract, "credential", v.Method()+" from "+pres.Source)
+	call.CredentialType = v.Method()
+
+	// 3. verify
+	st.in = credential.Input{Snap: snap, Presented: pres, Env: p.o.Environment, Now: call.Time,
+		ExpiryWarning: p.o.ExpiryWarning, Trace: t}
+	st.id, rerr = v.Verify(&st.in)
+	if rerr != nil {
+		call.CredentialID = rerr.CredentialID
+		return pres, rerr
+	}
+	id := &st.id
+	call.CredentialID = id.CredentialID
+	call.ConsumerID = id.Consumer.ID
+	call.TenantID = id.Consumer.TenantID
+
+	// 4. identify
+	if rerr := identify(id, t); rerr != nil {
+		return pres, rerr
+	}
+	return pres, nil
+}
+
 var credentialHeaders = []string{"Authorization", "X-Api-Key"}
 
 // pick chooses the verifier for what was presented, in the route's order.
 func (p *Pipeline) pick(route *snapshot.Route, pres authheader.Credential) (credential.Verifier, *reason.Error) {
-	if pres.Kind == authheader.None {
-		return nil, &reason.Error{Code: reason.AuthMissing, Detail: "No credential was sent. This route accepts " + route.AcceptsText + "."}
+	methods, accepts := p.methods, p.acceptsText
+	if route != nil {
+		methods, accepts = route.Accepts, route.AcceptsText
 	}
-	for _, m := range route.Accepts {
+	if pres.Kind == authheader.None {
+		return nil, &reason.Error{Code: reason.AuthMissing, Detail: "No credential was sent. This route accepts " + accepts + "."}
+	}
+	for _, m := range methods {
 		if v := p.verifiers[m]; v != nil && v.Recognizes(pres) {
 			return v, nil
 		}
 	}
 	if pres.Kind == authheader.Other {
 		return nil, &reason.Error{Code: reason.AuthSchemeUnsupported,
-			Detail: "The Authorization scheme '" + pres.Scheme + "' is not accepted here. This route accepts " + route.AcceptsText + "."}
+			Detail: "The Authorization scheme '" + pres.Scheme + "' is not accepted here. This route accepts " + accepts + "."}
 	}
 	what := "a " + pres.Scheme + " credential"
 	if pres.Kind == authheader.Bearer {
 		what = "a JWT bearer token"
 	}
 	return nil, &reason.Error{Code: reason.AuthMethodNotAllowed,
-		Detail: "The request carries " + what + ", which this route does not accept. It accepts " + route.AcceptsText + "."}
+		Detail: "The request carries " + what + ", which this route does not accept. It accepts " + accepts + "."}
 }
 
 // identify checks the owner chain of a verified credential: consumer, then

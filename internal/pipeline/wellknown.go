@@ -25,6 +25,10 @@ func newPages() *pages {
 // wellKnown serves /.well-known/gatehouse/…: the error page of every code
 // (the `type` link of every rejection resolves here).
 func (p *Pipeline) wellKnown(w http.ResponseWriter, r *http.Request, id string) {
+	if r.URL.Path == WhoamiPath {
+		p.whoami(w, r, id)
+		return
+	}
 	rest := strings.TrimPrefix(r.URL.Path, wellKnownGH)
 	if code, ok := strings.CutPrefix(rest, "errors/"); ok {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {

@@ -165,6 +165,25 @@ func TestReasonCodes(t *testing.T) {
 					t.Errorf("response contains a secret or hash: %s", all)
 				}
 			}
+			// whoami's dry run of the same request gives the same verdict
+			// (the upstream is not called, so upstream failures are the
+			// only codes it cannot foresee).
+			if !strings.HasPrefix(tc.wantCode, "upstream.") {
+				wr := h.call("GET", "/.well-known/gatehouse/whoami?method="+m+"&path="+tc.path, tc.hdr...)
+				v, _ := wr.body["verdict"].(map[string]any)
+				if wr.status != 200 || v == nil {
+					t.Fatalf("whoami: %d %s", wr.status, wr.raw)
+				}
+				wantAllow := tc.wantCode == ""
+				if v["allow"] != wantAllow || (!wantAllow && v["code"] != tc.wantCode) {
+					t.Errorf("whoami verdict %v, real request %d %s", v, r.status, tc.wantCode)
+				}
+				for _, s := range secrets {
+					if strings.Contains(wr.raw, s) {
+						t.Errorf("whoami answer contains a secret")
+					}
+				}
+			}
 			// The call record has the code.
 			if tc.wantCode != "" {
 				rec := h.waitCall(rid)

@@ -219,26 +219,7 @@ func compileRoute(r *Route) {
 			r.methods[strings.ToUpper(m)] = true
 		}
 	}
-	var parts []string
-	for _, a := range r.Accepts {
-		switch a {
-		case domain.AuthAPIKey:
-			p := "an API key in 'Authorization: Bearer gk_…', 'Authorization: ApiKey gk_…' or 'X-API-Key: gk_…'"
-			if r.QueryKey {
-				p += " or '?api_key=gk_…'"
-			}
-			parts = append(parts, p)
-		case domain.AuthJWT, domain.AuthIntrospection:
-			parts = append(parts, "a bearer token in 'Authorization: Bearer …'")
-		case domain.AuthHTTPSignature:
-			parts = append(parts, "an RFC 9421 signature (Signature-Input and Signature headers)")
-		case domain.AuthMTLS:
-			parts = append(parts, "a client certificate")
-		case domain.AuthBasic:
-			parts = append(parts, "'Authorization: Basic …'")
-		}
-	}
-	r.AcceptsText = strings.Join(parts, "; or ")
+	r.AcceptsText = DescribeAccepts(r.Accepts, r.QueryKey)
 	name := r.Name
 	if name == "" {
 		name = r.ID
@@ -264,6 +245,31 @@ func parsePrefixes(list []string) ([]netip.Prefix, error) {
 		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
 	}
 	return out, nil
+}
+
+// DescribeAccepts names, for a caller, where each accepted credential type
+// goes (the detail of auth.missing and friends).
+func DescribeAccepts(methods []string, queryKey bool) string {
+	var parts []string
+	for _, a := range methods {
+		switch a {
+		case domain.AuthAPIKey:
+			p := "an API key in 'Authorization: Bearer gk_…', 'Authorization: ApiKey gk_…' or 'X-API-Key: gk_…'"
+			if queryKey {
+				p += " or '?api_key=gk_…'"
+			}
+			parts = append(parts, p)
+		case domain.AuthJWT, domain.AuthIntrospection:
+			parts = append(parts, "a bearer token in 'Authorization: Bearer …'")
+		case domain.AuthHTTPSignature:
+			parts = append(parts, "an RFC 9421 signature (Signature-Input and Signature headers)")
+		case domain.AuthMTLS:
+			parts = append(parts, "a client certificate")
+		case domain.AuthBasic:
+			parts = append(parts, "'Authorization: Basic …'")
+		}
+	}
+	return strings.Join(parts, "; or ")
 }
 
 // normalisePrefix drops a trailing slash so that "/v1/orders/" and

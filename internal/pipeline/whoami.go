@@ -1,0 +1,139 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"gatehouse/internal/credential"
+	"gatehouse/internal/domain"
+	"gatehouse/internal/policy"
+	"gatehouse/internal/reason"
+	"gatehouse/internal/trace"
+)
+
+// WhoamiPath is where a caller asks who the gateway thinks it is (§6).
+const WhoamiPath = wellKnownGH + "whoami"
+
+// whoamiAnswer is the 200 answer of whoami (Appendix A).
+type whoamiAnswer struct {
+	Tenant         string     `json:"tenant,omitempty"`
+	Consumer       string     `json:"consumer,omitempty"`
+	CredentialID   string     `json:"credential_id,omitempty"`
+	CredentialType string     `json:"credential_type,omitempty"`
+	Scopes         []string   `json:"scopes"`
+	ExpiresAt      *time.Time `json:"expires_at"`
+	Environment    string     `json:"environment"`
+	Verdict        *verdict   `json:"verdict,omitempty"`
+}
+
+type verdict struct {
+	Allow     bool               `json:"allow"`
+	Method    string             `json:"method"`
+	Path      string             `json:"path"`
+	Code      string             `json:"code,omitempty"`
+	Status    int                `json:"status,omitempty"`
+	Detail    string             `json:"detail,omitempty"`
+	Hint      string             `json:"hint,omitempty"`
+	RequestID string             `json:"request_id"`
+	Trace     []domain.TraceStep `json:"trace,omitempty"`
+}
+
+// whoami authenticates the presented credential exactly as a route would
+// and says who the caller is, or answers the rejection. With ?path= (and
+// ?method=, default GET) it runs the real admission stages of that route —
+// the same code as a real request — without calling the upstream or
+// consuming a quota, and returns the verdict with the caller-safe trace.
+func (p *Pipeline) whoami(w http.ResponseWriter, r *http.Request, id string) {
+	snap := p.o.Snapshots.Load()
+	if snap == nil {
+		(&reason.Error{Code: reason.AuthBackendUnavailable, Detail: "The gateway is starting.", RetryAfter: 1}).
+			Write(w, reason.Render{RequestID: id, Instance: r.URL.Path, BaseURL: p.baseURL(r)})
+		return
+	}
+	st := p.pool.Get().(*state)
+	defer func() {
+		st.trace.Reset()
+		st.in, st.id, st.pin = credential.Input{}, credential.Identity{}, policy.Input{}
+		p.pool.Put(st)
+	}()
+	now := p.o.Clock.Now()
+	call := &domain.Call{RequestID: id, Time: now}
+	q := r.URL.Query()
+	path := q.Get("path")
+	if path == "" {
+		if _, rerr := p.authenticate(r, st, snap, nil, call); rerr != nil {
+			p.reject(w, r, nil, id, rerr, call)
+			return
+		}
+		writeJSON(w, p.identityAnswer(&st.id))
+		return
+	}
+	method := strings.ToUpper(q.Get("method"))
+	if method == "" {
+		method = http.MethodGet
+	}
+	if !strings.HasPrefix(path, "/") {
+		path = "/" + path
+	}
+	host := q.Get("host")
+	if host == "" {
+		host = r.Host
+	}
+	ip, src := p.clientIP(r)
+	t := &st.trace
+	v := &verdict{Method: method, Path: path, RequestID: id}
+	var rerr *reason.Error
+	minimal := false
+	route, allow := snap.Match(host, path, method)
+	switch {
+	case route == nil && allow != nil:
+		a := strings.Join(allow, ", ")
+		t.Fail(stRoute, "method", method+" is not allowed here; allowed: "+a)
+		rerr = &reason.Error{Code: reason.MethodNotAllowed, Allow: a, Detail: "This path accepts " + a + ", not " + method + "."}
+	case route == nil:
+		t.Fail(stRoute, "match", "no route for "+path)
+		rerr = &reason.Error{Code: reason.RouteNotFound, Detail: "No route matches " + method + " " + path + " on this gateway."}
+	default:
+		minimal = route.Minimal
+		t.Pass(stRoute, "match", route.Label)
+		if _, rerr = p.admit(r, st, snap, route, call, ip, src); rerr == nil {
+			t.Skip(stLimit, "rate", "dry run: no quota consumed")
+			t.Skip(stForward, "upstream", "dry run: the upstream was not called")
+		}
+	}
+	if rerr == nil {
+		v.Allow = true
+	} else {
+		view := rerr.View(minimal)
+		v.Code, v.Status, v.Detail, v.Hint = view.Code, view.Status, view.Detail, view.Hint
+	}
+	if !minimal {
+		v.Trace = trace.CallerSteps(st.trace.Steps())
+	}
+	ans := &whoamiAnswer{Environment: p.o.Environment, Scopes: []string{}}
+	if st.id.Consumer != nil && !minimal {
+		ans = p.identityAnswer(&st.id)
+	}
+	ans.Verdict = v
+	writeJSON(w, ans)
+}
+
+func (p *Pipeline) identityAnswer(id *credential.Identity) *whoamiAnswer {
+	a := &whoamiAnswer{
+		Tenant: id.Consumer.Tenant.Slug, Consumer: id.Consumer.Name,
+		CredentialID: id.CredentialID, CredentialType: id.Type,
+		Scopes: id.Scopes, ExpiresAt: id.ExpiresAt, Environment: p.o.Environment,
+	}
+	if a.Scopes == nil {
+		a.Scopes = []string{}
+	}
+	return a
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(v)
+}
