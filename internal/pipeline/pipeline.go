@@ -59,8 +59,8 @@ type Pipeline struct {
 	// for whoami without a route.
 	methods     []string
 	acceptsText string
-	pool      sync.Pool
-	pages     *pages
+	pool        sync.Pool
+	pages       *pages
 }
 
 // New returns a pipeline.
