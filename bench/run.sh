@@ -3,19 +3,20 @@
 #
 # Everything is measured in ONE invocation, against the SAME upstream, with the
 # SAME wrk settings, and reported as ratios: the machine is small, shared and
-# noisy, so absolute numbers drift between runs while ratios taken minutes apart
-# stay comparable. See bench/README.md for what each row means and why the
-# fairness choices below were made.
+# noisy, so absolute numbers drift between runs while ratios taken within the
+# same minutes stay comparable. bench/README.md says what each row means and
+# why the fairness choices below were made.
 #
 # Settings (environment):
 #   DURATION=10s CONNS=64 THREADS=1   wrk settings, identical for every row
 #   WARMUP=2s                         unmeasured wrk run before each row (0 = none)
-#   WRK_CPUS=0 SERVER_CPUS=1          taskset CPU lists; PIN=0 disables pinning
-#   NGINX_WORKERS=1                   nginx worker_processes (see README)
-#   HALF_RATE=1                       also measure p99 at half Gatehouse's peak
-#                                     (Gatehouse and nginx at the same offered rate)
+#   ROUNDS=1                          repeat all rows, interleaved; report medians
+#   PIN=1 WRK_CPUS=0 SERVER_CPUS=1    taskset: wrk on one CPU, servers on the other
+#   NGINX_WORKERS=1                   nginx worker_processes
+#   HALF_RATE=1                       also p99 at half Gatehouse's peak, for
+#                                     Gatehouse and nginx at the same offered rate
 #   ROWS="direct bare gatehouse garbage unknown nginx caddy"   subset to run
-#   OUT=bench/out                     where results.md and raw wrk output go
+#   OUT=bench/out                     results.md and raw wrk output (raw/)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -25,6 +26,7 @@ DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-1}
 WARMUP=${WARMUP:-2s}
+ROUNDS=${ROUNDS:-1}
 PIN=${PIN:-1}
 WRK_CPUS=${WRK_CPUS:-0}
 SERVER_CPUS=${SERVER_CPUS:-1}
@@ -36,17 +38,25 @@ BIN=$ROOT/bench/bin
 LUA=$ROOT/bench/wrk/report.lua
 
 log() { printf '[bench] %s\n' "$*" >&2; }
-die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
+die() {
+	printf '[bench] ERROR: %s\n' "$*" >&2
+	exit 1
+}
 want_row() { [[ " $ROWS " == *" $1 "* ]]; }
+want_gatehouse() { want_row gatehouse || want_row garbage || want_row unknown; }
+is_zero_duration() { [[ $1 == 0 || $1 == 0s ]]; }
+
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer, not '$ROUNDS'"
 
 # ---------------------------------------------------------------- cleanup
 TMP=$(mktemp -d /tmp/gatehouse-bench.XXXXXX)
 chmod 700 "$TMP"
 declare -a PIDS=()
 
+# Every server this script starts is recorded in PIDS and stopped here, on
+# success, failure or Ctrl-C alike.
 cleanup() {
-	local rc=$?
-	local pid
+	local rc=$? pid
 	for pid in "${PIDS[@]}"; do
 		kill -TERM "$pid" 2>/dev/null || true
 	done
@@ -60,31 +70,16 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# stop PID: SIGTERM one process we started and wait for it; the seconds it
-# took are left in STOP_SECONDS (not printed: a $(...) subshell could not wait).
-STOP_SECONDS=
-stop() {
-	local pid=$1 start end
-	start=$(date +%s.%N)
-	kill -TERM "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-	end=$(date +%s.%N)
-	local keep=() p
-	for p in "${PIDS[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
-	PIDS=("${keep[@]+"${keep[@]}"}")
-	STOP_SECONDS=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
-}
-
 # ---------------------------------------------------------------- tools
 ensure_tools() {
 	local missing=() tool
-	for tool in wrk nginx caddy; do
+	for tool in wrk nginx caddy curl; do
 		command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 	done
 	if ((${#missing[@]})); then
-		[[ $(id -u) == 0 ]] || die "missing ${missing[*]} and not root: install them with apt-get install ${missing[*]}"
+		[[ $(id -u) == 0 ]] || die "missing ${missing[*]} and not root: apt-get install ${missing[*]}"
 		log "installing ${missing[*]} from Debian"
-		# The package lists of a fresh machine are empty; update once, only when needed.
+		# A fresh machine has no package lists: update once, only when needed.
 		if ! DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >"$TMP/apt.log" 2>&1; then
 			apt-get update >>"$TMP/apt.log" 2>&1 || die "apt-get update failed: $(tail -3 "$TMP/apt.log")"
 			DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >>"$TMP/apt.log" 2>&1 ||
@@ -92,8 +87,13 @@ ensure_tools() {
 		fi
 	fi
 	command -v go >/dev/null 2>&1 || die "go is not on PATH"
-	if [[ $PIN == 1 ]]; then
-		command -v taskset >/dev/null 2>&1 || { log "taskset not found: running unpinned"; PIN=0; }
+	if [[ $PIN == 1 ]] && ! command -v taskset >/dev/null 2>&1; then
+		log "taskset not found: running unpinned"
+		PIN=0
+	fi
+	if [[ $PIN == 1 && $(nproc) -lt 2 ]]; then
+		log "fewer than 2 CPUs: running unpinned"
+		PIN=0
 	fi
 }
 
@@ -102,8 +102,9 @@ build() {
 	log "building upstream, bareproxy, setup"
 	CGO_ENABLED=0 go build -o "$BIN/" ./bench/cmd/upstream ./bench/cmd/bareproxy ./bench/cmd/setup ||
 		die "building bench/cmd failed"
-	if want_row gatehouse || want_row garbage || want_row unknown; then
-		compgen -G "cmd/gatehouse/*.go" >/dev/null || die "cmd/gatehouse has no Go files yet; run with ROWS=\"direct bare nginx caddy\" to skip the Gatehouse rows"
+	if want_gatehouse; then
+		compgen -G "cmd/gatehouse/*.go" >/dev/null ||
+			die "cmd/gatehouse has no Go files; ROWS=\"direct bare nginx caddy\" skips the Gatehouse rows"
 		log "building gatehouse"
 		CGO_ENABLED=0 go build -o "$BIN/gatehouse" ./cmd/gatehouse || die "building ./cmd/gatehouse failed"
 	fi
@@ -114,20 +115,21 @@ build() {
 SERVER_ON=()
 WRK_ON=()
 
-# launch NAME CMD...: start a server on the server CPUs; its pid is in LAST_PID
-# (no command substitution, so the process stays our child and can be waited).
+# launch NAME CMD...: start a server on the server CPUs, log in $TMP/NAME.log;
+# its pid is left in LAST_PID (no $(...), so it stays our child).
 LAST_PID=
 launch() {
 	local name=$1
 	shift
-	# exec: the pid we record is the server itself, not a wrapper shell.
+	# exec: the recorded pid is the server itself, not a wrapper shell.
 	(exec "${SERVER_ON[@]}" "$@") >"$TMP/$name.log" 2>&1 &
 	LAST_PID=$!
 	PIDS+=("$LAST_PID")
 }
 
-# free_port: an unused loopback TCP port (probes from 20000 up).
+# free_port: an unused loopback TCP port in FREE_PORT (probes from 20000 up).
 NEXT_PORT=20000
+FREE_PORT=
 free_port() {
 	while (exec 3<>"/dev/tcp/127.0.0.1/$NEXT_PORT") 2>/dev/null; do
 		NEXT_PORT=$((NEXT_PORT + 1))
@@ -136,8 +138,8 @@ free_port() {
 	NEXT_PORT=$((NEXT_PORT + 1))
 }
 
-# wait_http NAME PID URL: wait until URL answers any HTTP status, or fail with
-# the component's log if it exits or stays silent for 20 s.
+# wait_http NAME PID URL: wait until URL answers any HTTP status; fail with the
+# component's log if it exits first or stays silent for 20 s.
 wait_http() {
 	local name=$1 pid=$2 url=$3 i code
 	for ((i = 0; i < 200; i++)); do
@@ -151,81 +153,41 @@ $(tail -20 "$TMP/$name.log")"
 $(tail -20 "$TMP/$name.log")"
 }
 
-# ---------------------------------------------------------------- measuring
-declare -A LABEL RPS P50 P99 NON2XX SOCKERR REQS
-declare -a ORDER=()
-
-# measure ID LABEL URL BEARER [DELAY_MS]: warm up, then one measured wrk run.
-measure() {
-	local id=$1 label=$2 url=$3 bearer=$4 delay=${5:-}
-	local raw="$OUT/raw/$id.txt"
-	if [[ $WARMUP != 0 && $WARMUP != 0s ]]; then
-		GH_BEARER=$bearer GH_DELAY_MS=$delay \
-			"${WRK_ON[@]}" wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" -s "$LUA" "$url" >/dev/null 2>&1 ||
-			die "wrk warm-up for $label failed"
-	fi
-	log "measuring $label ($DURATION)"
-	GH_BEARER=$bearer GH_DELAY_MS=$delay \
-		"${WRK_ON[@]}" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$LUA" "$url" >"$raw" 2>&1 ||
-		die "wrk for $label failed: $(tail -3 "$raw")"
-	local line
-	line=$(grep '^GH_RESULT ' "$raw") || die "wrk for $label printed no GH_RESULT line; see $raw"
-	eval "$(awk '{
-		for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-		printf "local requests=%d\n", v["requests"]
-		printf "local rps=%.0f\n", v["requests"] / (v["duration_us"] / 1e6)
-		printf "local p50=%.2f\n", v["p50_us"] / 1000
-		printf "local p99=%.2f\n", v["p99_us"] / 1000
-		printf "local non2xx=%d\n", v["status_errors"]
-		printf "local sockerr=%d\n", v["connect"] + v["read"] + v["write"] + v["timeout"]
-	}' <<<"$line")"
-	ORDER+=("$id")
-	LABEL[$id]=$label
-	REQS[$id]=$requests RPS[$id]=$rps P50[$id]=$p50 P99[$id]=$p99 NON2XX[$id]=$non2xx SOCKERR[$id]=$sockerr
-	log "  $label: $rps req/s, p50 $p50 ms, p99 $p99 ms, non-2xx $non2xx, socket errors $sockerr"
+# json_int FIELD JSON: the first integer value of "FIELD" in JSON ("?" if absent).
+json_int() {
+	local v
+	v=$(grep -o "\"$1\" *: *[0-9]*" <<<"$2" | head -1 | grep -o '[0-9]*$' || true)
+	printf '%s' "${v:-?}"
 }
 
-# expect_ok ID / expect_rejected ID: a row only counts if it measured what its
-# label says (a misconfigured proxy answering fast 401s would look "fast").
-expect_ok() {
-	[[ ${NON2XX[$1]} == 0 && ${SOCKERR[$1]} == 0 ]] ||
-		die "${LABEL[$1]}: ${NON2XX[$1]} non-2xx responses and ${SOCKERR[$1]} socket errors out of ${REQS[$1]}; see $OUT/raw/$1.txt"
-}
-expect_rejected() {
-	[[ ${NON2XX[$1]} == "${REQS[$1]}" && ${SOCKERR[$1]} == 0 ]] ||
-		die "${LABEL[$1]}: only ${NON2XX[$1]} of ${REQS[$1]} requests rejected, ${SOCKERR[$1]} socket errors; see $OUT/raw/$1.txt"
-}
+# ---------------------------------------------------------------- servers
+declare -A URL BEARER
 
-# ---------------------------------------------------------------- rows
 start_upstream() {
 	free_port
 	UP_ADDR=127.0.0.1:$FREE_PORT
 	launch upstream "$BIN/upstream" -addr "$UP_ADDR"
-	UP_PID=$LAST_PID
-	wait_http upstream "$UP_PID" "http://$UP_ADDR/"
+	wait_http upstream "$LAST_PID" "http://$UP_ADDR/"
+	URL[direct]=http://$UP_ADDR/
+	BEARER[direct]=
 }
 
-row_direct() {
-	measure direct "direct upstream" "http://$UP_ADDR/" ""
-	expect_ok direct
-}
-
-row_bare() {
+start_bare() {
 	free_port
-	local addr=127.0.0.1:$FREE_PORT pid
+	local addr=127.0.0.1:$FREE_PORT
 	BAREPROXY_KEY=$BENCH_KEY launch bareproxy "$BIN/bareproxy" -addr "$addr" -upstream "http://$UP_ADDR"
-	pid=$LAST_PID
-	wait_http bareproxy "$pid" "http://$addr/"
-	measure bare "bare httputil proxy" "http://$addr/" "$BENCH_KEY"
-	expect_ok bare
-	stop "$pid"
+	wait_http bareproxy "$LAST_PID" "http://$addr/"
+	URL[bare]=http://$addr/
+	BEARER[bare]=$BENCH_KEY
 }
 
-GH_STOP_SECONDS=
-row_gatehouse() {
-	local dir=$TMP/gatehouse admin_token pid proxy admin
+GH_PID=
+GH_ADMIN=
+GH_TOKEN=
+start_gatehouse() {
+	local dir=$TMP/gatehouse i
 	mkdir -p "$dir"
-	admin_token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+	GH_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 	cat >"$dir/gatehouse.yaml" <<-EOF
 		environment: live
 		proxy_addr: "127.0.0.1:0"
@@ -233,64 +195,63 @@ row_gatehouse() {
 		database: "sqlite://$dir/gatehouse.db"
 		log_level: warn
 	EOF
-	GATEHOUSE_ADMIN_TOKEN=$admin_token launch gatehouse "$BIN/gatehouse" serve --config "$dir/gatehouse.yaml" --ready-file "$dir/ready.json"
-	pid=$LAST_PID
-	local i
+	GATEHOUSE_ADMIN_TOKEN=$GH_TOKEN launch gatehouse "$BIN/gatehouse" serve --config "$dir/gatehouse.yaml" --ready-file "$dir/ready.json"
+	GH_PID=$LAST_PID
 	for ((i = 0; i < 300; i++)); do
 		[[ -s $dir/ready.json ]] && break
-		kill -0 "$pid" 2>/dev/null || die "gatehouse exited before writing its ready file. Its log:
+		kill -0 "$GH_PID" 2>/dev/null || die "gatehouse exited before writing its ready file. Its log:
 $(tail -20 "$TMP/gatehouse.log")"
 		sleep 0.1
 	done
 	[[ -s $dir/ready.json ]] || die "gatehouse wrote no ready file within 30 s. Its log:
 $(tail -20 "$TMP/gatehouse.log")"
+	local proxy
 	proxy=$(sed -n 's/.*"proxy" *: *"\([^"]*\)".*/\1/p' "$dir/ready.json")
-	admin=$(sed -n 's/.*"admin" *: *"\([^"]*\)".*/\1/p' "$dir/ready.json")
-	[[ -n $proxy && -n $admin ]] || die "cannot read proxy/admin addresses from ready file: $(cat "$dir/ready.json")"
-	wait_http gatehouse "$pid" "http://$proxy/"
+	GH_ADMIN=$(sed -n 's/.*"admin" *: *"\([^"]*\)".*/\1/p' "$dir/ready.json")
+	[[ -n $proxy && -n $GH_ADMIN ]] || die "cannot read proxy/admin addresses from the ready file: $(cat "$dir/ready.json")"
+	wait_http gatehouse "$GH_PID" "http://$proxy/"
 
+	# Tenant, consumer, key, service and route through the admin API; setup
+	# also proves the measured paths (200 + identity headers, garbage key
+	# rejected, unknown key rejected as key.unknown) before anything is timed.
 	local keys
-	keys=$(GATEHOUSE_ADMIN_TOKEN=$admin_token "$BIN/setup" -admin "http://$admin" -upstream "http://$UP_ADDR" \
+	keys=$(GATEHOUSE_ADMIN_TOKEN=$GH_TOKEN "$BIN/setup" -admin "http://$GH_ADMIN" -upstream "http://$UP_ADDR" \
 		-proxy "http://$proxy" -garbage garbage 2>"$TMP/setup.log") ||
 		die "gatehouse setup failed: $(cat "$TMP/setup.log")"
 	sed 's/^/[bench]   /' "$TMP/setup.log" >&2
-	local key unknown
-	key=$(sed -n 1p <<<"$keys")
-	unknown=$(sed -n 2p <<<"$keys")
-
-	if want_row gatehouse; then
-		measure gatehouse "gatehouse (key + call log + identity)" "http://$proxy/" "$key"
-		expect_ok gatehouse
-		if [[ $HALF_RATE == 1 ]]; then
-			HALF_RPS=$((RPS[gatehouse] / 2))
-			# Each connection waits CONNS/rate seconds between requests; the
-			# achieved rate is a little lower by the response time.
-			HALF_DELAY=$(awk -v c="$CONNS" -v r="$HALF_RPS" 'BEGIN { printf "%.3f", c * 1000 / r }')
-			measure gatehouse_half "gatehouse @ half peak (~$HALF_RPS offered)" "http://$proxy/" "$key" "$HALF_DELAY"
-			expect_ok gatehouse_half
-		fi
-	fi
-	if want_row garbage; then
-		measure garbage "gatehouse, garbage-key flood" "http://$proxy/" "garbage"
-		expect_rejected garbage
-	fi
-	if want_row unknown; then
-		measure unknown "gatehouse, unknown-key flood" "http://$proxy/" "$unknown"
-		expect_rejected unknown
-	fi
-	GH_STATS=$(curl -s -m 5 -H "Authorization: Bearer $admin_token" "http://$admin/admin/v1/stats" 2>/dev/null || true)
-	stop "$pid"
-	GH_STOP_SECONDS=$STOP_SECONDS
-	log "gatehouse stopped (graceful shutdown incl. call-log flush) in ${GH_STOP_SECONDS}s"
+	URL[gatehouse]=http://$proxy/ URL[garbage]=http://$proxy/ URL[unknown]=http://$proxy/
+	BEARER[gatehouse]=$(sed -n 1p <<<"$keys")
+	BEARER[garbage]=garbage
+	BEARER[unknown]=$(sed -n 2p <<<"$keys")
 }
 
-row_nginx() {
+# gatehouse_status: GET /admin/v1/status (empty if gatehouse is not running).
+gatehouse_status() {
+	[[ -n $GH_PID ]] || return 0
+	curl -s -m 5 -H "Authorization: Bearer $GH_TOKEN" "http://$GH_ADMIN/admin/v1/status" 2>/dev/null || true
+}
+
+# drain_calllog: wait (≤ 10 s) until Gatehouse's call-log queue is empty, so
+# that no row is measured while Gatehouse flushes the previous one's records.
+drain_calllog() {
+	[[ -n $GH_PID ]] || return 0
+	local i queued
+	for ((i = 0; i < 100; i++)); do
+		queued=$(json_int queued "$(gatehouse_status)")
+		[[ $queued == 0 ]] && return 0
+		sleep 0.1
+	done
+	log "gatehouse call log still has $queued records queued after 10 s; measuring anyway"
+}
+
+start_nginx() {
 	free_port
-	local addr=127.0.0.1:$FREE_PORT dir=$TMP/nginx pid
+	local addr=127.0.0.1:$FREE_PORT dir=$TMP/nginx
 	mkdir -p "$dir/logs"
 	cat >"$dir/nginx.conf" <<-EOF
-		# Generated by bench/run.sh. One worker on the server CPU set: the same
-		# compute budget the Go proxies get from GOMAXPROCS under taskset.
+		# Generated by bench/run.sh. worker_processes $NGINX_WORKERS on the server
+		# CPU set: the same compute budget the Go proxies get (GOMAXPROCS follows
+		# the taskset affinity).
 		worker_processes $NGINX_WORKERS;
 		daemon off;
 		pid $dir/nginx.pid;
@@ -321,20 +282,14 @@ row_nginx() {
 	EOF
 	chmod 600 "$dir/nginx.conf"
 	launch nginx nginx -p "$dir" -e "$dir/logs/error.log" -c "$dir/nginx.conf"
-	pid=$LAST_PID
-	wait_http nginx "$pid" "http://$addr/"
-	measure nginx "nginx proxy_pass" "http://$addr/" "$BENCH_KEY"
-	expect_ok nginx
-	if [[ $HALF_RATE == 1 && -n ${HALF_DELAY:-} ]]; then
-		measure nginx_half "nginx @ same rate (~$HALF_RPS offered)" "http://$addr/" "$BENCH_KEY" "$HALF_DELAY"
-		expect_ok nginx_half
-	fi
-	stop "$pid"
+	wait_http nginx "$LAST_PID" "http://$addr/"
+	URL[nginx]=http://$addr/
+	BEARER[nginx]=$BENCH_KEY
 }
 
-row_caddy() {
+start_caddy() {
 	free_port
-	local addr=127.0.0.1:$FREE_PORT dir=$TMP/caddy pid
+	local addr=127.0.0.1:$FREE_PORT dir=$TMP/caddy
 	mkdir -p "$dir"
 	cat >"$dir/Caddyfile" <<-EOF
 		# Generated by bench/run.sh: no admin endpoint, no HTTPS, no access log.
@@ -359,66 +314,184 @@ row_caddy() {
 	chmod 600 "$dir/Caddyfile"
 	XDG_DATA_HOME=$dir/data XDG_CONFIG_HOME=$dir/config HOME=$dir \
 		launch caddy caddy run --config "$dir/Caddyfile" --adapter caddyfile
-	pid=$LAST_PID
-	wait_http caddy "$pid" "http://$addr/"
-	measure caddy "caddy reverse_proxy" "http://$addr/" "$BENCH_KEY"
-	expect_ok caddy
-	stop "$pid"
+	wait_http caddy "$LAST_PID" "http://$addr/"
+	URL[caddy]=http://$addr/
+	BEARER[caddy]=$BENCH_KEY
+}
+
+# ---------------------------------------------------------------- measuring
+declare -A LABEL=(
+	[direct]="direct upstream"
+	[bare]="bare httputil proxy"
+	[gatehouse]="gatehouse (key + call log + identity)"
+	[garbage]="gatehouse, garbage-key flood"
+	[unknown]="gatehouse, unknown-key flood"
+	[nginx]="nginx proxy_pass"
+	[caddy]="caddy reverse_proxy"
+	[gatehouse_half]="gatehouse paced at half its peak"
+	[nginx_half]="nginx paced at the same rate"
+)
+# What each row's responses must be: "ok" (all 2xx) or "rejected" (all 4xx).
+declare -A EXPECT=(
+	[direct]=ok [bare]=ok [gatehouse]=ok [garbage]=rejected [unknown]=rejected
+	[nginx]=ok [caddy]=ok [gatehouse_half]=ok [nginx_half]=ok
+)
+# Per-round samples (space-separated) and the medians computed from them.
+declare -A S_RPS S_P50 S_P99 RPS P50 P99 PACED
+declare -a ORDER=()
+
+# wrk_run DURATION URL BEARER DELAY_MS FILE: one wrk run, its output in FILE.
+wrk_run() {
+	local duration=$1 url=$2 bearer=$3 delay=$4 file=$5
+	GH_BEARER=$bearer GH_DELAY_MS=$delay \
+		"${WRK_ON[@]}" wrk -t"$THREADS" -c"$CONNS" -d"$duration" --latency -s "$LUA" "$url" >"$file" 2>&1
+}
+
+# parse_result FILE: the GH_RESULT line into R_REQUESTS, R_RPS, R_P50, R_P99
+# (ms), R_NON2XX, R_SOCKERR.
+parse_result() {
+	local line
+	line=$(grep '^GH_RESULT ' "$1") || return 1
+	eval "$(awk '{
+		for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+		printf "R_REQUESTS=%d\n", v["requests"]
+		printf "R_RPS=%.0f\n", v["requests"] / (v["duration_us"] / 1e6)
+		printf "R_P50=%.2f\n", v["p50_us"] / 1000
+		printf "R_P99=%.2f\n", v["p99_us"] / 1000
+		printf "R_NON2XX=%d\n", v["status_errors"]
+		printf "R_SOCKERR=%d\n", v["connect"] + v["read"] + v["write"] + v["timeout"]
+	}' <<<"$line")"
+}
+
+# measure ID ROUND [TARGET_RPS]: warm up, then one measured run of row ID.
+#
+# With TARGET_RPS the row is paced: each connection pauses between requests.
+# The pause that yields the target depends on the response time under that
+# load, so the warm-up doubles as calibration: with pause d1 it achieves r1,
+# so one request cycle costs CONNS/r1 = d1 + t, and the measured run pauses
+# d2 = CONNS/TARGET - t.
+measure() {
+	local id=$1 round=$2 target=${3:-}
+	local base=${id%_half}
+	local url=${URL[$base]} bearer=${BEARER[$base]} label=${LABEL[$id]}
+	local raw="$OUT/raw/$id.r$round.txt" warm=$WARMUP delay=
+	if [[ -n $target ]]; then
+		delay=$(awk -v c="$CONNS" -v r="$target" 'BEGIN { printf "%.3f", c * 1000 / r }')
+		is_zero_duration "$warm" && warm=2s
+	fi
+	drain_calllog
+	if ! is_zero_duration "$warm"; then
+		wrk_run "$warm" "$url" "$bearer" "$delay" "$OUT/raw/$id.r$round.warmup.txt" ||
+			die "wrk warm-up for $label failed: $(tail -3 "$OUT/raw/$id.r$round.warmup.txt")"
+		if [[ -n $target ]] && parse_result "$OUT/raw/$id.r$round.warmup.txt" && ((R_RPS > 0)); then
+			delay=$(awk -v c="$CONNS" -v r="$target" -v d1="$delay" -v r1="$R_RPS" 'BEGIN {
+				t = c * 1000 / r1 - d1; if (t < 0) t = 0
+				d = c * 1000 / r - t; if (d < 0) d = 0
+				printf "%.3f", d }')
+		fi
+		drain_calllog
+	fi
+	log "round $round/$ROUNDS: $label (${DURATION}${target:+, $target/s wanted, pause $delay ms per connection})"
+	wrk_run "$DURATION" "$url" "$bearer" "$delay" "$raw" || die "wrk for $label failed: $(tail -3 "$raw")"
+	parse_result "$raw" || die "wrk for $label printed no GH_RESULT line; see $raw"
+	log "  $R_RPS req/s, p50 $R_P50 ms, p99 $R_P99 ms, non-2xx $R_NON2XX of $R_REQUESTS, socket errors $R_SOCKERR"
+
+	# A row only counts if it measured what its label says: a misconfigured
+	# proxy answering fast 401s would otherwise look fast.
+	if [[ ${EXPECT[$id]} == ok ]]; then
+		((R_NON2XX == 0 && R_SOCKERR == 0)) ||
+			die "$label: $R_NON2XX non-2xx responses and $R_SOCKERR socket errors out of $R_REQUESTS; see $raw"
+	else
+		((R_NON2XX == R_REQUESTS && R_SOCKERR == 0)) ||
+			die "$label: only $R_NON2XX of $R_REQUESTS requests rejected, $R_SOCKERR socket errors; see $raw"
+	fi
+	[[ " ${ORDER[*]} " == *" $id "* ]] || ORDER+=("$id")
+	[[ -n $target ]] && PACED[$id]=$target
+	S_RPS[$id]+="$R_RPS " S_P50[$id]+="$R_P50 " S_P99[$id]+="$R_P99 "
+}
+
+# median FORMAT "v1 v2 …": the median of the samples (mean of the middle two
+# if even), printed with the awk FORMAT.
+median() {
+	tr ' ' '\n' <<<"$2" | grep . | sort -g | awk -v f="$1" '{ v[NR] = $1 } END {
+		if (NR % 2) { m = v[(NR + 1) / 2] } else { m = (v[NR / 2] + v[NR / 2 + 1]) / 2 }
+		printf f, m }'
+}
+
+summarize() {
+	local id
+	for id in "${ORDER[@]}"; do
+		RPS[$id]=$(median %.0f "${S_RPS[$id]}")
+		P50[$id]=$(median %.2f "${S_P50[$id]}")
+		P99[$id]=$(median %.2f "${S_P99[$id]}")
+	done
 }
 
 # ---------------------------------------------------------------- report
-ratio() { # ratio ID REF → "1.23x" or "-"
+# ratio ID REF: "1.23x", or "-" when either is missing or ID was paced.
+ratio() {
 	local a=${RPS[$1]:-} b=${RPS[$2]:-}
-	[[ -n $a && -n $b && $b != 0 ]] || { printf -- '-'; return; }
+	[[ -n $a && -n $b && $b != 0 && -z ${PACED[$1]:-} ]] || {
+		printf -- '-'
+		return
+	}
 	awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2fx", a / b }'
 }
-
-# check LABEL VALUE OP THRESHOLD: one acceptance line, "ok"/"MISS".
-check() {
-	local label=$1 value=$2 op=$3 limit=$4
-	[[ -n $value ]] || { printf '| %s | not measured | %s %s | - |\n' "$label" "$op" "$limit"; return; }
-	awk -v l="$label" -v v="$value" -v op="$op" -v t="$limit" 'BEGIN {
-		ok = (op == ">=") ? (v + 0 >= t + 0) : (v + 0 <= t + 0)
-		printf "| %s | %s | %s %s | %s |\n", l, v, op, t, ok ? "ok" : "MISS"
-	}'
-}
-num_ratio() { # like ratio, bare number
+num_ratio() {
 	local a=${RPS[$1]:-} b=${RPS[$2]:-}
 	[[ -n $a && -n $b && $b != 0 ]] || return 0
 	awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", a / b }'
 }
 
+# check LABEL VALUE OP LIMIT: one line of the targets table.
+check() {
+	local label=$1 value=$2 op=$3 limit=$4
+	if [[ -z $value ]]; then
+		printf '| %s | not measured | %s %s | - |\n' "$label" "$op" "$limit"
+		return
+	fi
+	awk -v l="$label" -v v="$value" -v op="$op" -v t="$limit" 'BEGIN {
+		ok = (op == ">=") ? (v + 0 >= t + 0) : (v + 0 <= t + 0)
+		printf "| %s | %s | %s %s | %s |\n", l, v, op, t, ok ? "ok" : "MISS" }'
+}
+
+GH_CALLLOG=
+GH_STOP_SECONDS=
 report() {
-	local id commit cpu
+	local id commit cpu label samples=""
 	commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-	git diff --quiet HEAD -- cmd internal 2>/dev/null || commit="$commit+dirty"
+	git diff --quiet HEAD -- cmd internal go.mod 2>/dev/null || commit="$commit (with uncommitted changes)"
 	cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
+	((ROUNDS > 1)) && samples=" (median of $ROUNDS interleaved rounds)"
 	{
 		echo "# Gatehouse benchmark"
 		echo
 		echo "- when: $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $commit"
-		echo "- command: \`DURATION=$DURATION CONNS=$CONNS THREADS=$THREADS WARMUP=$WARMUP PIN=$PIN bench/run.sh\`"
-		echo "- wrk: \`wrk -t$THREADS -c$CONNS -d$DURATION --latency\`, ${WARMUP} warm-up per row"
+		echo "- command: \`DURATION=$DURATION CONNS=$CONNS THREADS=$THREADS WARMUP=$WARMUP ROUNDS=$ROUNDS PIN=$PIN NGINX_WORKERS=$NGINX_WORKERS bench/run.sh\`"
+		echo "- load: \`wrk -t$THREADS -c$CONNS -d$DURATION --latency\`, ${WARMUP} warm-up before each row$samples"
 		if [[ $PIN == 1 ]]; then
-			echo "- pinning: wrk on CPU $WRK_CPUS; upstream and the proxy under test on CPU $SERVER_CPUS; nginx worker_processes $NGINX_WORKERS"
+			echo "- pinning: wrk on CPU $WRK_CPUS; upstream and every proxy on CPU $SERVER_CPUS; nginx worker_processes $NGINX_WORKERS"
 		else
 			echo "- pinning: none; nginx worker_processes $NGINX_WORKERS"
 		fi
-		echo "- machine: $(nproc) CPUs, $cpu; load average at start $LOAD_AT_START"
-		echo "- versions: $(go version | awk '{print $3}'), $(nginx -v 2>&1 | sed 's/.*: //'), caddy $(caddy version 2>/dev/null | awk '{print $1}'), $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')"
+		echo "- machine: $(nproc) CPUs, $cpu; load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)"
+		echo "- versions: $(go version | awk '{print $3}'), $(nginx -v 2>&1 | sed 's/.*: //'), caddy $(caddy version 2>/dev/null | awk '{print $1}'), wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}')"
 		echo
 		echo "| row | req/s | p50 ms | p99 ms | vs bare | vs nginx | vs caddy | vs gatehouse |"
 		echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 		for id in "${ORDER[@]}"; do
-			printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "${LABEL[$id]}" "${RPS[$id]}" "${P50[$id]}" "${P99[$id]}" \
+			label=${LABEL[$id]}
+			[[ -n ${PACED[$id]:-} ]] && label="$label (${PACED[$id]}/s wanted)"
+			printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$label" "${RPS[$id]}" "${P50[$id]}" "${P99[$id]}" \
 				"$(ratio "$id" bare)" "$(ratio "$id" nginx)" "$(ratio "$id" caddy)" "$(ratio "$id" gatehouse)"
 		done
 		echo
-		if [[ -n $GH_STOP_SECONDS ]]; then
-			echo "Gatehouse graceful shutdown (includes the final call-log flush) took ${GH_STOP_SECONDS} s."
+		if [[ -n $GH_CALLLOG ]]; then
+			echo "Gatehouse call log at the end (warm-ups and setup included): $GH_CALLLOG."
+			echo "Graceful shutdown, including the final call-log flush: ${GH_STOP_SECONDS} s."
 			echo
 		fi
-		echo "Targets (issue 2 = core, issue 3 = pooled engine):"
+		echo "Targets (#2 = core issue, #3 = pooled forwarding engine):"
 		echo
 		echo "| target | measured | wanted | |"
 		echo "|---|---:|---:|---|"
@@ -431,11 +504,11 @@ report() {
 		check "#3 gatehouse / caddy" "$(num_ratio gatehouse caddy)" ">=" 1.8
 		check "#3 garbage flood / gatehouse allowed" "$(num_ratio garbage gatehouse)" ">=" 1.5
 		if [[ -n ${P99[gatehouse_half]:-} && -n ${P99[nginx_half]:-} ]]; then
-			check "#3 p99 at half peak, gatehouse (ms)" "${P99[gatehouse_half]}" "<=" \
+			check "#3 p99 ms at half peak: gatehouse vs nginx + 1 ms" "${P99[gatehouse_half]}" "<=" \
 				"$(awk -v n="${P99[nginx_half]}" 'BEGIN { printf "%.2f", n + 1 }')"
 		fi
 		echo
-		echo "Every allowed row answered 2xx to every request and every flood row 4xx to every request, with no socket errors (checked)."
+		echo "Checked for every sample: allowed rows answered 2xx to every request, flood rows 4xx to every request, no socket errors."
 	} >"$OUT/results.md"
 }
 
@@ -444,11 +517,7 @@ main() {
 	ensure_tools
 	build
 	mkdir -p "$OUT/raw"
-	LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
-	if [[ $PIN == 1 && $(nproc) -lt 2 ]]; then
-		log "fewer than 2 CPUs: running unpinned"
-		PIN=0
-	fi
+	rm -f "$OUT"/raw/*.txt
 	if [[ $PIN == 1 ]]; then
 		SERVER_ON=(taskset -c "$SERVER_CPUS")
 		WRK_ON=(taskset -c "$WRK_CPUS")
@@ -456,15 +525,54 @@ main() {
 		SERVER_ON=(env)
 		WRK_ON=(env)
 	fi
-	# The key the non-Gatehouse proxies check (Gatehouse issues its own).
+	LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+	# The key the bare proxy, nginx and Caddy check (Gatehouse issues its own).
 	BENCH_KEY=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 
+	# Every server is started once and stays up: rows (and rounds) then
+	# interleave, and an idle server costs the others nothing measurable.
 	start_upstream
-	want_row direct && row_direct
-	want_row bare && row_bare
-	if want_row gatehouse || want_row garbage || want_row unknown; then row_gatehouse; fi
-	want_row nginx && row_nginx
-	want_row caddy && row_caddy
+	if want_row bare; then start_bare; fi
+	if want_gatehouse; then start_gatehouse; fi
+	if want_row nginx; then start_nginx; fi
+	if want_row caddy; then start_caddy; fi
+
+	local round row peak_rows=()
+	for row in direct bare gatehouse garbage unknown nginx caddy; do
+		if want_row "$row"; then peak_rows+=("$row"); fi
+	done
+	for ((round = 1; round <= ROUNDS; round++)); do
+		for row in "${peak_rows[@]}"; do measure "$row" "$round"; done
+	done
+	summarize
+
+	# p99 below saturation: Gatehouse and nginx at the same offered rate,
+	# half of Gatehouse's measured peak (issue 3).
+	if [[ $HALF_RATE == 1 ]] && want_row gatehouse && want_row nginx; then
+		local half=$((${RPS[gatehouse]%.*} / 2))
+		for ((round = 1; round <= ROUNDS; round++)); do
+			measure gatehouse_half "$round" "$half"
+			measure nginx_half "$round" "$half"
+		done
+		summarize
+	fi
+
+	if [[ -n $GH_PID ]]; then
+		drain_calllog
+		local status
+		status=$(gatehouse_status)
+		GH_CALLLOG="$(json_int written "$status") records written, $(json_int dropped "$status") dropped, $(json_int failed_records "$status") failed, $(json_int queued "$status") queued"
+		log "gatehouse call log: $GH_CALLLOG"
+		local start end
+		start=$(date +%s.%N)
+		kill -TERM "$GH_PID"
+		wait "$GH_PID" 2>/dev/null || true
+		end=$(date +%s.%N)
+		local keep=() pid
+		for pid in "${PIDS[@]}"; do [[ $pid == "$GH_PID" ]] || keep+=("$pid"); done
+		PIDS=("${keep[@]}")
+		GH_STOP_SECONDS=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
+	fi
 
 	report
 	echo

@@ -16,18 +16,17 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"hash/crc32"
 	"io"
-	"math/big"
 	"net/http"
 	"os"
 	"strings"
 	"time"
+
+	"gatehouse/internal/keys"
 )
 
 func main() {
@@ -149,65 +148,27 @@ func (c *adminClient) post(ctx context.Context, path string, in, out any) error 
 	return nil
 }
 
-// base62 is the key alphabet of spec §3.
-const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-// Key layout of spec §3: gk_<env>_<id>_<secret><check>.
-const (
-	idLen     = 12
-	secretLen = 32
-	checkLen  = 6
-)
-
-// checksum is the §3 check: CRC32 (IEEE) of everything before it, written in
-// base62, most significant digit first, zero-padded to six characters.
-func checksum(prefix string) string {
-	var out [checkLen]byte
-	v := crc32.ChecksumIEEE([]byte(prefix))
-	for i := checkLen - 1; i >= 0; i-- {
-		out[i] = base62[v%62]
-		v /= 62
-	}
-	return string(out[:])
-}
-
-// unknownKeyLike returns a fresh key in the same environment as real, with a
-// random id and secret and a valid checksum. It first recomputes real's own
-// checksum: if that does not match, this reading of §3 differs from the
-// gateway's and the "unknown key" row would silently measure checksum
-// rejections instead, so it fails loudly.
+// unknownKeyLike returns a fresh key in real's environment, minted by the
+// gateway's own generator (so its checksum is valid by construction) but
+// never registered: the gateway has to look its id up to reject it. real is
+// parsed first so that a key the gateway issued in an unexpected shape fails
+// here, loudly, rather than turning the unknown-key row into a measurement
+// of format rejections.
 func unknownKeyLike(real string) (string, error) {
-	parts := strings.SplitN(real, "_", 4)
-	if len(parts) != 4 || parts[0] != "gk" || len(parts[2]) != idLen || len(parts[3]) != secretLen+checkLen {
-		return "", fmt.Errorf("issued key does not have the §3 shape gk_<env>_<12-char id>_<32-char secret><6-char check> (length %d)", len(real))
+	parsed, rerr := keys.Parse(real, "")
+	if rerr != nil {
+		return "", fmt.Errorf("the key the gateway issued does not parse: %s", rerr.Code)
 	}
-	body := real[:len(real)-checkLen]
-	if got := checksum(body); got != real[len(real)-checkLen:] {
-		return "", errors.New("issued key's checksum is not CRC32-IEEE in 6 base62 digits; update bench/cmd/setup to the gateway's algorithm")
-	}
-	id, err := randomBase62(idLen)
-	if err != nil {
-		return "", err
-	}
-	secret, err := randomBase62(secretLen)
-	if err != nil {
-		return "", err
-	}
-	prefix := "gk_" + parts[1] + "_" + id + "_" + secret
-	return prefix + checksum(prefix), nil
-}
-
-func randomBase62(n int) (string, error) {
-	out := make([]byte, n)
-	limit := big.NewInt(int64(len(base62)))
-	for i := range out {
-		v, err := rand.Int(rand.Reader, limit)
+	for range 4 { // a collision with the one real id is astronomically unlikely; retry anyway
+		g, err := keys.Generate(parsed.Env)
 		if err != nil {
-			return "", fmt.Errorf("random: %w", err)
+			return "", fmt.Errorf("generate unknown key: %w", err)
 		}
-		out[i] = base62[v.Int64()]
+		if g.ID != parsed.ID {
+			return g.Full, nil
+		}
 	}
-	return string(out), nil
+	return "", errors.New("generate unknown key: kept colliding with the real key's id")
 }
 
 // verify proves the configuration measures what the table says it does.

@@ -1,92 +1,58 @@
 package main
 
 import (
-	"hash/crc32"
 	"strings"
 	"testing"
+
+	"gatehouse/internal/keys"
 )
 
-// wellFormed builds a key by the §3 recipe independently of checksum(), so a
-// bug in checksum() cannot hide itself.
-func wellFormed(env, id, secret string) string {
-	prefix := "gk_" + env + "_" + id + "_" + secret
-	v := crc32.ChecksumIEEE([]byte(prefix))
-	digits := ""
-	for range 6 {
-		digits = string(base62[v%62]) + digits
-		v /= 62
-	}
-	return prefix + digits
-}
-
-func TestChecksumKnownValues(t *testing.T) {
-	cases := []struct {
-		desc, in, want string
-	}{
-		// CRC32-IEEE("") = 0 → all zero digits.
-		{"empty input pads with zeros", "", "000000"},
-		// CRC32-IEEE("123456789") = 0xCBF43926 = 3421780262 = digits 3,45,35,27,22,14 in base 62.
-		{"standard check value", "123456789", "3jZRME"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.desc, func(t *testing.T) {
-			if got := checksum(tc.in); got != tc.want {
-				t.Errorf("checksum(%q) = %q, want %q", tc.in, got, tc.want)
-			}
-		})
-	}
-}
-
 func TestUnknownKeyLike(t *testing.T) {
-	id := "7Hq2xK9pLm3Q"
-	secret := strings.Repeat("aB3", 10) + "zZ"
-	good := wellFormed("live", id, secret)
+	live, err := keys.Generate("live")
+	if err != nil {
+		t.Fatal(err)
+	}
+	test, err := keys.Generate("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := live.Full[len(live.Full)-1]
+	typo := live.Full[:len(live.Full)-1] + map[bool]string{true: "1", false: "0"}[last == '0']
 	cases := []struct {
 		desc    string
 		real    string
-		wantErr string
+		wantEnv string
+		wantErr bool
 	}{
-		{"well-formed live key", good, ""},
-		{"well-formed test key", wellFormed("test", id, secret), ""},
-		{"checksum differs from the CRC32 reading", good[:len(good)-1] + flip(good[len(good)-1]), "checksum"},
-		{"missing secret", "gk_live_" + id, "shape"},
-		{"id too short", wellFormed("live", id[:11], secret), "shape"},
-		{"wrong prefix", "xk" + good[2:], "shape"},
+		{"live key gives a live unknown key", live.Full, "live", false},
+		{"test key gives a test unknown key", test.Full, "test", false},
+		{"issued key with a broken checksum is refused", typo, "", true},
+		{"issued key in another shape is refused", "sk-not-a-gatehouse-key", "", true},
+		{"empty key is refused", "", "", true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.desc, func(t *testing.T) {
 			got, err := unknownKeyLike(tc.real)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want one mentioning %q", err, tc.wantErr)
+			if tc.wantErr {
+				if err == nil {
+					t.Fatalf("unknownKeyLike(%q) = %q, want an error", tc.real, got)
+				}
+				if strings.Contains(err.Error(), tc.real) && tc.real != "" {
+					t.Errorf("error %q repeats the key", err)
 				}
 				return
 			}
 			if err != nil {
 				t.Fatalf("unexpected error: %v", err)
 			}
-			if len(got) != len(tc.real) {
-				t.Errorf("length %d, want %d", len(got), len(tc.real))
+			p, perr := keys.Parse(got, tc.wantEnv)
+			if perr != nil {
+				t.Fatalf("unknown key %q does not pass the offline checks: %s", got, perr.Code)
 			}
-			env := strings.SplitN(tc.real, "_", 3)[1]
-			parts := strings.SplitN(got, "_", 4)
-			if parts[1] != env {
-				t.Errorf("environment %q, want %q", parts[1], env)
-			}
-			if parts[2] == id {
-				t.Errorf("unknown key reuses the real id %q", id)
-			}
-			body := got[:len(got)-6]
-			if want := wellFormed(env, parts[2], parts[3][:32]); got != want {
-				t.Errorf("checksum of %q is not valid; want %q", body, want)
+			real, _ := keys.Parse(tc.real, "")
+			if p.ID == real.ID {
+				t.Errorf("unknown key reuses the real id %q", p.ID)
 			}
 		})
 	}
-}
-
-func flip(c byte) string {
-	if c == '0' {
-		return "1"
-	}
-	return "0"
 }
