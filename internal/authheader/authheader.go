@@ -108,19 +108,20 @@ const (
 // (e.g. "Token") together with Kind Other; the caller adds which schemes
 // the route accepts. Scheme names are case-insensitive (RFC 9110 §11.1).
 //
-// A detail never quotes the token. It names a scheme only when the scheme
-// is followed by a token (so a lone key is never mistaken for a scheme and
-// echoed) and is short.
+// A detail never quotes the token. It names an unsupported scheme only
+// when a token follows it (so a lone key is never taken for a scheme) and
+// it reads like a scheme name (see unsupported); otherwise it names only
+// the documented schemes.
 func Parse(value string) (Credential, *reason.Error) {
 	c := Credential{Source: SourceAuthorization}
-	if strings.TrimLeft(value, " \t") == "" {
+	if trimSP(value) == "" {
 		if value == "" {
 			return c, malformed("the Authorization header is empty: was the variable holding the credential empty? Send 'Authorization: Bearer <key>'")
 		}
 		return c, malformed("the Authorization header holds only whitespace: was the variable holding the credential empty? Send 'Authorization: Bearer <key>'")
 	}
 	if isSpace(value[0]) {
-		lead := value[:len(value)-len(strings.TrimLeft(value, " \t"))]
+		lead := value[:len(value)-len(trimSP(value))]
 		return c, malformed(fmt.Sprintf("leading %s before the scheme: send 'Authorization: Bearer <key>' with nothing before the scheme", describeWhitespaceNoArticle(lead)))
 	}
 	i := 0
@@ -148,12 +149,12 @@ func Parse(value string) (Credential, *reason.Error) {
 			c.Scheme = ""
 			return c, malformed("the Authorization header starts with a key, not a scheme: send 'Authorization: Bearer gk_…'")
 		}
-		c.Token = strings.TrimLeft(value[i:], " \t")
+		c.Token = trimSP(value[i:])
 		return c, unsupported(scheme)
 	}
 	// value[i] is SP or HTAB: exactly one SP is allowed.
 	rest := value[i:]
-	tok := strings.TrimLeft(rest, " \t")
+	tok := trimSP(rest)
 	sep := rest[:len(rest)-len(tok)]
 	name := canonical(kind)
 	if tok == "" {
@@ -207,7 +208,7 @@ func tokenProblem(tok, name string) *reason.Error {
 	if k, n := leadingScheme(tok); k != None {
 		second := canonical(k)
 		id := func(e *reason.Error) *reason.Error {
-			e.CredentialID = credentialID(strings.TrimLeft(tok[n:], " \t"))
+			e.CredentialID = credentialID(trimSP(tok[n:]))
 			return e
 		}
 		if second == name {
@@ -230,7 +231,7 @@ func tokenProblem(tok, name string) *reason.Error {
 	for j := 0; j < len(tok); j++ {
 		c := tok[j]
 		if c == ' ' || c == '\t' {
-			if k, _ := leadingScheme(strings.TrimLeft(tok[j:], " \t")); k != None {
+			if k, _ := leadingScheme(trimSP(tok[j:])); k != None {
 				return malformed("two credentials in one Authorization header: send exactly one")
 			}
 			return id(malformed(fmt.Sprintf("%s at position %d of the token: a token has no whitespace (was it split or wrapped?)",
@@ -252,32 +253,53 @@ func tokenProblem(tok, name string) *reason.Error {
 // No credential at all is Credential{Kind: None} and no error: the pipeline
 // decides whether the route needs one (auth.missing).
 //
+// An empty (or whitespace-only) header or parameter is not a credential: a
+// client library that always sends "X-API-Key: $KEY" with an empty
+// variable next to a working Authorization header is not failed for it.
+// It is reported (auth.malformed_header, "… is empty") only when the
+// request carries nothing else, since it is then the cause.
+//
 // The query is parsed only if it contains "api_key=" (or the name
 // percent-encoded), so the common path does not allocate.
 func FromRequest(h http.Header, rawQuery string, queryAllowed bool) (Credential, *reason.Error) {
 	var found [3]Credential
 	n := 0
+	var empty *reason.Error // the first empty value, reported if nothing else is found
+	var emptyCred Credential
+	noteEmpty := func(c Credential, e *reason.Error) {
+		if empty == nil {
+			emptyCred, empty = c, e
+		}
+	}
 	if vs := h[headerAuthorization]; len(vs) > 0 {
 		if len(vs) > 1 {
 			return Credential{Source: SourceAuthorization}, malformed(fmt.Sprintf("%d Authorization headers: send exactly one (a client library may be adding its own)", len(vs)))
 		}
 		c, err := Parse(vs[0])
-		if err != nil {
+		switch {
+		case err != nil && trimSP(vs[0]) == "":
+			noteEmpty(c, err)
+		case err != nil:
 			return c, err
+		default:
+			found[n] = c
+			n++
 		}
-		found[n] = c
-		n++
 	}
 	if vs := h[headerXAPIKey]; len(vs) > 0 {
 		if len(vs) > 1 {
 			return Credential{Kind: APIKeyScheme, Source: SourceXAPIKey}, malformed(fmt.Sprintf("%d X-API-Key headers: send exactly one", len(vs)))
 		}
 		c, err := bare(vs[0], SourceXAPIKey)
-		if err != nil {
+		switch {
+		case err != nil && strings.TrimSpace(vs[0]) == "":
+			noteEmpty(c, err)
+		case err != nil:
 			return c, err
+		default:
+			found[n] = c
+			n++
 		}
-		found[n] = c
-		n++
 	}
 	if queryAllowed && mayHaveQueryKey(rawQuery) {
 		v, ok, err := queryKey(rawQuery)
@@ -286,14 +308,21 @@ func FromRequest(h http.Header, rawQuery string, queryAllowed bool) (Credential,
 		}
 		if ok {
 			c, err := bare(v, SourceQuery)
-			if err != nil {
+			switch {
+			case err != nil && strings.TrimSpace(v) == "":
+				noteEmpty(c, err)
+			case err != nil:
 				return c, err
+			default:
+				found[n] = c
+				n++
 			}
-			found[n] = c
-			n++
 		}
 	}
 	if n == 0 {
+		if empty != nil {
+			return emptyCred, empty
+		}
 		return Credential{Kind: None}, nil
 	}
 	best := 0
@@ -352,7 +381,7 @@ func bare(v, source string) (Credential, *reason.Error) {
 	if strings.TrimSpace(v) == "" {
 		return c, malformed(fmt.Sprintf("%s is empty: was the variable holding the key empty?", w))
 	}
-	if k, _ := leadingScheme(strings.TrimLeft(v, " \t")); k != None {
+	if k, _ := leadingScheme(trimSP(v)); k != None {
 		e := malformed(fmt.Sprintf("%s starts with '%s ': it takes the key alone, without a scheme", w, canonical(k)))
 		e.CredentialID = credentialID(v)
 		return c, e

@@ -197,6 +197,12 @@ func TestFromRequest(t *testing.T) {
 			Credential{Kind: APIKeyScheme, Token: `"` + key + `"`, Source: SourceXAPIKey}, "", nil},
 		{"X-API-Key imported opaque key", http.Header{"X-Api-Key": {"legacy-7f3a9c2e1b"}}, "", false,
 			Credential{Kind: APIKeyScheme, Token: "legacy-7f3a9c2e1b", Source: SourceXAPIKey}, "", nil},
+		{"empty X-API-Key next to a working Authorization is ignored", http.Header{"Authorization": {"Bearer " + key}, "X-Api-Key": {""}}, "", false,
+			Credential{Kind: Bearer, Scheme: "Bearer", Token: key, Source: SourceAuthorization}, "", nil},
+		{"empty Authorization next to a working X-API-Key is ignored", http.Header{"Authorization": {""}, "X-Api-Key": {key}}, "", false,
+			Credential{Kind: APIKeyScheme, Token: key, Source: SourceXAPIKey}, "", nil},
+		{"empty query key next to a header key is ignored", http.Header{"X-Api-Key": {key}}, "api_key=", true,
+			Credential{Kind: APIKeyScheme, Token: key, Source: SourceXAPIKey}, "", nil},
 
 		{"two Authorization headers", http.Header{"Authorization": {"Bearer " + key, "Bearer " + key}}, "", false,
 			Credential{}, reason.AuthMalformedHeader, []string{"2 Authorization headers"}},
@@ -218,6 +224,10 @@ func TestFromRequest(t *testing.T) {
 			Credential{}, reason.AuthAmbiguous, []string{"two different api_key query parameters"}},
 		{"empty X-API-Key", http.Header{"X-Api-Key": {""}}, "", false,
 			Credential{}, reason.AuthMalformedHeader, []string{"the X-API-Key header is empty"}},
+		{"empty Authorization and empty X-API-Key: the first is reported", http.Header{"Authorization": {""}, "X-Api-Key": {" "}}, "", false,
+			Credential{}, reason.AuthMalformedHeader, []string{"the Authorization header is empty"}},
+		{"empty Authorization, nothing else", http.Header{"Authorization": {"  "}}, "", false,
+			Credential{}, reason.AuthMalformedHeader, []string{"only whitespace"}},
 		{"scheme inside X-API-Key", http.Header{"X-Api-Key": {"Bearer " + key}}, "", false,
 			Credential{}, reason.AuthMalformedHeader, []string{"the X-API-Key header starts with 'Bearer '", "without a scheme"}},
 		{"two keys merged into one X-API-Key", http.Header{"X-Api-Key": {key + ", " + key2}}, "", false,
@@ -322,6 +332,18 @@ func TestQueryKeyPresent(t *testing.T) {
 				t.Fatalf("QueryKeyPresent(%q) = %v, want %v", tt.query, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestTcharMatchesRFC(t *testing.T) {
+	// RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" /
+	// "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
+	for c := 0; c < 256; c++ {
+		want := strings.IndexByte("!#$%&'*+-.^_`|~", byte(c)) >= 0 ||
+			('0' <= c && c <= '9') || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z')
+		if got := isTchar(byte(c)); got != want {
+			t.Errorf("isTchar(%q) = %v, want %v", rune(c), got, want)
+		}
 	}
 }
 

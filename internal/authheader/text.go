@@ -30,13 +30,22 @@ func isQuote(r rune) bool {
 	return false
 }
 
-// isTchar reports RFC 9110 §5.6.2 tchar, the characters of an auth-scheme.
+// tchar bitmaps: bit c of tcharLo (c < 64) or of tcharHi (64 ≤ c < 128)
+// is set for the tchar c. TestTcharMatchesRFC checks them against the
+// grammar.
+const (
+	tcharLo uint64 = 0x03ff6cfa00000000
+	tcharHi uint64 = 0x57ffffffc7fffffe
+)
+
+// isTchar reports RFC 9110 §5.6.2 tchar, the characters of an auth-scheme:
+// "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" /
+// "`" / "|" / "~" / DIGIT / ALPHA.
 func isTchar(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
+	if c < 64 {
+		return tcharLo&(1<<c) != 0
 	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+	return c < 128 && tcharHi&(1<<(c-64)) != 0
 }
 
 // schemeKind maps an auth-scheme, case-insensitively (RFC 9110 §11.1), to
@@ -70,8 +79,11 @@ func canonical(k Kind) string {
 // leadingScheme reports whether s starts with a known scheme name followed
 // by whitespace or the end: "Bearer gk_…" inside a token.
 func leadingScheme(s string) (Kind, int) {
+	// The known schemes have at most 6 characters: a longer word is none
+	// of them, and a token (a key, a JWT) is not scanned to its end.
+	const longest = 6
 	i := 0
-	for i < len(s) && isTchar(s[i]) {
+	for i < len(s) && i <= longest && isTchar(s[i]) {
 		i++
 	}
 	if i == 0 || (i < len(s) && !isSpace(s[i])) {
@@ -102,6 +114,15 @@ func asciiEqualFold(a, b string) bool {
 		}
 	}
 	return true
+}
+
+// trimSP strips leading SP and HTAB (RFC 9110 OWS).
+func trimSP(s string) string {
+	i := 0
+	for i < len(s) && isSpace(s[i]) {
+		i++
+	}
+	return s[i:]
 }
 
 func trailingSpace(s string) string {
