@@ -62,8 +62,11 @@ func TestEveryChangeIsAuditedOnceAndApplied(t *testing.T) {
 				t.Fatalf("OnChange called %d times, want once, before the answer", got-changes)
 			}
 			v, _ := e.store.Version(context.Background())
-			if e.versions[len(e.versions)-1] != v {
-				t.Fatalf("OnChange saw version %d, the committed change is %d", e.versions[len(e.versions)-1], v)
+			e.mu.Lock()
+			seen := e.versions[len(e.versions)-1]
+			e.mu.Unlock()
+			if seen != v {
+				t.Fatalf("OnChange saw version %d, the committed change is %d", seen, v)
 			}
 			all := e.auditAll()
 			if len(all) != audits+1 {

@@ -241,7 +241,12 @@ func (g *schemaGen) object(t reflect.Type, patch bool) map[string]any {
 	props := map[string]any{}
 	var required []string
 	for name, f := range fields {
-		props[name] = g.schema(f.typ)
+		ps := g.schema(f.typ)
+		if typ, ok := ps["type"].(string); ok && f.typ.Kind() == reflect.Pointer {
+			// A nil pointer encodes as null (expires_at of a key that never expires).
+			ps["type"] = []string{typ, "null"}
+		}
+		props[name] = ps
 		if !f.optional && !patch {
 			required = append(required, name)
 		}

@@ -350,25 +350,19 @@ func TestInMemoryStore(t *testing.T) {
 	srv := httptest.NewServer(New(Config{Store: st}))
 	defer srv.Close()
 	e := &testEnv{t: t, store: st, srv: srv, root: root}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		a := e.fixture("acme")
-		e.fixture("globex")
-		_, ta := e.newAdmin("acme-ops", domain.RoleTenantAdmin, "acme")
-		e.do(ta, "GET", "/admin/v1/consumers/globex%2Fapp", nil)
-		e.do(ta, "POST", "/admin/v1/consumers", map[string]any{"tenant": "globex", "name": "x"})
-		e.do(ta, "GET", "/admin/v1/keys", nil)
-		e.do(ta, "GET", "/admin/v1/routes", nil)
-		e.do(e.root, "GET", "/admin/v1/consumers/app", nil)
-		e.must(201, "POST", "/admin/v1/keys/"+a.keyID+"/rotate", nil)
-		e.must(200, "PATCH", "/admin/v1/consumers/"+a.consumerID, map[string]any{"scopes": []string{"orders:read", "orders:write"}})
-		e.must(204, "DELETE", "/admin/v1/routes/"+a.routeID, nil)
-		e.must(204, "DELETE", "/admin/v1/services/"+a.serviceID, nil)
-	}()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		t.Fatal("deadlock on the in-memory store")
-	}
+	// A deadlock would hang until go test's own timeout; fail fast instead.
+	watchdog := time.AfterFunc(30*time.Second, func() { panic("admin: deadlock on the in-memory store") })
+	defer watchdog.Stop()
+	a := e.fixture("acme")
+	e.fixture("globex")
+	_, ta := e.newAdmin("acme-ops", domain.RoleTenantAdmin, "acme")
+	problemOf(t, e.do(ta, "GET", "/admin/v1/consumers/globex%2Fapp", nil), 403, CodeForbidden)
+	problemOf(t, e.do(ta, "POST", "/admin/v1/consumers", map[string]any{"tenant": "globex", "name": "x"}), 403, CodeForbidden)
+	e.do(ta, "GET", "/admin/v1/keys", nil).items(t)
+	e.do(ta, "GET", "/admin/v1/routes", nil).items(t)
+	problemOf(t, e.do(e.root, "GET", "/admin/v1/consumers/app", nil), 409, CodeAmbiguous)
+	e.must(201, "POST", "/admin/v1/keys/"+a.keyID+"/rotate", nil)
+	e.must(200, "PATCH", "/admin/v1/consumers/"+a.consumerID, map[string]any{"scopes": []string{"orders:read", "orders:write"}})
+	e.must(204, "DELETE", "/admin/v1/routes/"+a.routeID, nil)
+	e.must(204, "DELETE", "/admin/v1/services/"+a.serviceID, nil)
 }
