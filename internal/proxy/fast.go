@@ -1,0 +1,741 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Fast is the default engine: the listener stays net/http, the upstream leg
+// is HTTP/1.1 over fasthttp's pooled HostClient (one per target, built by
+// Upstreams). It uses HostClient for what it is good at — the connection
+// pool, dialing, pooled bufio readers/writers, pooled Request/Response
+// objects, the request serializer and the response parser — and drives each
+// exchange itself instead of calling HostClient.Do, because a gateway needs
+// what Do does not give:
+//
+//   - no automatic retry: Do replays idempotent requests on its own; here a
+//     request is sent to another target only after a connect failure, and
+//     a bodyless idempotent request is re-sent on a fresh connection only
+//     when a reused keep-alive connection turns out to be closed before the
+//     first response byte;
+//   - separate timeouts: connect (dialer), write (per write: the upstream
+//     not reading), response (until headers), read (silence between body
+//     reads, so an SSE stream may last hours);
+//   - Expect: 100-continue: headers first, the body only after the
+//     upstream's 100 (or a timeout), never when it answered early;
+//   - streaming both ways: request bodies through SetBodyStream, response
+//     bodies relayed as they arrive and flushed at once when the response is
+//     a stream (SSE, chunked), with trailers;
+//   - stale keep-alive connections: one idle for over a second is probed
+//     (a non-blocking peek) before use, since fasthttp, unlike
+//     http.Transport, has no read loop that notices an upstream closing it.
+//
+// Protocol upgrades (WebSocket) and HTTP/2 upstreams (h2, h2c targets) are
+// handed to an httputil engine; Result.Engine says which one served.
+type Fast struct {
+	opts     Options
+	log      *slog.Logger
+	fallback *HTTPUtil
+	states   sync.Pool // *fastState
+	bufs     bufferPool
+}
+
+// NewFast returns the fast engine.
+func NewFast(opts Options) *Fast {
+	f := &Fast{opts: opts, log: opts.logger(), fallback: NewHTTPUtil(opts), bufs: newBufferPool()}
+	f.states.New = func() any { return &fastState{f: f} }
+	return f
+}
+
+// Responses up to this size with a known length are read whole before the
+// status is written, so a failure while reading them is still a clean
+// upstream.* rejection instead of a truncated response.
+const smallBody = 16 << 10
+
+// An idle pooled connection older than this is probed before use.
+const staleCheckAfter = time.Second
+
+// fastState is one request's pooled working set.
+type fastState struct {
+	f    *Fast
+	req  fasthttp.Request
+	resp fasthttp.Response
+	body fastBody
+
+	up  *Upstream
+	t   *Target
+	r   *http.Request
+	out *Outbound
+
+	uri     []byte
+	scratch []byte
+	arena   []byte
+	spans   []hdrSpan
+	conns   [][]byte
+
+	hasBody, expect bool
+	// early: the upstream answered before the body was sent (Expect), so
+	// the connection cannot be reused.
+	early     bool
+	mustClose bool
+	phase     string
+}
+
+type hdrSpan struct{ k0, k1, v1 int }
+
+func (f *Fast) get() *fastState { return f.states.Get().(*fastState) }
+
+func (f *Fast) put(st *fastState) {
+	st.req.Reset()
+	st.resp.Reset()
+	st.body = fastBody{}
+	st.up, st.t, st.r, st.out = nil, nil, nil, nil
+	st.hasBody, st.expect, st.early, st.mustClose = false, false, false, false
+	if cap(st.arena) > 64<<10 {
+		st.arena = nil
+	}
+	if cap(st.uri) > 16<<10 {
+		st.uri = nil
+	}
+	f.states.Put(st)
+}
+
+// isUpgrade reports a protocol upgrade request (WebSocket).
+func isUpgrade(r *http.Request) bool {
+	return r.Header.Get("Upgrade") != "" && namedByConnection(r.Header["Connection"], "upgrade")
+}
+
+// Forward implements Forwarder.
+func (f *Fast) Forward(w http.ResponseWriter, r *http.Request, out *Outbound) (res Result, err error) {
+	up := out.Upstream
+	if up == nil {
+		res.Engine = EngineFast
+		return res, noUpstream()
+	}
+	if up.h2 || isUpgrade(r) || r.Method == http.MethodConnect {
+		return f.fallback.Forward(w, r, out)
+	}
+	res.Engine = EngineFast
+	attempts := 1
+	if retryable(r) {
+		attempts = max(1, min(len(up.targets), 3))
+	}
+	st := f.get()
+	defer f.put(st)
+	st.up, st.r, st.out = up, r, out
+	start := time.Now()
+	var skip *Target
+	for n := range attempts {
+		t := up.pick(skip)
+		if t == nil {
+			return res, noTarget(up)
+		}
+		res.Target, res.Attempts = t.redacted, n+1
+		st.t = t
+		st.build()
+		a := st.attempt(w, start, attempts > 1 || retryable(r))
+		res.BytesIn = st.body.n
+		if a.started {
+			res.Status, res.Upstream, res.BytesOut, res.Err = a.status, a.ttfb, a.written, a.err
+			return res, nil
+		}
+		err := a.err
+		kind := classify(err)
+		if st.body.clientErr != nil || (kind == failClient && r.Context().Err() != nil) {
+			kind = failClient
+		} else if kind == failClient {
+			kind = failUnavailable
+		}
+		if kind != failClient {
+			up.failure(t, err)
+		}
+		if isConnectFailure(err) && n+1 < attempts {
+			skip = t
+			continue
+		}
+		return res, upstreamError(kind, up, t, st.phase, err)
+	}
+	return res, noTarget(up) // unreachable: attempts >= 1
+}
+
+// build fills st.req from the client request: hop-by-hop fields (and those
+// the client's Connection header names), inbound X-Gatehouse-*, client
+// forwarding fields and credential headers are left out; then the gateway
+// sets its own, so nothing the client sent can remove or override them.
+// Header names go out as the listener stored them; repeated fields keep
+// their order.
+func (st *fastState) build() {
+	r, out, t := st.r, st.out, st.t
+	req := &st.req
+	req.Reset()
+	h := &req.Header
+	h.DisableSpecialHeader() // raw mode: every field verbatim, framing ours
+	h.DisableNormalizing()
+	h.SetMethod(r.Method)
+	st.uri = t.requestURI(st.uri[:0], out.Path, out.RawQuery)
+	h.SetRequestURIBytes(st.uri)
+	if st.up.preserveHost {
+		h.Add("Host", r.Host)
+	} else {
+		h.Add("Host", t.hostHeader)
+	}
+	st.hasBody = r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
+	st.expect = false
+	conn := r.Header["Connection"]
+	te := false
+	for k, vv := range r.Header {
+		switch requestRule(k) {
+		case ruleDrop:
+			continue
+		case ruleTe:
+			te = te || headerHasToken(vv, "trailers")
+			continue
+		case ruleExpect:
+			st.expect = st.hasBody && headerHasToken(vv, "100-continue")
+			continue
+		case ruleRequestID:
+			if out.Identity.RequestID != "" {
+				continue
+			}
+		}
+		if (len(conn) > 0 && namedByConnection(conn, k)) || isDropped(out.DropHeaders, k) {
+			continue
+		}
+		for _, v := range vv {
+			h.Add(k, v)
+		}
+	}
+	if te {
+		h.Add("Te", "trailers")
+	}
+	if st.expect {
+		h.Add("Expect", "100-continue")
+	}
+	id := &out.Identity
+	addIf(h, HeaderTenant, id.Tenant)
+	addIf(h, HeaderConsumer, id.Consumer)
+	addIf(h, HeaderCredential, id.Credential)
+	addIf(h, HeaderScopes, id.Scopes)
+	addIf(h, HeaderIdentity, id.Token)
+	addIf(h, HeaderRequestID, id.RequestID)
+	addIf(h, "X-Forwarded-For", out.forwardedFor())
+	addIf(h, "X-Real-Ip", out.ClientIP)
+	addIf(h, "X-Forwarded-Host", r.Host)
+	proto := scheme(r)
+	h.Add("X-Forwarded-Proto", proto)
+	if st.f.opts.Forwarded {
+		st.scratch = appendForwarded(st.scratch[:0], out.ClientIP, r.Host, proto)
+		h.AddBytesV("Forwarded", st.scratch)
+	}
+	if st.hasBody {
+		st.body = fastBody{rc: r.Body, r: r, st: st}
+		cl := r.ContentLength
+		if cl > 0 {
+			st.scratch = strconv.AppendInt(st.scratch[:0], cl, 10)
+			h.AddBytesV("Content-Length", st.scratch)
+		} else {
+			cl = -1
+			for k := range r.Trailer {
+				_ = h.AddTrailer(k)
+			}
+		}
+		// SetBodyStream sets the framing (Content-Length or chunked) and
+		// makes Request.Write stream the client's body without buffering.
+		req.SetBodyStream(&st.body, int(cl))
+	}
+}
+
+func addIf(h *fasthttp.RequestHeader, k, v string) {
+	if v != "" {
+		h.Add(k, v)
+	}
+}
+
+// Request header rules.
+const (
+	ruleCopy = iota
+	ruleDrop
+	ruleTe
+	ruleExpect
+	ruleRequestID
+)
+
+// requestRule classifies a client request header name: hop-by-hop fields,
+// client forwarding fields (the caller decided trust), inbound
+// X-Gatehouse-* and the framing fields the engine sets itself are dropped.
+// It switches on length first so an ordinary header costs one comparison
+// or none; names are compared case-insensitively.
+func requestRule(k string) int {
+	eq := strings.EqualFold
+	switch len(k) {
+	case 2:
+		if eq(k, "Te") {
+			return ruleTe
+		}
+	case 4:
+		if eq(k, "Host") {
+			return ruleDrop
+		}
+	case 6:
+		if eq(k, "Expect") {
+			return ruleExpect
+		}
+	case 7:
+		if eq(k, "Trailer") || eq(k, "Upgrade") {
+			return ruleDrop
+		}
+	case 9:
+		if eq(k, "Forwarded") || eq(k, "X-Real-Ip") {
+			return ruleDrop
+		}
+	case 10:
+		if eq(k, "Connection") || eq(k, "Keep-Alive") {
+			return ruleDrop
+		}
+	case 12:
+		if eq(k, "X-Request-Id") {
+			return ruleRequestID
+		}
+	case 14:
+		if eq(k, "Content-Length") {
+			return ruleDrop
+		}
+	case 15:
+		if eq(k, "X-Forwarded-For") {
+			return ruleDrop
+		}
+	case 16:
+		if eq(k, "Proxy-Connection") || eq(k, "X-Forwarded-Host") {
+			return ruleDrop
+		}
+	case 17:
+		if eq(k, "Transfer-Encoding") || eq(k, "X-Forwarded-Proto") {
+			return ruleDrop
+		}
+	case 18:
+		if eq(k, "Proxy-Authenticate") {
+			return ruleDrop
+		}
+	case 19:
+		if eq(k, "Proxy-Authorization") {
+			return ruleDrop
+		}
+	}
+	if isGatehouseHeader(k) {
+		return ruleDrop
+	}
+	return ruleCopy
+}
+
+func headerHasToken(vv []string, token string) bool { return namedByConnection(vv, token) }
+
+// outcome is one attempt's result.
+type outcome struct {
+	started bool // the status was written to the client
+	status  int
+	ttfb    time.Duration
+	written int64
+	err     error
+}
+
+// attempt sends the request to st.t and relays the response. The pooled
+// connection stays a local here: fasthttp does not export its type.
+func (st *fastState) attempt(w http.ResponseWriter, start time.Time, mayRetryStale bool) outcome {
+	t := st.t
+	for try := 0; ; try++ {
+		st.phase = phaseConnect
+		cc, err := t.hc.AcquireConn(0, false)
+		if err != nil {
+			return outcome{err: err}
+		}
+		conn := cc.Conn()
+		last := cc.LastUseTime()
+		reused := !last.IsZero()
+		if reused && try < 64 && time.Since(last) > staleCheckAfter && peerClosed(conn) {
+			t.hc.CloseConn(cc)
+			continue
+		}
+		br := t.hc.AcquireReader(conn)
+		if err := st.roundTrip(conn, br); err != nil {
+			t.hc.ReleaseReader(br)
+			t.hc.CloseConn(cc)
+			if reused && try < 2 && mayRetryStale && !st.hasBody && st.phase == phaseResponse &&
+				isStaleConn(err) && st.resp.Header.StatusCode() == 0 {
+				// The upstream closed this keep-alive connection while it
+				// was idle: nothing was processed, so send it again on a
+				// fresh one.
+				continue
+			}
+			return outcome{err: err}
+		}
+		o := outcome{started: true, status: st.resp.Header.StatusCode(), ttfb: time.Since(start)}
+		st.up.success(t)
+		var reuse bool
+		o.written, reuse, o.err = st.relay(w, conn, br)
+		t.hc.ReleaseReader(br)
+		if reuse {
+			t.hc.ReleaseConn(cc)
+		} else {
+			t.hc.CloseConn(cc)
+		}
+		return o
+	}
+}
+
+// errEarlyResponse aborts the request body when the upstream answered an
+// Expect: 100-continue request with a final status.
+var errEarlyResponse = errors.New("upstream answered before the request body")
+
+// roundTrip writes the request and reads the response headers.
+func (st *fastState) roundTrip(conn net.Conn, br *bufio.Reader) error {
+	up := st.up
+	hc := st.t.hc
+	st.resp.Reset()
+	st.resp.Header.DisableNormalizing()
+	st.resp.Header.SetNoDefaultContentType(true)
+	st.early, st.mustClose = false, false
+	st.phase = phaseSend
+	if err := conn.SetWriteDeadline(time.Now().Add(up.write)); err != nil {
+		return err
+	}
+	st.body.conn = conn
+	bw := hc.AcquireWriter(conn)
+	var err error
+	if st.expect {
+		err = st.sendExpecting(conn, br, bw)
+	} else {
+		err = st.req.Write(bw)
+		if err == nil {
+			err = bw.Flush()
+		}
+	}
+	hc.ReleaseWriter(bw)
+	if st.early {
+		return nil
+	}
+	if err != nil {
+		if st.body.clientErr != nil {
+			return fmt.Errorf("reading the client's body: %w", st.body.clientErr)
+		}
+		if st.hasBody && classify(err) != failTimeout {
+			// The upstream may have answered and closed while the body was
+			// still going (e.g. 413): relay its answer if it is there.
+			_ = conn.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+			if st.readHeader(br) == nil {
+				st.mustClose = true
+				return nil
+			}
+		}
+		return err
+	}
+	st.phase = phaseResponse
+	if err := conn.SetReadDeadline(time.Now().Add(up.response)); err != nil {
+		return err
+	}
+	return st.readHeader(br)
+}
+
+// readHeader reads the final response header, skipping 1xx responses
+// (the listener sends the client its own 100 Continue).
+func (st *fastState) readHeader(br *bufio.Reader) error {
+	for range 8 {
+		if err := st.resp.Header.Read(br); err != nil {
+			return err
+		}
+		code := st.resp.Header.StatusCode()
+		if code == http.StatusSwitchingProtocols {
+			return errors.New("upstream switched protocols on a request that did not ask to upgrade")
+		}
+		if code >= 200 {
+			return nil
+		}
+	}
+	return errors.New("too many 1xx responses")
+}
+
+// sendExpecting sends an Expect: 100-continue request: the header first,
+// the body only once the upstream said 100 Continue or stayed silent for
+// ExpectContinueTimeout (RFC 9110 §10.1.1). If it answers with a final
+// status, the body is never read from the client (whose own 100 Continue
+// the listener sends only when the body is read), and the connection is
+// closed afterwards.
+func (st *fastState) sendExpecting(conn net.Conn, br *bufio.Reader, bw *bufio.Writer) error {
+	if err := st.req.Header.Write(bw); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	st.phase = phaseResponse
+	_ = conn.SetReadDeadline(time.Now().Add(st.f.opts.expectTimeout()))
+	if _, err := br.Peek(1); err == nil {
+		_ = conn.SetReadDeadline(time.Now().Add(st.up.response))
+		for {
+			if err := st.resp.Header.Read(br); err != nil {
+				return err
+			}
+			code := st.resp.Header.StatusCode()
+			if code == http.StatusContinue {
+				break
+			}
+			if code >= 200 {
+				st.early, st.mustClose = true, true
+				return nil
+			}
+			if code == http.StatusSwitchingProtocols {
+				return errors.New("upstream switched protocols on a request that did not ask to upgrade")
+			}
+		}
+	} else if classify(err) != failTimeout {
+		return err
+	}
+	st.phase = phaseSend
+	_ = conn.SetWriteDeadline(time.Now().Add(st.up.write))
+	cl := int64(st.req.Header.ContentLength())
+	if cl >= 0 {
+		n, err := io.CopyN(bw, &st.body, cl)
+		if err == nil && n < cl {
+			err = io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			return err
+		}
+	} else {
+		cw := httputil.NewChunkedWriter(bw)
+		if _, err := io.Copy(cw, &st.body); err != nil {
+			return err
+		}
+		if err := cw.Close(); err != nil {
+			return err
+		}
+		if _, err := bw.Write(st.req.Header.TrailerHeader()); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+// fastBody is the client's request body as the upstream write reads it:
+// it counts bytes, gives each following write to the upstream the full
+// write timeout, and hands request trailers over at the end.
+type fastBody struct {
+	rc        io.Reader
+	r         *http.Request
+	st        *fastState
+	conn      net.Conn
+	n         int64
+	clientErr error
+}
+
+func (b *fastBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	b.n += int64(n)
+	if err != nil && err != io.EOF {
+		b.clientErr = err
+		return n, err
+	}
+	if n > 0 && b.conn != nil {
+		_ = b.conn.SetWriteDeadline(time.Now().Add(b.st.up.write))
+	}
+	if err == io.EOF {
+		for k, vv := range b.r.Trailer {
+			for _, v := range vv {
+				b.st.req.Header.Add(k, v)
+			}
+		}
+	}
+	return n, err
+}
+
+// relay writes the response to the client and reports whether the
+// connection may go back to the pool. Errors after the status was written
+// are returned for Result.Err.
+func (st *fastState) relay(w http.ResponseWriter, conn net.Conn, br *bufio.Reader) (written int64, reuse bool, err error) {
+	resp := &st.resp
+	h := &resp.Header
+	status := h.StatusCode()
+	noBody := st.r.Method == http.MethodHead || status == http.StatusNoContent || status == http.StatusNotModified
+	cl := h.ContentLength()
+	reuse = !st.mustClose && !h.ConnectionClose() && cl != -2
+	st.copyHeaders(w.Header())
+
+	if noBody {
+		w.WriteHeader(status)
+		return 0, reuse, nil
+	}
+	stream := cl < 0 || bytes.HasPrefix(h.ContentType(), []byte("text/event-stream"))
+	if cl >= 0 && cl <= smallBody && !stream {
+		// Small known-length body: read it whole first, so a failure is
+		// still a clean rejection-free abort rather than a half response.
+		_ = conn.SetReadDeadline(time.Now().Add(st.up.read))
+		if err := resp.ReadBody(br, 0); err != nil {
+			w.WriteHeader(status)
+			return 0, false, upstreamError(classify(err), st.up, st.t, phaseBody, err)
+		}
+		w.WriteHeader(status)
+		n, werr := w.Write(resp.Body())
+		if werr != nil {
+			return int64(n), reuse, fmt.Errorf("write to client: %w", werr)
+		}
+		return int64(n), reuse, nil
+	}
+
+	w.WriteHeader(status)
+	flush := func() error { return nil }
+	if stream {
+		rc := http.NewResponseController(w)
+		flush = rc.Flush
+		_ = flush() // the client sees the headers before the first event
+		// A silent stream whose client left would otherwise wait for the
+		// read timeout.
+		stop := context.AfterFunc(st.r.Context(), func() { _ = conn.SetReadDeadline(time.Unix(1, 0)) })
+		defer stop()
+	}
+	resp.StreamBody = true
+	if err := resp.ReadBody(br, 0); err != nil {
+		return 0, false, upstreamError(classify(err), st.up, st.t, phaseBody, err)
+	}
+	body := resp.BodyStream()
+	buf := st.f.bufs.Get()
+	defer st.f.bufs.Put(buf)
+	var rerr, werr error
+	for {
+		_ = conn.SetReadDeadline(time.Now().Add(st.up.read))
+		n, e := body.Read(buf)
+		if n > 0 {
+			m, e2 := w.Write(buf[:n])
+			written += int64(m)
+			if e2 == nil && stream {
+				e2 = flush()
+			}
+			if e2 != nil {
+				werr = e2
+				break
+			}
+		}
+		if e != nil {
+			if e != io.EOF {
+				rerr = e
+			}
+			break
+		}
+	}
+	if werr == nil && rerr == nil {
+		st.copyTrailers(w.Header())
+	}
+	_ = resp.CloseBodyStream()
+	switch {
+	case rerr != nil:
+		if st.r.Context().Err() != nil {
+			return written, false, fmt.Errorf("client went away: %w", st.r.Context().Err())
+		}
+		return written, false, upstreamError(classify(rerr), st.up, st.t, phaseBody, rerr)
+	case werr != nil:
+		return written, false, fmt.Errorf("write to client: %w", werr)
+	}
+	return written, reuse, nil
+}
+
+// copyHeaders copies the upstream's response header fields to dst, except
+// hop-by-hop ones and those its Connection header names. Names keep the
+// upstream's case; repeated fields keep their order. All names and values
+// share one string allocation.
+func (st *fastState) copyHeaders(dst http.Header) {
+	h := &st.resp.Header
+	st.conns = st.conns[:0]
+	for k, v := range h.All() {
+		if len(k) == len("Connection") && strings.EqualFold(string(k), "Connection") {
+			st.conns = append(st.conns, v)
+		}
+	}
+	ar, spans := st.arena[:0], st.spans[:0]
+	for k, v := range h.All() {
+		if skipResponseHeader(k, st.conns) {
+			continue
+		}
+		k0 := len(ar)
+		ar = append(ar, k...)
+		k1 := len(ar)
+		ar = append(ar, v...)
+		spans = append(spans, hdrSpan{k0, k1, len(ar)})
+	}
+	st.arena, st.spans = ar, spans
+	if len(spans) == 0 {
+		return
+	}
+	s := string(ar)
+	vals := make([]string, len(spans))
+	for i, sp := range spans {
+		key := s[sp.k0:sp.k1]
+		vals[i] = s[sp.k1:sp.v1]
+		first := i
+		for j := i - 1; j >= 0; j-- {
+			if s[spans[j].k0:spans[j].k1] == key {
+				first = j
+				break
+			}
+		}
+		switch {
+		case first == i:
+			dst[key] = vals[i : i+1 : i+1]
+		case first == i-1 && len(dst[key]) > 0 && &dst[key][len(dst[key])-1] == &vals[i-1]:
+			// Adjacent repeat: extend the shared slice, no allocation.
+			start := i - len(dst[key])
+			dst[key] = vals[start : i+1 : i+1]
+		default:
+			dst[key] = append(dst[key], vals[i])
+		}
+	}
+}
+
+func skipResponseHeader(k []byte, conns [][]byte) bool {
+	switch len(k) {
+	case 2, 7, 10, 16, 17, 18, 19:
+		s := string(k) // no allocation: compared, not kept
+		if isHopByHop(s) && !strings.EqualFold(s, "Trailer") {
+			return true
+		}
+	}
+	for _, c := range conns {
+		for c2 := c; len(c2) > 0; {
+			var tok []byte
+			tok, c2, _ = bytes.Cut(c2, []byte{','})
+			if bytes.EqualFold(bytes.TrimSpace(tok), k) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// copyTrailers sets the upstream's response trailers (read with the end
+// of a chunked body) as net/http trailers.
+func (st *fastState) copyTrailers(dst http.Header) {
+	raw := st.resp.Header.TrailerHeader()
+	for len(raw) > 2 {
+		line, rest, ok := bytes.Cut(raw, []byte("\r\n"))
+		if !ok || len(line) == 0 {
+			break
+		}
+		raw = rest
+		k, v, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		dst.Add(http.TrailerPrefix+string(k), string(bytes.TrimSpace(v)))
+	}
+}
