@@ -107,20 +107,27 @@ const (
 )
 
 // push copies *v into the queue. It never blocks on a busy stripe during the
-// first pass; only when every stripe was busy or full does it lock each in
-// turn, so that "full" is decided against the whole bound.
+// first pass; only the stripes that were busy then (and so not yet seen
+// full) are locked and tried in a second pass, so "full" is decided against
+// the whole bound: a refusal means every stripe was seen full when looked at.
 func (q *stripedQueue[T]) push(v *T) pushResult {
 	start := rand.Uint32()
+	var busy uint64 // bit k: stripe (start+k)&mask was locked by someone else
 	for i := uint32(0); i <= q.mask; i++ {
 		s := &q.stripes[(start+i)&q.mask]
 		if !s.mu.TryLock() {
+			busy |= 1 << i
 			continue
 		}
 		if r, ok := q.tryPush(s, v); ok {
 			return r
 		}
 	}
-	for i := uint32(0); i <= q.mask; i++ {
+	for i := uint32(0); busy != 0; i++ {
+		if busy&(1<<i) == 0 {
+			continue
+		}
+		busy &^= 1 << i
 		s := &q.stripes[(start+i)&q.mask]
 		s.mu.Lock()
 		if r, ok := q.tryPush(s, v); ok {
