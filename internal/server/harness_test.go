@@ -57,6 +57,11 @@ var t0 = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 
 func newHarness(t *testing.T, mutate ...func(*config.Config)) *harness {
 	t.Helper()
+	return newHarnessWith(t, Options{}, mutate...)
+}
+
+func newHarnessWith(t *testing.T, o Options, mutate ...func(*config.Config)) *harness {
+	t.Helper()
 	h := &harness{t: t, clock: clock.NewFake(t0), logs: &syncBuffer{}, token: "gh_admin_test_token_0123456789abcdefghij"}
 	h.upstream = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -79,7 +84,8 @@ func newHarness(t *testing.T, mutate ...func(*config.Config)) *harness {
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
-	srv, err := New(ctx, cfg, Options{Logger: log, Clock: h.clock, AdminToken: h.token})
+	o.Logger, o.Clock, o.AdminToken = log, h.clock, h.token
+	srv, err := New(ctx, cfg, o)
 	if err != nil {
 		t.Fatal(err)
 	}

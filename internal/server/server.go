@@ -43,6 +43,9 @@ type Options struct {
 	AdminToken string
 	// ReadyFile, when set, receives {"proxy":…,"admin":…} once serving.
 	ReadyFile string
+	// Store, when set, is used instead of opening cfg.Database (tests wrap
+	// the real store to count its calls). The server closes it.
+	Store store.Store
 }
 
 // Server is one Gatehouse node.
@@ -79,9 +82,12 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		opts.Stdout = io.Discard
 	}
 	s := &Server{cfg: cfg, opts: opts, log: opts.Logger}
-	st, err := openStore(ctx, cfg.Database)
-	if err != nil {
-		return nil, err
+	st := opts.Store
+	if st == nil {
+		var err error
+		if st, err = openStore(ctx, cfg.Database); err != nil {
+			return nil, err
+		}
 	}
 	s.store = st
 	tok, err := admin.Bootstrap(ctx, st, opts.AdminToken)
