@@ -265,13 +265,18 @@ func (p *Pipeline) authenticate(r *http.Request, st *state, snap *snapshot.Snaps
 	// 2. extract
 	pres, rerr := authheader.FromRequest(r.Header, r.URL.RawQuery, queryKey)
 	if rerr != nil {
-		if rerr.Code == reason.AuthSchemeUnsupported || rerr.Code == reason.AuthMissing {
+		if rerr.Code == reason.AuthSchemeUnsupported {
 			e := *rerr
 			e.Detail += " This route accepts " + accepts + "."
 			rerr = &e
 		}
 		t.Fail(stExtract, "credential", rerr.Detail)
 		return pres, rerr
+	}
+	if pres.Kind == authheader.None && !queryKey && authheader.QueryKeyPresent(r.URL.RawQuery) {
+		d := "The key was sent in the URL (?api_key=), which this route does not read: URLs end up in logs and browser history. Send it as 'Authorization: Bearer gk_…' or 'X-API-Key: gk_…'."
+		t.Fail(stExtract, "credential", d)
+		return pres, &reason.Error{Code: reason.AuthMissing, Detail: d}
 	}
 	v, rerr := p.pick(route, pres)
 	if rerr != nil {

@@ -74,6 +74,8 @@ func (p *Pipeline) whoami(w http.ResponseWriter, r *http.Request, id string) {
 	if method == "" {
 		method = http.MethodGet
 	}
+	// Only the path is evaluated and echoed: a query could carry a key.
+	path, _, _ = strings.Cut(path, "?")
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path
 	}

@@ -95,6 +95,7 @@ func TestReasonCodes(t *testing.T) {
 		{desc: "no route", path: "/nowhere", hdr: bearer(good), wantStatus: 404, wantCode: "route.not_found", wantWWW: "-"},
 		{desc: "method not allowed", method: "GET", path: "/acme-write", hdr: bearer(good), wantStatus: 405, wantCode: "method.not_allowed", wantWWW: "-"},
 		{desc: "no credential", path: "/acme/x", wantStatus: 401, wantCode: "auth.missing", wantWWW: `Bearer realm="gatehouse"`, wantDetail: "X-API-Key"},
+		{desc: "key in the query of a route without query keys", path: "/acme/x?api_key=" + good, wantStatus: 401, wantCode: "auth.missing", wantDetail: "in the URL"},
 		{desc: "Token scheme", path: "/acme/x", hdr: []string{"Authorization", "Token " + good}, wantStatus: 401, wantCode: "auth.scheme_unsupported", wantDetail: "Token"},
 		{desc: "doubled scheme", path: "/acme/x", hdr: []string{"Authorization", "Bearer Bearer " + good}, wantStatus: 400, wantCode: "auth.malformed_header", wantWWW: `error="invalid_request"`},
 		{desc: "two different keys", path: "/acme/x", hdr: []string{"Authorization", "Bearer " + good, "X-API-Key", revoked}, wantStatus: 400, wantCode: "auth.ambiguous", wantWWW: `error="invalid_request"`},
@@ -168,7 +169,7 @@ func TestReasonCodes(t *testing.T) {
 			// whoami's dry run of the same request gives the same verdict
 			// (the upstream is not called, so upstream failures are the
 			// only codes it cannot foresee).
-			if !strings.HasPrefix(tc.wantCode, "upstream.") {
+			if !strings.HasPrefix(tc.wantCode, "upstream.") && !strings.Contains(tc.path, "?") {
 				wr := h.call("GET", "/.well-known/gatehouse/whoami?method="+m+"&path="+tc.path, tc.hdr...)
 				v, _ := wr.body["verdict"].(map[string]any)
 				if wr.status != 200 || v == nil {
