@@ -96,7 +96,8 @@ type Redis struct {
 }
 
 // NewRedis returns a limiter on client. It does not contact Redis; the first
-// Allow loads the script.
+// Allow loads the script. Configure the client with TuneClientOptions (or
+// equivalent settings) when it sits behind a Fallback.
 func NewRedis(client redis.UniversalClient, opts RedisOptions) *Redis {
 	if opts.Prefix == "" {
 		opts.Prefix = "gatehouse:rl:"
@@ -110,6 +111,19 @@ func NewRedis(client redis.UniversalClient, opts RedisOptions) *Redis {
 		prefix:  opts.Prefix,
 		time:    opts.Time,
 		timeout: opts.Timeout,
+	}
+}
+
+// TuneClientOptions adjusts go-redis options for a limiter behind a Fallback:
+// a dead Redis must fail fast with its real cause ("connection refused")
+// rather than spend the whole decision timeout in go-redis's own dial
+// retries (five attempts 100 ms apart by default), since the Fallback already
+// retries, with backoff, and decides per node meanwhile.
+func TuneClientOptions(o *redis.Options) {
+	o.DialerRetries = 1
+	o.MaxRetries = -1 // a command is not retried on a fresh connection
+	if o.DialTimeout <= 0 || o.DialTimeout > 250*time.Millisecond {
+		o.DialTimeout = 250 * time.Millisecond
 	}
 }
 
