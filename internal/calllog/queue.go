@@ -15,13 +15,24 @@ import (
 // shared state) and takes only that stripe's lock, with TryLock so that a
 // busy stripe makes it move on rather than wait; the writer takes each
 // stripe's lock once per drain and moves up to a whole batch out of it.
-// Measured on the 2-core development machine (go test -bench Queue -cpu 2,
-// parallel producers with a concurrent consumer, see queue_test.go):
+// Measured with BenchmarkQueue (queue_test.go: 2 parallel producers building
+// a fresh record per op, one consumer draining in batches, every record
+// delivered), go test -bench Queue -cpu 2, on the 2-core shared development
+// VM at load average ~3, median of 6 runs:
 //
-//	channel of *domain.Call     ~62 ns/op  0 allocs/op
-//	channel of domain.Call      ~93 ns/op  0 allocs/op
-//	striped ring of *domain.Call ~27 ns/op 0 allocs/op
-//	striped ring of domain.Call  ~35 ns/op 0 allocs/op
+//	channel of *domain.Call        ~440 ns/op  1 alloc/op (320 B, the caller's)
+//	channel of domain.Call         ~260 ns/op  0 allocs/op
+//	striped ring of *domain.Call   ~310 ns/op  1 alloc/op (320 B, the caller's)
+//	striped ring of domain.Call    ~120 ns/op  0 allocs/op   <- chosen
+//
+// (With the VM overloaded, load average 10+, every variant degraded to
+// 400-1900 ns/op and channel-of-value came out ahead of the striped ring,
+// medians ~450-600 vs ~720-780 ns: the figures are scheduling-bound there. The
+// choice also rests on two things that do not depend on load: the writer
+// takes a stripe's lock once per drain rather than once per record, and a
+// closed stripe refuses under the same lock that guards the push, so no
+// record can slip in after the final drain at Close — with a channel that
+// needs an extra shared counter or RWMutex on every send.)
 //
 // The bound is global and exact: a record is refused only when every stripe
 // is full (or the queue is closed), so the number of accepted records never
