@@ -159,14 +159,16 @@ type Route struct {
 	// upstream URL).
 	QueryKey bool `json:"query_key,omitempty"`
 	// ForwardCredential forwards the client's credential upstream.
-	ForwardCredential bool      `json:"forward_credential,omitempty"`
-	Disclosure        string    `json:"disclosure,omitempty"`
-	ErrorFormat       string    `json:"error_format,omitempty"`
-	MaxBody           int64     `json:"max_body,omitempty"`
-	Type              string    `json:"type,omitempty"`
-	Declared          bool      `json:"declared,omitempty"`
-	CreatedAt         time.Time `json:"created_at"`
-	UpdatedAt         time.Time `json:"updated_at"`
+	ForwardCredential bool   `json:"forward_credential,omitempty"`
+	Disclosure        string `json:"disclosure,omitempty"`
+	ErrorFormat       string `json:"error_format,omitempty"`
+	MaxBody           int64  `json:"max_body,omitempty"`
+	Type              string `json:"type,omitempty"`
+	// RateLimit, when set, limits calls on this route (Appendix A).
+	RateLimit *RateLimit `json:"rate_limit,omitempty"`
+	Declared  bool       `json:"declared,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
 }
 
 // Admin roles.
@@ -201,6 +203,12 @@ type AuditEntry struct {
 	// TenantID is the tenant the changed resource belongs to ("" for
 	// gateway-wide resources); ListAudit filters on it for tenant admins.
 	TenantID string `json:"tenant,omitempty"`
+	// OtherTenantID is a second tenant with an interest in the change, for
+	// objects that join two tenants (a subscription of tenant A's consumer
+	// to tenant B's service: TenantID is the service's tenant B, which
+	// decides, OtherTenantID the consumer's tenant A). ListAudit's tenant
+	// filter matches either, so both sides' admins read the entry.
+	OtherTenantID string `json:"other_tenant,omitempty"`
 }
 
 // Trace step outcomes.

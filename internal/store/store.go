@@ -38,6 +38,18 @@ type Data struct {
 	Keys      []domain.APIKey
 	Services  []domain.Service
 	Routes    []domain.Route
+	// Subscriptions holds the current subscription of every consumer and
+	// service pair that has one (see CurrentSubscriptions): the open one
+	// (pending or approved) if any, else the most recently closed
+	// (rejected or revoked), so the request path can answer
+	// subscription.pending, .rejected or .revoked without a lookup.
+	Subscriptions []domain.Subscription
+	// Approvers names who can decide a service's subscription requests,
+	// for the subscription.* hints: Approvers[tenantID] lists the names of
+	// that tenant's tenant-admins, and Approvers[""] the gateway admins
+	// (role admin), who can approve for every tenant. Names only: never
+	// ids or token hashes.
+	Approvers map[string][]string
 }
 
 // Page asks for one page of a list: After is the cursor returned as Next by
@@ -50,10 +62,11 @@ type Page struct {
 // ListFilter narrows list calls. Empty fields do not filter.
 type ListFilter struct {
 	Page
-	TenantID   string // consumers, services, admins, audit (by resource tenant)
-	ConsumerID string // keys
-	ServiceID  string // routes
+	TenantID   string // consumers, services, admins, audit (by resource tenant), subscriptions (either side)
+	ConsumerID string // keys, subscriptions
+	ServiceID  string // routes, subscriptions
 	Name       string // consumers, services: exact name
+	State      string // subscriptions: pending, approved, rejected, revoked
 }
 
 // CallFilter narrows call-log queries.
@@ -89,6 +102,14 @@ type Tx interface {
 	GetAdmin(ctx context.Context, id string) (domain.Admin, error)
 	PutAdmin(ctx context.Context, a domain.Admin) error
 	DeleteAdmin(ctx context.Context, id string) error
+	GetSubscription(ctx context.Context, id string) (domain.Subscription, error)
+	// OpenSubscription finds the pending or approved subscription of a
+	// consumer to a service (ErrNotFound when there is none).
+	OpenSubscription(ctx context.Context, consumerID, serviceID string) (domain.Subscription, error)
+	// PutSubscription inserts or updates a subscription; its consumer,
+	// service and both tenants must exist. A second open subscription for
+	// the same consumer and service is ErrConflict.
+	PutSubscription(ctx context.Context, s domain.Subscription) error
 	Audit(ctx context.Context, e domain.AuditEntry) error
 }
 
@@ -112,7 +133,12 @@ type Store interface {
 	ListServices(ctx context.Context, f ListFilter) ([]domain.Service, string, error)
 	ListRoutes(ctx context.Context, f ListFilter) ([]domain.Route, string, error)
 	ListAdmins(ctx context.Context, f ListFilter) ([]domain.Admin, string, error)
+	// ListAudit lists entries newest first; f.TenantID matches an entry's
+	// TenantID or its OtherTenantID.
 	ListAudit(ctx context.Context, f ListFilter) ([]domain.AuditEntry, string, error)
+	// ListSubscriptions lists subscriptions in id order, filtered by
+	// ConsumerID, ServiceID, State, and TenantID (either side's tenant).
+	ListSubscriptions(ctx context.Context, f ListFilter) ([]domain.Subscription, string, error)
 	// AdminByTokenHash finds an admin by the SHA-256 (hex) of its token.
 	AdminByTokenHash(ctx context.Context, hash string) (domain.Admin, error)
 
@@ -127,4 +153,48 @@ type Store interface {
 	TouchKeys(ctx context.Context, lastUsed map[string]time.Time) error
 
 	Close() error
+}
+
+// subscriptionRank orders states for CurrentSubscriptions: an open
+// subscription wins over a closed one.
+func subscriptionRank(s domain.Subscription) int {
+	if s.Open() {
+		return 1
+	}
+	return 0
+}
+
+// CurrentSubscriptions reduces all subscriptions to the current one per
+// consumer and service: the open one (pending or approved; there is at
+// most one) if any, else the closed one (rejected or revoked) updated
+// last, ties broken by the larger id. The result is in the input's order.
+// Every Store implementation's Load uses it, so Data.Subscriptions means
+// the same on every engine.
+func CurrentSubscriptions(all []domain.Subscription) []domain.Subscription {
+	type pair struct{ consumer, service string }
+	best := make(map[pair]int, len(all))
+	for i, s := range all {
+		k := pair{s.ConsumerID, s.ServiceID}
+		j, ok := best[k]
+		if !ok {
+			best[k] = i
+			continue
+		}
+		b := all[j]
+		switch rs, rb := subscriptionRank(s), subscriptionRank(b); {
+		case rs != rb:
+			if rs > rb {
+				best[k] = i
+			}
+		case s.UpdatedAt.After(b.UpdatedAt), s.UpdatedAt.Equal(b.UpdatedAt) && s.ID > b.ID:
+			best[k] = i
+		}
+	}
+	out := make([]domain.Subscription, 0, len(best))
+	for i, s := range all {
+		if best[pair{s.ConsumerID, s.ServiceID}] == i {
+			out = append(out, s)
+		}
+	}
+	return out
 }

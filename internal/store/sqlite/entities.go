@@ -193,20 +193,24 @@ func putService(ctx context.Context, q querier, s domain.Service) error {
 }
 
 const routeCols = `id, service_id, name, hosts, paths, methods, auth, scopes, strip_prefix, upstream_path, query_key,
-	forward_credential, disclosure, error_format, max_body, route_type, declared, created_at, updated_at`
+	forward_credential, disclosure, error_format, max_body, route_type, declared, created_at, updated_at, rate_limit`
 
 func scanRoute(r rowScanner) (domain.Route, error) {
 	var (
 		rt                                  domain.Route
 		hosts, paths, methods, auth, scopes string
 		c, u                                int64
+		limit                               sql.NullString
 	)
 	if err := r.Scan(&rt.ID, &rt.ServiceID, &rt.Name, &hosts, &paths, &methods, &auth, &scopes, &rt.StripPrefix,
 		&rt.UpstreamPath, &rt.QueryKey, &rt.ForwardCredential, &rt.Disclosure, &rt.ErrorFormat, &rt.MaxBody,
-		&rt.Type, &rt.Declared, &c, &u); err != nil {
+		&rt.Type, &rt.Declared, &c, &u, &limit); err != nil {
 		return rt, err
 	}
 	if err := decAll(hosts, &rt.Hosts, paths, &rt.Paths, methods, &rt.Methods, auth, &rt.Auth, scopes, &rt.Scopes); err != nil {
+		return rt, fmt.Errorf("route %q: %w", rt.ID, err)
+	}
+	if err := decOpt(limit, &rt.RateLimit); err != nil {
 		return rt, fmt.Errorf("route %q: %w", rt.ID, err)
 	}
 	rt.CreatedAt, rt.UpdatedAt = fromTm(c), fromTm(u)
@@ -222,15 +226,20 @@ func putRoute(ctx context.Context, q querier, r domain.Route) error {
 	if err != nil {
 		return err
 	}
-	_, err = q.ExecContext(ctx, `INSERT INTO routes (`+routeCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	limit, err := encOpt(r.RateLimit)
+	if err != nil {
+		return err
+	}
+	_, err = q.ExecContext(ctx, `INSERT INTO routes (`+routeCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET service_id = excluded.service_id, name = excluded.name, hosts = excluded.hosts,
 		paths = excluded.paths, methods = excluded.methods, auth = excluded.auth, scopes = excluded.scopes,
 		strip_prefix = excluded.strip_prefix, upstream_path = excluded.upstream_path, query_key = excluded.query_key,
 		forward_credential = excluded.forward_credential, disclosure = excluded.disclosure,
 		error_format = excluded.error_format, max_body = excluded.max_body, route_type = excluded.route_type,
-		declared = excluded.declared, created_at = excluded.created_at, updated_at = excluded.updated_at`,
+		declared = excluded.declared, created_at = excluded.created_at, updated_at = excluded.updated_at,
+		rate_limit = excluded.rate_limit`,
 		r.ID, r.ServiceID, r.Name, hosts, paths, methods, auth, scopes, r.StripPrefix, r.UpstreamPath, r.QueryKey,
-		r.ForwardCredential, r.Disclosure, r.ErrorFormat, r.MaxBody, r.Type, r.Declared, tm(r.CreatedAt), tm(r.UpdatedAt))
+		r.ForwardCredential, r.Disclosure, r.ErrorFormat, r.MaxBody, r.Type, r.Declared, tm(r.CreatedAt), tm(r.UpdatedAt), limit)
 	if err != nil {
 		return fmt.Errorf("sqlite: put route %q: %w", r.ID, err)
 	}
@@ -266,19 +275,20 @@ func putAdmin(ctx context.Context, q querier, a domain.Admin) error {
 	return nil
 }
 
-const auditCols = `id, at, actor, action, resource, resource_id, tenant_id, before_json, after_json`
+const auditCols = `id, at, actor, action, resource, resource_id, tenant_id, before_json, after_json, other_tenant_id`
 
 func scanAudit(r rowScanner) (domain.AuditEntry, error) {
 	var (
 		e             domain.AuditEntry
 		at            int64
-		tenant        sql.NullString
+		tenant, other sql.NullString
 		before, after sql.NullString
 	)
-	if err := r.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Resource, &e.ResourceID, &tenant, &before, &after); err != nil {
+	if err := r.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Resource, &e.ResourceID, &tenant, &before, &after, &other); err != nil {
 		return e, err
 	}
 	e.At, e.TenantID, e.Before, e.After = fromTm(at), tenant.String, fromRawOpt(before), fromRawOpt(after)
+	e.OtherTenantID = other.String
 	return e, nil
 }
 
@@ -296,6 +306,29 @@ func enc3(a, b, c any) (string, string, string, error) {
 		out[i] = s
 	}
 	return out[0], out[1], out[2], nil
+}
+
+// encOpt encodes v as JSON, or NULL when v is a nil pointer (an optional
+// nested object such as a route's rate limit).
+func encOpt[T any](v *T) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	return enc(v)
+}
+
+// decOpt decodes an optional JSON column into a pointer (nil for NULL).
+func decOpt[T any](v sql.NullString, dst **T) error {
+	*dst = nil
+	if !v.Valid {
+		return nil
+	}
+	var x T
+	if err := dec(v.String, &x); err != nil {
+		return err
+	}
+	*dst = &x
+	return nil
 }
 
 // decAll decodes pairs of (json text, destination).

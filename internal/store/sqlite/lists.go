@@ -122,10 +122,14 @@ func (s *Store) ListAdmins(ctx context.Context, f store.ListFilter) ([]domain.Ad
 }
 
 // ListAudit lists audit entries newest first (descending id), filtered by
-// the resource's TenantID. The cursor is the last entry's id in decimal.
+// TenantID, which matches the entry's tenant or its other tenant. The
+// cursor is the last entry's id in decimal.
 func (s *Store) ListAudit(ctx context.Context, f store.ListFilter) ([]domain.AuditEntry, string, error) {
 	var w filter
-	w.eq("tenant_id", f.TenantID)
+	if f.TenantID != "" {
+		w.where = append(w.where, "(tenant_id = ? OR other_tenant_id = ?)")
+		w.args = append(w.args, f.TenantID, f.TenantID)
+	}
 	if f.After != "" {
 		after, err := strconv.ParseInt(f.After, 10, 64)
 		if err != nil || after <= 0 {
@@ -190,6 +194,9 @@ func (s *Store) Load(ctx context.Context) (*store.Data, error) {
 	}
 	if d.Routes, err = queryAll(ctx, sqlTx, scanRoute, `SELECT `+routeCols+` FROM routes ORDER BY id`); err != nil {
 		return nil, fmt.Errorf("sqlite: load routes: %w", err)
+	}
+	if err := loadAccess(ctx, sqlTx, d); err != nil {
+		return nil, err
 	}
 	return d, nil
 }

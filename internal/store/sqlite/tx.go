@@ -153,17 +153,27 @@ func (t *tx) PutService(ctx context.Context, s domain.Service) error {
 
 // DeleteService removes a service that no route points at any more: routes
 // must be deleted first (in the same Update if need be), so a delete never
-// silently takes traffic paths with it.
+// silently takes traffic paths with it. Open (pending or approved)
+// subscriptions refuse the delete the same way; closed (rejected or
+// revoked) ones are removed with the service, their story being in the
+// audit log.
 func (t *tx) DeleteService(ctx context.Context, id string) error {
 	if t.readOnly {
 		return readOnly("delete service")
 	}
-	var routes int
-	if err := t.q.QueryRowContext(ctx, `SELECT COUNT(*) FROM routes WHERE service_id = ?`, id).Scan(&routes); err != nil {
+	var routes, open int
+	if err := t.q.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM routes WHERE service_id = ?),
+		(SELECT COUNT(*) FROM subscriptions WHERE service_id = ? AND state IN ('pending', 'approved'))`, id, id).Scan(&routes, &open); err != nil {
 		return fmt.Errorf("sqlite: delete service %q: %w", id, err)
 	}
 	if routes > 0 {
 		return conflict("service %q still has %d route(s): delete them first", id, routes)
+	}
+	if open > 0 {
+		return conflict("service %q still has %d open subscription(s): reject or revoke them first", id, open)
+	}
+	if _, err := t.q.ExecContext(ctx, `DELETE FROM subscriptions WHERE service_id = ?`, id); err != nil {
+		return fmt.Errorf("sqlite: delete service %q: closed subscriptions: %w", id, err)
 	}
 	return deleteByID(ctx, t.q, "services", "service", id)
 }
@@ -243,8 +253,9 @@ func (t *tx) Audit(ctx context.Context, e domain.AuditEntry) error {
 		`UPDATE meta SET value = CASE WHEN value < ? THEN ? ELSE value END WHERE key = 'audit_seq'`, e.ID, e.ID); err != nil {
 		return fmt.Errorf("sqlite: advance audit id: %w", err)
 	}
-	_, err := t.q.ExecContext(ctx, `INSERT INTO audit_log (`+auditCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.ID, tm(e.At), e.Actor, e.Action, e.Resource, e.ResourceID, nullStr(e.TenantID), rawOpt(e.Before), rawOpt(e.After))
+	_, err := t.q.ExecContext(ctx, `INSERT INTO audit_log (`+auditCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.ID, tm(e.At), e.Actor, e.Action, e.Resource, e.ResourceID, nullStr(e.TenantID), rawOpt(e.Before), rawOpt(e.After),
+		nullStr(e.OtherTenantID))
 	if isUnique(err) {
 		return conflict("audit entry %d already exists", e.ID)
 	}

@@ -683,6 +683,11 @@ func testView(t *testing.T, s store.Store) {
 		{"PutAdmin", func(tx store.Tx) error { return tx.PutAdmin(ctx, admin("adm_9", "")) }},
 		{"DeleteAdmin", func(tx store.Tx) error { return tx.DeleteAdmin(ctx, "adm_1") }},
 		{"Audit", func(tx store.Tx) error { return tx.Audit(ctx, domain.AuditEntry{At: t0, Action: "x"}) }},
+		{"PutSubscription", func(tx store.Tx) error {
+			v := subscription("sub_9", "con_1", "svc_1", domain.SubscriptionPending)
+			v.ServiceTenantID = "ten_1"
+			return tx.PutSubscription(ctx, v)
+		}},
 	}
 	for _, tc := range writes {
 		t.Run(tc.desc+" is refused", func(t *testing.T) {

@@ -62,6 +62,13 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Retention", testRetention},
 		{"TouchKeys", testTouchKeys},
 		{"ConcurrentUpdates", testConcurrentUpdates},
+		{"Subscriptions", testSubscriptions},
+		{"SubscriptionLists", testSubscriptionLists},
+		{"LoadAccess", testLoadAccess},
+		{"CurrentSubscriptions", testCurrentSubscriptions},
+		{"DeleteServiceWithSubscriptions", testDeleteServiceWithSubscriptions},
+		{"RouteRateLimit", testRouteRateLimit},
+		{"AuditOtherTenant", testAuditOtherTenant},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
