@@ -106,6 +106,7 @@ func Commands(io IO) []*cobra.Command {
 		a.auditCmd(),
 		a.adminCmd(),
 		a.statusCmd(),
+		a.doctorCmd(),
 	}
 	for _, c := range cmds {
 		a.addGlobalFlags(c)
