@@ -20,6 +20,12 @@ import (
 	"gatehouse/internal/store/sqlite"
 )
 
+// The store interface is what the server hands to New, for both roles.
+var (
+	_ Sink    = store.Store(nil)
+	_ Deleter = store.Store(nil)
+)
+
 // wait bounds every wait on the writer goroutine, so a broken writer fails
 // the test instead of hanging it. No test sleeps: each waits on an event.
 const wait = 10 * time.Second
