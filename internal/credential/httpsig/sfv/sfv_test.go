@@ -96,7 +96,7 @@ func TestDuplicateReported(t *testing.T) {
 func TestListAndItem(t *testing.T) {
 	cases := []struct {
 		desc, in, want, errHas string
-		item               bool
+		item                   bool
 	}{
 		{desc: "list of tokens and inner list", in: `sugar, tea, (rum cola);x=1`, want: `sugar, tea, (rum cola);x=1`},
 		{desc: "item with params", in: ` "abc";a=1;b `, want: `"abc";a=1;b`, item: true},
