@@ -38,7 +38,7 @@ func (s *syncBuffer) String() string {
 
 // unreachableRedis is a Redis limiter whose client dials a closed loopback
 // port: every call fails with a real "connection refused".
-func unreachableRedis(t *testing.T) *Redis {
+func unreachableRedis(t testing.TB) *Redis {
 	t.Helper()
 	o := &redis.Options{Addr: closedPort(t)}
 	TuneClientOptions(o)

@@ -26,7 +26,7 @@ func redisAddr() string {
 // must not turn the cluster tests green) and is skipped otherwise.
 func requireRedis(tb testing.TB) *redis.Client {
 	tb.Helper()
-	c := redis.NewClient(&redis.Options{Addr: redisAddr(), DialTimeout: time.Second, PoolSize: 32})
+	c := redis.NewClient(&redis.Options{Addr: redisAddr(), DialTimeout: time.Second, DialerRetries: 1, PoolSize: 32})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := c.Ping(ctx).Err(); err != nil {
