@@ -28,7 +28,8 @@ import (
 	"gatehouse/internal/trace"
 )
 
-// Recorder receives one call record per request; it must never block.
+// Recorder receives one call record per request; it must never block and
+// must copy the record (the pipeline reuses it).
 type Recorder interface {
 	Record(c *domain.Call) bool
 }
@@ -88,6 +89,7 @@ type state struct {
 	id    credential.Identity
 	pin   policy.Input
 	out   proxy.Outbound
+	call  domain.Call
 }
 
 // Stage names, as they appear in traces.
@@ -116,10 +118,13 @@ func (p *Pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st.id = credential.Identity{}
 		st.pin = policy.Input{}
 		st.out = proxy.Outbound{}
+		st.call = domain.Call{}
 		p.pool.Put(st)
 	}()
 
-	call := &domain.Call{RequestID: id, Time: start, Method: r.Method, Path: r.URL.Path,
+	// The record lives in the pooled state: the call log copies it.
+	call := &st.call
+	*call = domain.Call{RequestID: id, Time: start, Method: r.Method, Path: r.URL.Path,
 		UserAgent: r.UserAgent(), BytesIn: max(r.ContentLength, 0)}
 	ip, ipSource := p.clientIP(r)
 	if ip.IsValid() {
