@@ -1,10 +1,17 @@
 package httpsig
 
 import (
+	"bufio"
 	"crypto"
+	"crypto/hmac"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
+	"encoding/base64"
+	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -24,4 +31,55 @@ func rewrapPSS(t testing.TB, pub crypto.PublicKey) []byte {
 		t.Fatal(err)
 	}
 	return der
+}
+
+// hmacSign signs r with secret over the inner list given as text (e.g.
+// `("@method" "@authority");created=1;keyid="k"`) under label, and sets
+// Signature-Input and Signature. mutate, if set, changes the base before
+// signing (to model signer bugs).
+func hmacSign(t testing.TB, r *http.Request, secret []byte, label, inner string, mutate func([]byte) []byte) {
+	t.Helper()
+	sigs, err := ParseFields(label+"="+inner, label+"=:AAAA:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, _, err := sigs.Select(label)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := RequestMessage(r, "")
+	base, err := in.AppendBase(nil, &msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mutate != nil {
+		base = mutate(base)
+	}
+	m := hmac.New(sha256.New, secret)
+	m.Write(base)
+	r.Header.Set("Signature-Input", label+"="+inner)
+	r.Header.Set("Signature", label+"=:"+base64.StdEncoding.EncodeToString(m.Sum(nil))+":")
+}
+
+// newServerRequest builds a request as the server would parse it.
+func newServerRequest(t testing.TB, method, target string, body string, headers ...string) *http.Request {
+	t.Helper()
+	raw := method + " " + target + " HTTP/1.1\r\nHost: api.example.com\r\n"
+	for _, h := range headers {
+		raw += h + "\r\n"
+	}
+	if body != "" {
+		raw += "Content-Length: " + strconv.Itoa(len(body)) + "\r\n"
+	}
+	raw += "\r\n" + body
+	r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func sha256Digest(body string) string {
+	s := sha256.Sum256([]byte(body))
+	return "sha-256=:" + base64.StdEncoding.EncodeToString(s[:]) + ":"
 }
