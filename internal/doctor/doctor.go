@@ -58,6 +58,9 @@ const (
 	NetworkTimeout     = "network.timeout"
 	NetworkTLS         = "network.tls"
 	NetworkHTTP        = "network.http"
+	// ServiceError: the gateway admitted the real request (--send) and the
+	// service behind it answered an error status of its own.
+	ServiceError = "service.error"
 	// Inconclusive: the gateway could not be asked (no whoami, and the
 	// request was not sent) and nothing local is wrong.
 	Inconclusive = "doctor.inconclusive"
@@ -342,8 +345,10 @@ type answer struct {
 	hint     string
 	// requestID of the whoami or real request.
 	requestID string
-	real      bool
-	netFail   *finding
+	// status of the real request's answer, for ServiceError.
+	status  int
+	real    bool
+	netFail *finding
 }
 
 // decide turns the gateway's answer into the verdict and picks the fix.
@@ -380,6 +385,15 @@ func (r *run) fixFor(a answer) string {
 		}
 	case reason.UpstreamUnavailable:
 		return "The gateway accepted the credential but the service behind it is down: tell the API owner, quoting request ID " + a.requestID + "."
+	case ServiceError:
+		rid := ""
+		if a.requestID != "" {
+			rid = ", quoting request ID " + a.requestID
+		}
+		if a.status >= 500 {
+			return fmt.Sprintf("The gateway admitted the request, but the service behind it failed (%d): tell the API owner%s.", a.status, rid)
+		}
+		return fmt.Sprintf("The gateway admitted the request, but the service behind it refused it (%d): check the request against the API's documentation, or ask the API owner%s.", a.status, rid)
 	case reason.UpstreamTimeout:
 		return "The gateway accepted the credential but the service behind it did not answer in time: tell the API owner, quoting request ID " + a.requestID + "."
 	}

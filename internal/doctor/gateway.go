@@ -199,6 +199,7 @@ func (r *run) clockCheck(date string, sentAt, recvAt time.Time) {
 	if abs < 0 {
 		abs = -abs
 	}
+	abs = abs.Round(time.Second)
 	dir := "ahead of"
 	if skew < 0 {
 		dir = "behind"
@@ -349,7 +350,8 @@ func (r *run) send(ctx context.Context) answer {
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
 		r.add(GroupGateway, checkReal, Warn, line+" redirecting to "+or(resp.Header.Get("Location"), "(no Location)")+idNote+": the gateway admitted the request; the service redirects it")
 	case resp.StatusCode >= 400:
-		r.add(GroupGateway, checkReal, Warn, line+" from the service behind the gateway, not from the gateway"+idNote+": the gateway admitted the request; ask the API owner about the service's answer")
+		r.add(GroupGateway, checkReal, Fail, line+" from the service behind the gateway, not from the gateway"+idNote+": the gateway admitted the request")
+		return answer{answered: true, real: true, code: ServiceError, status: resp.StatusCode, requestID: rid}
 	default:
 		r.add(GroupGateway, checkReal, Pass, line+idNote)
 	}

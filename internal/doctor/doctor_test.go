@@ -1,0 +1,139 @@
+package doctor
+
+import (
+	"encoding/json"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDecide: the gateway's answer is the verdict; the fix comes from the
+// local finding that explains it, then the doctor's own wording, then the
+// gateway's hint, then the catalogue.
+func TestDecide(t *testing.T) {
+	cases := []struct {
+		desc     string
+		keyEnv   string
+		findings []*finding
+		a        answer
+		verdict  string
+		fix      string
+	}{
+		{desc: "admitted by the dry run", a: answer{answered: true},
+			verdict: VerdictOK, fix: "Nothing to fix: the gateway would accept this request."},
+		{desc: "admitted by the real request", a: answer{answered: true, real: true},
+			verdict: VerdictOK, fix: "Nothing to fix: the gateway accepted the request."},
+		{desc: "admitted, but the caller's client sends whitespace the doctor's client trimmed",
+			findings: []*finding{{code: "auth.malformed_header", blocking: true, hidden: true, fix: "A space after the token: remove it."}},
+			a:        answer{answered: true}, verdict: "auth.malformed_header", fix: "A space after the token: remove it."},
+		{desc: "admitted despite a non-hidden local worry (e.g. a JWT within the gateway's leeway)",
+			findings: []*finding{{code: "jwt.expired", blocking: true, fix: "get a fresh token"}},
+			a:        answer{answered: true}, verdict: VerdictOK},
+		{desc: "the local finding explains the gateway's code",
+			findings: []*finding{{code: "auth.scheme_unsupported", blocking: true, fix: "Send 'Authorization: Bearer <key>' instead of 'Token <key>'."}},
+			a:        answer{answered: true, code: "auth.scheme_unsupported", hint: "Use one of the schemes named in the detail."},
+			verdict:  "auth.scheme_unsupported", fix: "Send 'Authorization: Bearer <key>' instead of 'Token <key>'."},
+		{desc: "a finding's other codes count too",
+			findings: []*finding{{code: "key.malformed", explains: []string{"key.unknown"}, blocking: true, fix: "Send the JWT as 'Authorization: Bearer <token>'"}},
+			a:        answer{answered: true, code: "key.unknown"}, verdict: "key.unknown", fix: "Send the JWT as"},
+		{desc: "wrong environment learnt only from the real request", keyEnv: "test",
+			a:       answer{answered: true, real: true, code: "key.wrong_environment", hint: "Use a key of this gateway's environment (the detail names both)."},
+			verdict: "key.wrong_environment", fix: "This is a test key and the gateway serves live: use a gk_live_ key"},
+		{desc: "upstream down",
+			a:       answer{answered: true, real: true, code: "upstream.unavailable", requestID: "01RID"},
+			verdict: "upstream.unavailable", fix: "The gateway accepted the credential but the service behind it is down: tell the API owner, quoting request ID 01RID."},
+		{desc: "upstream timeout",
+			a:       answer{answered: true, real: true, code: "upstream.timeout", requestID: "01RID"},
+			verdict: "upstream.timeout", fix: "did not answer in time: tell the API owner, quoting request ID 01RID."},
+		{desc: "a 404 of the service itself",
+			a:       answer{answered: true, real: true, code: ServiceError, status: 404, requestID: "01RID"},
+			verdict: ServiceError, fix: "refused it (404): check the request against the API's documentation, or ask the API owner, quoting request ID 01RID."},
+		{desc: "the gateway's hint otherwise",
+			a:       answer{answered: true, code: "key.revoked", hint: "Ask the owner of application 'shop' for a new key."},
+			verdict: "key.revoked", fix: "Ask the owner of application 'shop' for a new key."},
+		{desc: "a hint that points at the detail gets the detail",
+			a:       answer{answered: true, code: "scope.insufficient", hint: "Create a key with the scopes named in the detail.", detail: "Key gk_live_X lacks orders:write."},
+			verdict: "scope.insufficient", fix: "Create a key with the scopes named in the detail: Key gk_live_X lacks orders:write."},
+		{desc: "no hint: the catalogue's",
+			a:       answer{answered: true, code: "consumer.suspended"},
+			verdict: "consumer.suspended", fix: "Contact the API operator to resume the application."},
+		{desc: "an unknown code (a minimal-disclosure family) and no hint",
+			a:       answer{answered: true, code: "key", requestID: "01RID"},
+			verdict: "key", fix: "Quote request ID 01RID to the API operator."},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			r, err := newRun(Options{URL: "http://gw.example/"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.keyEnv, r.findings = tc.keyEnv, tc.findings
+			rep := r.decide(tc.a)
+			if rep.Verdict != tc.verdict || !strings.Contains(rep.Fix, tc.fix) {
+				t.Errorf("got %s / %q, want %s / %q", rep.Verdict, rep.Fix, tc.verdict, tc.fix)
+			}
+			if rep.OK() != (tc.verdict == VerdictOK) {
+				t.Errorf("OK() = %v for verdict %s", rep.OK(), rep.Verdict)
+			}
+		})
+	}
+}
+
+// TestReportJSONShape pins Appendix A: exactly verdict, fix, checks, and
+// each check exactly name, ok, detail.
+func TestReportJSONShape(t *testing.T) {
+	rep := Report{Verdict: "key.revoked", Fix: "x", Checks: []Check{{Name: "n", OK: false, Detail: "d", Level: Fail, Group: GroupLocal, Notes: []string{"trace"}}}}
+	b, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(b, &top); err != nil {
+		t.Fatal(err)
+	}
+	if keysOf(top) != "checks,fix,verdict" {
+		t.Fatalf("top-level fields %s", keysOf(top))
+	}
+	var checks []map[string]json.RawMessage
+	if err := json.Unmarshal(top["checks"], &checks); err != nil {
+		t.Fatal(err)
+	}
+	if keysOf(checks[0]) != "detail,name,ok" {
+		t.Fatalf("check fields %s", keysOf(checks[0]))
+	}
+	var back Report
+	if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back.Checks[0], Check{Name: "n", Detail: "d"}) {
+		t.Fatalf("round trip %+v %v", back, err)
+	}
+}
+
+func keysOf[V any](m map[string]V) string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return strings.Join(ks, ",")
+}
+
+func TestHuman(t *testing.T) {
+	cases := []struct {
+		d    time.Duration
+		want string
+	}{
+		{450 * time.Millisecond, "450 ms"},
+		{45 * time.Second, "45 s"},
+		{2 * time.Minute, "2 min"},
+		{2*time.Minute + 5*time.Second, "2 min 5 s"},
+		{-3 * time.Hour, "3 h"},
+		{26*time.Hour + 20*time.Minute, "26 h 20 min"},
+		{12 * 24 * time.Hour, "12 days"},
+	}
+	for _, tc := range cases {
+		if got := human(tc.d); got != tc.want {
+			t.Errorf("human(%v) = %q, want %q", tc.d, got, tc.want)
+		}
+	}
+}
