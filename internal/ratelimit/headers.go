@@ -23,7 +23,9 @@ import (
 //     seconds within which the client can use no more than r. Under GCRA the
 //     available quota grows by one every Period/Limit, so t is the time until
 //     the next unit is restored, rounded up (0 only when the quota is full).
-//     On a denial that is exactly Retry-After, which satisfies §6 ("the
+//     A calendar quota (Day, Month) is restored all at once, so there t is
+//     the time until the window ends and w the current window's length.
+//     On a denial t equals Retry-After, which satisfies §6 ("the
 //     Retry-After field value SHOULD NOT reference a point in time earlier
 //     than the end of the effective window").
 //   - Fields are added, not set: a request under several policies (consumer,
@@ -55,6 +57,8 @@ func Headers(h http.Header, d Decision) {
 
 	var wait time.Duration
 	switch {
+	case l.Window != Rolling: // a quota is restored all at once
+		wait = d.ResetAfter
 	case !d.Allowed:
 		wait = d.RetryAfter
 	case d.Remaining < burst:

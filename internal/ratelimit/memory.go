@@ -20,7 +20,9 @@ type MemoryOptions struct {
 	// first, then the key closest to being idle among a small sample — so a
 	// flood of distinct keys cannot grow memory without bound, at the price
 	// of possibly forgetting a busy key (which then restarts with a full
-	// burst; Stats().Evictions counts this).
+	// burst, or a quota with a zero count; Stats().Evictions counts this).
+	// Quota keys stay live until their window ends, so rate-limit keys,
+	// which go idle within a period, are the usual victims.
 	MaxKeys int
 	// SweepInterval is how often, at most, a shard is scanned for idle keys
 	// when a new key is inserted; default one minute.
@@ -50,9 +52,17 @@ type Memory struct {
 // share a cache line.
 type memShard struct {
 	mu        sync.Mutex
-	tats      map[string]int64 // key → TAT in Unix µs
-	nextSweep int64            // µs
+	entries   map[string]entry
+	nextSweep int64 // µs
 	_         [40]byte
+}
+
+// entry is one key's state. at is when the key becomes idle, in Unix µs: the
+// TAT for a rolling limit, the window's end for a calendar quota; n is the
+// quota's count in that window (unused for rolling limits).
+type entry struct {
+	at int64
+	n  int64
 }
 
 // NewMemory returns an empty in-memory limiter.
@@ -79,7 +89,7 @@ func NewMemory(opts MemoryOptions) *Memory {
 		shards:        make([]memShard, n),
 	}
 	for i := range m.shards {
-		m.shards[i].tats = make(map[string]int64)
+		m.shards[i].entries = make(map[string]entry)
 	}
 	return m
 }
@@ -92,17 +102,41 @@ func (m *Memory) Allow(_ context.Context, key string, l Limit, now time.Time) (D
 	}
 	nowUS := now.UnixMicro()
 	s := &m.shards[maphash.String(m.seed, key)&m.mask]
+	if l.Window != Rolling {
+		return m.allowQuota(s, key, l, now, nowUS), nil
+	}
 	s.mu.Lock()
-	tat, ok := s.tats[key]
-	o := gcra(tat, nowUS, p)
+	e, ok := s.entries[key]
+	o := gcra(e.at, nowUS, p)
 	if o.allowed {
 		if !ok {
 			m.makeRoom(s, nowUS)
 		}
-		s.tats[key] = o.newTAT
+		s.entries[key] = entry{at: o.newTAT}
 	}
 	s.mu.Unlock()
 	return o.decision(l), nil
+}
+
+// allowQuota counts one request against a calendar quota.
+func (m *Memory) allowQuota(s *memShard, key string, l Limit, now time.Time, nowUS int64) Decision {
+	start, end := window(l, now)
+	endUS := end.UnixMicro()
+	s.mu.Lock()
+	e, ok := s.entries[key]
+	if !ok || e.at != endUS { // never seen, or counted in an earlier window
+		e = entry{at: endUS}
+	}
+	allowed := e.n < int64(l.Limit)
+	if allowed {
+		e.n++
+		if !ok {
+			m.makeRoom(s, nowUS)
+		}
+		s.entries[key] = e
+	}
+	s.mu.Unlock()
+	return quotaDecision(l, allowed, e.n, start, end, now)
 }
 
 // makeRoom runs before a new key is inserted into s (locked): a periodic
@@ -111,35 +145,35 @@ func (m *Memory) makeRoom(s *memShard, now int64) {
 	if now >= s.nextSweep {
 		s.nextSweep = now + m.sweepInterval
 		var n uint64
-		for k, tat := range s.tats {
-			if tat <= now {
-				delete(s.tats, k)
+		for k, e := range s.entries {
+			if e.at <= now {
+				delete(s.entries, k)
 				n++
 			}
 		}
 		m.expired.Add(n)
 	}
-	if len(s.tats) < m.perShard {
+	if len(s.entries) < m.perShard {
 		return
 	}
 	// Map iteration starts at a random position, so this is a random sample.
 	var victim string
 	victimTAT := int64(1<<63 - 1)
 	i := 0
-	for k, tat := range s.tats {
-		if tat <= now { // idle: dropping it changes no decision
-			delete(s.tats, k)
+	for k, e := range s.entries {
+		if e.at <= now { // idle: dropping it changes no decision
+			delete(s.entries, k)
 			m.expired.Add(1)
 			return
 		}
-		if tat < victimTAT {
-			victim, victimTAT = k, tat
+		if e.at < victimTAT {
+			victim, victimTAT = k, e.at
 		}
 		if i++; i >= evictionSample {
 			break
 		}
 	}
-	delete(s.tats, victim)
+	delete(s.entries, victim)
 	m.evictions.Add(1)
 }
 
@@ -161,7 +195,7 @@ func (m *Memory) Stats() MemoryStats {
 	for i := range m.shards {
 		s := &m.shards[i]
 		s.mu.Lock()
-		st.Keys += len(s.tats)
+		st.Keys += len(s.entries)
 		s.mu.Unlock()
 	}
 	return st
@@ -176,9 +210,9 @@ func (m *Memory) Sweep(now time.Time) int {
 	for i := range m.shards {
 		s := &m.shards[i]
 		s.mu.Lock()
-		for k, tat := range s.tats {
-			if tat <= nowUS {
-				delete(s.tats, k)
+		for k, e := range s.entries {
+			if e.at <= nowUS {
+				delete(s.entries, k)
 				n++
 			}
 		}

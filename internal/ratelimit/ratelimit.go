@@ -16,9 +16,15 @@
 // (gcra below), so a limit behaves identically in memory and in Redis, and
 // the per-node fallback used while Redis is down decides like Redis would.
 //
+// Quotas (issue 5: "quotas per day/month") are the same Limiter with a
+// calendar Window: a plain counter per key and calendar day or month, reset
+// all at once at the window's end, so "10 000 per month" means the calendar
+// month, as billing does, rather than a rolling 30 days.
+//
 // Keys are opaque: callers namespace them by what is limited and by which
 // policy ("consumer:<id>:plan-gold"), because the stored state does not
-// include the limit it was computed with.
+// include the limit it was computed with; a rate limit and a quota must not
+// share a key.
 package ratelimit
 
 import (
@@ -29,7 +35,8 @@ import (
 )
 
 // Limit is a rate-limit policy: Limit requests per Period, with bursts of up
-// to Burst requests at once.
+// to Burst requests at once — or, with a calendar Window, a quota of Limit
+// requests per calendar day or month.
 type Limit struct {
 	// Limit is the number of requests admitted per Period at a steady rate.
 	Limit int
@@ -42,6 +49,65 @@ type Limit struct {
 	// Name is the policy name shown to clients in the RateLimit-Policy and
 	// RateLimit headers; empty means "default".
 	Name string
+	// Window is Rolling (the default: GCRA over Period) or a calendar
+	// window (Day, Month) for quotas. For calendar windows Period and Burst
+	// are ignored on input; decisions report the current window's length as
+	// Period.
+	Window Window
+	// Location is the time zone whose midnight starts a calendar window;
+	// nil means UTC. Unused for Rolling limits.
+	Location *time.Location
+}
+
+// Window is the kind of window a Limit counts in.
+type Window int
+
+const (
+	// Rolling is GCRA: Limit per Period at a steady rate, Burst at once.
+	Rolling Window = iota
+	// Day is a quota per calendar day, reset at midnight in Location.
+	Day
+	// Month is a quota per calendar month, reset at midnight on the first.
+	Month
+)
+
+// PerDay is a convenience for a quota of n requests per calendar day (UTC).
+func PerDay(n int, name string) Limit { return Limit{Limit: n, Window: Day, Name: name} }
+
+// PerMonth is a convenience for a quota of n requests per calendar month (UTC).
+func PerMonth(n int, name string) Limit { return Limit{Limit: n, Window: Month, Name: name} }
+
+// window returns the calendar window of l containing now.
+func window(l Limit, now time.Time) (start, end time.Time) {
+	loc := l.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	t := now.In(loc)
+	if l.Window == Day {
+		start = time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc)
+		return start, start.AddDate(0, 0, 1)
+	}
+	start = time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, loc)
+	return start, start.AddDate(0, 1, 0)
+}
+
+// quotaDecision builds the Decision for a calendar quota whose window ends at
+// end, after count requests were counted in it (including this one if
+// allowed).
+func quotaDecision(l Limit, allowed bool, count int64, start, end, now time.Time) Decision {
+	l.Period = end.Sub(start)
+	l.Burst = l.Limit
+	d := Decision{
+		Allowed:    allowed,
+		Remaining:  int(max(int64(l.Limit)-count, 0)),
+		ResetAfter: end.Sub(now),
+		Limit:      l,
+	}
+	if !allowed {
+		d.RetryAfter = d.ResetAfter
+	}
+	return d
 }
 
 // PerMinute is a convenience for n requests per minute with Burst = n.
@@ -103,6 +169,16 @@ type params struct {
 // normalize validates l, fills in the default Burst and computes the GCRA
 // constants.
 func normalize(l Limit) (Limit, params, error) {
+	switch l.Window {
+	case Rolling:
+	case Day, Month:
+		if l.Limit <= 0 {
+			return l, params{}, fmt.Errorf("%w: quota of %d per window", ErrInvalidLimit, l.Limit)
+		}
+		return l, params{}, nil
+	default:
+		return l, params{}, fmt.Errorf("%w: unknown window %d", ErrInvalidLimit, l.Window)
+	}
 	if l.Limit <= 0 || l.Period <= 0 || l.Burst < 0 {
 		return l, params{}, fmt.Errorf("%w: limit=%d period=%s burst=%d", ErrInvalidLimit, l.Limit, l.Period, l.Burst)
 	}

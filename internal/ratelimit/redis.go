@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -50,6 +51,26 @@ redis.call("SET", key, string.format("%d", new_tat), "PX", math.ceil(reset_after
 return {1, math.floor((now - allow_at) / interval), 0, reset_after}
 `
 
+// quotaLua counts one request against a calendar quota: KEYS[1] is the key
+// of this window (the window's start is part of it), ARGV[1] the quota,
+// ARGV[2] when the key may be dropped (Unix ms, the window's end plus a
+// grace for nodes whose clocks lag). A denied request is not counted.
+const quotaLua = `
+local n = tonumber(redis.call("GET", KEYS[1]) or 0)
+if n >= tonumber(ARGV[1]) then
+  return {0, n}
+end
+n = redis.call("INCR", KEYS[1])
+if n == 1 then
+  redis.call("PEXPIREAT", KEYS[1], ARGV[2])
+end
+return {1, n}
+`
+
+// quotaGrace keeps a finished window's counter a little past its end, so a
+// node whose clock lags still finds it instead of recreating it from zero.
+const quotaGrace = time.Hour
+
 // TimeSource selects whose clock a Redis limiter decides with.
 //
 // The trade-off: with ServerTime every node's request is timed by the one
@@ -62,6 +83,11 @@ return {1, math.floor((now - allow_at) / interval), 0, reset_after}
 // 600/min) but not for per-second limits in the thousands (T = 1 ms). Hence
 // ServerTime is the default and CallerTime is for tests and single-clock
 // setups. All nodes sharing a key prefix must use the same TimeSource.
+//
+// Calendar quotas (Day, Month) always use the caller's clock to pick the
+// window, since the calendar arithmetic (time zones, month lengths) lives in
+// Go; skew then matters only for the few requests within the skew of
+// midnight, which may be counted in the neighbouring window.
 type TimeSource int
 
 const (
@@ -90,6 +116,7 @@ type RedisOptions struct {
 type Redis struct {
 	client  redis.UniversalClient
 	script  *redis.Script
+	quota   *redis.Script
 	prefix  string
 	time    TimeSource
 	timeout time.Duration
@@ -108,6 +135,7 @@ func NewRedis(client redis.UniversalClient, opts RedisOptions) *Redis {
 	return &Redis{
 		client:  client,
 		script:  redis.NewScript(gcraLua),
+		quota:   redis.NewScript(quotaLua),
 		prefix:  opts.Prefix,
 		time:    opts.Time,
 		timeout: opts.Timeout,
@@ -133,14 +161,17 @@ func (r *Redis) Allow(ctx context.Context, key string, l Limit, now time.Time) (
 	if err != nil {
 		return Decision{Limit: l}, err
 	}
-	nowUS := int64(-1) // the script reads TIME
-	if r.time == CallerTime {
-		nowUS = now.UnixMicro()
-	}
 	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > r.timeout {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, r.timeout)
 		defer cancel()
+	}
+	if l.Window != Rolling {
+		return r.allowQuota(ctx, key, l, now)
+	}
+	nowUS := int64(-1) // the script reads TIME
+	if r.time == CallerTime {
+		nowUS = now.UnixMicro()
 	}
 	v, err := r.script.Run(ctx, r.client, []string{r.prefix + key}, p.interval, p.tolerance, nowUS).Int64Slice()
 	if err != nil {
@@ -151,4 +182,18 @@ func (r *Redis) Allow(ctx context.Context, key string, l Limit, now time.Time) (
 	}
 	o := outcome{allowed: v[0] == 1, remaining: v[1], retryAfter: v[2], resetAfter: v[3]}
 	return o.decision(l), nil
+}
+
+// allowQuota counts one request against a calendar quota.
+func (r *Redis) allowQuota(ctx context.Context, key string, l Limit, now time.Time) (Decision, error) {
+	start, end := window(l, now)
+	k := r.prefix + key + ":q" + strconv.FormatInt(start.Unix(), 10)
+	v, err := r.quota.Run(ctx, r.client, []string{k}, l.Limit, end.Add(quotaGrace).UnixMilli()).Int64Slice()
+	if err != nil {
+		return Decision{Limit: l}, fmt.Errorf("ratelimit: redis quota: %w", err)
+	}
+	if len(v) != 2 {
+		return Decision{Limit: l}, fmt.Errorf("ratelimit: redis quota: script returned %d values, want 2", len(v))
+	}
+	return quotaDecision(l, v[0] == 1, v[1], start, end, now), nil
 }
