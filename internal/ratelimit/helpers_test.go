@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"net"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -106,4 +107,25 @@ func burst(tb testing.TB, l Limiter, key string, lim Limit, now time.Time, n int
 		last = d
 	}
 	return admitted, last
+}
+
+// firstError keeps the first error reported by concurrent goroutines (an
+// atomic.Value would panic on differently typed errors).
+type firstError struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (f *firstError) set(err error) {
+	f.mu.Lock()
+	if f.err == nil {
+		f.err = err
+	}
+	f.mu.Unlock()
+}
+
+func (f *firstError) get() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -15,7 +14,7 @@ func hammer(t *testing.T, lim Limiter, l Limit, now time.Time, goroutines, perG 
 	t.Helper()
 	var mu sync.Mutex
 	counts := make(map[string]int)
-	var failed atomic.Value
+	var failed firstError
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for g := 0; g < goroutines; g++ {
@@ -28,7 +27,7 @@ func hammer(t *testing.T, lim Limiter, l Limit, now time.Time, goroutines, perG 
 				key := keyOf(g, i)
 				d, err := lim.Allow(context.Background(), key, l, now)
 				if err != nil {
-					failed.Store(err)
+					failed.set(err)
 					return
 				}
 				if d.Allowed {
@@ -46,7 +45,7 @@ func hammer(t *testing.T, lim Limiter, l Limit, now time.Time, goroutines, perG 
 	}
 	close(start)
 	wg.Wait()
-	if err, ok := failed.Load().(error); ok {
+	if err := failed.get(); err != nil {
 		t.Fatalf("Allow: %v", err)
 	}
 	return counts

@@ -41,7 +41,7 @@ func TestRedisThreeNodesShareOneLimit(t *testing.T) {
 			}
 			l := PerMinute(limitPerMin, "plan")
 			var admitted, denied atomic.Int64
-			var firstErr atomic.Value
+			var firstErr firstError
 			var wg sync.WaitGroup
 			start := make(chan struct{})
 			for n := 0; n < nodes; n++ {
@@ -53,7 +53,7 @@ func TestRedisThreeNodesShareOneLimit(t *testing.T) {
 						for i := 0; i < perRoutine; i++ {
 							d, err := limiters[n].Allow(context.Background(), "consumer:shared", l, t0)
 							if err != nil {
-								firstErr.CompareAndSwap(nil, err)
+								firstErr.set(err)
 								return
 							}
 							if d.Allowed {
@@ -69,7 +69,7 @@ func TestRedisThreeNodesShareOneLimit(t *testing.T) {
 			close(start)
 			wg.Wait()
 			elapsed := time.Since(began)
-			if err, ok := firstErr.Load().(error); ok {
+			if err := firstErr.get(); err != nil {
 				t.Fatalf("Allow: %v", err)
 			}
 			got := admitted.Load()
