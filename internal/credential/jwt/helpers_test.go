@@ -178,13 +178,18 @@ type jwksServer struct {
 	hits   atomic.Int64
 	disc   atomic.Int64
 	block  chan struct{} // when non-nil, JWKS requests wait on it
+	seen   chan struct{} // gets a value (if free) on each JWKS request
 }
 
 func newJWKSServer(t testing.TB, keys ...*testKey) *jwksServer {
-	s := &jwksServer{keys: keys}
+	s := &jwksServer{keys: keys, seen: make(chan struct{}, 1)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/jwks", func(w http.ResponseWriter, r *http.Request) {
 		s.hits.Add(1)
+		select {
+		case s.seen <- struct{}{}:
+		default:
+		}
 		s.mu.Lock()
 		block := s.block
 		s.mu.Unlock()
