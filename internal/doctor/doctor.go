@@ -383,6 +383,12 @@ func (r *run) fixFor(a answer) string {
 		if f := r.envFinding(otherEnv(r.keyEnv)); f != nil {
 			return f.fix
 		}
+	case reason.ScopeInsufficient:
+		// The gateway's detail ends "… lacks a, b." when possession was
+		// proven; name the scopes in the fix when it does.
+		if _, missing, ok := strings.Cut(a.detail, " lacks "); ok && missing != "" {
+			return "The key lacks " + strings.TrimSuffix(missing, ".") + ": use a key with those scopes (its application must be granted them first)."
+		}
 	case reason.UpstreamUnavailable:
 		return "The gateway accepted the credential but the service behind it is down: tell the API owner, quoting request ID " + a.requestID + "."
 	case ServiceError:
