@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -83,3 +84,5 @@ func sha256Digest(body string) string {
 	s := sha256.Sum256([]byte(body))
 	return "sha-256=:" + base64.StdEncoding.EncodeToString(s[:]) + ":"
 }
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }

@@ -1,6 +1,7 @@
 package httpsig
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 
@@ -227,7 +228,12 @@ func ParseSignatureInput(v string) ([]Input, error) {
 	}
 	d, err := sfv.ParseDictionary(v)
 	if err != nil {
-		return nil, &ParseError{Field: FieldSignatureInput, Msg: "not a structured-field dictionary: " + err.Error()}
+		msg := "not a structured-field dictionary: " + err.Error()
+		var se *sfv.Error
+		if errors.As(err, &se) && se.Offset < len(v) && v[se.Offset] == '@' {
+			msg += "; component identifiers are quoted strings, e.g. \"@method\""
+		}
+		return nil, &ParseError{Field: FieldSignatureInput, Msg: msg}
 	}
 	if len(d.Members) == 0 {
 		return nil, &ParseError{Field: FieldSignatureInput, Msg: "empty"}

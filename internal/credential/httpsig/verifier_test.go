@@ -51,7 +51,7 @@ func TestVerifyRequest(t *testing.T) {
 		inner   string // signed inner list; "" leaves the request unsigned
 		label   string
 		mutate  func(r *http.Request) // after signing
-		base    func([]byte) []byte  // signer bug: base altered before signing
+		base    func([]byte) []byte   // signer bug: base altered before signing
 		policy  Policy
 		code    string
 		detail  []string // substrings of the caller's detail
@@ -139,7 +139,9 @@ func TestVerifyRequest(t *testing.T) {
 		{desc: "covered field absent from the request", inner: `("@method" "@authority" "@path" "x-missing");created=` + now + `;keyid="k1";nonce="n"`,
 			headers: []string{"X-Missing: 1"}, mutate: func(r *http.Request) { r.Header.Del("X-Missing") }, code: CodeInvalid, detail: []string{`component "x-missing": the message has no x-missing field`}},
 		{desc: "truncated MAC", inner: std + `10"`, code: CodeInvalid, detail: []string{"truncated MACs are not accepted"},
-			mutate: func(r *http.Request) { r.Header.Set("Signature", "sig1=:"+base64.StdEncoding.EncodeToString(make([]byte, 16))+":") }},
+			mutate: func(r *http.Request) {
+				r.Header.Set("Signature", "sig1=:"+base64.StdEncoding.EncodeToString(make([]byte, 16))+":")
+			}},
 		{desc: "base64url signature", inner: std + `11"`, code: CodeMalformed, detail: []string{"base64url"},
 			mutate: func(r *http.Request) { r.Header.Set("Signature", "sig1=:ab-_ab-_:") }},
 		{desc: "required label absent", inner: std + `12"`, policy: Policy{Label: "gh"}, code: CodeMalformed,
