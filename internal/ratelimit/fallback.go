@@ -20,6 +20,12 @@ import (
 // request — that would add a timeout to each request and hammer a recovering
 // Redis — but lets one real request through to it after an exponentially
 // growing backoff; the first success ends the degraded state.
+//
+// The fallback starts counting from nothing: a rolling limit loses at most
+// one burst of history, but a calendar quota is counted per node from zero
+// for the rest of the outage (fail closed where overspending a quota costs
+// more than refusing calls). When Redis returns, its counters resume where
+// they were; what the nodes admitted meanwhile is not added to them.
 type Fallback struct {
 	primary    Limiter
 	fallback   Limiter
