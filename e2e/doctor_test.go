@@ -60,6 +60,7 @@ func TestDoctorScenarios(t *testing.T) {
 	beta := str(post("/tenants", map[string]any{"slug": "beta", "name": "Beta"}), "id")
 	betaApp := str(post("/consumers", map[string]any{"tenant": beta, "name": "beta-app"}), "id")
 	_, otherTenant := key(betaApp, "live")
+	fenced := str(post("/keys", map[string]any{"consumer": shop, "environment": "live", "ip_allow": []string{"10.0.0.0/8"}}), "key")
 	typo := good[:40] + otherChar(good[40]) + good[41:]
 
 	orders := n.proxy + "/orders/42"
@@ -90,6 +91,8 @@ func TestDoctorScenarios(t *testing.T) {
 			verdict: "tenant.mismatch", fix: "Use a key of the service's tenant"},
 		{desc: "missing scope", args: []string{"--url", n.proxy + "/refunds/7", "-X", "POST", "-H", "Authorization: Bearer " + good}, exit: 1,
 			verdict: "scope.insufficient", fix: "The key lacks refunds:write"},
+		{desc: "IP not allowed", args: []string{"--url", orders, "-H", "Authorization: Bearer " + fenced}, exit: 1,
+			verdict: "ip.not_allowed", fix: "The gateway sees this machine as 127.0.0.1"},
 		{desc: "Token instead of Bearer", args: []string{"--url", orders, "-H", "Authorization: Token " + good}, exit: 1,
 			verdict: "auth.scheme_unsupported", fix: "Send 'Authorization: Bearer <key>' instead of 'Token <key>'."},
 		{desc: "key in the wrong header", args: []string{"--url", orders, "-H", "Api-Key: " + good}, exit: 1,
@@ -97,7 +100,7 @@ func TestDoctorScenarios(t *testing.T) {
 		{desc: "upstream down (--send)", args: []string{"--url", n.proxy + "/billing/invoices", "-H", "X-API-Key: " + good, "--send"}, exit: 1,
 			verdict: "upstream.unavailable", fix: "The gateway accepted the credential but the service behind it is down: tell the API owner, quoting request ID "},
 	}
-	secrets := []string{good, revoked, rotated, testKey, suspended, otherTenant, str(exp, "key")}
+	secrets := []string{good, revoked, rotated, testKey, suspended, otherTenant, fenced, str(exp, "key")}
 	ridRE := regexp.MustCompile(`request ID ([0-9A-Z]{26})\.$`)
 	for _, tc := range cases {
 		t.Run(tc.desc, func(t *testing.T) {

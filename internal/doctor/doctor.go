@@ -389,6 +389,18 @@ func (r *run) fixFor(a answer) string {
 		if _, missing, ok := strings.Cut(a.detail, " lacks "); ok && missing != "" {
 			return "The key lacks " + strings.TrimSuffix(missing, ".") + ": use a key with those scopes (its application must be granted them first)."
 		}
+	case reason.IPNotAllowed:
+		// The detail says "… saw client address <ip> (from <source>) …".
+		if _, rest, ok := strings.Cut(a.detail, "client address "); ok {
+			if ip, _, ok := strings.Cut(rest, " "); ok && ip != "" {
+				return "The gateway sees this machine as " + ip + ", which the credential's IP allow-list does not include: call from an allowed network, or ask the operator to allow " + ip + "."
+			}
+		}
+	case reason.AuthMethodNotAllowed:
+		// The gateway's detail ends "It accepts <what and where>."
+		if i := strings.LastIndex(a.detail, "accepts "); i >= 0 {
+			return "This route does not take this kind of credential: it accepts " + strings.TrimSuffix(a.detail[i+len("accepts "):], ".") + "."
+		}
 	case reason.UpstreamUnavailable:
 		return "The gateway accepted the credential but the service behind it is down: tell the API owner, quoting request ID " + a.requestID + "."
 	case ServiceError:

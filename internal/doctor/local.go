@@ -149,6 +149,10 @@ func (r *run) keyChecks(tok string, hidden bool) {
 		r.keyID, r.keyEnv = kerr.CredentialID, env
 		r.add(GroupLocal, checkKeyFormat, Fail, maskKey(tok, env, kerr.CredentialID, false)+": "+kerr.Detail)
 		fix := sentence(kerr.Detail)
+		if strings.HasSuffix(fix, "?") {
+			// A detail that asks how it happened still needs the fix.
+			fix += " Copy the whole key again exactly as it was shown."
+		}
 		if kerr.Code == reason.KeyChecksumMismatch {
 			fix = "The key has a typo (its checksum does not match): copy it again from where it was shown instead of retyping it."
 		}
