@@ -22,6 +22,7 @@ import (
 	"gatehouse/internal/domain"
 	"gatehouse/internal/policy"
 	"gatehouse/internal/proxy"
+	"gatehouse/internal/ratelimit"
 	"gatehouse/internal/reason"
 	"gatehouse/internal/reqid"
 	"gatehouse/internal/snapshot"
@@ -41,7 +42,10 @@ type Options struct {
 	Verifiers []credential.Verifier
 	Forwarder proxy.Forwarder
 	Calls     Recorder
-	Clock     clock.Clock
+	// Limiter counts rate limits (memory, or Redis in cluster mode); nil
+	// turns the limit stage off.
+	Limiter ratelimit.Limiter
+	Clock   clock.Clock
 	// Environment this gateway serves (live or test).
 	Environment string
 	// PublicURL is the base of error-page links; empty: from the request.
@@ -189,7 +193,9 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, st *state, call
 	id := &st.id
 
 	// 6. limit
-	t.Skip(stLimit, "rate", "no limit configured")
+	if rerr := p.limit(r, w.Header(), route, id, call.Time, t); rerr != nil {
+		return route, rerr, false
+	}
 
 	// 7. forward
 	h := w.Header()
@@ -309,6 +315,43 @@ func (p *Pipeline) authenticate(r *http.Request, st *state, snap *snapshot.Snaps
 		return pres, rerr
 	}
 	return pres, nil
+}
+
+// limit applies the route's rate limit, keyed by consumer, credential or
+// route, and sets the RateLimit headers.
+func (p *Pipeline) limit(r *http.Request, h http.Header, route *snapshot.Route, id *credential.Identity, now time.Time, t *trace.Trace) *reason.Error {
+	if route.Limit == nil || p.o.Limiter == nil {
+		t.Skip(stLimit, "rate", "no limit configured")
+		return nil
+	}
+	var key string
+	switch route.LimitBy {
+	case "credential":
+		key = "rl:" + route.ID + ":k:" + id.CredentialID
+	case "route":
+		key = "rl:" + route.ID
+	default:
+		key = "rl:" + route.ID + ":c:" + id.Consumer.ID
+	}
+	d, err := p.o.Limiter.Allow(r.Context(), key, *route.Limit, now)
+	if err != nil {
+		t.Fail(stLimit, "rate", "limit store unavailable and configured to fail closed: "+err.Error())
+		return &reason.Error{Code: reason.AuthBackendUnavailable, RetryAfter: 1,
+			Detail: "The gateway cannot check this route's rate limit right now; retry shortly.", Err: err}
+	}
+	ratelimit.Headers(h, d)
+	if !d.Allowed {
+		secs := int((d.RetryAfter + time.Second - 1) / time.Second)
+		dt := "Rate limit of " + route.LimitText + " exceeded; retry in " + itoa(int64(secs)) + "s."
+		t.Fail(stLimit, "rate", dt)
+		return &reason.Error{Code: reason.RateExceeded, Detail: dt, RetryAfter: max(secs, 1), CredentialID: id.CredentialID}
+	}
+	if d.Degraded {
+		t.Pass(stLimit, "rate", route.LimitText+": counted on this node only (shared counter store unavailable)")
+	} else {
+		t.Pass(stLimit, "rate", route.LimitText)
+	}
+	return nil
 }
 
 var credentialHeaders = []string{"Authorization", "X-Api-Key"}

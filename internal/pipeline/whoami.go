@@ -9,12 +9,15 @@ import (
 	"gatehouse/internal/credential"
 	"gatehouse/internal/domain"
 	"gatehouse/internal/policy"
+	"gatehouse/internal/ratelimit"
 	"gatehouse/internal/reason"
 	"gatehouse/internal/trace"
 )
 
 // WhoamiPath is where a caller asks who the gateway thinks it is (§6).
 const WhoamiPath = wellKnownGH + "whoami"
+
+var whoamiLimit = ratelimit.Limit{Limit: 60, Period: time.Minute, Name: "whoami"}
 
 // whoamiAnswer is the 200 answer of whoami (Appendix A).
 type whoamiAnswer struct {
@@ -60,6 +63,19 @@ func (p *Pipeline) whoami(w http.ResponseWriter, r *http.Request, id string) {
 	}()
 	now := p.o.Clock.Now()
 	call := &domain.Call{RequestID: id, Time: now}
+	// whoami has its own small rate limit per client address, so it
+	// cannot be used to probe keys at line rate.
+	if p.o.Limiter != nil {
+		ip, _ := p.clientIP(r)
+		d, err := p.o.Limiter.Allow(r.Context(), "whoami:"+ip.String(), whoamiLimit, now)
+		if err == nil && !d.Allowed {
+			ratelimit.Headers(w.Header(), d)
+			secs := int((d.RetryAfter + time.Second - 1) / time.Second)
+			p.reject(w, r, nil, id, &reason.Error{Code: reason.RateExceeded, RetryAfter: max(secs, 1),
+				Detail: "whoami answers at most 60 requests per minute per client address."}, call)
+			return
+		}
+	}
 	q := r.URL.Query()
 	path := q.Get("path")
 	if path == "" {

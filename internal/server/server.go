@@ -28,6 +28,7 @@ import (
 	"gatehouse/internal/domain"
 	"gatehouse/internal/pipeline"
 	"gatehouse/internal/proxy"
+	"gatehouse/internal/ratelimit"
 	"gatehouse/internal/snapshot"
 	"gatehouse/internal/store"
 	"gatehouse/internal/store/sqlite"
@@ -131,6 +132,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		Verifiers:      []credential.Verifier{apikey.Verifier{}},
 		Forwarder:      proxy.NewHTTPUtil(proxy.Options{Logger: opts.Logger}),
 		Calls:          s.calls,
+		Limiter:        ratelimit.NewMemory(ratelimit.MemoryOptions{}),
 		Clock:          opts.Clock,
 		Environment:    cfg.Environment,
 		PublicURL:      cfg.PublicURL,

@@ -16,6 +16,7 @@ import (
 
 	"gatehouse/internal/domain"
 	"gatehouse/internal/proxy"
+	"gatehouse/internal/ratelimit"
 	"gatehouse/internal/store"
 )
 
@@ -68,6 +69,11 @@ type Route struct {
 	AcceptsText string
 	// Label is the trace detail for a match, precomputed.
 	Label string
+	// Limit is the compiled rate limit (nil: none); LimitBy is consumer,
+	// credential or route, LimitText its description for details.
+	Limit     *ratelimit.Limit
+	LimitBy   string
+	LimitText string
 	// methods is nil for "any method".
 	methods map[string]bool
 }
@@ -223,6 +229,14 @@ func compileRoute(r *Route) {
 	name := r.Name
 	if name == "" {
 		name = r.ID
+	}
+	if rl := r.RateLimit; rl != nil && rl.Limit > 0 && rl.Period > 0 {
+		r.LimitBy = rl.By
+		if r.LimitBy == "" {
+			r.LimitBy = "consumer"
+		}
+		r.Limit = &ratelimit.Limit{Limit: rl.Limit, Period: rl.Period.D(), Name: "route"}
+		r.LimitText = fmt.Sprintf("%d requests per %s per %s", rl.Limit, rl.Period.D(), r.LimitBy)
 	}
 	r.Label = fmt.Sprintf("route %s (%s) → service %s", name, strings.Join(r.Paths, ", "), r.Service.Name)
 }
