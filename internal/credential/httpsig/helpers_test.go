@@ -10,9 +10,11 @@ import (
 	"encoding/asn1"
 	"encoding/base64"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -86,3 +88,13 @@ func sha256Digest(body string) string {
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+type atomicCounter struct{ n atomic.Uint64 }
+
+func (c *atomicCounter) next() uint64 { return c.n.Add(1) }
+
+type bodyReader struct{ *strings.Reader }
+
+func (bodyReader) Close() error { return nil }
+
+func nopBody(s string) io.ReadCloser { return bodyReader{strings.NewReader(s)} }
