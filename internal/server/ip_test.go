@@ -1,0 +1,63 @@
+package server
+
+import (
+	"net"
+	"strings"
+	"testing"
+
+	"gatehouse/internal/config"
+)
+
+// IP allow-lists with IPv4, IPv6, trusted and untrusted X-Forwarded-For;
+// ip.not_allowed shows the address the gateway saw and where it came from.
+func TestIPAllowLists(t *testing.T) {
+	cases := []struct {
+		desc       string
+		trusted    []string
+		xff        string
+		wantStatus int
+		wantDetail string
+	}{
+		{desc: "trusted proxy, allowed IPv4 client", trusted: []string{"127.0.0.1/32"}, xff: "198.51.100.7", wantStatus: 200},
+		{desc: "trusted proxy, allowed IPv6 client", trusted: []string{"127.0.0.1"}, xff: "2001:db8::5", wantStatus: 200},
+		{desc: "trusted proxy, client outside the list", trusted: []string{"127.0.0.1/32"}, xff: "203.0.113.1",
+			wantStatus: 403, wantDetail: "203.0.113.1 (from X-Forwarded-For)"},
+		{desc: "forged left-most entry is not believed", trusted: []string{"127.0.0.1/32"}, xff: "198.51.100.7, 203.0.113.1",
+			wantStatus: 403, wantDetail: "203.0.113.1 (from X-Forwarded-For)"},
+		{desc: "untrusted peer: X-Forwarded-For ignored", xff: "198.51.100.7",
+			wantStatus: 403, wantDetail: "127.0.0.1 (from socket)"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			h := newHarness(t, func(c *config.Config) { c.TrustedProxies = tc.trusted })
+			w := h.newWorld("acme", nil, nil)
+			h.mustAdmin("PATCH", "/admin/v1/consumers/"+w.consumer, map[string]any{"ip_allow": []string{"198.51.100.0/24", "2001:db8::/32"}})
+			_, k := h.newKey(w.consumer, nil)
+			r := h.call("GET", "/acme/x", "Authorization", "Bearer "+k, "X-Forwarded-For", tc.xff)
+			if r.status != tc.wantStatus {
+				t.Fatalf("status %d: %s", r.status, r.raw)
+			}
+			if tc.wantDetail != "" && (r.body["code"] != "ip.not_allowed" || !strings.Contains(r.body["detail"].(string), tc.wantDetail)) {
+				t.Fatalf("answer %s", r.raw)
+			}
+		})
+	}
+	t.Run("IPv6 socket and a key's own allow-list", func(t *testing.T) {
+		if ln, err := net.Listen("tcp", "[::1]:0"); err != nil {
+			t.Skipf("no IPv6 loopback on this machine: %v", err)
+		} else {
+			ln.Close()
+		}
+		h := newHarness(t, func(c *config.Config) { c.ProxyAddr = "[::1]:0" })
+		w := h.newWorld("acme", nil, nil)
+		_, ok := h.newKey(w.consumer, map[string]any{"ip_allow": []string{"::1/128"}})
+		_, no := h.newKey(w.consumer, map[string]any{"ip_allow": []string{"2001:db8::/32"}})
+		if r := h.call("GET", "/acme/x", bearer(ok)...); r.status != 200 {
+			t.Fatalf("allowed ::1: %d %s", r.status, r.raw)
+		}
+		r := h.call("GET", "/acme/x", bearer(no)...)
+		if r.status != 403 || !strings.Contains(r.body["detail"].(string), "::1 (from socket)") {
+			t.Fatalf("key allow-list: %d %s", r.status, r.raw)
+		}
+	})
+}
