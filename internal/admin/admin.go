@@ -54,7 +54,9 @@ import (
 	"gatehouse/internal/clock"
 	"gatehouse/internal/domain"
 	"gatehouse/internal/reqid"
+	"gatehouse/internal/secrets"
 	"gatehouse/internal/store"
+	"gatehouse/internal/webhook"
 )
 
 // Config wires the admin API to the rest of the gateway.
@@ -79,7 +81,19 @@ type Config struct {
 	Environment string
 	// Version is the gateway's build version, reported by /status.
 	Version string
+	// Events, when set, receives the notifications of committed changes
+	// (subscription.requested, .approved, .rejected, .revoked), after the
+	// commit and OnChange, each also written as an "admin event" log line.
+	// It must not block or keep ctx: webhook.Sender.Publish fits.
+	Events func(ctx context.Context, e Event)
+	// Secrets seals the recoverable secrets the API stores (HMAC
+	// credential secrets, issuers' HS256 and introspection secrets); the
+	// endpoints that take such secrets refuse to work without it.
+	Secrets *secrets.Box
 }
+
+// Event is one notification of a committed change (the webhook payload).
+type Event = webhook.Event
 
 // Defaults.
 const (
@@ -460,8 +474,14 @@ type change struct {
 	Resource   string
 	ResourceID string
 	TenantID   string
-	Before     any
-	After      any
+	// OtherTenantID is a second tenant concerned (see
+	// domain.AuditEntry.OtherTenantID); "" when the same as TenantID.
+	OtherTenantID string
+	Before        any
+	After         any
+	// Events are published once the change is committed (ID and Time are
+	// filled in when empty).
+	Events []Event
 }
 
 // commit runs fn in one store transaction together with exactly one audit
@@ -471,11 +491,13 @@ type change struct {
 // transaction is open deadlocks a single-connection store.
 func (rc *reqCtx) commit(fn func(tx store.Tx) (change, error)) error {
 	var entry domain.AuditEntry
+	var events []Event
 	err := rc.api.cfg.Store.Update(rc.ctx, func(tx store.Tx) error {
 		c, err := fn(tx)
 		if err != nil {
 			return err
 		}
+		events = c.Events
 		if c.Action == "" {
 			c.Action = rc.ep.Action
 		}
@@ -498,13 +520,40 @@ func (rc *reqCtx) commit(fn func(tx store.Tx) (change, error)) error {
 	rc.api.cfg.Logger.LogAttrs(rc.ctx, slog.LevelInfo, "admin change", slog.String("action", entry.Action),
 		slog.String("resource", entry.Resource), slog.String("id", entry.ResourceID), slog.String("actor", entry.Actor),
 		slog.String("request_id", rc.requestID))
+	var applyErr error
 	if f := rc.api.cfg.OnChange; f != nil {
 		if err := f(rc.ctx); err != nil {
-			return internal(fmt.Errorf("on change: %w", err),
+			applyErr = internal(fmt.Errorf("on change: %w", err),
 				"the change was saved (see GET %s/audit) but the gateway could not apply it yet: %v; it takes effect on the next successful reload", basePath, err)
 		}
 	}
-	return nil
+	// The change is committed whether or not it could be applied yet:
+	// its notifications go out either way.
+	rc.publish(entry, events)
+	return applyErr
+}
+
+// publish logs and hands over the events of a committed change.
+func (rc *reqCtx) publish(entry domain.AuditEntry, events []Event) {
+	for _, e := range events {
+		if e.ID == "" {
+			id, err := newID(prefixEvent)
+			if err != nil {
+				rc.api.cfg.Logger.Error("admin: event id", "event", e.Type, "err", err)
+				continue
+			}
+			e.ID = id
+		}
+		if e.Time.IsZero() {
+			e.Time = rc.now
+		}
+		rc.api.cfg.Logger.LogAttrs(rc.ctx, slog.LevelInfo, "admin event", slog.String("event", e.Type),
+			slog.String("event_id", e.ID), slog.String("resource", entry.Resource), slog.String("id", entry.ResourceID),
+			slog.String("actor", entry.Actor), slog.String("request_id", rc.requestID))
+		if f := rc.api.cfg.Events; f != nil {
+			f(rc.ctx, e)
+		}
+	}
 }
 
 // storeError maps store failures to problems; apiErrors and refusals pass
@@ -575,13 +624,20 @@ func (rc *reqCtx) auditEntry(c change) (domain.AuditEntry, error) {
 		TenantID:   c.TenantID,
 		Before:     before,
 		After:      after,
+		OtherTenantID: func() string {
+			if c.OtherTenantID == c.TenantID {
+				return ""
+			}
+			return c.OtherTenantID
+		}(),
 	}, nil
 }
 
 // secretFields are JSON members never written to the audit log, whatever
 // object they appear in. The domain types already leave hashes out of
 // their JSON; this is the second lock on the same door.
-var secretFields = []string{"key", "token", "hash", "key_hash", "token_hash", "secret", "password", "api_keys"}
+var secretFields = []string{"key", "token", "hash", "key_hash", "token_hash", "secret", "password", "api_keys",
+	"password_hash", "hs256_secret", "introspection_client_secret"}
 
 // maskedJSON encodes v for the audit log with every secret-named member
 // replaced by "[masked]".

@@ -19,7 +19,7 @@ func TestEveryChangeIsAuditedOnceAndApplied(t *testing.T) {
 	e := newEnv(t)
 	f := e.fixture("acme")
 	rootID := e.auditAll()[0]["resource_id"].(string)
-	var newKey, newConsumer, newAdmin, newRoute, newService string
+	var newKey, newConsumer, newAdmin, newRoute, newService, newSub string
 	steps := []struct {
 		desc, method string
 		path         func() string
@@ -45,6 +45,9 @@ func TestEveryChangeIsAuditedOnceAndApplied(t *testing.T) {
 		{"create route", "POST", fixed("/admin/v1/routes"), map[string]any{"service": "s2", "paths": []string{"/s2"}}, "route.create",
 			func(r resp) { newRoute = r.str(t, "id") }},
 		{"update route", "PATCH", func() string { return "/admin/v1/routes/" + newRoute }, map[string]any{"methods": []string{"GET"}}, "route.update", nil},
+		{"request subscription", "POST", fixed("/admin/v1/subscriptions"), map[string]any{"consumer": "acme/web", "service": "s2"}, "subscription.request",
+			func(r resp) { newSub = r.str(t, "id") }},
+		{"revoke subscription", "POST", func() string { return "/admin/v1/subscriptions/" + newSub + "/revoke" }, nil, "subscription.revoke", nil},
 		{"delete route", "DELETE", func() string { return "/admin/v1/routes/" + newRoute }, nil, "route.delete", nil},
 		{"delete service", "DELETE", func() string { return "/admin/v1/services/" + newService }, nil, "service.delete", nil},
 		{"delete consumer", "DELETE", func() string { return "/admin/v1/consumers/" + newConsumer }, nil, "consumer.delete", nil},

@@ -158,6 +158,29 @@ func (a *API) routeTable() []*endpoint {
 			Summary: "Delete a route (declared routes are read-only)",
 			Perm:    permWrite, Status: 204, handle: a.deleteRoute},
 
+		// Subscriptions.
+		{Method: http.MethodGet, Path: basePath + "/subscriptions", Action: "subscription.list", Resource: "subscription",
+			Summary: "List subscriptions (tenant-bound admins see those where their tenant is the consumer's or the service's)",
+			Perm:    permRead, Query: withPage(pConsumer, pService,
+				param{Name: "tenant", Type: "string", Description: "tenant id or slug: subscriptions where the consumer or the service belongs to it"},
+				param{Name: "state", Type: "string", Description: "pending, approved, rejected or revoked"},
+			), Status: 200, Resp: domain.Subscription{}, List: true, handle: a.listSubscriptions},
+		{Method: http.MethodPost, Path: basePath + "/subscriptions", Action: "subscription.request", Resource: "subscription",
+			Summary: "Request a consumer's access to a service: approved at once for its own tenant's service that needs no approval, else pending",
+			Perm:    permWrite, Body: subscriptionRequest{}, Status: 201, Resp: subscriptionView{}, handle: a.createSubscription},
+		{Method: http.MethodGet, Path: basePath + "/subscriptions/{id}", Action: "subscription.get", Resource: "subscription",
+			Summary: "Get a subscription (a pending one names who can approve it)",
+			Perm:    permRead, Status: 200, Resp: subscriptionView{}, handle: a.getSubscription},
+		{Method: http.MethodPost, Path: basePath + "/subscriptions/{id}/approve", Action: "subscription.approve", Resource: "subscription",
+			Summary: "Approve a pending subscription (admin, or tenant-admin of the service's tenant); the consumer may call from its next request",
+			Perm:    permWrite, Body: approveRequest{}, BodyOptional: true, Status: 200, Resp: subscriptionView{}, handle: a.decideSubscription(domain.SubscriptionApproved)},
+		{Method: http.MethodPost, Path: basePath + "/subscriptions/{id}/reject", Action: "subscription.reject", Resource: "subscription",
+			Summary: "Reject a pending subscription (admin, or tenant-admin of the service's tenant); its calls answer subscription.rejected with the note",
+			Perm:    permWrite, Body: noteRequest{}, BodyOptional: true, Status: 200, Resp: subscriptionView{}, handle: a.decideSubscription(domain.SubscriptionRejected)},
+		{Method: http.MethodPost, Path: basePath + "/subscriptions/{id}/revoke", Action: "subscription.revoke", Resource: "subscription",
+			Summary: "Revoke an approved subscription (admin, or tenant-admin of either side); its calls answer subscription.revoked",
+			Perm:    permWrite, Body: noteRequest{}, BodyOptional: true, Status: 200, Resp: subscriptionView{}, handle: a.decideSubscription(domain.SubscriptionRevoked)},
+
 		// Calls.
 		{Method: http.MethodGet, Path: basePath + "/calls", Action: "call.list", Resource: "call", Summary: "Query the call log, newest first",
 			Perm: permRead, Query: withPage(
@@ -177,7 +200,7 @@ func (a *API) routeTable() []*endpoint {
 		{Method: http.MethodGet, Path: basePath + "/audit", Action: "audit.list", Resource: "audit", Summary: "Read the audit log, newest first",
 			Perm: permRead, Query: withPage(pTenant,
 				param{Name: "action", Type: "string", Description: "exact action (key.revoke) or a prefix ending in '.' (key.)"},
-				param{Name: "resource", Type: "string", Description: "resource type: tenant, consumer, key, service, route, admin"},
+				param{Name: "resource", Type: "string", Description: "resource type: tenant, consumer, key, service, route, subscription, credential, issuer, admin"},
 				param{Name: "resource_id", Type: "string", Description: "id of the changed object"},
 				param{Name: "actor", Type: "string", Description: "admin id or name"},
 			), Status: 200, Resp: domain.AuditEntry{}, List: true, handle: a.listAudit},

@@ -31,6 +31,8 @@ type routeRequest struct {
 	ErrorFormat       string   `json:"error_format,omitempty"` // problem (default) or openai
 	MaxBody           int64    `json:"max_body,omitempty"`     // bytes; 0 = gateway default
 	Type              string   `json:"type,omitempty"`         // proxy (default), ai or prompt
+	// RateLimit limits calls on the route; null (PATCH) removes it.
+	RateLimit *rateLimitInput `json:"rate_limit,omitempty"`
 }
 
 var (
@@ -42,7 +44,7 @@ func routeToRequest(r domain.Route, serviceRef string) routeRequest {
 	return routeRequest{Service: serviceRef, Name: r.Name, Hosts: slices.Clone(r.Hosts), Paths: slices.Clone(r.Paths),
 		Methods: slices.Clone(r.Methods), Auth: slices.Clone(r.Auth), Scopes: slices.Clone(r.Scopes), StripPrefix: r.StripPrefix,
 		UpstreamPath: r.UpstreamPath, QueryKey: r.QueryKey, ForwardCredential: r.ForwardCredential, Disclosure: r.Disclosure,
-		ErrorFormat: r.ErrorFormat, MaxBody: r.MaxBody, Type: r.Type}
+		ErrorFormat: r.ErrorFormat, MaxBody: r.MaxBody, Type: r.Type, RateLimit: rateLimitToInput(r.RateLimit)}
 }
 
 // buildRoute validates every field but the service.
@@ -124,6 +126,11 @@ func buildRoute(req routeRequest) (domain.Route, error) {
 	if r.MaxBody < 0 {
 		return r, invalid("max_body %d must be 0 (the gateway default) or a positive number of bytes", r.MaxBody)
 	}
+	rl, err := buildRateLimit("rate_limit", req.RateLimit)
+	if err != nil {
+		return r, err
+	}
+	r.RateLimit = rl
 	return r, nil
 }
 

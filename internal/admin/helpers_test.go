@@ -41,6 +41,12 @@ var t0 = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 
 func newEnv(t *testing.T) *testEnv {
 	t.Helper()
+	return newEnvWith(t, nil)
+}
+
+// newEnvWith is newEnv with a hook to adjust the API's Config.
+func newEnvWith(t *testing.T, mod func(*Config)) *testEnv {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "gatehouse.db"))
 	if err != nil {
@@ -52,7 +58,7 @@ func newEnv(t *testing.T) *testEnv {
 		t.Fatalf("bootstrap: %q %v", root, err)
 	}
 	e := &testEnv{t: t, store: st, clock: clock.NewFake(t0), root: root}
-	api := New(Config{
+	cfg := Config{
 		Store: st, Clock: e.clock, Version: "test-1",
 		OnChange: func(ctx context.Context) error {
 			v, err := st.Version(ctx)
@@ -68,8 +74,11 @@ func newEnv(t *testing.T) *testEnv {
 		Status: func(context.Context) any {
 			return map[string]any{"calllog": map[string]int{"queued": 0, "written": 7, "dropped": 0}}
 		},
-	})
-	e.srv = httptest.NewServer(api)
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	e.srv = httptest.NewServer(New(cfg))
 	t.Cleanup(e.srv.Close)
 	return e
 }

@@ -20,7 +20,12 @@ const (
 	prefixService  = "svc_"
 	prefixRoute    = "rte_"
 	prefixAdmin    = "adm_"
-	idRandomLen    = 16
+	// Subscriptions, issuers, credentials and events (webhook payloads).
+	prefixSubscription = "sub_"
+	prefixIssuer       = "iss_"
+	prefixCredential   = "crd_"
+	prefixEvent        = "evt_"
+	idRandomLen        = 16
 )
 
 // Admin tokens are "gha_" plus 40 base62 characters (≈238 bits). Only

@@ -71,6 +71,8 @@ func TestTenantAdminCannotReachAnotherTenant(t *testing.T) {
 	}
 	rootID := e.auditAll()[0]["resource_id"].(string) // the bootstrap admin
 	taID, ta := e.newAdmin("acme-ops", domain.RoleTenantAdmin, "acme")
+	bSub := e.must(201, "POST", "/admin/v1/subscriptions", map[string]any{"consumer": b.consumerID, "service": b.serviceID}).str(t, "id")
+	e.must(201, "POST", "/admin/v1/subscriptions", map[string]any{"consumer": a.consumerID, "service": a.serviceID})
 
 	cases := []struct {
 		desc, method, path string
@@ -105,6 +107,13 @@ func TestTenantAdminCannotReachAnotherTenant(t *testing.T) {
 		{"move own route to B's service", "PATCH", "/admin/v1/routes/" + a.routeID, map[string]any{"service": b.serviceID}},
 		{"change B's route", "PATCH", "/admin/v1/routes/" + b.routeID, map[string]any{"paths": []string{"/x"}}},
 		{"delete B's route", "DELETE", "/admin/v1/routes/" + b.routeID, nil},
+		{"list B's subscriptions", "GET", "/admin/v1/subscriptions?tenant=globex", nil},
+		{"list subscriptions of B's consumer", "GET", "/admin/v1/subscriptions?consumer=" + b.consumerID, nil},
+		{"read B's subscription", "GET", "/admin/v1/subscriptions/" + bSub, nil},
+		{"request a subscription for B's consumer", "POST", "/admin/v1/subscriptions", map[string]any{"consumer": b.consumerID, "service": a.serviceID}},
+		{"approve B's subscription", "POST", "/admin/v1/subscriptions/" + bSub + "/approve", nil},
+		{"reject B's subscription", "POST", "/admin/v1/subscriptions/" + bSub + "/reject", nil},
+		{"revoke B's subscription", "POST", "/admin/v1/subscriptions/" + bSub + "/revoke", nil},
 		{"read B's call", "GET", "/admin/v1/calls/" + callB, nil},
 		{"list B's calls", "GET", "/admin/v1/calls?tenant=globex", nil},
 		{"list calls of B's consumer", "GET", "/admin/v1/calls?consumer=" + b.consumerID, nil},
@@ -140,6 +149,7 @@ func TestTenantAdminCannotReachAnotherTenant(t *testing.T) {
 	mustEq(t, e.must(200, "GET", "/admin/v1/services/"+b.serviceID, nil).str(t, "visibility"), "private")
 	mustEq(t, e.must(200, "GET", "/admin/v1/routes/"+b.routeID, nil).str(t, "service"), b.serviceID)
 	mustEq(t, e.must(200, "GET", "/admin/v1/tenants/acme", nil).str(t, "status"), "active")
+	mustEq(t, e.must(200, "GET", "/admin/v1/subscriptions/"+bSub, nil).str(t, "state"), "approved")
 
 	t.Run("lists show only the own tenant", func(t *testing.T) {
 		lists := []struct {
@@ -150,6 +160,7 @@ func TestTenantAdminCannotReachAnotherTenant(t *testing.T) {
 			{"/admin/v1/keys", "consumer", a.consumerID},
 			{"/admin/v1/services", "tenant", a.tenantID},
 			{"/admin/v1/routes", "service", a.serviceID},
+			{"/admin/v1/subscriptions", "consumer_tenant", a.tenantID},
 			{"/admin/v1/calls", "tenant", a.tenantID},
 			{"/admin/v1/audit", "tenant", a.tenantID},
 			{"/admin/v1/admins", "tenant", a.tenantID},
@@ -363,6 +374,12 @@ func TestInMemoryStore(t *testing.T) {
 	problemOf(t, e.do(e.root, "GET", "/admin/v1/consumers/app", nil), 409, CodeAmbiguous)
 	e.must(201, "POST", "/admin/v1/keys/"+a.keyID+"/rotate", nil)
 	e.must(200, "PATCH", "/admin/v1/consumers/"+a.consumerID, map[string]any{"scopes": []string{"orders:read", "orders:write"}})
+	sub := e.do(ta, "POST", "/admin/v1/subscriptions", map[string]any{"consumer": "app", "service": a.serviceID})
+	if sub.Status != 201 {
+		t.Fatalf("%d %s", sub.Status, sub.Body)
+	}
+	e.do(ta, "GET", "/admin/v1/subscriptions?service="+a.serviceID, nil).items(t)
+	e.must(200, "POST", "/admin/v1/subscriptions/"+sub.str(t, "id")+"/revoke", nil)
 	e.must(204, "DELETE", "/admin/v1/routes/"+a.routeID, nil)
 	e.must(204, "DELETE", "/admin/v1/services/"+a.serviceID, nil)
 }

@@ -343,6 +343,20 @@ func (a *API) deleteService(rc *reqCtx) (any, error) {
 		return nil, conflict("service %s is still used by route(s) %s; delete or move those routes first (gatehouse route list --service %s)",
 			cur.Name, strings.Join(ids, ", "), cur.Name)
 	}
+	var open []string
+	for _, state := range []string{domain.SubscriptionPending, domain.SubscriptionApproved} {
+		subs, _, err := a.cfg.Store.ListSubscriptions(rc.ctx, store.ListFilter{ServiceID: cur.ID, State: state, Page: store.Page{Limit: 10}})
+		if err != nil {
+			return nil, storeError(err)
+		}
+		for _, s := range subs {
+			open = append(open, s.ID)
+		}
+	}
+	if len(open) > 0 {
+		return nil, conflict("service %s has open subscription(s) %s; reject or revoke them first (gatehouse subscription list --service %s)",
+			cur.Name, strings.Join(open, ", "), cur.Name)
+	}
 	err = rc.commit(func(tx store.Tx) (change, error) {
 		s, err := rc.loadService(tx, cur.ID)
 		if err != nil {

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"gatehouse/internal/domain"
 )
 
 // parseDuration accepts Go duration syntax ("24h", "90m") plus whole or
@@ -89,7 +91,7 @@ var (
 	nameRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
 	scopeRE  = regexp.MustCompile(`^[!-~]{1,128}$`) // printable ASCII, no space
 	labelRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$`)
-	idLikeRE = regexp.MustCompile(`^(ten|con|svc|rte|adm)_`)
+	idLikeRE = regexp.MustCompile(`^(ten|con|svc|rte|adm|sub|iss|crd)_`)
 	hostRE   = regexp.MustCompile(`^(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:[0-9]{1,5})?$`)
 )
 
@@ -205,4 +207,54 @@ func oneOf(field, v string, allowed ...string) error {
 		quoted[i] = strconv.Quote(a)
 	}
 	return invalid("%s %q is not one of %s", field, v, strings.Join(quoted, ", "))
+}
+
+// rateLimitInput is a rate limit as sent: the period as a string so an
+// error can name the field.
+type rateLimitInput struct {
+	// Limit is the number of calls allowed per period (at least 1).
+	Limit int `json:"limit"`
+	// Period is a duration such as "1m", "1h" or "1d".
+	Period string `json:"period"`
+	// By is what the limit counts: consumer (default), credential or route.
+	By string `json:"by,omitempty"`
+}
+
+// maxRateLimit bounds a limit's count; beyond it a limit is no limit.
+const maxRateLimit = 1_000_000_000
+
+// buildRateLimit validates a rate limit (nil stays nil): limit at least 1,
+// period positive, by one of consumer (the default), credential, route.
+func buildRateLimit(field string, in *rateLimitInput) (*domain.RateLimit, error) {
+	if in == nil {
+		return nil, nil
+	}
+	if in.Limit < 1 || in.Limit > maxRateLimit {
+		return nil, invalid("%s.limit %d must be from 1 to %d calls per period", field, in.Limit, maxRateLimit)
+	}
+	if in.Period == "" {
+		return nil, invalid("%s.period is required: how long the limit's window is, e.g. \"1m\", \"1h\" or \"1d\"", field)
+	}
+	d, err := parseDuration(in.Period)
+	if err != nil {
+		return nil, invalid("%s.period %v", field, err)
+	}
+	if d <= 0 {
+		return nil, invalid("%s.period %q must be positive, e.g. \"1m\"", field, in.Period)
+	}
+	by := in.By
+	if by == "" {
+		by = domain.LimitByConsumer
+	}
+	if err := oneOf(field+".by", by, domain.LimitByConsumer, domain.LimitByCredential, domain.LimitByRoute); err != nil {
+		return nil, err
+	}
+	return &domain.RateLimit{Limit: in.Limit, Period: domain.Duration(d), By: by}, nil
+}
+
+func rateLimitToInput(r *domain.RateLimit) *rateLimitInput {
+	if r == nil {
+		return nil
+	}
+	return &rateLimitInput{Limit: r.Limit, Period: r.Period.D().String(), By: r.By}
 }

@@ -101,6 +101,7 @@ func Commands(io IO) []*cobra.Command {
 		a.keyCmd(),
 		a.serviceCmd(),
 		a.routeCmd(),
+		a.subscriptionCmd(),
 		a.callsCmd(),
 		a.explainCmd(),
 		a.auditCmd(),
