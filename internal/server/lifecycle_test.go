@@ -1,6 +1,8 @@
 package server
 
 import (
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -138,5 +140,25 @@ func TestWrongSecretTrace(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("operator trace lacks the secret-mismatch step: %v", trace)
+	}
+}
+
+// A body over the route's max_body is refused with request.too_large
+// before the upstream sees it.
+func TestMaxBody(t *testing.T) {
+	h := newHarness(t)
+	w := h.newWorld("acme", nil, nil)
+	h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": w.service, "paths": []string{"/small"}, "max_body": 10})
+	_, k := h.newKey(w.consumer, nil)
+	req, _ := http.NewRequest("POST", h.proxy+"/small/x", strings.NewReader(strings.Repeat("x", 100)))
+	req.Header.Set("Authorization", "Bearer "+k)
+	resp, err := h.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 413 || !strings.Contains(string(raw), `"code":"request.too_large"`) || !strings.Contains(string(raw), "at most 10") {
+		t.Fatalf("%d %s", resp.StatusCode, raw)
 	}
 }
