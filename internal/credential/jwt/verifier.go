@@ -351,9 +351,12 @@ func (v *Verifier) selectKey(in *credential.Input, iss *Issuer, h *jose.Header) 
 	if len(cands) == 0 && h.HasKid {
 		if c := ks.tryFetch(); c != nil {
 			t.Pass(stage, ckKeySet, "kid "+short(h.Kid)+" unknown: key set refetched")
-			if nst := v.await(ks, c); nst != nil {
-				st = nst
-			}
+			v.await(ks, c)
+		}
+		// Also when no fetch was allowed: one may have completed since st
+		// was read (another request's refetch).
+		if nst := ks.current(); nst != st {
+			st = nst
 			cands = candidates(st, h)
 		}
 	}
