@@ -19,6 +19,28 @@
 // Sub-packages: sfv (RFC 8941 structured fields) and sigkey (algorithms
 // and key loading; standard library only, so the snapshot can hold
 // compiled keys without an import cycle).
+//
+// Wiring (what the pipeline must do):
+//   - extract: a signed request may carry no Authorization header. When
+//     the route accepts http_signature and Present(r.Header) reports a
+//     signature, use that Credential (Source SourceSignatureInput);
+//     Recognizes keys on that Source only. A request carrying both a
+//     signature and another credential is the pipeline's auth.ambiguous
+//     decision (unless the signature covers "authorization", RFC 9421
+//     §7.5.4, which a route may choose to allow).
+//   - verify: call VerifyRequest(in, r, rules) with the *http.Request and
+//     the route's compiled Rules (nil: Verifier.Rules). credential.Input
+//     has no request, so Verify alone reports gateway.internal; once
+//     Input gains a Request field, Verify can delegate.
+//   - keys: Verifier.Keys maps the request's snapshot to its Keys; build
+//     a Keyring per snapshot (sigkey.Parse or sigkey.NewHMAC once, at
+//     build time) so the request path does no key parsing.
+//   - body: VerifyRequest may replace r.Body (buffered, at most
+//     Policy.MaxBody) when Content-Digest is present; forward r.Body after
+//     it, never a reference taken before.
+//   - replay: Verifier.Nonces (NewMemoryNonces on one node; a shared
+//     store in cluster mode). ErrNonceStoreFull and store errors become
+//     auth.backend_unavailable (503).
 package httpsig
 
 import (

@@ -6,18 +6,21 @@
 // parsers must.
 //
 // Why not a module: the candidate, github.com/dunglas/httpsfv (v1.1.2, in
-// the Go module proxy, used by quic-go), is conformant but (1) reports
-// errors as "invalid dictionary format" plus an offset, while a Gatehouse
-// rejection must name what is wrong ("expected ')' or a space after the
-// item in the inner list, found ','"); (2) builds a map and a name slice
-// for every parameter set and boxes every bare item in an interface, ten
-// and more allocations for one Signature-Input on the request path (see
-// BenchmarkParseSignatureInput in this package and the comparison in the
-// httpsig package documentation); (3) keeps the last of duplicated
-// dictionary keys silently, which a verifier must be able to refuse (two
-// "sig1" members are a parser-differential hazard). The parser here
-// follows RFC 8941 §4.2 step by step, keeps strings as substrings of the
-// input where no escape occurs, and reports duplicates without failing.
+// the Go module proxy, used by quic-go), is conformant, but measured on
+// the same Signature-Input (this package's BenchmarkParseSignatureInput,
+// both run side by side in a scratch module on this 2-core machine):
+// httpsfv 39 allocations and 1616 B per parse, this parser 3 and 1408 B,
+// in less time (the machine was loaded; allocations are the stable
+// figure); httpsfv builds a map and a name slice for every
+// parameter set and boxes every bare item in an interface. Its errors
+// are "invalid inner list format: character 15" where a Gatehouse
+// rejection must name what is wrong ("at offset 15: expected a space or
+// ')' after an inner-list item, found ','"; "'-' in a byte sequence:
+// that is base64url"). And it keeps the last of duplicated dictionary
+// keys silently, while a verifier must be able to refuse two "sig1"
+// members (a parser-differential hazard). The parser here follows RFC
+// 8941 §4.2 step by step, keeps strings as substrings of the input where
+// no escape occurs, and reports duplicates without failing.
 // The standard library has no structured-field parser.
 package sfv
 
