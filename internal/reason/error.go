@@ -34,6 +34,9 @@ type Error struct {
 	Allow string
 	// RetryAfter in seconds, for 429 and 503 (0: none).
 	RetryAfter int
+	// Param names the offending request field (e.g. "messages[1].role"),
+	// rendered as "param" in the OpenAI shape so SDKs surface it.
+	Param string
 	// Err is the underlying cause, if any (operator only).
 	Err error
 }
@@ -79,6 +82,7 @@ type View struct {
 	CredentialID string
 	Bearer       string // RFC 6750 error attribute; "-" for no WWW-Authenticate
 	Scope        string
+	Param        string
 }
 
 // View decides what the caller learns. It is the one place that applies
@@ -89,7 +93,7 @@ type View struct {
 func (e *Error) View(minimal bool) View {
 	en := e.Entry()
 	v := View{Code: en.Code, Status: en.Status, Title: en.Title, Detail: e.Detail, Hint: e.Hint,
-		CredentialID: e.CredentialID, Bearer: en.Bearer, Scope: e.Scope}
+		CredentialID: e.CredentialID, Bearer: en.Bearer, Scope: e.Scope, Param: e.Param}
 	if v.Hint == "" {
 		v.Hint = en.Hint
 	}
@@ -262,7 +266,13 @@ func appendOpenAI(b []byte, v View, r Render) []byte {
 	b = appendString(b, typ)
 	b = append(b, `,"code":`...)
 	b = appendString(b, v.Code)
-	b = append(b, `,"param":null,"request_id":`...)
+	if v.Param != "" {
+		b = append(b, `,"param":`...)
+		b = appendString(b, v.Param)
+		b = append(b, `,"request_id":`...)
+	} else {
+		b = append(b, `,"param":null,"request_id":`...)
+	}
 	b = appendString(b, r.RequestID)
 	return append(b, "}}\n"...)
 }
