@@ -177,14 +177,6 @@ type fetchCall struct {
 
 func (ks *KeySet) current() *keyState { return ks.state.Load() }
 
-// generation is the key set's content version (0: never fetched).
-func (ks *KeySet) generation() uint64 {
-	if st := ks.current(); st != nil {
-		return st.gen
-	}
-	return 0
-}
-
 // Refresh fetches the key set now (joining a fetch in flight) and returns
 // its error. On error the previous keys stay in use (serve stale).
 func (ks *KeySet) Refresh(ctx context.Context) error {

@@ -29,6 +29,11 @@ type Bindings interface {
 	Consumer(issuerName, claim, value string) *snapshot.Consumer
 }
 
+type noBindings struct{}
+
+func (noBindings) Issuer(string) (*Issuer, bool)                      { return nil, false }
+func (noBindings) Consumer(string, string, string) *snapshot.Consumer { return nil }
+
 // Options configures a Verifier.
 type Options struct {
 	// Bindings returns the bindings of the request's snapshot.
@@ -67,6 +72,10 @@ func New(o Options) *Verifier {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.Bindings == nil {
+		// Not wired yet: trust no issuer rather than panic.
+		o.Bindings = func(*credential.Input) Bindings { return noBindings{} }
 	}
 	v := &Verifier{o: o}
 	switch {
@@ -181,8 +190,16 @@ func (v *Verifier) fromCache(in *credential.Input, e *verified) (credential.Iden
 	if iss, ok := b.Issuer(e.issStr); !ok || iss != e.issuer {
 		return credential.Identity{}, nil, false
 	}
-	if e.keys != nil && e.keys.generation() != e.gen {
-		return credential.Identity{}, nil, false
+	if ks := e.keys; ks != nil {
+		st := ks.current()
+		if st == nil || st.gen != e.gen {
+			return credential.Identity{}, nil, false
+		}
+		if ks.r.o.Clock.Now().Sub(st.fetchedAt) >= ks.refresh {
+			// Refresh due and only cached tokens arriving: refresh in the
+			// background so a removed key is noticed without Start.
+			ks.tryFetch()
+		}
 	}
 	if !in.Now.Before(e.validUntil) {
 		return credential.Identity{}, nil, false

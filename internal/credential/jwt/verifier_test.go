@@ -407,6 +407,22 @@ func TestTokenCache(t *testing.T) {
 	e.b.add(iss)
 	check("back", "", false)
 	check("back, cached", "", true)
+	// A refresh falls due while only cached tokens arrive: a hit starts it.
+	select {
+	case <-e.jwks.seen:
+	default:
+	}
+	e.clk.Advance(DefaultRefreshInterval)
+	check("refresh due, cached", "", true)
+	select {
+	case <-e.jwks.seen:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a cache hit with a refresh due did not refresh the key set")
+	}
+	if err := e.ring.For(iss).Refresh(context.Background()); err != nil { // let it finish
+		t.Fatal(err)
+	}
+	e.clk.Set(t0)
 	// Expiry: exp is t0+1h, leeway 60 s.
 	e.clk.Set(t0.Add(time.Hour + 59*time.Second))
 	check("within leeway", "", true)
