@@ -50,6 +50,14 @@ type Data struct {
 	// (role admin), who can approve for every tenant. Names only: never
 	// ids or token hashes.
 	Approvers map[string][]string
+	// Issuers are the trusted JWT issuers, with their secrets still sealed
+	// (secrets.Box.Open them).
+	Issuers []domain.Issuer
+	// Credentials are every jwt_binding, hmac, mtls and basic credential,
+	// revoked ones included (they must answer as revoked, not unknown);
+	// hmac secrets still sealed. A revoked credential may share its key id,
+	// username, fingerprint or binding with a live one: the live one wins.
+	Credentials []domain.Credential
 }
 
 // Page asks for one page of a list: After is the cursor returned as Next by
@@ -67,6 +75,8 @@ type ListFilter struct {
 	ServiceID  string // routes, subscriptions
 	Name       string // consumers, services: exact name
 	State      string // subscriptions: pending, approved, rejected, revoked
+	Type       string // credentials: jwt_binding, hmac, mtls, basic
+	IssuerID   string // credentials (jwt bindings of an issuer)
 }
 
 // CallFilter narrows call-log queries.
@@ -110,6 +120,25 @@ type Tx interface {
 	// service and both tenants must exist. A second open subscription for
 	// the same consumer and service is ErrConflict.
 	PutSubscription(ctx context.Context, s domain.Subscription) error
+	// GetIssuer finds an issuer by id or, failing that, by name.
+	GetIssuer(ctx context.Context, idOrName string) (domain.Issuer, error)
+	// PutIssuer inserts or updates an issuer; a taken name or "iss" value
+	// is ErrConflict.
+	PutIssuer(ctx context.Context, i domain.Issuer) error
+	// DeleteIssuer removes an issuer no live (unrevoked) jwt_binding uses
+	// (ErrConflict otherwise).
+	DeleteIssuer(ctx context.Context, id string) error
+	GetCredential(ctx context.Context, id string) (domain.Credential, error)
+	// PutCredential inserts or updates a credential; its consumer (and a
+	// jwt_binding's issuer) must exist. What identifies a caller must be
+	// unique among live credentials (hmac key id, basic username,
+	// jwt_binding issuer+claim+value, mtls fingerprint or subject):
+	// ErrConflict otherwise.
+	PutCredential(ctx context.Context, c domain.Credential) error
+	// ConflictingCredential finds the live credential, other than c
+	// itself, that holds what c would identify callers by (ErrNotFound
+	// when there is none), so a conflict can name it.
+	ConflictingCredential(ctx context.Context, c domain.Credential) (domain.Credential, error)
 	Audit(ctx context.Context, e domain.AuditEntry) error
 }
 
@@ -139,6 +168,11 @@ type Store interface {
 	// ListSubscriptions lists subscriptions in id order, filtered by
 	// ConsumerID, ServiceID, State, and TenantID (either side's tenant).
 	ListSubscriptions(ctx context.Context, f ListFilter) ([]domain.Subscription, string, error)
+	// ListIssuers lists issuers in id order.
+	ListIssuers(ctx context.Context, f ListFilter) ([]domain.Issuer, string, error)
+	// ListCredentials lists credentials in id order, filtered by
+	// ConsumerID, Type, IssuerID and TenantID (the consumer's tenant).
+	ListCredentials(ctx context.Context, f ListFilter) ([]domain.Credential, string, error)
 	// AdminByTokenHash finds an admin by the SHA-256 (hex) of its token.
 	AdminByTokenHash(ctx context.Context, hash string) (domain.Admin, error)
 
@@ -151,6 +185,8 @@ type Store interface {
 	DeleteCallsBefore(ctx context.Context, t time.Time) (int64, error)
 	// TouchKeys records last-used times in bulk (best effort, batched).
 	TouchKeys(ctx context.Context, lastUsed map[string]time.Time) error
+	// TouchCredentials is TouchKeys for credentials.
+	TouchCredentials(ctx context.Context, lastUsed map[string]time.Time) error
 
 	Close() error
 }

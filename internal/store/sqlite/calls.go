@@ -210,28 +210,34 @@ func (s *Store) DeleteCallsBefore(ctx context.Context, t time.Time) (int64, erro
 // key deleted since its use has nothing to record). Like calls, touches are
 // not admin changes and do not move the version.
 func (s *Store) TouchKeys(ctx context.Context, lastUsed map[string]time.Time) error {
+	return s.touch(ctx, "api_keys", "key", lastUsed)
+}
+
+// touch moves last_used_at forward (never back) for the ids in lastUsed,
+// in one transaction. table is a constant of the caller's.
+func (s *Store) touch(ctx context.Context, table, what string, lastUsed map[string]time.Time) error {
 	if len(lastUsed) == 0 {
 		return nil
 	}
 	sqlTx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("sqlite: touch keys: begin: %w", err)
+		return fmt.Errorf("sqlite: touch %ss: begin: %w", what, err)
 	}
 	defer sqlTx.Rollback() //nolint:errcheck // no-op after Commit
 	stmt, err := sqlTx.PrepareContext(ctx,
-		`UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`)
+		`UPDATE `+table+` SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`)
 	if err != nil {
-		return fmt.Errorf("sqlite: touch keys: prepare: %w", err)
+		return fmt.Errorf("sqlite: touch %ss: prepare: %w", what, err)
 	}
 	defer stmt.Close()
 	for id, at := range lastUsed {
 		us := tm(at)
 		if _, err := stmt.ExecContext(ctx, us, id, us); err != nil {
-			return fmt.Errorf("sqlite: touch key %q: %w", id, err)
+			return fmt.Errorf("sqlite: touch %s %q: %w", what, id, err)
 		}
 	}
 	if err := sqlTx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: touch keys: commit: %w", err)
+		return fmt.Errorf("sqlite: touch %ss: commit: %w", what, err)
 	}
 	return nil
 }

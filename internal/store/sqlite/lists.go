@@ -198,5 +198,8 @@ func (s *Store) Load(ctx context.Context) (*store.Data, error) {
 	if err := loadAccess(ctx, sqlTx, d); err != nil {
 		return nil, err
 	}
+	if err := loadCredentials(ctx, sqlTx, d); err != nil {
+		return nil, err
+	}
 	return d, nil
 }

@@ -69,6 +69,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DeleteServiceWithSubscriptions", testDeleteServiceWithSubscriptions},
 		{"RouteRateLimit", testRouteRateLimit},
 		{"AuditOtherTenant", testAuditOtherTenant},
+		{"Issuers", testIssuers},
+		{"Credentials", testCredentials},
+		{"CredentialLists", testCredentialLists},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
