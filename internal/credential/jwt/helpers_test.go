@@ -133,7 +133,6 @@ func signRaw(t testing.TB, alg string, key any, input string) []byte {
 	return nil
 }
 
-
 // mint builds a token from raw header and payload JSON, signed with alg by
 // key (nil key: empty signature).
 func mint(t testing.TB, header, payload, alg string, key any) string {

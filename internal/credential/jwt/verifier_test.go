@@ -215,7 +215,7 @@ func TestServeStale(t *testing.T) {
 	ks := e.ring.For(iss)
 	tok := mint(t, hdr("ES256", "k"), claims(issIdp, map[string]any{"exp": t0.Add(48 * time.Hour).Unix()}), "ES256", k.priv)
 	for _, down := range []struct {
-		desc  string
+		desc   string
 		break_ func()
 	}{
 		{"endpoint answers 503", func() { e.jwks.fail(http.StatusServiceUnavailable) }},
@@ -314,7 +314,7 @@ func TestDiscovery(t *testing.T) {
 	k := newEd(t, "ed")
 	cases := []struct {
 		desc, docIssuer, url string
-		want             string
+		want                 string
 	}{
 		{desc: "base URL", docIssuer: issIdp, url: ""},
 		{desc: "full well-known URL", docIssuer: issIdp, url: "/.well-known/openid-configuration"},
