@@ -40,9 +40,10 @@ import (
 //   - streaming both ways: request bodies through SetBodyStream, response
 //     bodies relayed as they arrive and flushed at once when the response is
 //     a stream (SSE, chunked), with trailers;
-//   - stale keep-alive connections: one idle for over a second is probed
-//     (a non-blocking peek) before use, since fasthttp, unlike
-//     http.Transport, has no read loop that notices an upstream closing it.
+//   - stale keep-alive connections: one idle for over a second
+//     (Options.StaleCheckAfter) is probed with a non-blocking peek before
+//     use, since fasthttp, unlike http.Transport, has no read loop that
+//     notices an upstream closing it.
 //
 // Protocol upgrades (WebSocket) and HTTP/2 upstreams (h2, h2c targets) are
 // handed to an httputil engine; Result.Engine says which one served.
@@ -65,9 +66,6 @@ func NewFast(opts Options) *Fast {
 // status is written, so a failure while reading them is still a clean
 // upstream.* rejection instead of a truncated response.
 const smallBody = 16 << 10
-
-// An idle pooled connection older than this is probed before use.
-const staleCheckAfter = time.Second
 
 // fastState is one request's pooled working set.
 type fastState struct {
@@ -147,7 +145,7 @@ func (f *Fast) Forward(w http.ResponseWriter, r *http.Request, out *Outbound) (r
 		res.Target, res.Attempts = t.redacted, n+1
 		st.t = t
 		st.build()
-		a := st.attempt(w, start, attempts > 1 || retryable(r))
+		a := st.attempt(w, start, retryable(r))
 		res.BytesIn = st.body.n
 		if a.started {
 			res.Status, res.Upstream, res.BytesOut, res.Err = a.status, a.ttfb, a.written, a.err
@@ -365,7 +363,7 @@ func (st *fastState) attempt(w http.ResponseWriter, start time.Time, mayRetrySta
 		conn := cc.Conn()
 		last := cc.LastUseTime()
 		reused := !last.IsZero()
-		if reused && try < 64 && time.Since(last) > staleCheckAfter && peerClosed(conn) {
+		if reused && try < 64 && time.Since(last) > st.f.opts.staleAfter() && peerClosed(conn) {
 			t.hc.CloseConn(cc)
 			continue
 		}
@@ -373,8 +371,7 @@ func (st *fastState) attempt(w http.ResponseWriter, start time.Time, mayRetrySta
 		if err := st.roundTrip(conn, br); err != nil {
 			t.hc.ReleaseReader(br)
 			t.hc.CloseConn(cc)
-			if reused && try < 2 && mayRetryStale && !st.hasBody && st.phase == phaseResponse &&
-				isStaleConn(err) && st.resp.Header.StatusCode() == 0 {
+			if reused && try < 2 && mayRetryStale && !st.hasBody && st.phase == phaseResponse && isStaleConn(err) {
 				// The upstream closed this keep-alive connection while it
 				// was idle: nothing was processed, so send it again on a
 				// fresh one.
@@ -613,8 +610,14 @@ func (st *fastState) relay(w http.ResponseWriter, conn net.Conn, br *bufio.Reade
 	buf := st.f.bufs.Get()
 	defer st.f.bufs.Put(buf)
 	var rerr, werr error
+	ctx := st.r.Context()
 	for {
 		_ = conn.SetReadDeadline(time.Now().Add(st.up.read))
+		if stream && ctx.Err() != nil {
+			// The client left between the AfterFunc's deadline and ours.
+			rerr = ctx.Err()
+			break
+		}
 		n, e := body.Read(buf)
 		if n > 0 {
 			m, e2 := w.Write(buf[:n])

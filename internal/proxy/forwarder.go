@@ -119,6 +119,13 @@ type Options struct {
 	// "Expect: 100-continue" waits for the upstream's 100 before sending the
 	// body anyway (default 1s).
 	ExpectContinueTimeout time.Duration
+	// StaleCheckAfter: the fast engine probes a pooled upstream connection
+	// idle for longer than this before reusing it (default 1s). Upstreams
+	// close idle keep-alive connections after seconds, so a connection used
+	// a moment ago is alive and skipping its probe saves a syscall per
+	// request; an idempotent request that still meets a closed connection
+	// is re-sent on a fresh one.
+	StaleCheckAfter time.Duration
 }
 
 func (o Options) logger() *slog.Logger {
@@ -126,6 +133,13 @@ func (o Options) logger() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return o.Logger
+}
+
+func (o Options) staleAfter() time.Duration {
+	if o.StaleCheckAfter <= 0 {
+		return time.Second
+	}
+	return o.StaleCheckAfter
 }
 
 func (o Options) expectTimeout() time.Duration {

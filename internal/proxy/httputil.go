@@ -251,6 +251,10 @@ func (e *HTTPUtil) rewrite(pr *httputil.ProxyRequest) {
 	if pr.In.ContentLength == 0 {
 		delete(h, "Expect")
 	}
+	// Request.Clone deep-copied the (still empty) trailer map; the body
+	// wrapper fills this copy at EOF, when net/http has read the client's
+	// trailers, so the transport sends them on.
+	st.body.outTrailer = pr.Out.Trailer
 	setGatewayHeaders(h, out, pr.In, e.opts.Forwarded)
 }
 
@@ -283,10 +287,11 @@ func (stdTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // stdBody counts the request body and watches the upstream consume it.
 type stdBody struct {
-	rc        io.ReadCloser
-	st        *stdState
-	n, cl     int64
-	clientErr error
+	rc         io.ReadCloser
+	st         *stdState
+	n, cl      int64
+	clientErr  error
+	outTrailer http.Header
 }
 
 func (b *stdBody) Read(p []byte) (int, error) {
@@ -295,6 +300,11 @@ func (b *stdBody) Read(p []byte) (int, error) {
 	b.n += int64(n)
 	if err != nil && err != io.EOF {
 		b.clientErr = err
+	}
+	if err == io.EOF && b.outTrailer != nil {
+		for k, vv := range b.st.in.Trailer {
+			b.outTrailer[k] = vv
+		}
 	}
 	if n > 0 && err == nil && (b.cl < 0 || b.n < b.cl) {
 		b.st.arm(watchSend, b.st.up.write)
