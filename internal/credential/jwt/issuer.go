@@ -3,7 +3,9 @@ package jwt
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -212,6 +214,23 @@ func checkURL(s string) error {
 		return errors.New("credentials in the URL are not allowed")
 	}
 	return nil
+}
+
+// String describes the issuer without its secret, so that printing or
+// logging an Issuer never leaks the HS256 key.
+func (iss *Issuer) String() string {
+	s := "issuer " + strconv.Quote(iss.Name) + " (iss " + strconv.Quote(iss.Issuer)
+	if len(iss.HS256Secret) > 0 {
+		s += ", HS256 secret of " + strconv.Itoa(len(iss.HS256Secret)) + " bytes"
+	}
+	return s + ")"
+}
+
+// LogValue implements slog.LogValuer without the secret.
+func (iss *Issuer) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("name", iss.Name), slog.String("iss", iss.Issuer),
+		slog.String("jwks_url", iss.JWKSURL), slog.String("discovery_url", iss.DiscoveryURL),
+		slog.Bool("hs256", len(iss.HS256Secret) > 0))
 }
 
 // AllowedAlgorithms returns the effective allow-list.

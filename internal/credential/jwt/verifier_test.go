@@ -5,6 +5,7 @@ import (
 	"crypto/elliptic"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -215,15 +216,15 @@ func TestServeStale(t *testing.T) {
 	ks := e.ring.For(iss)
 	tok := mint(t, hdr("ES256", "k"), claims(issIdp, map[string]any{"exp": t0.Add(48 * time.Hour).Unix()}), "ES256", k.priv)
 	for _, down := range []struct {
-		desc   string
-		break_ func()
+		desc    string
+		breakIt func()
 	}{
 		{"endpoint answers 503", func() { e.jwks.fail(http.StatusServiceUnavailable) }},
 		{"endpoint answers garbage", func() { e.jwks.fail(0); e.jwks.set() }}, // a set with no keys
 		{"endpoint gone", func() { e.jwks.srv.Close() }},
 	} {
 		t.Run(down.desc, func(t *testing.T) {
-			down.break_()
+			down.breakIt()
 			e.clk.Advance(DefaultRefreshInterval)
 			if err := ks.Refresh(context.Background()); err == nil {
 				t.Fatal("refresh succeeded against a broken endpoint")
@@ -549,6 +550,14 @@ func TestNewIssuer(t *testing.T) {
 	hs, _ := NewIssuer(Issuer{Name: "a", Issuer: "i", AnyAudience: true, HS256Secret: secret32})
 	if strings.Join(hs.AllowedAlgorithms(), ",") != "HS256" {
 		t.Errorf("secret only: %v", hs.AllowedAlgorithms())
+	}
+	var logged strings.Builder
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("x", "issuer", hs)
+	for _, s := range []string{fmt.Sprintf("%v %+v %s", hs, hs, hs), logged.String()} {
+		asBytes := fmt.Sprint(secret32)[1:30] // "48 49 50 …" as %v prints a []byte
+		if strings.Contains(s, string(secret32)) || strings.Contains(s, asBytes) || !strings.Contains(s, `"a"`) && !strings.Contains(s, "name=a") {
+			t.Errorf("printed issuer: %s", s)
+		}
 	}
 	none, _ := NewIssuer(Issuer{Name: "a", Issuer: "i", AnyAudience: true, JWKSURL: u, Leeway: -1})
 	if none.EffectiveLeeway() != 0 {
