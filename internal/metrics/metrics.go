@@ -269,6 +269,11 @@ func (m *Metrics) ObserveCall(c *domain.Call) {
 	if s == nil {
 		s = m.resolve(k)
 	}
+	s.observe(c)
+}
+
+// observe updates the tuple's series with one call.
+func (s *series) observe(c *domain.Call) {
 	s.requests.Inc()
 	if s.auth != nil {
 		s.auth.Inc()
