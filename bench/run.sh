@@ -17,6 +17,8 @@
 #                                     Gatehouse and nginx at the same offered rate
 #   ROWS="direct bare gatehouse garbage unknown nginx caddy"   subset to run
 #   OUT=bench/out                     results.md and raw wrk output (raw/)
+#   GATEHOUSE_REF=                    build gatehouse from this commit (clean
+#                                     export) instead of the work tree
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -34,6 +36,8 @@ NGINX_WORKERS=${NGINX_WORKERS:-1}
 HALF_RATE=${HALF_RATE:-1}
 ROWS=${ROWS:-"direct bare gatehouse garbage unknown nginx caddy"}
 OUT=${OUT:-$ROOT/bench/out}
+GATEHOUSE_REF=${GATEHOUSE_REF:-}
+GH_BUILT_FROM=
 BIN=$ROOT/bench/bin
 LUA=$ROOT/bench/wrk/report.lua
 
@@ -105,8 +109,24 @@ build() {
 	if want_gatehouse; then
 		compgen -G "cmd/gatehouse/*.go" >/dev/null ||
 			die "cmd/gatehouse has no Go files; ROWS=\"direct bare nginx caddy\" skips the Gatehouse rows"
-		log "building gatehouse"
-		CGO_ENABLED=0 go build -o "$BIN/gatehouse" ./cmd/gatehouse || die "building ./cmd/gatehouse failed"
+		if [[ -n $GATEHOUSE_REF ]]; then
+			# A clean export of one commit: in a shared work tree, other
+			# people's half-finished edits then neither break nor skew the run.
+			local sha
+			sha=$(git rev-parse --verify "$GATEHOUSE_REF^{commit}" 2>/dev/null) || die "GATEHOUSE_REF=$GATEHOUSE_REF is not a commit"
+			log "building gatehouse from commit ${sha:0:7} ($GATEHOUSE_REF)"
+			mkdir -p "$TMP/src"
+			git archive "$sha" | tar -x -C "$TMP/src" || die "git archive $GATEHOUSE_REF failed"
+			(cd "$TMP/src" && CGO_ENABLED=0 go build -o "$BIN/gatehouse" ./cmd/gatehouse) ||
+				die "building ./cmd/gatehouse at $GATEHOUSE_REF failed"
+			GH_BUILT_FROM="commit ${sha:0:7} ($GATEHOUSE_REF, clean export)"
+		else
+			log "building gatehouse from the work tree"
+			CGO_ENABLED=0 go build -o "$BIN/gatehouse" ./cmd/gatehouse ||
+				die "building ./cmd/gatehouse failed (in a shared tree, GATEHOUSE_REF=HEAD builds the last commit instead)"
+			GH_BUILT_FROM="work tree at $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+			git diff --quiet HEAD -- cmd internal go.mod go.sum 2>/dev/null || GH_BUILT_FROM="$GH_BUILT_FROM with uncommitted changes"
+		fi
 	fi
 }
 
@@ -458,16 +478,14 @@ check() {
 GH_CALLLOG=
 GH_STOP_SECONDS=
 report() {
-	local id commit cpu label samples=""
-	commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-	git diff --quiet HEAD -- cmd internal go.mod 2>/dev/null || commit="$commit (with uncommitted changes)"
+	local id cpu label samples=""
 	cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
 	((ROUNDS > 1)) && samples=" (median of $ROUNDS interleaved rounds)"
 	{
 		echo "# Gatehouse benchmark"
 		echo
-		echo "- when: $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $commit"
-		echo "- command: \`DURATION=$DURATION CONNS=$CONNS THREADS=$THREADS WARMUP=$WARMUP ROUNDS=$ROUNDS PIN=$PIN NGINX_WORKERS=$NGINX_WORKERS bench/run.sh\`"
+		echo "- when: $(date -u +%Y-%m-%dT%H:%M:%SZ); gatehouse built from the ${GH_BUILT_FROM:-(not built)}"
+		echo "- command: \`DURATION=$DURATION CONNS=$CONNS THREADS=$THREADS WARMUP=$WARMUP ROUNDS=$ROUNDS PIN=$PIN NGINX_WORKERS=$NGINX_WORKERS${GATEHOUSE_REF:+ GATEHOUSE_REF=$GATEHOUSE_REF} bench/run.sh\`"
 		echo "- load: \`wrk -t$THREADS -c$CONNS -d$DURATION --latency\`, ${WARMUP} warm-up before each row$samples"
 		if [[ $PIN == 1 ]]; then
 			echo "- pinning: wrk on CPU $WRK_CPUS; upstream and every proxy on CPU $SERVER_CPUS; nginx worker_processes $NGINX_WORKERS"
@@ -477,12 +495,17 @@ report() {
 		echo "- machine: $(nproc) CPUs, $cpu; load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 		echo "- versions: $(go version | awk '{print $3}'), $(nginx -v 2>&1 | sed 's/.*: //'), caddy $(caddy version 2>/dev/null | awk '{print $1}'), wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}')"
 		echo
-		echo "| row | req/s | p50 ms | p99 ms | vs bare | vs nginx | vs caddy | vs gatehouse |"
-		echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+		local range_head="" range_rule="" range=""
+		if ((ROUNDS > 1)); then range_head=" req/s range |" range_rule="---:|"; fi
+		echo "| row | req/s |$range_head p50 ms | p99 ms | vs bare | vs nginx | vs caddy | vs gatehouse |"
+		echo "|---|---:|$range_rule---:|---:|---:|---:|---:|---:|"
 		for id in "${ORDER[@]}"; do
 			label=${LABEL[$id]}
 			[[ -n ${PACED[$id]:-} ]] && label="$label (${PACED[$id]}/s wanted)"
-			printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$label" "${RPS[$id]}" "${P50[$id]}" "${P99[$id]}" \
+			if ((ROUNDS > 1)); then
+				range=" $(tr ' ' '\n' <<<"${S_RPS[$id]}" | grep . | sort -g | sed -n '1p;$p' | paste -sd'-') |"
+			fi
+			printf '| %s | %s |%s %s | %s | %s | %s | %s | %s |\n' "$label" "${RPS[$id]}" "$range" "${P50[$id]}" "${P99[$id]}" \
 				"$(ratio "$id" bare)" "$(ratio "$id" nginx)" "$(ratio "$id" caddy)" "$(ratio "$id" gatehouse)"
 		done
 		echo
