@@ -6,6 +6,7 @@
 package credential
 
 import (
+	"net/http"
 	"net/netip"
 	"time"
 
@@ -17,6 +18,11 @@ import (
 
 // Input is what a verifier sees of one request.
 type Input struct {
+	// Request is the request being authenticated, for schemes that need
+	// more than the presented token: an RFC 9421 signature covers the
+	// method, path and headers; mTLS reads r.TLS. Verifiers must not
+	// consume r.Body unless they put back an equivalent reader.
+	Request   *http.Request
 	Snap      *snapshot.Snapshot
 	Presented authheader.Credential
 	// Env is the environment this gateway serves.

@@ -298,7 +298,7 @@ func (p *Pipeline) authenticate(r *http.Request, st *state, snap *snapshot.Snaps
 	call.CredentialType = v.Method()
 
 	// 3. verify
-	st.in = credential.Input{Snap: snap, Presented: pres, Env: p.o.Environment, Now: call.Time,
+	st.in = credential.Input{Request: r, Snap: snap, Presented: pres, Env: p.o.Environment, Now: call.Time,
 		ExpiryWarning: p.o.ExpiryWarning, Trace: t}
 	st.id, rerr = v.Verify(&st.in)
 	if rerr != nil {
