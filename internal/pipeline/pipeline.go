@@ -193,7 +193,7 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, st *state, call
 	id := &st.id
 
 	// 6. limit
-	if rerr := p.limit(r, w.Header(), route, id, call.Time, t); rerr != nil {
+	if rerr := p.limit(r, w.Header(), route, id, st.pin.Subscription, call.Time, t); rerr != nil {
 		return route, rerr, false
 	}
 
@@ -257,7 +257,7 @@ func (p *Pipeline) admit(r *http.Request, st *state, snap *snapshot.Snapshot, ro
 		return pres, rerr
 	}
 	// 5. authorize
-	st.pin = policy.Input{Route: route, Identity: &st.id, ClientIP: ip, IPSource: ipSource, Trace: &st.trace}
+	st.pin = policy.Input{Snap: snap, Route: route, Identity: &st.id, ClientIP: ip, IPSource: ipSource, Trace: &st.trace}
 	if rerr := policy.Authorize(&st.pin); rerr != nil {
 		return pres, rerr
 	}
@@ -319,9 +319,14 @@ func (p *Pipeline) authenticate(r *http.Request, st *state, snap *snapshot.Snaps
 
 // limit applies the route's rate limit, keyed by consumer, credential or
 // route, and sets the RateLimit headers.
-func (p *Pipeline) limit(r *http.Request, h http.Header, route *snapshot.Route, id *credential.Identity, now time.Time, t *trace.Trace) *reason.Error {
+func (p *Pipeline) limit(r *http.Request, h http.Header, route *snapshot.Route, id *credential.Identity, sub *domain.Subscription, now time.Time, t *trace.Trace) *reason.Error {
+	if p.o.Limiter != nil && sub != nil && sub.Plan != nil && sub.Plan.RateLimit != nil && sub.Plan.RateLimit.Limit > 0 {
+		if rerr := p.planLimit(r, h, sub, id, now, t); rerr != nil {
+			return rerr
+		}
+	}
 	if route.Limit == nil || p.o.Limiter == nil {
-		t.Skip(stLimit, "rate", "no limit configured")
+		t.Skip(stLimit, "rate", "no route limit configured")
 		return nil
 	}
 	var key string
@@ -351,6 +356,29 @@ func (p *Pipeline) limit(r *http.Request, h http.Header, route *snapshot.Route, 
 	} else {
 		t.Pass(stLimit, "rate", route.LimitText)
 	}
+	return nil
+}
+
+// planLimit applies the rate limit of the subscription's plan, counted per
+// subscription (one consumer, one service).
+func (p *Pipeline) planLimit(r *http.Request, h http.Header, sub *domain.Subscription, id *credential.Identity, now time.Time, t *trace.Trace) *reason.Error {
+	pl := sub.Plan.RateLimit
+	l := ratelimit.Limit{Limit: pl.Limit, Period: pl.Period.D(), Name: "plan"}
+	d, err := p.o.Limiter.Allow(r.Context(), "rl:sub:"+sub.ID, l, now)
+	if err != nil {
+		t.Fail(stLimit, "plan", "limit store unavailable and configured to fail closed: "+err.Error())
+		return &reason.Error{Code: reason.AuthBackendUnavailable, RetryAfter: 1,
+			Detail: "The gateway cannot check this subscription's rate limit right now; retry shortly.", Err: err}
+	}
+	ratelimit.Headers(h, d)
+	text := itoa(int64(pl.Limit)) + " requests per " + pl.Period.D().String()
+	if !d.Allowed {
+		secs := int((d.RetryAfter + time.Second - 1) / time.Second)
+		dt := "The plan of subscription " + sub.ID + " allows " + text + "; retry in " + itoa(int64(secs)) + "s."
+		t.Fail(stLimit, "plan", dt)
+		return &reason.Error{Code: reason.RateExceeded, Detail: dt, RetryAfter: max(secs, 1), CredentialID: id.CredentialID}
+	}
+	t.Pass(stLimit, "plan", "plan "+sub.Plan.Name+": "+text)
 	return nil
 }
 

@@ -5,6 +5,9 @@
 package policy
 
 import (
+	"time"
+
+	"gatehouse/internal/domain"
 	"net/netip"
 	"strings"
 
@@ -16,6 +19,8 @@ import (
 
 // Input is what the authorize stage needs.
 type Input struct {
+	// Snap answers subscription lookups and approver names.
+	Snap     *snapshot.Snapshot
 	Route    *snapshot.Route
 	Identity *credential.Identity
 	// ClientIP is the address the gateway attributes the request to, and
@@ -23,6 +28,10 @@ type Input struct {
 	ClientIP netip.Addr
 	IPSource string
 	Trace    *trace.Trace
+
+	// Subscription is set by Authorize to the approved subscription that
+	// admitted the call, if one was needed (its plan limits apply).
+	Subscription *domain.Subscription
 }
 
 const stage = "authorize"
@@ -33,18 +42,9 @@ const stage = "authorize"
 func Authorize(in *Input) *reason.Error {
 	id, r, t := in.Identity, in.Route, in.Trace
 	c := id.Consumer
-	svc := r.Service
-	if svc.TenantID != c.TenantID {
-		svcTenant := svc.TenantID
-		if svc.Tenant != nil {
-			svcTenant = svc.Tenant.Slug
-		}
-		d := "Credential " + id.CredentialID + " belongs to tenant '" + c.Tenant.Slug + "'; service '" + svc.Name +
-			"' belongs to tenant '" + svcTenant + "', and there is no subscription that lets it call the service."
-		t.Fail(stage, "tenant", d)
-		return &reason.Error{Code: reason.TenantMismatch, Detail: d, CredentialID: id.CredentialID, Possession: true}
+	if rerr := access(in, in.Snap); rerr != nil {
+		return rerr
 	}
-	t.Pass(stage, "tenant", "same tenant as the service")
 
 	if len(r.Scopes) > 0 {
 		var missing []string
@@ -74,6 +74,93 @@ func Authorize(in *Input) *reason.Error {
 		}
 		t.Pass(stage, "ip", "client address allowed")
 	}
+	return nil
+}
+
+// access applies tenant isolation and subscriptions (§9): a consumer
+// reaches a service of its own tenant if the service needs no approval;
+// any other service only with an approved subscription; a service of
+// another tenant only if it is published. On success it returns the
+// approved subscription in in.Subscription (nil when none was needed).
+func access(in *Input, snap *snapshot.Snapshot) *reason.Error {
+	id, t := in.Identity, in.Trace
+	c := id.Consumer
+	svc := in.Route.Service
+	sameTenant := svc.TenantID == c.TenantID
+	svcTenant := svc.TenantID
+	if svc.Tenant != nil {
+		svcTenant = svc.Tenant.Slug
+	}
+	if sameTenant && !svc.ApprovalRequired {
+		t.Pass(stage, "tenant", "same tenant as the service; no approval required")
+		return nil
+	}
+	if !sameTenant && svc.Visibility != domain.VisibilityPublished {
+		d := "Credential " + id.CredentialID + " belongs to tenant '" + c.Tenant.Slug + "'; service '" + svc.Name +
+			"' is private to tenant '" + svcTenant + "': only that tenant's applications can call it."
+		t.Fail(stage, "tenant", d)
+		return &reason.Error{Code: reason.TenantMismatch, Detail: d, CredentialID: id.CredentialID, Possession: true,
+			Hint: "Use a key of an application of tenant '" + svcTenant + "'."}
+	}
+	if sameTenant {
+		t.Pass(stage, "tenant", "same tenant as the service; approval required")
+	} else {
+		t.Pass(stage, "tenant", "service published by tenant '"+svcTenant+"': a subscription is required")
+	}
+	var sub *domain.Subscription
+	if snap != nil {
+		sub = snap.Subscription(c.ID, svc.ID)
+	}
+	who := "application '" + c.Name + "'"
+	approvers := ""
+	if snap != nil {
+		if names := snap.Approvers(svc.TenantID); len(names) > 0 {
+			approvers = " (approvers: " + strings.Join(names, ", ") + ")"
+		}
+	}
+	fail := func(code, detail, hint string) *reason.Error {
+		t.Fail(stage, "subscription", detail)
+		return &reason.Error{Code: code, Detail: detail, Hint: hint, CredentialID: id.CredentialID, Possession: true}
+	}
+	switch {
+	case sub == nil:
+		return fail(reason.SubscriptionRequired,
+			"Service '"+svc.Name+"' requires an approved subscription and "+who+" has none.",
+			"Request one: gatehouse subscription request --consumer "+c.Name+" --service "+svc.Name+
+				" (or in the portal); an admin of tenant '"+svcTenant+"'"+approvers+" approves it.")
+	case sub.State == domain.SubscriptionPending:
+		return fail(reason.SubscriptionPending,
+			"Subscription "+sub.ID+" of "+who+" to service '"+svc.Name+"' has been waiting for approval since "+
+				sub.RequestedAt.UTC().Format(time.RFC3339)+".",
+			"Ask an admin of tenant '"+svcTenant+"'"+approvers+" to approve subscription "+sub.ID+".")
+	case sub.State == domain.SubscriptionRejected:
+		d := "Subscription " + sub.ID + " of " + who + " to service '" + svc.Name + "' was rejected"
+		if sub.DecidedBy != "" {
+			d += " by " + sub.DecidedBy
+		}
+		if sub.DecidedAt != nil {
+			d += " at " + sub.DecidedAt.UTC().Format(time.RFC3339)
+		}
+		if sub.DecisionNote != "" {
+			d += ": " + sub.DecisionNote
+		}
+		return fail(reason.SubscriptionRejected, d+".",
+			"Read the note; talk to an admin of tenant '"+svcTenant+"'"+approvers+" before requesting again.")
+	case sub.State == domain.SubscriptionRevoked:
+		d := "Subscription " + sub.ID + " of " + who + " to service '" + svc.Name + "' was revoked"
+		if sub.RevokedBy != "" {
+			d += " by " + sub.RevokedBy
+		}
+		if sub.RevokedAt != nil {
+			d += " at " + sub.RevokedAt.UTC().Format(time.RFC3339)
+		}
+		if sub.RevokeNote != "" {
+			d += ": " + sub.RevokeNote
+		}
+		return fail(reason.SubscriptionRevoked, d+".", "Contact an admin of tenant '"+svcTenant+"'"+approvers+".")
+	}
+	in.Subscription = sub
+	t.Pass(stage, "subscription", "approved subscription "+sub.ID)
 	return nil
 }
 

@@ -93,6 +93,10 @@ const (
 	ConsumerDeleted        = "consumer.deleted"
 	TenantSuspended        = "tenant.suspended"
 	TenantMismatch         = "tenant.mismatch"
+	SubscriptionRequired   = "subscription.required"
+	SubscriptionPending    = "subscription.pending"
+	SubscriptionRejected   = "subscription.rejected"
+	SubscriptionRevoked    = "subscription.revoked"
 	ScopeInsufficient      = "scope.insufficient"
 	IPNotAllowed           = "ip.not_allowed"
 	RateExceeded           = "rate.exceeded"
@@ -181,16 +185,16 @@ var catalogue = []Entry{
 		Meaning: "The key is valid but belongs to a different tenant than the service, and there is no subscription that lets it call the service.",
 		Causes:  []string{"A key of another team used against this service.", "The service is private to its tenant."},
 		Hint:    "Use a key of the service's tenant, or request a subscription if the service is published."},
-	{Code: "subscription.required", Status: 403, Title: "Subscription required", Bearer: "-", Possession: true,
+	{Code: SubscriptionRequired, Status: 403, Title: "Subscription required", Bearer: "-", Possession: true,
 		Meaning: "The service requires an approved subscription and the application has none.",
 		Hint:    "Request a subscription to this service in the portal or with 'gatehouse subscription request'."},
-	{Code: "subscription.pending", Status: 403, Title: "Subscription awaiting approval", Bearer: "-", Possession: true,
+	{Code: SubscriptionPending, Status: 403, Title: "Subscription awaiting approval", Bearer: "-", Possession: true,
 		Meaning: "A subscription was requested but not yet approved.",
 		Hint:    "Ask the approver named in the detail to approve the request."},
-	{Code: "subscription.rejected", Status: 403, Title: "Subscription rejected", Bearer: "-", Possession: true,
+	{Code: SubscriptionRejected, Status: 403, Title: "Subscription rejected", Bearer: "-", Possession: true,
 		Meaning: "The subscription request was rejected; the detail carries the approver's note.",
 		Hint:    "Read the note; contact the service owner before requesting again."},
-	{Code: "subscription.revoked", Status: 403, Title: "Subscription revoked", Bearer: "-", Possession: true,
+	{Code: SubscriptionRevoked, Status: 403, Title: "Subscription revoked", Bearer: "-", Possession: true,
 		Meaning: "The subscription was approved earlier and has been revoked.",
 		Hint:    "Contact the service owner."},
 	{Code: ScopeInsufficient, Status: 403, Title: "Missing scope", Bearer: BearerInsufficientScope, Possession: true,

@@ -92,6 +92,8 @@ type Snapshot struct {
 	routes    []*Route
 	keys      map[string]*Key
 	imported  map[[32]byte]*Key
+	subs      map[subKey]*domain.Subscription
+	approvers map[string][]string
 	// byHost maps a lower-case host to its path table; anyHost serves
 	// routes without hosts.
 	byHost  map[string]pathTable
@@ -122,6 +124,12 @@ func Build(d *store.Data, opts Options) (*Snapshot, error) {
 		imported:  map[[32]byte]*Key{},
 		byHost:    map[string]pathTable{},
 		anyHost:   pathTable{},
+		subs:      make(map[subKey]*domain.Subscription, len(d.Subscriptions)),
+		approvers: d.Approvers,
+	}
+	for i := range d.Subscriptions {
+		sub := &d.Subscriptions[i]
+		s.subs[subKey{sub.ConsumerID, sub.ServiceID}] = sub
 	}
 	for i := range d.Tenants {
 		t := &Tenant{Tenant: d.Tenants[i]}
@@ -359,6 +367,23 @@ func hostOnly(h string) string {
 		}
 	}
 	return h
+}
+
+// subKey indexes subscriptions; a struct of strings is looked up without
+// allocating, unlike a concatenated key.
+type subKey struct{ consumer, service string }
+
+// Subscription returns the current subscription of a consumer to a
+// service (the open one, else the latest closed one), or nil.
+func (s *Snapshot) Subscription(consumerID, serviceID string) *domain.Subscription {
+	return s.subs[subKey{consumerID, serviceID}]
+}
+
+// Approvers names who can decide subscription requests for a tenant's
+// services: its tenant-admins, then the gateway admins.
+func (s *Snapshot) Approvers(tenantID string) []string {
+	out := append([]string(nil), s.approvers[tenantID]...)
+	return append(out, s.approvers[""]...)
 }
 
 // Key returns the key with the public id, or nil.
