@@ -186,7 +186,7 @@ func (st *fastState) build() {
 	h.SetMethod(r.Method)
 	st.uri = t.requestURI(st.uri[:0], out.Path, out.RawQuery)
 	h.SetRequestURIBytes(st.uri)
-	if st.up.preserveHost {
+	if st.up.preserveHost && r.Host != "" {
 		h.Add("Host", r.Host)
 	} else {
 		h.Add("Host", t.hostHeader)
@@ -379,15 +379,17 @@ func (st *fastState) attempt(w http.ResponseWriter, start time.Time, mayRetrySta
 			}
 			return outcome{err: err}
 		}
-		o := outcome{started: true, status: st.resp.Header.StatusCode(), ttfb: time.Since(start)}
-		st.up.success(t)
+		o := outcome{status: st.resp.Header.StatusCode(), ttfb: time.Since(start)}
 		var reuse bool
-		o.written, reuse, o.err = st.relay(w, conn, br)
+		o.written, reuse, o.started, o.err = st.relay(w, conn, br)
 		t.hc.ReleaseReader(br)
 		if reuse {
 			t.hc.ReleaseConn(cc)
 		} else {
 			t.hc.CloseConn(cc)
+		}
+		if o.started {
+			st.up.success(t)
 		}
 		return o
 	}
@@ -559,38 +561,42 @@ func (b *fastBody) Read(p []byte) (int, error) {
 }
 
 // relay writes the response to the client and reports whether the
-// connection may go back to the pool. Errors after the status was written
-// are returned for Result.Err.
-func (st *fastState) relay(w http.ResponseWriter, conn net.Conn, br *bufio.Reader) (written int64, reuse bool, err error) {
+// connection may go back to the pool. started is false only when a small
+// body failed before anything was written: Forward then answers a clean
+// upstream.* rejection. Errors after the status was written are returned
+// for Result.Err.
+func (st *fastState) relay(w http.ResponseWriter, conn net.Conn, br *bufio.Reader) (written int64, reuse, started bool, err error) {
 	resp := &st.resp
 	h := &resp.Header
 	status := h.StatusCode()
-	noBody := st.r.Method == http.MethodHead || status == http.StatusNoContent || status == http.StatusNotModified
 	cl := h.ContentLength()
-	reuse = !st.mustClose && !h.ConnectionClose() && cl != -2
-	st.copyHeaders(w.Header())
-
-	if noBody {
+	reuse = !st.mustClose && !h.ConnectionClose()
+	if st.r.Method == http.MethodHead || status == http.StatusNoContent || status == http.StatusNotModified {
+		st.copyHeaders(w.Header())
 		w.WriteHeader(status)
-		return 0, reuse, nil
+		return 0, reuse, true, nil
 	}
+	reuse = reuse && cl != -2 // a body delimited by the connection's end
 	stream := cl < 0 || bytes.HasPrefix(h.ContentType(), []byte("text/event-stream"))
 	if cl >= 0 && cl <= smallBody && !stream {
-		// Small known-length body: read it whole first, so a failure is
-		// still a clean rejection-free abort rather than a half response.
+		// Small known-length body: read it whole before writing anything,
+		// so an upstream failing mid-body is still a clean upstream.*
+		// rejection, not a truncated response.
 		_ = conn.SetReadDeadline(time.Now().Add(st.up.read))
+		st.phase = phaseBody
 		if err := resp.ReadBody(br, 0); err != nil {
-			w.WriteHeader(status)
-			return 0, false, upstreamError(classify(err), st.up, st.t, phaseBody, err)
+			return 0, false, false, err
 		}
+		st.copyHeaders(w.Header())
 		w.WriteHeader(status)
 		n, werr := w.Write(resp.Body())
 		if werr != nil {
-			return int64(n), reuse, fmt.Errorf("write to client: %w", werr)
+			return int64(n), reuse, true, fmt.Errorf("write to client: %w", werr)
 		}
-		return int64(n), reuse, nil
+		return int64(n), reuse, true, nil
 	}
 
+	st.copyHeaders(w.Header())
 	w.WriteHeader(status)
 	flush := func() error { return nil }
 	if stream {
@@ -604,7 +610,7 @@ func (st *fastState) relay(w http.ResponseWriter, conn net.Conn, br *bufio.Reade
 	}
 	resp.StreamBody = true
 	if err := resp.ReadBody(br, 0); err != nil {
-		return 0, false, upstreamError(classify(err), st.up, st.t, phaseBody, err)
+		return 0, false, true, upstreamError(classify(err), st.up, st.t, phaseBody, err)
 	}
 	body := resp.BodyStream()
 	buf := st.f.bufs.Get()
@@ -643,14 +649,14 @@ func (st *fastState) relay(w http.ResponseWriter, conn net.Conn, br *bufio.Reade
 	_ = resp.CloseBodyStream()
 	switch {
 	case rerr != nil:
-		if st.r.Context().Err() != nil {
-			return written, false, fmt.Errorf("client went away: %w", st.r.Context().Err())
+		if ctx.Err() != nil {
+			return written, false, true, fmt.Errorf("client went away: %w", ctx.Err())
 		}
-		return written, false, upstreamError(classify(rerr), st.up, st.t, phaseBody, rerr)
+		return written, false, true, upstreamError(classify(rerr), st.up, st.t, phaseBody, rerr)
 	case werr != nil:
-		return written, false, fmt.Errorf("write to client: %w", werr)
+		return written, false, true, fmt.Errorf("write to client: %w", werr)
 	}
-	return written, reuse, nil
+	return written, reuse, true, nil
 }
 
 // copyHeaders copies the upstream's response header fields to dst, except

@@ -375,3 +375,69 @@ func TestNoUpstreamOrTargets(t *testing.T) {
 		})
 	}
 }
+
+// closingUpstream writes response to each connection after reading the
+// request head, then closes it.
+func closingUpstream(t *testing.T, response string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+					io.WriteString(c, response)
+				}
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
+
+// TestTruncatedBody: a small body that ends early is read whole before
+// anything is written, so the client gets a clean upstream.unavailable; a
+// large one is streamed, so the client sees the response break.
+func TestTruncatedBody(t *testing.T) {
+	big := strings.Repeat("x", 100<<10)
+	cases := []struct {
+		desc        string
+		response    string
+		wantStarted bool
+	}{
+		{"small: clean 502", "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort", false},
+		{"large: aborted mid-stream", "HTTP/1.1 200 OK\r\nContent-Length: 200000\r\n\r\n" + big, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			g := proxytest.NewGateway(t, func(*testing.T) proxy.Forwarder { return proxy.NewFast(proxy.Options{}) })
+			g.Service(nil, closingUpstream(t, tc.response))
+			resp, err := g.Client.Do(g.NewRequest("GET", "/", nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, rerr := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			rec := g.Next()
+			if tc.wantStarted {
+				if resp.StatusCode != 200 || rerr == nil || rec.Res.Err == nil || rec.Err != nil {
+					t.Errorf("status %d read err %v record %+v", resp.StatusCode, rerr, rec)
+				}
+				return
+			}
+			if resp.StatusCode != 502 || !strings.Contains(string(b), "upstream.unavailable") {
+				t.Errorf("got %d %s", resp.StatusCode, b)
+			}
+			if re := rec.Reason(); re == nil || !strings.Contains(re.Debug, "read response body") {
+				t.Errorf("Forward error %v", rec.Err)
+			}
+		})
+	}
+}
