@@ -177,14 +177,18 @@ type Metrics struct {
 
 	requests *prometheus.CounterVec
 	auth     *prometheus.CounterVec
-	total    *prometheus.HistogramVec
-	upstream *prometheus.HistogramVec
+	// The latency histograms are this package's own (histogram.go), one
+	// pair per route label, exposed by latencyCollector.
+	bounds                  *bounds
+	totalDesc, upstreamDesc *prometheus.Desc
 
 	// resolved maps a call's label tuple to its series. It is replaced
 	// whole (copy on write) under mu when a new tuple appears, and read
 	// without a lock: tuples are bounded by configuration, so after
-	// warm-up every call is a pure read.
+	// warm-up every call is a pure read. routes (by route label) is
+	// replaced the same way; only resolve and scrapes read it.
 	resolved atomic.Pointer[map[seriesKey]*series]
+	routes   atomic.Pointer[map[string]*routeLatency]
 	mu       sync.Mutex
 }
 
@@ -196,12 +200,16 @@ type seriesKey struct {
 	status            int
 }
 
-// series is one tuple's resolved counters and observers.
+// series is one tuple's resolved counters and its route's histograms.
 type series struct {
 	requests prometheus.Counter
 	auth     prometheus.Counter // nil unless the tuple is an auth failure
-	total    prometheus.Observer
-	upstream prometheus.Observer
+	latency  *routeLatency
+}
+
+// routeLatency is one route label's pair of latency histograms.
+type routeLatency struct {
+	total, upstream *histogram
 }
 
 // New returns a Metrics with its own registry.
@@ -216,7 +224,7 @@ func New(opts Options) *Metrics {
 	if len(buckets) == 0 {
 		buckets = DefaultBuckets()
 	}
-	m := &Metrics{reg: prometheus.NewRegistry(), log: opts.Logger}
+	m := &Metrics{reg: prometheus.NewRegistry(), log: opts.Logger, bounds: newBounds(buckets)}
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: Namespace, Name: "requests_total",
 		Help: "Proxied requests by route id, HTTP status and reason code (ok: passed to the upstream).",
@@ -225,22 +233,17 @@ func New(opts Options) *Metrics {
 		Namespace: Namespace, Name: "auth_failures_total",
 		Help: "Requests refused 401/403 by authentication or authorization, by reason code and credential type.",
 	}, []string{"reason", "credential_type"})
-	m.total = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: Namespace, Name: "request_duration_seconds",
-		Help:    "Total time in the gateway per request (rejections included), by route id.",
-		Buckets: buckets,
-	}, []string{"route"})
-	m.upstream = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: Namespace, Name: "upstream_duration_seconds",
-		Help:    "Time spent waiting for the upstream, for requests that reached one, by route id.",
-		Buckets: buckets,
-	}, []string{"route"})
-	m.reg.MustRegister(m.requests, m.auth, m.total, m.upstream,
+	m.totalDesc = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", "request_duration_seconds"),
+		"Total time in the gateway per request (rejections included), by route id.", []string{"route"}, nil)
+	m.upstreamDesc = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", "upstream_duration_seconds"),
+		"Time spent waiting for the upstream, for requests that reached one, by route id.", []string{"route"}, nil)
+	m.reg.MustRegister(m.requests, m.auth, latencyCollector{m},
 		newScrapeCollector(opts),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	empty := map[seriesKey]*series{}
-	m.resolved.Store(&empty)
+	noSeries, noRoutes := map[seriesKey]*series{}, map[string]*routeLatency{}
+	m.resolved.Store(&noSeries)
+	m.routes.Store(&noRoutes)
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
 		ErrorLog:      slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
 		ErrorHandling: promhttp.ContinueOnError,
@@ -278,9 +281,9 @@ func (s *series) observe(c *domain.Call) {
 	if s.auth != nil {
 		s.auth.Inc()
 	}
-	s.total.Observe(float64(max(c.LatencyMicros, 0)) / 1e6)
+	s.latency.total.observe(c.LatencyMicros)
 	if c.UpstreamMicros > 0 {
-		s.upstream.Observe(float64(c.UpstreamMicros) / 1e6)
+		s.latency.upstream.observe(c.UpstreamMicros)
 	}
 }
 
@@ -322,8 +325,7 @@ func (m *Metrics) resolve(k seriesKey) *series {
 	}
 	s := &series{
 		requests: m.counter(m.requests, route, strconv.Itoa(k.status), code),
-		total:    m.observer(m.total, route),
-		upstream: m.observer(m.upstream, route),
+		latency:  m.routeLatencyLocked(route),
 	}
 	if IsAuthFailure(k.status, k.code) {
 		cred := labelValue(k.cred)
@@ -354,13 +356,37 @@ func (m *Metrics) counter(vec *prometheus.CounterVec, values ...string) promethe
 	return c
 }
 
-func (m *Metrics) observer(vec *prometheus.HistogramVec, values ...string) prometheus.Observer {
-	o, err := vec.GetMetricWithLabelValues(values...)
-	if err != nil {
-		m.log.Error("metrics: cannot resolve histogram", "err", err)
-		return prometheus.NewHistogram(prometheus.HistogramOpts{Name: "detached"})
+// routeLatencyLocked returns the route label's histograms, creating and
+// publishing them the first time. Keyed by label (not raw route id) so two
+// ids that sanitise alike share one series instead of colliding. m.mu held.
+func (m *Metrics) routeLatencyLocked(route string) *routeLatency {
+	old := *m.routes.Load()
+	if r := old[route]; r != nil {
+		return r
 	}
-	return o
+	r := &routeLatency{total: newHistogram(m.bounds), upstream: newHistogram(m.bounds)}
+	next := make(map[string]*routeLatency, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	next[route] = r
+	m.routes.Store(&next)
+	return r
+}
+
+// latencyCollector exposes the routes' histograms at scrape time.
+type latencyCollector struct{ m *Metrics }
+
+func (c latencyCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.m.totalDesc
+	ch <- c.m.upstreamDesc
+}
+
+func (c latencyCollector) Collect(ch chan<- prometheus.Metric) {
+	for route, r := range *c.m.routes.Load() {
+		ch <- r.total.metric(c.m.totalDesc, route)
+		ch <- r.upstream.metric(c.m.upstreamDesc, route)
+	}
 }
 
 // labelValue makes v acceptable as a label value (the client library
