@@ -19,7 +19,7 @@ func TestEveryChangeIsAuditedOnceAndApplied(t *testing.T) {
 	e := newEnv(t)
 	f := e.fixture("acme")
 	rootID := e.auditAll()[0]["resource_id"].(string)
-	var newKey, newConsumer, newAdmin, newRoute, newService, newSub string
+	var newKey, newConsumer, newAdmin, newRoute, newService, newSub, newCred string
 	steps := []struct {
 		desc, method string
 		path         func() string
@@ -48,6 +48,14 @@ func TestEveryChangeIsAuditedOnceAndApplied(t *testing.T) {
 		{"request subscription", "POST", fixed("/admin/v1/subscriptions"), map[string]any{"consumer": "acme/web", "service": "s2"}, "subscription.request",
 			func(r resp) { newSub = r.str(t, "id") }},
 		{"revoke subscription", "POST", func() string { return "/admin/v1/subscriptions/" + newSub + "/revoke" }, nil, "subscription.revoke", nil},
+		{"create issuer", "POST", fixed("/admin/v1/issuers"), map[string]any{"name": "okta", "issuer": "https://okta.example.com/",
+			"jwks_url": "https://okta.example.com/keys"}, "issuer.create", nil},
+		{"update issuer", "PATCH", fixed("/admin/v1/issuers/okta"), map[string]any{"audiences": []string{"api"}}, "issuer.update", nil},
+		{"create credential", "POST", fixed("/admin/v1/credentials"), map[string]any{"consumer": "acme/web", "type": "jwt_binding", "issuer": "okta",
+			"subject": "u1"}, "credential.create", func(r resp) { newCred = r.str(t, "id") }},
+		{"revoke credential", "POST", func() string { return "/admin/v1/credentials/" + newCred + "/revoke" }, map[string]any{"reason": "x"},
+			"credential.revoke", nil},
+		{"delete issuer", "DELETE", fixed("/admin/v1/issuers/okta"), nil, "issuer.delete", nil},
 		{"delete route", "DELETE", func() string { return "/admin/v1/routes/" + newRoute }, nil, "route.delete", nil},
 		{"delete service", "DELETE", func() string { return "/admin/v1/services/" + newService }, nil, "service.delete", nil},
 		{"delete consumer", "DELETE", func() string { return "/admin/v1/consumers/" + newConsumer }, nil, "consumer.delete", nil},

@@ -324,6 +324,21 @@ func (rc *reqCtx) checkScopesKept(c domain.Consumer, scopes []string) error {
 		return conflict("removing scope(s) %s from consumer %s would leave key(s) %s with scopes beyond its grants; revoke those keys (or rotate them with fewer scopes) first",
 			strings.Join(removed, ", "), c.Name, strings.Join(holders, ", "))
 	}
+	creds, _, err := collect(store.Page{Limit: maxLimit}, func(p store.Page) ([]domain.Credential, string, error) {
+		return rc.api.cfg.Store.ListCredentials(rc.ctx, store.ListFilter{Page: p, ConsumerID: c.ID})
+	}, nil)
+	if err != nil {
+		return storeError(err)
+	}
+	for _, cr := range creds {
+		if credentialUsable(cr, rc.now) && slices.ContainsFunc(cr.Scopes, func(s string) bool { return slices.Contains(removed, s) }) {
+			holders = append(holders, cr.ID)
+		}
+	}
+	if len(holders) > 0 {
+		return conflict("removing scope(s) %s from consumer %s would leave credential(s) %s with scopes beyond its grants; revoke them first",
+			strings.Join(removed, ", "), c.Name, strings.Join(holders, ", "))
+	}
 	return nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"gatehouse/internal/clock"
+	"gatehouse/internal/secrets"
 	"gatehouse/internal/store"
 	"gatehouse/internal/store/sqlite"
 )
@@ -39,6 +40,10 @@ type testEnv struct {
 
 var t0 = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 
+// testMasterKey seals the secrets of the test API (bytes.Repeat keeps it
+// recognisable in a failure message, and it is no real key).
+var testMasterKey = bytes.Repeat([]byte{0x5a}, secrets.KeySize)
+
 func newEnv(t *testing.T) *testEnv {
 	t.Helper()
 	return newEnvWith(t, nil)
@@ -58,8 +63,12 @@ func newEnvWith(t *testing.T, mod func(*Config)) *testEnv {
 		t.Fatalf("bootstrap: %q %v", root, err)
 	}
 	e := &testEnv{t: t, store: st, clock: clock.NewFake(t0), root: root}
+	box, err := secrets.New(testMasterKey)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := Config{
-		Store: st, Clock: e.clock, Version: "test-1",
+		Store: st, Clock: e.clock, Version: "test-1", Secrets: box,
 		OnChange: func(ctx context.Context) error {
 			v, err := st.Version(ctx)
 			if err != nil {

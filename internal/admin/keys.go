@@ -189,11 +189,30 @@ func (rc *reqCtx) keyFields(req keyRequest, c domain.Consumer) (domain.APIKey, e
 	if len(req.Name) > 100 || strings.ContainsFunc(req.Name, unicode.IsControl) {
 		return k, invalid("name must be at most 100 characters without control characters")
 	}
+	scopes, err := grantedScopes(req.Scopes, c)
+	if err != nil {
+		return k, err
+	}
+	exp, err := parseExpiry(req.ExpiresAt, req.ExpiresIn, rc.now)
+	if err != nil {
+		return k, err
+	}
+	ips, err := checkIPAllow("ip_allow", req.IPAllow)
+	if err != nil {
+		return k, err
+	}
+	return domain.APIKey{ConsumerID: c.ID, Name: req.Name, Environment: env, Scopes: scopes, IPAllow: ips, ExpiresAt: exp, CreatedAt: rc.now}, nil
+}
+
+// grantedScopes validates a credential's requested scopes against its
+// consumer's grants: absent means all of the consumer's, [] none, and a
+// scope the consumer lacks is refused naming it (issue 5 §3).
+func grantedScopes(req *[]string, c domain.Consumer) ([]string, error) {
 	scopes := slices.Clone(c.Scopes)
-	if req.Scopes != nil {
-		s, err := checkScopes("scopes", *req.Scopes)
+	if req != nil {
+		s, err := checkScopes("scopes", *req)
 		if err != nil {
-			return k, err
+			return nil, err
 		}
 		var extra []string
 		for _, x := range s {
@@ -206,7 +225,7 @@ func (rc *reqCtx) keyFields(req keyRequest, c domain.Consumer) (domain.APIKey, e
 			if len(c.Scopes) > 0 {
 				has = "only " + strings.Join(c.Scopes, ", ")
 			}
-			return k, invalid("scopes %s are not granted to consumer %s (it has %s): grant them to the consumer first (PATCH %s/consumers/%s) or leave them out",
+			return nil, invalid("scopes %s are not granted to consumer %s (it has %s): grant them to the consumer first (PATCH %s/consumers/%s) or leave them out",
 				strings.Join(extra, ", "), c.Name, has, basePath, c.ID)
 		}
 		scopes = s
@@ -214,15 +233,7 @@ func (rc *reqCtx) keyFields(req keyRequest, c domain.Consumer) (domain.APIKey, e
 	if scopes == nil {
 		scopes = []string{}
 	}
-	exp, err := parseExpiry(req.ExpiresAt, req.ExpiresIn, rc.now)
-	if err != nil {
-		return k, err
-	}
-	ips, err := checkIPAllow("ip_allow", req.IPAllow)
-	if err != nil {
-		return k, err
-	}
-	return domain.APIKey{ConsumerID: c.ID, Name: req.Name, Environment: env, Scopes: scopes, IPAllow: ips, ExpiresAt: exp, CreatedAt: rc.now}, nil
+	return scopes, nil
 }
 
 // keyOwner loads the consumer a new key is for; deleted consumers get none.

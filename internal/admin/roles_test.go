@@ -72,6 +72,9 @@ func TestTenantAdminCannotReachAnotherTenant(t *testing.T) {
 	rootID := e.auditAll()[0]["resource_id"].(string) // the bootstrap admin
 	taID, ta := e.newAdmin("acme-ops", domain.RoleTenantAdmin, "acme")
 	bSub := e.must(201, "POST", "/admin/v1/subscriptions", map[string]any{"consumer": b.consumerID, "service": b.serviceID}).str(t, "id")
+	bCred := e.must(201, "POST", "/admin/v1/credentials", map[string]any{"consumer": b.consumerID, "type": "hmac", "key_id": "globex-k"}).str(t, "id")
+	e.must(201, "POST", "/admin/v1/credentials", map[string]any{"consumer": a.consumerID, "type": "hmac", "key_id": "acme-k"})
+	e.must(201, "POST", "/admin/v1/issuers", map[string]any{"name": "okta", "issuer": "https://okta.example.com/", "jwks_url": "https://okta.example.com/k"})
 	e.must(201, "POST", "/admin/v1/subscriptions", map[string]any{"consumer": a.consumerID, "service": a.serviceID})
 
 	cases := []struct {
@@ -114,6 +117,14 @@ func TestTenantAdminCannotReachAnotherTenant(t *testing.T) {
 		{"approve B's subscription", "POST", "/admin/v1/subscriptions/" + bSub + "/approve", nil},
 		{"reject B's subscription", "POST", "/admin/v1/subscriptions/" + bSub + "/reject", nil},
 		{"revoke B's subscription", "POST", "/admin/v1/subscriptions/" + bSub + "/revoke", nil},
+		{"list B's credentials", "GET", "/admin/v1/credentials?tenant=globex", nil},
+		{"list credentials of B's consumer", "GET", "/admin/v1/credentials?consumer=" + b.consumerID, nil},
+		{"read B's credential", "GET", "/admin/v1/credentials/" + bCred, nil},
+		{"create a credential for B's consumer", "POST", "/admin/v1/credentials", map[string]any{"consumer": b.consumerID, "type": "mtls", "subject": "CN=x"}},
+		{"revoke B's credential", "POST", "/admin/v1/credentials/" + bCred + "/revoke", map[string]any{"reason": "x"}},
+		{"create an issuer (gateway-wide)", "POST", "/admin/v1/issuers", map[string]any{"name": "evil", "issuer": "evil", "jwks_url": "https://evil/k"}},
+		{"change an issuer", "PATCH", "/admin/v1/issuers/okta", map[string]any{"jwks_url": "https://evil/k"}},
+		{"delete an issuer", "DELETE", "/admin/v1/issuers/okta", nil},
 		{"read B's call", "GET", "/admin/v1/calls/" + callB, nil},
 		{"list B's calls", "GET", "/admin/v1/calls?tenant=globex", nil},
 		{"list calls of B's consumer", "GET", "/admin/v1/calls?consumer=" + b.consumerID, nil},
@@ -150,6 +161,8 @@ func TestTenantAdminCannotReachAnotherTenant(t *testing.T) {
 	mustEq(t, e.must(200, "GET", "/admin/v1/routes/"+b.routeID, nil).str(t, "service"), b.serviceID)
 	mustEq(t, e.must(200, "GET", "/admin/v1/tenants/acme", nil).str(t, "status"), "active")
 	mustEq(t, e.must(200, "GET", "/admin/v1/subscriptions/"+bSub, nil).str(t, "state"), "approved")
+	mustEq(t, e.must(200, "GET", "/admin/v1/credentials/"+bCred, nil).str(t, "status"), "active")
+	mustEq(t, e.must(200, "GET", "/admin/v1/issuers/okta", nil).str(t, "jwks_url"), "https://okta.example.com/k")
 
 	t.Run("lists show only the own tenant", func(t *testing.T) {
 		lists := []struct {
@@ -161,6 +174,7 @@ func TestTenantAdminCannotReachAnotherTenant(t *testing.T) {
 			{"/admin/v1/services", "tenant", a.tenantID},
 			{"/admin/v1/routes", "service", a.serviceID},
 			{"/admin/v1/subscriptions", "consumer_tenant", a.tenantID},
+			{"/admin/v1/credentials", "consumer", a.consumerID},
 			{"/admin/v1/calls", "tenant", a.tenantID},
 			{"/admin/v1/audit", "tenant", a.tenantID},
 			{"/admin/v1/admins", "tenant", a.tenantID},
@@ -245,6 +259,9 @@ func TestViewerIsReadOnly(t *testing.T) {
 		{"delete route", "DELETE", "/admin/v1/routes/" + a.routeID, nil},
 		{"create admin", "POST", "/admin/v1/admins", map[string]any{"name": "x", "role": "admin"}},
 		{"delete admin", "DELETE", "/admin/v1/admins/" + vID, nil},
+		{"create credential", "POST", "/admin/v1/credentials", map[string]any{"consumer": a.consumerID, "type": "hmac", "key_id": "v"}},
+		{"create issuer", "POST", "/admin/v1/issuers", map[string]any{"name": "v", "issuer": "v", "jwks_url": "https://v/k"}},
+		{"request subscription", "POST", "/admin/v1/subscriptions", map[string]any{"consumer": a.consumerID, "service": a.serviceID}},
 	}
 	for _, c := range writes {
 		t.Run("write refused: "+c.desc, func(t *testing.T) {

@@ -4,14 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"gatehouse/internal/domain"
 	"gatehouse/internal/store"
+	"gatehouse/internal/webhook"
 )
 
 // eventLog records what Config.Events received.
@@ -545,4 +550,41 @@ func TestRouteRateLimit(t *testing.T) {
 			t.Fatalf("rate_limit %v after null", rl)
 		}
 	})
+}
+
+// TestSubscriptionEventsReachAWebhook wires Config.Events to a real
+// webhook sender and a real receiver that checks the signature.
+func TestSubscriptionEventsReachAWebhook(t *testing.T) {
+	secret := []byte("webhook-signing-secret-0123456789")
+	type delivery struct {
+		typ  string
+		body []byte
+		verr error
+	}
+	got := make(chan delivery, 10)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- delivery{typ: r.Header.Get(webhook.EventHeader), body: b,
+			verr: webhook.Verify(secret, r.Header.Get(webhook.SignatureHeader), b, time.Now(), 5*time.Minute)}
+		w.WriteHeader(204)
+	}))
+	defer recv.Close()
+	sender, err := webhook.New(webhook.Options{URLs: []string{recv.URL}, Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sender.Close(context.Background())
+	e := newEnvWith(t, func(c *Config) { c.Events = sender.Publish })
+	e.fixture("acme")
+	sub := e.must(201, "POST", "/admin/v1/subscriptions", map[string]any{"consumer": "acme/app", "service": "acme-svc"}).str(t, "id")
+	for _, want := range []string{EventSubscriptionRequested, EventSubscriptionApproved} {
+		select {
+		case d := <-got:
+			if d.verr != nil || d.typ != want || !strings.Contains(string(d.body), `"id":"`+sub+`"`) {
+				t.Fatalf("delivery %s (verify: %v): %s", d.typ, d.verr, d.body)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no %s delivery", want)
+		}
+	}
 }

@@ -306,9 +306,11 @@ func testCredentialLists(t *testing.T, s store.Store) {
 	t.Run("View refuses every credential write", func(t *testing.T) {
 		ctx := t.Context()
 		for name, do := range map[string]func(store.Tx) error{
-			"PutIssuer":     func(tx store.Tx) error { return tx.PutIssuer(ctx, issuer("iss_9", "nine")) },
-			"DeleteIssuer":  func(tx store.Tx) error { return tx.DeleteIssuer(ctx, "iss_2") },
-			"PutCredential": func(tx store.Tx) error { return tx.PutCredential(ctx, credential("crd_9", "con_1", domain.CredentialHMAC)) },
+			"PutIssuer":    func(tx store.Tx) error { return tx.PutIssuer(ctx, issuer("iss_9", "nine")) },
+			"DeleteIssuer": func(tx store.Tx) error { return tx.DeleteIssuer(ctx, "iss_2") },
+			"PutCredential": func(tx store.Tx) error {
+				return tx.PutCredential(ctx, credential("crd_9", "con_1", domain.CredentialHMAC))
+			},
 		} {
 			var inner error
 			if err := s.View(ctx, func(tx store.Tx) error { inner = do(tx); return nil }); err != nil {
