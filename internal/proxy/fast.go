@@ -128,6 +128,9 @@ func (f *Fast) Forward(w http.ResponseWriter, r *http.Request, out *Outbound) (r
 		return f.fallback.Forward(w, r, out)
 	}
 	res.Engine = EngineFast
+	if err := out.validate(); err != nil {
+		return res, err
+	}
 	attempts := 1
 	if retryable(r) {
 		attempts = max(1, min(len(up.targets), 3))
@@ -458,6 +461,9 @@ func (st *fastState) readHeader(br *bufio.Reader) error {
 		code := st.resp.Header.StatusCode()
 		if code == http.StatusSwitchingProtocols {
 			return errors.New("upstream switched protocols on a request that did not ask to upgrade")
+		}
+		if code > 999 {
+			return fmt.Errorf("upstream sent status %d", code)
 		}
 		if code >= 200 {
 			return nil

@@ -441,3 +441,37 @@ func TestTruncatedBody(t *testing.T) {
 		})
 	}
 }
+
+func TestRefusesControlCharactersInGatewayHeaders(t *testing.T) {
+	for _, e := range engines() {
+		t.Run(e.name, func(t *testing.T) {
+			g := proxytest.NewGateway(t, e.new)
+			up := proxytest.NewUpstream(t, proxytest.OK)
+			u := g.Service(nil, up.URL)
+			id := proxytest.DefaultIdentity()
+			id.Tenant = "t_acme\r\nX-Gatehouse-Admin: true"
+			g.SetRoute(proxytest.Route{Upstream: u, Identity: id, ClientIP: "203.0.113.7"})
+			resp, _ := g.Get("/")
+			if resp.StatusCode != 500 || up.Hits.Load() != 0 {
+				t.Errorf("status %d, upstream hits %d", resp.StatusCode, up.Hits.Load())
+			}
+			if re := g.Next().Reason(); re == nil || re.Code != reason.GatewayInternal {
+				t.Errorf("error %v", re)
+			}
+		})
+	}
+}
+
+func TestInvalidUpstreamStatus(t *testing.T) {
+	for _, e := range engines() {
+		t.Run(e.name, func(t *testing.T) {
+			g := proxytest.NewGateway(t, e.new)
+			g.Service(nil, closingUpstream(t, "HTTP/1.1 1000 Weird\r\nContent-Length: 0\r\n\r\n"))
+			resp, _ := g.Get("/")
+			if resp.StatusCode != 502 {
+				t.Errorf("status %d", resp.StatusCode)
+			}
+			g.Next()
+		})
+	}
+}

@@ -1,9 +1,12 @@
 package proxy
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
+
+	"gatehouse/internal/reason"
 )
 
 // Identity and forwarding header names the gateway sets.
@@ -81,6 +84,23 @@ func isDropped(drop []string, name string) bool {
 		}
 	}
 	return false
+}
+
+// validate refuses gateway-set header values with control characters: they
+// come from the pipeline, and one carrying CR/LF would inject a header (the
+// fast engine writes values raw). Failing closed beats sending the
+// upstream an identity without its tenant.
+func (o *Outbound) validate() error {
+	id := &o.Identity
+	for _, v := range [...]string{id.Tenant, id.Consumer, id.Credential, id.Scopes, id.RequestID, id.Token, o.ClientIP, o.ForwardedFor} {
+		for i := 0; i < len(v); i++ {
+			if c := v[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+				return &reason.Error{Code: reason.GatewayInternal,
+					Debug: fmt.Sprintf("proxy: identity or forwarding value with control character 0x%02x at %d", c, i)}
+			}
+		}
+	}
+	return nil
 }
 
 // forwardedFor is the X-Forwarded-For value to send.

@@ -103,6 +103,9 @@ func (e *HTTPUtil) Forward(w http.ResponseWriter, r *http.Request, out *Outbound
 	if up == nil {
 		return res, noUpstream()
 	}
+	if err := out.validate(); err != nil {
+		return res, err
+	}
 	attempts := 1
 	if retryable(r) {
 		attempts = max(1, min(len(up.targets), 3))
