@@ -62,3 +62,11 @@ type Verifier interface {
 	// steps to in.Trace, and returns the identity or the rejection.
 	Verify(in *Input) (Identity, *reason.Error)
 }
+
+// Detector is implemented by verifiers whose credential is not an
+// Authorization value (an RFC 9421 signature, a client certificate): the
+// extract stage asks each accepted Detector when the headers carried no
+// credential, and answers auth.ambiguous when both did.
+type Detector interface {
+	Detect(r *http.Request) (authheader.Credential, bool)
+}

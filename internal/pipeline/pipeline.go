@@ -64,6 +64,7 @@ type Pipeline struct {
 	// for whoami without a route.
 	methods     []string
 	acceptsText string
+	detectors   map[string]credential.Detector
 	pool        sync.Pool
 	pages       *pages
 }
@@ -80,6 +81,12 @@ func New(o Options) *Pipeline {
 	for _, v := range o.Verifiers {
 		p.verifiers[v.Method()] = v
 		p.methods = append(p.methods, v.Method())
+		if d, ok := v.(credential.Detector); ok {
+			if p.detectors == nil {
+				p.detectors = map[string]credential.Detector{}
+			}
+			p.detectors[v.Method()] = d
+		}
 	}
 	p.acceptsText = snapshot.DescribeAccepts(p.methods, false)
 	p.pool.New = func() any { return new(state) }
@@ -284,6 +291,15 @@ func (p *Pipeline) authenticate(r *http.Request, st *state, snap *snapshot.Snaps
 		t.Fail(stExtract, "credential", rerr.Detail)
 		return pres, rerr
 	}
+	if det, ok := p.detect(r, route); ok {
+		if pres.Kind != authheader.None {
+			e := &reason.Error{Code: reason.AuthAmbiguous,
+				Detail: "The request carries both " + det.Scheme + " and a credential in " + pres.Source + "; send one only."}
+			t.Fail(stExtract, "credential", e.Detail)
+			return pres, e
+		}
+		pres = det
+	}
 	if pres.Kind == authheader.None && !queryKey && authheader.QueryKeyPresent(r.URL.RawQuery) {
 		d := "The key was sent in the URL (?api_key=), which this route does not read: URLs end up in logs and browser history. Send it as 'Authorization: Bearer gk_…' or 'X-API-Key: gk_…'."
 		t.Fail(stExtract, "credential", d)
@@ -383,6 +399,26 @@ func (p *Pipeline) planLimit(r *http.Request, h http.Header, sub *domain.Subscri
 }
 
 var credentialHeaders = []string{"Authorization", "X-Api-Key"}
+
+// detect asks the accepted verifiers that find credentials outside the
+// Authorization value (signatures, certificates).
+func (p *Pipeline) detect(r *http.Request, route *snapshot.Route) (authheader.Credential, bool) {
+	if len(p.detectors) == 0 {
+		return authheader.Credential{}, false
+	}
+	methods := p.methods
+	if route != nil {
+		methods = route.Accepts
+	}
+	for _, m := range methods {
+		if d := p.detectors[m]; d != nil {
+			if c, ok := d.Detect(r); ok {
+				return c, true
+			}
+		}
+	}
+	return authheader.Credential{}, false
+}
 
 // pick chooses the verifier for what was presented, in the route's order.
 func (p *Pipeline) pick(route *snapshot.Route, pres authheader.Credential) (credential.Verifier, *reason.Error) {

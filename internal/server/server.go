@@ -25,10 +25,13 @@ import (
 	"gatehouse/internal/config"
 	"gatehouse/internal/credential"
 	"gatehouse/internal/credential/apikey"
+	"gatehouse/internal/credential/httpsig"
+	"gatehouse/internal/credential/jwt"
 	"gatehouse/internal/domain"
 	"gatehouse/internal/pipeline"
 	"gatehouse/internal/proxy"
 	"gatehouse/internal/ratelimit"
+	"gatehouse/internal/secrets"
 	"gatehouse/internal/snapshot"
 	"gatehouse/internal/store"
 	"gatehouse/internal/store/sqlite"
@@ -47,6 +50,8 @@ type Options struct {
 	// Store, when set, is used instead of opening cfg.Database (tests wrap
 	// the real store to count its calls). The server closes it.
 	Store store.Store
+	// Getenv reads the environment (GATEHOUSE_MASTER_KEY); nil: os.Getenv.
+	Getenv func(string) string
 }
 
 // Server is one Gatehouse node.
@@ -57,6 +62,8 @@ type Server struct {
 	store store.Store
 	snaps snapshot.Holder
 	ups   *proxy.Upstreams
+	creds *credentialIndex
+	jwks  *jwt.Keyring
 	calls *calllog.Writer
 	pipe  *pipeline.Pipeline
 	admin *admin.API
@@ -97,6 +104,17 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		return nil, fmt.Errorf("bootstrap admin token: %w", err)
 	}
 	s.GeneratedToken = tok
+	if opts.Getenv == nil {
+		opts.Getenv = os.Getenv
+	}
+	box, err := secrets.Load(opts.Getenv, sqlitePath(cfg.Database))
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	s.creds = &credentialIndex{box: box, log: opts.Logger, issuers: map[string]issuerEntry{}}
+	s.jwks = jwt.NewKeyring(jwt.KeyringOptions{Clock: opts.Clock, Logger: opts.Logger})
+	s.jwks.Start(ctx)
 	s.ups = proxy.NewUpstreams(proxy.UpstreamOptions{
 		Clock:  opts.Clock,
 		Logger: opts.Logger,
@@ -128,8 +146,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		}
 	}
 	s.pipe = pipeline.New(pipeline.Options{
-		Snapshots:      &s.snaps,
-		Verifiers:      []credential.Verifier{apikey.Verifier{}},
+		Snapshots: &s.snaps,
+		Verifiers: []credential.Verifier{
+			apikey.Verifier{},
+			jwt.New(jwt.Options{Keyring: s.jwks, Logger: opts.Logger,
+				Bindings: func(in *credential.Input) jwt.Bindings { return jwtBindingsOf(in.Snap) }}),
+			&httpsig.Verifier{Keys: signatureKeysOf, Nonces: httpsig.NewMemoryNonces(0, opts.Clock)},
+		},
 		Forwarder:      proxy.NewHTTPUtil(proxy.Options{Logger: opts.Logger}),
 		Calls:          s.calls,
 		Limiter:        ratelimit.NewMemory(ratelimit.MemoryOptions{}),
@@ -147,6 +170,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		OnChange:     s.Reload,
 		Status:       s.status,
 		DefaultGrace: cfg.RotationGrace.D(),
+		Secrets:      box,
 		Environment:  cfg.Environment,
 	})
 	return s, nil
@@ -176,10 +200,11 @@ func (s *Server) Reload(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load snapshot: %w", err)
 	}
-	snap, err := snapshot.Build(d, snapshot.Options{Upstreams: s.ups, Now: s.opts.Clock.Now()})
+	snap, err := snapshot.Build(d, snapshot.Options{Upstreams: s.ups, Now: s.opts.Clock.Now(), Extend: s.creds.extend})
 	if err != nil {
 		return err
 	}
+	s.jwks.Sync(jwtBindingsOf(snap).(*jwtBindings).all)
 	s.snaps.Store(snap)
 	return nil
 }
@@ -318,6 +343,7 @@ func (s *Server) shutdown() error {
 	if s.calls != nil {
 		err = errors.Join(err, s.calls.Close(fctx))
 	}
+	s.jwks.Close()
 	err = errors.Join(err, s.store.Close())
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
@@ -330,6 +356,7 @@ func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := s.calls.Close(ctx)
+	s.jwks.Close()
 	if s.proxyLn != nil {
 		_ = s.proxyLn.Close()
 		_ = s.adminLn.Close()
@@ -346,6 +373,16 @@ func writeReadyFile(path, proxyAddr, adminAddr string) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// sqlitePath is the database file of a sqlite:// URL ("" for others: the
+// master key must then come from the environment).
+func sqlitePath(url string) string {
+	p, ok := strings.CutPrefix(url, "sqlite://")
+	if !ok {
+		return ""
+	}
+	return p
 }
 
 // redactURL hides a password in a database URL for logs.

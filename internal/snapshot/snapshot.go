@@ -94,6 +94,10 @@ type Snapshot struct {
 	imported  map[[32]byte]*Key
 	subs      map[subKey]*domain.Subscription
 	approvers map[string][]string
+	// ext holds what credential schemes compile from the same data (JWT
+	// bindings, signature keys…): they live in packages the snapshot
+	// cannot import, and must be swapped together with it.
+	ext map[string]any
 	// byHost maps a lower-case host to its path table; anyHost serves
 	// routes without hosts.
 	byHost  map[string]pathTable
@@ -110,6 +114,10 @@ type Options struct {
 	// services that did not change. Nil leaves Service.Upstream nil.
 	Upstreams *proxy.Upstreams
 	Now       time.Time
+	// Extend, when set, runs last: it compiles scheme-specific indexes
+	// from d against the finished snapshot (whose consumers it may point
+	// to) and attaches them with SetExt. An error fails the build.
+	Extend func(s *Snapshot, d *store.Data) error
 }
 
 // Build compiles store data into a snapshot.
@@ -215,6 +223,11 @@ func Build(d *store.Data, opts Options) (*Snapshot, error) {
 				}
 				t[p] = append(t[p], r)
 			}
+		}
+	}
+	if opts.Extend != nil {
+		if err := opts.Extend(s, d); err != nil {
+			return nil, err
 		}
 	}
 	return s, nil
@@ -368,6 +381,17 @@ func hostOnly(h string) string {
 	}
 	return h
 }
+
+// SetExt attaches a compiled extension; only during Build (Options.Extend).
+func (s *Snapshot) SetExt(name string, v any) {
+	if s.ext == nil {
+		s.ext = map[string]any{}
+	}
+	s.ext[name] = v
+}
+
+// Ext returns an extension attached at build time, or nil.
+func (s *Snapshot) Ext(name string) any { return s.ext[name] }
 
 // subKey indexes subscriptions; a struct of strings is looked up without
 // allocating, unlike a concatenated key.

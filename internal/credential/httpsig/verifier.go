@@ -143,6 +143,10 @@ func (*Verifier) Recognizes(p authheader.Credential) bool {
 	return p.Source == SourceSignatureInput
 }
 
+// Detect implements credential.Detector: a signed request may carry no
+// Authorization header at all.
+func (*Verifier) Detect(r *http.Request) (authheader.Credential, bool) { return Present(r.Header) }
+
 // Present reports a signed request for the extract stage: a Credential
 // with Source SourceSignatureInput when the request carries
 // Signature-Input or Signature. Token is empty (nothing in these fields
@@ -154,11 +158,14 @@ func Present(h http.Header) (authheader.Credential, bool) {
 	return authheader.Credential{Kind: authheader.Other, Scheme: "Signature", Source: SourceSignatureInput}, true
 }
 
-// Verify implements credential.Verifier. A signature covers the request
-// itself, which credential.Input does not carry yet: the pipeline calls
-// VerifyRequest. Reaching this is a wiring fault, reported as such.
-func (*Verifier) Verify(in *credential.Input) (credential.Identity, *reason.Error) {
-	const d = "the http_signature verifier needs the request: the pipeline must call VerifyRequest"
+// Verify implements credential.Verifier: the signature covers
+// in.Request, verified under the verifier's rules. An Input without a
+// request is a wiring fault, reported as such.
+func (v *Verifier) Verify(in *credential.Input) (credential.Identity, *reason.Error) {
+	if in.Request != nil {
+		return v.VerifyRequest(in, in.Request, nil)
+	}
+	const d = "the http_signature verifier needs the request: credential.Input.Request is nil"
 	in.Trace.Private(stage, "sig.wiring", domain.OutcomeFail, d)
 	return credential.Identity{}, &reason.Error{Code: reason.GatewayInternal, Debug: d}
 }

@@ -1,0 +1,227 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+
+	"gatehouse/internal/credential/httpsig"
+	"gatehouse/internal/credential/httpsig/sigkey"
+	"gatehouse/internal/credential/jwt"
+	"gatehouse/internal/domain"
+	"gatehouse/internal/secrets"
+	"gatehouse/internal/snapshot"
+	"gatehouse/internal/store"
+)
+
+// Names of the snapshot extensions the server attaches.
+const (
+	extJWT     = "jwt"
+	extHTTPSig = "httpsig"
+)
+
+// credentialIndex compiles, at every snapshot build, what the credential
+// schemes other than API keys need: trusted issuers and jwt_binding
+// credentials for the JWT verifier, RFC 9421 keys for the signature
+// verifier. Issuers keep their *jwt.Issuer across builds while their
+// configuration is unchanged (verified tokens are cached per issuer).
+//
+// One unusable issuer or key never fails a build (that would stop every
+// other change from taking effect): it is left out and logged, and its
+// tokens or signatures then answer as unknown.
+type credentialIndex struct {
+	box *secrets.Box
+	log *slog.Logger
+
+	mu      sync.Mutex
+	issuers map[string]issuerEntry // by issuer id
+}
+
+type issuerEntry struct {
+	fingerprint string
+	issuer      *jwt.Issuer
+}
+
+// jwtBindings implements jwt.Bindings over one snapshot.
+type jwtBindings struct {
+	byIss     map[string]*jwt.Issuer
+	consumers map[bindingKey]*snapshot.Consumer
+	all       []*jwt.Issuer
+}
+
+type bindingKey struct{ issuer, claim, value string }
+
+func (b *jwtBindings) Issuer(iss string) (*jwt.Issuer, bool) {
+	i, ok := b.byIss[iss]
+	return i, ok
+}
+
+func (b *jwtBindings) Consumer(issuerName, claim, value string) *snapshot.Consumer {
+	return b.consumers[bindingKey{issuerName, claim, value}]
+}
+
+// extend is the snapshot's Options.Extend.
+func (ci *credentialIndex) extend(s *snapshot.Snapshot, d *store.Data) error {
+	b, err := ci.jwtBindings(s, d)
+	if err != nil {
+		return err
+	}
+	s.SetExt(extJWT, b)
+	ring, err := ci.signatureKeys(s, d)
+	if err != nil {
+		return err
+	}
+	s.SetExt(extHTTPSig, ring)
+	return nil
+}
+
+func (ci *credentialIndex) jwtBindings(s *snapshot.Snapshot, d *store.Data) (*jwtBindings, error) {
+	b := &jwtBindings{byIss: map[string]*jwt.Issuer{}, consumers: map[bindingKey]*snapshot.Consumer{}}
+	claimsByIssuer := map[string][]string{}
+	issuerName := map[string]string{}
+	for _, is := range d.Issuers {
+		issuerName[is.ID] = is.Name
+	}
+	for _, c := range d.Credentials {
+		if c.Type != domain.CredentialJWTBinding || c.RevokedAt != nil {
+			continue
+		}
+		claim := c.Claim
+		if claim == "" {
+			claim = "sub"
+		}
+		con := s.Consumer(c.ConsumerID)
+		if con == nil {
+			continue
+		}
+		b.consumers[bindingKey{issuerName[c.IssuerID], claim, c.Value}] = con
+		if !hasString(claimsByIssuer[c.IssuerID], claim) {
+			claimsByIssuer[c.IssuerID] = append(claimsByIssuer[c.IssuerID], claim)
+		}
+	}
+	ci.mu.Lock()
+	defer ci.mu.Unlock()
+	seen := map[string]bool{}
+	for _, is := range d.Issuers {
+		if is.JWKSURL == "" && is.DiscoveryURL == "" && is.HS256Secret == "" {
+			continue // an introspection-only issuer
+		}
+		seen[is.ID] = true
+		cfg := jwt.Issuer{
+			Name: is.Name, Issuer: is.Issuer, JWKSURL: is.JWKSURL, DiscoveryURL: is.DiscoveryURL,
+			Audiences: is.Audiences, AnyAudience: len(is.Audiences) == 0, Algorithms: is.Algorithms,
+			Leeway: is.Leeway.D(), RequiredClaims: is.RequiredClaims, Typ: is.Typ,
+			BindingClaims: claimsByIssuer[is.ID],
+		}
+		if is.HS256Secret != "" {
+			sec, err := ci.open(is.HS256Secret)
+			if err != nil {
+				ci.log.Error("issuer left out of the snapshot", "issuer", is.Name, "err", err)
+				continue
+			}
+			cfg.HS256Secret = sec
+		}
+		fp, _ := json.Marshal(cfg)
+		fps := string(fp)
+		if e, ok := ci.issuers[is.ID]; ok && e.fingerprint == fps {
+			b.byIss[is.Issuer] = e.issuer
+			b.all = append(b.all, e.issuer)
+			continue
+		}
+		iss, err := jwt.NewIssuer(cfg)
+		if err != nil {
+			ci.log.Error("issuer left out of the snapshot", "issuer", is.Name, "err", err)
+			continue
+		}
+		ci.issuers[is.ID] = issuerEntry{fingerprint: fps, issuer: iss}
+		b.byIss[is.Issuer] = iss
+		b.all = append(b.all, iss)
+	}
+	for id := range ci.issuers {
+		if !seen[id] {
+			delete(ci.issuers, id)
+		}
+	}
+	return b, nil
+}
+
+func (ci *credentialIndex) signatureKeys(s *snapshot.Snapshot, d *store.Data) (httpsig.Keyring, error) {
+	ring := httpsig.Keyring{}
+	for _, c := range d.Credentials {
+		if c.Type != domain.CredentialHMAC || c.RevokedAt != nil {
+			continue
+		}
+		con := s.Consumer(c.ConsumerID)
+		if con == nil {
+			continue
+		}
+		var key *sigkey.Key
+		var err error
+		switch {
+		case c.Secret != "":
+			var sec []byte
+			if sec, err = ci.open(c.Secret); err == nil {
+				key, err = sigkey.NewHMAC(sec)
+			}
+		default:
+			var alg sigkey.Algorithm
+			if alg, err = sigkey.ParseAlgorithm(c.Algorithm); err == nil {
+				key, err = sigkey.Parse(alg, []byte(c.PublicKey))
+			}
+		}
+		if err != nil {
+			ci.log.Error("signature key left out of the snapshot", "credential", c.ID, "key_id", c.KeyID, "err", err)
+			continue
+		}
+		scopes := c.Scopes
+		if len(scopes) == 0 {
+			scopes = con.Scopes
+		}
+		var allow []netip.Prefix
+		for _, a := range c.IPAllow {
+			if p, perr := netip.ParsePrefix(a); perr == nil {
+				allow = append(allow, p.Masked())
+			} else if ip, aerr := netip.ParseAddr(a); aerr == nil {
+				allow = append(allow, netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()))
+			}
+		}
+		ring[c.KeyID] = &httpsig.Key{ID: c.KeyID, CredentialID: c.ID, Verifier: key, Consumer: con,
+			Scopes: scopes, ScopeHeader: strings.Join(scopes, " "), ExpiresAt: c.ExpiresAt, IPAllow: allow}
+	}
+	return ring, nil
+}
+
+func (ci *credentialIndex) open(sealed string) ([]byte, error) {
+	if ci.box == nil {
+		return nil, fmt.Errorf("a sealed secret but no master key is loaded")
+	}
+	return ci.box.Open(sealed)
+}
+
+// jwtBindingsOf returns the bindings of a snapshot (jwt.Options.Bindings).
+func jwtBindingsOf(s *snapshot.Snapshot) jwt.Bindings {
+	if b, ok := s.Ext(extJWT).(*jwtBindings); ok {
+		return b
+	}
+	return &jwtBindings{}
+}
+
+// signatureKeysOf returns the RFC 9421 keys of a snapshot.
+func signatureKeysOf(s *snapshot.Snapshot) httpsig.Keys {
+	if k, ok := s.Ext(extHTTPSig).(httpsig.Keyring); ok {
+		return k
+	}
+	return httpsig.Keyring{}
+}
+
+func hasString(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,167 @@
+package server
+
+import (
+	"crypto"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// jwksServer serves one RSA key as a JWKS; it can be switched off.
+type jwksServer struct {
+	*httptest.Server
+	key  *rsa.PrivateKey
+	kid  string
+	down atomic.Bool
+}
+
+func newJWKS(t *testing.T) *jwksServer {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := &jwksServer{key: k, kid: "k1"}
+	j.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if j.down.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		b64 := base64.RawURLEncoding.EncodeToString
+		_ = json.NewEncoder(w).Encode(map[string]any{"keys": []map[string]string{{
+			"kty": "RSA", "kid": j.kid, "alg": "RS256", "use": "sig",
+			"n": b64(k.N.Bytes()), "e": b64(big.NewInt(int64(k.E)).Bytes()),
+		}}})
+	}))
+	t.Cleanup(j.Close)
+	return j
+}
+
+// sign makes an RS256 JWT with the given claims (and kid).
+func (j *jwksServer) sign(t *testing.T, kid string, claims map[string]any) string {
+	t.Helper()
+	enc := func(v any) string { b, _ := json.Marshal(v); return base64.RawURLEncoding.EncodeToString(b) }
+	in := enc(map[string]string{"alg": "RS256", "typ": "JWT", "kid": kid}) + "." + enc(claims)
+	sum := sha256.Sum256([]byte(in))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, j.key, crypto.SHA256, sum[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in + "." + base64.RawURLEncoding.EncodeToString(sig)
+}
+
+// JWT bearer tokens from a trusted issuer, mapped to a consumer through a
+// jwt_binding, through the real gateway.
+func TestJWTRoute(t *testing.T) {
+	h := newHarness(t)
+	w := h.newWorld("acme", []string{"orders:read"}, nil)
+	j := newJWKS(t)
+	iss := h.mustAdmin("POST", "/admin/v1/issuers", map[string]any{"name": "idp", "issuer": "https://idp.example",
+		"jwks_url": j.URL, "audiences": []string{"orders-api"}})["id"].(string)
+	h.mustAdmin("POST", "/admin/v1/credentials", map[string]any{"consumer": w.consumer, "type": "jwt_binding",
+		"issuer": iss, "subject": "user-1"})
+	h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": w.service, "paths": []string{"/jwt"}, "auth": []string{"jwt", "api_key"}})
+	now := t0.Unix()
+	claims := func(sub string, exp int64) map[string]any {
+		return map[string]any{"iss": "https://idp.example", "aud": "orders-api", "sub": sub, "iat": now, "exp": exp, "scope": "orders:read"}
+	}
+	cases := []struct {
+		desc       string
+		token      string
+		wantStatus int
+		wantCode   string
+	}{
+		{"valid token", j.sign(t, "k1", claims("user-1", now+600)), 200, ""},
+		{"no binding for the subject", j.sign(t, "k1", claims("user-2", now+600)), 403, "identity.unmapped"},
+		{"expired beyond leeway", j.sign(t, "k1", claims("user-1", now-120)), 401, "jwt.expired"},
+		{"signed by an unknown key", j.sign(t, "k9", claims("user-1", now+600)), 401, "jwt.unknown_kid"},
+		{"tampered signature", j.sign(t, "k1", claims("user-1", now+600))[:100] + "AAAA" + j.sign(t, "k1", claims("user-1", now+600))[104:], 401, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			r := h.call("GET", "/jwt/x", bearer(tc.token)...)
+			if r.status != tc.wantStatus || (tc.wantCode != "" && r.body["code"] != tc.wantCode) {
+				t.Fatalf("%d %s", r.status, r.raw)
+			}
+			if tc.wantStatus == 200 && r.body["consumer"] != "acme-app" {
+				t.Fatalf("upstream did not get the identity: %s", r.raw)
+			}
+			if strings.Contains(r.raw, tc.token) {
+				t.Fatal("the token was echoed")
+			}
+		})
+	}
+}
+
+// A JWKS endpoint that was never reachable answers 503
+// auth.backend_unavailable, not 401: not the caller's fault.
+func TestJWTBackendUnavailable(t *testing.T) {
+	h := newHarness(t)
+	w := h.newWorld("acme", nil, nil)
+	j := newJWKS(t)
+	j.down.Store(true)
+	iss := h.mustAdmin("POST", "/admin/v1/issuers", map[string]any{"name": "idp", "issuer": "https://idp.example", "jwks_url": j.URL})["id"].(string)
+	h.mustAdmin("POST", "/admin/v1/credentials", map[string]any{"consumer": w.consumer, "type": "jwt_binding", "issuer": iss, "subject": "u"})
+	h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": w.service, "paths": []string{"/jwt"}, "auth": []string{"jwt"}})
+	tok := j.sign(t, "k1", map[string]any{"iss": "https://idp.example", "sub": "u", "exp": t0.Unix() + 600})
+	r := h.call("GET", "/jwt/x", bearer(tok)...)
+	if r.status != 503 || r.body["code"] != "auth.backend_unavailable" {
+		t.Fatalf("%d %s", r.status, r.raw)
+	}
+}
+
+// RFC 9421 signed requests with an hmac credential created through the
+// admin API (the generated secret is shown once), through the gateway.
+func TestHTTPSignatureRoute(t *testing.T) {
+	h := newHarness(t)
+	w := h.newWorld("acme", nil, nil)
+	cred := h.mustAdmin("POST", "/admin/v1/credentials", map[string]any{"consumer": w.consumer, "type": "hmac", "key_id": "shop-1"})
+	secret, err := base64.StdEncoding.DecodeString(cred["secret"].(string))
+	if err != nil || len(secret) < 32 {
+		t.Fatalf("secret %v %v", cred, err)
+	}
+	h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": w.service, "paths": []string{"/sig"}, "auth": []string{"http_signature"}})
+	host := strings.TrimPrefix(h.proxy, "http://")
+	signed := func(created int64, nonce string, key []byte) []string {
+		params := fmt.Sprintf(`("@method" "@authority" "@path");created=%d;keyid="shop-1";nonce="%s"`, created, nonce)
+		base := "\"@method\": GET\n\"@authority\": " + host + "\n\"@path\": /sig/x\n\"@signature-params\": " + params
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte(base))
+		return []string{"Signature-Input", "sig1=" + params, "Signature", "sig1=:" + base64.StdEncoding.EncodeToString(m.Sum(nil)) + ":"}
+	}
+	now := t0.Unix()
+	cases := []struct {
+		desc       string
+		hdr        []string
+		wantStatus int
+		wantCode   string
+	}{
+		{"valid signature", signed(now, "n1", secret), 200, ""},
+		{"the same signature again is a replay", signed(now, "n1", secret), 401, "sig.replayed"},
+		{"created ten minutes ago", signed(now-600, "n2", secret), 401, "sig.expired"},
+		{"wrong secret", signed(now, "n3", make([]byte, 32)), 401, "sig.invalid"},
+		{"no signature at all", nil, 401, "auth.missing"},
+		{"a signature and a bearer key", append(signed(now, "n4", secret), "Authorization", "Bearer gk_live_x"), 400, "auth.ambiguous"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			r := h.call("GET", "/sig/x", tc.hdr...)
+			if r.status != tc.wantStatus || (tc.wantCode != "" && r.body["code"] != tc.wantCode) {
+				t.Fatalf("%d %s", r.status, r.raw)
+			}
+			if tc.wantStatus == 200 && r.body["consumer"] != "acme-app" {
+				t.Fatalf("identity not forwarded: %s", r.raw)
+			}
+		})
+	}
+}
