@@ -102,6 +102,8 @@ func Commands(io IO) []*cobra.Command {
 		a.serviceCmd(),
 		a.routeCmd(),
 		a.subscriptionCmd(),
+		a.credentialCmd(),
+		a.issuerCmd(),
 		a.callsCmd(),
 		a.explainCmd(),
 		a.auditCmd(),
