@@ -398,10 +398,6 @@ func (st *fastState) attempt(w http.ResponseWriter, start time.Time, mayRetrySta
 	}
 }
 
-// errEarlyResponse aborts the request body when the upstream answered an
-// Expect: 100-continue request with a final status.
-var errEarlyResponse = errors.New("upstream answered before the request body")
-
 // roundTrip writes the request and reads the response headers.
 func (st *fastState) roundTrip(conn net.Conn, br *bufio.Reader) error {
 	up := st.up

@@ -475,3 +475,20 @@ func TestInvalidUpstreamStatus(t *testing.T) {
 		})
 	}
 }
+
+// TestDNSFailure: a target whose name does not resolve (.invalid never
+// does, RFC 6761) is upstream.unavailable, not an auth error and not a
+// timeout.
+func TestDNSFailure(t *testing.T) {
+	for _, e := range engines() {
+		t.Run(e.name, func(t *testing.T) {
+			g := proxytest.NewGateway(t, e.new)
+			g.Service(nil, "http://gatehouse-test.invalid:8080")
+			resp, _ := g.Get("/")
+			re := g.Next().Reason()
+			if resp.StatusCode != 502 || re == nil || re.Code != reason.UpstreamUnavailable || !strings.Contains(re.Debug, "gatehouse-test.invalid") {
+				t.Errorf("status %d error %v", resp.StatusCode, re)
+			}
+		})
+	}
+}
