@@ -292,3 +292,5 @@ func chatBody(model string, stream bool, extra map[string]any) map[string]any {
 	}
 	return b
 }
+
+func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }
