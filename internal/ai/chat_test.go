@@ -259,11 +259,12 @@ func TestClientDisconnect(t *testing.T) {
 			sc := tc.sc
 			sc.Fail, sc.FailAt = aitest.FailHang, 2 // two text deltas, then silence
 			f.Set(sc)
-			g := newGateway(t, oneModel(f, "x"), nil)
+			b := &budget{}
+			g := newGateway(t, oneModel(f, "x"), func(o *ai.Options) { o.Budget = b })
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			b, _ := json.Marshal(chatBody("m", true, nil))
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, g.URL+"/ai/v1/chat/completions", strings.NewReader(string(b)))
+			body, _ := json.Marshal(chatBody("m", true, nil))
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, g.URL+"/ai/v1/chat/completions", strings.NewReader(string(body)))
 			req.Header.Set("Authorization", "Bearer "+gatewayKey)
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
@@ -291,6 +292,11 @@ func TestClientDisconnect(t *testing.T) {
 			}
 			if res.Usage != tc.want || res.Cost != tc.cost {
 				t.Errorf("usage %+v cost %d, want %+v %d", res.Usage, res.Cost, tc.want, tc.cost)
+			}
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			if len(b.settled) != 1 || b.settled[0].Usage != tc.want || b.settled[0].Cost != tc.cost || b.cancelled != 0 {
+				t.Errorf("budget settled %+v (cancelled contexts %d)", b.settled, b.cancelled)
 			}
 		})
 	}
