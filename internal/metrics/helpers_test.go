@@ -28,28 +28,38 @@ func serve(t testing.TB, m *Metrics) string {
 // scrape GETs url and parses the text format, as Prometheus would.
 func scrape(t testing.TB, url string) scraped {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
+	s, err := scrapeErr(url)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return s
+}
+
+// scrapeErr is scrape for goroutines other than the test's (which must
+// not call t.Fatal).
+func scrapeErr(url string) (scraped, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
 	}
 	req.Header.Set("Accept", "text/plain; version=0.0.4")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("scrape: %v", err)
+		return nil, fmt.Errorf("scrape: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("scrape: status %d", resp.StatusCode)
+		return nil, fmt.Errorf("scrape: status %d", resp.StatusCode)
 	}
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
-		t.Fatalf("scrape: Content-Type %q, want text/plain", ct)
+		return nil, fmt.Errorf("scrape: Content-Type %q, want text/plain", ct)
 	}
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := p.TextToMetricFamilies(resp.Body)
 	if err != nil {
-		t.Fatalf("scrape: parse text format: %v", err)
+		return nil, fmt.Errorf("scrape: parse text format: %w", err)
 	}
-	return fams
+	return fams, nil
 }
 
 // labelKey renders a metric's labels as "k=v,k=v" in name order, the form

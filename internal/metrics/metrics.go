@@ -254,8 +254,14 @@ func New(opts Options) *Metrics {
 
 // Handler serves the registry in the Prometheus exposition formats, for
 // GET /metrics on the admin listener (never the proxy listener: route ids
-// and upstream targets are operator information).
-func (m *Metrics) Handler() http.Handler { return m.handler }
+// and upstream targets are operator information). With metrics off (nil
+// *Metrics) it answers 404.
+func (m *Metrics) Handler() http.Handler {
+	if m == nil {
+		return http.NotFoundHandler()
+	}
+	return m.handler
+}
 
 // Register adds another component's collector to this registry.
 func (m *Metrics) Register(c prometheus.Collector) error { return m.reg.Register(c) }

@@ -2,6 +2,8 @@ package metrics
 
 import (
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"regexp"
 	"sort"
@@ -451,8 +453,9 @@ func TestUnwiredSourcesExportNothing(t *testing.T) {
 }
 
 // TestConcurrentObserveCall: 32 goroutines start together on a fresh
-// Metrics (so they race to resolve the same tuples) and the totals are
-// exact. Run with -race.
+// Metrics (so they race to resolve the same tuples) while a scraper reads
+// the handler; the totals are exact and never go backwards between
+// scrapes. Run with -race.
 func TestConcurrentObserveCall(t *testing.T) {
 	mix := []domain.Call{
 		call("rt_a", 200, "", "apikey"),
@@ -480,8 +483,46 @@ func TestConcurrentObserveCall(t *testing.T) {
 			}
 		}()
 	}
+	done := make(chan struct{})
+	type result struct {
+		totals []float64
+		err    error
+	}
+	scraped := make(chan result)
+	go func() {
+		var r result
+		defer func() { scraped <- r }()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			s, err := scrapeErr(url)
+			if err != nil {
+				r.err = err
+				return
+			}
+			var sum float64
+			for _, v := range s.values("gatehouse_requests_total") {
+				sum += v
+			}
+			r.totals = append(r.totals, sum)
+		}
+	}()
 	close(start)
 	wg.Wait()
+	close(done)
+	r := <-scraped
+	if r.err != nil {
+		t.Fatalf("scrape during the run: %v", r.err)
+	}
+	totals := r.totals
+	for i := 1; i < len(totals); i++ {
+		if totals[i] < totals[i-1] {
+			t.Errorf("scrape %d: requests total %v after %v: a counter went backwards", i, totals[i], totals[i-1])
+		}
+	}
 	const each = goroutines * perG / 7
 	got := scrape(t, url)
 	equalMap(t, "gatehouse_requests_total", got.values("gatehouse_requests_total"), map[string]float64{
@@ -561,6 +602,16 @@ func TestNilMetrics(t *testing.T) {
 		t.Errorf("nil Metrics Wrap = %T, want the next recorder itself", rec)
 	}
 	New(Options{}).ObserveCall(nil) // a nil record is ignored
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("nil Metrics handler: status %d, want 404", resp.StatusCode)
+	}
 }
 
 // TestLabelValueHygiene: odd inputs never panic the request path and never
