@@ -15,6 +15,7 @@
 #   NGINX_WORKERS=1                   nginx worker_processes
 #   HALF_RATE=1                       also p99 at half Gatehouse's peak, for
 #                                     Gatehouse and nginx at the same offered rate
+#                                     (open loop: bench/cmd/paced)
 #   ROWS="direct bare gatehouse garbage unknown nginx caddy"   subset to run
 #   OUT=bench/out                     results.md and raw wrk output (raw/)
 #   GATEHOUSE_REF=                    build gatehouse from this commit (clean
@@ -103,8 +104,8 @@ ensure_tools() {
 
 build() {
 	mkdir -p "$BIN"
-	log "building upstream, bareproxy, setup"
-	CGO_ENABLED=0 go build -o "$BIN/" ./bench/cmd/upstream ./bench/cmd/bareproxy ./bench/cmd/setup ||
+	log "building upstream, bareproxy, setup, paced"
+	CGO_ENABLED=0 go build -o "$BIN/" ./bench/cmd/upstream ./bench/cmd/bareproxy ./bench/cmd/setup ./bench/cmd/paced ||
 		die "building bench/cmd failed"
 	if want_gatehouse; then
 		compgen -G "cmd/gatehouse/*.go" >/dev/null ||
@@ -360,11 +361,10 @@ declare -A EXPECT=(
 declare -A S_RPS S_P50 S_P99 RPS P50 P99 PACED
 declare -a ORDER=()
 
-# wrk_run DURATION URL BEARER DELAY_MS FILE: one wrk run, its output in FILE.
+# wrk_run DURATION URL BEARER FILE: one wrk run, its output in FILE.
 wrk_run() {
-	local duration=$1 url=$2 bearer=$3 delay=$4 file=$5
-	GH_BEARER=$bearer GH_DELAY_MS=$delay \
-		"${WRK_ON[@]}" wrk -t"$THREADS" -c"$CONNS" -d"$duration" --latency -s "$LUA" "$url" >"$file" 2>&1
+	local duration=$1 url=$2 bearer=$3 file=$4
+	GH_BEARER=$bearer "${WRK_ON[@]}" wrk -t"$THREADS" -c"$CONNS" -d"$duration" --latency -s "$LUA" "$url" >"$file" 2>&1
 }
 
 # parse_result FILE: the GH_RESULT line into R_REQUESTS, R_RPS, R_P50, R_P99
@@ -384,36 +384,31 @@ parse_result() {
 }
 
 # measure ID ROUND [TARGET_RPS]: warm up, then one measured run of row ID.
-#
-# With TARGET_RPS the row is paced: each connection pauses between requests.
-# The pause that yields the target depends on the response time under that
-# load, so the warm-up doubles as calibration: with pause d1 it achieves r1,
-# so one request cycle costs CONNS/r1 = d1 + t, and the measured run pauses
-# d2 = CONNS/TARGET - t.
+# With TARGET_RPS the row is paced: bench/cmd/paced offers exactly that rate
+# (open loop, latency timed from each request's due time; see its doc) with
+# the same connection count, on wrk's CPU.
 measure() {
 	local id=$1 round=$2 target=${3:-}
 	local base=${id%_half}
 	local url=${URL[$base]} bearer=${BEARER[$base]} label=${LABEL[$id]}
-	local raw="$OUT/raw/$id.r$round.txt" warm=$WARMUP delay=
-	if [[ -n $target ]]; then
-		delay=$(awk -v c="$CONNS" -v r="$target" 'BEGIN { printf "%.3f", c * 1000 / r }')
-		is_zero_duration "$warm" && warm=2s
-	fi
+	local raw="$OUT/raw/$id.r$round.txt"
 	drain_calllog
-	if ! is_zero_duration "$warm"; then
-		wrk_run "$warm" "$url" "$bearer" "$delay" "$OUT/raw/$id.r$round.warmup.txt" ||
-			die "wrk warm-up for $label failed: $(tail -3 "$OUT/raw/$id.r$round.warmup.txt")"
-		if [[ -n $target ]] && parse_result "$OUT/raw/$id.r$round.warmup.txt" && ((R_RPS > 0)); then
-			delay=$(awk -v c="$CONNS" -v r="$target" -v d1="$delay" -v r1="$R_RPS" 'BEGIN {
-				t = c * 1000 / r1 - d1; if (t < 0) t = 0
-				d = c * 1000 / r - t; if (d < 0) d = 0
-				printf "%.3f", d }')
+	if [[ -n $target ]]; then
+		log "round $round/$ROUNDS: $label ($DURATION at $target/s)"
+		local warm=$WARMUP
+		is_zero_duration "$warm" && warm=0s
+		GH_BEARER=$bearer "${WRK_ON[@]}" "$BIN/paced" -url "$url" -rate "$target" -conns "$CONNS" \
+			-duration "$DURATION" -warmup "$warm" >"$raw" 2>&1 || die "paced run for $label failed: $(tail -3 "$raw")"
+	else
+		if ! is_zero_duration "$WARMUP"; then
+			wrk_run "$WARMUP" "$url" "$bearer" "$OUT/raw/$id.r$round.warmup.txt" ||
+				die "wrk warm-up for $label failed: $(tail -3 "$OUT/raw/$id.r$round.warmup.txt")"
+			drain_calllog
 		fi
-		drain_calllog
+		log "round $round/$ROUNDS: $label ($DURATION)"
+		wrk_run "$DURATION" "$url" "$bearer" "$raw" || die "wrk for $label failed: $(tail -3 "$raw")"
 	fi
-	log "round $round/$ROUNDS: $label (${DURATION}${target:+, $target/s wanted, pause $delay ms per connection})"
-	wrk_run "$DURATION" "$url" "$bearer" "$delay" "$raw" || die "wrk for $label failed: $(tail -3 "$raw")"
-	parse_result "$raw" || die "wrk for $label printed no GH_RESULT line; see $raw"
+	parse_result "$raw" || die "no GH_RESULT line for $label; see $raw"
 	log "  $R_RPS req/s, p50 $R_P50 ms, p99 $R_P99 ms, non-2xx $R_NON2XX of $R_REQUESTS, socket errors $R_SOCKERR"
 
 	# A row only counts if it measured what its label says: a misconfigured
@@ -501,7 +496,7 @@ report() {
 		echo "|---|---:|$range_rule---:|---:|---:|---:|---:|---:|"
 		for id in "${ORDER[@]}"; do
 			label=${LABEL[$id]}
-			[[ -n ${PACED[$id]:-} ]] && label="$label (${PACED[$id]}/s wanted)"
+			[[ -n ${PACED[$id]:-} ]] && label="$label (${PACED[$id]}/s offered)"
 			if ((ROUNDS > 1)); then
 				range=" $(tr ' ' '\n' <<<"${S_RPS[$id]}" | grep . | sort -g | sed -n '1p;$p' | paste -sd'-') |"
 			fi
@@ -570,7 +565,7 @@ main() {
 	summarize
 
 	# p99 below saturation: Gatehouse and nginx at the same offered rate,
-	# half of Gatehouse's measured peak (issue 3).
+	# half of Gatehouse's measured peak (issue 3), from an open-loop generator.
 	if [[ $HALF_RATE == 1 ]] && want_row gatehouse && want_row nginx; then
 		local half=$((${RPS[gatehouse]%.*} / 2))
 		for ((round = 1; round <= ROUNDS; round++)); do
