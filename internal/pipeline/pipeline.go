@@ -217,7 +217,7 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, st *state, call
 	}
 	st.out = proxy.Outbound{
 		Upstream: route.Service.Upstream,
-		Path:     upstreamPath(route, r.URL.Path),
+		Path:     upstreamPath(route, r),
 		RawQuery: stripQueryKey(r.URL.RawQuery, pres.Source == authheader.SourceQuery),
 		Identity: proxy.Identity{
 			Tenant:     id.Consumer.Tenant.Slug,
@@ -484,7 +484,7 @@ func identify(id *credential.Identity, t *trace.Trace) *reason.Error {
 // reject renders a rejection — the one place that does — and logs it with
 // the request ID that the caller also sees.
 func (p *Pipeline) reject(w http.ResponseWriter, r *http.Request, route *snapshot.Route, id string, e *reason.Error, call *domain.Call) {
-	rd := reason.Render{RequestID: id, Instance: r.URL.Path, BaseURL: p.baseURL(r)}
+	rd := reason.Render{RequestID: id, Instance: r.URL.Path, BaseURL: p.o.PublicURL, Host: r.Host, TLS: r.TLS != nil}
 	if route != nil {
 		rd.Minimal = route.Minimal
 		rd.OpenAI = route.OpenAI
@@ -549,24 +549,21 @@ func (p *Pipeline) trusted(a netip.Addr) bool {
 	return false
 }
 
-// upstreamPath applies strip_prefix and upstream_path.
-func upstreamPath(r *snapshot.Route, path string) string {
-	if r.StripPrefix {
-		for _, pre := range r.Paths {
+// upstreamPath applies strip_prefix and upstream_path to the request's
+// escaped path, so %2F and friends reach the upstream as sent.
+func upstreamPath(rt *snapshot.Route, r *http.Request) string {
+	matched := ""
+	if rt.StripPrefix {
+		path := r.URL.Path
+		for _, pre := range rt.Paths {
 			pre = strings.TrimSuffix(pre, "/")
 			if pre != "" && strings.HasPrefix(path, pre) && (len(path) == len(pre) || path[len(pre)] == '/') {
-				path = path[len(pre):]
+				matched = pre
 				break
 			}
 		}
-		if path == "" {
-			path = "/"
-		}
 	}
-	if r.UpstreamPath != "" {
-		path = strings.TrimSuffix(r.UpstreamPath, "/") + path
-	}
-	return path
+	return proxy.UpstreamPath(r.URL.EscapedPath(), matched, rt.StripPrefix, rt.UpstreamPath)
 }
 
 // stripQueryKey removes api_key parameters so the key never reaches the

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -125,8 +126,11 @@ type Render struct {
 	// Instance is the request path (never the query: it may carry a key).
 	Instance string
 	// BaseURL is the public base URL the error page links are built on,
-	// e.g. "https://api.example.com"; empty gives a relative type link.
+	// e.g. "https://api.example.com". Empty: built from Host and TLS (the
+	// request's own), or a relative link when Host is empty too.
 	BaseURL string
+	Host    string
+	TLS     bool
 	Minimal bool
 	// OpenAI wraps the fields as {"error":{…}} for OpenAI SDKs (§5).
 	OpenAI bool
@@ -142,11 +146,11 @@ const ErrorsPath = "/.well-known/gatehouse/errors/"
 func (e *Error) Write(w http.ResponseWriter, r Render) {
 	v := e.View(r.Minimal)
 	h := w.Header()
-	if r.RequestID != "" {
+	if r.RequestID != "" && len(h["X-Request-Id"]) == 0 {
 		h["X-Request-Id"] = []string{r.RequestID}
 	}
-	if wa := wwwAuthenticate(v, r.Scheme); wa != "" {
-		h["Www-Authenticate"] = []string{wa}
+	if wa := wwwAuthenticateCached(v, r.Scheme); wa != nil {
+		h["Www-Authenticate"] = wa
 	}
 	if e.Allow != "" && v.Status == http.StatusMethodNotAllowed {
 		h["Allow"] = []string{e.Allow}
@@ -154,19 +158,52 @@ func (e *Error) Write(w http.ResponseWriter, r Render) {
 	if e.RetryAfter > 0 {
 		h["Retry-After"] = []string{strconv.Itoa(e.RetryAfter)}
 	}
-	h["Cache-Control"] = []string{"no-store"}
-	var buf [1024]byte
-	var b []byte
+	h["Cache-Control"] = noStore
+	bp := bufs.Get().(*[]byte)
+	b := (*bp)[:0]
 	if r.OpenAI {
-		h["Content-Type"] = []string{"application/json"}
-		b = appendOpenAI(buf[:0], v, r)
+		h["Content-Type"] = contentJSON
+		b = appendOpenAI(b, v, r)
 	} else {
-		h["Content-Type"] = []string{"application/problem+json"}
-		b = appendProblem(buf[:0], v, r)
+		h["Content-Type"] = contentProblem
+		b = appendProblem(b, v, r)
 	}
 	h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	defer func() { *bp = b; bufs.Put(bp) }()
 	w.WriteHeader(v.Status)
 	_, _ = w.Write(b)
+}
+
+// Shared header values. net/http never modifies a header's value slice,
+// so constant ones are shared rather than allocated per rejection.
+var (
+	noStore        = []string{"no-store"}
+	contentJSON    = []string{"application/json"}
+	contentProblem = []string{"application/problem+json"}
+	bufs           = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+	// wwwCache holds the WWW-Authenticate value of every (scheme, code)
+	// whose value does not depend on the request (all but scope ones).
+	wwwCache sync.Map // wwwKey → []string
+)
+
+type wwwKey struct{ scheme, code, bearer string }
+
+// wwwAuthenticateCached returns the header value slice, built once per
+// scheme and code (scope values vary per route and are built each time).
+func wwwAuthenticateCached(v View, scheme string) []string {
+	if v.Bearer == "-" {
+		return nil
+	}
+	if v.Scope != "" {
+		return []string{wwwAuthenticate(v, scheme)}
+	}
+	k := wwwKey{scheme, v.Code, v.Bearer}
+	if c, ok := wwwCache.Load(k); ok {
+		return c.([]string)
+	}
+	val := []string{wwwAuthenticate(v, scheme)}
+	wwwCache.Store(k, val)
+	return val
 }
 
 // Body returns the body Write would send (problem+json or OpenAI shape).
@@ -203,8 +240,20 @@ func wwwAuthenticate(v View, scheme string) string {
 }
 
 func appendProblem(b []byte, v View, r Render) []byte {
-	b = append(b, `{"type":`...)
-	b = appendString(b, r.BaseURL+ErrorsPath+v.Code)
+	b = append(b, `{"type":"`...)
+	if r.BaseURL != "" {
+		b = appendStringBody(b, r.BaseURL)
+	} else if r.Host != "" {
+		if r.TLS {
+			b = append(b, "https://"...)
+		} else {
+			b = append(b, "http://"...)
+		}
+		b = appendStringBody(b, r.Host)
+	}
+	b = append(b, ErrorsPath...)
+	b = appendStringBody(b, v.Code)
+	b = append(b, '"')
 	b = append(b, `,"title":`...)
 	b = appendString(b, v.Title)
 	b = append(b, `,"status":`...)
@@ -279,19 +328,37 @@ func appendOpenAI(b []byte, v View, r Render) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// plain marks the bytes copied as they are: printable ASCII other than
+// the quote, the backslash and the HTML-sensitive <, > and &.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = true
+	}
+	for _, c := range `"\\<>&` {
+		t[c] = false
+	}
+	return t
+}()
+
 // appendString appends s as a JSON string. Hand-written instead of
 // encoding/json because it runs on every rejection (garbage-key floods) and
 // costs no allocation this way.
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
+	b = appendStringBody(b, s)
+	return append(b, '"')
+}
+
+// appendStringBody appends s JSON-escaped, without the quotes.
+func appendStringBody(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if plain[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
 			b = append(b, s[start:i]...)
 			switch c {
 			case '"', '\\':
@@ -326,6 +393,5 @@ func appendString(b []byte, s string) []byte {
 		}
 		i += size
 	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	return append(b, s[start:]...)
 }

@@ -153,7 +153,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 				Bindings: func(in *credential.Input) jwt.Bindings { return jwtBindingsOf(in.Snap) }}),
 			&httpsig.Verifier{Keys: signatureKeysOf, Nonces: httpsig.NewMemoryNonces(0, opts.Clock)},
 		},
-		Forwarder:      proxy.NewHTTPUtil(proxy.Options{Logger: opts.Logger}),
+		Forwarder:      proxy.New(proxy.Options{Logger: opts.Logger}),
 		Calls:          s.calls,
 		Limiter:        ratelimit.NewMemory(ratelimit.MemoryOptions{}),
 		Clock:          opts.Clock,
