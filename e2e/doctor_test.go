@@ -88,7 +88,7 @@ func TestDoctorScenarios(t *testing.T) {
 		{desc: "suspended consumer", args: []string{"--url", orders, "-H", "Authorization: Bearer " + suspended}, exit: 1,
 			verdict: "consumer.suspended", fix: "resume the application"},
 		{desc: "other tenant", args: []string{"--url", orders, "-H", "Authorization: Bearer " + otherTenant}, exit: 1,
-			verdict: "tenant.mismatch", fix: "Use a key of the service's tenant"},
+			verdict: "tenant.mismatch", fix: "Use a key of an application of tenant"},
 		{desc: "missing scope", args: []string{"--url", n.proxy + "/refunds/7", "-X", "POST", "-H", "Authorization: Bearer " + good}, exit: 1,
 			verdict: "scope.insufficient", fix: "The key lacks refunds:write"},
 		{desc: "IP not allowed", args: []string{"--url", orders, "-H", "Authorization: Bearer " + fenced}, exit: 1,
