@@ -43,6 +43,9 @@ type Config struct {
 	CallLog         CallLog         `yaml:"call_log"`
 	// Upstream holds gateway-wide defaults for services that set none.
 	Upstream UpstreamDefaults `yaml:"upstream"`
+	// Webhooks receive admin events (subscription requested, approved,
+	// rejected, revoked) as signed JSON POSTs.
+	Webhooks Webhooks `yaml:"webhooks"`
 
 	// Source is the file the config was read from ("" for defaults only).
 	Source string `yaml:"-"`
@@ -54,6 +57,15 @@ type CallLog struct {
 	BatchSize     int             `yaml:"batch_size"`
 	FlushInterval domain.Duration `yaml:"flush_interval"`
 	Retention     domain.Duration `yaml:"retention"`
+}
+
+// Webhooks configures event delivery. The signing secret comes from
+// GATEHOUSE_WEBHOOK_SECRET (never the file: it would end up in version
+// control); receivers check Gatehouse-Signature: t=<unix>,v1=<hex
+// HMAC-SHA256 of "t.body">.
+type Webhooks struct {
+	URLs   []string `yaml:"urls"`
+	Secret string   `yaml:"-"`
 }
 
 // UpstreamDefaults are the timeouts used where a service sets none.
@@ -185,6 +197,7 @@ func applyEnv(cfg *Config, getenv func(string) string) {
 	set(&cfg.Environment, "GATEHOUSE_ENVIRONMENT")
 	set(&cfg.PublicURL, "GATEHOUSE_PUBLIC_URL")
 	set(&cfg.LogLevel, "GATEHOUSE_LOG_LEVEL")
+	set(&cfg.Webhooks.Secret, "GATEHOUSE_WEBHOOK_SECRET")
 }
 
 func (c *Config) validate(lines map[string]int) error {
@@ -245,6 +258,14 @@ func (c *Config) validate(lines map[string]int) error {
 	}
 	if c.CallLog.BatchSize < 1 || c.CallLog.BatchSize > c.CallLog.QueueSize {
 		bad("call_log.batch_size", "must be between 1 and call_log.queue_size")
+	}
+	for i, u := range c.Webhooks.URLs {
+		if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+			bad("webhooks.urls", fmt.Sprintf("entry %d %q must be an http(s) URL", i+1, u))
+		}
+	}
+	if len(c.Webhooks.URLs) > 0 && len(c.Webhooks.Secret) < 16 {
+		bad("webhooks.urls", "webhooks need a signing secret of at least 16 bytes in GATEHOUSE_WEBHOOK_SECRET")
 	}
 	return errors.Join(errs...)
 }

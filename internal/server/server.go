@@ -35,6 +35,7 @@ import (
 	"gatehouse/internal/snapshot"
 	"gatehouse/internal/store"
 	"gatehouse/internal/store/sqlite"
+	"gatehouse/internal/webhook"
 )
 
 // Options are the parts of the server that are not configuration.
@@ -64,6 +65,7 @@ type Server struct {
 	ups   *proxy.Upstreams
 	creds *credentialIndex
 	jwks  *jwt.Keyring
+	hooks *webhook.Sender
 	calls *calllog.Writer
 	pipe  *pipeline.Pipeline
 	admin *admin.API
@@ -163,7 +165,17 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		TrustedProxies: trusted,
 		Logger:         opts.Logger,
 	})
+	var events func(context.Context, admin.Event)
+	if len(cfg.Webhooks.URLs) > 0 {
+		if s.hooks, err = webhook.New(webhook.Options{URLs: cfg.Webhooks.URLs, Secret: []byte(cfg.Webhooks.Secret),
+			Clock: opts.Clock, Logger: opts.Logger}); err != nil {
+			_ = st.Close()
+			return nil, fmt.Errorf("webhooks: %w", err)
+		}
+		events = s.hooks.Publish
+	}
 	s.admin = admin.New(admin.Config{
+		Events:       events,
 		Store:        st,
 		Clock:        opts.Clock,
 		Logger:       opts.Logger,
@@ -221,6 +233,9 @@ func (s *Server) CallLog() *calllog.Writer { return s.calls }
 func (s *Server) status(ctx context.Context) any {
 	snap := s.snaps.Load()
 	out := map[string]any{"environment": s.cfg.Environment, "call_log": s.calls.Stats()}
+	if s.hooks != nil {
+		out["webhooks"] = s.hooks.Stats()
+	}
 	if snap != nil {
 		out["snapshot"] = map[string]any{"version": snap.Version, "built_at": snap.BuiltAt,
 			"age_seconds": s.opts.Clock.Now().Sub(snap.BuiltAt).Seconds(), "objects": snap.Counts()}
@@ -344,6 +359,9 @@ func (s *Server) shutdown() error {
 		err = errors.Join(err, s.calls.Close(fctx))
 	}
 	s.jwks.Close()
+	if s.hooks != nil {
+		err = errors.Join(err, s.hooks.Close(fctx))
+	}
 	err = errors.Join(err, s.store.Close())
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
