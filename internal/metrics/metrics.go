@@ -64,16 +64,20 @@
 // its counters and histograms once, then keeps the result in a
 // copy-on-write map read through an atomic pointer: a steady-state call is
 // one map lookup, one counter increment and one or two histogram
-// observations — no allocation and no lock. The mutex is only taken the
-// first time a tuple is seen. Measured on the 2-core development VM
-// (BenchmarkObserveCall, BenchmarkLookupStrategies in bench_test.go):
+// observations (histogram.go: two integer atomic adds each) — no
+// allocation and no lock. The mutex is only taken the first time a tuple
+// is seen. Measured on the shared 2-core development VM, CPU time per
+// call, median of 5 runs (BenchmarkLookupStrategies, 8-tuple mix, both
+// cores; wall-clock ns/op there was 2-4× higher because other processes
+// held the cores):
 //
-//	strategy (whole ObserveCall, 8 tuples)   serial       parallel (2 cores)  allocs
-//	copy-on-write map (shipped)              ~60 ns/op    ~45 ns/op           0
-//	sync.Map, struct key                     ~75 ns/op    ~50 ns/op           0
-//	CounterVec/HistogramVec.WithLabelValues  ~175 ns/op   ~110 ns/op          0
+//	strategy                                        cpu-ns/op  allocs
+//	copy-on-write map + own histograms (shipped)    ~75        0
+//	sync.Map (struct key) + own histograms          ~110       0
+//	CounterVec/HistogramVec.WithLabelValues         ~330       0
 //
-// See bench_test.go for the exact figures of the last run.
+// Most of what remains is the map lookup (hashing three strings) and the
+// atomic adds. Figures of the last run are in bench_test.go.
 package metrics
 
 import (
