@@ -359,7 +359,7 @@ declare -A EXPECT=(
 )
 # Per-round samples (space-separated) and the medians computed from them.
 declare -A S_RPS S_P50 S_P99 RPS P50 P99 PACED
-declare -a ORDER=()
+declare -a ORDER=() NOTES=()
 
 # wrk_run DURATION URL BEARER FILE: one wrk run, its output in FILE.
 wrk_run() {
@@ -380,6 +380,7 @@ parse_result() {
 		printf "R_P99=%.2f\n", v["p99_us"] / 1000
 		printf "R_NON2XX=%d\n", v["status_errors"]
 		printf "R_SOCKERR=%d\n", v["connect"] + v["read"] + v["write"] + v["timeout"]
+		printf "R_SOCKDETAIL=\"connect %d, read %d, write %d, timeout %d\"\n", v["connect"], v["read"], v["write"], v["timeout"]
 	}' <<<"$line")"
 }
 
@@ -412,13 +413,17 @@ measure() {
 	log "  $R_RPS req/s, p50 $R_P50 ms, p99 $R_P99 ms, non-2xx $R_NON2XX of $R_REQUESTS, socket errors $R_SOCKERR"
 
 	# A row only counts if it measured what its label says: a misconfigured
-	# proxy answering fast 401s would otherwise look fast.
+	# proxy answering fast 401s would otherwise look fast. Socket errors
+	# (mostly wrk's 2 s timeout when the shared machine stalls a server) do
+	# not invalidate the answers that did arrive: they are reported, not fatal.
 	if [[ ${EXPECT[$id]} == ok ]]; then
-		((R_NON2XX == 0 && R_SOCKERR == 0)) ||
-			die "$label: $R_NON2XX non-2xx responses and $R_SOCKERR socket errors out of $R_REQUESTS; see $raw"
+		((R_NON2XX == 0)) || die "$label: $R_NON2XX of $R_REQUESTS responses were not 2xx; see $raw"
 	else
-		((R_NON2XX == R_REQUESTS && R_SOCKERR == 0)) ||
-			die "$label: only $R_NON2XX of $R_REQUESTS requests rejected, $R_SOCKERR socket errors; see $raw"
+		((R_NON2XX == R_REQUESTS)) || die "$label: only $R_NON2XX of $R_REQUESTS requests were rejected; see $raw"
+	fi
+	if ((R_SOCKERR > 0)); then
+		NOTES+=("round $round, $label: $R_SOCKERR socket errors ($R_SOCKDETAIL) beside $R_REQUESTS answers")
+		log "  warning: $R_SOCKERR socket errors ($R_SOCKDETAIL)"
 	fi
 	[[ " ${ORDER[*]} " == *" $id "* ]] || ORDER+=("$id")
 	[[ -n $target ]] && PACED[$id]=$target
@@ -526,7 +531,15 @@ report() {
 				"$(awk -v n="${P99[nginx_half]}" 'BEGIN { printf "%.2f", n + 1 }')"
 		fi
 		echo
-		echo "Checked for every sample: allowed rows answered 2xx to every request, flood rows 4xx to every request, no socket errors."
+		echo "Checked for every sample: allowed rows answered 2xx to every request, flood rows 4xx to every request."
+		if ((${#NOTES[@]})); then
+			echo
+			echo "Socket errors (not fatal; the samples above still count the answers that arrived):"
+			echo
+			printf -- '- %s\n' "${NOTES[@]}"
+		else
+			echo "No socket errors in any sample."
+		fi
 	} >"$OUT/results.md"
 }
 
