@@ -26,6 +26,9 @@ type serviceRequest struct {
 	Timeouts         timeoutsRequest `json:"timeouts,omitzero"`
 	Engine           string          `json:"engine,omitempty"`      // "", "fast" or "httputil"
 	HostHeader       string          `json:"host_header,omitempty"` // "" or "preserve"
+	// Environment pins the service to live or test keys on a gateway that
+	// serves both ("" accepts the gateway's).
+	Environment string `json:"environment,omitempty"`
 	EjectAfter       int             `json:"eject_after,omitempty"`
 	EjectFor         string          `json:"eject_for,omitempty"`
 	Version          string          `json:"version,omitempty"`
@@ -67,7 +70,7 @@ func fmtDuration(d time.Duration) string {
 
 func serviceToRequest(s domain.Service, tenantRef string) serviceRequest {
 	req := serviceRequest{Tenant: tenantRef, Name: s.Name, Visibility: s.Visibility, ApprovalRequired: s.ApprovalRequired,
-		Engine: s.Engine, HostHeader: s.HostHeader, EjectAfter: s.EjectAfter, EjectFor: fmtDuration(s.EjectFor.D()), Version: s.Version,
+		Engine: s.Engine, HostHeader: s.HostHeader, Environment: s.Environment, EjectAfter: s.EjectAfter, EjectFor: fmtDuration(s.EjectFor.D()), Version: s.Version,
 		Timeouts: timeoutsRequest{Connect: fmtDuration(s.Timeouts.Connect.D()), Response: fmtDuration(s.Timeouts.Response.D()),
 			Read: fmtDuration(s.Timeouts.Read.D()), Write: fmtDuration(s.Timeouts.Write.D()), Idle: fmtDuration(s.Timeouts.Idle.D())}}
 	for _, t := range s.Targets {
@@ -80,7 +83,7 @@ func serviceToRequest(s domain.Service, tenantRef string) serviceRequest {
 // buildService validates every field but the tenant.
 func buildService(req serviceRequest) (domain.Service, error) {
 	s := domain.Service{Name: req.Name, Visibility: req.Visibility, ApprovalRequired: req.ApprovalRequired,
-		Engine: req.Engine, HostHeader: req.HostHeader, EjectAfter: req.EjectAfter, Version: req.Version}
+		Engine: req.Engine, HostHeader: req.HostHeader, Environment: req.Environment, EjectAfter: req.EjectAfter, Version: req.Version}
 	if err := checkName("service", s.Name); err != nil {
 		return s, err
 	}
@@ -104,6 +107,9 @@ func buildService(req serviceRequest) (domain.Service, error) {
 		return s, err
 	}
 	if err := oneOf("host_header", s.HostHeader, "", "preserve"); err != nil {
+		return s, err
+	}
+	if err := oneOf("environment", s.Environment, "", domain.EnvLive, domain.EnvTest); err != nil {
 		return s, err
 	}
 	if s.EjectAfter < 0 || s.EjectAfter > 1000 {

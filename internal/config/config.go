@@ -205,8 +205,8 @@ func (c *Config) validate(lines map[string]int) error {
 	bad := func(field, msg string) {
 		errs = append(errs, &FieldError{File: c.Source, Line: lines[field], Field: field, Msg: msg})
 	}
-	if c.Environment != domain.EnvLive && c.Environment != domain.EnvTest {
-		bad("environment", fmt.Sprintf("%q is not an environment: use live or test", c.Environment))
+	if c.Environment != domain.EnvLive && c.Environment != domain.EnvTest && c.Environment != domain.EnvBoth {
+		bad("environment", fmt.Sprintf("%q is not an environment: use live or test (or both, with services pinned one by one)", c.Environment))
 	}
 	for _, a := range []struct{ field, v string }{{"proxy_addr", c.ProxyAddr}, {"admin_addr", c.AdminAddr}} {
 		if _, _, err := net.SplitHostPort(a.v); err != nil {

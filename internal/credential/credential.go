@@ -37,7 +37,10 @@ type Input struct {
 // Identity is who a verified credential belongs to. Possession is proven
 // once a verifier returns it.
 type Identity struct {
-	Type         string // domain.AuthAPIKey, …
+	Type string // domain.AuthAPIKey, …
+	// Environment is the credential's environment when it has one (API
+	// keys: live or test), for services pinned to one.
+	Environment  string
 	CredentialID string
 	Consumer     *snapshot.Consumer
 	Scopes       []string

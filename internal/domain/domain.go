@@ -20,10 +20,12 @@ const (
 	VisibilityPublished = "published"
 )
 
-// Environments a key or gateway can belong to.
+// Environments a key or gateway can belong to. A gateway may also serve
+// both (EnvBoth); its services are then pinned one by one.
 const (
 	EnvLive = "live"
 	EnvTest = "test"
+	EnvBoth = "both"
 )
 
 // Auth method names a route may accept (Appendix A).
@@ -124,6 +126,9 @@ type Service struct {
 	Engine string `json:"engine,omitempty"`
 	// HostHeader: "" forwards the target's host; "preserve" keeps the client's.
 	HostHeader string `json:"host_header,omitempty"`
+	// Environment pins the service to live or test keys when the gateway
+	// serves both environments ("" accepts either).
+	Environment string `json:"environment,omitempty"`
 	// PassiveHealth: eject a target after this many consecutive failures
 	// (0 = default 3) for EjectFor (0 = default 10s).
 	EjectAfter int       `json:"eject_after,omitempty"`

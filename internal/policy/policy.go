@@ -45,6 +45,12 @@ func Authorize(in *Input) *reason.Error {
 	if rerr := access(in, in.Snap); rerr != nil {
 		return rerr
 	}
+	if env := r.Service.Environment; env != "" && id.Environment != "" && id.Environment != env {
+		d := "This is a " + id.Environment + " key; service '" + r.Service.Name + "' serves " + env + " keys only."
+		t.Fail(stage, "environment", d)
+		return &reason.Error{Code: reason.KeyWrongEnvironment, Detail: d, CredentialID: id.CredentialID,
+			Hint: "Use a gk_" + env + "_ key for this service."}
+	}
 
 	if len(r.Scopes) > 0 {
 		var missing []string

@@ -61,3 +61,33 @@ func TestIPAllowLists(t *testing.T) {
 		}
 	})
 }
+
+// A gateway serving both environments pins them service by service: a
+// test key on a live-pinned service is key.wrong_environment, and the
+// other way round; an unpinned service takes both.
+func TestEnvironmentPinning(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) { c.Environment = "both" })
+	w := h.newWorld("acme", nil, nil)
+	live := h.mustAdmin("POST", "/admin/v1/services", map[string]any{"tenant": w.tenant, "name": "live-svc",
+		"targets": []string{h.upstream.URL}, "environment": "live"})["id"].(string)
+	h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": live, "paths": []string{"/live"}})
+	_, liveKey := h.newKey(w.consumer, map[string]any{"environment": "live"})
+	_, testKey := h.newKey(w.consumer, map[string]any{"environment": "test"})
+	cases := []struct {
+		desc, path, key string
+		wantStatus      int
+	}{
+		{"live key, live service", "/live/x", liveKey, 200},
+		{"test key, live service", "/live/x", testKey, 401},
+		{"test key, unpinned service", "/acme/x", testKey, 200},
+		{"live key, unpinned service", "/acme/x", liveKey, 200},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			r := h.call("GET", tc.path, bearer(tc.key)...)
+			if r.status != tc.wantStatus || (tc.wantStatus == 401 && r.body["code"] != "key.wrong_environment") {
+				t.Fatalf("%d %s", r.status, r.raw)
+			}
+		})
+	}
+}

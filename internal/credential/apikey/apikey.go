@@ -65,7 +65,11 @@ func (Verifier) Verify(in *credential.Input) (credential.Identity, *reason.Error
 				"This is neither a Gatehouse key (gk_…) nor a key imported into this gateway.")
 		}
 	}
-	parsed, perr := keys.Parse(tok, in.Env)
+	env := in.Env
+	if env == domain.EnvBoth {
+		env = "" // both environments are served; services may pin one
+	}
+	parsed, perr := keys.Parse(tok, env)
 	if perr != nil {
 		t.Fail(stage, "key.format", perr.Detail)
 		return credential.Identity{}, perr
@@ -123,7 +127,7 @@ func lifecycle(in *credential.Input, k *snapshot.Key) (credential.Identity, *rea
 			Hint: ownerHint(k)}
 	}
 	id := credential.Identity{
-		Type: domain.AuthAPIKey, CredentialID: k.ID, Consumer: k.Consumer,
+		Type: domain.AuthAPIKey, CredentialID: k.ID, Consumer: k.Consumer, Environment: k.Environment,
 		Scopes: k.Scopes, ScopeHeader: k.ScopeHeader, ExpiresAt: k.ExpiresAt, IPAllow: k.IPAllow,
 	}
 	if k.Successor != "" && k.GraceUntil != nil {

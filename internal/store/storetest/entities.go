@@ -258,7 +258,7 @@ func testServices(t *testing.T, s store.Store) {
 			Visibility: domain.VisibilityPublished, ApprovalRequired: true,
 			Timeouts: domain.Timeouts{Connect: domain.Duration(1500 * time.Millisecond), Response: domain.Duration(30 * time.Second),
 				Read: domain.Duration(time.Minute), Write: domain.Duration(7 * time.Nanosecond), Idle: domain.Duration(90 * time.Second)},
-			Engine: "httputil", HostHeader: "preserve", EjectAfter: 5, EjectFor: domain.Duration(12 * time.Second),
+			Engine: "httputil", HostHeader: "preserve", Environment: domain.EnvTest, EjectAfter: 5, EjectFor: domain.Duration(12 * time.Second),
 			Version: "v2", Declared: true, CreatedAt: at(-time.Hour), UpdatedAt: at(time.Hour)}},
 	}
 	for _, tc := range cases {
