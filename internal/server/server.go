@@ -28,6 +28,7 @@ import (
 	"gatehouse/internal/credential/httpsig"
 	"gatehouse/internal/credential/jwt"
 	"gatehouse/internal/domain"
+	"gatehouse/internal/metrics"
 	"gatehouse/internal/pipeline"
 	"gatehouse/internal/proxy"
 	"gatehouse/internal/ratelimit"
@@ -66,6 +67,7 @@ type Server struct {
 	creds *credentialIndex
 	jwks  *jwt.Keyring
 	hooks *webhook.Sender
+	met   *metrics.Metrics
 	calls *calllog.Writer
 	pipe  *pipeline.Pipeline
 	admin *admin.API
@@ -147,6 +149,22 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 			trusted = append(trusted, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
 		}
 	}
+	s.met = metrics.New(metrics.Options{
+		Clock:  opts.Clock,
+		Logger: opts.Logger,
+		CallLog: func() (int, int64, int64) {
+			st := s.calls.Stats()
+			return st.Queued, st.Written, st.Dropped
+		},
+		Snapshot: func() (int64, time.Time) {
+			if snap := s.snaps.Load(); snap != nil {
+				return snap.Version, snap.BuiltAt
+			}
+			return 0, time.Time{}
+		},
+		Upstreams: s.upstreamHealth,
+		KeySets:   s.keySets,
+	})
 	s.pipe = pipeline.New(pipeline.Options{
 		Snapshots: &s.snaps,
 		Verifiers: []credential.Verifier{
@@ -156,7 +174,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 			&httpsig.Verifier{Keys: signatureKeysOf, Nonces: httpsig.NewMemoryNonces(0, opts.Clock)},
 		},
 		Forwarder:      proxy.New(proxy.Options{Logger: opts.Logger}),
-		Calls:          s.calls,
+		Calls:          s.met.Wrap(s.calls),
 		Limiter:        ratelimit.NewMemory(ratelimit.MemoryOptions{}),
 		Clock:          opts.Clock,
 		Environment:    cfg.Environment,
@@ -243,6 +261,38 @@ func (s *Server) status(ctx context.Context) any {
 	return out
 }
 
+// upstreamHealth reports every target of every service, for metrics.
+func (s *Server) upstreamHealth() []metrics.TargetHealth {
+	snap := s.snaps.Load()
+	if snap == nil {
+		return nil
+	}
+	var out []metrics.TargetHealth
+	for _, sv := range snap.Services() {
+		if sv.Upstream == nil {
+			continue
+		}
+		for _, t := range sv.Upstream.Status() {
+			out = append(out, metrics.TargetHealth{Service: sv.ID, Target: t.URL, Healthy: !t.Ejected, ConsecutiveFailures: t.Failures})
+		}
+	}
+	return out
+}
+
+// keySets reports the JWT issuers' key sets, for metrics.
+func (s *Server) keySets() []metrics.KeySetStat {
+	snap := s.snaps.Load()
+	if snap == nil {
+		return nil
+	}
+	var out []metrics.KeySetStat
+	for _, iss := range jwtBindingsOf(snap).(*jwtBindings).all {
+		st := s.jwks.For(iss).Status()
+		out = append(out, metrics.KeySetStat{Issuer: st.Issuer, FetchedAt: st.FetchedAt, Failing: !st.FailingFrom.IsZero()})
+	}
+	return out
+}
+
 // Listen opens both listeners (":0" picks free ports).
 func (s *Server) Listen() error {
 	var err error
@@ -277,6 +327,7 @@ func (s *Server) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", s.met.Handler())
 	mux.Handle("/admin/", s.admin)
 	return mux
 }

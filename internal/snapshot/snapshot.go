@@ -428,6 +428,15 @@ func (s *Snapshot) Tenant(id string) *Tenant { return s.tenants[id] }
 // Service returns the service with id, or nil.
 func (s *Snapshot) Service(id string) *Service { return s.services[id] }
 
+// Services returns every service (in no particular order).
+func (s *Snapshot) Services() []*Service {
+	out := make([]*Service, 0, len(s.services))
+	for _, sv := range s.services {
+		out = append(out, sv)
+	}
+	return out
+}
+
 // Routes returns every route, in creation order.
 func (s *Snapshot) Routes() []*Route { return s.routes }
 
