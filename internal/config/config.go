@@ -26,6 +26,10 @@ type Config struct {
 	AdminAddr   string `yaml:"admin_addr"`
 	// Database is the storage URL: sqlite://path (embedded) or postgres://…
 	Database string `yaml:"database"`
+	// RedisURL (cluster mode) holds shared counters and the nonce cache.
+	RedisURL string `yaml:"redis_url"`
+	// RateLimits configures what happens when Redis is down.
+	RateLimits RateLimits `yaml:"rate_limits"`
 	// PublicURL is the base of the error-page links in rejections
 	// (type: <public_url>/.well-known/gatehouse/errors/<code>). Empty: the
 	// links are built from the request's own scheme and host.
@@ -57,6 +61,13 @@ type CallLog struct {
 	BatchSize     int             `yaml:"batch_size"`
 	FlushInterval domain.Duration `yaml:"flush_interval"`
 	Retention     domain.Duration `yaml:"retention"`
+}
+
+// RateLimits: with Redis down, limits fall back to per-node counters
+// (each node admitting limit/Nodes), or refuse when FailClosed.
+type RateLimits struct {
+	FailClosed bool `yaml:"fail_closed"`
+	Nodes      int  `yaml:"nodes"`
 }
 
 // Webhooks configures event delivery. The signing secret comes from
@@ -194,6 +205,7 @@ func applyEnv(cfg *Config, getenv func(string) string) {
 	set(&cfg.ProxyAddr, "GATEHOUSE_PROXY_ADDR")
 	set(&cfg.AdminAddr, "GATEHOUSE_ADMIN_ADDR")
 	set(&cfg.Database, "GATEHOUSE_DATABASE_URL")
+	set(&cfg.RedisURL, "GATEHOUSE_REDIS_URL")
 	set(&cfg.Environment, "GATEHOUSE_ENVIRONMENT")
 	set(&cfg.PublicURL, "GATEHOUSE_PUBLIC_URL")
 	set(&cfg.LogLevel, "GATEHOUSE_LOG_LEVEL")
@@ -258,6 +270,12 @@ func (c *Config) validate(lines map[string]int) error {
 	}
 	if c.CallLog.BatchSize < 1 || c.CallLog.BatchSize > c.CallLog.QueueSize {
 		bad("call_log.batch_size", "must be between 1 and call_log.queue_size")
+	}
+	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
+		bad("redis_url", fmt.Sprintf("%q: use redis://host:6379/0 (or rediss:// for TLS)", c.RedisURL))
+	}
+	if c.RateLimits.Nodes < 0 {
+		bad("rate_limits.nodes", "must not be negative")
 	}
 	for i, u := range c.Webhooks.URLs {
 		if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {

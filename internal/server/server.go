@@ -19,9 +19,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"gatehouse/internal/admin"
 	"gatehouse/internal/calllog"
 	"gatehouse/internal/clock"
+	"gatehouse/internal/cluster"
 	"gatehouse/internal/config"
 	"gatehouse/internal/credential"
 	"gatehouse/internal/credential/apikey"
@@ -68,6 +71,8 @@ type Server struct {
 	jwks  *jwt.Keyring
 	hooks *webhook.Sender
 	met   *metrics.Metrics
+	redis *redis.Client
+	rlFB  *ratelimit.Fallback
 	calls *calllog.Writer
 	pipe  *pipeline.Pipeline
 	admin *admin.API
@@ -149,6 +154,22 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 			trusted = append(trusted, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
 		}
 	}
+	var limiter ratelimit.Limiter = ratelimit.NewMemory(ratelimit.MemoryOptions{})
+	var nonces httpsig.NonceStore = httpsig.NewMemoryNonces(0, opts.Clock)
+	if cfg.RedisURL != "" {
+		if s.redis, err = cluster.OpenRedis(cfg.RedisURL); err != nil {
+			_ = st.Close()
+			return nil, err
+		}
+		fo := []ratelimit.FallbackOption{ratelimit.WithClock(opts.Clock)}
+		if cfg.RateLimits.Nodes > 1 {
+			fo = append(fo, ratelimit.WithFallbackShare(cfg.RateLimits.Nodes))
+		}
+		s.rlFB = ratelimit.NewFallback(ratelimit.NewRedis(s.redis, ratelimit.RedisOptions{}), limiter,
+			cfg.RateLimits.FailClosed, opts.Logger, fo...)
+		limiter = s.rlFB
+		nonces = &cluster.Nonces{Client: s.redis}
+	}
 	s.met = metrics.New(metrics.Options{
 		Clock:  opts.Clock,
 		Logger: opts.Logger,
@@ -171,11 +192,11 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 			apikey.Verifier{},
 			jwt.New(jwt.Options{Keyring: s.jwks, Logger: opts.Logger,
 				Bindings: func(in *credential.Input) jwt.Bindings { return jwtBindingsOf(in.Snap) }}),
-			&httpsig.Verifier{Keys: signatureKeysOf, Nonces: httpsig.NewMemoryNonces(0, opts.Clock)},
+			&httpsig.Verifier{Keys: signatureKeysOf, Nonces: nonces},
 		},
 		Forwarder:      proxy.New(proxy.Options{Logger: opts.Logger}),
 		Calls:          s.met.Wrap(s.calls),
-		Limiter:        ratelimit.NewMemory(ratelimit.MemoryOptions{}),
+		Limiter:        limiter,
 		Clock:          opts.Clock,
 		Environment:    cfg.Environment,
 		PublicURL:      cfg.PublicURL,
@@ -253,6 +274,9 @@ func (s *Server) status(ctx context.Context) any {
 	out := map[string]any{"environment": s.cfg.Environment, "call_log": s.calls.Stats()}
 	if s.hooks != nil {
 		out["webhooks"] = s.hooks.Stats()
+	}
+	if s.rlFB != nil {
+		out["rate_limits"] = s.rlFB.Stats()
 	}
 	if snap != nil {
 		out["snapshot"] = map[string]any{"version": snap.Version, "built_at": snap.BuiltAt,
@@ -354,6 +378,12 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 			out["status"] = "degraded"
 			out["store"] = "unreachable: serving from the last snapshot"
 		}
+		if s.rlFB != nil {
+			if st := s.rlFB.Stats(); st.Degraded {
+				out["status"] = "degraded"
+				out["redis"] = "unreachable: rate limits counted per node"
+			}
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
@@ -412,6 +442,9 @@ func (s *Server) shutdown() error {
 	s.jwks.Close()
 	if s.hooks != nil {
 		err = errors.Join(err, s.hooks.Close(fctx))
+	}
+	if s.redis != nil {
+		_ = s.redis.Close()
 	}
 	err = errors.Join(err, s.store.Close())
 	if errors.Is(err, http.ErrServerClosed) {
