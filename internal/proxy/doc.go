@@ -43,7 +43,9 @@
 // header names, every inbound X-Gatehouse-*, the client's X-Forwarded-*,
 // Forwarded and X-Real-Ip, and the dropped credential headers — then set
 // the gateway's identity and forwarding headers, so a client cannot strip
-// or forge them. Host is the target's unless the service preserves the
+// or forge them. W3C traceparent/tracestate are replaced by the
+// Outbound's when it sets a Traceparent (tracing on) and pass through
+// untouched otherwise. Host is the target's unless the service preserves the
 // client's. Server-sent events and chunked bodies are flushed as they
 // arrive; known-length bodies are not flushed early. Trailers pass both
 // ways. Expect: 100-continue is forwarded and the body sent only after the

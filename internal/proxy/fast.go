@@ -212,6 +212,10 @@ func (st *fastState) build() {
 			if out.Identity.RequestID != "" {
 				continue
 			}
+		case ruleTrace:
+			if out.Traceparent != "" {
+				continue
+			}
 		}
 		if (len(conn) > 0 && namedByConnection(conn, k)) || isDropped(out.DropHeaders, k) {
 			continue
@@ -233,6 +237,10 @@ func (st *fastState) build() {
 	addIf(h, HeaderScopes, id.Scopes)
 	addIf(h, HeaderIdentity, id.Token)
 	addIf(h, HeaderRequestID, id.RequestID)
+	if out.Traceparent != "" {
+		h.Add(HeaderTraceparent, out.Traceparent)
+		addIf(h, HeaderTracestate, out.Tracestate)
+	}
 	addIf(h, "X-Forwarded-For", out.forwardedFor())
 	addIf(h, "X-Real-Ip", out.ClientIP)
 	addIf(h, "X-Forwarded-Host", r.Host)
@@ -273,6 +281,7 @@ const (
 	ruleTe
 	ruleExpect
 	ruleRequestID
+	ruleTrace // traceparent, tracestate: replaced when Outbound sets them
 )
 
 // requestRule classifies a client request header name: hop-by-hop fields,
@@ -306,6 +315,13 @@ func requestRule(k string) int {
 	case 10:
 		if eq(k, "Connection") || eq(k, "Keep-Alive") {
 			return ruleDrop
+		}
+		if eq(k, "Tracestate") {
+			return ruleTrace
+		}
+	case 11:
+		if eq(k, "Traceparent") {
+			return ruleTrace
 		}
 	case 12:
 		if eq(k, "X-Request-Id") {

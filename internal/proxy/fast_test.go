@@ -443,22 +443,37 @@ func TestTruncatedBody(t *testing.T) {
 }
 
 func TestRefusesControlCharactersInGatewayHeaders(t *testing.T) {
+	cases := []struct {
+		desc string
+		mod  func(*proxytest.Route)
+	}{
+		{"tenant", func(r *proxytest.Route) { r.Identity.Tenant = "t_acme\r\nX-Gatehouse-Admin: true" }},
+		{"traceparent", func(r *proxytest.Route) {
+			r.Traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\nX-Gatehouse-Admin: true"
+		}},
+		{"tracestate", func(r *proxytest.Route) {
+			r.Traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+			r.Tracestate = "a=1\nX-Gatehouse-Admin: true"
+		}},
+	}
 	for _, e := range engines() {
-		t.Run(e.name, func(t *testing.T) {
-			g := proxytest.NewGateway(t, e.new)
-			up := proxytest.NewUpstream(t, proxytest.OK)
-			u := g.Service(nil, up.URL)
-			id := proxytest.DefaultIdentity()
-			id.Tenant = "t_acme\r\nX-Gatehouse-Admin: true"
-			g.SetRoute(proxytest.Route{Upstream: u, Identity: id, ClientIP: "203.0.113.7"})
-			resp, _ := g.Get("/")
-			if resp.StatusCode != 500 || up.Hits.Load() != 0 {
-				t.Errorf("status %d, upstream hits %d", resp.StatusCode, up.Hits.Load())
-			}
-			if re := g.Next().Reason(); re == nil || re.Code != reason.GatewayInternal {
-				t.Errorf("error %v", re)
-			}
-		})
+		for _, tc := range cases {
+			t.Run(e.name+"/"+tc.desc, func(t *testing.T) {
+				g := proxytest.NewGateway(t, e.new)
+				up := proxytest.NewUpstream(t, proxytest.OK)
+				u := g.Service(nil, up.URL)
+				rt := proxytest.Route{Upstream: u, Identity: proxytest.DefaultIdentity(), ClientIP: "203.0.113.7"}
+				tc.mod(&rt)
+				g.SetRoute(rt)
+				resp, _ := g.Get("/")
+				if resp.StatusCode != 500 || up.Hits.Load() != 0 {
+					t.Errorf("status %d, upstream hits %d", resp.StatusCode, up.Hits.Load())
+				}
+				if re := g.Next().Reason(); re == nil || re.Code != reason.GatewayInternal {
+					t.Errorf("error %v", re)
+				}
+			})
+		}
 	}
 }
 

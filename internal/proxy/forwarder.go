@@ -67,6 +67,22 @@ type Outbound struct {
 	// ClientIP alone. The client's own X-Forwarded-For and Forwarded
 	// headers are never passed on as they came: the caller decides trust.
 	ForwardedFor string
+	// Traceparent and Tracestate are the W3C Trace Context fields to send
+	// upstream: the gateway's own span (tracing.Span.Traceparent), so the
+	// upstream's spans hang under the gateway's in the same trace.
+	//
+	// When Traceparent is set, every inbound traceparent and tracestate
+	// field is removed and exactly these are sent (Tracestate only when
+	// non-empty): a client cannot make the upstream see a parent other
+	// than the gateway's span, nor two conflicting ones.
+	//
+	// When Traceparent is empty (tracing off), the client's traceparent
+	// and tracestate pass through unchanged and Tracestate is ignored: a
+	// gateway that takes no part in a trace stays transparent to it, as
+	// W3C Trace Context asks of intermediaries that do not trace, instead
+	// of cutting the client's trace in two. Neither field is identity, so
+	// passing them on vouches for nothing.
+	Traceparent, Tracestate string
 }
 
 // Identity is what the gateway vouches for to the upstream. Empty fields

@@ -17,6 +17,9 @@ const (
 	HeaderScopes     = "X-Gatehouse-Scopes"
 	HeaderIdentity   = "X-Gatehouse-Identity"
 	HeaderRequestID  = "X-Request-Id"
+	// W3C Trace Context fields, set from Outbound.Traceparent/Tracestate.
+	HeaderTraceparent = "Traceparent"
+	HeaderTracestate  = "Tracestate"
 )
 
 // hopByHop are the RFC 9110 §7.6.1 connection-specific fields (plus the
@@ -77,6 +80,12 @@ func isClientForwarding(name string) bool {
 	return false
 }
 
+// isTraceContext reports the W3C Trace Context fields, which the gateway
+// replaces when it sends its own (Outbound.Traceparent).
+func isTraceContext(name string) bool {
+	return strings.EqualFold(name, HeaderTraceparent) || strings.EqualFold(name, HeaderTracestate)
+}
+
 func isDropped(drop []string, name string) bool {
 	for _, d := range drop {
 		if strings.EqualFold(d, name) {
@@ -92,7 +101,7 @@ func isDropped(drop []string, name string) bool {
 // upstream an identity without its tenant.
 func (o *Outbound) validate() error {
 	id := &o.Identity
-	for _, v := range [...]string{id.Tenant, id.Consumer, id.Credential, id.Scopes, id.RequestID, id.Token, o.ClientIP, o.ForwardedFor} {
+	for _, v := range [...]string{id.Tenant, id.Consumer, id.Credential, id.Scopes, id.RequestID, id.Token, o.ClientIP, o.ForwardedFor, o.Traceparent, o.Tracestate} {
 		for i := 0; i < len(v); i++ {
 			if c := v[i]; (c < 0x20 && c != '\t') || c == 0x7f {
 				return &reason.Error{Code: reason.GatewayInternal,
@@ -155,6 +164,10 @@ func setGatewayHeaders(h http.Header, out *Outbound, r *http.Request, forwarded 
 	set(HeaderScopes, id.Scopes)
 	set(HeaderIdentity, id.Token)
 	set(HeaderRequestID, id.RequestID)
+	if out.Traceparent != "" {
+		h[HeaderTraceparent] = []string{out.Traceparent}
+		set(HeaderTracestate, out.Tracestate)
+	}
 	set("X-Forwarded-For", out.forwardedFor())
 	set("X-Real-Ip", out.ClientIP)
 	set("X-Forwarded-Host", r.Host)

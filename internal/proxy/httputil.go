@@ -247,7 +247,8 @@ func (e *HTTPUtil) rewrite(pr *httputil.ProxyRequest) {
 	}
 	h := pr.Out.Header
 	for k := range h {
-		if isGatehouseHeader(k) || isClientForwarding(k) || isDropped(out.DropHeaders, k) {
+		if isGatehouseHeader(k) || isClientForwarding(k) || isDropped(out.DropHeaders, k) ||
+			(out.Traceparent != "" && isTraceContext(k)) {
 			delete(h, k)
 		}
 	}

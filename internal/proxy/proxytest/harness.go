@@ -63,6 +63,15 @@ type Route struct {
 	Drop         []string
 	ClientIP     string
 	ForwardedFor string
+	// Traceparent and Tracestate go to Outbound as they are (tracing
+	// tests that need a fixed value).
+	Traceparent, Tracestate string
+	// Prepare, when set, runs before Forward with the request and the
+	// Outbound built from this route, as the pipeline's per-request stages
+	// would (e.g. starting a tracing span and setting Outbound.Traceparent
+	// from it); the func it returns, if any, gets the Record after Forward
+	// (e.g. to end the span with the call's status).
+	Prepare func(r *http.Request, out *proxy.Outbound) func(Record)
 }
 
 // Gateway is a real net/http server whose handler calls Forward, as the
@@ -156,8 +165,17 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 		DropHeaders:  drop,
 		ClientIP:     rt.ClientIP,
 		ForwardedFor: rt.ForwardedFor,
+		Traceparent:  rt.Traceparent,
+		Tracestate:   rt.Tracestate,
+	}
+	var done func(Record)
+	if rt.Prepare != nil {
+		done = rt.Prepare(r, out)
 	}
 	res, err := g.Fwd.Forward(w, r, out)
+	if done != nil {
+		done(Record{Res: res, Err: err})
+	}
 	g.recs <- Record{Res: res, Err: err}
 	if err != nil {
 		var re *reason.Error

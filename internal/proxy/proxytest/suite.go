@@ -51,6 +51,7 @@ func Run(t *testing.T, newEngine func(t *testing.T) proxy.Forwarder) {
 		{"Trailers", testTrailers},
 		{"BodilessResponses", testBodiless},
 		{"RequestSmugglingRejectedByListener", testSmuggling},
+		{"TraceContext", testTraceContext},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newEngine) })
@@ -1072,4 +1073,92 @@ func testSmuggling(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
 			}
 		})
 	}
+}
+
+// testTraceContext: the upstream receives exactly the W3C Trace Context
+// the Outbound names. With Outbound.Traceparent set (tracing on) every
+// inbound traceparent/tracestate is replaced, whatever its spelling, count
+// or Connection listing; with it empty (tracing off) the client's fields
+// pass through unchanged, so the gateway is transparent to a trace it
+// does not take part in. Raw requests keep the inbound bytes exact.
+func testTraceContext(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
+	const (
+		clientTP  = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+		clientTP2 = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
+		clientTS  = "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"
+		gwTP      = "00-0af7651916cd43dd8448eb211c80319c-53995c3f42cd8ad8-01"
+		gwTS      = "gh=1,congo=t61rcWkgMzE"
+	)
+	cases := []struct {
+		desc           string
+		inbound        string // raw header lines, each ending in CRLF
+		outTP, outTS   string // Outbound.Traceparent, Outbound.Tracestate
+		wantTP, wantTS []string
+	}{
+		{"tracing off: the client's fields pass through unchanged",
+			"traceparent: " + clientTP + "\r\ntracestate: " + clientTS + "\r\n", "", "",
+			[]string{clientTP}, []string{clientTS}},
+		{"tracing off: repeated client fields pass through in order",
+			"Traceparent: " + clientTP + "\r\nTraceparent: " + clientTP2 + "\r\n", "", "",
+			[]string{clientTP, clientTP2}, nil},
+		{"tracing off, nothing inbound: nothing sent",
+			"", "", "", nil, nil},
+		{"tracing off: a lone Outbound tracestate is ignored",
+			"tracestate: " + clientTS + "\r\n", "", gwTS,
+			nil, []string{clientTS}},
+		{"tracing on: the client's fields are replaced by the gateway's",
+			"traceparent: " + clientTP + "\r\ntracestate: " + clientTS + "\r\n", gwTP, gwTS,
+			[]string{gwTP}, []string{gwTS}},
+		{"tracing on, nothing inbound: the gateway's fields are sent",
+			"", gwTP, gwTS, []string{gwTP}, []string{gwTS}},
+		{"tracing on without tracestate: the client's tracestate is removed",
+			"Tracestate: " + clientTS + "\r\n", gwTP, "",
+			[]string{gwTP}, nil},
+		{"tracing on: repeated fields in any case collapse to the gateway's one",
+			"TRACEPARENT: " + clientTP + "\r\ntraceparent: " + clientTP2 + "\r\nTraceState: a=1\r\ntracestate: b=2\r\n", gwTP, gwTS,
+			[]string{gwTP}, []string{gwTS}},
+		{"tracing on: a Connection header naming them cannot strip the gateway's",
+			"Connection: keep-alive, traceparent, Tracestate\r\ntraceparent: " + clientTP + "\r\n", gwTP, gwTS,
+			[]string{gwTP}, []string{gwTS}},
+		{"tracing off: fields the client's Connection header names are hop-by-hop",
+			"Connection: traceparent\r\ntraceparent: " + clientTP + "\r\ntracestate: " + clientTS + "\r\n", "", "",
+			nil, []string{clientTS}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			g := NewGateway(t, newEngine)
+			up := NewUpstream(t, OK)
+			g.Service(nil, up.URL)
+			g.mu.Lock()
+			g.route.Traceparent, g.route.Tracestate = tc.outTP, tc.outTS
+			g.mu.Unlock()
+			raw := "GET /traced HTTP/1.1\r\nHost: gw\r\n" + tc.inbound + "X-Kept: kept\r\n\r\n"
+			resp, _ := RawExchange(t, g.Server.Listener.Addr().String(), raw)
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			s := up.Seen()
+			if got := s.Header.Values("Traceparent"); !slices.Equal(got, tc.wantTP) {
+				t.Errorf("upstream traceparent = %q, want %q", got, tc.wantTP)
+			}
+			if got := s.Header.Values("Tracestate"); !slices.Equal(got, tc.wantTS) {
+				t.Errorf("upstream tracestate = %q, want %q", got, tc.wantTS)
+			}
+			for k := range s.Header {
+				if k != "Traceparent" && k != "Tracestate" && isTraceName(k) {
+					t.Errorf("upstream got a second spelling %s: %q", k, s.Header[k])
+				}
+			}
+			if got := s.Header.Get("X-Kept"); got != "kept" {
+				t.Errorf("X-Kept = %q: an ordinary header was lost", got)
+			}
+			if rec := g.Next(); rec.Err != nil || rec.Res.Status != 200 {
+				t.Errorf("record = %+v", rec)
+			}
+		})
+	}
+}
+
+func isTraceName(k string) bool {
+	return strings.EqualFold(k, "traceparent") || strings.EqualFold(k, "tracestate")
 }
