@@ -39,7 +39,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serveCmd(stdout, stderr), quickstartCmd(stdout, stderr), versionCmd(stdout))
+	root.AddCommand(serveCmd(stdout, stderr), quickstartCmd(stdout, stderr), versionCmd(stdout), migrateCmd(stdout))
 	root.AddCommand(cli.Commands(cli.IO{Out: stdout, Err: stderr, Getenv: os.Getenv})...)
 	if err := root.Execute(); err != nil {
 		if !errors.Is(err, cli.ErrReported) {
@@ -117,5 +117,23 @@ GATEHOUSE_ADMIN_TOKEN, an admin token is generated and printed once.`,
 	}
 	c.Flags().StringVar(&cfgPath, "config", "", "path to gatehouse.yaml (optional: defaults and environment otherwise)")
 	c.Flags().StringVar(&readyFile, "ready-file", "", `write {"proxy":"host:port","admin":"host:port"} here once serving`)
+	return c
+}
+
+func migrateCmd(stdout io.Writer) *cobra.Command {
+	var cfgPath string
+	c := &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply pending schema migrations, one by one, with progress",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(cfgPath, os.Getenv)
+			if err != nil {
+				return err
+			}
+			return server.Migrate(cmd.Context(), cfg.Database, stdout)
+		},
+	}
+	c.Flags().StringVar(&cfgPath, "config", "", "path to gatehouse.yaml (the database URL; or GATEHOUSE_DATABASE_URL)")
 	return c
 }
