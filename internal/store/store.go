@@ -191,6 +191,77 @@ type Store interface {
 	Close() error
 }
 
+// RollupFilter narrows QueryRollups. Empty fields do not filter.
+type RollupFilter struct {
+	// Since (inclusive) and Until (exclusive) bound the rollups' minutes;
+	// zero means unbounded.
+	Since time.Time
+	Until time.Time
+	// Step merges the per-minute rows into buckets of this width aligned
+	// to the Unix epoch (UTC): 0 or one minute returns the minutes
+	// themselves, time.Hour hours, 24*time.Hour UTC days. It must be a
+	// whole number of minutes. Each result's Minute is its bucket start.
+	Step       time.Duration
+	TenantID   string
+	ConsumerID string
+	RouteID    string
+	// Limit bounds the rows returned (0: no bound); a caller that gets
+	// exactly Limit rows must assume more exist.
+	Limit int
+}
+
+// AlertFilter narrows ListAlerts. Empty fields do not filter.
+type AlertFilter struct {
+	Page
+	TenantID string
+	RuleID   string
+	Since    time.Time
+}
+
+// Analytics is the store's side of analytics and alerts (§6, §12): the
+// per-minute rollups of the call log, the alert rules' listing, and the
+// fired alerts. It is separate from Store so that an engine can be built
+// up to it; every Store in this repository is meant to implement it (the
+// sqlite store does, storetest.RunAnalytics checks it), and callers that
+// hold a Store type-assert it.
+type Analytics interface {
+	// UpsertRollups adds each rollup into the stored row with the same
+	// key (minute, tenant, consumer, route, status class, code,
+	// credential type), creating it when missing, in one transaction: all
+	// or none. Every counter and histogram bucket is added, the latency
+	// maximum is the larger of the two. Rows with the same key inside one
+	// call are added too. Rollups are not admin changes: the version does
+	// not move.
+	UpsertRollups(ctx context.Context, rollups []domain.Rollup) error
+	// QueryRollups returns the rollups matching f, merged by f.Step,
+	// ordered by minute, tenant, consumer, route, status class, code and
+	// credential type.
+	QueryRollups(ctx context.Context, f RollupFilter) ([]domain.Rollup, error)
+	// DeleteRollupsBefore removes rollups of minutes strictly before t.
+	DeleteRollupsBefore(ctx context.Context, t time.Time) (int64, error)
+
+	// ListAlertRules returns every stored alert rule in id order.
+	ListAlertRules(ctx context.Context) ([]domain.AlertRule, error)
+	// InsertAlert stores one fired alert; an alert whose ID is already
+	// stored is ignored.
+	InsertAlert(ctx context.Context, a domain.Alert) error
+	// ListAlerts lists fired alerts newest first (FiredAt, then ID).
+	ListAlerts(ctx context.Context, f AlertFilter) ([]domain.Alert, string, error)
+	// DeleteAlertsBefore removes alerts fired strictly before t.
+	DeleteAlertsBefore(ctx context.Context, t time.Time) (int64, error)
+}
+
+// AlertRuleTx is the alert-rule part of a Tx (admin changes, audited in
+// the same transaction). The Tx of every Store implementing Analytics
+// implements it; callers type-assert it.
+type AlertRuleTx interface {
+	GetAlertRule(ctx context.Context, id string) (domain.AlertRule, error)
+	// PutAlertRule inserts or updates a rule by ID; a name taken by
+	// another rule of the same tenant is ErrConflict.
+	PutAlertRule(ctx context.Context, r domain.AlertRule) error
+	DeleteAlertRule(ctx context.Context, id string) error
+}
+
 // subscriptionRank orders states for CurrentSubscriptions: an open
 // subscription wins over a closed one.
 func subscriptionRank(s domain.Subscription) int {
