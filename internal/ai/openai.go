@@ -152,16 +152,22 @@ func (a openaiAdapter) stream(c *chatCall) translator {
 // openaiStream passes OpenAI chunks through byte for byte, reading each to
 // track usage (the last reported, never a sum: some servers repeat a
 // cumulative usage in every chunk) and produced text, and dropping the
-// forced usage chunk the client did not ask for.
+// forced usage chunk the client did not ask for. Chunks carrying cumulative
+// usage next to content are the one exception: they are rewritten to
+// OpenAI's own semantics (see event).
 type openaiStream struct {
-	st         streamState
-	sawFinish  bool
-	sawContent bool
+	st           streamState
+	sawFinish    bool
+	sawContent   bool
+	pendingUsage bool // usage seen on content chunks only, no usage chunk yet
 }
 
 func (s *openaiStream) state() *streamState { return &s.st }
 
 type openaiChunk struct {
+	ID      string `json:"id"`
+	Created int64  `json:"created"`
+	Model   string `json:"model"`
 	Choices []struct {
 		Delta struct {
 			Content          string `json:"content"`
@@ -185,8 +191,7 @@ func (s *openaiStream) event(ev sse.Event, out []byte) ([]byte, error) {
 		if !s.sawFinish && !s.sawContent {
 			return out, &streamError{status: http.StatusBadGateway, perr: providerError{Message: "stream ended with [DONE] before any choice", Type: "incomplete_stream"}}
 		}
-		s.st.done = true
-		return append(out, "data: [DONE]\n\n"...), nil
+		return s.finish(out), nil
 	}
 	var ch openaiChunk
 	if err := json.Unmarshal(ev.Data, &ch); err != nil {
@@ -194,6 +199,9 @@ func (s *openaiStream) event(ev sse.Event, out []byte) ([]byte, error) {
 	}
 	if ch.Error != nil {
 		return out, &streamError{status: statusOfType(ch.Error.Type), perr: ch.Error.info()}
+	}
+	if ch.ID != "" {
+		s.st.id, s.st.model, s.st.created = ch.ID, ch.Model, ch.Created
 	}
 	for i := range ch.Choices {
 		d := &ch.Choices[i].Delta
@@ -209,16 +217,56 @@ func (s *openaiStream) event(ev sse.Event, out []byte) ([]byte, error) {
 		}
 		s.sawContent = true
 	}
+	data := ev.Data
 	if ch.Usage != nil {
 		s.st.usage = ch.Usage.usage()
 		s.st.promptKnown, s.st.completionKnown = true, true
-		if len(ch.Choices) == 0 && !s.st.includeUsage {
-			return out, nil // the usage chunk we forced: not for this client
+		if len(ch.Choices) == 0 {
+			s.pendingUsage = false
+			if !s.st.includeUsage {
+				return out, nil // the usage chunk we forced: not for this client
+			}
+		} else {
+			// Cumulative usage on a content chunk (DeepSeek, Gemini's
+			// OpenAI endpoint): SDK accumulators add every usage they
+			// see, so the client gets OpenAI's semantics instead —
+			// usage null here, one usage chunk at the end if it asked.
+			data = withoutUsage(ev.Data, s.st.includeUsage)
+			s.pendingUsage = true
 		}
 	}
 	out = append(out, "data: "...)
-	out = append(out, ev.Data...)
+	out = append(out, data...)
 	return append(out, "\n\n"...), nil
+}
+
+// withoutUsage rewrites a chunk with "usage": null (or without it when
+// the client did not ask for usage).
+func withoutUsage(data []byte, keepNull bool) []byte {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(data, &m) != nil {
+		return data
+	}
+	if keepNull {
+		m["usage"] = json.RawMessage("null")
+	} else {
+		delete(m, "usage")
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return data
+	}
+	return b
+}
+
+// finish closes the stream: the usage chunk the provider never sent as
+// one (it only had cumulative usage on content chunks), then [DONE].
+func (s *openaiStream) finish(out []byte) []byte {
+	if s.pendingUsage && s.st.includeUsage {
+		return s.st.closing(out)
+	}
+	s.st.done = true
+	return append(out, "data: [DONE]\n\n"...)
 }
 
 func (s *openaiStream) end(out []byte) ([]byte, error) {
@@ -227,8 +275,7 @@ func (s *openaiStream) end(out []byte) ([]byte, error) {
 	}
 	if s.sawFinish {
 		// Some compatible servers end the body without [DONE].
-		s.st.done = true
-		return append(out, "data: [DONE]\n\n"...), nil
+		return s.finish(out), nil
 	}
 	return out, &streamError{status: http.StatusBadGateway, perr: providerError{Message: "stream ended before a finish_reason", Type: "incomplete_stream"}}
 }
