@@ -124,7 +124,7 @@ func putKey(ctx context.Context, t *tx, k domain.APIKey) error {
 }
 
 const serviceCols = `id, tenant_id, name, targets, visibility, approval_required, timeouts, engine, host_header,
-	eject_after, eject_for_ns, version, declared, created_at, updated_at`
+	eject_after, eject_for_ns, version, declared, created_at, updated_at, environment`
 
 // targetJSON is domain.Target without its lenient decoder (which turns a
 // zero weight into 1), so stored targets read back exactly as written.
@@ -141,7 +141,7 @@ func scanService(r rowScanner) (domain.Service, error) {
 		c, u              int64
 	)
 	if err := r.Scan(&s.ID, &s.TenantID, &s.Name, &targets, &s.Visibility, &s.ApprovalRequired, &timeouts,
-		&s.Engine, &s.HostHeader, &s.EjectAfter, &ejectFor, &s.Version, &s.Declared, &c, &u); err != nil {
+		&s.Engine, &s.HostHeader, &s.EjectAfter, &ejectFor, &s.Version, &s.Declared, &c, &u, &s.Environment); err != nil {
 		return s, err
 	}
 	var ts []targetJSON
@@ -176,7 +176,7 @@ func putService(ctx context.Context, t *tx, s domain.Service) error {
 		}
 		return otherUnique("service", c)
 	}, serviceUpsert, s.ID, s.TenantID, s.Name, targets, s.Visibility, s.ApprovalRequired, timeouts, s.Engine, s.HostHeader,
-		s.EjectAfter, int64(s.EjectFor), s.Version, s.Declared, tm(s.CreatedAt), tm(s.UpdatedAt))
+		s.EjectAfter, int64(s.EjectFor), s.Version, s.Declared, tm(s.CreatedAt), tm(s.UpdatedAt), s.Environment)
 }
 
 const routeCols = `id, service_id, name, hosts, paths, methods, auth, scopes, strip_prefix, upstream_path, query_key,

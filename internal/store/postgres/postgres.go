@@ -242,7 +242,13 @@ func (s *Store) migrate(ctx context.Context) (int, error) {
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(hashtextextended($1, 0))`, "gatehouse.migrate."+s.schema); err != nil {
 		return 0, wrapErr(ctx, "migrate: take lock", err)
 	}
-	db := stdlib.OpenDBFromPool(s.pool)
+	// goose runs through database/sql on its own short-lived connection.
+	// The simple protocol sends each DDL statement in one round trip
+	// instead of prepare-then-execute (migrations have no parameters).
+	mc := s.ConnConfig()
+	mc.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+	db := stdlib.OpenDB(*mc)
+	db.SetMaxOpenConns(1)
 	applied, err := migrations.Up(ctx, db, goose.DialectPostgres)
 	if cerr := db.Close(); err == nil && cerr != nil {
 		err = cerr

@@ -23,9 +23,31 @@ type tx struct {
 
 var _ store.Tx = (*tx)(nil)
 
-// aborted is returned by every call after a failed statement.
-func (t *tx) aborted() error {
-	return fmt.Errorf("postgres: an earlier statement of this transaction failed, PostgreSQL refuses further statements until rollback: %w", t.failed)
+// abortedError is returned by every call after a failed statement; it
+// wraps that statement's (mapped) error.
+type abortedError struct{ cause error }
+
+func (e *abortedError) Error() string {
+	return "postgres: an earlier statement of this transaction failed, PostgreSQL refuses further statements until rollback: " +
+		e.cause.Error()
+}
+
+func (e *abortedError) Unwrap() error { return e.cause }
+
+func (t *tx) aborted() error { return &abortedError{cause: t.failed} }
+
+// fail replaces the recorded failure by its mapped form (a named conflict)
+// so Update reports it as such, and returns it.
+func (t *tx) fail(mapped error) error {
+	t.failed = mapped
+	return mapped
+}
+
+// isAborted reports whether err is the refusal of a statement after an
+// earlier failure (not to be mapped again).
+func isAborted(err error) bool {
+	var a *abortedError
+	return errors.As(err, &a)
 }
 
 // note records err as the transaction's failure (a "no rows" answer is not
@@ -89,8 +111,11 @@ func requireID(what, id string) error {
 // constraint name).
 func (t *tx) put(ctx context.Context, what, id string, onConflict func(constraint string) error, query string, args ...any) error {
 	_, err := t.exec(ctx, query, args...)
+	if isAborted(err) {
+		return err
+	}
 	if c := uniqueConstraint(err); c != "" {
-		return onConflict(c)
+		return t.fail(onConflict(c))
 	}
 	if err != nil {
 		return wrapErr(ctx, fmt.Sprintf("put %s %q", what, id), err)
@@ -298,8 +323,11 @@ func (t *tx) Audit(ctx context.Context, e domain.AuditEntry) error {
 	_, err := t.exec(ctx, auditInsert,
 		e.ID, tm(e.At), e.Actor, e.Action, e.Resource, e.ResourceID, nullStr(e.TenantID), rawOpt(e.Before), rawOpt(e.After),
 		nullStr(e.OtherTenantID))
+	if isAborted(err) {
+		return err
+	}
 	if uniqueConstraint(err) != "" {
-		return conflict("audit entry %d already exists", e.ID)
+		return t.fail(conflict("audit entry %d already exists", e.ID))
 	}
 	if err != nil {
 		return wrapErr(ctx, "audit "+e.Action, err)
