@@ -41,9 +41,21 @@ func openURL(t testing.TB, url string, opts Options) *Store {
 // fresh schemas.
 func TestConformance(t *testing.T) {
 	t.Parallel()
+	storetest.Run(t, sharedSchema(t))
+}
+
+// TestAnalyticsConformance runs the analytics and alerts suite the same way.
+func TestAnalyticsConformance(t *testing.T) {
+	t.Parallel()
+	storetest.RunAnalytics(t, sharedSchema(t))
+}
+
+// sharedSchema returns an open function for a conformance suite: the
+// first call migrates a fresh schema, each later one resets it.
+func sharedSchema(t *testing.T) func(t *testing.T) store.Store {
 	url := pgtest.Schema(t)
 	var meta [][]any
-	storetest.Run(t, func(t *testing.T) store.Store {
+	return func(t *testing.T) store.Store {
 		if meta != nil {
 			resetSchema(t, url, meta)
 		}
@@ -58,7 +70,7 @@ func TestConformance(t *testing.T) {
 			}
 		}
 		return s
-	})
+	}
 }
 
 // resetSchema empties the schema url selects back to its migrated state.
