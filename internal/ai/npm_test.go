@@ -1,0 +1,221 @@
+package ai_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"gatehouse/internal/ai"
+	"gatehouse/internal/ai/aitest"
+)
+
+// TestNPMOpenAISDK: the official npm openai SDK (testdata/npm/sdk.cjs, run
+// by node) against the handler in front of each fake provider: chat plain
+// and streamed, tool calls both ways, embeddings (the SDK's default base64),
+// our rejection and a failure after the first streamed byte. The package is
+// installed with npm ci from testdata/npm into the git-ignored
+// .npm-tests/ai/ when missing. Skipped only when node is absent and CI is
+// not set; under CI=true a missing node fails.
+func TestNPMOpenAISDK(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("node is required in CI for the npm openai SDK test")
+		}
+		t.Skip("node not installed")
+	}
+	modules := npmInstall(t)
+	const text = "The sky is blue because of Rayleigh scattering."
+	for _, pc := range providerCases {
+		t.Run(string(pc.kind), func(t *testing.T) {
+			f := aitest.New(t, pc.kind)
+			call := aitest.ToolCall{ID: "toolu_01A", Name: "get_weather", Args: `{"city":"Paris"}`}
+			f.Script(func(r aitest.Request) aitest.Scenario {
+				body := string(r.Body)
+				switch {
+				case strings.Contains(body, "fail mid-stream"):
+					return aitest.Scenario{Chunks: []string{"par", "tial"}, Fail: aitest.FailError, FailAt: 1}
+				case strings.Contains(body, "temp"):
+					return aitest.Scenario{Text: "21 degrees.", Usage: pc.usage}
+				case strings.Contains(body, "get_weather"):
+					return aitest.Scenario{ToolCalls: []aitest.ToolCall{call}, Usage: pc.usage}
+				}
+				return aitest.Scenario{Text: text, Usage: pc.usage}
+			})
+			g := newGateway(t, []*ai.Model{model("m", ai.Target{Provider: f.Provider("p"), Model: "x"}),
+				model("other", ai.Target{Provider: f.Provider("p"), Model: "y"})}, nil)
+			g.allowed = []string{"m"}
+			done := make(chan struct{})
+			go func() { // drain Results while node runs
+				for {
+					select {
+					case <-g.results:
+					case <-done:
+						return
+					}
+				}
+			}()
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, node, filepath.Join("testdata", "npm", "sdk.cjs"))
+			cmd.Env = append(os.Environ(), "NODE_PATH="+modules, "BASE_URL="+g.URL+"/ai/v1", "API_KEY="+gatewayKey)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			close(done)
+			if err != nil {
+				t.Fatalf("node: %v\n%s\n%s", err, out, stderr.String())
+			}
+			var got struct {
+				Plain struct {
+					Text   string     `json:"text"`
+					Usage  *usageJSON `json:"usage"`
+					Finish string     `json:"finish"`
+				} `json:"plain"`
+				Stream      npmStream `json:"stream"`
+				Tools       npmStream `json:"tools"`
+				ToolsStream npmStream `json:"toolsStream"`
+				ToolResult  string    `json:"toolResult"`
+				Embeddings  *struct {
+					Data  [][]float64 `json:"data"`
+					Usage usageJSON   `json:"usage"`
+				} `json:"embeddings"`
+				EmbeddingsError *npmError `json:"embeddingsError"`
+				NotAllowed      *npmError `json:"notAllowed"`
+				MidStream       *struct {
+					Message string `json:"message"`
+				} `json:"midStream"`
+			}
+			if err := json.Unmarshal(out, &got); err != nil {
+				t.Fatalf("node output %s: %v", out, err)
+			}
+			if got.Plain.Text != text || got.Plain.Finish != "stop" {
+				t.Errorf("plain %+v", got.Plain)
+			}
+			checkUsageJSON(t, "plain", got.Plain.Usage, pc.want)
+			if got.Stream.Text != got.Plain.Text || got.Stream.UsageChunks != 1 || got.Stream.Finish != "stop" {
+				t.Errorf("stream %+v", got.Stream)
+			}
+			checkUsageJSON(t, "stream", got.Stream.Usage, pc.want)
+			for name, s := range map[string]npmStream{"tools": got.Tools, "tools stream": got.ToolsStream} {
+				if s.Finish != "tool_calls" || len(s.ToolCalls) != 1 || s.ToolCalls[0].Name != "get_weather" ||
+					!jsonEqual(s.ToolCalls[0].Arguments, call.Args) || s.ToolCalls[0].ID == "" {
+					t.Errorf("%s: %+v", name, s)
+				}
+			}
+			if got.ToolResult != "21 degrees." {
+				t.Errorf("tool result turn: %q", got.ToolResult)
+			}
+			if pc.kind == aitest.Anthropic {
+				if e := got.EmbeddingsError; e == nil || e.Status != 400 || e.Code != ai.CodeBadRequest || e.Param != "model" {
+					t.Errorf("anthropic embeddings: %+v", e)
+				}
+			} else {
+				if got.Embeddings == nil || len(got.Embeddings.Data) != 2 {
+					t.Fatalf("embeddings: %+v %+v", got.Embeddings, got.EmbeddingsError)
+				}
+				for i, in := range []string{"hello", "world!"} {
+					want := aitest.Embedding(in, 0)
+					for k := range want {
+						if got.Embeddings.Data[i][k] != float64(want[k]) {
+							t.Errorf("embedding %d = %v, want %v", i, got.Embeddings.Data[i], want)
+							break
+						}
+					}
+				}
+			}
+			if e := got.NotAllowed; e == nil || e.Status != 403 || e.Code != ai.CodeModelNotAllowed || e.RequestID == "" ||
+				!strings.Contains(e.Message, ai.CodeModelNotAllowed) || !strings.Contains(e.Message, e.RequestID) {
+				t.Errorf("not allowed: %+v", e)
+			}
+			if m := got.MidStream; m == nil || !strings.Contains(m.Message, ai.CodeProviderError) || !requestIDIn.MatchString(m.Message) {
+				t.Errorf("mid-stream failure: %+v", m)
+			}
+		})
+	}
+}
+
+// requestIDIn finds "request <ULID>" in an SDK error message.
+var requestIDIn = regexp.MustCompile(`request [0-9A-HJKMNP-TV-Z]{26}`)
+
+type npmStream struct {
+	Text        string     `json:"text"`
+	Usage       *usageJSON `json:"usage"`
+	UsageChunks int        `json:"usageChunks"`
+	Finish      string     `json:"finish"`
+	ToolCalls   []struct {
+		ID        string `json:"id"`
+		Name      string `json:"name"`
+		Arguments string `json:"arguments"`
+	} `json:"toolCalls"`
+}
+
+type npmError struct {
+	Status    int    `json:"status"`
+	Code      string `json:"code"`
+	Param     string `json:"param"`
+	Message   string `json:"message"`
+	RequestID string `json:"requestID"`
+}
+
+// npmInstall installs testdata/npm into <repo>/.npm-tests/ai with npm ci
+// unless the same lock file is already installed; it returns the
+// node_modules path.
+func npmInstall(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(root)
+		if parent == root {
+			t.Fatal("repository root (go.mod) not found")
+		}
+		root = parent
+	}
+	dir := filepath.Join(root, ".npm-tests", "ai")
+	modules := filepath.Join(dir, "node_modules")
+	lock, err := os.ReadFile(filepath.Join("testdata", "npm", "package-lock.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	installed, _ := os.ReadFile(filepath.Join(dir, "package-lock.json"))
+	if _, err := os.Stat(filepath.Join(modules, "openai", "package.json")); err == nil && bytes.Equal(installed, lock) {
+		return modules
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"package.json", "package-lock.json"} {
+		b, err := os.ReadFile(filepath.Join("testdata", "npm", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		t.Fatal("node is installed but npm is not")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
+	}
+	return modules
+}
