@@ -90,7 +90,7 @@ func TestExportedSpan(t *testing.T) {
 			wantAttrs: map[string]any{
 				"http.request.method": "POST", "url.path": "/v1/orders/42", "http.response.status_code": int64(502),
 				"gatehouse.request_id": "01JD3V0000000000000000ERR1", "gatehouse.route.id": "rt_orders",
-				"gatehouse.reason": "upstream.unavailable",
+				"gatehouse.reason":       "upstream.unavailable",
 				"http.request.body.size": int64(0), "http.response.body.size": int64(0),
 			},
 		},
