@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -108,6 +110,13 @@ GATEHOUSE_ADMIN_TOKEN, an admin token is generated and printed once.`,
 			if err := srv.Listen(); err != nil {
 				_ = srv.Close()
 				return err
+			}
+			if addr := os.Getenv("GATEHOUSE_PPROF_ADDR"); addr != "" {
+				// Profiling on its own listener, only when asked for (it
+				// exposes internals): go tool pprof http://ADDR/debug/pprof/profile
+				go func() {
+					log.Warn("pprof listening", "addr", addr, "err", http.ListenAndServe(addr, http.DefaultServeMux))
+				}()
 			}
 			if srv.GeneratedToken != "" {
 				fmt.Fprintf(stdout, "Admin token (shown once, only its hash is stored): %s\n", srv.GeneratedToken)
