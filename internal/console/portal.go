@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -465,12 +466,105 @@ type homeData struct {
 // portalUsageMax bounds the records the usage summary reads.
 const portalUsageMax = 1000
 
-func (p *Portal) usage(ctx context.Context, consumerID string) (usage, []domain.Call, error) {
+// keyLifecycleCodes are the rejections of a key whose holder proved
+// possession (the secret matched) but whose key is revoked, expired or
+// rotated. The gateway records such calls with the credential id and
+// without the consumer (the pipeline sets the consumer only once
+// verification passes), so the portal finds them by the consumer's key
+// ids as well.
+var keyLifecycleCodes = []string{reason.KeyRevoked, reason.KeyExpired, reason.KeyRotated}
+
+func isLifecycle(code string) bool {
+	for _, c := range keyLifecycleCodes {
+		if c == code {
+			return true
+		}
+	}
+	return false
+}
+
+// ownKeyIDs lists every key id of the consumer, revoked ones included.
+func (p *Portal) ownKeyIDs(ctx context.Context, consumerID string) (map[string]bool, error) {
+	ids := map[string]bool{}
+	q := url.Values{"consumer": {consumerID}, "limit": {"1000"}}
+	for {
+		var pg listPage[keyItem]
+		if err := p.api.get(ctx, p.cfg.Token, pathOf(q, "keys"), &pg); err != nil {
+			return nil, err
+		}
+		for _, k := range pg.Items {
+			ids[k.ID] = true
+		}
+		if pg.Next == "" {
+			return ids, nil
+		}
+		q.Set("after", pg.Next)
+	}
+}
+
+// ownsCall reports whether a call record is the consumer's: its consumer,
+// or a lifecycle rejection of one of its keys.
+func ownsCall(c *domain.Call, consumerID string, keys map[string]bool) bool {
+	return c.ConsumerID == consumerID || (c.ConsumerID == "" && isLifecycle(c.Code) && keys[c.CredentialID])
+}
+
+// ownCalls reads the consumer's calls matching q (since, until, status,
+// reason; not after), newest first: its own records plus, on the first
+// page, the lifecycle rejections of its keys (one page of each code).
+func (p *Portal) ownCalls(ctx context.Context, consumerID string, q url.Values, firstPage bool) ([]domain.Call, string, error) {
+	cq := url.Values{}
+	for k, v := range q {
+		cq[k] = v
+	}
+	cq.Set("consumer", consumerID)
 	var pg listPage[domain.Call]
-	q := url.Values{"consumer": {consumerID}, "since": {"24h"}, "limit": {fmt.Sprint(portalUsageMax)}}
-	if err := p.api.get(ctx, p.cfg.Token, pathOf(q, "calls"), &pg); err != nil {
+	if err := p.api.get(ctx, p.cfg.Token, pathOf(cq, "calls"), &pg); err != nil {
+		return nil, "", err
+	}
+	if !firstPage || (q.Get("status") != "" && q.Get("status") != "401") || (q.Get("reason") != "" && !isLifecycle(q.Get("reason"))) {
+		return pg.Items, pg.Next, nil
+	}
+	keys, err := p.ownKeyIDs(ctx, consumerID)
+	if err != nil {
+		return nil, "", err
+	}
+	out := pg.Items
+	seen := map[string]bool{}
+	for _, c := range out {
+		seen[c.RequestID] = true
+	}
+	for _, code := range keyLifecycleCodes {
+		if r := q.Get("reason"); r != "" && r != code {
+			continue
+		}
+		lq := url.Values{"reason": {code}, "limit": {"1000"}}
+		for _, k := range []string{"since", "until"} {
+			if v := q.Get(k); v != "" {
+				lq.Set(k, v)
+			}
+		}
+		var lp listPage[domain.Call]
+		if err := p.api.get(ctx, p.cfg.Token, pathOf(lq, "calls"), &lp); err != nil {
+			return nil, "", err
+		}
+		for _, c := range lp.Items {
+			if !seen[c.RequestID] && ownsCall(&c, consumerID, keys) {
+				seen[c.RequestID] = true
+				out = append(out, c)
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b domain.Call) int { return b.Time.Compare(a.Time) })
+	return out, pg.Next, nil
+}
+
+func (p *Portal) usage(ctx context.Context, consumerID string) (usage, []domain.Call, error) {
+	q := url.Values{"since": {"24h"}, "limit": {fmt.Sprint(portalUsageMax)}}
+	items, next, err := p.ownCalls(ctx, consumerID, q, true)
+	if err != nil {
 		return usage{}, nil, err
 	}
+	pg := listPage[domain.Call]{Items: items, Next: next}
 	u := usage{Window: "24 h", Total: len(pg.Items), Truncated: pg.Next != ""}
 	counts := map[string]int{}
 	var rej []domain.Call
@@ -710,7 +804,7 @@ type portalCalls struct {
 func (p *Portal) calls(w http.ResponseWriter, r *http.Request, ps *portalState) {
 	q := url.Values{"limit": {"100"}}
 	f := url.Values{}
-	for _, k := range []string{"since", "status", "reason", "after"} {
+	for _, k := range []string{"since", "until", "status", "reason", "after"} {
 		if v := strings.TrimSpace(r.URL.Query().Get(k)); v != "" {
 			q.Set(k, v)
 			if k != "after" {
@@ -722,11 +816,11 @@ func (p *Portal) calls(w http.ResponseWriter, r *http.Request, ps *portalState) 
 		f.Set("rejected", "1")
 	}
 	// The consumer filter is the session's, whatever the URL says.
-	q.Set("consumer", ps.se.consumer.ConsumerID)
 	var pg listPage[domain.Call]
 	d := portalCalls{Filter: f}
 	status := http.StatusOK
-	if err := p.api.get(r.Context(), p.cfg.Token, pathOf(q, "calls"), &pg); err != nil {
+	var err error
+	if pg.Items, pg.Next, err = p.ownCalls(r.Context(), ps.se.consumer.ConsumerID, q, q.Get("after") == ""); err != nil {
 		if statusOf(err) >= 500 {
 			p.apiFailed(w, r, ps, err)
 			return
@@ -751,7 +845,16 @@ type portalCall struct {
 func (p *Portal) call(w http.ResponseWriter, r *http.Request, ps *portalState) {
 	var c domain.Call
 	err := p.api.get(r.Context(), p.cfg.Token, pathOf(nil, "calls", r.PathValue("id")), &c)
-	if err != nil || c.ConsumerID != ps.se.consumer.ConsumerID {
+	owned := err == nil && c.ConsumerID == ps.se.consumer.ConsumerID
+	if err == nil && !owned && c.ConsumerID == "" && isLifecycle(c.Code) {
+		keys, kerr := p.ownKeyIDs(r.Context(), ps.se.consumer.ConsumerID)
+		if kerr != nil {
+			p.apiFailed(w, r, ps, kerr)
+			return
+		}
+		owned = ownsCall(&c, ps.se.consumer.ConsumerID, keys)
+	}
+	if !owned {
 		if err != nil && statusOf(err) >= 500 {
 			p.apiFailed(w, r, ps, err)
 			return
