@@ -135,7 +135,7 @@ func (x *exchange) anthropic() {
 		s.frame("content_block_start", mustJSON(map[string]any{"type": "content_block_start", "index": block,
 			"content_block": map[string]any{"type": "text", "text": ""}}))
 		for _, c := range chunks {
-			if !delta(map[string]any{"type": "content_block_delta", "index": block, "delta": map[string]any{"type": "text_delta", "text": c}}) {
+			if !delta(map[string]any{"type": "content_block_delta", "index": block, "delta": map[string]any{"type": "text_delta", "text": x.piece(c)}}) {
 				return
 			}
 		}

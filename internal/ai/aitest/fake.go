@@ -21,9 +21,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"gatehouse/internal/ai"
@@ -127,6 +129,35 @@ type Scenario struct {
 	// Hold delays the response headers until it is closed or the request
 	// is cancelled (slow first byte).
 	Hold chan struct{}
+	// Pace waits this long after each stream frame (slow drip).
+	Pace time.Duration
+	// Stamp replaces each text chunk, when it is sent, by "t<unix ns> ", so
+	// a benchmark can measure each chunk's latency to the client.
+	Stamp bool
+}
+
+// StampOf finds the send time a stamped chunk carries (0 when none).
+func StampOf(s string) int64 {
+	i := strings.Index(s, "t1")
+	if i < 0 {
+		return 0
+	}
+	var n int64
+	for _, c := range s[i+1:] {
+		if c < '0' || c > '9' {
+			break
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n
+}
+
+// piece returns a chunk's text as sent now.
+func (x *exchange) piece(c string) string {
+	if x.sc.Stamp {
+		return "t" + strconv.FormatInt(time.Now().UnixNano(), 10) + " "
+	}
+	return c
 }
 
 // Request is what a fake received.
@@ -324,6 +355,9 @@ func (x *exchange) sseStart() *sseWriter {
 }
 
 func (s *sseWriter) frame(event string, data []byte) {
+	if s.sc.Pace > 0 {
+		defer time.Sleep(s.sc.Pace) // after the write: a stamp is taken just before it
+	}
 	eol, sep := "\n", ": "
 	if s.sc.CRLF {
 		eol = "\r\n"

@@ -189,6 +189,13 @@ func (x *exchange) geminiGenerate(model string, stream bool) {
 			x.failNow(s, x.sc.FailAt, errFrame)
 			return
 		}
+		for _, p := range parts {
+			if pm, ok := p.(map[string]any); ok {
+				if t, ok := pm["text"].(string); ok && pm["thought"] == nil {
+					pm["text"] = x.piece(t)
+				}
+			}
+		}
 		emit(i, f)
 	}
 	if !sse {

@@ -204,6 +204,9 @@ func (x *exchange) openaiChat() {
 		if x.failNow(s, i, errFrame) {
 			return
 		}
+		if c, ok := d["content"].(string); ok {
+			d["content"] = x.piece(c)
+		}
 		s.frame("", chunk([]any{map[string]any{"index": 0, "delta": d, "logprobs": nil, "finish_reason": nil}}, cumulative(i+2, n)))
 	}
 	if x.failNow(s, len(deltas), errFrame) {
