@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgtype"
+
 	"gatehouse/internal/domain"
 	"gatehouse/internal/store"
 )
@@ -58,23 +60,35 @@ const credentialCols = `id, consumer_id, cred_type, issuer_id, claim, claim_valu
 
 var credentialUpsert = upsertSQL("credentials", credentialCols)
 
-func scanCredential(r rowScanner) (domain.Credential, error) {
-	var (
-		c                          domain.Credential
-		scopes, ipAllow            string
-		expires, revoked, lastUsed *int64
-		created                    int64
-	)
-	if err := r.Scan(&c.ID, &c.ConsumerID, &c.Type, &c.IssuerID, &c.Claim, &c.Value, &c.KeyID, &c.Algorithm, &c.PublicKey,
-		&c.Secret, &c.FingerprintSHA256, &c.Subject, &c.Username, &c.PasswordHash, &scopes, &ipAllow, &expires, &revoked,
-		&c.RevokedReason, &created, &lastUsed); err != nil {
-		return c, err
+func scanCredential(r rowScanner) (domain.Credential, error) { return scanCredentialWith(nil)(r) }
+
+// scanCredentialWith scans a credential, sharing repeated strings through
+// in (nil: plain copies).
+func scanCredentialWith(in interner) func(rowScanner) (domain.Credential, error) {
+	return func(r rowScanner) (domain.Credential, error) {
+		var (
+			c                          domain.Credential
+			consumer, typ              pgtype.DriverBytes
+			scopes, ipAllow            pgtype.DriverBytes
+			expires, revoked, lastUsed pgtype.Int8
+			created                    int64
+		)
+		if err := r.Scan(&c.ID, &consumer, &typ, &c.IssuerID, &c.Claim, &c.Value, &c.KeyID, &c.Algorithm, &c.PublicKey,
+			&c.Secret, &c.FingerprintSHA256, &c.Subject, &c.Username, &c.PasswordHash, &scopes, &ipAllow, &expires, &revoked,
+			&c.RevokedReason, &created, &lastUsed); err != nil {
+			return c, err
+		}
+		var err error
+		c.ConsumerID, c.Type = in.of(consumer), in.of(typ)
+		if c.Scopes, err = decStrings(scopes, in); err != nil {
+			return c, fmt.Errorf("credential %q: %w", c.ID, err)
+		}
+		if c.IPAllow, err = decStrings(ipAllow, in); err != nil {
+			return c, fmt.Errorf("credential %q: %w", c.ID, err)
+		}
+		c.ExpiresAt, c.RevokedAt, c.CreatedAt, c.LastUsedAt = fromInt8(expires), fromInt8(revoked), fromTm(created), fromInt8(lastUsed)
+		return c, nil
 	}
-	if err := decAll(scopes, &c.Scopes, ipAllow, &c.IPAllow); err != nil {
-		return c, fmt.Errorf("credential %q: %w", c.ID, err)
-	}
-	c.ExpiresAt, c.RevokedAt, c.CreatedAt, c.LastUsedAt = fromTmOpt(expires), fromTmOpt(revoked), fromTm(created), fromTmOpt(lastUsed)
-	return c, nil
 }
 
 func putCredential(ctx context.Context, t *tx, c domain.Credential) error {
@@ -229,12 +243,13 @@ func (s *Store) TouchCredentials(ctx context.Context, lastUsed map[string]time.T
 }
 
 // loadCredentials reads issuers and credentials for Load.
-func loadCredentials(ctx context.Context, q querier, d *store.Data) error {
+func loadCredentials(ctx context.Context, q querier, d *store.Data, in interner, sizes map[string]int) error {
 	var err error
 	if d.Issuers, err = queryAll(ctx, q, scanIssuer, `SELECT `+issuerCols+` FROM issuers ORDER BY id`); err != nil {
 		return wrapErr(ctx, "load issuers", err)
 	}
-	if d.Credentials, err = queryAll(ctx, q, scanCredential, `SELECT `+credentialCols+` FROM credentials ORDER BY id`); err != nil {
+	if d.Credentials, err = queryAllCap(ctx, q, scanCredentialWith(in), sizes["credentials"],
+		`SELECT `+credentialCols+` FROM credentials ORDER BY id`); err != nil {
 		return wrapErr(ctx, "load credentials", err)
 	}
 	return nil

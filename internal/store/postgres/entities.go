@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/jackc/pgx/v5/pgtype"
+
 	"gatehouse/internal/domain"
 )
 
@@ -53,21 +55,37 @@ func putTenant(ctx context.Context, t *tx, v domain.Tenant) error {
 
 const consumerCols = `id, tenant_id, name, status, scopes, ip_allow, labels, suspended_at, deleted_at, created_at, updated_at`
 
-func scanConsumer(r rowScanner) (domain.Consumer, error) {
-	var (
-		c                      domain.Consumer
-		scopes, ipAllow, label string
-		suspended, deleted     *int64
-		cr, u                  int64
-	)
-	if err := r.Scan(&c.ID, &c.TenantID, &c.Name, &c.Status, &scopes, &ipAllow, &label, &suspended, &deleted, &cr, &u); err != nil {
-		return c, err
+func scanConsumer(r rowScanner) (domain.Consumer, error) { return scanConsumerWith(nil)(r) }
+
+// scanConsumerWith scans a consumer, sharing repeated strings through in
+// (nil: plain copies).
+func scanConsumerWith(in interner) func(rowScanner) (domain.Consumer, error) {
+	return func(r rowScanner) (domain.Consumer, error) {
+		var (
+			c                  domain.Consumer
+			tenant             pgtype.DriverBytes
+			scopes, ipAllow    pgtype.DriverBytes
+			label              string
+			suspended, deleted pgtype.Int8
+			cr, u              int64
+		)
+		if err := r.Scan(&c.ID, &tenant, &c.Name, &c.Status, &scopes, &ipAllow, &label, &suspended, &deleted, &cr, &u); err != nil {
+			return c, err
+		}
+		var err error
+		c.TenantID = in.of(tenant)
+		if c.Scopes, err = decStrings(scopes, in); err != nil {
+			return c, fmt.Errorf("consumer %q: %w", c.ID, err)
+		}
+		if c.IPAllow, err = decStrings(ipAllow, in); err != nil {
+			return c, fmt.Errorf("consumer %q: %w", c.ID, err)
+		}
+		if err := decAll(label, &c.Labels); err != nil {
+			return c, fmt.Errorf("consumer %q: %w", c.ID, err)
+		}
+		c.SuspendedAt, c.DeletedAt, c.CreatedAt, c.UpdatedAt = fromInt8(suspended), fromInt8(deleted), fromTm(cr), fromTm(u)
+		return c, nil
 	}
-	if err := decAll(scopes, &c.Scopes, ipAllow, &c.IPAllow, label, &c.Labels); err != nil {
-		return c, fmt.Errorf("consumer %q: %w", c.ID, err)
-	}
-	c.SuspendedAt, c.DeletedAt, c.CreatedAt, c.UpdatedAt = fromTmOpt(suspended), fromTmOpt(deleted), fromTm(cr), fromTm(u)
-	return c, nil
 }
 
 func putConsumer(ctx context.Context, t *tx, c domain.Consumer) error {
@@ -87,24 +105,35 @@ func putConsumer(ctx context.Context, t *tx, c domain.Consumer) error {
 const keyCols = `id, consumer_id, name, env, hash, last4, imported, scopes, ip_allow, expires_at, revoked_at,
 	revoked_reason, successor, grace_until, predecessor, created_at, last_used_at`
 
-func scanKey(r rowScanner) (domain.APIKey, error) {
-	var (
-		k                                 domain.APIKey
-		scopes, ipAllow                   string
-		expires, revoked, grace, lastUsed *int64
-		created                           int64
-	)
-	if err := r.Scan(&k.ID, &k.ConsumerID, &k.Name, &k.Environment, &k.Hash, &k.Last4, &k.Imported,
-		&scopes, &ipAllow, &expires, &revoked, &k.RevokedReason, &k.Successor, &grace, &k.Predecessor,
-		&created, &lastUsed); err != nil {
-		return k, err
+func scanKey(r rowScanner) (domain.APIKey, error) { return scanKeyWith(nil)(r) }
+
+// scanKeyWith scans a key, sharing its consumer id, environment and
+// scope names through in (nil: plain copies). Load reads every key with it.
+func scanKeyWith(in interner) func(rowScanner) (domain.APIKey, error) {
+	return func(r rowScanner) (domain.APIKey, error) {
+		var (
+			k                                 domain.APIKey
+			consumer, env, scopes, ipAllow    pgtype.DriverBytes
+			expires, revoked, grace, lastUsed pgtype.Int8
+			created                           int64
+		)
+		if err := r.Scan(&k.ID, &consumer, &k.Name, &env, &k.Hash, &k.Last4, &k.Imported,
+			&scopes, &ipAllow, &expires, &revoked, &k.RevokedReason, &k.Successor, &grace, &k.Predecessor,
+			&created, &lastUsed); err != nil {
+			return k, err
+		}
+		var err error
+		k.ConsumerID, k.Environment = in.of(consumer), in.of(env)
+		if k.Scopes, err = decStrings(scopes, in); err != nil {
+			return k, fmt.Errorf("key %q: %w", k.ID, err)
+		}
+		if k.IPAllow, err = decStrings(ipAllow, in); err != nil {
+			return k, fmt.Errorf("key %q: %w", k.ID, err)
+		}
+		k.ExpiresAt, k.RevokedAt, k.GraceUntil = fromInt8(expires), fromInt8(revoked), fromInt8(grace)
+		k.CreatedAt, k.LastUsedAt = fromTm(created), fromInt8(lastUsed)
+		return k, nil
 	}
-	if err := decAll(scopes, &k.Scopes, ipAllow, &k.IPAllow); err != nil {
-		return k, fmt.Errorf("key %q: %w", k.ID, err)
-	}
-	k.ExpiresAt, k.RevokedAt, k.GraceUntil = fromTmOpt(expires), fromTmOpt(revoked), fromTmOpt(grace)
-	k.CreatedAt, k.LastUsedAt = fromTm(created), fromTmOpt(lastUsed)
-	return k, nil
 }
 
 func putKey(ctx context.Context, t *tx, k domain.APIKey) error {

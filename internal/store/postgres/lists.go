@@ -57,6 +57,49 @@ func queryAll[T any](ctx context.Context, q querier, scan func(rowScanner) (T, e
 	return items, rows.Err()
 }
 
+// queryAllCap is queryAll into a slice of capacity n (a row-count
+// estimate), so reading a million rows does not regrow the slice twenty
+// times.
+func queryAllCap[T any](ctx context.Context, q querier, scan func(rowScanner) (T, error), n int, query string, args ...any) ([]T, error) {
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := make([]T, 0, n)
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, v)
+	}
+	return items, rows.Err()
+}
+
+// tableSizes estimates each table's rows from the planner's statistics
+// (pg_class.reltuples: free to read, kept current by autovacuum; -1 or 0
+// before the first analyze), plus 5% for rows added since.
+func tableSizes(ctx context.Context, q querier) (map[string]int, error) {
+	type size struct {
+		name string
+		rows float64
+	}
+	all, err := queryAll(ctx, q, func(r rowScanner) (size, error) {
+		var s size
+		return s, r.Scan(&s.name, &s.rows)
+	}, `SELECT relname::text, reltuples::float8 FROM pg_class
+		WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('r', 'p')`)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]int, len(all))
+	for _, s := range all {
+		out[s.name] = int(max(0, s.rows) * 1.05)
+	}
+	return out, nil
+}
+
 // listByID pages through table in id order: After is the last id of the
 // previous page, and next is the last id of this page when more rows follow.
 func listByID[T any](ctx context.Context, s *Store, cols, table string, w filter,
@@ -191,13 +234,20 @@ func (s *Store) Load(ctx context.Context) (*store.Data, error) {
 	if d.Version, err = version(ctx, ptx); err != nil {
 		return nil, err
 	}
+	sizes, err := tableSizes(ctx, ptx)
+	if err != nil {
+		return nil, wrapErr(ctx, "load: table sizes", err)
+	}
+	in := interner{}
 	if d.Tenants, err = queryAll(ctx, ptx, scanTenant, `SELECT `+tenantCols+` FROM tenants ORDER BY id`); err != nil {
 		return nil, wrapErr(ctx, "load tenants", err)
 	}
-	if d.Consumers, err = queryAll(ctx, ptx, scanConsumer, `SELECT `+consumerCols+` FROM consumers ORDER BY id`); err != nil {
+	if d.Consumers, err = queryAllCap(ctx, ptx, scanConsumerWith(in), sizes["consumers"],
+		`SELECT `+consumerCols+` FROM consumers ORDER BY id`); err != nil {
 		return nil, wrapErr(ctx, "load consumers", err)
 	}
-	if d.Keys, err = queryAll(ctx, ptx, scanKey, `SELECT `+keyCols+` FROM api_keys ORDER BY id`); err != nil {
+	if d.Keys, err = queryAllCap(ctx, ptx, scanKeyWith(in), sizes["api_keys"],
+		`SELECT `+keyCols+` FROM api_keys ORDER BY id`); err != nil {
 		return nil, wrapErr(ctx, "load keys", err)
 	}
 	if d.Services, err = queryAll(ctx, ptx, scanService, `SELECT `+serviceCols+` FROM services ORDER BY id`); err != nil {
@@ -209,7 +259,7 @@ func (s *Store) Load(ctx context.Context) (*store.Data, error) {
 	if err := loadAccess(ctx, ptx, d); err != nil {
 		return nil, err
 	}
-	if err := loadCredentials(ctx, ptx, d); err != nil {
+	if err := loadCredentials(ctx, ptx, d, in, sizes); err != nil {
 		return nil, err
 	}
 	return d, nil

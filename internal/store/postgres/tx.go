@@ -67,17 +67,31 @@ func (t *tx) exec(ctx context.Context, query string, args ...any) (pgconn.Comman
 	return tag, t.note(err)
 }
 
-// getOne runs a single-row query and maps "no row" to a named not-found error.
+// getOne runs a single-row query and maps "no row" to a named not-found
+// error. It reads through Query rather than QueryRow so scanners may use
+// pgtype.DriverBytes (valid until the next row), which QueryRow refuses.
 func getOne[T any](ctx context.Context, t *tx, scan func(rowScanner) (T, error), nf func() error, query string, args ...any) (T, error) {
 	var zero T
 	if t.failed != nil {
 		return zero, t.aborted()
 	}
-	v, err := scan(t.q.QueryRow(ctx, query, args...))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return v, nf()
-	}
+	rows, err := t.q.Query(ctx, query, args...)
 	if err != nil {
+		return zero, wrapErr(ctx, "query", t.note(err))
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return zero, wrapErr(ctx, "query", t.note(err))
+		}
+		return zero, nf()
+	}
+	v, err := scan(rows)
+	if err != nil {
+		return v, wrapErr(ctx, "query", t.note(err))
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
 		return v, wrapErr(ctx, "query", t.note(err))
 	}
 	return v, nil
