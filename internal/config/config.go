@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"gatehouse/internal/domain"
+	"gatehouse/internal/tracing"
 )
 
 // Config is the gateway's configuration.
@@ -47,6 +48,9 @@ type Config struct {
 	CallLog         CallLog         `yaml:"call_log"`
 	// Upstream holds gateway-wide defaults for services that set none.
 	Upstream UpstreamDefaults `yaml:"upstream"`
+	// Tracing exports OpenTelemetry spans over OTLP/HTTP (off unless an
+	// endpoint is set).
+	Tracing tracing.Settings `yaml:"tracing"`
 	// Webhooks receive admin events (subscription requested, approved,
 	// rejected, revoked) as signed JSON POSTs.
 	Webhooks Webhooks `yaml:"webhooks"`
@@ -273,6 +277,9 @@ func (c *Config) validate(lines map[string]int) error {
 	}
 	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
 		bad("redis_url", fmt.Sprintf("%q: use redis://host:6379/0 (or rediss:// for TLS)", c.RedisURL))
+	}
+	if err := c.Tracing.Validate(); err != nil {
+		bad("tracing", err.Error())
 	}
 	if c.RateLimits.Nodes < 0 {
 		bad("rate_limits.nodes", "must not be negative")

@@ -27,6 +27,7 @@ import (
 	"gatehouse/internal/reqid"
 	"gatehouse/internal/snapshot"
 	"gatehouse/internal/trace"
+	"gatehouse/internal/tracing"
 )
 
 // Recorder receives one call record per request; it must never block and
@@ -54,6 +55,9 @@ type Options struct {
 	// TrustedProxies: X-Forwarded-For is believed only from these.
 	TrustedProxies []netip.Prefix
 	Logger         *slog.Logger
+	// Tracer exports a span per request and propagates W3C trace context
+	// upstream; nil (off) costs nothing.
+	Tracer *tracing.Tracer
 }
 
 // Pipeline is the proxy listener's http.Handler.
@@ -101,6 +105,7 @@ type state struct {
 	pin   policy.Input
 	out   proxy.Outbound
 	call  domain.Call
+	span  *tracing.Span
 }
 
 // Stage names, as they appear in traces.
@@ -130,9 +135,11 @@ func (p *Pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st.pin = policy.Input{}
 		st.out = proxy.Outbound{}
 		st.call = domain.Call{}
+		st.span = nil
 		p.pool.Put(st)
 	}()
 
+	_, st.span = p.o.Tracer.Start(r)
 	// The record lives in the pooled state: the call log copies it.
 	call := &st.call
 	*call = domain.Call{RequestID: id, Time: start, Method: r.Method, Path: r.URL.Path,
@@ -152,6 +159,7 @@ func (p *Pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p.o.Calls != nil {
 		p.o.Calls.Record(call)
 	}
+	st.span.End(call)
 	if aborted {
 		// The response started and then failed: abort the connection so
 		// the client sees the truncation instead of a clean end (the
@@ -231,6 +239,7 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, st *state, call
 	if !route.ForwardCredential {
 		st.out.DropHeaders = credentialHeaders
 	}
+	st.out.Traceparent, st.out.Tracestate = st.span.Traceparent()
 	res, err := p.o.Forwarder.Forward(w, r, &st.out)
 	call.Status = res.Status
 	call.BytesOut = res.BytesOut

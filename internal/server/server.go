@@ -39,6 +39,7 @@ import (
 	"gatehouse/internal/snapshot"
 	"gatehouse/internal/store"
 	"gatehouse/internal/store/sqlite"
+	"gatehouse/internal/tracing"
 	"gatehouse/internal/webhook"
 )
 
@@ -73,6 +74,7 @@ type Server struct {
 	met   *metrics.Metrics
 	redis *redis.Client
 	rlFB  *ratelimit.Fallback
+	trc   *tracing.Tracer
 	calls *calllog.Writer
 	pipe  *pipeline.Pipeline
 	admin *admin.API
@@ -186,7 +188,17 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		Upstreams: s.upstreamHealth,
 		KeySets:   s.keySets,
 	})
+	tc, err := cfg.Tracing.Config(opts.Getenv(tracing.HeadersEnv))
+	if err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("tracing: %w", err)
+	}
+	if s.trc, err = tracing.New(ctx, tc, opts.Logger); err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("tracing: %w", err)
+	}
 	s.pipe = pipeline.New(pipeline.Options{
+		Tracer:    s.trc,
 		Snapshots: &s.snaps,
 		Verifiers: []credential.Verifier{
 			apikey.Verifier{},
@@ -431,6 +443,11 @@ func (s *Server) shutdown() error {
 		_ = s.proxySrv.Close()
 		_ = s.adminSrv.Close()
 		err = nil
+	}
+	if s.trc != nil {
+		tctx, tcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err = errors.Join(err, s.trc.Shutdown(tctx))
+		tcancel()
 	}
 	// The call log gets its own budget: a slow drain of HTTP connections
 	// must not cost the records of the requests that were answered.
