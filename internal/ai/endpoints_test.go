@@ -385,7 +385,7 @@ func TestBudgetHook(t *testing.T) {
 	if r.Model.Name != "m" || r.Endpoint != ai.EndpointChat || r.Usage != wantU || r.Cost != 1018 {
 		t.Errorf("reservation %+v", r)
 	}
-	if s := b.settled[0]; s.Usage != res.Usage || s.Cost != res.Cost || s.Cost != 153 {
+	if s := b.settled[0]; s.Usage != res.Usage || s.Cost != res.Cost || s.Cost != 153 || s.Duration != res.Duration || s.Duration <= 0 {
 		t.Errorf("settled %+v / %d, Result %+v / %d", s.Usage, s.Cost, res.Usage, res.Cost)
 	}
 	b.mu.Unlock()

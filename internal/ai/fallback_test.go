@@ -277,3 +277,22 @@ func TestRejections(t *testing.T) {
 		t.Errorf("the provider was called %d times for rejected requests", n)
 	}
 }
+
+// TestStreamIdleTimeout: a stream that goes silent after its first byte
+// ends with an error event once the idle timeout passes; no other target
+// is tried.
+func TestStreamIdleTimeout(t *testing.T) {
+	first := aitest.New(t, aitest.Anthropic)
+	first.Set(aitest.Scenario{Chunks: []string{"Hello", " there"}, Fail: aitest.FailHang, FailAt: 1})
+	second := aitest.New(t, aitest.OpenAI)
+	g := newGateway(t, twoTargets(first, second), func(o *ai.Options) { o.IdleTimeout = 200 * time.Millisecond })
+	_, body := g.post(t, "/v1/chat/completions", chatBody("m", true, nil))
+	res := g.result(t)
+	s := readStream(t, body)
+	if s.text != "Hello" || len(s.errors) != 1 || !strings.Contains(s.errors[0].Message, "timeout") {
+		t.Fatalf("text %q errors %+v", s.text, s.errors)
+	}
+	if len(res.Attempts) != 1 || res.Attempts[0].Outcome != ai.OutcomeStreamError || len(second.Requests()) != 0 {
+		t.Errorf("Result %+v", res)
+	}
+}

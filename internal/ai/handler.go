@@ -230,17 +230,18 @@ func New(o Options) (*Handler, error) {
 func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, call CallContext) Result {
 	start := h.clock.Now()
 	res := Result{}
+	var settle func(*Result) // the budget's settlement, once the Result is complete
 	path := strings.TrimPrefix(r.URL.Path, strings.TrimRight(call.Prefix, "/"))
 	switch {
 	case path == "/v1/chat/completions":
 		res.Endpoint = EndpointChat
 		if h.method(w, r, call, &res, http.MethodPost) {
-			h.chat(w, r, call, &res, start)
+			h.chat(w, r, call, &res, start, &settle)
 		}
 	case path == "/v1/embeddings":
 		res.Endpoint = EndpointEmbeddings
 		if h.method(w, r, call, &res, http.MethodPost) {
-			h.embeddings(w, r, call, &res, start)
+			h.embeddings(w, r, call, &res, start, &settle)
 		}
 	case path == "/v1/models" || strings.HasPrefix(path, "/v1/models/"):
 		res.Endpoint = EndpointModels
@@ -252,6 +253,9 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, call CallContext
 			Detail: "This AI route serves POST /v1/chat/completions, POST /v1/embeddings and GET /v1/models under " + strings.TrimRight(call.Prefix, "/") + "."})
 	}
 	res.Duration = h.clock.Now().Sub(start)
+	if settle != nil {
+		settle(&res)
+	}
 	return res
 }
 
@@ -332,7 +336,7 @@ type failure struct {
 	final     *reason.Error // a rejection to pass on as is (translation refused the request)
 }
 
-func (h *Handler) chat(w http.ResponseWriter, r *http.Request, call CallContext, res *Result, start time.Time) {
+func (h *Handler) chat(w http.ResponseWriter, r *http.Request, call CallContext, res *Result, start time.Time, after *func(*Result)) {
 	body, rerr := h.readBody(w, r)
 	if rerr != nil {
 		h.reject(w, r, call, res, rerr)
@@ -367,7 +371,7 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request, call CallContext,
 		h.reject(w, r, call, res, rerr)
 		return
 	}
-	defer settle(res)
+	*after = settle
 	defer func() { res.Cost = model.Price.Cost(res.Usage) }()
 
 	var last *failure
@@ -685,7 +689,7 @@ func (h *Handler) writeJSON(w http.ResponseWriter, call CallContext, res *Result
 	_, _ = w.Write(body)
 }
 
-func (h *Handler) embeddings(w http.ResponseWriter, r *http.Request, call CallContext, res *Result, start time.Time) {
+func (h *Handler) embeddings(w http.ResponseWriter, r *http.Request, call CallContext, res *Result, start time.Time, after *func(*Result)) {
 	body, rerr := h.readBody(w, r)
 	if rerr != nil {
 		h.reject(w, r, call, res, rerr)
@@ -710,7 +714,7 @@ func (h *Handler) embeddings(w http.ResponseWriter, r *http.Request, call CallCo
 		h.reject(w, r, call, res, rerr)
 		return
 	}
-	defer settle(res)
+	*after = settle
 	defer func() { res.Cost = model.Price.Cost(res.Usage) }()
 	e := &embeddingsCall{req: req, raw: raw, created: start.Unix()}
 	var last *failure

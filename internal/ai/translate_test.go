@@ -416,3 +416,20 @@ func TestOpenAIStreamPassThrough(t *testing.T) {
 		}
 	}
 }
+
+func TestProviderURLs(t *testing.T) {
+	az := &Provider{Type: TypeAzure, BaseURL: "https://res.openai.azure.com/", APIVersion: "2025-04-01-preview",
+		Deployment: map[string]string{"gpt-4o": "prod gpt4o"}}
+	cases := []struct{ got, want string }{
+		{openaiAdapter{azure: true}.url(az, "gpt-4o", "chat/completions"), "https://res.openai.azure.com/openai/deployments/prod%20gpt4o/chat/completions?api-version=2025-04-01-preview"},
+		{openaiAdapter{azure: true}.url(&Provider{BaseURL: "https://r.example"}, "emb", "embeddings"), "https://r.example/openai/deployments/emb/embeddings?api-version=" + DefaultAzureAPIVersion},
+		{openaiAdapter{}.url(&Provider{}, "gpt-4o", "chat/completions"), "https://api.openai.com/v1/chat/completions"},
+		{openaiAdapter{}.url(&Provider{BaseURL: "http://localhost:11434/v1/"}, "llama3", "chat/completions"), "http://localhost:11434/v1/chat/completions"},
+		{gemURL(&Provider{}, "models/gemini-2.0-flash", "generateContent"), "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash:generateContent"},
+	}
+	for _, tc := range cases {
+		if tc.got != tc.want {
+			t.Errorf("got %s\nwant %s", tc.got, tc.want)
+		}
+	}
+}
