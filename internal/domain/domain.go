@@ -169,6 +169,9 @@ type Route struct {
 	ErrorFormat       string `json:"error_format,omitempty"`
 	MaxBody           int64  `json:"max_body,omitempty"`
 	Type              string `json:"type,omitempty"`
+	// PromptID is the prompt a route of type "prompt" serves (see Prompt
+	// in ai.go); empty for every other type.
+	PromptID string `json:"prompt,omitempty"`
 	// RateLimit, when set, limits calls on this route (Appendix A).
 	RateLimit *RateLimit `json:"rate_limit,omitempty"`
 	Declared  bool       `json:"declared,omitempty"`

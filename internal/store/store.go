@@ -58,6 +58,15 @@ type Data struct {
 	// hmac secrets still sealed. A revoked credential may share its key id,
 	// username, fingerprint or binding with a live one: the live one wins.
 	Credentials []domain.Credential
+	// The AI gateway's objects (§11), filled by stores implementing AIStore
+	// (nil otherwise), each in id order (AIAccess in consumer id order).
+	// Provider keys are still sealed (secrets.Box.Open them); model
+	// targets name providers by id and are in fallback order.
+	Providers []domain.Provider
+	Models    []domain.Model
+	AIAccess  []domain.AIAccess
+	Budgets   []domain.Budget
+	Prompts   []domain.Prompt
 }
 
 // Page asks for one page of a list: After is the cursor returned as Next by
@@ -77,6 +86,7 @@ type ListFilter struct {
 	State      string // subscriptions: pending, approved, rejected, revoked
 	Type       string // credentials: jwt_binding, hmac, mtls, basic
 	IssuerID   string // credentials (jwt bindings of an issuer)
+	ScopeID    string // budgets: the consumer, credential or tenant id a budget counts
 }
 
 // CallFilter narrows call-log queries.
@@ -260,6 +270,70 @@ type AlertRuleTx interface {
 	// another rule of the same tenant is ErrConflict.
 	PutAlertRule(ctx context.Context, r domain.AlertRule) error
 	DeleteAlertRule(ctx context.Context, id string) error
+}
+
+// AITx is the AI gateway part of a Tx (issue 8): providers, models,
+// per-consumer allowed models, budgets and prompts, each changed with its
+// one audit entry in the same transaction. It is separate from Tx so that
+// an engine can be built up to it; the Tx of every Store implementing
+// AIStore implements it, and callers type-assert it. Put inserts or
+// updates by ID (AIAccess by consumer id); Get and Delete of a missing
+// object are ErrNotFound naming it; a taken unique field is ErrConflict
+// naming the field and value. Writes in a View are ErrReadOnly.
+type AITx interface {
+	// GetProvider finds a provider by id or, failing that, by name.
+	GetProvider(ctx context.Context, idOrName string) (domain.Provider, error)
+	// PutProvider stores a provider (keys sealed); a taken name is
+	// ErrConflict.
+	PutProvider(ctx context.Context, p domain.Provider) error
+	// DeleteProvider removes a provider no model targets (ErrConflict
+	// naming the models otherwise).
+	DeleteProvider(ctx context.Context, id string) error
+	// GetModel finds a model by id or, failing that, by name.
+	GetModel(ctx context.Context, idOrName string) (domain.Model, error)
+	// PutModel stores a model and replaces its targets (order kept); a
+	// taken name is ErrConflict, a target's missing provider ErrNotFound.
+	PutModel(ctx context.Context, m domain.Model) error
+	// DeleteModel removes a model no prompt names (ErrConflict naming the
+	// prompts otherwise).
+	DeleteModel(ctx context.Context, id string) error
+	// GetAIAccess finds a consumer's allow-list (ErrNotFound: none, every
+	// model allowed).
+	GetAIAccess(ctx context.Context, consumerID string) (domain.AIAccess, error)
+	// PutAIAccess stores a consumer's allow-list; the consumer must exist.
+	PutAIAccess(ctx context.Context, a domain.AIAccess) error
+	DeleteAIAccess(ctx context.Context, consumerID string) error
+	GetBudget(ctx context.Context, id string) (domain.Budget, error)
+	// PutBudget stores a budget; its tenant must exist; a second budget
+	// with the same scope, scope id and period is ErrConflict.
+	PutBudget(ctx context.Context, b domain.Budget) error
+	DeleteBudget(ctx context.Context, id string) error
+	GetPrompt(ctx context.Context, id string) (domain.Prompt, error)
+	// PutPrompt stores a prompt; its tenant must exist; a name taken in
+	// the same tenant is ErrConflict.
+	PutPrompt(ctx context.Context, p domain.Prompt) error
+	// DeletePrompt removes a prompt no route binds (ErrConflict naming
+	// the routes otherwise).
+	DeletePrompt(ctx context.Context, id string) error
+}
+
+// AIStore is the AI gateway part of a Store: the lists of the admin API
+// (cursor-paged in id order like every list; AIAccess in consumer id
+// order) and Data's AI fields in Load. Stores implementing it have a Tx
+// implementing AITx; storetest.RunAI checks both. Callers holding a Store
+// type-assert it.
+type AIStore interface {
+	// ListProviders lists providers, filtered by Name.
+	ListProviders(ctx context.Context, f ListFilter) ([]domain.Provider, string, error)
+	// ListModels lists models, filtered by Name.
+	ListModels(ctx context.Context, f ListFilter) ([]domain.Model, string, error)
+	// ListAIAccess lists allow-lists, filtered by ConsumerID and TenantID
+	// (the consumer's tenant).
+	ListAIAccess(ctx context.Context, f ListFilter) ([]domain.AIAccess, string, error)
+	// ListBudgets lists budgets, filtered by TenantID and ScopeID.
+	ListBudgets(ctx context.Context, f ListFilter) ([]domain.Budget, string, error)
+	// ListPrompts lists prompts, filtered by TenantID and Name.
+	ListPrompts(ctx context.Context, f ListFilter) ([]domain.Prompt, string, error)
 }
 
 // subscriptionRank orders states for CurrentSubscriptions: an open

@@ -201,5 +201,8 @@ func (s *Store) Load(ctx context.Context) (*store.Data, error) {
 	if err := loadCredentials(ctx, sqlTx, d); err != nil {
 		return nil, err
 	}
+	if err := loadAI(ctx, sqlTx, d); err != nil {
+		return nil, err
+	}
 	return d, nil
 }
