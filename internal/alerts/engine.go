@@ -198,7 +198,12 @@ func (w *window) add(s int64) int64 {
 	return sum
 }
 
-// fired is the last firing of a (rule, subject).
+// fireKey identifies a (rule, subject) for the cooldown: the subject's
+// kind (consumer, credential…) and id, kept apart so the hot path never
+// builds the "kind id" label.
+type fireKey struct{ rule, kind, id string }
+
+// firedAt is the last firing of a (rule, subject).
 type firedAt struct {
 	at       time.Time
 	cooldown time.Duration
@@ -225,7 +230,7 @@ type Engine struct {
 	rotated   []*rule
 	newIP     []*rule
 	expiring  []*rule
-	fired     map[string]firedAt
+	fired     map[fireKey]firedAt
 	seen      map[string]*ipSet
 	version   int64
 	active    atomic.Bool // any stream rule: Observe's fast path
@@ -257,7 +262,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	opts = opts.withDefaults()
 	e := &Engine{
 		st: opts.Store, an: an, opts: opts, log: opts.Logger.With("component", "alerts"),
-		fired: map[string]firedAt{}, seen: map[string]*ipSet{},
+		fired: map[fireKey]firedAt{}, seen: map[string]*ipSet{},
 		queue: make(chan queued, opts.QueueSize), stop: make(chan struct{}), delivered: make(chan struct{}),
 	}
 	if err := e.Reload(ctx); err != nil {
@@ -350,7 +355,8 @@ func (e *Engine) seedCooldowns(ctx context.Context) error {
 		}
 		e.mu.Lock()
 		for _, a := range items {
-			k := a.RuleID + "\x00" + a.Subject
+			kind, id, _ := strings.Cut(a.Subject, " ")
+			k := fireKey{a.RuleID, kind, id}
 			if cur, ok := e.fired[k]; !ok || a.FiredAt.After(cur.at) {
 				e.fired[k] = firedAt{at: a.FiredAt, cooldown: longest}
 			}
@@ -414,22 +420,17 @@ func (r *rule) matchesReason(c *domain.Call) bool {
 	}
 }
 
-// subject is what a threshold rule counts per, as an id and a label.
-func (r *rule) subject(c *domain.Call) (id, label string) {
+// subject is what a threshold rule counts per.
+func (r *rule) subject(c *domain.Call) string {
 	switch r.r.By {
 	case domain.AlertByTenant:
-		id = c.TenantID
+		return c.TenantID
 	case domain.AlertByRoute:
-		id = c.RouteID
+		return c.RouteID
 	case domain.AlertByCredential:
-		id = c.CredentialID
-	default:
-		id = c.ConsumerID
+		return c.CredentialID
 	}
-	if id == "" {
-		return "", ""
-	}
-	return id, r.r.By + " " + id
+	return c.ConsumerID
 }
 
 // Observe evaluates the stream rules on a batch of call records.
@@ -454,7 +455,7 @@ func (e *Engine) Observe(calls []domain.Call) {
 				if !r.matches(c) {
 					continue
 				}
-				e.fire(r, "credential "+c.CredentialID, func(a *domain.Alert) {
+				e.fire(r, domain.AlertByCredential, c.CredentialID, func(a *domain.Alert) {
 					a.TenantID, a.ConsumerID, a.CredentialID, a.RouteID, a.ClientIP = c.TenantID, c.ConsumerID, c.CredentialID, c.RouteID, c.ClientIP
 					a.Message = fmt.Sprintf("credential %s of consumer %s was used from %s, an address it was not seen from before", c.CredentialID, c.ConsumerID, c.ClientIP)
 				})
@@ -464,7 +465,7 @@ func (e *Engine) Observe(calls []domain.Call) {
 }
 
 func (e *Engine) countThreshold(r *rule, c *domain.Call) {
-	id, label := r.subject(c)
+	id := r.subject(c)
 	if id == "" {
 		return
 	}
@@ -489,7 +490,7 @@ func (e *Engine) countThreshold(r *rule, c *domain.Call) {
 	if n <= r.r.Threshold {
 		return
 	}
-	e.fire(r, label, func(a *domain.Alert) {
+	e.fire(r, r.r.By, id, func(a *domain.Alert) {
 		a.Reason, a.Count, a.Threshold, a.Window = r.r.Reason, n, r.r.Threshold, r.r.Window
 		a.ConsumerID, a.RouteID = c.ConsumerID, c.RouteID
 		if r.r.By == domain.AlertByCredential {
@@ -505,7 +506,7 @@ func (e *Engine) countThreshold(r *rule, c *domain.Call) {
 		if what == "" {
 			what = "rejected"
 		}
-		a.Message = fmt.Sprintf("%d %s calls within %s for %s (threshold %d)", n, what, r.r.Window.D(), label, r.r.Threshold)
+		a.Message = fmt.Sprintf("%d %s calls within %s for %s (threshold %d)", n, what, r.r.Window.D(), a.Subject, r.r.Threshold)
 	})
 }
 
@@ -518,7 +519,7 @@ func (e *Engine) checkRotated(c *domain.Call) {
 		if !r.matches(c) {
 			continue
 		}
-		e.fire(r, "credential "+k.ID, func(a *domain.Alert) {
+		e.fire(r, domain.AlertByCredential, k.ID, func(a *domain.Alert) {
 			grace := *k.GraceUntil
 			a.TenantID, a.ConsumerID, a.CredentialID, a.RouteID, a.Successor, a.GraceUntil = c.TenantID, c.ConsumerID, k.ID, c.RouteID, k.Successor, &grace
 			a.Message = fmt.Sprintf("rotated key %s of consumer %s is still in use; its grace period ends %s: switch the caller to successor %s",
@@ -557,11 +558,12 @@ func (e *Engine) isNewIP(cred, ip string) bool {
 	return true
 }
 
-// fire records a firing unless the (rule, subject) cooldown is running;
-// fill completes the alert. Called with e.mu held.
-func (e *Engine) fire(r *rule, subject string, fill func(a *domain.Alert)) {
+// fire records a firing unless the cooldown of (rule, kind id) is
+// running; fill completes the alert (its Subject is "kind id"). Called
+// with e.mu held.
+func (e *Engine) fire(r *rule, kind, id string, fill func(a *domain.Alert)) {
 	now := e.opts.Clock.Now().UTC()
-	k := r.r.ID + "\x00" + subject
+	k := fireKey{r.r.ID, kind, id}
 	if last, ok := e.fired[k]; ok && now.Sub(last.at) < r.cooldown {
 		e.suppressed.Add(1)
 		return
@@ -574,13 +576,13 @@ func (e *Engine) fire(r *rule, subject string, fill func(a *domain.Alert)) {
 		}
 	}
 	e.fired[k] = firedAt{at: now, cooldown: r.cooldown}
-	id, err := eventID()
+	evt, err := eventID()
 	if err != nil {
 		e.setError(err)
 		e.dropped.Add(1)
 		return
 	}
-	a := domain.Alert{ID: id, RuleID: r.r.ID, RuleName: r.r.Name, Kind: r.r.Kind, Subject: subject, FiredAt: now.Truncate(time.Microsecond)}
+	a := domain.Alert{ID: evt, RuleID: r.r.ID, RuleName: r.r.Name, Kind: r.r.Kind, Subject: kind + " " + id, FiredAt: now.Truncate(time.Microsecond)}
 	fill(&a)
 	e.fires.Add(1)
 	e.enqueue(a)
@@ -694,7 +696,7 @@ func (e *Engine) ScanCredentials(ctx context.Context) error {
 				(r.r.ConsumerID != "" && r.r.ConsumerID != f.consumer) {
 				continue
 			}
-			e.fire(r, "credential "+f.id, func(a *domain.Alert) {
+			e.fire(r, domain.AlertByCredential, f.id, func(a *domain.Alert) {
 				exp := f.expires
 				a.TenantID, a.ConsumerID, a.CredentialID, a.ExpiresAt = tenant, f.consumer, f.id, &exp
 				a.Message = fmt.Sprintf("%s %s of consumer %s expires %s (in %s)", f.what, f.id, f.consumer,

@@ -28,7 +28,11 @@ var (
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-func openStore(t *testing.T) *sqlite.Store {
+func openStoreB(t testing.TB) *sqlite.Store { return openStore(t) }
+
+func putRulesB(t testing.TB, st store.Store, rules ...domain.AlertRule) { putRules(t, st, rules...) }
+
+func openStore(t testing.TB) *sqlite.Store {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "gatehouse.db"))
 	if err != nil {
@@ -39,7 +43,7 @@ func openStore(t *testing.T) *sqlite.Store {
 }
 
 // putRules stores rules (normalized) in one Update.
-func putRules(t *testing.T, st store.Store, rules ...domain.AlertRule) []domain.AlertRule {
+func putRules(t testing.TB, st store.Store, rules ...domain.AlertRule) []domain.AlertRule {
 	t.Helper()
 	out := make([]domain.AlertRule, len(rules))
 	err := st.Update(t.Context(), func(tx store.Tx) error {
@@ -89,7 +93,7 @@ func newReceiver(t *testing.T, clk clock.Clock, fail func(n int) bool) *receiver
 	rc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		d := delivery{eventID: r.Header.Get(webhook.EventIDHeader), attempt: r.Header.Get(webhook.AttemptHeader),
-			typ: r.Header.Get(webhook.EventHeader),
+			typ:  r.Header.Get(webhook.EventHeader),
 			verr: webhook.Verify(secret, r.Header.Get(webhook.SignatureHeader), b, rc.clock.Now(), 5*time.Minute)}
 		var ev struct {
 			Data domain.Alert `json:"data"`

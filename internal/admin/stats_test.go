@@ -1,0 +1,152 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"testing"
+	"time"
+
+	"gatehouse/internal/analytics"
+	"gatehouse/internal/domain"
+)
+
+// statsEnv is two tenants with traffic rolled up by the real aggregator
+// into the real store: acme's consumer 10 passes and 5 jwt.expired, beta's
+// 3 passes and 7 key.revoked, plus 2 unidentified key.unknown calls
+// (tenant-less) — all within the last hour.
+func statsEnv(t *testing.T) (*testEnv, fixture, fixture) {
+	e := newEnv(t)
+	acme, beta := e.fixture("acme"), e.fixture("beta")
+	var calls []domain.Call
+	add := func(n int, f fixture, status int, code string, ago time.Duration) {
+		for i := range n {
+			c := domain.Call{RequestID: fmt.Sprint(f.slug, code, ago, i), Time: t0.Add(-ago).Add(time.Duration(i) * time.Second),
+				RouteID: f.routeID, Status: status, Code: code, LatencyMicros: 2000, CredentialType: domain.AuthAPIKey}
+			if f.tenantID != "" {
+				c.TenantID, c.ConsumerID = f.tenantID, f.consumerID
+			}
+			calls = append(calls, c)
+		}
+	}
+	add(10, acme, 200, "", 50*time.Minute)
+	add(5, acme, 401, "jwt.expired", 10*time.Minute)
+	add(3, beta, 200, "", 40*time.Minute)
+	add(7, beta, 401, "key.revoked", 20*time.Minute)
+	add(2, fixture{slug: "anon"}, 401, "key.unknown", 5*time.Minute)
+	add(4, acme, 200, "", 2*time.Hour) // before the default hour
+	agg := analytics.NewAggregator(e.store, analytics.Options{NoBackground: true})
+	agg.Add(calls)
+	if err := agg.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return e, acme, beta
+}
+
+func decodeReport(t *testing.T, r resp) analytics.Report {
+	t.Helper()
+	if r.Status != 200 {
+		t.Fatalf("status %d: %s", r.Status, r.Body)
+	}
+	var rep analytics.Report
+	if err := json.Unmarshal(r.Body, &rep); err != nil {
+		t.Fatalf("not a report: %v: %s", err, r.Body)
+	}
+	return rep
+}
+
+func TestStats(t *testing.T) {
+	e, acme, beta := statsEnv(t)
+	_, acmeAdmin := e.newAdmin("acme-ops", domain.RoleTenantAdmin, "acme")
+	_, viewer := e.newAdmin("watcher", domain.RoleViewer, "")
+	type want struct {
+		requests, errors int64
+		reasons          []string
+		failing          []string
+		points           int
+	}
+	cases := []struct {
+		desc  string
+		token string
+		query string
+		want  want
+	}{
+		{"root admin, default last hour by minute", e.root, "",
+			want{27, 14, []string{"key.revoked", "jwt.expired", "key.unknown"}, []string{beta.consumerID, acme.consumerID}, 60}},
+		{"an unbound viewer reads everything too", viewer, "",
+			want{27, 14, []string{"key.revoked", "jwt.expired", "key.unknown"}, []string{beta.consumerID, acme.consumerID}, 60}},
+		{"filtered to a tenant by slug", e.root, "tenant=beta", want{10, 7, []string{"key.revoked"}, []string{beta.consumerID}, 60}},
+		{"filtered to a consumer by tenant-slug/name", e.root, "consumer=acme/app", want{15, 5, []string{"jwt.expired"}, []string{acme.consumerID}, 60}},
+		{"a tenant-admin sees only its tenant", acmeAdmin, "", want{15, 5, []string{"jwt.expired"}, []string{acme.consumerID}, 60}},
+		{"a longer range by hour includes the older calls", e.root, "since=3h&group_by=hour",
+			want{31, 14, []string{"key.revoked", "jwt.expired", "key.unknown"}, []string{beta.consumerID, acme.consumerID}, 3}},
+		{"top cuts the lists", e.root, "top=1", want{27, 14, []string{"key.revoked"}, []string{beta.consumerID}, 60}},
+		{"until bounds the range", e.root, "since=1h&until=30m", want{13, 0, nil, nil, 30}},
+		{"a route filter", e.root, "route=" + beta.routeID, want{10, 7, []string{"key.revoked"}, []string{beta.consumerID}, 60}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			rep := decodeReport(t, e.do(tc.token, "GET", "/admin/v1/stats?"+tc.query, nil))
+			var reasons, failing []string
+			for _, r := range rep.TopReasons {
+				reasons = append(reasons, r.Code)
+			}
+			for _, c := range rep.TopFailingConsumers {
+				failing = append(failing, c.Consumer)
+			}
+			got := want{rep.Totals.Requests, rep.Totals.Errors, reasons, failing, len(rep.Series)}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("got  %+v\nwant %+v", got, tc.want)
+			}
+			if rep.Totals.Requests > 0 && rep.Totals.Latency.P50Micros == 0 {
+				t.Errorf("no latency quantiles: %+v", rep.Totals.Latency)
+			}
+		})
+	}
+
+	refusals := []struct {
+		desc, token, query string
+		status             int
+		code               string
+	}{
+		{"a tenant-admin asking for another tenant", acmeAdmin, "tenant=beta", 403, CodeForbidden},
+		{"a tenant-admin asking for another tenant's consumer", acmeAdmin, "consumer=" + beta.consumerID, 403, CodeForbidden},
+		{"an unknown group_by", e.root, "group_by=week", 400, CodeInvalid},
+		{"too many points", e.root, "since=3d&group_by=minute", 400, CodeInvalid},
+		{"top out of range", e.root, "top=0", 400, CodeInvalid},
+		{"since not a time", e.root, "since=yesterday", 400, CodeInvalid},
+		{"until before since", e.root, "since=1h&until=2h", 400, CodeInvalid},
+		{"an unknown parameter", e.root, "consumr=x", 400, CodeInvalid},
+		{"no token", "", "", 401, CodeUnauthorized},
+	}
+	for _, tc := range refusals {
+		t.Run(tc.desc, func(t *testing.T) {
+			problemOf(t, e.do(tc.token, "GET", "/admin/v1/stats?"+tc.query, nil), tc.status, tc.code)
+		})
+	}
+	t.Run("a refusal is audited under the tenant-admin's tenant", func(t *testing.T) {
+		found := false
+		for _, a := range e.auditAll() {
+			if a["action"] == "stats.get.denied" && a["tenant"] == acme.tenantID {
+				found = true
+			}
+		}
+		if !found {
+			t.Error("no stats.get.denied audit entry")
+		}
+	})
+	t.Run("the series error rate shows when the failures happened", func(t *testing.T) {
+		rep := decodeReport(t, e.do(e.root, "GET", "/admin/v1/stats?"+url.Values{"tenant": {"acme"}}.Encode(), nil))
+		var failingMinutes int
+		for _, p := range rep.Series {
+			if p.ErrorRate == 1 {
+				failingMinutes++
+			}
+		}
+		if failingMinutes != 1 { // the 5 jwt.expired, one per second, 10 minutes ago
+			t.Errorf("%d minutes at 100%% errors, want 1: %+v", failingMinutes, rep.Series)
+		}
+	})
+}
+
