@@ -3,6 +3,7 @@ package admin
 import (
 	"net/http"
 
+	"gatehouse/internal/analytics"
 	"gatehouse/internal/domain"
 )
 
@@ -229,6 +230,25 @@ func (a *API) routeTable() []*endpoint {
 		{Method: http.MethodGet, Path: basePath + "/calls/{id}", Action: "call.get", Resource: "call",
 			Summary: "One call record with its full decision trace (gatehouse explain)",
 			Perm:    permRead, Status: 200, Resp: callView{}, handle: a.getCall},
+
+		// Analytics and alerts.
+		{Method: http.MethodGet, Path: basePath + "/stats", Action: "stats.get", Resource: "stats",
+			Summary: "Call statistics from the per-minute rollups: totals, error rate over time, top reasons, top failing consumers, latency quantiles",
+			Perm:    permRead, Query: pStatsQuery, Status: 200, Resp: analytics.Report{}, handle: a.stats},
+		{Method: http.MethodGet, Path: basePath + "/alerts", Action: "alert.list", Resource: "alert",
+			Summary: "Fired alerts, newest first (tenant-bound admins see their tenant's)",
+			Perm:    permRead, Query: pAlertsQuery, Status: 200, Resp: domain.Alert{}, List: true, handle: a.listAlerts},
+		{Method: http.MethodGet, Path: basePath + "/alerts/rules", Action: "alert_rule.list", Resource: "alert_rule",
+			Summary: "List alert rules (tenant-bound admins see their tenant's)",
+			Perm:    permRead, Query: pAlertRuleQuery, Status: 200, Resp: domain.AlertRule{}, List: true, handle: a.listAlertRules},
+		{Method: http.MethodPost, Path: basePath + "/alerts/rules", Action: "alert_rule.create", Resource: "alert_rule",
+			Summary: "Create an alert rule: threshold (more than N calls with a reason within a window per consumer, tenant, route or credential), key_expiring, rotated_key_used or new_ip; delivered as signed webhooks with a cooldown",
+			Perm:    permWrite, Body: alertRuleRequest{}, Status: 201, Resp: domain.AlertRule{}, handle: a.createAlertRule},
+		{Method: http.MethodGet, Path: basePath + "/alerts/rules/{id}", Action: "alert_rule.get", Resource: "alert_rule", Summary: "Get an alert rule",
+			Perm: permRead, Status: 200, Resp: domain.AlertRule{}, handle: a.getAlertRule},
+		{Method: http.MethodDelete, Path: basePath + "/alerts/rules/{id}", Action: "alert_rule.delete", Resource: "alert_rule",
+			Summary: "Delete an alert rule (declared rules are read-only); its fired alerts stay listed",
+			Perm:    permWrite, Status: 204, handle: a.deleteAlertRule},
 
 		// Audit.
 		{Method: http.MethodGet, Path: basePath + "/audit", Action: "audit.list", Resource: "audit", Summary: "Read the audit log, newest first",
