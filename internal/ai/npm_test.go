@@ -33,68 +33,59 @@ func TestNPMOpenAISDK(t *testing.T) {
 	}
 	modules := npmInstall(t)
 	const text = "The sky is blue because of Rayleigh scattering."
+	call := aitest.ToolCall{ID: "toolu_01A", Name: "get_weather", Args: `{"city":"Paris"}`}
+	// One gateway per provider kind, one node process for all of them.
+	urls := map[string]string{}
+	for _, pc := range providerCases {
+		f := aitest.New(t, pc.kind)
+		f.Script(func(r aitest.Request) aitest.Scenario {
+			body := string(r.Body)
+			switch {
+			case strings.Contains(body, "fail mid-stream"):
+				return aitest.Scenario{Chunks: []string{"par", "tial"}, Fail: aitest.FailError, FailAt: 1}
+			case strings.Contains(body, "temp"):
+				return aitest.Scenario{Text: "21 degrees.", Usage: pc.usage}
+			case strings.Contains(body, "get_weather"):
+				return aitest.Scenario{ToolCalls: []aitest.ToolCall{call}, Usage: pc.usage}
+			}
+			return aitest.Scenario{Text: text, Usage: pc.usage}
+		})
+		g := newGateway(t, []*ai.Model{model("m", ai.Target{Provider: f.Provider("p"), Model: "x"}),
+			model("other", ai.Target{Provider: f.Provider("p"), Model: "y"})}, nil)
+		g.allowed = []string{"m"}
+		done := make(chan struct{})
+		t.Cleanup(func() { close(done) })
+		go func() { // drain Results while node runs
+			for {
+				select {
+				case <-g.results:
+				case <-done:
+					return
+				}
+			}
+		}()
+		urls[string(pc.kind)] = g.URL + "/ai/v1"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, filepath.Join("testdata", "npm", "sdk.cjs"))
+	list, _ := json.Marshal(urls)
+	cmd.Env = append(os.Environ(), "NODE_PATH="+modules, "BASE_URLS="+string(list), "API_KEY="+gatewayKey)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node: %v\n%s\n%s", err, out, stderr.String())
+	}
+	var all map[string]npmResult
+	if err := json.Unmarshal(out, &all); err != nil {
+		t.Fatalf("node output %s: %v", out, err)
+	}
 	for _, pc := range providerCases {
 		t.Run(string(pc.kind), func(t *testing.T) {
-			f := aitest.New(t, pc.kind)
-			call := aitest.ToolCall{ID: "toolu_01A", Name: "get_weather", Args: `{"city":"Paris"}`}
-			f.Script(func(r aitest.Request) aitest.Scenario {
-				body := string(r.Body)
-				switch {
-				case strings.Contains(body, "fail mid-stream"):
-					return aitest.Scenario{Chunks: []string{"par", "tial"}, Fail: aitest.FailError, FailAt: 1}
-				case strings.Contains(body, "temp"):
-					return aitest.Scenario{Text: "21 degrees.", Usage: pc.usage}
-				case strings.Contains(body, "get_weather"):
-					return aitest.Scenario{ToolCalls: []aitest.ToolCall{call}, Usage: pc.usage}
-				}
-				return aitest.Scenario{Text: text, Usage: pc.usage}
-			})
-			g := newGateway(t, []*ai.Model{model("m", ai.Target{Provider: f.Provider("p"), Model: "x"}),
-				model("other", ai.Target{Provider: f.Provider("p"), Model: "y"})}, nil)
-			g.allowed = []string{"m"}
-			done := make(chan struct{})
-			go func() { // drain Results while node runs
-				for {
-					select {
-					case <-g.results:
-					case <-done:
-						return
-					}
-				}
-			}()
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, node, filepath.Join("testdata", "npm", "sdk.cjs"))
-			cmd.Env = append(os.Environ(), "NODE_PATH="+modules, "BASE_URL="+g.URL+"/ai/v1", "API_KEY="+gatewayKey)
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			out, err := cmd.Output()
-			close(done)
-			if err != nil {
-				t.Fatalf("node: %v\n%s\n%s", err, out, stderr.String())
-			}
-			var got struct {
-				Plain struct {
-					Text   string     `json:"text"`
-					Usage  *usageJSON `json:"usage"`
-					Finish string     `json:"finish"`
-				} `json:"plain"`
-				Stream      npmStream `json:"stream"`
-				Tools       npmStream `json:"tools"`
-				ToolsStream npmStream `json:"toolsStream"`
-				ToolResult  string    `json:"toolResult"`
-				Embeddings  *struct {
-					Data  [][]float64 `json:"data"`
-					Usage usageJSON   `json:"usage"`
-				} `json:"embeddings"`
-				EmbeddingsError *npmError `json:"embeddingsError"`
-				NotAllowed      *npmError `json:"notAllowed"`
-				MidStream       *struct {
-					Message string `json:"message"`
-				} `json:"midStream"`
-			}
-			if err := json.Unmarshal(out, &got); err != nil {
-				t.Fatalf("node output %s: %v", out, err)
+			got, ok := all[string(pc.kind)]
+			if !ok {
+				t.Fatalf("no results for %s", pc.kind)
 			}
 			if got.Plain.Text != text || got.Plain.Finish != "stop" {
 				t.Errorf("plain %+v", got.Plain)
@@ -140,6 +131,28 @@ func TestNPMOpenAISDK(t *testing.T) {
 			}
 		})
 	}
+}
+
+// npmResult is what sdk.cjs prints per provider.
+type npmResult struct {
+	Plain struct {
+		Text   string     `json:"text"`
+		Usage  *usageJSON `json:"usage"`
+		Finish string     `json:"finish"`
+	} `json:"plain"`
+	Stream      npmStream `json:"stream"`
+	Tools       npmStream `json:"tools"`
+	ToolsStream npmStream `json:"toolsStream"`
+	ToolResult  string    `json:"toolResult"`
+	Embeddings  *struct {
+		Data  [][]float64 `json:"data"`
+		Usage usageJSON   `json:"usage"`
+	} `json:"embeddings"`
+	EmbeddingsError *npmError `json:"embeddingsError"`
+	NotAllowed      *npmError `json:"notAllowed"`
+	MidStream       *struct {
+		Message string `json:"message"`
+	} `json:"midStream"`
 }
 
 // requestIDIn finds "request <ULID>" in an SDK error message.

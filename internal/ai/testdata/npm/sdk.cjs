@@ -2,7 +2,8 @@
 // and apiKey are changed. Prints one JSON object for the Go test to check.
 const { OpenAI } = require("openai");
 
-const client = new OpenAI({ baseURL: process.env.BASE_URL, apiKey: process.env.API_KEY, maxRetries: 0 });
+// BASE_URLS is a JSON object {name: baseURL}; the output is {name: results}.
+let client;
 const user = { role: "user", content: "Why is the sky blue?" };
 const tools = [{ type: "function", function: { name: "get_weather", description: "Weather of a city",
   parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } } }];
@@ -31,7 +32,7 @@ function apiError(e) {
   return { status: e.status, code: e.code, param: e.param ?? null, message: e.message, requestID: e.requestID ?? null };
 }
 
-async function main() {
+async function run() {
   const out = {};
   const plain = await client.chat.completions.create({ model: "m", messages: [user] });
   out.plain = { text: plain.choices[0].message.content, usage: plain.usage, finish: plain.choices[0].finish_reason };
@@ -67,7 +68,16 @@ async function main() {
   } catch (e) {
     out.midStream = { message: String(e.message), code: e.code ?? null };
   }
-  process.stdout.write(JSON.stringify(out));
+  return out;
+}
+
+async function main() {
+  const all = {};
+  for (const [name, baseURL] of Object.entries(JSON.parse(process.env.BASE_URLS))) {
+    client = new OpenAI({ baseURL, apiKey: process.env.API_KEY, maxRetries: 0 });
+    all[name] = await run();
+  }
+  process.stdout.write(JSON.stringify(all));
 }
 
 main().catch((e) => { console.error(e); process.exit(1); });
