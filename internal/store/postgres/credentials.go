@@ -63,30 +63,35 @@ var credentialUpsert = upsertSQL("credentials", credentialCols)
 func scanCredential(r rowScanner) (domain.Credential, error) { return scanCredentialWith(nil)(r) }
 
 // scanCredentialWith scans a credential, sharing repeated strings through
-// in (nil: plain copies).
+// in (nil: plain copies); destinations are reused as in scanKeyWith.
 func scanCredentialWith(in interner) func(rowScanner) (domain.Credential, error) {
+	var row struct {
+		c                          domain.Credential
+		consumer, typ              pgtype.DriverBytes
+		scopes, ipAllow            pgtype.DriverBytes
+		expires, revoked, lastUsed pgtype.Int8
+		created                    int64
+	}
+	c := &row.c
+	dest := []any{&c.ID, &row.consumer, &row.typ, &c.IssuerID, &c.Claim, &c.Value, &c.KeyID, &c.Algorithm, &c.PublicKey,
+		&c.Secret, &c.FingerprintSHA256, &c.Subject, &c.Username, &c.PasswordHash, &row.scopes, &row.ipAllow,
+		&row.expires, &row.revoked, &c.RevokedReason, &row.created, &row.lastUsed}
 	return func(r rowScanner) (domain.Credential, error) {
-		var (
-			c                          domain.Credential
-			consumer, typ              pgtype.DriverBytes
-			scopes, ipAllow            pgtype.DriverBytes
-			expires, revoked, lastUsed pgtype.Int8
-			created                    int64
-		)
-		if err := r.Scan(&c.ID, &consumer, &typ, &c.IssuerID, &c.Claim, &c.Value, &c.KeyID, &c.Algorithm, &c.PublicKey,
-			&c.Secret, &c.FingerprintSHA256, &c.Subject, &c.Username, &c.PasswordHash, &scopes, &ipAllow, &expires, &revoked,
-			&c.RevokedReason, &created, &lastUsed); err != nil {
-			return c, err
+		row.c = domain.Credential{}
+		if err := r.Scan(dest...); err != nil {
+			return row.c, err
 		}
+		c := row.c
 		var err error
-		c.ConsumerID, c.Type = in.of(consumer), in.of(typ)
-		if c.Scopes, err = decStrings(scopes, in); err != nil {
+		c.ConsumerID, c.Type = in.of(row.consumer), in.of(row.typ)
+		if c.Scopes, err = decStrings(row.scopes, in); err != nil {
 			return c, fmt.Errorf("credential %q: %w", c.ID, err)
 		}
-		if c.IPAllow, err = decStrings(ipAllow, in); err != nil {
+		if c.IPAllow, err = decStrings(row.ipAllow, in); err != nil {
 			return c, fmt.Errorf("credential %q: %w", c.ID, err)
 		}
-		c.ExpiresAt, c.RevokedAt, c.CreatedAt, c.LastUsedAt = fromInt8(expires), fromInt8(revoked), fromTm(created), fromInt8(lastUsed)
+		c.ExpiresAt, c.RevokedAt, c.LastUsedAt = fromInt8(row.expires), fromInt8(row.revoked), fromInt8(row.lastUsed)
+		c.CreatedAt = fromTm(row.created)
 		return c, nil
 	}
 }

@@ -58,32 +58,37 @@ const consumerCols = `id, tenant_id, name, status, scopes, ip_allow, labels, sus
 func scanConsumer(r rowScanner) (domain.Consumer, error) { return scanConsumerWith(nil)(r) }
 
 // scanConsumerWith scans a consumer, sharing repeated strings through in
-// (nil: plain copies).
+// (nil: plain copies); destinations are reused as in scanKeyWith.
 func scanConsumerWith(in interner) func(rowScanner) (domain.Consumer, error) {
+	var row struct {
+		c                  domain.Consumer
+		tenant             pgtype.DriverBytes
+		scopes, ipAllow    pgtype.DriverBytes
+		label              string
+		suspended, deleted pgtype.Int8
+		cr, u              int64
+	}
+	dest := []any{&row.c.ID, &row.tenant, &row.c.Name, &row.c.Status, &row.scopes, &row.ipAllow, &row.label,
+		&row.suspended, &row.deleted, &row.cr, &row.u}
 	return func(r rowScanner) (domain.Consumer, error) {
-		var (
-			c                  domain.Consumer
-			tenant             pgtype.DriverBytes
-			scopes, ipAllow    pgtype.DriverBytes
-			label              string
-			suspended, deleted pgtype.Int8
-			cr, u              int64
-		)
-		if err := r.Scan(&c.ID, &tenant, &c.Name, &c.Status, &scopes, &ipAllow, &label, &suspended, &deleted, &cr, &u); err != nil {
-			return c, err
+		row.c = domain.Consumer{}
+		if err := r.Scan(dest...); err != nil {
+			return row.c, err
 		}
+		c := row.c
 		var err error
-		c.TenantID = in.of(tenant)
-		if c.Scopes, err = decStrings(scopes, in); err != nil {
+		c.TenantID = in.of(row.tenant)
+		if c.Scopes, err = decStrings(row.scopes, in); err != nil {
 			return c, fmt.Errorf("consumer %q: %w", c.ID, err)
 		}
-		if c.IPAllow, err = decStrings(ipAllow, in); err != nil {
+		if c.IPAllow, err = decStrings(row.ipAllow, in); err != nil {
 			return c, fmt.Errorf("consumer %q: %w", c.ID, err)
 		}
-		if err := decAll(label, &c.Labels); err != nil {
+		if err := decAll(row.label, &c.Labels); err != nil {
 			return c, fmt.Errorf("consumer %q: %w", c.ID, err)
 		}
-		c.SuspendedAt, c.DeletedAt, c.CreatedAt, c.UpdatedAt = fromInt8(suspended), fromInt8(deleted), fromTm(cr), fromTm(u)
+		c.SuspendedAt, c.DeletedAt = fromInt8(row.suspended), fromInt8(row.deleted)
+		c.CreatedAt, c.UpdatedAt = fromTm(row.cr), fromTm(row.u)
 		return c, nil
 	}
 }
@@ -108,30 +113,36 @@ const keyCols = `id, consumer_id, name, env, hash, last4, imported, scopes, ip_a
 func scanKey(r rowScanner) (domain.APIKey, error) { return scanKeyWith(nil)(r) }
 
 // scanKeyWith scans a key, sharing its consumer id, environment and
-// scope names through in (nil: plain copies). Load reads every key with it.
+// scope names through in (nil: plain copies). Load reads every key with
+// it: the scan destinations live in one struct reused row after row (Scan
+// takes ...any, so per-row locals would each escape to the heap), and the
+// returned key is a copy.
 func scanKeyWith(in interner) func(rowScanner) (domain.APIKey, error) {
+	var row struct {
+		k                                 domain.APIKey
+		consumer, env, scopes, ipAllow    pgtype.DriverBytes
+		expires, revoked, grace, lastUsed pgtype.Int8
+		created                           int64
+	}
+	dest := []any{&row.k.ID, &row.consumer, &row.k.Name, &row.env, &row.k.Hash, &row.k.Last4, &row.k.Imported,
+		&row.scopes, &row.ipAllow, &row.expires, &row.revoked, &row.k.RevokedReason, &row.k.Successor, &row.grace,
+		&row.k.Predecessor, &row.created, &row.lastUsed}
 	return func(r rowScanner) (domain.APIKey, error) {
-		var (
-			k                                 domain.APIKey
-			consumer, env, scopes, ipAllow    pgtype.DriverBytes
-			expires, revoked, grace, lastUsed pgtype.Int8
-			created                           int64
-		)
-		if err := r.Scan(&k.ID, &consumer, &k.Name, &env, &k.Hash, &k.Last4, &k.Imported,
-			&scopes, &ipAllow, &expires, &revoked, &k.RevokedReason, &k.Successor, &grace, &k.Predecessor,
-			&created, &lastUsed); err != nil {
-			return k, err
+		row.k = domain.APIKey{}
+		if err := r.Scan(dest...); err != nil {
+			return row.k, err
 		}
+		k := row.k
 		var err error
-		k.ConsumerID, k.Environment = in.of(consumer), in.of(env)
-		if k.Scopes, err = decStrings(scopes, in); err != nil {
+		k.ConsumerID, k.Environment = in.of(row.consumer), in.of(row.env)
+		if k.Scopes, err = decStrings(row.scopes, in); err != nil {
 			return k, fmt.Errorf("key %q: %w", k.ID, err)
 		}
-		if k.IPAllow, err = decStrings(ipAllow, in); err != nil {
+		if k.IPAllow, err = decStrings(row.ipAllow, in); err != nil {
 			return k, fmt.Errorf("key %q: %w", k.ID, err)
 		}
-		k.ExpiresAt, k.RevokedAt, k.GraceUntil = fromInt8(expires), fromInt8(revoked), fromInt8(grace)
-		k.CreatedAt, k.LastUsedAt = fromTm(created), fromInt8(lastUsed)
+		k.ExpiresAt, k.RevokedAt, k.GraceUntil = fromInt8(row.expires), fromInt8(row.revoked), fromInt8(row.grace)
+		k.CreatedAt, k.LastUsedAt = fromTm(row.created), fromInt8(row.lastUsed)
 		return k, nil
 	}
 }
