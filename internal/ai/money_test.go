@@ -119,3 +119,19 @@ func TestEstimateTokens(t *testing.T) {
 		}
 	}
 }
+
+func TestDefaultPrices(t *testing.T) {
+	for _, m := range []string{"gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o3-mini",
+		"text-embedding-3-small", "text-embedding-3-large", "claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1", "gemini-2.0-flash"} {
+		p, ok := DefaultPrice(m)
+		if !ok || p.InputPer1M <= 0 || p.CachedInputPer1M > p.InputPer1M || (p.CacheWritePer1M != 0 && p.CacheWritePer1M < p.InputPer1M) {
+			t.Errorf("%s: %+v %v", m, p, ok)
+		}
+	}
+	if p, _ := DefaultPrice("gpt-4o-mini"); p != (Price{InputPer1M: 150_000, CachedInputPer1M: 75_000, OutputPer1M: 600_000}) {
+		t.Errorf("gpt-4o-mini %+v", p)
+	}
+	if _, ok := DefaultPrice("gpt-4o-2024-08-06"); ok {
+		t.Error("a dated variant got a default price")
+	}
+}
