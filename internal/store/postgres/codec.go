@@ -295,14 +295,17 @@ func placeholders(n int) string {
 // upsertSQL builds "INSERT INTO table (cols) VALUES ($1…) ON CONFLICT (id)
 // DO UPDATE SET every other column = excluded.column" from one column list,
 // so a column cannot be inserted and forgotten in the update.
-func upsertSQL(table, cols string) string {
+func upsertSQL(table, cols string) string { return upsertOnSQL(table, cols, "id") }
+
+// upsertOnSQL is upsertSQL with another conflict (key) column.
+func upsertOnSQL(table, cols, key string) string {
 	names := splitCols(cols)
 	sets := make([]string, 0, len(names))
 	for _, n := range names {
-		if n != "id" {
+		if n != key {
 			sets = append(sets, n+" = excluded."+n)
 		}
 	}
 	return `INSERT INTO ` + table + ` (` + strings.Join(names, ", ") + `) VALUES (` + placeholders(len(names)) +
-		`) ON CONFLICT (id) DO UPDATE SET ` + strings.Join(sets, ", ")
+		`) ON CONFLICT (` + key + `) DO UPDATE SET ` + strings.Join(sets, ", ")
 }

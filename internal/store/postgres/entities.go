@@ -220,7 +220,7 @@ func putService(ctx context.Context, t *tx, s domain.Service) error {
 }
 
 const routeCols = `id, service_id, name, hosts, paths, methods, auth, scopes, strip_prefix, upstream_path, query_key,
-	forward_credential, disclosure, error_format, max_body, route_type, declared, created_at, updated_at, rate_limit`
+	forward_credential, disclosure, error_format, max_body, route_type, declared, created_at, updated_at, rate_limit, prompt_id`
 
 func scanRoute(r rowScanner) (domain.Route, error) {
 	var (
@@ -231,7 +231,7 @@ func scanRoute(r rowScanner) (domain.Route, error) {
 	)
 	if err := r.Scan(&rt.ID, &rt.ServiceID, &rt.Name, &hosts, &paths, &methods, &auth, &scopes, &rt.StripPrefix,
 		&rt.UpstreamPath, &rt.QueryKey, &rt.ForwardCredential, &rt.Disclosure, &rt.ErrorFormat, &rt.MaxBody,
-		&rt.Type, &rt.Declared, &c, &u, &limit); err != nil {
+		&rt.Type, &rt.Declared, &c, &u, &limit, &rt.PromptID); err != nil {
 		return rt, err
 	}
 	if err := decAll(hosts, &rt.Hosts, paths, &rt.Paths, methods, &rt.Methods, auth, &rt.Auth, scopes, &rt.Scopes); err != nil {
@@ -259,7 +259,8 @@ func putRoute(ctx context.Context, t *tx, r domain.Route) error {
 	}
 	return t.put(ctx, "route", r.ID, func(c string) error { return otherUnique("route", c) },
 		routeUpsert, r.ID, r.ServiceID, r.Name, hosts, paths, methods, auth, scopes, r.StripPrefix, r.UpstreamPath, r.QueryKey,
-		r.ForwardCredential, r.Disclosure, r.ErrorFormat, r.MaxBody, r.Type, r.Declared, tm(r.CreatedAt), tm(r.UpdatedAt), limit)
+		r.ForwardCredential, r.Disclosure, r.ErrorFormat, r.MaxBody, r.Type, r.Declared, tm(r.CreatedAt), tm(r.UpdatedAt), limit,
+		r.PromptID)
 }
 
 const adminCols = `id, name, token_hash, role, tenant_id, created_at`

@@ -262,5 +262,8 @@ func (s *Store) Load(ctx context.Context) (*store.Data, error) {
 	if err := loadCredentials(ctx, ptx, d, in, sizes); err != nil {
 		return nil, err
 	}
+	if err := loadAI(ctx, ptx, d); err != nil {
+		return nil, err
+	}
 	return d, nil
 }

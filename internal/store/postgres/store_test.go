@@ -50,6 +50,12 @@ func TestAnalyticsConformance(t *testing.T) {
 	storetest.RunAnalytics(t, sharedSchema(t))
 }
 
+// TestAIConformance runs the AI gateway suite the same way.
+func TestAIConformance(t *testing.T) {
+	t.Parallel()
+	storetest.RunAI(t, sharedSchema(t))
+}
+
 // sharedSchema returns an open function for a conformance suite: the
 // first call migrates a fresh schema, each later one resets it.
 func sharedSchema(t *testing.T) func(t *testing.T) store.Store {
