@@ -1,7 +1,10 @@
 package ai_test
 
 import (
+	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -295,4 +298,44 @@ func TestStreamIdleTimeout(t *testing.T) {
 	if len(res.Attempts) != 1 || res.Attempts[0].Outcome != ai.OutcomeStreamError || len(second.Requests()) != 0 {
 		t.Errorf("Result %+v", res)
 	}
+}
+
+// TestMisconfiguredTargets: a catalogue that lets a broken target through
+// (no provider, no key, unknown type) does not crash the handler: the
+// target counts as a failed attempt and the next one answers; a model
+// without targets is a provider error.
+func TestMisconfiguredTargets(t *testing.T) {
+	good := aitest.New(t, aitest.OpenAI)
+	cat := rawCatalogue{
+		"m": &ai.Model{Name: "m", Targets: []ai.Target{{Provider: nil, Model: "a"}, {Provider: &ai.Provider{Name: "nokey", Type: ai.TypeOpenAI}, Model: "b"},
+			{Provider: &ai.Provider{Name: "odd", Type: "bedrock", APIKeys: []string{"k"}}, Model: "c"}, {Provider: good.Provider("good"), Model: "d"}}},
+		"empty": &ai.Model{Name: "empty"},
+	}
+	h, err := ai.New(ai.Options{Catalogue: cat, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		model    string
+		status   int
+		attempts int
+	}{{"m", 200, 4}, {"empty", 502, 0}} {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(`{"model":"`+tc.model+`","messages":[{"role":"user","content":"hi"}]}`))
+		res := h.Serve(w, r, ai.CallContext{RequestID: "01JD3V0000000000000000TEST"})
+		if w.Code != tc.status || len(res.Attempts) != tc.attempts {
+			t.Errorf("%s: %d, attempts %+v: %s", tc.model, w.Code, res.Attempts, w.Body)
+		}
+	}
+}
+
+type rawCatalogue map[string]*ai.Model
+
+func (c rawCatalogue) Model(name string) (*ai.Model, bool) { m, ok := c[name]; return m, ok }
+func (c rawCatalogue) Models() []*ai.Model {
+	var out []*ai.Model
+	for _, m := range c {
+		out = append(out, m)
+	}
+	return out
 }

@@ -401,8 +401,29 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request, call CallContext,
 	h.reject(w, r, call, res, h.failureError(res, last))
 }
 
+// misconfigured records a target the catalogue should never have let
+// through (the integrator's Catalogue may not validate like NewCatalogue):
+// an attempt that failed without a request, and the next target is tried.
+func (h *Handler) misconfigured(res *Result, t Target) *failure {
+	err := validTarget(t)
+	if err == nil {
+		return nil
+	}
+	name := ""
+	if t.Provider != nil {
+		name = t.Provider.Name
+	}
+	res.Attempts = append(res.Attempts, Attempt{Provider: name, Model: t.Model, KeyIndex: -1, Outcome: OutcomeError,
+		Error: "misconfigured target: " + err.Error()})
+	h.log.Error("ai target misconfigured", slog.String("provider", name), slog.String("model", t.Model), slog.String("error", err.Error()))
+	return &failure{outcome: OutcomeError, retryable: true}
+}
+
 // failureError is the rejection after the last attempt failed.
 func (h *Handler) failureError(res *Result, f *failure) *reason.Error {
+	if f == nil { // a model without targets
+		f = &failure{}
+	}
 	var parts, debug []string
 	for i, a := range res.Attempts {
 		s := a.Outcome
@@ -429,6 +450,9 @@ func (h *Handler) failureError(res *Result, f *failure) *reason.Error {
 // an error event), else why the target failed.
 func (h *Handler) chatAttempt(w http.ResponseWriter, r *http.Request, call CallContext, res *Result, start time.Time,
 	t Target, c *chatCall, promptEst int64) *failure {
+	if f := h.misconfigured(res, t); f != nil {
+		return f
+	}
 	p := t.Provider
 	a := adapterFor(p.Type)
 	key, ki := p.key()
@@ -753,6 +777,9 @@ func (h *Handler) embeddings(w http.ResponseWriter, r *http.Request, call CallCo
 
 func (h *Handler) embeddingsAttempt(w http.ResponseWriter, r *http.Request, call CallContext, res *Result, start time.Time,
 	t Target, e *embeddingsCall, est int64) (*failure, bool) {
+	if f := h.misconfigured(res, t); f != nil {
+		return f, true
+	}
 	p := t.Provider
 	a := adapterFor(p.Type)
 	ctx, cancel := context.WithCancelCause(r.Context())
