@@ -80,6 +80,10 @@ type callData struct {
 	Failed *domain.TraceStep
 	// Hidden counts the operator-only steps (what the caller was not told).
 	Hidden int
+	// KeyConsumer is the consumer owning the call's API key when the
+	// record has none (a revoked, expired or rotated key is refused
+	// before the consumer is recorded).
+	KeyConsumer string
 }
 
 func (c *Console) call(w http.ResponseWriter, r *http.Request, rs *reqState) {
@@ -87,6 +91,12 @@ func (c *Console) call(w http.ResponseWriter, r *http.Request, rs *reqState) {
 	if err := c.api.get(r.Context(), rs.se.token, pathOf(nil, "calls", r.PathValue("id")), &d.Call); err != nil {
 		c.apiFailed(w, r, rs, err)
 		return
+	}
+	if d.Call.ConsumerID == "" && d.Call.CredentialID != "" && d.Call.CredentialType == "api_key" {
+		var k keyItem
+		if c.api.get(r.Context(), rs.se.token, pathOf(nil, "keys", d.Call.CredentialID), &k) == nil {
+			d.KeyConsumer = k.ConsumerID
+		}
 	}
 	for i := range d.Call.Trace {
 		st := &d.Call.Trace[i]
