@@ -110,6 +110,8 @@ func Commands(io IO) []*cobra.Command {
 		a.adminCmd(),
 		a.statusCmd(),
 		a.doctorCmd(),
+		a.statsCmd(),
+		a.alertCmd(),
 	}
 	for _, c := range cmds {
 		a.addGlobalFlags(c)
