@@ -102,12 +102,19 @@ func (s *Store) InsertCalls(ctx context.Context, calls []domain.Call) error {
 }
 
 func (s *Store) copyCalls(ctx context.Context, rows [][]any) error {
-	ptx, err := s.pool.Begin(ctx)
+	// The connection is held past the commit (a pool transaction hands it
+	// back at commit) so its staging mark is set before anyone else uses it.
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	ptx, err := conn.Begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = ptx.Rollback(context.WithoutCancel(ctx)) }()
-	data := ptx.Conn().PgConn().CustomData()
+	data := conn.Conn().PgConn().CustomData()
 	created := false
 	if data[stagingReady] == nil {
 		if _, err := ptx.Exec(ctx, `CREATE TEMPORARY TABLE IF NOT EXISTS `+stagingTable+

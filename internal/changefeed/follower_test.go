@@ -1,0 +1,238 @@
+package changefeed
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"gatehouse/internal/clock"
+)
+
+// chanFeed is a Feed whose announcements the test sends itself. Its
+// channel is unbuffered, so a send returns only once the follower has
+// taken it, i.e. finished with everything before it.
+type chanFeed struct {
+	ch chan int64
+}
+
+func (f *chanFeed) Subscribe(context.Context) (<-chan int64, error) { return f.ch, nil }
+
+// node plays a gateway node: the store's version, the version of the
+// snapshot it serves, and how it loads.
+type node struct {
+	mu       sync.Mutex
+	store    int64 // the store's current version
+	serving  int64 // the snapshot's version
+	applyErr error
+	checkErr error
+	loads    int
+}
+
+func (n *node) current(context.Context) (int64, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.store, n.checkErr
+}
+
+func (n *node) apply(context.Context) (int64, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.applyErr != nil {
+		return 0, n.applyErr
+	}
+	n.loads++
+	n.serving = n.store
+	return n.serving, nil
+}
+
+func (n *node) applied() int64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.serving
+}
+
+func (n *node) set(fn func(n *node)) {
+	n.mu.Lock()
+	fn(n)
+	n.mu.Unlock()
+}
+
+func (n *node) count() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.loads
+}
+
+func TestFollower(t *testing.T) {
+	feed := &chanFeed{ch: make(chan int64)}
+	check, resync := make(chan time.Time), make(chan time.Time)
+	ticks := map[time.Duration]chan time.Time{time.Second: check, time.Hour: resync}
+	n := &node{store: 3, serving: 3}
+	fake := clock.NewFake(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+	f, err := NewFollower(FollowerConfig{Feed: feed, Current: n.current, Apply: n.apply, Applied: n.applied,
+		CheckEvery: time.Second, ResyncEvery: time.Hour, Clock: fake,
+		Ticker: func(d time.Duration) (<-chan time.Time, func()) { return ticks[d], func() {} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	// barrier returns once every earlier event is fully handled: version 0
+	// is never newer than the applied one.
+	barrier := func() { feed.ch <- 0 }
+	steps := []struct {
+		desc      string
+		setup     func(n *node)
+		event     func()
+		loads     int
+		serving   int64
+		failures  int64
+		lastError string
+	}{
+		{"a newer announced version is applied", func(n *node) { n.store = 4 }, func() { feed.ch <- 4 }, 1, 4, 0, ""},
+		{"an announced version already applied is not loaded again", nil, func() { feed.ch <- 4 }, 1, 4, 0, ""},
+		{"a change the node applied itself (its own admin call) is not loaded twice",
+			func(n *node) { n.store, n.serving = 5, 5 }, func() { feed.ch <- 5 }, 1, 5, 0, ""},
+		{"a check that finds the store moved applies (a lost notification)", func(n *node) { n.store = 6 },
+			func() { check <- time.Time{} }, 2, 6, 0, ""},
+		{"a check that finds nothing new does nothing", nil, func() { check <- time.Time{} }, 2, 6, 0, ""},
+		{"a failed apply keeps the snapshot and is reported",
+			func(n *node) { n.store, n.applyErr = 7, errors.New("postgres: database unavailable") },
+			func() { feed.ch <- 7 }, 2, 6, 1, "database unavailable"},
+		{"the next check retries and clears the error", func(n *node) { n.applyErr = nil },
+			func() { check <- time.Time{} }, 3, 7, 1, ""},
+		{"a failed check is reported", func(n *node) { n.checkErr = errors.New("postgres: read version: timeout") },
+			func() { check <- time.Time{} }, 3, 7, 2, "read version"},
+		{"a full resync loads even with nothing new", func(n *node) { n.checkErr = nil },
+			func() { resync <- time.Time{} }, 4, 7, 2, ""},
+		{"a store that moved back (restored) is followed on check", func(n *node) { n.store = 2 },
+			func() { check <- time.Time{} }, 5, 2, 2, ""},
+	}
+	for _, st := range steps {
+		t.Run(st.desc, func(t *testing.T) {
+			if st.setup != nil {
+				n.set(st.setup)
+			}
+			fake.Advance(time.Minute)
+			st.event()
+			barrier()
+			got := f.Status()
+			if n.count() != st.loads || n.applied() != st.serving {
+				t.Errorf("loads %d, serving %d; want %d, %d", n.count(), n.applied(), st.loads, st.serving)
+			}
+			if got.Applied != st.serving || got.Failures != st.failures {
+				t.Errorf("status applied %d failures %d; want %d, %d", got.Applied, got.Failures, st.serving, st.failures)
+			}
+			if (st.lastError == "") != (got.LastError == "") || !strings.Contains(got.LastError, st.lastError) {
+				t.Errorf("status last error %q, want %q", got.LastError, st.lastError)
+			}
+		})
+	}
+	t.Run("status reports the newest version seen and when the snapshot was applied", func(t *testing.T) {
+		lastApply := fake.Now() // the previous step's apply; the clock has not moved since
+		fake.Advance(time.Minute)
+		n.set(func(n *node) { n.applyErr = errors.New("down") })
+		feed.ch <- 9
+		barrier()
+		got := f.Status()
+		if got.Seen != 9 || got.Applied != 2 {
+			t.Errorf("seen %d applied %d, want 9 behind 2", got.Seen, got.Applied)
+		}
+		if !got.AppliedAt.Equal(lastApply) {
+			t.Errorf("applied at %v, want the last successful apply's %v", got.AppliedAt, lastApply)
+		}
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run after cancel: %v", err)
+	}
+}
+
+func TestFollowerFeedClosing(t *testing.T) {
+	feed := &chanFeed{ch: make(chan int64)}
+	n := &node{}
+	f, err := NewFollower(FollowerConfig{Feed: feed, Current: n.current, Apply: n.apply,
+		Ticker: func(time.Duration) (<-chan time.Time, func()) { return nil, func() {} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(feed.ch)
+	if err := f.Run(t.Context()); err == nil || !strings.Contains(err.Error(), "feed closed") {
+		t.Errorf("Run with a closed feed: %v, want an error", err)
+	}
+}
+
+func TestNewFollowerValidates(t *testing.T) {
+	n := &node{}
+	feed := &chanFeed{}
+	cases := []struct {
+		desc string
+		cfg  FollowerConfig
+		want string
+	}{
+		{"no feed", FollowerConfig{Current: n.current, Apply: n.apply}, "Feed"},
+		{"no version reader", FollowerConfig{Feed: feed, Apply: n.apply}, "Current"},
+		{"no apply", FollowerConfig{Feed: feed, Current: n.current}, "Apply"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			_, err := NewFollower(tc.cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("NewFollower: %v, want an error naming %s", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestFollowerOnPostgres wires a Follower to a Listener and a real store,
+// as a node does: a change committed elsewhere is loaded, and the node's
+// snapshot version follows the store's.
+func TestFollowerOnPostgres(t *testing.T) {
+	t.Parallel()
+	s, _ := openStore(t)
+	var serving atomic.Int64
+	loaded := make(chan int64, 16)
+	l := listener(t, s, s.ConnConfig(), nil, nil)
+	f, err := NewFollower(FollowerConfig{Feed: l, Current: s.Version, Applied: serving.Load,
+		Apply: func(ctx context.Context) (int64, error) {
+			d, err := s.Load(ctx)
+			if err != nil {
+				return 0, err
+			}
+			serving.Store(d.Version)
+			loaded <- d.Version
+			return d.Version, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() { _ = f.Run(ctx) }()
+	wait := func(want int64) {
+		t.Helper()
+		timeout := time.After(deadline)
+		for {
+			select {
+			case v := <-loaded:
+				if v >= want {
+					return
+				}
+			case <-timeout:
+				t.Fatalf("version %d not loaded within %s", want, deadline)
+			}
+		}
+	}
+	for i := range 3 {
+		v := bump(t, s, i)
+		wait(v)
+		if got := f.Status(); got.Applied < v {
+			t.Errorf("status applied %d, want at least %d", got.Applied, v)
+		}
+	}
+}
