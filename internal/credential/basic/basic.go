@@ -126,6 +126,8 @@ type Verifier struct {
 	cache *lru[*entry]
 	group flights[*result]
 	slots chan struct{}
+	// hitDetail is the trace detail of a cache hit, made once.
+	hitDetail string
 	// verify and dummy are secrets.VerifyPassword and secrets.VerifyDummy;
 	// tests wrap them to see which path a request took.
 	verify func(hash string, password []byte) (bool, error)
@@ -163,7 +165,8 @@ func New(o Options) *Verifier {
 		o.Logger = slog.Default()
 	}
 	v := &Verifier{o: o, slots: make(chan struct{}, o.MaxConcurrentHashes),
-		verify: secrets.VerifyPassword, dummy: secrets.VerifyDummy}
+		verify: secrets.VerifyPassword, dummy: secrets.VerifyDummy,
+		hitDetail: "verified within the last " + o.CacheTTL.String() + " (password not re-hashed)"}
 	// crypto/rand.Read never fails (Go ≥ 1.24).
 	_, _ = rand.Read(v.key[:])
 	switch {
@@ -222,7 +225,7 @@ func (v *Verifier) Verify(in *credential.Input) (credential.Identity, *reason.Er
 	if v.cache != nil {
 		if e, ok := v.cache.get(sum); ok {
 			if u := users.User(e.username); u != nil && u.PasswordHash == e.hash && in.Now.Before(e.validUntil) {
-				t.Pass(stage, ckCache, "verified within the last "+v.o.CacheTTL.String()+" (password not re-hashed)")
+				t.Pass(stage, ckCache, v.hitDetail)
 				return v.lifecycle(in, u, sum, false)
 			}
 			v.cache.remove(sum)
@@ -342,12 +345,17 @@ func decode(dst []byte, token string) ([]byte, int, *reason.Error) {
 	if len(token) > MaxTokenBytes {
 		return nil, 0, malformed("The Basic credentials are " + strconv.Itoa(len(token)) + " bytes long; the limit is " + strconv.Itoa(MaxTokenBytes) + ".")
 	}
+	if i := strings.IndexAny(token, "\r\n"); i >= 0 {
+		// The decoder would skip line breaks; a header value cannot carry
+		// them, so one here was put there by a caller of Decode.
+		return nil, 0, malformed("The Basic credentials contain a line break at position " + strconv.Itoa(i+1) + ".")
+	}
 	n := base64.StdEncoding.DecodedLen(len(token))
 	if cap(dst) < n {
 		dst = make([]byte, 0, n)
 	}
 	dec := dst[:n]
-	n, err := base64.StdEncoding.Decode(dec, unsafeBytes(token))
+	n, err := strictBase64.Decode(dec, unsafeBytes(token))
 	if err != nil {
 		return nil, 0, malformed(base64Problem(token, err))
 	}
@@ -391,6 +399,9 @@ func base64Problem(token string, err error) string {
 		if _, rerr := base64.RawStdEncoding.DecodeString(token); rerr == nil {
 			return "The Basic credentials lack their '=' padding (the length " + strconv.Itoa(len(token)) + " is not a multiple of 4)." + want
 		}
+	}
+	if _, lerr := base64.StdEncoding.DecodeString(token); lerr == nil {
+		return "The Basic credentials are not canonical base64: the character before the padding has unused bits set (was the value edited by hand?)." + want
 	}
 	if ce, ok := err.(base64.CorruptInputError); ok {
 		i := int(ce)
@@ -436,6 +447,10 @@ func byteName(c byte) string {
 	}
 	return fmt.Sprintf("byte 0x%02x", c)
 }
+
+// strictBase64 rejects non-canonical encodings (RFC 4648 §3.5), so one
+// pair of credentials has exactly one accepted token.
+var strictBase64 = base64.StdEncoding.Strict()
 
 func malformed(d string) *reason.Error { return &reason.Error{Code: CodeMalformed, Detail: d} }
 

@@ -26,6 +26,7 @@ func TestDecode(t *testing.T) {
 		{desc: "non-ASCII byte", token: "dXNl\xc3\xa9pwYXNz", detail: "unexpected byte 0xc3 at position 5"},
 		{desc: "space inside", token: "dXNl cjpwYXNz", detail: "unexpected space at position 5"},
 		{desc: "truncated", token: "dXNlc", detail: "they end early or were cut (5 characters"},
+		{desc: "non-canonical: unused bits set", token: "0zp=", detail: "not canonical base64"},
 		{desc: "padding in the middle", token: "dQ==dXNl", detail: "'=' at position 3 is padding"},
 		{desc: "no colon", token: enc("justakey"), detail: "no ':' between user-id and password"},
 		{desc: "empty user-id", token: enc(":pass"), detail: "user-id before ':' is empty"},
