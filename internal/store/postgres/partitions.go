@@ -54,20 +54,21 @@ func partitionName(day int64) string {
 const retiredPrefix = "calls_retired_"
 
 // partitionCalls converts a plain calls table into a partitioned one (see
-// the file comment). Rows already there are moved into day partitions.
-func partitionCalls(ctx context.Context, pool *pgxpool.Pool) error {
+// the file comment) and reports whether it did. Rows already there are
+// moved into day partitions.
+func partitionCalls(ctx context.Context, pool *pgxpool.Pool) (bool, error) {
 	var kind string
 	err := pool.QueryRow(ctx, `SELECT relkind::text FROM pg_class WHERE oid = to_regclass('calls')`).Scan(&kind)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return errors.New("postgres: partition calls: the migrations created no calls table")
+		return false, errors.New("postgres: partition calls: the migrations created no calls table")
 	}
 	if err != nil {
-		return wrapErr(ctx, "partition calls", err)
+		return false, wrapErr(ctx, "partition calls", err)
 	}
 	if kind == "p" {
-		return nil
+		return false, nil
 	}
-	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+	return true, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		type index struct {
 			name, def     string
 			unique, prime bool

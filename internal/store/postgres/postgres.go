@@ -45,10 +45,12 @@ package postgres
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -82,6 +84,9 @@ type Options struct {
 	ConnectTimeout time.Duration
 	// Logger receives the store's few log lines (default slog.Default()).
 	Logger *slog.Logger
+	// OnMigration, if set, is called after each schema change Open applies
+	// (gatehouse migrate prints them as progress).
+	OnMigration func(MigrationStep)
 }
 
 func (o Options) withDefaults() Options {
@@ -249,17 +254,66 @@ func (s *Store) migrate(ctx context.Context) (int, error) {
 	mc.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
 	db := stdlib.OpenDB(*mc)
 	db.SetMaxOpenConns(1)
-	applied, err := migrations.Up(ctx, db, goose.DialectPostgres)
+	applied, err := s.upByOne(ctx, db)
 	if cerr := db.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
 	if err != nil {
-		return applied, wrapErr(ctx, "migrate", err)
-	}
-	if err := partitionCalls(ctx, s.pool); err != nil {
 		return applied, err
 	}
+	start := time.Now()
+	converted, err := partitionCalls(ctx, s.pool)
+	if err != nil {
+		return applied, err
+	}
+	if converted {
+		s.step(ctx, MigrationStep{Name: "postgres: partition the call log by day", Took: time.Since(start)})
+	}
 	return applied, nil
+}
+
+// MigrationStep is one applied schema change, for progress output
+// (gatehouse migrate) and logs.
+type MigrationStep struct {
+	// Version is the migration's number (0 for the PostgreSQL-only call
+	// log partitioning, which follows the portable migrations).
+	Version int64
+	// Name is the migration file (or the step's description).
+	Name string
+	Took time.Duration
+}
+
+// upByOne applies pending portable migrations one at a time, reporting
+// each as it completes.
+func (s *Store) upByOne(ctx context.Context, db *sql.DB) (int, error) {
+	p, err := migrations.Provider(db, goose.DialectPostgres)
+	if err != nil {
+		return 0, wrapErr(ctx, "migrate", err)
+	}
+	applied := 0
+	for {
+		res, err := p.UpByOne(ctx)
+		if errors.Is(err, goose.ErrNoNextVersion) {
+			return applied, nil
+		}
+		if err != nil {
+			return applied, wrapErr(ctx, "migrate", err)
+		}
+		applied++
+		step := MigrationStep{Took: res.Duration}
+		if res.Source != nil {
+			step.Version, step.Name = res.Source.Version, filepath.Base(res.Source.Path)
+		}
+		s.step(ctx, step)
+	}
+}
+
+func (s *Store) step(ctx context.Context, st MigrationStep) {
+	s.opts.Logger.LogAttrs(ctx, slog.LevelInfo, "migration applied", slog.Int64("version", st.Version),
+		slog.String("name", st.Name), slog.Duration("took", st.Took), slog.String("schema", s.schema))
+	if s.opts.OnMigration != nil {
+		s.opts.OnMigration(st)
+	}
 }
 
 // Schema is the schema the store's tables live in.

@@ -163,6 +163,42 @@ func TestOpenURLs(t *testing.T) {
 	})
 }
 
+// TestMigrationProgress: a fresh schema reports every portable migration
+// in order, then the call-log partitioning; reopening reports nothing.
+func TestMigrationProgress(t *testing.T) {
+	t.Parallel()
+	url := pgtest.Schema(t)
+	latest, err := migrations.Latest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		desc string
+		want int
+	}{
+		{"a fresh schema applies everything", int(latest) + 1},
+		{"a current schema applies nothing", 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			var steps []MigrationStep
+			s := openURL(t, url, Options{OnMigration: func(st MigrationStep) { steps = append(steps, st) }})
+			s.Close()
+			if len(steps) != tc.want {
+				t.Fatalf("%d steps reported, want %d: %+v", len(steps), tc.want, steps)
+			}
+			for i, st := range steps[:max(0, len(steps)-1)] {
+				if st.Version != int64(i+1) || !strings.HasSuffix(st.Name, ".sql") {
+					t.Errorf("step %d: %+v, want migration %d", i, st, i+1)
+				}
+			}
+			if len(steps) > 0 && !strings.Contains(steps[len(steps)-1].Name, "partition") {
+				t.Errorf("last step %+v, want the call log partitioning", steps[len(steps)-1])
+			}
+		})
+	}
+}
+
 // TestNodesMigrateTogether opens three stores on one empty schema at once,
 // as three nodes starting together would: the advisory lock makes one
 // migrate and the others find the schema current.
