@@ -90,6 +90,12 @@ type Config struct {
 	// credential secrets, issuers' HS256 and introspection secrets); the
 	// endpoints that take such secrets refuse to work without it.
 	Secrets *secrets.Box
+	// Prices are the gateway's configured model prices by provider model
+	// name ("gpt-4o-mini"), overriding the shipped defaults
+	// (domain.DefaultPrice): a model created without a price takes the
+	// price of its first target found here or there, in target order. A
+	// zero CachedInputPer1M means the input price. Nil: shipped only.
+	Prices map[string]domain.Price
 }
 
 // Event is one notification of a committed change (the webhook payload).

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -31,6 +32,9 @@ type routeRequest struct {
 	ErrorFormat       string   `json:"error_format,omitempty"` // problem (default) or openai
 	MaxBody           int64    `json:"max_body,omitempty"`     // bytes; 0 = gateway default
 	Type              string   `json:"type,omitempty"`         // proxy (default), ai or prompt
+	// Prompt is the prompt a route of type "prompt" serves: its id, name
+	// (in the service's tenant) or tenant-slug/name.
+	Prompt string `json:"prompt,omitempty"`
 	// RateLimit limits calls on the route; null (PATCH) removes it.
 	RateLimit *rateLimitInput `json:"rate_limit,omitempty"`
 }
@@ -44,7 +48,7 @@ func routeToRequest(r domain.Route, serviceRef string) routeRequest {
 	return routeRequest{Service: serviceRef, Name: r.Name, Hosts: slices.Clone(r.Hosts), Paths: slices.Clone(r.Paths),
 		Methods: slices.Clone(r.Methods), Auth: slices.Clone(r.Auth), Scopes: slices.Clone(r.Scopes), StripPrefix: r.StripPrefix,
 		UpstreamPath: r.UpstreamPath, QueryKey: r.QueryKey, ForwardCredential: r.ForwardCredential, Disclosure: r.Disclosure,
-		ErrorFormat: r.ErrorFormat, MaxBody: r.MaxBody, Type: r.Type, RateLimit: rateLimitToInput(r.RateLimit)}
+		ErrorFormat: r.ErrorFormat, MaxBody: r.MaxBody, Type: r.Type, Prompt: r.PromptID, RateLimit: rateLimitToInput(r.RateLimit)}
 }
 
 // buildRoute validates every field but the service.
@@ -120,8 +124,14 @@ func buildRoute(req routeRequest) (domain.Route, error) {
 	if err := oneOf("error_format", r.ErrorFormat, "", domain.ErrorFormatProblem, domain.ErrorFormatOpenAI); err != nil {
 		return r, err
 	}
-	if err := oneOf("type", r.Type, "", "proxy", "ai", "prompt"); err != nil {
+	if err := oneOf("type", r.Type, "", domain.RouteProxy, domain.RouteAI, domain.RoutePrompt); err != nil {
 		return r, err
+	}
+	switch {
+	case r.Type == domain.RoutePrompt && req.Prompt == "":
+		return r, invalid("prompt is required for a route of type \"prompt\": the id or name of the prompt it serves (gatehouse prompt list)")
+	case r.Type != domain.RoutePrompt && req.Prompt != "":
+		return r, invalid("prompt is only for routes of type \"prompt\"; this route's type is %q", cmp.Or(r.Type, domain.RouteProxy))
 	}
 	if r.MaxBody < 0 {
 		return r, invalid("max_body %d must be 0 (the gateway default) or a positive number of bytes", r.MaxBody)
@@ -210,12 +220,22 @@ func (a *API) createRoute(rc *reqCtx) (any, error) {
 		return nil, internal(err, "could not generate an id")
 	}
 	r.CreatedAt, r.UpdatedAt = rc.now, rc.now
+	if r.Type == domain.RoutePrompt {
+		if r.PromptID, err = rc.routePromptID(req.Prompt, req.Service); err != nil {
+			return nil, err
+		}
+	}
 	err = rc.commit(func(tx store.Tx) (change, error) {
 		s, err := rc.loadService(tx, req.Service)
 		if err != nil {
 			return change{}, err
 		}
 		r.ServiceID = s.ID
+		if r.Type == domain.RoutePrompt {
+			if err := rc.checkRoutePrompt(tx, r.PromptID, s); err != nil {
+				return change{}, err
+			}
+		}
 		if err := tx.PutRoute(rc.ctx, r); err != nil {
 			return change{}, err
 		}
@@ -248,12 +268,21 @@ func (a *API) updateRoute(rc *reqCtx) (any, error) {
 		return nil, declared("route", cur.ID)
 	}
 	req := routeToRequest(cur, cur.ServiceID)
-	if _, err := rc.decodePatch(&req); err != nil {
+	present, err := rc.decodePatch(&req)
+	if err != nil {
 		return nil, err
+	}
+	if _, ok := present["prompt"]; !ok && req.Type != domain.RoutePrompt {
+		req.Prompt = "" // a route leaving type "prompt" leaves its prompt
 	}
 	next, err := buildRoute(req)
 	if err != nil {
 		return nil, err
+	}
+	if next.Type == domain.RoutePrompt {
+		if next.PromptID, err = rc.routePromptID(req.Prompt, req.Service); err != nil {
+			return nil, err
+		}
 	}
 	var out domain.Route
 	err = rc.commit(func(tx store.Tx) (change, error) {
@@ -272,6 +301,11 @@ func (a *API) updateRoute(rc *reqCtx) (any, error) {
 			}
 		}
 		next.ID, next.ServiceID, next.CreatedAt, next.UpdatedAt = r.ID, svc.ID, r.CreatedAt, rc.now
+		if next.Type == domain.RoutePrompt {
+			if err := rc.checkRoutePrompt(tx, next.PromptID, svc); err != nil {
+				return change{}, err
+			}
+		}
 		if err := tx.PutRoute(rc.ctx, next); err != nil {
 			return change{}, err
 		}

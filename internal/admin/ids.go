@@ -25,7 +25,12 @@ const (
 	prefixIssuer       = "iss_"
 	prefixCredential   = "crd_"
 	prefixEvent        = "evt_"
-	idRandomLen        = 16
+	// The AI gateway's providers, models, budgets and prompts.
+	prefixProvider = "prv_"
+	prefixModel    = "mdl_"
+	prefixBudget   = "bdg_"
+	prefixPrompt   = "prm_"
+	idRandomLen    = 16
 )
 
 // Admin tokens are "gha_" plus 40 base62 characters (≈238 bits). Only

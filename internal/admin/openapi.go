@@ -123,6 +123,8 @@ var (
 	durationType = reflect.TypeOf(domain.Duration(0))
 	rawType      = reflect.TypeOf(json.RawMessage{})
 	targetType   = reflect.TypeOf(targetInput{})
+	microsType   = reflect.TypeOf(domain.Micros(0))
+	decimalType  = reflect.TypeOf(decimalText(""))
 )
 
 // ref returns a $ref to the named struct t (registering it), or an inline
@@ -162,6 +164,9 @@ func (g *schemaGen) schema(t reflect.Type) map[string]any {
 		return map[string]any{"type": "string", "description": "Go duration, e.g. \"30s\" or \"24h\""}
 	case rawType:
 		return map[string]any{}
+	case microsType, decimalType:
+		return map[string]any{"type": "string", "pattern": `^[0-9]+(\.[0-9]{1,6})?$`,
+			"description": "exact decimal amount (at most 6 decimal places), e.g. \"0.15\"; stored as integer millionths"}
 	case targetType:
 		return map[string]any{"oneOf": []any{
 			map[string]any{"type": "string", "format": "uri", "description": "base URL, weight 1"},

@@ -91,7 +91,7 @@ var (
 	nameRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
 	scopeRE  = regexp.MustCompile(`^[!-~]{1,128}$`) // printable ASCII, no space
 	labelRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$`)
-	idLikeRE = regexp.MustCompile(`^(ten|con|svc|rte|adm|sub|iss|crd)_`)
+	idLikeRE = regexp.MustCompile(`^(ten|con|svc|rte|adm|sub|iss|crd|prv|mdl|bdg|prm)_`)
 	hostRE   = regexp.MustCompile(`^(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:[0-9]{1,5})?$`)
 )
 

@@ -474,7 +474,11 @@ func declared(vs []PromptVariable) string {
 func renderValue(v PromptVariable, raw any) (string, error) {
 	typ := varType(v.Type)
 	wrong := func() error {
-		return &VariableError{Name: v.Name, Reason: fmt.Sprintf("must be a %s, got %s", typ, jsonKind(raw))}
+		article := "a"
+		if typ == VarInteger {
+			article = "an"
+		}
+		return &VariableError{Name: v.Name, Reason: fmt.Sprintf("must be %s %s, got %s", article, typ, jsonKind(raw))}
 	}
 	switch typ {
 	case VarString:
