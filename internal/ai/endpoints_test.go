@@ -293,7 +293,7 @@ func TestModels(t *testing.T) {
 		{[]string{"none"}, []string{}},
 	}
 	for _, tc := range cases {
-		g.allowed = tc.allowed
+		g.allow(tc.allowed...)
 		req, _ := http.NewRequest(http.MethodGet, g.URL+"/ai/v1/models", nil)
 		req.Header.Set("Authorization", "Bearer "+gatewayKey)
 		resp, err := http.DefaultClient.Do(req)
@@ -323,7 +323,7 @@ func TestModels(t *testing.T) {
 			t.Errorf("allowed %v: got %v, want %v", tc.allowed, got, tc.want)
 		}
 	}
-	g.allowed = nil
+	g.allow()
 	req, _ := http.NewRequest(http.MethodGet, g.URL+"/ai/v1/models/claude", nil)
 	req.Header.Set("Authorization", "Bearer "+gatewayKey)
 	resp, err := http.DefaultClient.Do(req)

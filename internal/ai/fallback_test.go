@@ -219,7 +219,7 @@ func TestRejections(t *testing.T) {
 	models := []*ai.Model{model("m", ai.Target{Provider: f.Provider("p"), Model: "x"}),
 		model("secret-model", ai.Target{Provider: f.Provider("p"), Model: "y"})}
 	g := newGateway(t, models, func(o *ai.Options) { o.MaxBody = 4096 })
-	g.allowed = []string{"m"}
+	g.allow("m")
 	cases := []struct {
 		name   string
 		method string

@@ -15,6 +15,29 @@
 // Provider keys travel only in the provider's auth header; they are never
 // logged, returned, put in a URL, or left in a provider error text that
 // reaches a caller, a log line or a Result.
+//
+// Usage and cost: the provider's numbers, mapped to OpenAI's sense (prompt
+// includes cached and cache-write tokens, completion includes reasoning
+// tokens). For OpenAI-type providers a stream always asks
+// stream_options.include_usage upstream; the client sees the usage chunk
+// only if it asked, and cumulative usage repeated on content chunks is
+// reduced to that one chunk (SDK accumulators add every usage they see).
+// Anthropic's message_delta usage is cumulative: the last one is taken.
+// When a count is missing (no usage at all, or a stream cut short by the
+// client or the provider), it is estimated — EstimateTokens over the
+// request's messages (+4 per message) and over the text actually received
+// — and Usage.Estimated says so. Price.Cost turns usage into exact
+// micro-units, rounding half-up once.
+//
+// Wiring (the integrator): build Providers (keys decrypted) and Models
+// into a Catalogue (NewCatalogue, or the snapshot implementing the
+// interface; DefaultPrice for unpriced models), create one Handler with
+// New, and for routes of type "ai" call Serve after authentication with
+// the caller's CallContext (request ID, consumer, allowed models, route
+// prefix); record the returned Result on the call record (provider,
+// model, tokens, cost, attempts). Budgets, RPM and TPM plug in through
+// Options.Budget: Reserve runs after the model is resolved and before any
+// provider is contacted; its settle func receives the final Result.
 package ai
 
 import (

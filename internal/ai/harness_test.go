@@ -50,7 +50,15 @@ type gateway struct {
 	h       *ai.Handler
 	results chan ai.Result
 	logs    *syncBuffer
+	mu      sync.Mutex
 	allowed []string
+}
+
+// allow sets the consumer's allowed models for the next calls.
+func (g *gateway) allow(models ...string) {
+	g.mu.Lock()
+	g.allowed = models
+	g.mu.Unlock()
 }
 
 func newGateway(tb testing.TB, models []*ai.Model, opt func(*ai.Options)) *gateway {
@@ -73,7 +81,10 @@ func newGateway(tb testing.TB, models []*ai.Model, opt func(*ai.Options)) *gatew
 			http.Error(w, "test gateway: wrong key", http.StatusUnauthorized)
 			return
 		}
-		call := ai.CallContext{RequestID: reqid.New(time.Now()), ConsumerID: "c1", TenantID: "t1", Prefix: "/ai", AllowedModels: g.allowed}
+		g.mu.Lock()
+		allowed := g.allowed
+		g.mu.Unlock()
+		call := ai.CallContext{RequestID: reqid.New(time.Now()), ConsumerID: "c1", TenantID: "t1", Prefix: "/ai", AllowedModels: allowed}
 		g.results <- g.h.Serve(w, r, call)
 	}))
 	tb.Cleanup(g.Close)

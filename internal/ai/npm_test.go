@@ -52,7 +52,7 @@ func TestNPMOpenAISDK(t *testing.T) {
 		})
 		g := newGateway(t, []*ai.Model{model("m", ai.Target{Provider: f.Provider("p"), Model: "x"}),
 			model("other", ai.Target{Provider: f.Provider("p"), Model: "y"})}, nil)
-		g.allowed = []string{"m"}
+		g.allow("m")
 		done := make(chan struct{})
 		t.Cleanup(func() { close(done) })
 		go func() { // drain Results while node runs

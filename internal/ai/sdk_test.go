@@ -175,7 +175,7 @@ func TestOpenAIGoSDKErrors(t *testing.T) {
 	f := aitest.New(t, aitest.Anthropic)
 	g := newGateway(t, []*ai.Model{model("m", ai.Target{Provider: f.Provider("p"), Model: "x"}),
 		model("other", ai.Target{Provider: f.Provider("p"), Model: "y"})}, nil)
-	g.allowed = []string{"m"}
+	g.allow("m")
 	c := sdk(g.URL + "/ai/v1/")
 	msgs := []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}
 	for _, tc := range []struct {
