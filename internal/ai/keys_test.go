@@ -34,8 +34,13 @@ func TestProviderKeyOnlyInItsHeader(t *testing.T) {
 				g.post(t, "/v1/embeddings", map[string]any{"model": "m", "input": "hello"})
 				calls++
 			}
+			var seen strings.Builder
 			for range calls {
-				g.result(t)
+				fmt.Fprintf(&seen, "%+v", g.result(t))
+			}
+			seen.WriteString(g.logs.String())
+			if strings.Contains(seen.String(), f.Keys[0]) {
+				t.Error("the provider key is in a Result or a log line")
 			}
 			reqs := f.Requests()
 			if len(reqs) != calls {
