@@ -88,7 +88,8 @@ type app struct {
 }
 
 // Commands returns the admin subcommands to add to the root command: tenant,
-// consumer, key, service, route, calls, explain, audit, admin, status.
+// consumer, key, service, route, calls, explain, audit, admin, status, and
+// for the AI gateway provider, model, budget and prompt.
 //
 // The commands print their own errors (and silence cobra's), so the root
 // command's main only has to exit 1 when Execute returns an error wrapping
@@ -110,6 +111,10 @@ func Commands(io IO) []*cobra.Command {
 		a.adminCmd(),
 		a.statusCmd(),
 		a.doctorCmd(),
+		a.providerCmd(),
+		a.modelCmd(),
+		a.budgetCmd(),
+		a.promptCmd(),
 		a.statsCmd(),
 		a.alertCmd(),
 	}

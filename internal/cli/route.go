@@ -13,7 +13,7 @@ import (
 )
 
 func (a *app) routeCmd() *cobra.Command {
-	var service, name string
+	var service, name, typ, prompt string
 	var paths, methods, auth, scopes, hosts []string
 	var strip bool
 	create := &cobra.Command{
@@ -43,6 +43,12 @@ func (a *app) routeCmd() *cobra.Command {
 			if name != "" {
 				body["name"] = name
 			}
+			if typ != "" {
+				body["type"] = typ
+			}
+			if prompt != "" {
+				body["prompt"] = prompt
+			}
 			return object(ctx, a, c, http.MethodPost, "/routes", body, func(r domain.Route) error {
 				fmt.Fprintf(a.io.Out, "Created route %s; it takes effect on the next request.\n", clean(r.ID))
 				return a.showRoute(r)
@@ -58,6 +64,8 @@ func (a *app) routeCmd() *cobra.Command {
 	f.BoolVar(&strip, "strip-prefix", false, "remove the matched path prefix before forwarding")
 	f.StringArrayVar(&hosts, "host", nil, "only match this Host; repeatable (default: any host)")
 	f.StringVar(&name, "name", "", "a label for people")
+	f.StringVar(&typ, "type", "", "proxy (default), ai (the OpenAI API under the path) or prompt (serves --prompt)")
+	f.StringVar(&prompt, "prompt", "", "with --type prompt: the prompt's id, name or tenant-slug/name")
 
 	var lf listFlags
 	var byService string
@@ -116,6 +124,12 @@ func (a *app) showRoute(r domain.Route) error {
 		"Scopes", csv(r.Scopes),
 		"Strip prefix", yesNo(r.StripPrefix, "yes", "no"),
 	)
+	if r.Type != "" && r.Type != domain.RouteProxy {
+		kv = append(kv, "Type", clean(r.Type))
+	}
+	if r.PromptID != "" {
+		kv = append(kv, "Prompt", clean(r.PromptID))
+	}
 	if r.Declared {
 		kv = append(kv, "Declared", "yes: in gatehouse.yaml, read-only here")
 	}

@@ -190,7 +190,7 @@ func testModels(t *testing.T, s store.Store, a store.AIStore) {
 	})
 	full := domain.Model{ID: "mdl_b", Name: "chat-default", Targets: []domain.ModelTarget{
 		{ProviderID: "prv_2", Model: "llama-3.3-70b"}, {ProviderID: "prv_1", Model: "gpt-4o-mini"}, {ProviderID: "prv_2", Model: "llama-3.1-8b"}},
-		Price: domain.Price{InputPer1M: 150_000, CachedInputPer1M: 75_000, OutputPer1M: 600_000, CacheWritePer1M: 187_500, Source: "defaults 2025-06-01"},
+		Price:           domain.Price{InputPer1M: 150_000, CachedInputPer1M: 75_000, OutputPer1M: 600_000, CacheWritePer1M: 187_500, Source: "defaults 2025-06-01"},
 		MaxOutputTokens: 8192, CreatedAt: at(-time.Hour), UpdatedAt: at(time.Hour)}
 	cases := []struct {
 		desc string
@@ -378,7 +378,7 @@ func testPrompts(t *testing.T, s store.Store, a store.AIStore) {
 	update(t, s, func(ctx context.Context, tx store.Tx) error { return tx.PutTenant(ctx, tenant("ten_2", "beta")) })
 	full := domain.Prompt{ID: "prm_b", TenantID: "ten_1", Name: "summarise", Template: "Summarise in {{ words }} words:\n\n{{text}}\n\\{{literal}}",
 		Variables: []domain.PromptVariable{{Name: "text", Type: domain.VarString}, {Name: "words", Type: domain.VarInteger}},
-		Model: "chat-default", CreatedAt: at(-time.Hour), UpdatedAt: at(time.Hour)}
+		Model:     "chat-default", CreatedAt: at(-time.Hour), UpdatedAt: at(time.Hour)}
 	cases := []struct {
 		desc string
 		in   domain.Prompt
@@ -498,7 +498,9 @@ func testAIReadOnly(t *testing.T, s store.Store, a store.AIStore) {
 			return tx.PutBudget(ctx, budget("bdg_1", "ten_1", domain.BudgetScopeTenant, "ten_1", domain.BudgetPeriodDay))
 		}},
 		{"DeleteBudget", func(ctx context.Context, tx store.AITx) error { return tx.DeleteBudget(ctx, "bdg_1") }},
-		{"PutPrompt", func(ctx context.Context, tx store.AITx) error { return tx.PutPrompt(ctx, prompt("prm_1", "ten_1", "p", "m")) }},
+		{"PutPrompt", func(ctx context.Context, tx store.AITx) error {
+			return tx.PutPrompt(ctx, prompt("prm_1", "ten_1", "p", "m"))
+		}},
 		{"DeletePrompt", func(ctx context.Context, tx store.AITx) error { return tx.DeletePrompt(ctx, "prm_1") }},
 	}
 	for _, w := range writes {
