@@ -48,6 +48,9 @@ type Config struct {
 	CallLog         CallLog         `yaml:"call_log"`
 	// Upstream holds gateway-wide defaults for services that set none.
 	Upstream UpstreamDefaults `yaml:"upstream"`
+	// TLS serves the proxy listener over TLS; with ClientCAFile, client
+	// certificates are requested and the mtls credential type works.
+	TLS TLS `yaml:"tls"`
 	// Tracing exports OpenTelemetry spans over OTLP/HTTP (off unless an
 	// endpoint is set).
 	Tracing tracing.Settings `yaml:"tracing"`
@@ -65,6 +68,13 @@ type CallLog struct {
 	BatchSize     int             `yaml:"batch_size"`
 	FlushInterval domain.Duration `yaml:"flush_interval"`
 	Retention     domain.Duration `yaml:"retention"`
+}
+
+// TLS names PEM files for the proxy listener.
+type TLS struct {
+	CertFile     string `yaml:"cert_file"`
+	KeyFile      string `yaml:"key_file"`
+	ClientCAFile string `yaml:"client_ca_file"`
 }
 
 // RateLimits: with Redis down, limits fall back to per-node counters
@@ -277,6 +287,19 @@ func (c *Config) validate(lines map[string]int) error {
 	}
 	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
 		bad("redis_url", fmt.Sprintf("%q: use redis://host:6379/0 (or rediss:// for TLS)", c.RedisURL))
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		bad("tls", "cert_file and key_file go together")
+	}
+	if c.TLS.ClientCAFile != "" && c.TLS.CertFile == "" {
+		bad("tls.client_ca_file", "client certificates need a TLS listener: set tls.cert_file and tls.key_file")
+	}
+	for _, f := range []struct{ field, path string }{{"tls.cert_file", c.TLS.CertFile}, {"tls.key_file", c.TLS.KeyFile}, {"tls.client_ca_file", c.TLS.ClientCAFile}} {
+		if f.path != "" {
+			if _, err := os.Stat(f.path); err != nil {
+				bad(f.field, fmt.Sprintf("cannot read %s: %v", f.path, err))
+			}
+		}
 	}
 	if err := c.Tracing.Validate(); err != nil {
 		bad("tracing", err.Error())

@@ -436,6 +436,16 @@ func (p *Pipeline) pick(route *snapshot.Route, pres authheader.Credential) (cred
 		methods, accepts = route.Accepts, route.AcceptsText
 	}
 	if pres.Kind == authheader.None {
+		if len(methods) == 1 {
+			// A route that takes only a certificate or only a signature
+			// says so with that scheme's own code.
+			switch methods[0] {
+			case domain.AuthMTLS:
+				return nil, &reason.Error{Code: "mtls.certificate_missing", Detail: "No client certificate was presented; this route requires one (mutual TLS)."}
+			case domain.AuthHTTPSignature:
+				return nil, &reason.Error{Code: "sig.missing", Detail: "The request carries no Signature-Input and Signature fields; this route requires an RFC 9421 signature."}
+			}
+		}
 		return nil, &reason.Error{Code: reason.AuthMissing, Detail: "No credential was sent. This route accepts " + accepts + "."}
 	}
 	for _, m := range methods {

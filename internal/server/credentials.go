@@ -4,13 +4,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"strings"
 	"sync"
 
+	"gatehouse/internal/authheader"
+	"gatehouse/internal/credential/basic"
 	"gatehouse/internal/credential/httpsig"
 	"gatehouse/internal/credential/httpsig/sigkey"
 	"gatehouse/internal/credential/jwt"
+	"gatehouse/internal/credential/mtls"
 	"gatehouse/internal/domain"
 	"gatehouse/internal/secrets"
 	"gatehouse/internal/snapshot"
@@ -21,6 +25,8 @@ import (
 const (
 	extJWT     = "jwt"
 	extHTTPSig = "httpsig"
+	extBasic   = "basic"
+	extMTLS    = "mtls"
 )
 
 // credentialIndex compiles, at every snapshot build, what the credential
@@ -75,7 +81,91 @@ func (ci *credentialIndex) extend(s *snapshot.Snapshot, d *store.Data) error {
 		return err
 	}
 	s.SetExt(extHTTPSig, ring)
+	users, certs := otherCredentials(s, d)
+	s.SetExt(extBasic, users)
+	s.SetExt(extMTLS, certs)
 	return nil
+}
+
+// basicUsers implements basic.Users; mtlsBindings implements
+// mtls.Bindings.
+type basicUsers map[string]*basic.User
+
+func (u basicUsers) User(name string) *basic.User { return u[name] }
+
+type mtlsBindings struct {
+	byFP      map[string]*mtls.Binding
+	bySubject map[[2]string]*mtls.Binding // {issuer DN or "", subject DN}
+}
+
+func (m *mtlsBindings) ByFingerprint(fp string) *mtls.Binding { return m.byFP[fp] }
+
+func (m *mtlsBindings) BySubject(issuer, subject string) *mtls.Binding {
+	if b := m.bySubject[[2]string{issuer, subject}]; b != nil {
+		return b
+	}
+	return m.bySubject[[2]string{"", subject}]
+}
+
+// otherCredentials compiles the live basic and mtls credentials.
+func otherCredentials(s *snapshot.Snapshot, d *store.Data) (basicUsers, *mtlsBindings) {
+	users := basicUsers{}
+	certs := &mtlsBindings{byFP: map[string]*mtls.Binding{}, bySubject: map[[2]string]*mtls.Binding{}}
+	for _, c := range d.Credentials {
+		if c.RevokedAt != nil || (c.Type != domain.CredentialBasic && c.Type != domain.CredentialMTLS) {
+			continue
+		}
+		con := s.Consumer(c.ConsumerID)
+		if con == nil {
+			continue
+		}
+		scopes := c.Scopes
+		if len(scopes) == 0 {
+			scopes = con.Scopes
+		}
+		allow := prefixes(c.IPAllow)
+		switch c.Type {
+		case domain.CredentialBasic:
+			users[c.Username] = &basic.User{CredentialID: c.ID, Username: c.Username, PasswordHash: c.PasswordHash,
+				Consumer: con, Scopes: scopes, ScopeHeader: strings.Join(scopes, " "), ExpiresAt: c.ExpiresAt, IPAllow: allow}
+		case domain.CredentialMTLS:
+			b := &mtls.Binding{CredentialID: c.ID, Consumer: con, Scopes: scopes, ScopeHeader: strings.Join(scopes, " "),
+				ExpiresAt: c.ExpiresAt, IPAllow: allow}
+			if c.FingerprintSHA256 != "" {
+				certs.byFP[c.FingerprintSHA256] = b
+			}
+			if c.Subject != "" {
+				certs.bySubject[[2]string{"", c.Subject}] = b
+			}
+		}
+	}
+	return users, certs
+}
+
+func prefixes(list []string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, a := range list {
+		if p, err := netip.ParsePrefix(a); err == nil {
+			out = append(out, p.Masked())
+		} else if ip, err := netip.ParseAddr(a); err == nil {
+			out = append(out, netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()))
+		}
+	}
+	return out
+}
+
+func basicUsersOf(s *snapshot.Snapshot) basic.Users {
+	if u, ok := s.Ext(extBasic).(basicUsers); ok {
+		return u
+	}
+	return basicUsers{}
+}
+
+func mtlsBindingsOf(s *snapshot.Snapshot) mtls.Bindings {
+	if b, ok := s.Ext(extMTLS).(*mtlsBindings); ok {
+		return b
+	}
+	return &mtlsBindings{}
 }
 
 func (ci *credentialIndex) jwtBindings(s *snapshot.Snapshot, d *store.Data) (*jwtBindings, error) {
@@ -180,14 +270,7 @@ func (ci *credentialIndex) signatureKeys(s *snapshot.Snapshot, d *store.Data) (h
 		if len(scopes) == 0 {
 			scopes = con.Scopes
 		}
-		var allow []netip.Prefix
-		for _, a := range c.IPAllow {
-			if p, perr := netip.ParsePrefix(a); perr == nil {
-				allow = append(allow, p.Masked())
-			} else if ip, aerr := netip.ParseAddr(a); aerr == nil {
-				allow = append(allow, netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()))
-			}
-		}
+		allow := prefixes(c.IPAllow)
 		ring[c.KeyID] = &httpsig.Key{ID: c.KeyID, CredentialID: c.ID, Verifier: key, Consumer: con,
 			Scopes: scopes, ScopeHeader: strings.Join(scopes, " "), ExpiresAt: c.ExpiresAt, IPAllow: allow}
 	}
@@ -225,3 +308,9 @@ func hasString(list []string, s string) bool {
 	}
 	return false
 }
+
+// mtlsVerifier adds the extract-stage detection of a client certificate
+// (which is not an Authorization value) to the mtls verifier.
+type mtlsVerifier struct{ *mtls.Verifier }
+
+func (mtlsVerifier) Detect(r *http.Request) (authheader.Credential, bool) { return mtls.Present(r) }

@@ -150,7 +150,7 @@ func TestHTTPSignatureRoute(t *testing.T) {
 		{"the same signature again is a replay", signed(now, "n1", secret), 401, "sig.replayed"},
 		{"created ten minutes ago", signed(now-600, "n2", secret), 401, "sig.expired"},
 		{"wrong secret", signed(now, "n3", make([]byte, 32)), 401, "sig.invalid"},
-		{"no signature at all", nil, 401, "auth.missing"},
+		{"no signature at all", nil, 401, "sig.missing"},
 		{"a signature and a bearer key", append(signed(now, "n4", secret), "Authorization", "Bearer gk_live_x"), 400, "auth.ambiguous"},
 	}
 	for _, tc := range cases {

@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,8 +29,10 @@ import (
 	"gatehouse/internal/config"
 	"gatehouse/internal/credential"
 	"gatehouse/internal/credential/apikey"
+	"gatehouse/internal/credential/basic"
 	"gatehouse/internal/credential/httpsig"
 	"gatehouse/internal/credential/jwt"
+	"gatehouse/internal/credential/mtls"
 	"gatehouse/internal/domain"
 	"gatehouse/internal/metrics"
 	"gatehouse/internal/pipeline"
@@ -75,6 +78,7 @@ type Server struct {
 	redis *redis.Client
 	rlFB  *ratelimit.Fallback
 	trc   *tracing.Tracer
+	tls   *tls.Config
 	calls *calllog.Writer
 	pipe  *pipeline.Pipeline
 	admin *admin.API
@@ -188,6 +192,26 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		Upstreams: s.upstreamHealth,
 		KeySets:   s.keySets,
 	})
+	var trust *mtls.Trust
+	if cfg.TLS.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+		if err != nil {
+			_ = st.Close()
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		if cfg.TLS.ClientCAFile != "" {
+			ca, err := os.ReadFile(cfg.TLS.ClientCAFile)
+			if err != nil {
+				_ = st.Close()
+				return nil, fmt.Errorf("tls.client_ca_file: %w", err)
+			}
+			if s.tls, trust, err = mtls.TLSConfig(ca, cert); err != nil {
+				_ = st.Close()
+				return nil, fmt.Errorf("tls.client_ca_file: %w", err)
+			}
+		}
+	}
 	tc, err := cfg.Tracing.Config(opts.Getenv(tracing.HeadersEnv))
 	if err != nil {
 		_ = st.Close()
@@ -205,6 +229,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 			jwt.New(jwt.Options{Keyring: s.jwks, Logger: opts.Logger,
 				Bindings: func(in *credential.Input) jwt.Bindings { return jwtBindingsOf(in.Snap) }}),
 			&httpsig.Verifier{Keys: signatureKeysOf, Nonces: nonces},
+			basic.New(basic.Options{Logger: opts.Logger,
+				Users: func(in *credential.Input) basic.Users { return basicUsersOf(in.Snap) }}),
+			mtlsVerifier{mtls.New(mtls.Options{Trust: trust,
+				Bindings: func(in *credential.Input) mtls.Bindings { return mtlsBindingsOf(in.Snap) }})},
 		},
 		Forwarder:      proxy.New(proxy.Options{Logger: opts.Logger}),
 		Calls:          s.met.Wrap(s.calls),
@@ -416,7 +444,14 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.adminSrv = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 2)
-	go func() { errc <- s.proxySrv.Serve(s.proxyLn) }()
+	go func() {
+		if s.tls != nil {
+			s.proxySrv.TLSConfig = s.tls
+			errc <- s.proxySrv.ServeTLS(s.proxyLn, "", "")
+			return
+		}
+		errc <- s.proxySrv.Serve(s.proxyLn)
+	}()
 	go func() { errc <- s.adminSrv.Serve(s.adminLn) }()
 	s.log.Info("gatehouse serving", "proxy", s.ProxyAddr(), "admin", s.AdminAddr(),
 		"environment", s.cfg.Environment, "database", redactURL(s.cfg.Database))
