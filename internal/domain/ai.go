@@ -106,9 +106,13 @@ func (m Micros) String() string {
 func (m Micros) MarshalJSON() ([]byte, error) { return json.Marshal(m.String()) }
 
 // UnmarshalJSON reads a decimal string ("0.15") or a plain JSON number
-// literal (0.15), both parsed from their text, never through a float64.
+// literal (0.15), both parsed from their text, never through a float64;
+// null leaves the value alone (the encoding/json convention).
 func (m *Micros) UnmarshalJSON(b []byte) error {
 	s := string(b)
+	if s == "null" {
+		return nil
+	}
 	if len(b) > 0 && b[0] == '"' {
 		if err := json.Unmarshal(b, &s); err != nil {
 			return err
