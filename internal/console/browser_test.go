@@ -436,6 +436,16 @@ func TestBrowserXSS(t *testing.T) {
 	b.nav(e.srv.URL + "/console/login")
 	b.fill("#token", e.root)
 	b.submit("#login")
+	// The dashboard reads the rollups and loads its trends through htmx:
+	// all four charts get drawn under the CSP.
+	b.nav(e.srv.URL + "/console/dashboard?window=1h")
+	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelectorAll('.uplot').length === 4`, chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
+		cancel()
+		t.Fatalf("dashboard charts: %v (drawn: %v; trends: %v; data blocks: %v; htmx: %v; errors: %v)", err, b.eval(`document.querySelectorAll('.uplot').length`), b.eval(`String(!!document.getElementById('trends'))`), b.eval(`document.querySelectorAll('script.chart-data').length`), b.eval(`typeof htmx`), b.cspErrs)
+	}
+	cancel()
+	b.shot("dashboard-with-trends")
 	for _, p := range []string{"/", "/calls", "/calls/01JXSS0000000000000000000A", "/consumers", "/consumers/" + cid, "/keys",
 		"/tenants", "/subscriptions", "/audit"} {
 		b.nav(e.srv.URL + "/console" + p)

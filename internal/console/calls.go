@@ -2,12 +2,15 @@ package console
 
 import (
 	"cmp"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
+	"gatehouse/internal/analytics"
 	"gatehouse/internal/domain"
 )
 
@@ -112,12 +115,22 @@ func (c *Console) call(w http.ResponseWriter, r *http.Request, rs *reqState) {
 
 // ---- dashboard ----
 
-// dashboardMaxCalls bounds how many call records one dashboard render
-// reads through GET /admin/v1/calls (five pages of 1000). Past it the
-// charts cover the newest records of the window and say so.
-const dashboardMaxCalls = 5000
+// The dashboard reads GET /admin/v1/stats, the per-minute rollups (issue
+// 7), which answer in constant time whatever the size of the call log.
+// Two things it cannot say there yet are read from the call log, bounded:
+//   - reasons over time: /stats has no reason filter. The console asks
+//     /stats?reason= first and, while the API refuses the parameter (400),
+//     counts the newest reasonSample calls of each top reason instead;
+//   - everything, when the gateway writes no rollups (no analytics store,
+//     or rollups not wired): the figures then come from the newest
+//     dashboardMaxCalls records of the window, and the page says so.
+const (
+	dashboardMaxCalls = 5000
+	reasonSample      = 300
+)
 
-// windows are the dashboard's time ranges and their bucket widths.
+// windows are the dashboard's time ranges and, for the call-log
+// fallback, their bucket widths.
 var windows = []struct {
 	Name   string
 	Span   time.Duration
@@ -151,6 +164,7 @@ type counted struct {
 	Label string
 	Count int
 	Share float64 // of the window's rejections
+	Extra string  // e.g. a consumer's top reason
 }
 
 // dashboardData is the dashboard page.
@@ -166,11 +180,14 @@ type dashboardData struct {
 	Reasons   []counted
 	Failing   []counted
 	Charts    []chart
-	// Truncated: more records exist in the window than were read; the
-	// figures cover the newest ones, from Oldest on.
-	Truncated bool
-	Oldest    time.Time
-	Names     *names
+	// TrendsURL, when set, is the fragment with the over-time charts,
+	// loaded after the page (htmx): they cost one query per line.
+	TrendsURL string
+	// Source names where the figures come from; Note qualifies them
+	// (sampling, truncation) in a sentence for the page.
+	Source string
+	Note   string
+	Names  *names
 }
 
 func (c *Console) dashboard(w http.ResponseWriter, r *http.Request, rs *reqState) {
@@ -180,29 +197,39 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request, rs *reqState
 			win = x
 		}
 	}
-	now := c.clock.Now().UTC()
-	since := now.Add(-win.Span).Truncate(win.Bucket)
-	var recs []domain.Call
-	q := url.Values{"since": {since.Format(time.RFC3339Nano)}, "limit": {"1000"}}
-	truncated := false
-	for {
-		var p listPage[domain.Call]
-		if err := c.api.get(r.Context(), rs.se.token, pathOf(q, "calls"), &p); err != nil {
+	ctx, tok := r.Context(), rs.se.token
+	var d dashboardData
+	var rep analytics.Report
+	err := c.api.get(ctx, tok, pathOf(url.Values{"since": {win.Name}, "top": {"10"}}, "stats"), &rep)
+	useCalls, note := false, ""
+	switch {
+	case err != nil && (isStatus(err, http.StatusNotFound) || isStatus(err, http.StatusInternalServerError)):
+		useCalls, note = true, "This gateway serves no call statistics (GET /admin/v1/stats): "
+	case err != nil:
+		c.apiFailed(w, r, rs, err)
+		return
+	case rep.Totals.Requests == 0:
+		// No traffic, or rollups not being written: the call log tells.
+		var probe listPage[domain.Call]
+		if err := c.api.get(ctx, tok, pathOf(url.Values{"since": {win.Name}, "limit": {"1"}}, "calls"), &probe); err != nil {
 			c.apiFailed(w, r, rs, err)
 			return
 		}
-		recs = append(recs, p.Items...)
-		if p.Next == "" {
-			break
+		if len(probe.Items) > 0 {
+			useCalls, note = true, "The call statistics are empty while the call log is not (the gateway writes no rollups): "
 		}
-		if len(recs) >= dashboardMaxCalls {
-			truncated = true
-			break
-		}
-		q.Set("after", p.Next)
 	}
-	d := summarize(recs, since, now, win.Bucket)
-	d.Window, d.Since, d.Truncated, d.Names = win.Name, since, truncated, c.names(r, rs)
+	if useCalls {
+		if d, err = c.callsDashboard(r, rs, win.Span, win.Bucket); err != nil {
+			c.apiFailed(w, r, rs, err)
+			return
+		}
+		d.Note = note + d.Note
+	} else {
+		d = statsSummary(&rep)
+		d.TrendsURL = c.base + "/dashboard/trends?window=" + win.Name
+	}
+	d.Window, d.Names = win.Name, c.names(r, rs)
 	for _, x := range windows {
 		d.Windows = append(d.Windows, x.Name)
 	}
@@ -217,6 +244,224 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request, rs *reqState
 		}
 	}
 	c.tpl.render(w, http.StatusOK, "c_dashboard", "", c.view(rs, "dashboard", "Dashboard", d))
+}
+
+// dashboardTrends is the htmx fragment with the over-time charts.
+func (c *Console) dashboardTrends(w http.ResponseWriter, r *http.Request, rs *reqState) {
+	win := windows[1]
+	for _, x := range windows {
+		if x.Name == r.URL.Query().Get("window") {
+			win = x
+		}
+	}
+	var rep analytics.Report
+	if err := c.api.get(r.Context(), rs.se.token, pathOf(url.Values{"since": {win.Name}, "top": {"10"}}, "stats"), &rep); err != nil {
+		c.apiFailed(w, r, rs, err)
+		return
+	}
+	d := statsSummary(&rep)
+	d.Names = c.names(r, rs)
+	charts, err := c.statsTrends(r, rs, win.Name, &rep, &d)
+	if err != nil {
+		c.apiFailed(w, r, rs, err)
+		return
+	}
+	for j := range charts[1].Series {
+		charts[1].Series[j].Label = d.Names.Consumer(charts[1].Series[j].Label)
+	}
+	d.Charts = charts
+	c.tpl.render(w, http.StatusOK, "c_dashboard", "trends", c.view(rs, "dashboard", "Trends", d))
+}
+
+// statsSummary builds the dashboard's figures, top lists and traffic and
+// error-rate charts from one /stats report.
+func statsSummary(rep *analytics.Report) dashboardData {
+	t := rep.Totals
+	d := dashboardData{Since: rep.Since, Total: int(t.Requests), Rejected: int(t.Errors), ServerErr: int(t.ByClass["5xx"]),
+		ErrorRate: t.ErrorRate, P50: t.Latency.P50Micros, P99: t.Latency.P99Micros, Source: "call statistics (per-minute rollups)"}
+	if rep.Truncated {
+		d.Note = "The statistics were truncated: narrow the window. "
+	}
+	n := len(rep.Series)
+	x := make([]int64, n)
+	reqs, errs, rate := make([]float64, n), make([]float64, n), make([]float64, n)
+	for i, p := range rep.Series {
+		x[i] = p.Time.Unix()
+		reqs[i], errs[i], rate[i] = float64(p.Requests), float64(p.Errors), 100*p.ErrorRate
+	}
+	for _, rc := range rep.TopReasons {
+		d.Reasons = append(d.Reasons, counted{Key: rc.Code, Label: rc.Code, Count: int(rc.Count), Share: rc.Share})
+	}
+	for _, fc := range rep.TopFailingConsumers {
+		share := 0.0
+		if t.Errors > 0 {
+			share = float64(fc.Failures) / float64(t.Errors)
+		}
+		d.Failing = append(d.Failing, counted{Key: fc.Consumer, Label: fc.Consumer, Count: int(fc.Failures), Share: share, Extra: fc.TopReason})
+	}
+	hundred := 100.0
+	d.Charts = []chart{
+		{ID: "traffic", Title: "Traffic (calls per " + rep.GroupBy + ")", Unit: "calls", X: x,
+			Series: []series{{Label: "all calls", Values: reqs}, {Label: "rejected or failed", Values: errs}}},
+		{ID: "errors", Title: "Error rate", Unit: "%", X: x, Max: &hundred, Series: []series{{Label: "errors %", Values: rate}}},
+	}
+	return d
+}
+
+// statsTrends draws the top failing consumers and the top reasons over
+// time: one /stats per consumer and per reason (or a bounded call-log
+// sample per reason while /stats has no reason filter).
+func (c *Console) statsTrends(r *http.Request, rs *reqState, window string, rep *analytics.Report, d *dashboardData) ([]chart, error) {
+	ctx, tok := r.Context(), rs.se.token
+	n := len(rep.Series)
+	x := make([]int64, n)
+	for i, p := range rep.Series {
+		x[i] = p.Time.Unix()
+	}
+	step := time.Minute
+	if st, ok := analytics.GroupStep(rep.GroupBy); ok {
+		step = st
+	}
+	// Failing consumers and reasons over time: one query each, run in
+	// parallel (the admin API and the store serve concurrent reads).
+	topC, topR := d.Failing[:min(topN, len(d.Failing))], d.Reasons[:min(topN, len(d.Reasons))]
+	failing := make([]series, len(topC))
+	reasons := make([]series, len(topR))
+	sampled := make([]bool, len(topR))
+	err := parallel(len(topC)+len(topR), func(i int) error {
+		if i < len(topC) {
+			fc := topC[i]
+			var one analytics.Report
+			q := url.Values{"since": {window}, "consumer": {fc.Key}, "top": {"1"}, "group_by": {rep.GroupBy}}
+			if err := c.api.get(ctx, tok, pathOf(q, "stats"), &one); err != nil {
+				if statusOf(err) >= 500 {
+					return err
+				}
+				// A consumer since removed, or one this admin cannot
+				// reach: its line stays flat rather than failing the page.
+				one = analytics.Report{}
+			}
+			failing[i] = series{Label: fc.Key, Values: alignSeries(x, one.Series, func(p analytics.Point) float64 { return float64(p.Errors) })}
+			return nil
+		}
+		i -= len(topC)
+		rc := topR[i]
+		var one analytics.Report
+		q := url.Values{"since": {window}, "reason": {rc.Key}, "top": {"1"}, "group_by": {rep.GroupBy}}
+		err := c.api.get(ctx, tok, pathOf(q, "stats"), &one)
+		if err == nil {
+			reasons[i] = series{Label: rc.Key, Values: alignSeries(x, one.Series, func(p analytics.Point) float64 { return float64(p.Requests) })}
+			return nil
+		}
+		if !isStatus(err, http.StatusBadRequest) {
+			return err
+		}
+		var pg listPage[domain.Call]
+		cq := url.Values{"since": {rep.Since.Format(time.RFC3339Nano)}, "reason": {rc.Key}, "limit": {fmt.Sprint(reasonSample)}}
+		if err := c.api.get(ctx, tok, pathOf(cq, "calls"), &pg); err != nil {
+			return err
+		}
+		sampled[i] = pg.Next != ""
+		v := make([]float64, n)
+		for j := range pg.Items {
+			if n > 0 {
+				if k := int(pg.Items[j].Time.Sub(time.Unix(x[0], 0)) / step); k >= 0 && k < n {
+					v[k]++
+				}
+			}
+		}
+		reasons[i] = series{Label: rc.Key, Values: v}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	reasonTitle := "Top rejection reasons over time"
+	if slices.Contains(sampled, true) {
+		reasonTitle += fmt.Sprintf(" (newest %d calls of each)", reasonSample)
+	}
+	return []chart{
+		{ID: "reasons", Title: reasonTitle, Unit: "calls", X: x, Series: orEmpty(reasons)},
+		{ID: "failing", Title: "Top failing consumers over time", Unit: "failed calls", X: x, Series: orEmpty(failing)},
+	}, nil
+}
+
+// parallel runs fn(0)…fn(n-1) on up to four goroutines and returns the
+// first error.
+func parallel(n int, fn func(i int) error) error {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	sem := make(chan struct{}, 4)
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := fn(i); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+func orEmpty(s []series) []series {
+	if s == nil {
+		return []series{}
+	}
+	return s
+}
+
+// alignSeries maps a report's points onto the dashboard's x values (both
+// come from the same range and step; a point missing is a zero).
+func alignSeries(x []int64, pts []analytics.Point, val func(analytics.Point) float64) []float64 {
+	at := make(map[int64]float64, len(pts))
+	for _, p := range pts {
+		at[p.Time.Unix()] = val(p)
+	}
+	out := make([]float64, len(x))
+	for i, t := range x {
+		out[i] = at[t]
+	}
+	return out
+}
+
+// callsDashboard is the fallback: the figures of the newest
+// dashboardMaxCalls records of the window, read through GET /calls.
+func (c *Console) callsDashboard(r *http.Request, rs *reqState, span, bucket time.Duration) (dashboardData, error) {
+	now := c.clock.Now().UTC()
+	since := now.Add(-span).Truncate(bucket)
+	var recs []domain.Call
+	q := url.Values{"since": {since.Format(time.RFC3339Nano)}, "limit": {"1000"}}
+	truncated := false
+	for {
+		var p listPage[domain.Call]
+		if err := c.api.get(r.Context(), rs.se.token, pathOf(q, "calls"), &p); err != nil {
+			return dashboardData{}, err
+		}
+		recs = append(recs, p.Items...)
+		if p.Next == "" {
+			break
+		}
+		if len(recs) >= dashboardMaxCalls {
+			truncated = true
+			break
+		}
+		q.Set("after", p.Next)
+	}
+	d := summarize(recs, since, now, bucket)
+	d.Since, d.Source = since, "the call log"
+	d.Note = "figures computed from the call log."
+	if truncated && len(recs) > 0 {
+		d.Note = fmt.Sprintf("figures cover only the newest %d calls of the window, from %s.", len(recs), recs[len(recs)-1].Time.UTC().Format("2006-01-02 15:04:05Z"))
+	}
+	return d, nil
 }
 
 // rejected reports whether a call was refused by the gateway or failed
@@ -242,9 +487,6 @@ func summarize(recs []domain.Call, since, now time.Time, b time.Duration) dashbo
 	consumerCount := map[string]int{}
 	lat := make([]int64, 0, len(recs))
 	d := dashboardData{Total: len(recs)}
-	if len(recs) > 0 {
-		d.Oldest = recs[len(recs)-1].Time
-	}
 	for i := range recs {
 		cl := &recs[i]
 		k := int(cl.Time.Sub(since) / b)

@@ -211,6 +211,7 @@ func (c *Console) routes() http.Handler {
 	page("POST "+b+"/logout", c.logout)
 	page("GET "+b+"/{$}", c.dashboard)
 	page("GET "+b+"/dashboard", c.dashboard)
+	page("GET "+b+"/dashboard/trends", c.dashboardTrends)
 	page("GET "+b+"/calls", c.calls)
 	page("GET "+b+"/calls/rows", c.callRows)
 	page("GET "+b+"/calls/{id}", c.call)

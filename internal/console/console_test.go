@@ -46,9 +46,7 @@ func (e *env) seed() seeded {
 				{Stage: "authorize", Check: "approvers", Outcome: "skip", Detail: "payments admins decide", Private: true},
 			}},
 	}
-	if err := e.store.InsertCalls(context.Background(), s.calls); err != nil {
-		e.t.Fatal(err)
-	}
+	e.insertCalls(s.calls, true)
 	return s
 }
 
@@ -63,8 +61,9 @@ func TestPagesRender(t *testing.T) {
 		desc, path string
 		want       []string
 	}{
-		{"dashboard counts the seeded calls", "/console/", []string{`id="stat-total">2<`, "subscription.pending", "checkout", `id="chart-data"`}},
-		{"dashboard with another window", "/console/dashboard?window=24h", []string{`id="stat-rejected">1<`}},
+		{"dashboard counts the seeded calls from the rollups", "/console/", []string{`id="stat-total">2<`, "subscription.pending", "checkout", `id="chart-data"`, "From call statistics"}},
+		{"dashboard with another window", "/console/dashboard?window=24h", []string{`id="stat-rejected">1<`, `hx-get="/console/dashboard/trends?window=24h"`}},
+		{"dashboard trends fragment", "/console/dashboard/trends?window=1h", []string{"Top failing consumers over time", `id="chart-failing"`, `&#34;label&#34;:&#34;checkout&#34;`, `&#34;label&#34;:&#34;subscription.pending&#34;`}},
 		{"calls list", "/console/calls", []string{"01JCALLREJ000000000000000B", "/ledger/2", "subscription.pending"}},
 		{"calls filtered by reason", "/console/calls?reason=subscription.pending", []string{"01JCALLREJ000000000000000B"}},
 		{"calls live tail has the htmx poll", "/console/calls?live=1", []string{`hx-trigger="every 2s"`, `hx-get="/console/calls/rows?`}},
@@ -223,5 +222,45 @@ func TestLoginRequired(t *testing.T) {
 	}
 	if n := fmt.Sprint(b.cookie("gh_console")); n != "" {
 		t.Errorf("a failed login set a session cookie: %q", n)
+	}
+}
+
+// TestDashboardSources: the dashboard reads the rollups (GET /stats) and
+// falls back to the call log, saying so, when the gateway writes none;
+// both give the same figures for the same calls.
+func TestDashboardSources(t *testing.T) {
+	for _, c := range []struct {
+		desc    string
+		rollups bool
+		source  string
+	}{
+		{"rollups", true, "From call statistics (per-minute rollups)."},
+		{"no rollups: the call log", false, "the gateway writes no rollups"},
+	} {
+		t.Run(c.desc, func(t *testing.T) {
+			e := newEnv(t)
+			now := e.clock.Now()
+			var calls []domain.Call
+			for i := range 30 {
+				cl := domain.Call{RequestID: fmt.Sprintf("01JDASH%019d", i), Time: now.Add(-time.Duration(i+1) * time.Minute), Method: "GET",
+					Path: "/x", Status: 200, ConsumerID: "con_dashdashdashdash", TenantID: "ten_dashdashdashdash", LatencyMicros: 1000}
+				if i%3 == 0 {
+					cl.Status, cl.Code = 403, "scope.insufficient"
+				}
+				calls = append(calls, cl)
+			}
+			e.insertCalls(calls, c.rollups)
+			b := newBrowser(t, e.srv.URL)
+			b.login(e.root)
+			p := b.get("/console/dashboard?window=1h")
+			if p.status != 200 {
+				t.Fatalf("%d %s", p.status, p.body)
+			}
+			for _, want := range []string{c.source, `id="stat-total">30<`, `id="stat-rejected">10<`, "33.3 %", "scope.insufficient"} {
+				if !strings.Contains(p.body, want) {
+					t.Errorf("dashboard lacks %q", want)
+				}
+			}
+		})
 	}
 }

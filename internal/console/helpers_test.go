@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -15,8 +16,10 @@ import (
 	"time"
 
 	"gatehouse/internal/admin"
+	"gatehouse/internal/analytics"
 	"gatehouse/internal/clock"
 	"gatehouse/internal/console"
+	"gatehouse/internal/domain"
 	"gatehouse/internal/store/sqlite"
 )
 
@@ -24,7 +27,7 @@ import (
 // console mounted beside it as the integrator mounts it on the admin
 // listener, served on loopback.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	store   *sqlite.Store
 	clock   *clock.Fake
 	api     *admin.API
@@ -35,7 +38,7 @@ type env struct {
 
 var t0 = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 
-func newEnv(t *testing.T, mod ...func(*console.Config)) *env {
+func newEnv(t testing.TB, mod ...func(*console.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "gatehouse.db"))
@@ -62,6 +65,25 @@ func newEnv(t *testing.T, mod ...func(*console.Config)) *env {
 	e.srv = httptest.NewServer(mux)
 	t.Cleanup(e.srv.Close)
 	return e
+}
+
+// insertCalls writes call records to the store and, when rollups is set,
+// their per-minute rollups too, as the gateway's call log does with
+// analytics on (analytics.Sink).
+func (e *env) insertCalls(calls []domain.Call, rollups bool) {
+	e.t.Helper()
+	ctx := context.Background()
+	if err := e.store.InsertCalls(ctx, calls); err != nil {
+		e.t.Fatal(err)
+	}
+	if !rollups {
+		return
+	}
+	agg := analytics.NewAggregator(e.store, analytics.Options{NoBackground: true, Clock: e.clock, Logger: slog.New(slog.DiscardHandler)})
+	agg.Add(calls)
+	if err := agg.Flush(ctx); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // apiDo calls the admin API over HTTP with a token and decodes the answer.
@@ -166,7 +188,7 @@ var (
 	loginCSRFRE = regexp.MustCompile(`name="login_csrf" value="([^"]+)"`)
 )
 
-func find(t *testing.T, re *regexp.Regexp, body string) string {
+func find(t testing.TB, re *regexp.Regexp, body string) string {
 	t.Helper()
 	m := re.FindStringSubmatch(body)
 	if m == nil {

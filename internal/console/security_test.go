@@ -271,11 +271,9 @@ func (e *env) seedXSS() (consumerID string) {
 	svc := e.mustAPI("POST", "/admin/v1/services", map[string]any{"tenant": ten, "name": "svc", "targets": []string{"http://127.0.0.1:9"}, "approval_required": true})["id"].(string)
 	e.mustAPI("POST", "/admin/v1/subscriptions", map[string]any{"consumer": good, "service": svc, "note": xssReason})
 	now := e.clock.Now()
-	if err := e.store.InsertCalls(ctx, []domain.Call{{RequestID: "01JXSS0000000000000000000A", Time: now.Add(-time.Minute), TenantID: ten,
+	e.insertCalls([]domain.Call{{RequestID: "01JXSS0000000000000000000A", Time: now.Add(-time.Minute), TenantID: ten,
 		ConsumerID: good, CredentialID: k, Method: "GET", Path: xssPath, Status: 401, Code: "key.revoked", UserAgent: xssName,
-		Trace: []domain.TraceStep{{Stage: "verify", Check: "revoked", Outcome: "fail", Detail: xssReason}}}}); err != nil {
-		e.t.Fatal(err)
-	}
+		Trace: []domain.TraceStep{{Stage: "verify", Check: "revoked", Outcome: "fail", Detail: xssReason}}}}, true)
 	return good
 }
 

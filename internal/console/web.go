@@ -179,11 +179,12 @@ func templateFuncs(a *assets, base, errBase string) template.FuncMap {
 			}
 			return m
 		},
-		"jsonData": func(v any) (template.JS, error) {
-			// For <script type="application/json">: html/template escapes
-			// the JS context, and json.Marshal already escapes <, > and &.
+		// jsonAttr encodes chart data for a data- attribute, which
+		// html/template escapes like any attribute value (htmx drops
+		// <script> elements from fragments, so data travels this way).
+		"jsonAttr": func(v any) (string, error) {
 			b, err := json.Marshal(v)
-			return template.JS(b), err
+			return string(b), err
 		},
 	}
 }

@@ -1,8 +1,8 @@
 // Gatehouse console and portal: progressive enhancement only. Every page
 // reads and every form works without this file; it adds copy buttons,
 // confirmations and the dashboard charts (uPlot). No inline script is
-// allowed by the Content-Security-Policy, so data comes from
-// <script type="application/json"> blocks.
+// allowed by the Content-Security-Policy, so chart data comes from
+// data-charts attributes.
 (function () {
   "use strict";
   document.documentElement.classList.add("js");
@@ -33,37 +33,43 @@
 
   var palette = ["#2456c9", "#b42318", "#1d7a46", "#9a6700", "#7a3fb0", "#0f7c8c", "#c2410c"];
 
+  // drawCharts draws every chart whose data block has not been drawn yet:
+  // the page's own, then those an htmx fragment brings (the trends).
   function drawCharts() {
-    var el = document.getElementById("chart-data");
-    if (!el || typeof uPlot === "undefined") return;
-    var charts = JSON.parse(el.textContent);
-    charts.forEach(function (c) {
-      var box = document.getElementById("chart-" + c.id);
-      if (!box) return;
-      box.textContent = "";
-      var data = [c.x];
-      var series = [{}];
-      c.series.forEach(function (s, i) {
-        data.push(s.values);
-        series.push({ label: s.label, stroke: palette[i % palette.length], width: 1.6,
-          fill: i === 0 && c.series.length <= 2 ? "rgba(36,86,201,0.08)" : undefined });
-      });
-      if (c.series.length === 0) {
-        box.textContent = "Nothing to chart in this window.";
-        box.className += " muted";
-        return;
-      }
-      var opts = {
-        width: Math.max(300, box.clientWidth - 4), height: 220, series: series,
-        scales: { x: { time: true }, y: c.max ? { range: [0, c.max] } : { range: function (u, min, max) { return [0, Math.max(1, max)]; } } },
-        axes: [{}, { label: c.unit, size: 50 }],
-        legend: { live: true }
-      };
-      var plot = new uPlot(opts, data, box);
-      window.addEventListener("resize", function () { plot.setSize({ width: Math.max(300, box.clientWidth - 4), height: 220 }); });
+    if (typeof uPlot === "undefined") return;
+    document.querySelectorAll(".chart-data:not([data-drawn])").forEach(function (el) {
+      el.setAttribute("data-drawn", "1");
+      JSON.parse(el.getAttribute("data-charts")).forEach(drawChart);
     });
   }
 
+  function drawChart(c) {
+    var box = document.getElementById("chart-" + c.id);
+    if (!box) return;
+    box.textContent = "";
+    var data = [c.x];
+    var series = [{}];
+    c.series.forEach(function (s, i) {
+      data.push(s.values);
+      series.push({ label: s.label, stroke: palette[i % palette.length], width: 1.6,
+        fill: i === 0 && c.series.length <= 2 ? "rgba(36,86,201,0.08)" : undefined });
+    });
+    if (c.series.length === 0) {
+      box.textContent = "Nothing to chart in this window.";
+      box.className += " muted";
+      return;
+    }
+    var opts = {
+      width: Math.max(300, box.clientWidth - 4), height: 220, series: series,
+      scales: { x: { time: true }, y: c.max ? { range: [0, c.max] } : { range: function (u, min, max) { return [0, Math.max(1, max)]; } } },
+      axes: [{}, { label: c.unit, size: 50 }],
+      legend: { live: true }
+    };
+    var plot = new uPlot(opts, data, box);
+    window.addEventListener("resize", function () { plot.setSize({ width: Math.max(300, box.clientWidth - 4), height: 220 }); });
+  }
+
+  document.addEventListener("htmx:afterSettle", drawCharts);
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", drawCharts);
   } else {
