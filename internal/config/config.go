@@ -54,6 +54,10 @@ type Config struct {
 	// Tracing exports OpenTelemetry spans over OTLP/HTTP (off unless an
 	// endpoint is set).
 	Tracing tracing.Settings `yaml:"tracing"`
+	// Analytics keeps per-minute rollups of the call log.
+	Analytics Analytics `yaml:"analytics"`
+	// Alerts declares alert rules (read-only through the API).
+	Alerts Alerts `yaml:"alerts"`
 	// Webhooks receive admin events (subscription requested, approved,
 	// rejected, revoked) as signed JSON POSTs.
 	Webhooks Webhooks `yaml:"webhooks"`
@@ -68,6 +72,16 @@ type CallLog struct {
 	BatchSize     int             `yaml:"batch_size"`
 	FlushInterval domain.Duration `yaml:"flush_interval"`
 	Retention     domain.Duration `yaml:"retention"`
+}
+
+// Analytics configures the rollups.
+type Analytics struct {
+	Retention domain.Duration `yaml:"retention"`
+}
+
+// Alerts holds declared alert rules.
+type Alerts struct {
+	Rules []domain.AlertRule `yaml:"rules"`
 }
 
 // TLS names PEM files for the proxy listener.
@@ -118,6 +132,7 @@ func Default() Config {
 			FlushInterval: domain.Duration(200 * time.Millisecond),
 			Retention:     domain.Duration(7 * 24 * time.Hour),
 		},
+		Analytics: Analytics{Retention: domain.Duration(90 * 24 * time.Hour)},
 		Upstream: UpstreamDefaults{
 			ConnectTimeout:  domain.Duration(5 * time.Second),
 			ResponseTimeout: domain.Duration(60 * time.Second),

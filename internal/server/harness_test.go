@@ -17,6 +17,8 @@ import (
 	"gatehouse/internal/clock"
 	"gatehouse/internal/config"
 	"gatehouse/internal/domain"
+	"gatehouse/internal/store"
+	"gatehouse/internal/store/sqlite"
 )
 
 // harness runs a real Gatehouse server (embedded SQLite store on a temp
@@ -34,6 +36,18 @@ type harness struct {
 	cancel   context.CancelFunc
 	done     chan error
 	client   *http.Client
+	dbURL    string
+}
+
+// reopenStore opens the harness's database again (after stop).
+func reopenStore(t *testing.T, h *harness) store.Store {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), h.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }
 
 type syncBuffer struct {
@@ -74,7 +88,8 @@ func newHarnessWith(t *testing.T, o Options, mutate ...func(*config.Config)) *ha
 	}))
 	t.Cleanup(h.upstream.Close)
 	cfg := config.Default()
-	cfg.Database = "sqlite://" + filepath.Join(t.TempDir(), "gatehouse.db")
+	h.dbURL = "sqlite://" + filepath.Join(t.TempDir(), "gatehouse.db")
+	cfg.Database = h.dbURL
 	cfg.ProxyAddr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.CallLog.FlushInterval = domain.Duration(20 * time.Millisecond)
 	cfg.ShutdownTimeout = domain.Duration(5 * time.Second)

@@ -23,6 +23,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"gatehouse/internal/admin"
+	"gatehouse/internal/alerts"
+	"gatehouse/internal/analytics"
 	"gatehouse/internal/calllog"
 	"gatehouse/internal/clock"
 	"gatehouse/internal/cluster"
@@ -65,23 +67,25 @@ type Options struct {
 
 // Server is one Gatehouse node.
 type Server struct {
-	cfg   config.Config
-	opts  Options
-	log   *slog.Logger
-	store store.Store
-	snaps snapshot.Holder
-	ups   *proxy.Upstreams
-	creds *credentialIndex
-	jwks  *jwt.Keyring
-	hooks *webhook.Sender
-	met   *metrics.Metrics
-	redis *redis.Client
-	rlFB  *ratelimit.Fallback
-	trc   *tracing.Tracer
-	tls   *tls.Config
-	calls *calllog.Writer
-	pipe  *pipeline.Pipeline
-	admin *admin.API
+	cfg     config.Config
+	opts    Options
+	log     *slog.Logger
+	store   store.Store
+	snaps   snapshot.Holder
+	ups     *proxy.Upstreams
+	creds   *credentialIndex
+	jwks    *jwt.Keyring
+	hooks   *webhook.Sender
+	rollups *analytics.Aggregator
+	alerts  *alerts.Engine
+	met     *metrics.Metrics
+	redis   *redis.Client
+	rlFB    *ratelimit.Fallback
+	trc     *tracing.Tracer
+	tls     *tls.Config
+	calls   *calllog.Writer
+	pipe    *pipeline.Pipeline
+	admin   *admin.API
 
 	reloadMu sync.Mutex
 
@@ -143,7 +147,39 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		_ = st.Close()
 		return nil, err
 	}
-	s.calls = calllog.New(st, calllog.Options{
+	var events func(context.Context, admin.Event)
+	if len(cfg.Webhooks.URLs) > 0 {
+		if s.hooks, err = webhook.New(webhook.Options{URLs: cfg.Webhooks.URLs, Secret: []byte(cfg.Webhooks.Secret),
+			Clock: opts.Clock, Logger: opts.Logger}); err != nil {
+			_ = st.Close()
+			return nil, fmt.Errorf("webhooks: %w", err)
+		}
+		events = s.hooks.Publish
+	}
+	// The call log's sink: the store, behind the per-minute rollups and
+	// the alert rules, which see each batch once it is committed.
+	var sink calllog.Sink = st
+	if an, ok := st.(store.Analytics); ok {
+		s.rollups = analytics.NewAggregator(an, analytics.Options{Retention: cfg.Analytics.Retention.D(),
+			Clock: opts.Clock, Logger: opts.Logger})
+		if _, err := alerts.SyncDeclared(ctx, st, cfg.Alerts.Rules, opts.Clock.Now()); err != nil {
+			_ = st.Close()
+			return nil, fmt.Errorf("alerts.rules: %w", err)
+		}
+		var publish func(context.Context, webhook.Event)
+		if s.hooks != nil {
+			publish = s.hooks.Publish
+		}
+		if s.alerts, err = alerts.New(ctx, alerts.Options{Store: st, Publish: publish, Keys: alerts.SnapshotKeys(&s.snaps),
+			Clock: opts.Clock, Logger: opts.Logger}); err != nil {
+			_ = st.Close()
+			return nil, fmt.Errorf("alerts: %w", err)
+		}
+		sink = alerts.Sink(analytics.Sink(st, s.rollups), s.alerts)
+	} else {
+		opts.Logger.Warn("analytics and alerts are off: the store does not implement them", "store", fmt.Sprintf("%T", st))
+	}
+	s.calls = calllog.New(sink, calllog.Options{
 		QueueSize:     cfg.CallLog.QueueSize,
 		BatchSize:     cfg.CallLog.BatchSize,
 		FlushInterval: cfg.CallLog.FlushInterval.D(),
@@ -244,21 +280,12 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		TrustedProxies: trusted,
 		Logger:         opts.Logger,
 	})
-	var events func(context.Context, admin.Event)
-	if len(cfg.Webhooks.URLs) > 0 {
-		if s.hooks, err = webhook.New(webhook.Options{URLs: cfg.Webhooks.URLs, Secret: []byte(cfg.Webhooks.Secret),
-			Clock: opts.Clock, Logger: opts.Logger}); err != nil {
-			_ = st.Close()
-			return nil, fmt.Errorf("webhooks: %w", err)
-		}
-		events = s.hooks.Publish
-	}
 	s.admin = admin.New(admin.Config{
 		Events:       events,
 		Store:        st,
 		Clock:        opts.Clock,
 		Logger:       opts.Logger,
-		OnChange:     s.Reload,
+		OnChange:     s.onChange,
 		Status:       s.status,
 		DefaultGrace: cfg.RotationGrace.D(),
 		Secrets:      box,
@@ -300,6 +327,18 @@ func (s *Server) Reload(ctx context.Context) error {
 	return nil
 }
 
+// onChange runs after every committed admin change: the new snapshot,
+// then the alert rules.
+func (s *Server) onChange(ctx context.Context) error {
+	if err := s.Reload(ctx); err != nil {
+		return err
+	}
+	if s.alerts != nil {
+		return s.alerts.Reload(ctx)
+	}
+	return nil
+}
+
 // Snapshot returns the current snapshot.
 func (s *Server) Snapshot() *snapshot.Snapshot { return s.snaps.Load() }
 
@@ -314,6 +353,10 @@ func (s *Server) status(ctx context.Context) any {
 	out := map[string]any{"environment": s.cfg.Environment, "call_log": s.calls.Stats()}
 	if s.hooks != nil {
 		out["webhooks"] = s.hooks.Stats()
+	}
+	if s.rollups != nil {
+		out["analytics"] = s.rollups.Stats()
+		out["alerts"] = s.alerts.Stats()
 	}
 	if s.rlFB != nil {
 		out["rate_limits"] = s.rlFB.Stats()
@@ -491,6 +534,9 @@ func (s *Server) shutdown() error {
 	if s.calls != nil {
 		err = errors.Join(err, s.calls.Close(fctx))
 	}
+	if s.rollups != nil {
+		err = errors.Join(err, s.rollups.Close(fctx), s.alerts.Close(fctx))
+	}
 	s.jwks.Close()
 	if s.hooks != nil {
 		err = errors.Join(err, s.hooks.Close(fctx))
@@ -510,6 +556,12 @@ func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := s.calls.Close(ctx)
+	if s.rollups != nil {
+		err = errors.Join(err, s.rollups.Close(ctx), s.alerts.Close(ctx))
+	}
+	if s.hooks != nil {
+		err = errors.Join(err, s.hooks.Close(ctx))
+	}
 	s.jwks.Close()
 	if s.proxyLn != nil {
 		_ = s.proxyLn.Close()
