@@ -259,4 +259,23 @@ type Call struct {
 	BytesOut       int64       `json:"bytes_out"`
 	Engine         string      `json:"engine,omitempty"`
 	Trace          []TraceStep `json:"trace,omitempty"`
+	// AI is set for calls on AI routes (§6: provider, model, tokens, cost).
+	AI *CallAI `json:"ai,omitempty"`
+}
+
+// CallAI is what an AI call used and cost.
+type CallAI struct {
+	Provider         string `json:"provider,omitempty"`
+	Model            string `json:"model,omitempty"`
+	Alias            string `json:"alias,omitempty"`
+	PromptTokens     int64  `json:"prompt_tokens"`
+	CachedTokens     int64  `json:"cached_tokens,omitempty"`
+	CompletionTokens int64  `json:"completion_tokens"`
+	ReasoningTokens  int64  `json:"reasoning_tokens,omitempty"`
+	// CostMicros is the exact cost in millionths of the currency unit.
+	CostMicros int64 `json:"cost_micros"`
+	// Estimated is true when the provider reported no usage.
+	Estimated bool `json:"estimated,omitempty"`
+	// Attempts names the targets tried, in order ("openai/gpt-4o: 429").
+	Attempts []string `json:"attempts,omitempty"`
 }

@@ -55,9 +55,27 @@ type Options struct {
 	// TrustedProxies: X-Forwarded-For is believed only from these.
 	TrustedProxies []netip.Prefix
 	Logger         *slog.Logger
+	// RouteHandlers serve routes of types other than "proxy" ("ai",
+	// "prompt") once the request is admitted, instead of the Forwarder.
+	RouteHandlers map[string]RouteHandler
 	// Tracer exports a span per request and propagates W3C trace context
 	// upstream; nil (off) costs nothing.
 	Tracer *tracing.Tracer
+}
+
+// RouteHandler serves an admitted request on a route of its type. It
+// writes the whole answer (its own errors included) and fills the call
+// record's status, code and type-specific fields.
+type RouteHandler interface {
+	ServeRoute(w http.ResponseWriter, r *http.Request, rc *RouteCall)
+}
+
+// RouteCall is what a RouteHandler knows of the admitted request.
+type RouteCall struct {
+	Route    *snapshot.Route
+	Identity *credential.Identity
+	Snap     *snapshot.Snapshot
+	Call     *domain.Call
 }
 
 // Pipeline is the proxy listener's http.Handler.
@@ -212,8 +230,16 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, st *state, call
 		return route, rerr, false
 	}
 
-	// 7. forward
+	// 7. forward (or a route type's own handler)
 	h := w.Header()
+	if rh := p.o.RouteHandlers[route.Type]; rh != nil && route.Type != "" && route.Type != "proxy" {
+		if id.RotatedHeader != "" {
+			h["Gatehouse-Credential-Rotated"] = []string{id.RotatedHeader}
+		}
+		rh.ServeRoute(w, r, &RouteCall{Route: route, Identity: id, Snap: snap, Call: call})
+		t.Pass(stForward, route.Type, "served by the "+route.Type+" handler")
+		return route, nil, false
+	}
 	if id.RotatedHeader != "" {
 		h["Gatehouse-Credential-Rotated"] = []string{id.RotatedHeader}
 	}

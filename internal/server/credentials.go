@@ -44,6 +44,9 @@ type credentialIndex struct {
 
 	mu      sync.Mutex
 	issuers map[string]issuerEntry // by issuer id
+
+	aiMu sync.Mutex
+	ai   map[string]aiProviderEntry // by provider id
 }
 
 type issuerEntry struct {
@@ -84,6 +87,7 @@ func (ci *credentialIndex) extend(s *snapshot.Snapshot, d *store.Data) error {
 	users, certs := otherCredentials(s, d)
 	s.SetExt(extBasic, users)
 	s.SetExt(extMTLS, certs)
+	ci.buildAI(s, d)
 	return nil
 }
 

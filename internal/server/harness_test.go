@@ -239,3 +239,8 @@ func (h *harness) waitCall(id string) map[string]any {
 func bearer(k string) []string { return []string{"Authorization", "Bearer " + k} }
 
 func contains(s, sub string) bool { return sub != "" && strings.Contains(s, sub) }
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}

@@ -23,6 +23,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"gatehouse/internal/admin"
+	"gatehouse/internal/ai"
 	"gatehouse/internal/alerts"
 	"gatehouse/internal/analytics"
 	"gatehouse/internal/calllog"
@@ -257,9 +258,15 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		_ = st.Close()
 		return nil, fmt.Errorf("tracing: %w", err)
 	}
+	aiHandler, err := ai.New(ai.Options{Catalogue: snapCatalogue{holder: &s.snaps}, Clock: opts.Clock, Logger: opts.Logger})
+	if err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("ai: %w", err)
+	}
 	s.pipe = pipeline.New(pipeline.Options{
-		Tracer:    s.trc,
-		Snapshots: &s.snaps,
+		RouteHandlers: map[string]pipeline.RouteHandler{"ai": aiRoutes{h: aiHandler}},
+		Tracer:        s.trc,
+		Snapshots:     &s.snaps,
 		Verifiers: []credential.Verifier{
 			apikey.Verifier{},
 			jwt.New(jwt.Options{Keyring: s.jwks, Logger: opts.Logger,

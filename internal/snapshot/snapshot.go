@@ -235,7 +235,10 @@ func Build(d *store.Data, opts Options) (*Snapshot, error) {
 
 func compileRoute(r *Route) {
 	r.Minimal = r.Disclosure == domain.DisclosureMinimal
-	r.OpenAI = r.ErrorFormat == domain.ErrorFormatOpenAI
+	// AI and prompt routes answer OpenAI SDKs: their errors take the
+	// OpenAI shape unless the route says otherwise.
+	r.OpenAI = r.ErrorFormat == domain.ErrorFormatOpenAI ||
+		(r.ErrorFormat == "" && (r.Type == "ai" || r.Type == "prompt"))
 	r.Accepts = r.Auth
 	if len(r.Accepts) == 0 {
 		r.Accepts = []string{domain.AuthAPIKey}

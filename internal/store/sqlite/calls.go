@@ -15,7 +15,7 @@ import (
 )
 
 const callCols = `request_id, ts, route_id, service_id, tenant_id, consumer_id, credential_id, credential_type,
-	method, path, status, code, client_ip, user_agent, latency_us, upstream_us, bytes_in, bytes_out, engine, trace`
+	method, path, status, code, client_ip, user_agent, latency_us, upstream_us, bytes_in, bytes_out, engine, trace, ai`
 
 // callsPerStmt is how many rows one INSERT statement carries. Multi-row
 // statements amortize the driver's per-statement cost (binding, stepping,
@@ -23,7 +23,7 @@ const callCols = `request_id, ts, route_id, service_id, tenant_id, consumer_id, 
 // SQLite's 32 766 bound-parameter limit. Measured by BenchmarkInsertCalls512.
 const callsPerStmt = 32
 
-const callColCount = 20
+const callColCount = 21
 
 // insertCallsSQL builds "INSERT … VALUES (…),(…) … ON CONFLICT DO NOTHING"
 // for n rows.
@@ -65,15 +65,20 @@ func (s *Store) InsertCalls(ctx context.Context, calls []domain.Call) error {
 		args = args[:0]
 		for i := range chunk {
 			c := &chunk[i]
-			var trace any
+			var trace, ai any
 			if c.Trace != nil {
 				if trace, err = enc(c.Trace); err != nil {
 					return err
 				}
 			}
+			if c.AI != nil {
+				if ai, err = enc(c.AI); err != nil {
+					return err
+				}
+			}
 			args = append(args, c.RequestID, tm(c.Time), c.RouteID, c.ServiceID, c.TenantID,
 				c.ConsumerID, c.CredentialID, c.CredentialType, c.Method, c.Path, c.Status, c.Code, c.ClientIP,
-				c.UserAgent, c.LatencyMicros, c.UpstreamMicros, c.BytesIn, c.BytesOut, c.Engine, trace)
+				c.UserAgent, c.LatencyMicros, c.UpstreamMicros, c.BytesIn, c.BytesOut, c.Engine, trace, ai)
 		}
 		if len(chunk) == callsPerStmt {
 			_, err = full.ExecContext(ctx, args...)
@@ -95,15 +100,21 @@ func scanCall(r rowScanner) (domain.Call, error) {
 		c     domain.Call
 		ts    int64
 		trace sql.NullString
+		ai    sql.NullString
 	)
 	if err := r.Scan(&c.RequestID, &ts, &c.RouteID, &c.ServiceID, &c.TenantID, &c.ConsumerID, &c.CredentialID,
 		&c.CredentialType, &c.Method, &c.Path, &c.Status, &c.Code, &c.ClientIP, &c.UserAgent, &c.LatencyMicros,
-		&c.UpstreamMicros, &c.BytesIn, &c.BytesOut, &c.Engine, &trace); err != nil {
+		&c.UpstreamMicros, &c.BytesIn, &c.BytesOut, &c.Engine, &trace, &ai); err != nil {
 		return c, err
 	}
 	c.Time = fromTm(ts)
 	if trace.Valid {
 		if err := dec(trace.String, &c.Trace); err != nil {
+			return c, fmt.Errorf("call %q: %w", c.RequestID, err)
+		}
+	}
+	if ai.Valid {
+		if err := dec(ai.String, &c.AI); err != nil {
 			return c, fmt.Errorf("call %q: %w", c.RequestID, err)
 		}
 	}

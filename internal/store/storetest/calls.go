@@ -35,6 +35,8 @@ func testCalls(t *testing.T, s store.Store) {
 		ConsumerID: "con_1", CredentialID: "key_1", CredentialType: "api_key", Method: "POST", Path: "/v1/orders?api_key=[redacted]",
 		Status: 403, Code: "scope.missing", ClientIP: "2001:db8::1", UserAgent: "curl/8.5 \"quoted\"", LatencyMicros: 1234,
 		UpstreamMicros: 1000, BytesIn: 512, BytesOut: 2048, Engine: "fast",
+		AI: &domain.CallAI{Provider: "openai", Model: "gpt-4o-mini", Alias: "fast", PromptTokens: 12, CompletionTokens: 30,
+			CostMicros: 21, Attempts: []string{"openai/gpt-4o-mini: 200"}},
 		Trace: []domain.TraceStep{
 			{Stage: "route", Check: "match", Outcome: domain.OutcomePass, Detail: "rte_1"},
 			{Stage: "authorize", Check: "scope", Outcome: domain.OutcomeFail, Detail: "needs orders:write"},

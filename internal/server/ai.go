@@ -1,0 +1,158 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
+
+	"gatehouse/internal/ai"
+	"gatehouse/internal/domain"
+	"gatehouse/internal/pipeline"
+	"gatehouse/internal/snapshot"
+	"gatehouse/internal/store"
+)
+
+const extAI = "ai"
+
+// aiIndex is an AI route's view of one snapshot: the model catalogue with
+// decrypted provider keys, and the per-consumer model allow-lists.
+type aiIndex struct {
+	catalogue *ai.MemCatalogue
+	access    map[string][]string
+}
+
+// Model implements ai.Catalogue.
+func (x *aiIndex) Model(name string) (*ai.Model, bool) { return x.catalogue.Model(name) }
+
+// Models implements ai.Catalogue.
+func (x *aiIndex) Models() []*ai.Model { return x.catalogue.Models() }
+
+// aiProviders keeps one *ai.Provider per provider across snapshot builds
+// while its configuration is unchanged: it holds the key round-robin.
+type aiProviders struct {
+	mu   sync.Mutex
+	byID map[string]aiProviderEntry
+}
+
+type aiProviderEntry struct {
+	fingerprint string
+	p           *ai.Provider
+}
+
+// buildAI compiles the AI catalogue; a provider whose keys cannot be
+// opened is left out (and logged), so one bad provider never blocks a
+// snapshot.
+func (ci *credentialIndex) buildAI(s *snapshot.Snapshot, d *store.Data) {
+	ci.aiMu.Lock()
+	defer ci.aiMu.Unlock()
+	if ci.ai == nil {
+		ci.ai = map[string]aiProviderEntry{}
+	}
+	provs := map[string]*ai.Provider{}
+	seen := map[string]bool{}
+	for _, p := range d.Providers {
+		seen[p.ID] = true
+		fp, _ := json.Marshal(struct {
+			P    domain.Provider
+			Keys []domain.ProviderKey
+		}{p, p.Keys})
+		if e, ok := ci.ai[p.ID]; ok && e.fingerprint == string(fp) {
+			provs[p.ID] = e.p
+			continue
+		}
+		ap := &ai.Provider{Name: p.Name, Type: p.Type, BaseURL: p.BaseURL, APIVersion: p.APIVersion, Deployment: p.Deployments}
+		ok := true
+		for _, k := range p.Keys {
+			key, err := ci.open(k.Sealed)
+			if err != nil {
+				ci.log.Error("AI provider left out of the snapshot", "provider", p.Name, "err", err)
+				ok = false
+				break
+			}
+			ap.APIKeys = append(ap.APIKeys, string(key))
+		}
+		if !ok {
+			continue
+		}
+		ci.ai[p.ID] = aiProviderEntry{fingerprint: string(fp), p: ap}
+		provs[p.ID] = ap
+	}
+	for id := range ci.ai {
+		if !seen[id] {
+			delete(ci.ai, id)
+		}
+	}
+	var models []*ai.Model
+	for _, m := range d.Models {
+		am := &ai.Model{Name: m.Name, Created: m.CreatedAt, MaxOutputTokens: m.MaxOutputTokens,
+			Price: ai.Price{InputPer1M: ai.Micros(m.Price.InputPer1M), CachedInputPer1M: ai.Micros(m.Price.CachedInputPer1M),
+				OutputPer1M: ai.Micros(m.Price.OutputPer1M), CacheWritePer1M: ai.Micros(m.Price.CacheWritePer1M)}}
+		for _, t := range m.Targets {
+			if p := provs[t.ProviderID]; p != nil {
+				am.Targets = append(am.Targets, ai.Target{Provider: p, Model: t.Model})
+			}
+		}
+		if len(am.Targets) > 0 {
+			models = append(models, am)
+		}
+	}
+	cat, err := ai.NewCatalogue(models...)
+	if err != nil {
+		ci.log.Error("AI catalogue left empty", "err", err)
+		cat, _ = ai.NewCatalogue()
+	}
+	x := &aiIndex{catalogue: cat, access: map[string][]string{}}
+	for _, a := range d.AIAccess {
+		x.access[a.ConsumerID] = a.Models
+	}
+	s.SetExt(extAI, x)
+}
+
+func aiIndexOf(s *snapshot.Snapshot) *aiIndex {
+	if x, ok := s.Ext(extAI).(*aiIndex); ok {
+		return x
+	}
+	cat, _ := ai.NewCatalogue()
+	return &aiIndex{catalogue: cat}
+}
+
+// aiRoutes serves routes of type "ai" after admission: the OpenAI surface
+// in front of the catalogue's providers. It writes its own answers
+// (OpenAI-shaped errors included) and fills the call record.
+type aiRoutes struct{ h *ai.Handler }
+
+// snapCatalogue makes the request's snapshot the handler's catalogue.
+type snapCatalogue struct{ holder *snapshot.Holder }
+
+func (c snapCatalogue) Model(name string) (*ai.Model, bool) {
+	return aiIndexOf(c.holder.Load()).Model(name)
+}
+
+func (c snapCatalogue) Models() []*ai.Model { return aiIndexOf(c.holder.Load()).Models() }
+
+func (a aiRoutes) ServeRoute(w http.ResponseWriter, r *http.Request, rc *pipeline.RouteCall) {
+	id := rc.Identity
+	cc := ai.CallContext{RequestID: rc.Call.RequestID, TenantID: id.Consumer.TenantID, ConsumerID: id.Consumer.ID,
+		CredentialID: id.CredentialID, AllowedModels: aiIndexOf(rc.Snap).access[id.Consumer.ID]}
+	if len(rc.Route.Paths) > 0 {
+		cc.Prefix = rc.Route.Paths[0]
+	}
+	res := a.h.Serve(w, r, cc)
+	c := rc.Call
+	c.Status = res.Status
+	c.Engine = "ai"
+	if res.Err != nil {
+		c.Code = res.Err.Code
+	}
+	if res.Provider != "" || res.Usage.TotalTokens > 0 {
+		ca := &domain.CallAI{Provider: res.Provider, Model: res.Model, Alias: res.Alias,
+			PromptTokens: res.Usage.PromptTokens, CachedTokens: res.Usage.CachedPromptTokens,
+			CompletionTokens: res.Usage.CompletionTokens, ReasoningTokens: res.Usage.ReasoningTokens,
+			CostMicros: int64(res.Cost), Estimated: res.Usage.Estimated}
+		for _, at := range res.Attempts {
+			ca.Attempts = append(ca.Attempts, fmt.Sprintf("%s/%s: %s", at.Provider, at.Model, at.Outcome))
+		}
+		c.AI = ca
+	}
+}
