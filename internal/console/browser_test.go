@@ -406,9 +406,11 @@ func TestBrowserFullFlow(t *testing.T) {
 
 	// The dashboard draws its charts (uPlot) from the calls.
 	admin.nav(con + "/dashboard?window=15m")
-	if n, _ := admin.eval(`document.querySelectorAll('.uplot').length`).(float64); n < 4 {
-		t.Errorf("dashboard drew %v charts, want 4", n)
+	dctx, dcancel := context.WithTimeout(admin.ctx, 15*time.Second)
+	if _, err := chromedp.Run(dctx, chromedp.Poll[bool](`document.querySelectorAll('.uplot').length === 4`, chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
+		t.Errorf("dashboard drew %v charts, want 4: %v", admin.eval(`document.querySelectorAll('.uplot').length`), err)
 	}
+	dcancel()
 	admin.see("dashboard", "key.revoked", "checkout")
 	admin.shot("console-dashboard")
 	for _, p := range []string{"audit", "credentials", "issuers", "admins", "alerts"} {
