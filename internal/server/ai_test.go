@@ -70,13 +70,16 @@ func TestAIRouteWithOpenAISDK(t *testing.T) {
 			var rec map[string]any
 			deadline := time.Now().Add(3 * time.Second)
 			for {
-				_, out := h.adminDo("GET", "/admin/v1/calls?consumer="+w.consumer+"&limit=1", nil)
+				_, out := h.adminDo("GET", "/admin/v1/calls?consumer="+w.consumer+"&limit=1000", nil)
 				items, _ := out["items"].([]any)
-				if len(items) > 0 {
-					rec = items[0].(map[string]any)
-					if rec["ai"] != nil && rec["credential_id"] == keyID {
-						break
+				rec = nil
+				for _, it := range items {
+					if m := it.(map[string]any); m["ai"] != nil && m["credential_id"] == keyID {
+						rec = m
 					}
+				}
+				if rec != nil {
+					break
 				}
 				if time.Now().After(deadline) {
 					t.Fatalf("no AI call record: %v", out)
