@@ -15,8 +15,9 @@ package postgres
 // partition). Two things differ from the plain table:
 //
 //   - the primary key is (request_id, ts): PostgreSQL requires the
-//     partition key in every unique index. InsertCalls keeps the
-//     "a request id is stored once" rule with a NOT EXISTS probe;
+//     partition key in every unique index. InsertCalls skips a record
+//     already stored by that key (see its comment for why that is the
+//     same rule as SQLite's for every record the gateway writes);
 //   - a unique index on calls without ts cannot exist; a migration adding
 //     one fails here with a message saying so.
 

@@ -383,21 +383,24 @@ func TestInsertCallsKeepsTheFirstRecord(t *testing.T) {
 	if err := s.InsertCalls(t.Context(), []domain.Call{first}); err != nil {
 		t.Fatal(err)
 	}
+	coded := func(id string, at time.Time, code string) domain.Call {
+		c := call(id, at)
+		c.Code = code
+		return c
+	}
 	cases := []struct {
 		desc  string
 		batch []domain.Call
 		id    string
-		want  string
+		want  string // GetCall's code
+		total int    // calls stored after the batch
 	}{
-		{"the same id on another day is skipped", []domain.Call{func() domain.Call {
-			c := call("req_1", t0.Add(72*time.Hour))
-			c.Code = "later"
-			return c
-		}()}, "req_1", "first"},
-		{"an id repeated within a batch keeps its first record", []domain.Call{
-			func() domain.Call { c := call("req_2", t0); c.Code = "one"; return c }(),
-			func() domain.Call { c := call("req_2", t0.Add(time.Second)); c.Code = "two"; return c }(),
-		}, "req_2", "one"},
+		{"a retried record (same id, same time) is skipped",
+			[]domain.Call{coded("req_1", t0, "retried")}, "req_1", "first", 1},
+		{"an id repeated within a batch keeps its first record",
+			[]domain.Call{coded("req_2", t0, "one"), coded("req_2", t0.Add(time.Second), "two")}, "req_2", "one", 2},
+		{"an id reused at another time is kept beside the first; GetCall returns the earliest",
+			[]domain.Call{coded("req_1", t0.Add(72*time.Hour), "later")}, "req_1", "first", 3},
 	}
 	for _, tc := range cases {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -408,8 +411,8 @@ func TestInsertCallsKeepsTheFirstRecord(t *testing.T) {
 			if err != nil || got.Code != tc.want {
 				t.Errorf("GetCall(%s) code %q (%v), want %q", tc.id, got.Code, err, tc.want)
 			}
-			if n := len(callIDs(t, s, store.CallFilter{})); n != 2 && tc.id == "req_2" || n != 1 && tc.id == "req_1" {
-				t.Errorf("%d calls stored", n)
+			if n := len(callIDs(t, s, store.CallFilter{})); n != tc.total {
+				t.Errorf("%d calls stored, want %d", n, tc.total)
 			}
 		})
 	}
