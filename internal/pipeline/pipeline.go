@@ -354,6 +354,13 @@ func (p *Pipeline) authenticate(r *http.Request, st *state, snap *snapshot.Snaps
 	st.id, rerr = v.Verify(&st.in)
 	if rerr != nil {
 		call.CredentialID = rerr.CredentialID
+		if rerr.Possession {
+			// A lifecycle refusal (revoked, expired, rotated) after proof:
+			// the record names the owner, so its tenant sees the call.
+			if k := snap.Key(rerr.CredentialID); k != nil {
+				call.ConsumerID, call.TenantID = k.ConsumerID, k.Consumer.TenantID
+			}
+		}
 		return pres, rerr
 	}
 	id := &st.id

@@ -30,6 +30,7 @@ import (
 	"gatehouse/internal/clock"
 	"gatehouse/internal/cluster"
 	"gatehouse/internal/config"
+	"gatehouse/internal/console"
 	"gatehouse/internal/credential"
 	"gatehouse/internal/credential/apikey"
 	"gatehouse/internal/credential/basic"
@@ -87,6 +88,8 @@ type Server struct {
 	calls   *calllog.Writer
 	pipe    *pipeline.Pipeline
 	admin   *admin.API
+	console *console.Console
+	portal  *console.Portal
 
 	reloadMu sync.Mutex
 
@@ -298,6 +301,18 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		Secrets:      box,
 		Environment:  cfg.Environment,
 	})
+	if s.console, err = console.New(console.Config{Admin: s.admin, Store: st, Clock: opts.Clock, Logger: opts.Logger,
+		SecureCookies: s.tls != nil}); err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("console: %w", err)
+	}
+	if tok := opts.Getenv("GATEHOUSE_PORTAL_TOKEN"); tok != "" {
+		if s.portal, err = console.NewPortal(console.PortalConfig{Admin: s.admin, Token: tok, Proxy: s.pipe,
+			Clock: opts.Clock, Logger: opts.Logger, SecureCookies: s.tls != nil}); err != nil {
+			_ = st.Close()
+			return nil, fmt.Errorf("portal: %w", err)
+		}
+	}
 	return s, nil
 }
 
@@ -433,6 +448,9 @@ func (s *Server) proxyHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/gatehouse/healthz", s.healthz)
 	mux.HandleFunc("GET /.well-known/gatehouse/readyz", s.readyz)
+	if s.portal != nil {
+		mux.Handle(console.DefaultPortalBase+"/", s.portal)
+	}
 	mux.Handle("/", s.pipe)
 	return mux
 }
@@ -443,6 +461,8 @@ func (s *Server) adminHandler() http.Handler {
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", s.met.Handler())
 	mux.Handle("/admin/", s.admin)
+	mux.Handle(console.DefaultBase+"/", s.console)
+	mux.Handle("GET "+console.DefaultBase, http.RedirectHandler(console.DefaultBase+"/", http.StatusFound))
 	return mux
 }
 
