@@ -66,7 +66,6 @@ func multiRowInsert(ctx context.Context, s *Store, calls []domain.Call) error {
 	b.WriteString(`INSERT INTO calls (` + strings.Join(callColNames, ", ") + `) VALUES `)
 	args := make([]any, 0, len(calls)*len(callColNames))
 	for i := range calls {
-		c := &calls[i]
 		if i > 0 {
 			b.WriteString(", ")
 		}
@@ -78,13 +77,11 @@ func multiRowInsert(ctx context.Context, s *Store, calls []domain.Call) error {
 			b.WriteString("$" + strconv.Itoa(len(args)+j+1))
 		}
 		b.WriteString(")")
-		var trace any
-		if c.Trace != nil {
-			trace, _ = enc(c.Trace)
+		row, err := callRow(&calls[i])
+		if err != nil {
+			return err
 		}
-		args = append(args, c.RequestID, tm(c.Time), c.RouteID, c.ServiceID, c.TenantID, c.ConsumerID, c.CredentialID,
-			c.CredentialType, c.Method, c.Path, c.Status, c.Code, c.ClientIP, c.UserAgent, c.LatencyMicros,
-			c.UpstreamMicros, c.BytesIn, c.BytesOut, c.Engine, trace)
+		args = append(args, row...)
 	}
 	b.WriteString(` ON CONFLICT DO NOTHING`)
 	_, err := s.pool.Exec(ctx, b.String(), args...)
@@ -113,14 +110,11 @@ func BenchmarkInsertCalls512(b *testing.B) {
 		{"copy-probe-every-day", func(ctx context.Context, s *Store, calls []domain.Call) error {
 			rows := make([][]any, len(calls))
 			for i := range calls {
-				c := &calls[i]
-				var trace any
-				if c.Trace != nil {
-					trace, _ = enc(c.Trace)
+				row, err := callRow(&calls[i])
+				if err != nil {
+					return err
 				}
-				rows[i] = []any{c.RequestID, tm(c.Time), c.RouteID, c.ServiceID, c.TenantID, c.ConsumerID, c.CredentialID,
-					c.CredentialType, c.Method, c.Path, c.Status, c.Code, c.ClientIP, c.UserAgent, c.LatencyMicros,
-					c.UpstreamMicros, c.BytesIn, c.BytesOut, c.Engine, trace}
+				rows[i] = row
 			}
 			return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 				if _, err := tx.Exec(ctx, `CREATE TEMPORARY TABLE IF NOT EXISTS `+stagingTable+

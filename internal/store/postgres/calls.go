@@ -18,7 +18,7 @@ import (
 )
 
 const callCols = `request_id, ts, route_id, service_id, tenant_id, consumer_id, credential_id, credential_type,
-	method, path, status, code, client_ip, user_agent, latency_us, upstream_us, bytes_in, bytes_out, engine, trace`
+	method, path, status, code, client_ip, user_agent, latency_us, upstream_us, bytes_in, bytes_out, engine, trace, ai`
 
 // Computed once from callCols; never changed.
 var (
@@ -73,23 +73,14 @@ func (s *Store) InsertCalls(ctx context.Context, calls []domain.Call) error {
 	rows := make([][]any, len(calls))
 	days := make([]int64, 0, 2)
 	for i := range calls {
-		c := &calls[i]
-		var trace any
-		if c.Trace != nil {
-			t, err := enc(c.Trace)
-			if err != nil {
-				return err
-			}
-			trace = t
+		row, err := callRow(&calls[i])
+		if err != nil {
+			return err
 		}
-		ts := tm(c.Time)
-		if d := dayOf(ts); !slices.Contains(days, d) {
+		if d := dayOf(row[1].(int64)); !slices.Contains(days, d) {
 			days = append(days, d)
 		}
-		rows[i] = []any{clean(c.RequestID), ts, clean(c.RouteID), clean(c.ServiceID), clean(c.TenantID),
-			clean(c.ConsumerID), clean(c.CredentialID), clean(c.CredentialType), clean(c.Method), clean(c.Path),
-			c.Status, clean(c.Code), clean(c.ClientIP), clean(c.UserAgent), c.LatencyMicros, c.UpstreamMicros,
-			c.BytesIn, c.BytesOut, clean(c.Engine), trace}
+		rows[i] = row
 	}
 	if err := s.ensureDays(ctx, days); err != nil {
 		return err
@@ -148,6 +139,29 @@ func (s *Store) copyCalls(ctx context.Context, rows [][]any) error {
 	return nil
 }
 
+// callRow is a call's values in callCols order, text cleaned (see clean).
+func callRow(c *domain.Call) ([]any, error) {
+	var trace, ai any
+	if c.Trace != nil {
+		t, err := enc(c.Trace)
+		if err != nil {
+			return nil, err
+		}
+		trace = clean(t)
+	}
+	if c.AI != nil {
+		a, err := enc(c.AI)
+		if err != nil {
+			return nil, err
+		}
+		ai = clean(a)
+	}
+	return []any{clean(c.RequestID), tm(c.Time), clean(c.RouteID), clean(c.ServiceID), clean(c.TenantID),
+		clean(c.ConsumerID), clean(c.CredentialID), clean(c.CredentialType), clean(c.Method), clean(c.Path),
+		c.Status, clean(c.Code), clean(c.ClientIP), clean(c.UserAgent), c.LatencyMicros, c.UpstreamMicros,
+		c.BytesIn, c.BytesOut, clean(c.Engine), trace, ai}, nil
+}
+
 // clean makes s storable as PostgreSQL text (no NUL, valid UTF-8).
 func clean(s string) string {
 	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
@@ -158,13 +172,13 @@ func clean(s string) string {
 
 func scanCall(r rowScanner) (domain.Call, error) {
 	var (
-		c     domain.Call
-		ts    int64
-		trace *string
+		c         domain.Call
+		ts        int64
+		trace, ai *string
 	)
 	if err := r.Scan(&c.RequestID, &ts, &c.RouteID, &c.ServiceID, &c.TenantID, &c.ConsumerID, &c.CredentialID,
 		&c.CredentialType, &c.Method, &c.Path, &c.Status, &c.Code, &c.ClientIP, &c.UserAgent, &c.LatencyMicros,
-		&c.UpstreamMicros, &c.BytesIn, &c.BytesOut, &c.Engine, &trace); err != nil {
+		&c.UpstreamMicros, &c.BytesIn, &c.BytesOut, &c.Engine, &trace, &ai); err != nil {
 		return c, err
 	}
 	c.Time = fromTm(ts)
@@ -172,6 +186,9 @@ func scanCall(r rowScanner) (domain.Call, error) {
 		if err := dec(*trace, &c.Trace); err != nil {
 			return c, fmt.Errorf("call %q: %w", c.RequestID, err)
 		}
+	}
+	if err := decOpt(ai, &c.AI); err != nil {
+		return c, fmt.Errorf("call %q: %w", c.RequestID, err)
 	}
 	return c, nil
 }
