@@ -74,7 +74,7 @@ func TestFollower(t *testing.T) {
 	n := &node{store: 3, serving: 3}
 	fake := clock.NewFake(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	f, err := NewFollower(FollowerConfig{Feed: feed, Current: n.current, Apply: n.apply, Applied: n.applied,
-		CheckEvery: time.Second, ResyncEvery: time.Hour, Clock: fake,
+		Logger: quiet, CheckEvery: time.Second, ResyncEvery: time.Hour, Clock: fake,
 		Ticker: func(d time.Duration) (<-chan time.Time, func()) { return ticks[d], func() {} }})
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -18,6 +19,10 @@ import (
 	"gatehouse/internal/store/postgres/pgtest"
 )
 
+// quiet drops the packages' log lines in tests (reconnections are
+// asserted through OnState instead).
+var quiet = slog.New(slog.DiscardHandler)
+
 // deadline bounds every wait for an event; reaching it is a failure, not
 // a timing measurement.
 const deadline = 15 * time.Second
@@ -26,7 +31,7 @@ const deadline = 15 * time.Second
 func openStore(t testing.TB) (*postgres.Store, string) {
 	t.Helper()
 	url := pgtest.Schema(t)
-	s, err := postgres.Open(t.Context(), url)
+	s, err := postgres.OpenWith(t.Context(), url, postgres.Options{Logger: quiet})
 	if err != nil {
 		t.Fatalf("postgres.Open: %v", err)
 	}
@@ -82,7 +87,7 @@ func (s *states) wait(t *testing.T, want string) error {
 func listener(t testing.TB, s *postgres.Store, cc *pgx.ConnConfig, st *states, tune func(*ListenerConfig)) *Listener {
 	t.Helper()
 	cfg := ListenerConfig{ConnConfig: cc, Channel: s.Channel(), Current: s.Version,
-		MinBackoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
+		MinBackoff: 10 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Logger: quiet}
 	if st != nil {
 		cfg.OnState = st.on
 	}

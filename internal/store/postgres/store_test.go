@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -20,6 +21,9 @@ func openTemp(t testing.TB) *Store {
 
 func openURL(t testing.TB, url string, opts Options) *Store {
 	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
 	s, err := OpenWith(t.Context(), url, opts)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
