@@ -147,7 +147,8 @@ func jitter(d time.Duration) time.Duration {
 
 // session runs one connection: connect, LISTEN, emit the current version,
 // then relay notifications until the connection fails or ctx ends.
-// listened reports whether LISTEN was in place (the backoff resets).
+// listened reports whether the session got as far as emitting the
+// current version (the backoff then resets).
 func (l *Listener) session(ctx context.Context, out chan int64) (listened bool, err error) {
 	cfg := l.cfg.ConnConfig.Copy()
 	// A wait that times out (to ping) must leave the connection usable: set
@@ -175,7 +176,9 @@ func (l *Listener) session(ctx context.Context, out chan int64) (listened bool, 
 	// everything before is in the version read now.
 	v, err := l.cfg.Current(setup)
 	if err != nil {
-		return true, fmt.Errorf("read current version: %w", err)
+		// Not counted as listening: the backoff keeps growing while the
+		// store cannot answer.
+		return false, fmt.Errorf("read current version: %w", err)
 	}
 	l.setConnected(true)
 	defer l.setConnected(false)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -284,6 +285,41 @@ func TestListenerReconnectsAndResyncs(t *testing.T) {
 				t.Errorf("after reconnecting: announced %d, want %d", got, next)
 			}
 		})
+	}
+}
+
+// TestListenerRetriesAnUnreadableVersion: LISTEN works but the store
+// cannot say its version yet; the listener retries until it can and only
+// then announces.
+func TestListenerRetriesAnUnreadableVersion(t *testing.T) {
+	t.Parallel()
+	s, _ := openStore(t)
+	v := bump(t, s, 1)
+	var failures atomic.Int32
+	failures.Store(2)
+	st := newStates()
+	l := listener(t, s, s.ConnConfig(), st, func(c *ListenerConfig) {
+		c.Current = func(ctx context.Context) (int64, error) {
+			if failures.Add(-1) >= 0 {
+				return 0, errors.New("postgres: read version: database unavailable")
+			}
+			return s.Version(ctx)
+		}
+	})
+	ch, err := l.Subscribe(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := st.wait(t, "a failed version read"); err == nil || !strings.Contains(err.Error(), "read current version") {
+			t.Fatalf("state %v, want a disconnection naming the version read", err)
+		}
+	}
+	if err := st.wait(t, "connect"); err != nil {
+		t.Fatalf("state %v, want connected", err)
+	}
+	if got := until(t, ch, 0); got != v {
+		t.Errorf("announced %d, want %d", got, v)
 	}
 }
 
