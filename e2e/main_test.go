@@ -52,6 +52,12 @@ type node struct {
 
 func startNode(t *testing.T, dir, configYAML string) *node {
 	t.Helper()
+	return startNodeEnv(t, dir, configYAML)
+}
+
+// startNodeEnv starts a node with extra environment variables.
+func startNodeEnv(t *testing.T, dir, configYAML string, env ...string) *node {
+	t.Helper()
 	cfg := filepath.Join(dir, "gatehouse.yaml")
 	if err := os.WriteFile(cfg, []byte(configYAML), 0o600); err != nil {
 		t.Fatal(err)
@@ -60,7 +66,7 @@ func startNode(t *testing.T, dir, configYAML string) *node {
 	_ = os.Remove(ready)
 	n := &node{token: "gh_admin_e2e_token_0123456789abcdefghijkl", stderr: &bytes.Buffer{}}
 	n.cmd = exec.Command(binary, "serve", "--config", cfg, "--ready-file", ready)
-	n.cmd.Env = append(os.Environ(), "GATEHOUSE_ADMIN_TOKEN="+n.token)
+	n.cmd.Env = append(append(os.Environ(), "GATEHOUSE_ADMIN_TOKEN="+n.token), env...)
 	n.cmd.Stdout = io.Discard
 	n.cmd.Stderr = n.stderr
 	if err := n.cmd.Start(); err != nil {

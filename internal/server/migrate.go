@@ -73,5 +73,5 @@ func openSQL(url string) (*sql.DB, goose.Dialect, error) {
 		}
 		return db, goose.DialectSQLite3, nil
 	}
-	return nil, "", fmt.Errorf("database %q: migrate supports sqlite:// in this build", url)
+	return nil, "", fmt.Errorf("database %q: use gatehouse serve (PostgreSQL stores migrate on open, with progress in the log)", url)
 }

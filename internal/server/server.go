@@ -27,6 +27,7 @@ import (
 	"gatehouse/internal/alerts"
 	"gatehouse/internal/analytics"
 	"gatehouse/internal/calllog"
+	"gatehouse/internal/changefeed"
 	"gatehouse/internal/clock"
 	"gatehouse/internal/cluster"
 	"gatehouse/internal/config"
@@ -45,6 +46,7 @@ import (
 	"gatehouse/internal/secrets"
 	"gatehouse/internal/snapshot"
 	"gatehouse/internal/store"
+	"gatehouse/internal/store/postgres"
 	"gatehouse/internal/store/sqlite"
 	"gatehouse/internal/tracing"
 	"gatehouse/internal/webhook"
@@ -83,13 +85,15 @@ type Server struct {
 	met     *metrics.Metrics
 	redis   *redis.Client
 	rlFB    *ratelimit.Fallback
-	trc     *tracing.Tracer
-	tls     *tls.Config
-	calls   *calllog.Writer
-	pipe    *pipeline.Pipeline
-	admin   *admin.API
-	console *console.Console
-	portal  *console.Portal
+	// follower applies other nodes\' changes (cluster mode).
+	follower *changefeed.Follower
+	trc      *tracing.Tracer
+	tls      *tls.Config
+	calls    *calllog.Writer
+	pipe     *pipeline.Pipeline
+	admin    *admin.API
+	console  *console.Console
+	portal   *console.Portal
 
 	reloadMu sync.Mutex
 
@@ -325,7 +329,11 @@ func openStore(ctx context.Context, url string) (store.Store, error) {
 		}
 		return st, nil
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
-		return nil, errors.New("database: cluster mode on PostgreSQL is not available in this build yet; use sqlite://path")
+		st, err := postgres.Open(ctx, url)
+		if err != nil {
+			return nil, fmt.Errorf("open PostgreSQL store: %w", err)
+		}
+		return st, nil
 	}
 	return nil, fmt.Errorf("database %q: use sqlite://path/to/gatehouse.db", url)
 }
@@ -376,6 +384,9 @@ func (s *Server) status(ctx context.Context) any {
 	if s.hooks != nil {
 		out["webhooks"] = s.hooks.Stats()
 	}
+	if s.follower != nil {
+		out["change_feed"] = s.follower.Status()
+	}
 	if s.rollups != nil {
 		out["analytics"] = s.rollups.Stats()
 		out["alerts"] = s.alerts.Stats()
@@ -388,6 +399,38 @@ func (s *Server) status(ctx context.Context) any {
 			"age_seconds": s.opts.Clock.Now().Sub(snap.BuiltAt).Seconds(), "objects": snap.Counts()}
 	}
 	return out
+}
+
+// follow subscribes to the store's change feed (PostgreSQL LISTEN/NOTIFY:
+// a NOTIFY sent inside the committing transaction is delivered on commit
+// only), so every node applies a change made on any node; a periodic
+// version check and a full resync repair anything a lost notification
+// missed.
+func (s *Server) follow(ctx context.Context, pg *postgres.Store) error {
+	feed, err := changefeed.NewListener(changefeed.ListenerConfig{ConnConfig: pg.ConnConfig(), Channel: pg.Channel(),
+		Current: pg.Version, Logger: s.log})
+	if err != nil {
+		return fmt.Errorf("change feed: %w", err)
+	}
+	s.follower, err = changefeed.NewFollower(changefeed.FollowerConfig{Feed: feed, Current: pg.Version,
+		Apply: func(ctx context.Context) (int64, error) {
+			if err := s.onChange(ctx); err != nil {
+				return 0, err
+			}
+			return s.snaps.Load().Version, nil
+		},
+		Applied: func() int64 {
+			if snap := s.snaps.Load(); snap != nil {
+				return snap.Version
+			}
+			return 0
+		},
+		CheckEvery: time.Second, Clock: s.opts.Clock, Logger: s.log})
+	if err != nil {
+		return fmt.Errorf("change feed: %w", err)
+	}
+	go s.follower.Run(ctx)
+	return nil
 }
 
 // upstreamHealth reports every target of every service, for metrics.
@@ -523,6 +566,11 @@ func (s *Server) Serve(ctx context.Context) error {
 		errc <- s.proxySrv.Serve(s.proxyLn)
 	}()
 	go func() { errc <- s.adminSrv.Serve(s.adminLn) }()
+	if pg, ok := s.store.(*postgres.Store); ok {
+		if err := s.follow(ctx, pg); err != nil {
+			return err
+		}
+	}
 	s.log.Info("gatehouse serving", "proxy", s.ProxyAddr(), "admin", s.AdminAddr(),
 		"environment", s.cfg.Environment, "database", redactURL(s.cfg.Database))
 	if s.opts.ReadyFile != "" {
