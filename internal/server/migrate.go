@@ -8,11 +8,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/pressly/goose/v3"
 
 	"gatehouse/internal/store/migrations"
+	"gatehouse/internal/store/postgres"
 )
 
 // Migrate applies pending schema migrations to the store at url, one by
@@ -20,6 +22,18 @@ import (
 // before a rolling upgrade. Opening the gateway also migrates; this is the
 // explicit, observable way.
 func Migrate(ctx context.Context, url string, out io.Writer) error {
+	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
+		n := 0
+		st, err := postgres.OpenWith(ctx, url, postgres.Options{OnMigration: func(m postgres.MigrationStep) {
+			n++
+			fmt.Fprintf(out, "[%d] %s … done in %s\n", n, m.Name, m.Took.Round(time.Millisecond))
+		}})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "schema is up to date (%d steps applied now)\n", n)
+		return st.Close()
+	}
 	db, dialect, err := openSQL(url)
 	if err != nil {
 		return err
@@ -73,5 +87,5 @@ func openSQL(url string) (*sql.DB, goose.Dialect, error) {
 		}
 		return db, goose.DialectSQLite3, nil
 	}
-	return nil, "", fmt.Errorf("database %q: use gatehouse serve (PostgreSQL stores migrate on open, with progress in the log)", url)
+	return nil, "", fmt.Errorf("database %q: use sqlite://path or postgres://…", url)
 }
