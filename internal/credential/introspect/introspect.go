@@ -142,7 +142,7 @@ type answer struct {
 	summary    string // trace detail
 }
 
-type binding struct{ claim, value string }
+type binding struct{ claim, value, detail string }
 
 // New returns a Verifier.
 func New(o Options) *Verifier {
@@ -447,7 +447,7 @@ func parse(ep *Endpoint, body []byte, now time.Time) (*answer, error) {
 		if s == "" {
 			continue
 		}
-		a.bindings = append(a.bindings, binding{claim: c, value: s})
+		a.bindings = append(a.bindings, binding{claim: c, value: s, detail: "issuer '" + ep.Name + "', " + c + " " + quote(s) + ": bound"})
 		if a.credID == "" {
 			a.credID = ep.Name + ":" + s
 		}
@@ -484,7 +484,7 @@ func (v *Verifier) judge(in *credential.Input, b Bindings, a *answer) (credentia
 	}
 	for _, bd := range a.bindings {
 		if c := b.Consumer(ep.Name, bd.claim, bd.value); c != nil {
-			t.Pass(stage, ckBinding, "issuer '"+ep.Name+"', "+bd.claim+": bound")
+			t.Pass(stage, ckBinding, bd.detail)
 			return credential.Identity{Type: domain.AuthIntrospection, CredentialID: a.credID, Consumer: c,
 				Scopes: a.scopes, ScopeHeader: a.scopeHdr, ExpiresAt: a.exp}, nil
 		}

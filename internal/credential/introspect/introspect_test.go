@@ -113,11 +113,17 @@ func TestVerify(t *testing.T) {
 		{desc: "no active member", token: tokUser, want: want{code: reason.AuthBackendUnavailable, status: 503, debug: `no "active" member`},
 			setup: func(t *testing.T, as *authServer, _ *binds) { as.answerRaw(jsonBody(`{"sub":"user-1"}`)) }},
 		{desc: "active as a string", token: tokUser, want: want{code: reason.AuthBackendUnavailable, status: 503, debug: `"active" is a string, not a boolean`},
-			setup: func(t *testing.T, as *authServer, _ *binds) { as.answerRaw(jsonBody(`{"active":"true","sub":"user-1"}`)) }},
+			setup: func(t *testing.T, as *authServer, _ *binds) {
+				as.answerRaw(jsonBody(`{"active":"true","sub":"user-1"}`))
+			}},
 		{desc: "exp as a string", token: tokUser, want: want{code: reason.AuthBackendUnavailable, status: 503, debug: `"exp" is a string, not a NumericDate`},
-			setup: func(t *testing.T, as *authServer, _ *binds) { as.answerRaw(jsonBody(`{"active":true,"sub":"user-1","exp":"1772370000"}`)) }},
+			setup: func(t *testing.T, as *authServer, _ *binds) {
+				as.answerRaw(jsonBody(`{"active":true,"sub":"user-1","exp":"1772370000"}`))
+			}},
 		{desc: "scope as a number", token: tokUser, want: want{code: reason.AuthBackendUnavailable, status: 503, debug: `"scope" is a number`},
-			setup: func(t *testing.T, as *authServer, _ *binds) { as.answerRaw(jsonBody(`{"active":true,"sub":"user-1","scope":7}`)) }},
+			setup: func(t *testing.T, as *authServer, _ *binds) {
+				as.answerRaw(jsonBody(`{"active":true,"sub":"user-1","scope":7}`))
+			}},
 		{desc: "sub as a number", token: tokUser, want: want{code: reason.AuthBackendUnavailable, status: 503, debug: `"sub" is a number, not a string`},
 			setup: func(t *testing.T, as *authServer, _ *binds) { as.answerRaw(jsonBody(`{"active":true,"sub":12}`)) }},
 		{desc: "scope as an array is accepted", token: tokUser, want: want{status: 200, cred: "idp:user-1", scopes: "a b c"},
