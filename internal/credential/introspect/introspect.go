@@ -22,7 +22,11 @@
 //     naming exactly what was wrong. Every endpoint saying inactive is
 //     token.inactive; the reason stays in the authorization server, as
 //     RFC 7662 §2.2 wants.
-//  5. Audience (Endpoint.Audiences), binding to a consumer by (issuer,
+//  5. Confirmation (RFC 8705 §3.2): a certificate-bound token (cnf
+//     x5t#S256) needs the request's client certificate (mtls.Thumbprint);
+//     a token bound by a method not checked here (e.g. DPoP's jkt) is
+//     refused rather than accepted as a plain bearer token.
+//  6. Audience (Endpoint.Audiences), binding to a consumer by (issuer,
 //     claim, value) — identity.unmapped (403) when none, as for JWTs —
 //     and scopes from "scope".
 //
@@ -44,6 +48,7 @@ package introspect
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"io"
@@ -61,6 +66,7 @@ import (
 	"gatehouse/internal/authheader"
 	"gatehouse/internal/credential"
 	"gatehouse/internal/credential/jwt"
+	"gatehouse/internal/credential/mtls"
 	"gatehouse/internal/domain"
 	"gatehouse/internal/keys"
 	"gatehouse/internal/reason"
@@ -138,8 +144,13 @@ type answer struct {
 	aud        []string
 	audOK      bool
 	bindings   []binding
-	credID     string
-	summary    string // trace detail
+	// x5t is the RFC 8705 §3.2 cnf "x5t#S256" of a certificate-bound
+	// token ("" when unbound); cnfOther names a confirmation method this
+	// gateway cannot check.
+	x5t      string
+	cnfOther string
+	credID   string
+	summary  string // trace detail
 }
 
 type binding struct{ claim, value, detail string }
@@ -203,6 +214,7 @@ const (
 	ckCall     = "introspect.call"
 	ckAudience = "introspect.audience"
 	ckBinding  = "introspect.binding"
+	ckConfirm  = "introspect.cnf"
 )
 
 // outcome is the result of asking the endpoints, shared by coalesced
@@ -435,6 +447,23 @@ func parse(ep *Endpoint, body []byte, now time.Time) (*answer, error) {
 			}
 		}
 	}
+	if raw, ok := m["cnf"]; ok && !isNull(raw) {
+		var cnf map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &cnf); err != nil || cnf == nil {
+			return nil, errors.New(`"cnf" is ` + kind(raw) + `, not an object`)
+		}
+		for name, v := range cnf {
+			if name != "x5t#S256" {
+				if a.cnfOther == "" || name < a.cnfOther {
+					a.cnfOther = name
+				}
+				continue
+			}
+			if err := json.Unmarshal(v, &a.x5t); err != nil || a.x5t == "" {
+				return nil, errors.New(`cnf "x5t#S256" is ` + kind(v) + `, not a non-empty string`)
+			}
+		}
+	}
 	for _, c := range ep.BindingClaims {
 		raw, ok := m[c]
 		if !ok || isNull(raw) {
@@ -468,6 +497,23 @@ func (v *Verifier) judge(in *credential.Input, b Bindings, a *answer) (credentia
 		// Answered from the cache up to exp; a fresh answer after exp is
 		// the server's word, reported as such.
 		t.Pass(stage, ckToken, "active per issuer '"+ep.Name+"' though exp "+stamp(*a.exp)+" has passed by the gateway's clock")
+	}
+	if a.cnfOther != "" {
+		d := "The token is bound to a proof (cnf " + quote(a.cnfOther) + ") that this gateway does not check, so it cannot be accepted here."
+		t.Fail(stage, ckConfirm, d)
+		return credential.Identity{}, reason.New(CodeInactive, d)
+	}
+	if a.x5t != "" {
+		// RFC 8705 §3: a certificate-bound token is only good with the
+		// certificate it was issued to. The caller has not proved it holds
+		// that certificate, so it learns no more than that.
+		got, ok := mtls.Thumbprint(in.Request)
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(a.x5t)) != 1 {
+			d := "The token is bound to a client certificate (RFC 8705), and this request did not present that certificate."
+			t.Fail(stage, ckConfirm, d)
+			return credential.Identity{}, reason.New(CodeInactive, d)
+		}
+		t.Pass(stage, ckConfirm, "certificate-bound token: the request's client certificate matches cnf x5t#S256")
 	}
 	if !a.audOK {
 		got := "no aud"
