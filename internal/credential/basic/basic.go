@@ -281,6 +281,7 @@ func (v *Verifier) check(users Users, username string, pw []byte) *result {
 	ok, err := v.verify(u.PasswordHash, pw)
 	switch {
 	case err != nil:
+		v.dummy(pw) // the answer takes as long as any other failure's
 		return &result{user: u, badHash: err,
 			private: "credential " + u.CredentialID + ": the stored password hash is unusable (" + err.Error() + "); reset the password"}
 	case !ok:

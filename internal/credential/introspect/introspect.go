@@ -60,6 +60,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -129,7 +130,16 @@ type Verifier struct {
 	client *http.Client
 	cache  *lru[*answer]
 	group  flights[*outcome]
+
+	// Failures are logged at most once per logEvery and endpoint: during
+	// an outage every request fails (failures are not cached), and the
+	// call log and traces already carry each one.
+	logMu   sync.Mutex
+	logged  map[*Endpoint]time.Time
+	dropped map[*Endpoint]int
 }
+
+const logEvery = 10 * time.Second
 
 var _ credential.Verifier = (*Verifier)(nil)
 
@@ -281,6 +291,29 @@ func (v *Verifier) Verify(in *credential.Input) (credential.Identity, *reason.Er
 	return v.judge(in, b, o.a)
 }
 
+// logFailure logs a failed call, rate-limited per endpoint.
+func (v *Verifier) logFailure(ep *Endpoint, err error) {
+	now := time.Now()
+	v.logMu.Lock()
+	if v.logged == nil {
+		v.logged, v.dropped = map[*Endpoint]time.Time{}, map[*Endpoint]int{}
+	}
+	if now.Sub(v.logged[ep]) < logEvery {
+		v.dropped[ep]++
+		v.logMu.Unlock()
+		return
+	}
+	n := v.dropped[ep]
+	v.logged[ep] = now
+	delete(v.dropped, ep)
+	if len(v.logged) > 1024 { // endpoints of old snapshots
+		clear(v.logged)
+		clear(v.dropped)
+	}
+	v.logMu.Unlock()
+	v.o.Logger.Warn("introspection failed", "endpoint", ep, "err", err, "unlogged_failures_before", n)
+}
+
 // listed reports whether ep is still one of the snapshot's endpoints (the
 // same configuration).
 func listed(eps []*Endpoint, ep *Endpoint) bool {
@@ -306,7 +339,7 @@ func (v *Verifier) ask(ctx context.Context, eps []*Endpoint, tok string, sum [32
 		a, err := v.call(ctx, ep, tok, now)
 		if err != nil {
 			o.failures = append(o.failures, "issuer '"+ep.Name+"' at "+ep.URL+": "+err.Error())
-			v.o.Logger.Warn("introspection failed", "endpoint", ep, "err", err)
+			v.logFailure(ep, err)
 			continue
 		}
 		if a.active {

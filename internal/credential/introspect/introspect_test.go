@@ -3,6 +3,7 @@ package introspect
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"log/slog"
 	"net/http"
 	"runtime"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"gatehouse/internal/authheader"
+	"gatehouse/internal/credential"
 	"gatehouse/internal/reason"
 	"gatehouse/internal/snapshot"
 )
@@ -464,5 +466,26 @@ func TestRecognizes(t *testing.T) {
 		if got := v.Recognizes(tc.p); got != tc.want {
 			t.Errorf("%s: %v", tc.desc, got)
 		}
+	}
+}
+
+// TestFailureLogThrottled: an outage fails every request (failures are
+// not cached) but is logged once per endpoint and logEvery, never with
+// the token.
+func TestFailureLogThrottled(t *testing.T) {
+	as, b := world(t)
+	as.srv.Close()
+	var buf strings.Builder
+	v := New(Options{Bindings: func(*credential.Input) Bindings { return b }, Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	for range 5 {
+		if _, rerr := v.Verify(input(tokUser, t0)); rerr == nil || rerr.Code != reason.AuthBackendUnavailable {
+			t.Fatalf("%v", rerr)
+		}
+	}
+	if n := strings.Count(buf.String(), "introspection failed"); n != 1 {
+		t.Fatalf("%d log lines, want 1:\n%s", n, buf.String())
+	}
+	if strings.Contains(buf.String(), tokUser) || strings.Contains(buf.String(), clientSecret) {
+		t.Fatalf("log leaks a secret: %s", buf.String())
 	}
 }
