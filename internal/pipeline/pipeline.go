@@ -20,6 +20,7 @@ import (
 	"gatehouse/internal/clock"
 	"gatehouse/internal/credential"
 	"gatehouse/internal/domain"
+	"gatehouse/internal/keys"
 	"gatehouse/internal/policy"
 	"gatehouse/internal/proxy"
 	"gatehouse/internal/ratelimit"
@@ -482,9 +483,18 @@ func (p *Pipeline) pick(route *snapshot.Route, pres authheader.Credential) (cred
 		return nil, &reason.Error{Code: reason.AuthMissing, Detail: "No credential was sent. This route accepts " + accepts + "."}
 	}
 	for _, m := range methods {
-		if v := p.verifiers[m]; v != nil && v.Recognizes(pres) {
-			return v, nil
+		v := p.verifiers[m]
+		if v == nil || !v.Recognizes(pres) {
+			continue
 		}
+		// An opaque bearer that is not a gk_ key goes to introspection
+		// when the route accepts it, even if API keys come first (the
+		// API-key verifier would only find it among imported keys).
+		if m == domain.AuthAPIKey && pres.Kind == authheader.Bearer && !keys.HasPrefix(pres.Token) &&
+			hasMethod(methods, domain.AuthIntrospection) && p.verifiers[domain.AuthIntrospection] != nil {
+			continue
+		}
+		return v, nil
 	}
 	if pres.Kind == authheader.Other {
 		return nil, &reason.Error{Code: reason.AuthSchemeUnsupported,
@@ -496,6 +506,15 @@ func (p *Pipeline) pick(route *snapshot.Route, pres authheader.Credential) (cred
 	}
 	return nil, &reason.Error{Code: reason.AuthMethodNotAllowed,
 		Detail: "The request carries " + what + ", which this route does not accept. It accepts " + accepts + "."}
+}
+
+func hasMethod(methods []string, m string) bool {
+	for _, x := range methods {
+		if x == m {
+			return true
+		}
+	}
+	return false
 }
 
 // identify checks the owner chain of a verified credential: consumer, then

@@ -13,6 +13,7 @@ import (
 	"gatehouse/internal/credential/basic"
 	"gatehouse/internal/credential/httpsig"
 	"gatehouse/internal/credential/httpsig/sigkey"
+	"gatehouse/internal/credential/introspect"
 	"gatehouse/internal/credential/jwt"
 	"gatehouse/internal/credential/mtls"
 	"gatehouse/internal/domain"
@@ -42,8 +43,9 @@ type credentialIndex struct {
 	box *secrets.Box
 	log *slog.Logger
 
-	mu      sync.Mutex
-	issuers map[string]issuerEntry // by issuer id
+	mu        sync.Mutex
+	issuers   map[string]issuerEntry   // by issuer id
+	endpoints map[string]endpointEntry // by issuer id
 
 	aiMu sync.Mutex
 	ai   map[string]aiProviderEntry // by provider id
@@ -55,11 +57,18 @@ type issuerEntry struct {
 }
 
 // jwtBindings implements jwt.Bindings over one snapshot.
+//
+// It also implements introspect.Bindings: the same jwt_binding
+// credentials map introspected tokens to consumers.
 type jwtBindings struct {
 	byIss     map[string]*jwt.Issuer
 	consumers map[bindingKey]*snapshot.Consumer
 	all       []*jwt.Issuer
+	endpoints []*introspect.Endpoint
 }
+
+// Endpoints implements introspect.Bindings.
+func (b *jwtBindings) Endpoints() []*introspect.Endpoint { return b.endpoints }
 
 type bindingKey struct{ issuer, claim, value string }
 
@@ -198,6 +207,7 @@ func (ci *credentialIndex) jwtBindings(s *snapshot.Snapshot, d *store.Data) (*jw
 	}
 	ci.mu.Lock()
 	defer ci.mu.Unlock()
+	ci.introspectionEndpoints(b, d, claimsByIssuer)
 	seen := map[string]bool{}
 	for _, is := range d.Issuers {
 		if is.JWKSURL == "" && is.DiscoveryURL == "" && is.HS256Secret == "" {
@@ -240,6 +250,58 @@ func (ci *credentialIndex) jwtBindings(s *snapshot.Snapshot, d *store.Data) (*jw
 		}
 	}
 	return b, nil
+}
+
+// introspectionEndpoints builds one endpoint per issuer with an
+// introspection URL, reusing it while its configuration is unchanged (its
+// cache of answers is tied to the pointer). Called with ci.mu held.
+func (ci *credentialIndex) introspectionEndpoints(b *jwtBindings, d *store.Data, claims map[string][]string) {
+	if ci.endpoints == nil {
+		ci.endpoints = map[string]endpointEntry{}
+	}
+	seen := map[string]bool{}
+	for _, is := range d.Issuers {
+		if is.IntrospectionURL == "" {
+			continue
+		}
+		seen[is.ID] = true
+		ep := introspect.Endpoint{Name: is.Name, URL: is.IntrospectionURL, ClientID: is.IntrospectionClientID,
+			Audiences: is.Audiences, BindingClaims: claims[is.ID]}
+		fpb, _ := json.Marshal(struct {
+			E      introspect.Endpoint
+			Secret string
+		}{ep, is.IntrospectionClientSecret})
+		fp := string(fpb)
+		if e, ok := ci.endpoints[is.ID]; ok && e.fingerprint == fp {
+			b.endpoints = append(b.endpoints, e.ep)
+			continue
+		}
+		if is.IntrospectionClientSecret != "" {
+			sec, err := ci.open(is.IntrospectionClientSecret)
+			if err != nil {
+				ci.log.Error("introspection endpoint left out of the snapshot", "issuer", is.Name, "err", err)
+				continue
+			}
+			ep.ClientSecret = sec
+		}
+		e, err := introspect.NewEndpoint(ep)
+		if err != nil {
+			ci.log.Error("introspection endpoint left out of the snapshot", "issuer", is.Name, "err", err)
+			continue
+		}
+		ci.endpoints[is.ID] = endpointEntry{fingerprint: fp, ep: e}
+		b.endpoints = append(b.endpoints, e)
+	}
+	for id := range ci.endpoints {
+		if !seen[id] {
+			delete(ci.endpoints, id)
+		}
+	}
+}
+
+type endpointEntry struct {
+	fingerprint string
+	ep          *introspect.Endpoint
 }
 
 func (ci *credentialIndex) signatureKeys(s *snapshot.Snapshot, d *store.Data) (httpsig.Keyring, error) {
@@ -289,6 +351,13 @@ func (ci *credentialIndex) open(sealed string) ([]byte, error) {
 }
 
 // jwtBindingsOf returns the bindings of a snapshot (jwt.Options.Bindings).
+func introspectBindingsOf(s *snapshot.Snapshot) introspect.Bindings {
+	if b, ok := s.Ext(extJWT).(*jwtBindings); ok {
+		return b
+	}
+	return &jwtBindings{}
+}
+
 func jwtBindingsOf(s *snapshot.Snapshot) jwt.Bindings {
 	if b, ok := s.Ext(extJWT).(*jwtBindings); ok {
 		return b

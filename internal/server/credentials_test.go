@@ -165,3 +165,50 @@ func TestHTTPSignatureRoute(t *testing.T) {
 		})
 	}
 }
+
+// Opaque tokens checked by RFC 7662 introspection, mapped through a
+// jwt_binding; an inactive token is token.inactive; an introspection
+// endpoint that fails is auth.backend_unavailable (503), never 401.
+func TestIntrospectionRoute(t *testing.T) {
+	h := newHarness(t)
+	w := h.newWorld("acme", nil, nil)
+	down := false
+	ep := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if down {
+			http.Error(rw, "down", http.StatusBadGateway)
+			return
+		}
+		_ = r.ParseForm()
+		rw.Header().Set("Content-Type", "application/json")
+		if r.Form.Get("token") == "opaque-good" {
+			_ = json.NewEncoder(rw).Encode(map[string]any{"active": true, "sub": "svc-1", "exp": t0.Unix() + 600})
+			return
+		}
+		_ = json.NewEncoder(rw).Encode(map[string]any{"active": false})
+	}))
+	defer ep.Close()
+	iss := h.mustAdmin("POST", "/admin/v1/issuers", map[string]any{"name": "as", "issuer": "https://as.example",
+		"introspection_url": ep.URL, "introspection_client_id": "gatehouse", "introspection_client_secret": "s3cret-s3cret-s3cret"})["id"].(string)
+	h.mustAdmin("POST", "/admin/v1/credentials", map[string]any{"consumer": w.consumer, "type": "jwt_binding", "issuer": iss, "subject": "svc-1"})
+	h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": w.service, "paths": []string{"/opaque"}, "auth": []string{"api_key", "introspection"}})
+	cases := []struct {
+		desc       string
+		token      string
+		down       bool
+		wantStatus int
+		wantCode   string
+	}{
+		{"active token", "opaque-good", false, 200, ""},
+		{"inactive token", "opaque-bad", false, 401, "token.inactive"},
+		{"endpoint failing", "opaque-other", true, 503, "auth.backend_unavailable"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			down = tc.down
+			r := h.call("GET", "/opaque/x", bearer(tc.token)...)
+			if r.status != tc.wantStatus || (tc.wantCode != "" && r.body["code"] != tc.wantCode) {
+				t.Fatalf("%d %s", r.status, r.raw)
+			}
+		})
+	}
+}

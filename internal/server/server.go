@@ -36,6 +36,7 @@ import (
 	"gatehouse/internal/credential/apikey"
 	"gatehouse/internal/credential/basic"
 	"gatehouse/internal/credential/httpsig"
+	"gatehouse/internal/credential/introspect"
 	"gatehouse/internal/credential/jwt"
 	"gatehouse/internal/credential/mtls"
 	"gatehouse/internal/domain"
@@ -279,6 +280,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 			jwt.New(jwt.Options{Keyring: s.jwks, Logger: opts.Logger,
 				Bindings: func(in *credential.Input) jwt.Bindings { return jwtBindingsOf(in.Snap) }}),
 			&httpsig.Verifier{Keys: signatureKeysOf, Nonces: nonces},
+			introspect.New(introspect.Options{Logger: opts.Logger,
+				Bindings: func(in *credential.Input) introspect.Bindings { return introspectBindingsOf(in.Snap) }}),
 			basic.New(basic.Options{Logger: opts.Logger,
 				Users: func(in *credential.Input) basic.Users { return basicUsersOf(in.Snap) }}),
 			mtlsVerifier{mtls.New(mtls.Options{Trust: trust,
