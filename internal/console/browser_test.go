@@ -369,7 +369,7 @@ func TestBrowserFullFlow(t *testing.T) {
 		t.Fatalf("live call: %d", st)
 	}
 	ctx, cancel := context.WithTimeout(admin.ctx, 15*time.Second)
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.body.innerText.includes('/ledger/live')`, chromedp.WithPollingInterval(200*time.Millisecond))); err != nil {
+	if _, err := waitTrue(ctx, `document.body.innerText.includes('/ledger/live')`); err != nil {
 		cancel()
 		t.Fatalf("the live tail did not show the new call (rows before: %v): %v", before, err)
 	}
@@ -401,13 +401,13 @@ func TestBrowserFullFlow(t *testing.T) {
 	// The operator's view of the same call: the trace as a checklist.
 	admin.nav(con + "/calls?reason=key.revoked")
 	admin.submit(`#call-rows a[href^="/console/calls/"]`)
-	admin.see("console call detail", "Rejected", "key.revoked", "Decision trace", "✗", "checkout (owner of the key)")
+	admin.see("console call detail", "Rejected", "key.revoked", "Decision trace", "✗", "checkout")
 	admin.shot("console-call-detail")
 
 	// The dashboard draws its charts (uPlot) from the calls.
 	admin.nav(con + "/dashboard?window=15m")
 	dctx, dcancel := context.WithTimeout(admin.ctx, 15*time.Second)
-	if _, err := chromedp.Run(dctx, chromedp.Poll[bool](`document.querySelectorAll('.uplot').length === 4`, chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
+	if _, err := waitTrue(dctx, `document.querySelectorAll('.uplot').length === 4`); err != nil {
 		t.Errorf("dashboard drew %v charts, want 4: %v", admin.eval(`document.querySelectorAll('.uplot').length`), err)
 	}
 	dcancel()
@@ -442,7 +442,7 @@ func TestBrowserXSS(t *testing.T) {
 	// all four charts get drawn under the CSP.
 	b.nav(e.srv.URL + "/console/dashboard?window=1h")
 	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelectorAll('.uplot').length === 4`, chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
+	if _, err := waitTrue(ctx, `document.querySelectorAll('.uplot').length === 4`); err != nil {
 		cancel()
 		t.Fatalf("dashboard charts: %v (drawn: %v; trends: %v; data blocks: %v; htmx: %v; errors: %v)", err, b.eval(`document.querySelectorAll('.uplot').length`), b.eval(`String(!!document.getElementById('trends'))`), b.eval(`document.querySelectorAll('script.chart-data').length`), b.eval(`typeof htmx`), b.cspErrs)
 	}
@@ -461,4 +461,27 @@ func TestBrowserXSS(t *testing.T) {
 // tenantID finds a tenant's id by slug through the admin API.
 func (g *gateway) tenantID(slug string) string {
 	return g.mustAPI("GET", "/admin/v1/tenants/"+slug, nil)["id"].(string)
+}
+
+// waitTrue evaluates expr every 100 ms until it is true or ctx ends. Unlike
+// chromedp.Poll it survives the page's execution context being replaced
+// (htmx swaps and reloads destroy it: "Cannot find context with
+// specified id"), which made the dashboard checks flaky.
+func waitTrue(ctx context.Context, expr string) (bool, error) {
+	var last error
+	for {
+		if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr)); err == nil && ok {
+			return true, nil
+		} else if err != nil {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			if last == nil {
+				last = ctx.Err()
+			}
+			return false, last
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
