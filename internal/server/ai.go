@@ -20,6 +20,8 @@ const extAI = "ai"
 type aiIndex struct {
 	catalogue *ai.MemCatalogue
 	access    map[string][]string
+	budgets   map[string][]domain.Budget // by scope + ":" + scope id
+	prompts   map[string]domain.Prompt   // by id
 }
 
 // Model implements ai.Catalogue.
@@ -106,6 +108,8 @@ func (ci *credentialIndex) buildAI(s *snapshot.Snapshot, d *store.Data) {
 	for _, a := range d.AIAccess {
 		x.access[a.ConsumerID] = a.Models
 	}
+	x.indexBudgets(d.Budgets)
+	x.indexPrompts(d.Prompts)
 	s.SetExt(extAI, x)
 }
 
@@ -132,14 +136,22 @@ func (c snapCatalogue) Model(name string) (*ai.Model, bool) {
 func (c snapCatalogue) Models() []*ai.Model { return aiIndexOf(c.holder.Load()).Models() }
 
 func (a aiRoutes) ServeRoute(w http.ResponseWriter, r *http.Request, rc *pipeline.RouteCall) {
+	recordAI(rc.Call, a.h.Serve(w, r, aiCallContext(rc)))
+}
+
+// aiCallContext is what the AI handler needs of an admitted call.
+func aiCallContext(rc *pipeline.RouteCall) ai.CallContext {
 	id := rc.Identity
 	cc := ai.CallContext{RequestID: rc.Call.RequestID, TenantID: id.Consumer.TenantID, ConsumerID: id.Consumer.ID,
 		CredentialID: id.CredentialID, AllowedModels: aiIndexOf(rc.Snap).access[id.Consumer.ID]}
 	if len(rc.Route.Paths) > 0 {
 		cc.Prefix = rc.Route.Paths[0]
 	}
-	res := a.h.Serve(w, r, cc)
-	c := rc.Call
+	return cc
+}
+
+// recordAI puts an AI call's outcome on its call record.
+func recordAI(c *domain.Call, res ai.Result) {
 	c.Status = res.Status
 	c.Engine = "ai"
 	if res.Err != nil {

@@ -266,13 +266,20 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		_ = st.Close()
 		return nil, fmt.Errorf("tracing: %w", err)
 	}
-	aiHandler, err := ai.New(ai.Options{Catalogue: snapCatalogue{holder: &s.snaps}, Clock: opts.Clock, Logger: opts.Logger})
+	var budgetCounter ai.Counter = ai.NewMemCounter(opts.Clock)
+	if s.redis != nil {
+		budgetCounter = &ai.FallbackCounter{Primary: ai.NewRedisCounter(s.redis, "gatehouse:budget:"), Secondary: budgetCounter,
+			Clock: opts.Clock, Logger: opts.Logger}
+	}
+	aiHandler, err := ai.New(ai.Options{Catalogue: snapCatalogue{holder: &s.snaps}, Clock: opts.Clock, Logger: opts.Logger,
+		Budget: &aiBudgets{counter: budgetCounter, clock: opts.Clock, log: opts.Logger,
+			budgets: func(c ai.CallContext) []domain.Budget { return aiIndexOf(s.snaps.Load()).budgetsFor(c) }}})
 	if err != nil {
 		_ = st.Close()
 		return nil, fmt.Errorf("ai: %w", err)
 	}
 	s.pipe = pipeline.New(pipeline.Options{
-		RouteHandlers: map[string]pipeline.RouteHandler{"ai": aiRoutes{h: aiHandler}},
+		RouteHandlers: map[string]pipeline.RouteHandler{"ai": aiRoutes{h: aiHandler}, "prompt": promptRoutes{h: aiHandler}},
 		Tracer:        s.trc,
 		Snapshots:     &s.snaps,
 		Verifiers: []credential.Verifier{
