@@ -342,7 +342,14 @@ func TestCoalescing(t *testing.T) {
 					}
 				})
 			}
+			// Bounded: on a starved machine the held call could time out
+			// before every caller joined; then say so instead of hanging.
+			deadline := time.Now().Add(20 * time.Second)
 			for v.group.joined(key) < n-1 {
+				if time.Now().After(deadline) {
+					release()
+					t.Fatalf("only %d of %d callers joined the flight within 20s", v.group.joined(key), n-1)
+				}
 				runtime.Gosched()
 			}
 			release()
