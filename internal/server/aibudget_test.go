@@ -17,6 +17,7 @@ import (
 	"gatehouse/internal/ai/aitest"
 	"gatehouse/internal/clock"
 	"gatehouse/internal/cluster"
+	"gatehouse/internal/config"
 	"gatehouse/internal/domain"
 	"gatehouse/internal/reason"
 )
@@ -277,9 +278,22 @@ func TestAIBudgetWindowRollover(t *testing.T) {
 
 // Budgets end to end: an AI route whose consumer has $0.001 a day; calls
 // succeed until it is spent, then answer budget.exceeded in the OpenAI
-// error shape with Retry-After and the request ID.
+// error shape with Retry-After and the request ID — counted per node, and
+// in Redis when the gateway runs with GATEHOUSE_REDIS_URL.
 func TestAIBudgetThroughGateway(t *testing.T) {
-	h := newHarness(t)
+	for _, mode := range []string{"memory", "redis"} {
+		t.Run(mode, func(t *testing.T) {
+			var mutate []func(*config.Config)
+			if mode == "redis" {
+				u := testRedisURL(t)
+				mutate = append(mutate, func(c *config.Config) { c.RedisURL = u })
+			}
+			testAIBudgetThroughGateway(t, newHarness(t, mutate...))
+		})
+	}
+}
+
+func testAIBudgetThroughGateway(t *testing.T, h *harness) {
 	w := h.newWorld("acme", nil, nil)
 	f := aitest.New(t, aitest.OpenAI)
 	f.Script(func(aitest.Request) aitest.Scenario {
