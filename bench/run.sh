@@ -16,7 +16,10 @@
 #   HALF_RATE=1                       also p99 at half Gatehouse's peak, for
 #                                     Gatehouse and nginx at the same offered rate
 #                                     (open loop: bench/cmd/paced)
-#   ROWS="direct bare gatehouse garbage unknown nginx caddy"   subset to run
+#   ROWS="direct bare gatehouse garbage unknown jwt sig policy nginx caddy"
+#                                     subset to run ("sig" is two rows: the
+#                                     signed requests and the same generator
+#                                     with the API key, bench/cmd/sigload)
 #   OUT=bench/out                     results.md and raw wrk output (raw/)
 #   GATEHOUSE_REF=                    build gatehouse from this commit (clean
 #                                     export) instead of the work tree
@@ -35,7 +38,7 @@ WRK_CPUS=${WRK_CPUS:-0}
 SERVER_CPUS=${SERVER_CPUS:-1}
 NGINX_WORKERS=${NGINX_WORKERS:-1}
 HALF_RATE=${HALF_RATE:-1}
-ROWS=${ROWS:-"direct bare gatehouse garbage unknown nginx caddy"}
+ROWS=${ROWS:-"direct bare gatehouse garbage unknown jwt sig policy nginx caddy"}
 OUT=${OUT:-$ROOT/bench/out}
 GATEHOUSE_REF=${GATEHOUSE_REF:-}
 GH_BUILT_FROM=
@@ -48,7 +51,9 @@ die() {
 	exit 1
 }
 want_row() { [[ " $ROWS " == *" $1 "* ]]; }
-want_gatehouse() { want_row gatehouse || want_row garbage || want_row unknown; }
+want_gatehouse() {
+	want_row gatehouse || want_row garbage || want_row unknown || want_row jwt || want_row sig || want_row policy
+}
 is_zero_duration() { [[ $1 == 0 || $1 == 0s ]]; }
 
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer, not '$ROUNDS'"
@@ -104,8 +109,9 @@ ensure_tools() {
 
 build() {
 	mkdir -p "$BIN"
-	log "building upstream, bareproxy, setup, paced"
-	CGO_ENABLED=0 go build -o "$BIN/" ./bench/cmd/upstream ./bench/cmd/bareproxy ./bench/cmd/setup ./bench/cmd/paced ||
+	log "building upstream, bareproxy, setup, paced, jwks, sigload"
+	CGO_ENABLED=0 go build -o "$BIN/" ./bench/cmd/upstream ./bench/cmd/bareproxy ./bench/cmd/setup ./bench/cmd/paced \
+		./bench/cmd/jwks ./bench/cmd/sigload ||
 		die "building bench/cmd failed"
 	if want_gatehouse; then
 		compgen -G "cmd/gatehouse/*.go" >/dev/null ||
@@ -232,19 +238,49 @@ $(tail -20 "$TMP/gatehouse.log")"
 	[[ -n $proxy && -n $GH_ADMIN ]] || die "cannot read proxy/admin addresses from the ready file: $(cat "$dir/ready.json")"
 	wait_http gatehouse "$GH_PID" "http://$proxy/"
 
-	# Tenant, consumer, key, service and route through the admin API; setup
-	# also proves the measured paths (200 + identity headers, garbage key
-	# rejected, unknown key rejected as key.unknown) before anything is timed.
+	# The JWT row's identity provider: an RSA key generated at start, served
+	# as a JWKS for the whole run, and one long-lived token it signed.
+	local jwt_flags=() jwt_token=
+	if want_row jwt; then
+		free_port
+		local jwks_addr=127.0.0.1:$FREE_PORT
+		launch jwks "$BIN/jwks" -addr "$jwks_addr" -token-file "$dir/jwt.token"
+		for ((i = 0; i < 200; i++)); do
+			[[ -s $dir/jwt.token ]] && break
+			kill -0 "$LAST_PID" 2>/dev/null || die "jwks exited. Its log:
+$(tail -20 "$TMP/jwks.log")"
+			sleep 0.1
+		done
+		[[ -s $dir/jwt.token ]] || die "jwks wrote no token within 20 s"
+		jwt_token=$(<"$dir/jwt.token")
+		jwt_flags=(-jwks-url "http://$jwks_addr/.well-known/jwks.json")
+	fi
+
+	# Tenants, consumers, keys, credentials, services, routes, a subscription
+	# and an issuer through the admin API; setup also proves every measured
+	# path (200 + identity headers; garbage key rejected, unknown key rejected
+	# as key.unknown; policy key 200 where a key without scope and
+	# subscription gets 403; a signed request 200 and the same one again
+	# sig.replayed; the JWT 200) before anything is timed.
 	local keys
-	keys=$(GATEHOUSE_ADMIN_TOKEN=$GH_TOKEN "$BIN/setup" -admin "http://$GH_ADMIN" -upstream "http://$UP_ADDR" \
-		-proxy "http://$proxy" -garbage garbage 2>"$TMP/setup.log") ||
+	keys=$(GATEHOUSE_ADMIN_TOKEN=$GH_TOKEN GH_JWT_TOKEN=$jwt_token "$BIN/setup" -admin "http://$GH_ADMIN" \
+		-upstream "http://$UP_ADDR" -proxy "http://$proxy" -garbage garbage "${jwt_flags[@]}" 2>"$TMP/setup.log") ||
 		die "gatehouse setup failed: $(cat "$TMP/setup.log")"
 	sed 's/^/[bench]   /' "$TMP/setup.log" >&2
 	URL[gatehouse]=http://$proxy/ URL[garbage]=http://$proxy/ URL[unknown]=http://$proxy/
 	BEARER[gatehouse]=$(sed -n 1p <<<"$keys")
 	BEARER[garbage]=garbage
 	BEARER[unknown]=$(sed -n 2p <<<"$keys")
+	URL[policy]=http://$proxy/policy BEARER[policy]=$(sed -n 3p <<<"$keys")
+	URL[jwt]=http://$proxy/jwt BEARER[jwt]=$jwt_token
+	# sigload rows: the signed one, and the same generator with the API key.
+	URL[sig]=http://$proxy/sig BEARER[sig]=
+	URL[sigkey]=http://$proxy/ BEARER[sigkey]=${BEARER[gatehouse]}
+	SIG_KEYID=$(sed -n 4p <<<"$keys")
+	SIG_SECRET=$(sed -n 5p <<<"$keys")
 }
+SIG_KEYID=
+SIG_SECRET=
 
 # gatehouse_status: GET /admin/v1/status (empty if gatehouse is not running).
 gatehouse_status() {
@@ -347,6 +383,10 @@ declare -A LABEL=(
 	[gatehouse]="gatehouse (key + call log + identity)"
 	[garbage]="gatehouse, garbage-key flood"
 	[unknown]="gatehouse, unknown-key flood"
+	[jwt]="gatehouse, JWT RS256 (repeated token)"
+	[policy]="gatehouse, key + scope + subscription + rate limit"
+	[sigkey]="gatehouse (key), sigload generator"
+	[sig]="gatehouse, RFC 9421 hmac-sha256, sigload generator"
 	[nginx]="nginx proxy_pass"
 	[caddy]="caddy reverse_proxy"
 	[gatehouse_half]="gatehouse paced at half its peak"
@@ -356,7 +396,15 @@ declare -A LABEL=(
 declare -A EXPECT=(
 	[direct]=ok [bare]=ok [gatehouse]=ok [garbage]=rejected [unknown]=rejected
 	[nginx]=ok [caddy]=ok [gatehouse_half]=ok [nginx_half]=ok
+	[jwt]=ok [policy]=ok [sigkey]=ok [sig]=ok
 )
+# The row each extra row is judged against, measured in the same run with
+# the same generator: wrk rows against the API-key row, the signature row
+# against the API-key row of its own generator (sigload costs more per
+# request than wrk, so only that ratio is fair).
+declare -A KEYREF=([jwt]=gatehouse [policy]=gatehouse [sigkey]=gatehouse [sig]=sigkey)
+# Rows driven by bench/cmd/sigload instead of wrk, and its mode.
+declare -A SIGLOAD=([sigkey]=key [sig]=sig)
 # Per-round samples (space-separated) and the medians computed from them.
 declare -A S_RPS S_P50 S_P99 RPS P50 P99 PACED
 declare -a ORDER=() NOTES=()
@@ -394,7 +442,15 @@ measure() {
 	local url=${URL[$base]} bearer=${BEARER[$base]} label=${LABEL[$id]}
 	local raw="$OUT/raw/$id.r$round.txt"
 	drain_calllog
-	if [[ -n $target ]]; then
+	if [[ -n ${SIGLOAD[$id]:-} ]]; then
+		# One process: warm-up and measured window on the same connections.
+		local warm=$WARMUP
+		is_zero_duration "$warm" && warm=0s
+		log "round $round/$ROUNDS: $label ($DURATION)"
+		GH_BEARER=$bearer GH_SIG_KEYID=$SIG_KEYID GH_SIG_SECRET=$SIG_SECRET "${WRK_ON[@]}" "$BIN/sigload" \
+			-mode "${SIGLOAD[$id]}" -url "$url" -conns "$CONNS" -duration "$DURATION" -warmup "$warm" >"$raw" 2>&1 ||
+			die "sigload run for $label failed: $(tail -3 "$raw")"
+	elif [[ -n $target ]]; then
 		log "round $round/$ROUNDS: $label ($DURATION at $target/s)"
 		local warm=$WARMUP
 		is_zero_duration "$warm" && warm=0s
@@ -497,16 +553,18 @@ report() {
 		echo
 		local range_head="" range_rule="" range=""
 		if ((ROUNDS > 1)); then range_head=" req/s range |" range_rule="---:|"; fi
-		echo "| row | req/s |$range_head p50 ms | p99 ms | vs bare | vs nginx | vs caddy | vs gatehouse |"
-		echo "|---|---:|$range_rule---:|---:|---:|---:|---:|---:|"
+		echo "| row | req/s |$range_head p50 ms | p99 ms | vs bare | vs nginx | vs caddy | vs gatehouse | vs key row |"
+		echo "|---|---:|$range_rule---:|---:|---:|---:|---:|---:|---:|"
 		for id in "${ORDER[@]}"; do
 			label=${LABEL[$id]}
 			[[ -n ${PACED[$id]:-} ]] && label="$label (${PACED[$id]}/s offered)"
 			if ((ROUNDS > 1)); then
 				range=" $(tr ' ' '\n' <<<"${S_RPS[$id]}" | grep . | sort -g | sed -n '1p;$p' | paste -sd'-') |"
 			fi
-			printf '| %s | %s |%s %s | %s | %s | %s | %s | %s |\n' "$label" "${RPS[$id]}" "$range" "${P50[$id]}" "${P99[$id]}" \
-				"$(ratio "$id" bare)" "$(ratio "$id" nginx)" "$(ratio "$id" caddy)" "$(ratio "$id" gatehouse)"
+			local keyref=-
+			[[ -n ${KEYREF[$id]:-} ]] && keyref=$(ratio "$id" "${KEYREF[$id]}")
+			printf '| %s | %s |%s %s | %s | %s | %s | %s | %s | %s |\n' "$label" "${RPS[$id]}" "$range" "${P50[$id]}" "${P99[$id]}" \
+				"$(ratio "$id" bare)" "$(ratio "$id" nginx)" "$(ratio "$id" caddy)" "$(ratio "$id" gatehouse)" "$keyref"
 		done
 		echo
 		if [[ -n $GH_CALLLOG ]]; then
@@ -514,7 +572,7 @@ report() {
 			echo "Graceful shutdown, including the final call-log flush: ${GH_STOP_SECONDS} s."
 			echo
 		fi
-		echo "Targets (#2 = core issue, #3 = pooled forwarding engine):"
+		echo "Targets (#2 = core issue, #3 = pooled forwarding engine, #5 = access policy; JWT and signature rows: spec §13):"
 		echo
 		echo "| target | measured | wanted | |"
 		echo "|---|---:|---:|---|"
@@ -530,6 +588,9 @@ report() {
 			check "#3 p99 ms at half peak: gatehouse vs nginx + 1 ms" "${P99[gatehouse_half]}" "<=" \
 				"$(awk -v n="${P99[nginx_half]}" 'BEGIN { printf "%.2f", n + 1 }')"
 		fi
+		check "JWT RS256 repeated token / API key" "$(num_ratio jwt gatehouse)" ">=" 0.95
+		check "RFC 9421 hmac-sha256 / API key (both sigload)" "$(num_ratio sig sigkey)" ">=" 0.8
+		check "#5 key + scope + subscription + rate limit / API key" "$(num_ratio policy gatehouse)" ">=" 0.95
 		echo
 		echo "Checked for every sample: allowed rows answered 2xx to every request, flood rows 4xx to every request."
 		if ((${#NOTES[@]})); then
@@ -569,8 +630,12 @@ main() {
 	if want_row caddy; then start_caddy; fi
 
 	local round row peak_rows=()
-	for row in direct bare gatehouse garbage unknown nginx caddy; do
-		if want_row "$row"; then peak_rows+=("$row"); fi
+	for row in direct bare gatehouse garbage unknown jwt policy sig nginx caddy; do
+		if want_row "$row"; then
+			# "sig" is two rows: sigload with the API key, then signing.
+			[[ $row == sig ]] && peak_rows+=(sigkey)
+			peak_rows+=("$row")
+		fi
 	done
 	for ((round = 1; round <= ROUNDS; round++)); do
 		for row in "${peak_rows[@]}"; do measure "$row" "$round"; done

@@ -1,9 +1,18 @@
 // Command setup prepares a running Gatehouse for the benchmark through its
-// admin API (spec Appendix A) and prints, on stdout, two lines:
+// admin API (spec Appendix A) and prints, on stdout, five lines:
 //
 //	line 1: a live API key for a consumer allowed on route "/"
 //	line 2: a well-formed key (valid checksum, live environment) whose id
 //	        Gatehouse has never seen — the "unknown key" flood
+//	line 3: the API key of the policy row (route "/policy": required scope,
+//	        another tenant's published service with an approved
+//	        subscription, a route rate limit too high to trigger)
+//	line 4: the RFC 9421 keyid of the signature row (route "/sig")
+//	line 5: that hmac credential's secret, base64 (shown once by the API)
+//
+// With -jwks-url it also registers that JWKS as an issuer, binds its subject
+// "bench" to the first consumer and opens route "/jwt" to jwt only; the
+// token itself (minted by bench/cmd/jwks) comes from GH_JWT_TOKEN.
 //
 // With -proxy it also checks the measured configuration before anything is
 // measured: the key gets the upstream's 200, the upstream receives identity
@@ -35,9 +44,12 @@ func main() {
 	flag.StringVar(&cfg.upstream, "upstream", "http://127.0.0.1:9000", "upstream URL the benchmark service forwards to")
 	flag.StringVar(&cfg.proxy, "proxy", "", "Gatehouse proxy base URL; when set, verify the setup through it")
 	flag.StringVar(&cfg.garbage, "garbage", "garbage", "the garbage credential the flood row sends as a Bearer token")
+	flag.StringVar(&cfg.jwksURL, "jwks-url", "", "JWKS URL of the JWT row's issuer (empty: no JWT row)")
+	flag.StringVar(&cfg.jwtIssuer, "jwt-issuer", "https://bench-idp.example", "the iss of the JWT row's token")
 	flag.DurationVar(&cfg.timeout, "timeout", 15*time.Second, "overall time limit")
 	flag.Parse()
 	cfg.token = os.Getenv("GATEHOUSE_ADMIN_TOKEN")
+	cfg.jwt = os.Getenv("GH_JWT_TOKEN")
 	if err := run(cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "setup:", err)
 		os.Exit(1)
@@ -46,6 +58,7 @@ func main() {
 
 type config struct {
 	admin, token, upstream, proxy, garbage string
+	jwksURL, jwtIssuer, jwt                string
 	timeout                                time.Duration
 }
 
@@ -57,27 +70,65 @@ func run(cfg config) error {
 	defer cancel()
 	c := &adminClient{base: strings.TrimRight(cfg.admin, "/"), token: cfg.token, http: &http.Client{}}
 
-	key, err := provision(ctx, c, cfg.upstream)
+	w, err := provision(ctx, c, cfg.upstream)
 	if err != nil {
 		return err
 	}
+	key := w.key
 	unknown, err := unknownKeyLike(key)
 	if err != nil {
 		return err
 	}
-	if cfg.proxy != "" {
-		if err := verify(ctx, &http.Client{}, strings.TrimRight(cfg.proxy, "/"), key, unknown, cfg.garbage); err != nil {
+	if err := provisionPolicy(ctx, c, &w, cfg.upstream); err != nil {
+		return err
+	}
+	if err := provisionSig(ctx, c, &w); err != nil {
+		return err
+	}
+	if cfg.jwksURL != "" {
+		if cfg.jwt == "" {
+			return errors.New("-jwks-url without GH_JWT_TOKEN: no token to verify the JWT row with")
+		}
+		if err := provisionJWT(ctx, c, w, cfg.jwksURL, cfg.jwtIssuer); err != nil {
 			return err
+		}
+	}
+	if cfg.proxy != "" {
+		hc := &http.Client{}
+		proxy := strings.TrimRight(cfg.proxy, "/")
+		if err := verify(ctx, hc, proxy, key, unknown, cfg.garbage); err != nil {
+			return err
+		}
+		if err := verifyPolicy(ctx, hc, proxy, w.policyKey, key); err != nil {
+			return err
+		}
+		if err := verifySig(ctx, hc, proxy, w.sigKeyID, w.sigSecret); err != nil {
+			return err
+		}
+		if cfg.jwksURL != "" {
+			if err := verifyJWT(ctx, hc, proxy, cfg.jwt); err != nil {
+				return err
+			}
 		}
 	}
 	fmt.Println(key)
 	fmt.Println(unknown)
+	fmt.Println(w.policyKey)
+	fmt.Println(w.sigKeyID)
+	fmt.Println(w.sigSecret)
 	return nil
 }
 
-// provision creates tenant → consumer → key, service → route, and returns the
-// key, which the admin API shows only once.
-func provision(ctx context.Context, c *adminClient, upstream string) (string, error) {
+// world is what provision created, and the secrets the admin API showed once.
+type world struct {
+	tenant, consumer, service, key string
+	policyKey                      string
+	sigKeyID, sigSecret            string
+}
+
+// provision creates tenant → consumer → key, service → route, and returns
+// them with the key, which the admin API shows only once.
+func provision(ctx context.Context, c *adminClient, upstream string) (world, error) {
 	var tenant, consumer, key, service struct {
 		ID  string `json:"id"`
 		Key string `json:"key"`
@@ -101,13 +152,13 @@ func provision(ctx context.Context, c *adminClient, upstream string) (string, er
 	}
 	for _, s := range steps {
 		if err := c.post(ctx, s.path, s.body(), s.out); err != nil {
-			return "", err
+			return world{}, err
 		}
 	}
 	if key.Key == "" {
-		return "", errors.New("POST /admin/v1/keys answered without a \"key\" field")
+		return world{}, errors.New("POST /admin/v1/keys answered without a \"key\" field")
 	}
-	return key.Key, nil
+	return world{tenant: tenant.ID, consumer: consumer.ID, service: service.ID, key: key.Key}, nil
 }
 
 type adminClient struct {
