@@ -29,9 +29,9 @@ type serviceRequest struct {
 	// Environment pins the service to live or test keys on a gateway that
 	// serves both ("" accepts the gateway's).
 	Environment string `json:"environment,omitempty"`
-	EjectAfter       int             `json:"eject_after,omitempty"`
-	EjectFor         string          `json:"eject_for,omitempty"`
-	Version          string          `json:"version,omitempty"`
+	EjectAfter  int    `json:"eject_after,omitempty"`
+	EjectFor    string `json:"eject_for,omitempty"`
+	Version     string `json:"version,omitempty"`
 }
 
 // timeoutsRequest carries durations as strings so an error names the field.

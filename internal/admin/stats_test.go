@@ -149,4 +149,3 @@ func TestStats(t *testing.T) {
 		}
 	})
 }
-
