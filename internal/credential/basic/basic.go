@@ -57,6 +57,7 @@ import (
 
 	"gatehouse/internal/authheader"
 	"gatehouse/internal/credential"
+	"gatehouse/internal/digestcache"
 	"gatehouse/internal/domain"
 	"gatehouse/internal/reason"
 	"gatehouse/internal/secrets"
@@ -123,8 +124,8 @@ type Options struct {
 type Verifier struct {
 	o     Options
 	key   [32]byte // cache-key salt, random per Verifier
-	cache *lru[*entry]
-	group flights[*result]
+	cache *digestcache.LRU[*entry]
+	group digestcache.Flights[*result]
 	slots chan struct{}
 	// hitDetail is the trace detail of a cache hit, made once.
 	hitDetail string
@@ -171,9 +172,9 @@ func New(o Options) *Verifier {
 	_, _ = rand.Read(v.key[:])
 	switch {
 	case o.CacheSize == 0:
-		v.cache = newLRU[*entry](DefaultCacheSize)
+		v.cache = digestcache.NewLRU[*entry](DefaultCacheSize)
 	case o.CacheSize > 0:
-		v.cache = newLRU[*entry](o.CacheSize)
+		v.cache = digestcache.NewLRU[*entry](o.CacheSize)
 	}
 	return v
 }
@@ -223,12 +224,12 @@ func (v *Verifier) Verify(in *credential.Input) (credential.Identity, *reason.Er
 
 	sum := v.sum(dec)
 	if v.cache != nil {
-		if e, ok := v.cache.get(sum); ok {
+		if e, ok := v.cache.Get(sum); ok {
 			if u := users.User(e.username); u != nil && u.PasswordHash == e.hash && in.Now.Before(e.validUntil) {
 				t.Pass(stage, ckCache, v.hitDetail)
 				return v.lifecycle(in, u, sum, false)
 			}
-			v.cache.remove(sum)
+			v.cache.Remove(sum)
 		}
 	}
 
@@ -258,7 +259,7 @@ func (v *Verifier) Verify(in *credential.Input) (credential.Identity, *reason.Er
 // Verify's stack buffer (which would then move to the heap on every call,
 // cache hits included).
 func (v *Verifier) fresh(users Users, user string, pw []byte, sum [32]byte) *result {
-	r, _ := v.group.do(sum, func() *result { return v.check(users, user, pw) })
+	r, _ := v.group.Do(sum, func() *result { return v.check(users, user, pw) })
 	return r
 }
 
@@ -306,7 +307,7 @@ func (v *Verifier) lifecycle(in *credential.Input, u *User, sum [32]byte, store 
 		if u.ExpiresAt != nil && u.ExpiresAt.Before(until) {
 			until = *u.ExpiresAt
 		}
-		v.cache.put(sum, &entry{username: u.Username, hash: u.PasswordHash, validUntil: until})
+		v.cache.Put(sum, &entry{username: u.Username, hash: u.PasswordHash, validUntil: until})
 	}
 	id := credential.Identity{Type: domain.AuthBasic, CredentialID: u.CredentialID, Consumer: u.Consumer,
 		Scopes: u.Scopes, ScopeHeader: u.ScopeHeader, ExpiresAt: u.ExpiresAt, IPAllow: u.IPAllow}

@@ -241,8 +241,8 @@ func TestFailuresNotCached(t *testing.T) {
 			t.Fatal("accepted")
 		}
 	}
-	if v.verifies.Load() != 2 || v.cache.len() != 0 {
-		t.Fatalf("verifies %d cache %d, want 2 and 0", v.verifies.Load(), v.cache.len())
+	if v.verifies.Load() != 2 || v.cache.Len() != 0 {
+		t.Fatalf("verifies %d cache %d, want 2 and 0", v.verifies.Load(), v.cache.Len())
 	}
 }
 
@@ -257,7 +257,7 @@ func TestCacheBounded(t *testing.T) {
 			t.Fatal(rerr)
 		}
 	}
-	if n := v.cache.len(); n > 32 || n < 16 {
+	if n := v.cache.Len(); n > 32 || n < 16 {
 		t.Fatalf("cache holds %d entries, want at most 32", n)
 	}
 }
@@ -281,7 +281,7 @@ func TestCoalescing(t *testing.T) {
 			errs <- rerr
 		})
 	}
-	for v.group.joined(key) < n-1 {
+	for v.group.Joined(key) < n-1 {
 		runtime.Gosched()
 	}
 	close(release)

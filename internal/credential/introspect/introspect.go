@@ -68,6 +68,7 @@ import (
 	"gatehouse/internal/credential"
 	"gatehouse/internal/credential/jwt"
 	"gatehouse/internal/credential/mtls"
+	"gatehouse/internal/digestcache"
 	"gatehouse/internal/domain"
 	"gatehouse/internal/keys"
 	"gatehouse/internal/reason"
@@ -128,8 +129,8 @@ type Options struct {
 type Verifier struct {
 	o      Options
 	client *http.Client
-	cache  *lru[*answer]
-	group  flights[*outcome]
+	cache  *digestcache.LRU[*answer]
+	group  digestcache.Flights[*outcome]
 
 	// Failures are logged at most once per logEvery and endpoint: during
 	// an outage every request fails (failures are not cached), and the
@@ -193,9 +194,9 @@ func New(o Options) *Verifier {
 	v.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	switch {
 	case o.CacheSize == 0:
-		v.cache = newLRU[*answer](DefaultCacheSize)
+		v.cache = digestcache.NewLRU[*answer](DefaultCacheSize)
 	case o.CacheSize > 0:
-		v.cache = newLRU[*answer](o.CacheSize)
+		v.cache = digestcache.NewLRU[*answer](o.CacheSize)
 	}
 	return v
 }
@@ -253,12 +254,12 @@ func (v *Verifier) Verify(in *credential.Input) (credential.Identity, *reason.Er
 	}
 	sum := sha256.Sum256(unsafe.Slice(unsafe.StringData(tok), len(tok)))
 	if v.cache != nil {
-		if a, ok := v.cache.get(sum); ok {
+		if a, ok := v.cache.Get(sum); ok {
 			if in.Now.Before(a.validUntil) && (!a.active || listed(eps, a.ep)) {
 				t.Pass(stage, ckCache, a.summary)
 				return v.judge(in, b, a)
 			}
-			v.cache.remove(sum)
+			v.cache.Remove(sum)
 		}
 	}
 	ctx := context.Background()
@@ -268,7 +269,7 @@ func (v *Verifier) Verify(in *credential.Input) (credential.Identity, *reason.Er
 		ctx = context.WithoutCancel(in.Request.Context())
 	}
 	now := in.Now
-	o, shared := v.group.do(sum, func() *outcome { return v.ask(ctx, eps, tok, sum, now) })
+	o, shared := v.group.Do(sum, func() *outcome { return v.ask(ctx, eps, tok, sum, now) })
 	via := ""
 	if shared {
 		via = " (one call shared by concurrent requests)"
@@ -356,7 +357,7 @@ func (v *Verifier) ask(ctx context.Context, eps []*Endpoint, tok string, sum [32
 			summary: "inactive according to " + o.asked + " (answer reused until " + stamp(now.Add(negTTL)) + ")"}
 	}
 	if o.a != nil && v.cache != nil && o.a.validUntil.After(now) {
-		v.cache.put(sum, o.a)
+		v.cache.Put(sum, o.a)
 	}
 	return o
 }

@@ -305,7 +305,7 @@ func TestCacheBounded(t *testing.T) {
 	for i := range 300 {
 		_, _ = v.Verify(input("garbage-"+strings.Repeat("x", i%7)+string(rune('a'+i%26))+string(rune('A'+i/26)), t0))
 	}
-	if n := v.cache.len(); n > 64 || n == 0 {
+	if n := v.cache.Len(); n > 64 || n == 0 {
 		t.Fatalf("cache holds %d answers, want 1..64", n)
 	}
 	if as.calls.Load() < 200 {
@@ -345,10 +345,10 @@ func TestCoalescing(t *testing.T) {
 			// Bounded: on a starved machine the held call could time out
 			// before every caller joined; then say so instead of hanging.
 			deadline := time.Now().Add(20 * time.Second)
-			for v.group.joined(key) < n-1 {
+			for v.group.Joined(key) < n-1 {
 				if time.Now().After(deadline) {
 					release()
-					t.Fatalf("only %d of %d callers joined the flight within 20s", v.group.joined(key), n-1)
+					t.Fatalf("only %d of %d callers joined the flight within 20s", v.group.Joined(key), n-1)
 				}
 				runtime.Gosched()
 			}

@@ -50,6 +50,7 @@ import (
 
 	"gatehouse/internal/authheader"
 	"gatehouse/internal/credential"
+	"gatehouse/internal/digestcache"
 	"gatehouse/internal/domain"
 	"gatehouse/internal/reason"
 	"gatehouse/internal/snapshot"
@@ -119,7 +120,7 @@ type Options struct {
 // safe for concurrent use.
 type Verifier struct {
 	o     Options
-	cache *lru[*verified]
+	cache *digestcache.LRU[*verified]
 }
 
 var _ credential.Verifier = (*Verifier)(nil)
@@ -142,9 +143,9 @@ func New(o Options) *Verifier {
 	v := &Verifier{o: o}
 	switch {
 	case o.CacheSize == 0:
-		v.cache = newLRU[*verified](DefaultCacheSize)
+		v.cache = digestcache.NewLRU[*verified](DefaultCacheSize)
 	case o.CacheSize > 0:
-		v.cache = newLRU[*verified](o.CacheSize)
+		v.cache = digestcache.NewLRU[*verified](o.CacheSize)
 	}
 	return v
 }
@@ -219,12 +220,12 @@ func (v *Verifier) Verify(in *credential.Input) (credential.Identity, *reason.Er
 	leaf := certs[0]
 	sum := sha256.Sum256(leaf.Raw)
 	if v.cache != nil {
-		if e, ok := v.cache.get(sum); ok {
+		if e, ok := v.cache.Get(sum); ok {
 			if e.trust == v.o.Trust && !in.Now.Before(e.notBefore) && in.Now.Before(e.notAfter) {
 				t.Pass(stage, ckCache, e.summary)
 				return v.bind(in, e)
 			}
-			v.cache.remove(sum)
+			v.cache.Remove(sum)
 		}
 	}
 	e, rerr := v.verify(in, certs, sum)
@@ -232,7 +233,7 @@ func (v *Verifier) Verify(in *credential.Input) (credential.Identity, *reason.Er
 		return credential.Identity{}, rerr
 	}
 	if v.cache != nil {
-		v.cache.put(sum, e)
+		v.cache.Put(sum, e)
 	}
 	return v.bind(in, e)
 }

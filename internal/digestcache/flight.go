@@ -1,8 +1,8 @@
-package introspect
+package digestcache
 
 import "sync"
 
-// flights coalesces concurrent identical work: the first caller for a key
+// Flights coalesces concurrent identical work: the first caller for a key
 // runs it, later callers for the same key wait for that result instead of
 // repeating it.
 //
@@ -10,7 +10,7 @@ import "sync"
 // rather than a string (no allocation per lookup) and with a count of the
 // callers that joined a flight, which tests read to prove a burst was
 // coalesced without relying on timing.
-type flights[V any] struct {
+type Flights[V any] struct {
 	mu sync.Mutex
 	m  map[[32]byte]*flight[V]
 }
@@ -21,10 +21,10 @@ type flight[V any] struct {
 	joined int // callers beyond the first; guarded by flights.mu
 }
 
-// do runs fn for key unless a call for key is in flight, in which case it
+// Do runs fn for key unless a call for key is in flight, in which case it
 // waits for that call's result. shared reports whether the result was (or
 // will be) given to more than one caller.
-func (f *flights[V]) do(key [32]byte, fn func() V) (v V, shared bool) {
+func (f *Flights[V]) Do(key [32]byte, fn func() V) (v V, shared bool) {
 	f.mu.Lock()
 	if f.m == nil {
 		f.m = make(map[[32]byte]*flight[V])
@@ -50,9 +50,9 @@ func (f *flights[V]) do(key [32]byte, fn func() V) (v V, shared bool) {
 	return c.v, false
 }
 
-// joined returns how many callers are waiting on the flight for key (0
+// Joined returns how many callers are waiting on the flight for key (0
 // when none is in flight).
-func (f *flights[V]) joined(key [32]byte) int {
+func (f *Flights[V]) Joined(key [32]byte) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if c := f.m[key]; c != nil {

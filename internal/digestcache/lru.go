@@ -1,4 +1,8 @@
-package introspect
+// Package digestcache holds the two small concurrency tools the
+// credential verifiers share: a sharded LRU keyed by a 32-byte digest, and
+// a coalescer of identical concurrent work. One copy, used by basic,
+// introspect and mtls.
+package digestcache
 
 import "sync"
 
@@ -6,11 +10,11 @@ import "sync"
 // for one lock.
 const lruShards = 16
 
-// lru is a bounded least-recently-used map from a 32-byte digest to an
+// LRU is a bounded least-recently-used map from a 32-byte digest to an
 // immutable entry. It knows nothing of time: an entry carries its own
 // validity, which the reader checks against the request's clock, so
 // tests need no sleeps and a stale entry costs one comparison.
-type lru[V any] struct {
+type LRU[V any] struct {
 	shards [lruShards]lruShard[V]
 }
 
@@ -27,10 +31,10 @@ type lruNode[V any] struct {
 	prev, next *lruNode[V]
 }
 
-// newLRU returns a cache holding about size entries (at least one per
+// NewLRU returns a cache holding about size entries (at least one per
 // shard).
-func newLRU[V any](size int) *lru[V] {
-	c := &lru[V]{}
+func NewLRU[V any](size int) *LRU[V] {
+	c := &LRU[V]{}
 	per := max((size+lruShards-1)/lruShards, 1)
 	for i := range c.shards {
 		s := &c.shards[i]
@@ -41,10 +45,10 @@ func newLRU[V any](size int) *lru[V] {
 	return c
 }
 
-func (c *lru[V]) shard(k *[32]byte) *lruShard[V] { return &c.shards[k[0]%lruShards] }
+func (c *LRU[V]) shard(k *[32]byte) *lruShard[V] { return &c.shards[k[0]%lruShards] }
 
 // get returns the entry and marks it recently used.
-func (c *lru[V]) get(k [32]byte) (V, bool) {
+func (c *LRU[V]) Get(k [32]byte) (V, bool) {
 	s := c.shard(&k)
 	s.mu.Lock()
 	n := s.m[k]
@@ -64,7 +68,7 @@ func (c *lru[V]) get(k [32]byte) (V, bool) {
 
 // put adds or replaces an entry, evicting the least recently used one
 // when the shard is full.
-func (c *lru[V]) put(k [32]byte, v V) {
+func (c *LRU[V]) Put(k [32]byte, v V) {
 	s := c.shard(&k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -85,7 +89,7 @@ func (c *lru[V]) put(k [32]byte, v V) {
 }
 
 // remove drops an entry.
-func (c *lru[V]) remove(k [32]byte) {
+func (c *LRU[V]) Remove(k [32]byte) {
 	s := c.shard(&k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -96,7 +100,7 @@ func (c *lru[V]) remove(k [32]byte) {
 }
 
 // len counts the entries (for tests and metrics).
-func (c *lru[V]) len() int {
+func (c *LRU[V]) Len() int {
 	n := 0
 	for i := range c.shards {
 		s := &c.shards[i]
