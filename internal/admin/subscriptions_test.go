@@ -512,6 +512,7 @@ func TestRouteRateLimit(t *testing.T) {
 		{"per route, in days", map[string]any{"limit": 5000, "period": "1d", "by": "route"}, 201, `{"limit":5000,"period":"24h0m0s","by":"route"}`},
 		{"per credential", map[string]any{"limit": 1, "period": "1s", "by": "credential"}, 201, `{"limit":1,"period":"1s","by":"credential"}`},
 		{"limit 0", map[string]any{"limit": 0, "period": "1m"}, 400, "rate_limit.limit 0 must be from 1"},
+		{"finer than the limiter counts", map[string]any{"limit": 100000000, "period": "1m"}, 400, "more than one per microsecond"},
 		{"negative period", map[string]any{"limit": 1, "period": "-1m"}, 400, "rate_limit.period \"-1m\" must be positive"},
 		{"no period", map[string]any{"limit": 1}, 400, "rate_limit.period is required"},
 		{"unreadable period", map[string]any{"limit": 1, "period": "soon"}, 400, "rate_limit.period"},

@@ -242,6 +242,13 @@ func buildRateLimit(field string, in *rateLimitInput) (*domain.RateLimit, error)
 	if d <= 0 {
 		return nil, invalid("%s.period %q must be positive, e.g. \"1m\"", field, in.Period)
 	}
+	// The limiters count in whole microseconds between admissions: a limit
+	// finer than one call per microsecond cannot be enforced (and would
+	// fail every call), so it is refused here, where the operator sees it.
+	if d/time.Duration(in.Limit) < time.Microsecond {
+		return nil, invalid("%s: %d calls per %s is more than one per microsecond, which the limiter cannot count; "+
+			"use at most %d calls per %s", field, in.Limit, in.Period, int64(d/time.Microsecond), in.Period)
+	}
 	by := in.By
 	if by == "" {
 		by = domain.LimitByConsumer
