@@ -111,12 +111,18 @@ func access(in *Input, snap *snapshot.Snapshot) *reason.Error {
 	if sameTenant {
 		t.Pass(stage, "tenant", "same tenant as the service; approval required")
 	} else {
-		t.Pass(stage, "tenant", "service published by tenant '"+svcTenant+"': a subscription is required")
+		t.Pass(stage, "tenant", "published service of another tenant: a subscription is required")
 	}
 	var sub *domain.Subscription
 	if snap != nil {
 		sub = snap.Subscription(c.ID, svc.ID)
 	}
+	if sub != nil && sub.State == domain.SubscriptionApproved {
+		in.Subscription = sub
+		t.Pass(stage, "subscription", "approved subscription")
+		return nil
+	}
+	// Refusals only from here: the strings below are built for them.
 	who := "application '" + c.Name + "'"
 	approvers := ""
 	if snap != nil {
@@ -165,9 +171,7 @@ func access(in *Input, snap *snapshot.Snapshot) *reason.Error {
 		}
 		return fail(reason.SubscriptionRevoked, d+".", "Contact an admin of tenant '"+svcTenant+"'"+approvers+".")
 	}
-	in.Subscription = sub
-	t.Pass(stage, "subscription", "approved subscription "+sub.ID)
-	return nil
+	return fail(reason.SubscriptionRequired, "Subscription "+sub.ID+" is in an unknown state.", "")
 }
 
 func allowed(list []netip.Prefix, a netip.Addr) bool {
