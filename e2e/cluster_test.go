@@ -2,14 +2,18 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,9 +25,14 @@ import (
 // and Redis, as the README's three-node example does.
 func startCluster(t *testing.T) []*node {
 	t.Helper()
-	dbURL := pgtest.Schema(t)
-	redisURL := "redis://127.0.0.1:6379/0"
-	rc, _ := cluster.OpenRedis(redisURL)
+	return startClusterVia(t, pgtest.Schema(t), "redis://127.0.0.1:6379/0")
+}
+
+// startClusterVia starts the three nodes on the given store and Redis
+// URLs (tests pass relays they can cut to play outages).
+func startClusterVia(t *testing.T, dbURL, redisURL string) []*node {
+	t.Helper()
+	rc, _ := cluster.OpenRedis("redis://127.0.0.1:6379/0")
 	defer rc.Close()
 	if err := cluster.Ping(context.Background(), rc, time.Second); err != nil {
 		if os.Getenv("CI") != "" {
@@ -182,5 +191,166 @@ func TestClusterSharedRateLimit(t *testing.T) {
 	t.Logf("900 requests through 3 nodes in %v: %d admitted (limit 600, %d emitted during the burst)", elapsed, ok.Load(), extra)
 	if n := ok.Load(); n < 594 || n > 606+extra {
 		t.Fatalf("admitted %d, want 600 ± 1%% (+%d emitted during the burst)", n, extra)
+	}
+}
+
+// setupRoute creates a tenant, consumer, service (on up) and route "/"
+// through node a and returns a key and the route id.
+func setupRoute(t *testing.T, a *node, upURL string, routeExtra map[string]any) (key string) {
+	t.Helper()
+	ten := a.adminPost(t, "/admin/v1/tenants", map[string]any{"slug": "acme", "name": "Acme"})["id"]
+	con := a.adminPost(t, "/admin/v1/consumers", map[string]any{"tenant": ten, "name": "app"})["id"]
+	svc := a.adminPost(t, "/admin/v1/services", map[string]any{"tenant": ten, "name": "svc", "targets": []string{upURL}})["id"]
+	body := map[string]any{"service": svc, "paths": []string{"/"}}
+	for k, v := range routeExtra {
+		body[k] = v
+	}
+	a.adminPost(t, "/admin/v1/routes", body)
+	return a.adminPost(t, "/admin/v1/keys", map[string]any{"consumer": con})["key"].(string)
+}
+
+func waitAll(t *testing.T, nodes []*node, key string) {
+	t.Helper()
+	for _, n := range nodes {
+		deadline := time.Now().Add(3 * time.Second)
+		for status(t, n.proxy+"/x", key) != 200 {
+			if time.Now().After(deadline) {
+				t.Fatal("a node never accepted the key")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+func getJSON(t *testing.T, url, token string) (int, string) {
+	req, _ := http.NewRequest("GET", url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestClusterPostgresOutage: PostgreSQL becomes unreachable mid-load (a
+// relay in front of it is cut; the machine's service is left alone):
+// allowed traffic keeps flowing with no 5xx, readiness says degraded;
+// after it returns the buffered call records arrive.
+func TestClusterPostgresOutage(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer up.Close()
+	relay := pgtest.NewRelay(t, pgtest.Target(t))
+	dbURL := pgtest.WithHost(t, pgtest.Schema(t), relay.Addr())
+	nodes := startClusterVia(t, dbURL, "redis://127.0.0.1:6379/0")
+	key := setupRoute(t, nodes[0], up.URL, nil)
+	waitAll(t, nodes, key)
+
+	var sent, non200 atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, n := range nodes {
+		wg.Add(1)
+		go func(n *node) {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if st := status(t, n.proxy+"/x", key); st != 200 {
+					non200.Add(1)
+				}
+				sent.Add(1)
+			}
+		}(n)
+	}
+	time.Sleep(300 * time.Millisecond)
+	relay.Cut()
+	time.Sleep(1500 * time.Millisecond)
+	code, body := getJSON(t, nodes[1].admin+"/readyz", "")
+	if !strings.Contains(body, "degraded") {
+		t.Errorf("readyz during the outage: %d %s", code, body)
+	}
+	relay.Restore()
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if non200.Load() != 0 {
+		t.Fatalf("%d of %d requests failed during the store outage", non200.Load(), sent.Load())
+	}
+	// The records buffered during the outage arrive: the call log of
+	// every node holds every request (minus reported drops).
+	want := sent.Load() + int64(len(nodes)) // + the waitAll probes
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var total, dropped int64
+		for _, n := range nodes {
+			_, st := getJSON(t, n.admin+"/admin/v1/status", n.token)
+			var m map[string]any
+			_ = json.Unmarshal([]byte(st), &m)
+			if cl, ok := m["call_log"].(map[string]any); ok {
+				w, _ := cl["written"].(float64)
+				d, _ := cl["dropped"].(float64)
+				total += int64(w)
+				dropped += int64(d)
+			}
+		}
+		if total+dropped >= want {
+			t.Logf("%d requests (store cut for 1.5 s): %d records written, %d dropped, 0 failed requests", sent.Load(), total, dropped)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the outage: %d records written + %d dropped, want %d", total, dropped, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestClusterRedisOutageAndNodeKill: Redis unreachable mid-load: limits
+// fall back per node and traffic flows; kill -9 of one node: the others
+// are unaffected and no admin change is lost.
+func TestClusterRedisOutageAndNodeKill(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer up.Close()
+	rrelay := pgtest.NewRelay(t, "127.0.0.1:6379")
+	nodes := startClusterVia(t, pgtest.Schema(t), "redis://"+rrelay.Addr()+"/0")
+	key := setupRoute(t, nodes[0], up.URL, map[string]any{"rate_limit": map[string]any{"limit": 100000, "period": "1m"}})
+	waitAll(t, nodes, key)
+
+	rrelay.Cut()
+	for i := 0; i < 20; i++ {
+		for _, n := range nodes {
+			if st := status(t, n.proxy+"/x", key); st != 200 {
+				t.Fatalf("with Redis down a node answered %d (limits must fall back per node)", st)
+			}
+		}
+	}
+	_, body := getJSON(t, nodes[0].admin+"/readyz", "")
+	if !strings.Contains(body, "per node") {
+		t.Errorf("readyz does not say limits are per node: %s", body)
+	}
+	rrelay.Restore()
+
+	// An admin change through node B, then kill -9 node C.
+	b := nodes[1]
+	ten := b.adminPost(t, "/admin/v1/tenants", map[string]any{"slug": "after", "name": "After"})["id"].(string)
+	if err := nodes[2].cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = nodes[2].cmd.Wait()
+	for i := 0; i < 50; i++ {
+		for _, n := range nodes[:2] {
+			if st := status(t, n.proxy+"/x", key); st != 200 {
+				t.Fatalf("after kill -9 of another node: %d", st)
+			}
+		}
+	}
+	if code, body := getJSON(t, nodes[0].admin+"/admin/v1/tenants/"+ten, nodes[0].token); code != 200 {
+		t.Fatalf("the admin change made before the kill is missing: %d %s", code, body)
 	}
 }
