@@ -335,6 +335,19 @@ func TestClusterRedisOutageAndNodeKill(t *testing.T) {
 		t.Errorf("readyz does not say limits are per node: %s", body)
 	}
 	rrelay.Restore()
+	// After Redis returns, the nodes count in Redis again (readiness no
+	// longer says "per node" once a request has probed it).
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		status(t, nodes[0].proxy+"/x", key)
+		if _, body := getJSON(t, nodes[0].admin+"/readyz", ""); !strings.Contains(body, "per node") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("limits never went back to Redis after it returned")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 
 	// An admin change through node B, then kill -9 node C.
 	b := nodes[1]
