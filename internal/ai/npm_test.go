@@ -14,6 +14,7 @@ import (
 
 	"gatehouse/internal/ai"
 	"gatehouse/internal/ai/aitest"
+	"gatehouse/internal/npmtest"
 )
 
 // TestNPMOpenAISDK: the official npm openai SDK (testdata/npm/sdk.cjs, run
@@ -31,7 +32,7 @@ func TestNPMOpenAISDK(t *testing.T) {
 		}
 		t.Skip("node not installed")
 	}
-	modules := npmInstall(t)
+	modules := npmtest.Install(t, "ai", "openai")
 	const text = "The sky is blue because of Rayleigh scattering."
 	call := aitest.ToolCall{ID: "toolu_01A", Name: "get_weather", Args: `{"city":"Paris"}`}
 	// One gateway per provider kind, one node process for all of them.
@@ -176,59 +177,4 @@ type npmError struct {
 	Param     string `json:"param"`
 	Message   string `json:"message"`
 	RequestID string `json:"requestID"`
-}
-
-// npmInstall installs testdata/npm into <repo>/.npm-tests/ai with npm ci
-// unless the same lock file is already installed; it returns the
-// node_modules path.
-func npmInstall(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(root)
-		if parent == root {
-			t.Fatal("repository root (go.mod) not found")
-		}
-		root = parent
-	}
-	dir := filepath.Join(root, ".npm-tests", "ai")
-	modules := filepath.Join(dir, "node_modules")
-	lock, err := os.ReadFile(filepath.Join("testdata", "npm", "package-lock.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	installed, _ := os.ReadFile(filepath.Join(dir, "package-lock.json"))
-	if _, err := os.Stat(filepath.Join(modules, "openai", "package.json")); err == nil && bytes.Equal(installed, lock) {
-		return modules
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"package.json", "package-lock.json"} {
-		b, err := os.ReadFile(filepath.Join("testdata", "npm", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	npm, err := exec.LookPath("npm")
-	if err != nil {
-		t.Fatal("node is installed but npm is not")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts")
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
-	}
-	return modules
 }

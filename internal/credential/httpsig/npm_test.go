@@ -23,6 +23,7 @@ import (
 
 	"gatehouse/internal/credential"
 	"gatehouse/internal/credential/httpsig/sigkey"
+	"gatehouse/internal/npmtest"
 	"gatehouse/internal/reason"
 	"gatehouse/internal/snapshot"
 	"gatehouse/internal/trace"
@@ -42,7 +43,7 @@ func TestNPMInterop(t *testing.T) {
 		}
 		t.Skip("node not installed")
 	}
-	modules := npmInstall(t)
+	modules := npmtest.Install(t, "httpsig", "http-message-signatures")
 
 	// Keys: private halves for node, public halves for the gateway.
 	dir := t.TempDir()
@@ -157,60 +158,6 @@ func TestNPMInterop(t *testing.T) {
 			t.Errorf("case %s did not run", name)
 		}
 	}
-}
-
-// npmInstall makes sure http-message-signatures is installed in
-// <repo>/.npm-tests/httpsig and returns its node_modules path.
-func npmInstall(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(root)
-		if parent == root {
-			t.Fatal("repository root (go.mod) not found")
-		}
-		root = parent
-	}
-	dir := filepath.Join(root, ".npm-tests", "httpsig")
-	modules := filepath.Join(dir, "node_modules")
-	lock, err := os.ReadFile(filepath.Join("testdata", "npm", "package-lock.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	installed, _ := os.ReadFile(filepath.Join(dir, "package-lock.json"))
-	if _, err := os.Stat(filepath.Join(modules, "http-message-signatures", "package.json")); err == nil && bytes.Equal(installed, lock) {
-		return modules
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"package.json", "package-lock.json"} {
-		b, err := os.ReadFile(filepath.Join("testdata", "npm", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	npm, err := exec.LookPath("npm")
-	if err != nil {
-		t.Fatal("node is installed but npm is not")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts")
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
-	}
-	return modules
 }
 
 func itoa(n int) string { return string(appendInt(nil, n)) }
