@@ -430,15 +430,12 @@ func (a *API) revokeCredential(rc *reqCtx) (any, error) {
 	if err := rc.decode(&req, true); err != nil {
 		return nil, err
 	}
-	reason := strings.TrimSpace(req.Reason)
-	if reason == "" {
-		return nil, invalid("reason is required: say why the credential is revoked, e.g. {\"reason\":\"compromised\"}; its holder is told it")
-	}
-	if len(reason) > maxReasonLength || strings.ContainsFunc(reason, unicode.IsControl) {
-		return nil, invalid("reason must be at most %d characters on one line", maxReasonLength)
+	reason, err := revokeReason(req, "the credential", "its holder")
+	if err != nil {
+		return nil, err
 	}
 	var out credentialView
-	err := rc.commit(func(tx store.Tx) (change, error) {
+	err = rc.commit(func(tx store.Tx) (change, error) {
 		c, owner, err := rc.loadCredential(tx, rc.r.PathValue("id"))
 		if err != nil {
 			return change{}, err

@@ -360,20 +360,30 @@ func (a *API) importKey(rc *reqCtx) (any, error) {
 	return out, nil
 }
 
+// revokeReason checks a revocation's reason, which the holder of the
+// credential is told: required, one line, bounded.
+func revokeReason(req revokeRequest, what, holder string) (string, error) {
+	reason := strings.TrimSpace(req.Reason)
+	if reason == "" {
+		return "", invalid("reason is required: say why %s is revoked, e.g. {\"reason\":\"compromised\"}; %s is told it", what, holder)
+	}
+	if len(reason) > maxReasonLength || strings.ContainsFunc(reason, unicode.IsControl) {
+		return "", invalid("reason must be at most %d characters on one line", maxReasonLength)
+	}
+	return reason, nil
+}
+
 func (a *API) revokeKey(rc *reqCtx) (any, error) {
 	var req revokeRequest
 	if err := rc.decode(&req, true); err != nil {
 		return nil, err
 	}
-	reason := strings.TrimSpace(req.Reason)
-	if reason == "" {
-		return nil, invalid("reason is required: say why the key is revoked, e.g. {\"reason\":\"compromised\"}; the key's holder is told it")
-	}
-	if len(reason) > maxReasonLength || strings.ContainsFunc(reason, unicode.IsControl) {
-		return nil, invalid("reason must be at most %d characters on one line", maxReasonLength)
+	reason, err := revokeReason(req, "the key", "the key's holder")
+	if err != nil {
+		return nil, err
 	}
 	var out keyView
-	err := rc.commit(func(tx store.Tx) (change, error) {
+	err = rc.commit(func(tx store.Tx) (change, error) {
 		k, c, err := rc.loadKey(tx, rc.r.PathValue("id"))
 		if err != nil {
 			return change{}, err
