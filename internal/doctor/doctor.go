@@ -39,6 +39,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -202,7 +203,10 @@ type run struct {
 	// a value): the gateway is then not asked.
 	unsendable string
 	gatewayEnv string
-	client     *http.Client
+	// jwtKid and jwtIss are the presented JWT's kid and iss, decoded
+	// without verification, for fixes that name them.
+	jwtKid, jwtIss string
+	client         *http.Client
 }
 
 // Run diagnoses one request. The error is only for unusable options (a
@@ -401,6 +405,24 @@ func (r *run) fixFor(a answer) string {
 		if i := strings.LastIndex(a.detail, "accepts "); i >= 0 {
 			return "This route does not take this kind of credential: it accepts " + strings.TrimSuffix(a.detail[i+len("accepts "):], ".") + "."
 		}
+	case "jwt.unknown_kid":
+		// The token is fine as a token; the key that signed it is not one
+		// the issuer publishes (a retired key, another environment's
+		// issuer, or a token minted elsewhere).
+		if r.jwtKid != "" {
+			iss := or(r.jwtIss, "your identity provider")
+			return fmt.Sprintf("The token is signed with key '%s', which issuer %s does not publish (no such kid in its key set): get a fresh token from %s; if a fresh one fails the same way, the token comes from another issuer or environment, or the issuer's keys changed: tell the API operator, quoting request ID %s.",
+				r.jwtKid, iss, iss, a.requestID)
+		}
+	case reason.AuthBackendUnavailable:
+		// The gateway's problem, not the credential's: say what it cannot
+		// reach so nobody rotates a good token or key.
+		if iss, ok := quotedAfter(a.detail, "signing keys of issuer "); ok {
+			return "The gateway cannot fetch the signing keys (JWKS) of issuer " + iss + ", so it cannot check any token of that issuer: your token is not at fault. Tell the API operator that the issuer's key set is unreachable from the gateway, quoting request ID " + a.requestID + "; retry later."
+		}
+		if a.detail != "" {
+			return "The gateway cannot reach what it needs to check the credential (" + strings.TrimSuffix(a.detail, ".") + "): your credential is not at fault. Retry later; if it persists, tell the API operator, quoting request ID " + a.requestID + "."
+		}
 	case reason.UpstreamUnavailable:
 		return "The gateway accepted the credential but the service behind it is down: tell the API owner, quoting request ID " + a.requestID + "."
 	case ServiceError:
@@ -428,6 +450,26 @@ func (r *run) fixFor(a answer) string {
 		return strings.TrimSuffix(hint, ".") + ": " + a.detail
 	}
 	return hint
+}
+
+// quotedAfter returns the value after prefix in s, unquoted when the
+// gateway quoted it (strconv.Quote), else up to the next space.
+func quotedAfter(s, prefix string) (string, bool) {
+	_, rest, ok := strings.Cut(s, prefix)
+	if !ok || rest == "" {
+		return "", false
+	}
+	if rest[0] == '"' {
+		if q, err := strconv.QuotedPrefix(rest); err == nil {
+			if v, err := strconv.Unquote(q); err == nil {
+				return v, true
+			}
+		}
+		return "", false
+	}
+	v, _, _ := strings.Cut(rest, " ")
+	v = strings.TrimSuffix(v, ".")
+	return v, v != ""
 }
 
 func otherEnv(env string) string {

@@ -16,6 +16,8 @@ func TestDecide(t *testing.T) {
 	cases := []struct {
 		desc     string
 		keyEnv   string
+		jwtKid   string
+		jwtIss   string
 		findings []*finding
 		a        answer
 		verdict  string
@@ -67,6 +69,21 @@ func TestDecide(t *testing.T) {
 		{desc: "a hint that points at the detail gets the detail",
 			a:       answer{answered: true, code: "subscription.pending", hint: "Ask the approver named in the detail to approve the request.", detail: "Approver: ops@acme."},
 			verdict: "subscription.pending", fix: "Ask the approver named in the detail to approve the request: Approver: ops@acme."},
+		{desc: "a JWT signed by a key the issuer does not publish: the kid and issuer are named", jwtKid: "2023-k9", jwtIss: "https://idp.example/",
+			a: answer{answered: true, code: "jwt.unknown_kid", requestID: "01RID", hint: "Get a fresh token; if it persists the issuer's keys have changed.",
+				detail: `No signing key of issuer "https://idp.example/" has kid "2023-k9".`},
+			verdict: "jwt.unknown_kid", fix: "The token is signed with key '2023-k9', which issuer https://idp.example/ does not publish (no such kid in its key set): get a fresh token from https://idp.example/"},
+		{desc: "unknown kid without a kid (the issuer has several keys): the gateway's hint and detail",
+			a: answer{answered: true, code: "jwt.unknown_kid", hint: "Get a fresh token; if it persists the issuer's keys have changed.",
+				detail: "The token has no kid and the issuer has 2 keys for RS256; the token must name its key."},
+			verdict: "jwt.unknown_kid", fix: "Get a fresh token; if it persists the issuer's keys have changed."},
+		{desc: "the issuer's key set never fetched: the gateway cannot reach the keys, the token is not blamed",
+			a: answer{answered: true, code: "auth.backend_unavailable", requestID: "01RID", hint: "Retry later; if it persists, tell the API operator and quote the request ID.",
+				detail: `The gateway has not been able to fetch the signing keys of issuer "https://idp.example/".`},
+			verdict: "auth.backend_unavailable", fix: "The gateway cannot fetch the signing keys (JWKS) of issuer https://idp.example/, so it cannot check any token of that issuer: your token is not at fault. Tell the API operator that the issuer's key set is unreachable from the gateway, quoting request ID 01RID; retry later."},
+		{desc: "another backend unavailable (introspection, store): its detail, and not the caller's fault",
+			a:       answer{answered: true, code: "auth.backend_unavailable", requestID: "01RID", detail: "The token introspection endpoint of issuer 'okta' did not answer."},
+			verdict: "auth.backend_unavailable", fix: "The gateway cannot reach what it needs to check the credential (The token introspection endpoint of issuer 'okta' did not answer): your credential is not at fault. Retry later; if it persists, tell the API operator, quoting request ID 01RID."},
 		{desc: "no hint: the catalogue's",
 			a:       answer{answered: true, code: "consumer.suspended"},
 			verdict: "consumer.suspended", fix: "Contact the API operator to resume the application."},
@@ -80,7 +97,7 @@ func TestDecide(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r.keyEnv, r.findings = tc.keyEnv, tc.findings
+			r.keyEnv, r.findings, r.jwtKid, r.jwtIss = tc.keyEnv, tc.findings, tc.jwtKid, tc.jwtIss
 			rep := r.decide(tc.a)
 			if rep.Verdict != tc.verdict || !strings.Contains(rep.Fix, tc.fix) {
 				t.Errorf("got %s / %q, want %s / %q", rep.Verdict, rep.Fix, tc.verdict, tc.fix)

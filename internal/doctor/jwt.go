@@ -114,6 +114,7 @@ func (r *run) jwtChecks(tok string) {
 		r.jwtMalformed(fmt.Sprintf("the claims (second segment) are %v", err))
 		return
 	}
+	r.jwtKid, r.jwtIss = h.Kid, c.Iss
 	hd := []string{"alg " + or(h.Alg, "(none given)")}
 	if h.Kid != "" {
 		hd = append(hd, "kid "+h.Kid)
@@ -175,8 +176,7 @@ func (r *run) jwtTimes(c jwtClaims) {
 	case c.Nbf != nil && now.Before(c.Nbf.Time):
 		ahead := c.Nbf.Sub(now)
 		r.add(GroupLocal, checkJWTTime, Fail, fmt.Sprintf("not valid for another %s (nbf %s): the issuer's clock is ahead of this machine's, or this one is behind", human(ahead), rfc3339(c.Nbf.Time)))
-		r.note(&finding{code: "jwt.not_yet_valid", blocking: ahead > usualLeeway,
-			fix: fmt.Sprintf("The token is not valid for another %s (nbf %s): check the issuer's clock and yours (NTP).", human(ahead), rfc3339(c.Nbf.Time))})
+		r.note(&finding{code: "jwt.not_yet_valid", blocking: ahead > usualLeeway, fix: skewFix("nbf", ahead)})
 	case c.Iat != nil && c.Iat.Sub(now) > iatTolerance:
 		ahead := c.Iat.Sub(now)
 		d := fmt.Sprintf("issued %s in the future (iat %s): the issuer's clock is %s ahead of this machine's", human(ahead), rfc3339(c.Iat.Time), human(ahead))
@@ -186,8 +186,7 @@ func (r *run) jwtTimes(c jwtClaims) {
 			d += ", beyond the usual leeway (60 s): the gateway will likely answer jwt.not_yet_valid"
 		}
 		r.add(GroupLocal, checkJWTTime, l, d)
-		r.note(&finding{code: "jwt.not_yet_valid", blocking: l == Fail,
-			fix: fmt.Sprintf("The issuer's clock is %s ahead (the token's iat is in the future): fix the issuer's clock, or ask the API operator to raise the issuer's leeway.", human(ahead))})
+		r.note(&finding{code: "jwt.not_yet_valid", blocking: l == Fail, fix: skewFix("iat", ahead)})
 	case c.Exp == nil:
 		r.add(GroupLocal, checkJWTTime, Warn, "no exp claim: the token never expires, and gateways that require exp reject it")
 		r.note(&finding{code: "jwt.claim_missing", fix: "The token has no exp claim: ask your identity provider for tokens with an expiry."})
@@ -198,6 +197,22 @@ func (r *run) jwtTimes(c jwtClaims) {
 		}
 		r.add(GroupLocal, checkJWTTime, Pass, d+" by this machine's clock")
 	}
+}
+
+// skewFix is the fix for a token stamped in the future (nbf or iat ahead
+// of the local clock). A token is normally stamped with the issuer's "now",
+// so this is clock skew between the issuer and the gateway, not a problem
+// of the token: the fix says so and names who can correct it. The amount
+// is rounded to the minute when it is one or more (the token's age is
+// unknown, so seconds would be false precision); the claim gives the exact
+// figure.
+func skewFix(claim string, ahead time.Duration) string {
+	amount := human(ahead)
+	if ahead >= time.Minute {
+		amount = "about " + human(ahead.Round(time.Minute))
+	}
+	return fmt.Sprintf("Clock skew: the issuer's clock is %s ahead (the token's %s is %s in the future by this machine's clock, beyond the gateway's leeway): fix the issuer's clock (NTP), or ask the API operator to raise the issuer's leeway.",
+		amount, claim, human(ahead))
 }
 
 func or(s, def string) string {
