@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"gatehouse/internal/ai"
@@ -22,9 +23,35 @@ const maxPromptBody = 1 << 20
 // of the prompt's variables; the rendered template becomes the one user
 // message of a chat completion on the prompt's model, served by the same
 // AI handler as AI routes — so model access, budgets, fallback, usage and
-// cost apply unchanged — and answered in the OpenAI chat-completion
-// shape.
+// cost apply unchanged. The caller gets the model's answer, not a chat
+// completion: {output, usage, cost, cost_micros, request_id} (promptAnswer).
+// Rejections keep the OpenAI error shape of AI routes.
 type promptRoutes struct{ h *ai.Handler }
+
+// promptAnswer is a prompt endpoint's 200 body. A prompt endpoint is for
+// callers who never wrote a chat request, so it answers the text and the
+// bill, not a chat-completion envelope to dig them out of.
+type promptAnswer struct {
+	// Output is the model's text.
+	Output string      `json:"output"`
+	Usage  promptUsage `json:"usage"`
+	// Cost is the exact cost as a decimal of the currency unit ("0.000270")
+	// and CostMicros the same in integer millionths, as on the call record.
+	Cost       string `json:"cost"`
+	CostMicros int64  `json:"cost_micros"`
+	RequestID  string `json:"request_id"`
+}
+
+// promptUsage names token counts as the model prices do (input, cached
+// input, output per 1M). InputTokens includes the cached ones and
+// OutputTokens any reasoning tokens, as providers bill them; Estimated
+// says the provider reported no usage and the gateway counted.
+type promptUsage struct {
+	InputTokens       int64 `json:"input_tokens"`
+	CachedInputTokens int64 `json:"cached_input_tokens"`
+	OutputTokens      int64 `json:"output_tokens"`
+	Estimated         bool  `json:"estimated"`
+}
 
 func (p promptRoutes) ServeRoute(w http.ResponseWriter, r *http.Request, rc *pipeline.RouteCall) {
 	cc := aiCallContext(rc)
@@ -83,7 +110,75 @@ func (p promptRoutes) ServeRoute(w http.ResponseWriter, r *http.Request, rc *pip
 	}
 	inner.Header.Set("Content-Type", "application/json")
 	inner.RemoteAddr = r.RemoteAddr
-	recordAI(rc.Call, p.h.Serve(w, inner, cc))
+	// The completion is never streamed, so holding it is bounded by the
+	// handler's MaxResponse; headers (X-Request-Id, Retry-After…) go
+	// straight to the real response.
+	buf := &heldResponse{header: w.Header()}
+	res := p.h.Serve(buf, inner, cc)
+	switch {
+	case buf.status == 0: // the client left before an answer
+	case buf.status != http.StatusOK: // a rejection: already in the OpenAI error shape
+		w.WriteHeader(buf.status)
+		_, _ = w.Write(buf.body.Bytes())
+	default:
+		out, err := promptOutput(buf.body.Bytes(), res, cc.RequestID)
+		if err != nil {
+			e := &reason.Error{Code: reason.GatewayInternal, Err: err}
+			res.Err, res.Status = e, e.View(false).Status
+			w.Header().Del("Content-Length")
+			e.Write(w, reason.Render{OpenAI: true, RequestID: cc.RequestID, Instance: r.URL.Path})
+			break
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(out)))
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(out)
+	}
+	recordAI(rc.Call, res)
+}
+
+// promptOutput turns the handler's chat completion into the prompt
+// answer; usage and cost come from the Result, which holds the
+// provider's numbers and the exact cost.
+func promptOutput(completion []byte, res ai.Result, requestID string) ([]byte, error) {
+	var c struct {
+		Choices []struct {
+			Message struct {
+				Content *string `json:"content"`
+			} `json:"message"`
+		} `json:"choices"`
+	}
+	if err := json.Unmarshal(completion, &c); err != nil {
+		return nil, fmt.Errorf("prompt: reading the chat completion: %w", err)
+	}
+	a := promptAnswer{Cost: res.Cost.String(), CostMicros: int64(res.Cost), RequestID: requestID,
+		Usage: promptUsage{InputTokens: res.Usage.PromptTokens, CachedInputTokens: res.Usage.CachedPromptTokens,
+			OutputTokens: res.Usage.CompletionTokens, Estimated: res.Usage.Estimated}}
+	if len(c.Choices) > 0 && c.Choices[0].Message.Content != nil {
+		a.Output = *c.Choices[0].Message.Content
+	}
+	return json.Marshal(&a)
+}
+
+// heldResponse holds the AI handler's answer to a prompt call so it can
+// be reshaped before the client sees it.
+type heldResponse struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (h *heldResponse) Header() http.Header { return h.header }
+
+func (h *heldResponse) WriteHeader(status int) {
+	if h.status == 0 {
+		h.status = status
+	}
+}
+
+func (h *heldResponse) Write(b []byte) (int, error) {
+	h.WriteHeader(http.StatusOK)
+	return h.body.Write(b)
 }
 
 // decodeVariables reads a JSON object keeping numbers' exact text, as
