@@ -3,7 +3,6 @@ package admin
 import (
 	"net/http"
 
-	"gatehouse/internal/analytics"
 	"gatehouse/internal/domain"
 )
 
@@ -307,7 +306,7 @@ func (a *API) routeTable() []*endpoint {
 		// Analytics and alerts.
 		{Method: http.MethodGet, Path: basePath + "/stats", Action: "stats.get", Resource: "stats",
 			Summary: "Call statistics from the per-minute rollups: totals, error rate over time, top reasons, top failing consumers, latency quantiles",
-			Perm:    permRead, Query: pStatsQuery, Status: 200, Resp: analytics.Report{}, handle: a.stats},
+			Perm:    permRead, Query: pStatsQuery, Status: 200, Resp: statsReport{}, handle: a.stats},
 		{Method: http.MethodGet, Path: basePath + "/alerts", Action: "alert.list", Resource: "alert",
 			Summary: "Fired alerts, newest first (tenant-bound admins see their tenant's)",
 			Perm:    permRead, Query: pAlertsQuery, Status: 200, Resp: domain.Alert{}, List: true, handle: a.listAlerts},

@@ -3,9 +3,12 @@ package admin
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"gatehouse/internal/analytics"
+	"gatehouse/internal/domain"
+	"gatehouse/internal/reason"
 	"gatehouse/internal/store"
 )
 
@@ -27,6 +30,8 @@ var pStatsQuery = []param{
 	{Name: "tenant", Type: "string", Description: "tenant id or slug (tenant-bound admins: always their own)"},
 	pConsumer,
 	{Name: "route", Type: "string", Description: "route id"},
+	{Name: "reason", Type: "string", Description: "reason code, e.g. key.revoked: only the calls rejected with it"},
+	{Name: "series_by", Type: "string", Description: "comma-separated: reason, consumer — add a series per top reason (reason_series) and per top failing consumer (consumer_series), from the same rollups"},
 	{Name: "group_by", Type: "string", Description: "series step: minute, hour or day (default: the finest giving at most 1500 points)"},
 	{Name: "top", Type: "integer", Description: "entries in each top list, 1-100 (default 10)"},
 }
@@ -42,8 +47,32 @@ func (rc *reqCtx) analyticsStore() (store.Analytics, error) {
 	return an, nil
 }
 
+// statsReport is the answer of GET /admin/v1/stats: the analytics report
+// and, when series_by asks for them, a series per top reason and per top
+// failing consumer. Those come from the rollup rows the report is computed
+// from — one store query whatever the number of lines — so a chart of
+// "reasons over time" costs no more than the report itself (it used to
+// take one query per line, or a scan of the raw call log).
+type statsReport struct {
+	analytics.Report
+	// ReasonSeries has one entry per TopReasons code, in that order:
+	// the calls rejected with it per point of Series.
+	ReasonSeries []keyedSeries `json:"reason_series,omitempty"`
+	// ConsumerSeries has one entry per TopFailingConsumers consumer, in
+	// that order: its failed calls (status 400 or above) per point.
+	ConsumerSeries []keyedSeries `json:"consumer_series,omitempty"`
+}
+
+// keyedSeries is one line of a breakdown: Values[i] belongs to
+// Series[i].Time.
+type keyedSeries struct {
+	Key    string  `json:"key"`
+	Values []int64 `json:"values"`
+}
+
 // stats answers GET /admin/v1/stats from the per-minute rollups: totals,
-// the error rate over time, top reasons and top failing consumers.
+// the error rate over time, top reasons and top failing consumers, and
+// on request the top reasons and consumers over time.
 func (a *API) stats(rc *reqCtx) (any, error) {
 	an, err := rc.analyticsStore()
 	if err != nil {
@@ -80,8 +109,27 @@ func (a *API) stats(rc *reqCtx) (any, error) {
 			return nil, invalid("top %q must be a whole number from 1 to %d", s, statsMaxTop)
 		}
 	}
+	var byReason, byConsumer bool
+	if s := rc.query("series_by"); s != "" {
+		for _, b := range strings.Split(s, ",") {
+			switch strings.TrimSpace(b) {
+			case "reason":
+				byReason = true
+			case "consumer":
+				byConsumer = true
+			default:
+				return nil, invalid("series_by %q: each entry must be reason or consumer", s)
+			}
+		}
+	}
 	f := store.RollupFilter{Since: since.Truncate(time.Minute), Until: until, Step: step, TenantID: rc.scope(),
 		RouteID: rc.query("route"), Limit: statsMaxRows + 1}
+	if code := rc.query("reason"); code != "" {
+		if _, ok := reason.Lookup(code); !ok {
+			return nil, invalid("reason %q is not a reason code; the codes are listed at %s (e.g. key.revoked, auth.missing)", code, reason.ErrorsPath)
+		}
+		f.Code = code
+	}
 	if ref := rc.query("tenant"); ref != "" {
 		err := rc.view(func(tx store.Tx) error {
 			t, err := rc.loadTenant(tx, ref)
@@ -110,7 +158,49 @@ func (a *API) stats(rc *reqCtx) (any, error) {
 	if truncated {
 		rows = rows[:statsMaxRows]
 	}
-	rep := analytics.Compute(rows, since, until, group, step, top)
-	rep.Truncated = truncated
-	return rep, nil
+	out := statsReport{Report: analytics.Compute(rows, since, until, group, step, top)}
+	out.Truncated = truncated
+	if byReason {
+		out.ReasonSeries = breakdown(rows, out.Series, len(out.TopReasons), func(i int) string { return out.TopReasons[i].Code },
+			func(r *domain.Rollup) (string, bool) { return r.Code, r.Code != "" })
+	}
+	if byConsumer {
+		out.ConsumerSeries = breakdown(rows, out.Series, len(out.TopFailingConsumers), func(i int) string { return out.TopFailingConsumers[i].Consumer },
+			func(r *domain.Rollup) (string, bool) {
+				return r.ConsumerID, r.ConsumerID != "" && (r.StatusClass == "4xx" || r.StatusClass == "5xx")
+			})
+	}
+	return out, nil
+}
+
+// breakdown sums the counts of rows into one series per key (n keys,
+// key(i) the i-th), aligned with the report's points. keyOf names a row's
+// key and says whether the row counts at all; rows of other keys are
+// skipped (they are not in the top lists).
+func breakdown(rows []domain.Rollup, points []analytics.Point, n int, key func(i int) string, keyOf func(*domain.Rollup) (string, bool)) []keyedSeries {
+	out := make([]keyedSeries, n)
+	idx := make(map[string]int, n)
+	for i := range out {
+		out[i] = keyedSeries{Key: key(i), Values: make([]int64, len(points))}
+		idx[out[i].Key] = i
+	}
+	at := make(map[int64]int, len(points))
+	for j, p := range points {
+		at[p.Time.Unix()] = j
+	}
+	for i := range rows {
+		r := &rows[i]
+		k, ok := keyOf(r)
+		if !ok {
+			continue
+		}
+		s, ok := idx[k]
+		if !ok {
+			continue
+		}
+		if j, ok := at[r.Minute.Unix()]; ok {
+			out[s].Values[j] += r.Count
+		}
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -84,6 +85,8 @@ func TestStats(t *testing.T) {
 		{"top cuts the lists", e.root, "top=1", want{27, 14, []string{"key.revoked"}, []string{beta.consumerID}, 60}},
 		{"until bounds the range", e.root, "since=1h&until=30m", want{13, 0, nil, nil, 30}},
 		{"a route filter", e.root, "route=" + beta.routeID, want{10, 7, []string{"key.revoked"}, []string{beta.consumerID}, 60}},
+		{"a reason filter keeps only that reason's calls", e.root, "reason=jwt.expired", want{5, 5, []string{"jwt.expired"}, []string{acme.consumerID}, 60}},
+		{"a reason filter within a tenant-admin's scope", acmeAdmin, "reason=key.revoked", want{0, 0, nil, nil, 60}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -118,6 +121,8 @@ func TestStats(t *testing.T) {
 		{"since not a time", e.root, "since=yesterday", 400, CodeInvalid},
 		{"until before since", e.root, "since=1h&until=2h", 400, CodeInvalid},
 		{"an unknown parameter", e.root, "consumr=x", 400, CodeInvalid},
+		{"a reason that is not a code", e.root, "reason=key.revokd", 400, CodeInvalid},
+		{"an unknown series_by", e.root, "series_by=reason,route", 400, CodeInvalid},
 		{"no token", "", "", 401, CodeUnauthorized},
 	}
 	for _, tc := range refusals {
@@ -146,6 +151,57 @@ func TestStats(t *testing.T) {
 		}
 		if failingMinutes != 1 { // the 5 jwt.expired, one per second, 10 minutes ago
 			t.Errorf("%d minutes at 100%% errors, want 1: %+v", failingMinutes, rep.Series)
+		}
+	})
+	t.Run("series_by draws each top reason and failing consumer over time from the same rows", func(t *testing.T) {
+		r := e.do(e.root, "GET", "/admin/v1/stats?series_by=reason,consumer", nil)
+		if r.Status != 200 {
+			t.Fatalf("status %d: %s", r.Status, r.Body)
+		}
+		var rep statsReport
+		if err := json.Unmarshal(r.Body, &rep); err != nil {
+			t.Fatal(err)
+		}
+		type line struct {
+			key      string
+			total    int64
+			nonzero  int
+			atMinute int64 // the value at the minute the calls were made
+		}
+		summary := func(ks []keyedSeries, at time.Time) []line {
+			var out []line
+			for _, k := range ks {
+				if len(k.Values) != len(rep.Series) {
+					t.Fatalf("%s: %d values for %d points", k.Key, len(k.Values), len(rep.Series))
+				}
+				l := line{key: k.Key}
+				for i, v := range k.Values {
+					l.total += v
+					if v != 0 {
+						l.nonzero++
+					}
+					if rep.Series[i].Time.Equal(at) {
+						l.atMinute = v
+					}
+				}
+				out = append(out, l)
+			}
+			return out
+		}
+		minuteOf := func(ago time.Duration) time.Time { return t0.Add(-ago).Truncate(time.Minute) }
+		reasons := summary(rep.ReasonSeries, minuteOf(20*time.Minute))
+		wantReasons := []line{{"key.revoked", 7, 1, 7}, {"jwt.expired", 5, 1, 0}, {"key.unknown", 2, 1, 0}}
+		if fmt.Sprint(reasons) != fmt.Sprint(wantReasons) {
+			t.Errorf("reason series %+v, want %+v", reasons, wantReasons)
+		}
+		cons := summary(rep.ConsumerSeries, minuteOf(10*time.Minute))
+		wantCons := []line{{beta.consumerID, 7, 1, 0}, {acme.consumerID, 5, 1, 5}}
+		if fmt.Sprint(cons) != fmt.Sprint(wantCons) {
+			t.Errorf("consumer series %+v, want %+v", cons, wantCons)
+		}
+		plain := e.do(e.root, "GET", "/admin/v1/stats", nil)
+		if bytes.Contains(plain.Body, []byte("reason_series")) || bytes.Contains(plain.Body, []byte("consumer_series")) {
+			t.Errorf("series without series_by: %s", plain.Body)
 		}
 	})
 }

@@ -61,6 +61,7 @@ func BenchmarkPages(b *testing.B) {
 		{"dashboard_1h", "/console/dashboard?window=1h"},
 		{"dashboard_24h", "/console/dashboard?window=24h"},
 		{"dashboard_trends_1h", "/console/dashboard/trends?window=1h"},
+		{"dashboard_trends_24h", "/console/dashboard/trends?window=24h"},
 		{"calls", "/console/calls"},
 		{"calls_by_reason", "/console/calls?reason=key.revoked&since=1h"},
 		{"calls_by_consumer", "/console/calls?consumer=" + url.QueryEscape(consumers[7])},

@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"gatehouse/internal/analytics"
@@ -116,18 +115,14 @@ func (c *Console) call(w http.ResponseWriter, r *http.Request, rs *reqState) {
 // ---- dashboard ----
 
 // The dashboard reads GET /admin/v1/stats, the per-minute rollups (issue
-// 7), which answer in constant time whatever the size of the call log.
-// Two things it cannot say there yet are read from the call log, bounded:
-//   - reasons over time: /stats has no reason filter. The console asks
-//     /stats?reason= first and, while the API refuses the parameter (400),
-//     counts the newest reasonSample calls of each top reason instead;
-//   - everything, when the gateway writes no rollups (no analytics store,
-//     or rollups not wired): the figures then come from the newest
-//     dashboardMaxCalls records of the window, and the page says so.
-const (
-	dashboardMaxCalls = 5000
-	reasonSample      = 300
-)
+// 7), which answer in constant time whatever the size of the call log:
+// the page is one /stats call, its over-time charts (loaded after it) one
+// more with series_by=reason,consumer — the top reasons and failing
+// consumers over time come from the same rollup rows as the report. Only
+// when the gateway writes no rollups (no analytics store, or rollups not
+// wired) are the figures read from the call log: the newest
+// dashboardMaxCalls records of the window, and the page says so.
+const dashboardMaxCalls = 5000
 
 // windows are the dashboard's time ranges and, for the call-log
 // fallback, their bucket widths.
@@ -246,7 +241,21 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request, rs *reqState
 	c.tpl.render(w, http.StatusOK, "c_dashboard", "", c.view(rs, "dashboard", "Dashboard", d))
 }
 
-// dashboardTrends is the htmx fragment with the over-time charts.
+// trendsReport is the /stats answer with series_by=reason,consumer.
+type trendsReport struct {
+	analytics.Report
+	ReasonSeries   []keyedSeries `json:"reason_series"`
+	ConsumerSeries []keyedSeries `json:"consumer_series"`
+}
+
+// keyedSeries is one line of a /stats breakdown, aligned with Series.
+type keyedSeries struct {
+	Key    string  `json:"key"`
+	Values []int64 `json:"values"`
+}
+
+// dashboardTrends is the htmx fragment with the over-time charts: the top
+// reasons and failing consumers, each a line, from one /stats call.
 func (c *Console) dashboardTrends(w http.ResponseWriter, r *http.Request, rs *reqState) {
 	win := windows[1]
 	for _, x := range windows {
@@ -254,22 +263,34 @@ func (c *Console) dashboardTrends(w http.ResponseWriter, r *http.Request, rs *re
 			win = x
 		}
 	}
-	var rep analytics.Report
-	if err := c.api.get(r.Context(), rs.se.token, pathOf(url.Values{"since": {win.Name}, "top": {"10"}}, "stats"), &rep); err != nil {
+	var rep trendsReport
+	q := url.Values{"since": {win.Name}, "top": {fmt.Sprint(topN)}, "series_by": {"reason,consumer"}}
+	if err := c.api.get(r.Context(), rs.se.token, pathOf(q, "stats"), &rep); err != nil {
 		c.apiFailed(w, r, rs, err)
 		return
 	}
-	d := statsSummary(&rep)
-	d.Names = c.names(r, rs)
-	charts, err := c.statsTrends(r, rs, win.Name, &rep, &d)
-	if err != nil {
-		c.apiFailed(w, r, rs, err)
-		return
+	d := dashboardData{Names: c.names(r, rs)}
+	x := make([]int64, len(rep.Series))
+	for i, p := range rep.Series {
+		x[i] = p.Time.Unix()
 	}
-	for j := range charts[1].Series {
-		charts[1].Series[j].Label = d.Names.Consumer(charts[1].Series[j].Label)
+	lines := func(ks []keyedSeries, label func(string) string) []series {
+		out := make([]series, 0, len(ks))
+		for _, k := range ks {
+			v := make([]float64, len(k.Values))
+			for i, n := range k.Values {
+				v[i] = float64(n)
+			}
+			out = append(out, series{Label: label(k.Key), Values: v})
+		}
+		return out
 	}
-	d.Charts = charts
+	d.Charts = []chart{
+		{ID: "reasons", Title: "Top rejection reasons over time", Unit: "calls", X: x,
+			Series: lines(rep.ReasonSeries, func(k string) string { return k })},
+		{ID: "failing", Title: "Top failing consumers over time", Unit: "failed calls", X: x,
+			Series: lines(rep.ConsumerSeries, d.Names.Consumer)},
+	}
 	c.tpl.render(w, http.StatusOK, "c_dashboard", "trends", c.view(rs, "dashboard", "Trends", d))
 }
 
@@ -306,130 +327,6 @@ func statsSummary(rep *analytics.Report) dashboardData {
 		{ID: "errors", Title: "Error rate", Unit: "%", X: x, Max: &hundred, Series: []series{{Label: "errors %", Values: rate}}},
 	}
 	return d
-}
-
-// statsTrends draws the top failing consumers and the top reasons over
-// time: one /stats per consumer and per reason (or a bounded call-log
-// sample per reason while /stats has no reason filter).
-func (c *Console) statsTrends(r *http.Request, rs *reqState, window string, rep *analytics.Report, d *dashboardData) ([]chart, error) {
-	ctx, tok := r.Context(), rs.se.token
-	n := len(rep.Series)
-	x := make([]int64, n)
-	for i, p := range rep.Series {
-		x[i] = p.Time.Unix()
-	}
-	step := time.Minute
-	if st, ok := analytics.GroupStep(rep.GroupBy); ok {
-		step = st
-	}
-	// Failing consumers and reasons over time: one query each, run in
-	// parallel (the admin API and the store serve concurrent reads).
-	topC, topR := d.Failing[:min(topN, len(d.Failing))], d.Reasons[:min(topN, len(d.Reasons))]
-	failing := make([]series, len(topC))
-	reasons := make([]series, len(topR))
-	sampled := make([]bool, len(topR))
-	err := parallel(len(topC)+len(topR), func(i int) error {
-		if i < len(topC) {
-			fc := topC[i]
-			var one analytics.Report
-			q := url.Values{"since": {window}, "consumer": {fc.Key}, "top": {"1"}, "group_by": {rep.GroupBy}}
-			if err := c.api.get(ctx, tok, pathOf(q, "stats"), &one); err != nil {
-				if statusOf(err) >= 500 {
-					return err
-				}
-				// A consumer since removed, or one this admin cannot
-				// reach: its line stays flat rather than failing the page.
-				one = analytics.Report{}
-			}
-			failing[i] = series{Label: fc.Key, Values: alignSeries(x, one.Series, func(p analytics.Point) float64 { return float64(p.Errors) })}
-			return nil
-		}
-		i -= len(topC)
-		rc := topR[i]
-		var one analytics.Report
-		q := url.Values{"since": {window}, "reason": {rc.Key}, "top": {"1"}, "group_by": {rep.GroupBy}}
-		err := c.api.get(ctx, tok, pathOf(q, "stats"), &one)
-		if err == nil {
-			reasons[i] = series{Label: rc.Key, Values: alignSeries(x, one.Series, func(p analytics.Point) float64 { return float64(p.Requests) })}
-			return nil
-		}
-		if !isStatus(err, http.StatusBadRequest) {
-			return err
-		}
-		var pg listPage[domain.Call]
-		cq := url.Values{"since": {rep.Since.Format(time.RFC3339Nano)}, "reason": {rc.Key}, "limit": {fmt.Sprint(reasonSample)}}
-		if err := c.api.get(ctx, tok, pathOf(cq, "calls"), &pg); err != nil {
-			return err
-		}
-		sampled[i] = pg.Next != ""
-		v := make([]float64, n)
-		for j := range pg.Items {
-			if n > 0 {
-				if k := int(pg.Items[j].Time.Sub(time.Unix(x[0], 0)) / step); k >= 0 && k < n {
-					v[k]++
-				}
-			}
-		}
-		reasons[i] = series{Label: rc.Key, Values: v}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	reasonTitle := "Top rejection reasons over time"
-	if slices.Contains(sampled, true) {
-		reasonTitle += fmt.Sprintf(" (newest %d calls of each)", reasonSample)
-	}
-	return []chart{
-		{ID: "reasons", Title: reasonTitle, Unit: "calls", X: x, Series: orEmpty(reasons)},
-		{ID: "failing", Title: "Top failing consumers over time", Unit: "failed calls", X: x, Series: orEmpty(failing)},
-	}, nil
-}
-
-// parallel runs fn(0)…fn(n-1) on up to four goroutines and returns the
-// first error.
-func parallel(n int, fn func(i int) error) error {
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var first error
-	sem := make(chan struct{}, 4)
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if err := fn(i); err != nil {
-				mu.Lock()
-				if first == nil {
-					first = err
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	return first
-}
-
-func orEmpty(s []series) []series {
-	if s == nil {
-		return []series{}
-	}
-	return s
-}
-
-// alignSeries maps a report's points onto the dashboard's x values (both
-// come from the same range and step; a point missing is a zero).
-func alignSeries(x []int64, pts []analytics.Point, val func(analytics.Point) float64) []float64 {
-	at := make(map[int64]float64, len(pts))
-	for _, p := range pts {
-		at[p.Time.Unix()] = val(p)
-	}
-	out := make([]float64, len(x))
-	for i, t := range x {
-		out[i] = at[t]
-	}
-	return out
 }
 
 // callsDashboard is the fallback: the figures of the newest

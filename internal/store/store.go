@@ -215,6 +215,8 @@ type RollupFilter struct {
 	TenantID   string
 	ConsumerID string
 	RouteID    string
+	// Code keeps the rows of one reason code.
+	Code string
 	// Limit bounds the rows returned (0: no bound); a caller that gets
 	// exactly Limit rows must assume more exist.
 	Limit int

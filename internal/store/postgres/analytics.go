@@ -119,6 +119,7 @@ func (s *Store) QueryRollups(ctx context.Context, f store.RollupFilter) ([]domai
 	w.eq("tenant_id", f.TenantID)
 	w.eq("consumer_id", f.ConsumerID)
 	w.eq("route_id", f.RouteID)
+	w.eq("code", f.Code)
 	query := `SELECT (ts / ` + st + `::bigint) * ` + st + `::bigint AS bucket, ` + rollupSums + `
 		FROM rollups` + whereClause(w.where) + `
 		GROUP BY bucket, tenant_id, consumer_id, route_id, status_class, code, credential_type

