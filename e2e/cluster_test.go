@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"gatehouse/internal/ai/aitest"
 	"gatehouse/internal/cluster"
 	"gatehouse/internal/store/postgres/pgtest"
 )
@@ -366,4 +367,209 @@ func TestClusterRedisOutageAndNodeKill(t *testing.T) {
 	if code, body := getJSON(t, nodes[0].admin+"/admin/v1/tenants/"+ten, nodes[0].token); code != 200 {
 		t.Fatalf("the admin change made before the kill is missing: %d %s", code, body)
 	}
+}
+
+// TestClusterAIBudget: a consumer with $1.00 a month calls an AI route
+// through three nodes at once (Redis holds the shared budget counter);
+// calls are admitted until the budget is spent, then every node answers
+// budget.exceeded, and the settled spend exceeds $1.00 by at most one
+// call's reservation (issue 8).
+//
+// Prices are chosen so the reservation is known exactly: one message
+// "hi" is estimated at 4 + 1 = 5 prompt tokens (internal/ai's documented
+// rule: 4 per message plus one per started group of four characters), and
+// max_tokens is 100, so each call reserves 5 × $100/1M + 100 × $1000/1M =
+// $0.1005; the provider reports 8 prompt and 60 completion tokens, so each
+// call settles at 8 × $100/1M + 60 × $1000/1M = $0.0608.
+func TestClusterAIBudget(t *testing.T) {
+	const (
+		limit       = 1_000_000 // $1.00 in micro-units
+		reservation = 5*100 + 100*1000
+		settled     = 8*100 + 60*1000
+	)
+	// The provider answers after 20 ms, so reservations overlap.
+	fake := aitest.New(t, aitest.OpenAI)
+	fake.Script(func(aitest.Request) aitest.Scenario {
+		hold := make(chan struct{})
+		time.AfterFunc(20*time.Millisecond, func() { close(hold) })
+		return aitest.Scenario{Text: "ok", Usage: aitest.Usage{Input: 8, Output: 60}, Hold: hold}
+	})
+	nodes := startCluster(t)
+	a := nodes[0]
+	post := func(path string, body map[string]any) map[string]any { return a.adminPost(t, "/admin/v1"+path, body) }
+	ten := post("/tenants", map[string]any{"slug": "acme", "name": "Acme"})["id"]
+	con := post("/consumers", map[string]any{"tenant": ten, "name": "app"})["id"].(string)
+	svc := post("/services", map[string]any{"tenant": ten, "name": "llm", "targets": []string{fake.URL}})["id"]
+	prov := post("/providers", map[string]any{"name": "oai", "type": "openai", "base_url": fake.Provider("oai").BaseURL,
+		"api_keys": []string{aitest.DefaultKey(aitest.OpenAI)}})["id"]
+	post("/models", map[string]any{"name": "chat", "targets": []map[string]any{{"provider": prov, "model": "upstream-model"}},
+		"price": map[string]any{"input_per_1m": "100", "output_per_1m": "1000"}})
+	post("/routes", map[string]any{"service": svc, "paths": []string{"/llm"}, "type": "ai"})
+	budget := post("/budgets", map[string]any{"scope": "consumer", "scope_id": con, "amount": "1.00", "period": "month"})["id"].(string)
+	// The key last: a node that serves it has loaded the budget too (a
+	// snapshot is the whole configuration at one version).
+	key := post("/keys", map[string]any{"consumer": con})["key"].(string)
+	for _, n := range nodes {
+		deadline := time.Now().Add(3 * time.Second)
+		for status(t, n.proxy+"/llm/v1/models", key) != 200 {
+			if time.Now().After(deadline) {
+				t.Fatal("a node never accepted the key on the AI route")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+
+	chat := func(n *node) (int, string) {
+		req, _ := http.NewRequest("POST", n.proxy+"/llm/v1/chat/completions",
+			strings.NewReader(`{"model":"chat","max_tokens":100,"messages":[{"role":"user","content":"hi"}]}`))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+			return 0, ""
+		}
+		defer resp.Body.Close()
+		var e struct {
+			Error struct {
+				Code string `json:"code"`
+			} `json:"error"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		return resp.StatusCode, e.Error.Code
+	}
+	var admitted atomic.Int64
+	var mu sync.Mutex
+	rejectedBy := map[int]int{}
+	// Five callers per node, each until its node refuses.
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		for g := 0; g < 5; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					switch st, code := chat(n); {
+					case st == 200:
+						admitted.Add(1)
+					case st == 429 && code == "budget.exceeded":
+						mu.Lock()
+						rejectedBy[i]++
+						mu.Unlock()
+						return
+					default:
+						t.Errorf("node %d answered %d %s", i, st, code)
+						return
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	raced := admitted.Load()
+	// A refusal seen while other calls held reservations may leave room
+	// once they settle: use it up, node after node, until all three
+	// refuse in a row with nothing in flight.
+	for refusals, i := 0, 0; refusals < len(nodes); i++ {
+		switch st, code := chat(nodes[i%len(nodes)]); {
+		case st == 200:
+			admitted.Add(1)
+			refusals = 0
+		case st == 429 && code == "budget.exceeded":
+			refusals++
+		default:
+			t.Fatalf("node %d answered %d %s", i%len(nodes), st, code)
+		}
+		if i > 100 {
+			t.Fatal("the budget never ran out")
+		}
+	}
+	for i := range nodes {
+		if rejectedBy[i] == 0 {
+			t.Errorf("node %d never refused during the race", i)
+		}
+	}
+
+	// The settled spend, from the call records (written asynchronously:
+	// wait until every admitted call is there) ...
+	var spent, records int64
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		spent, records = aiSpend(t, a, con)
+		if records == admitted.Load() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d AI call records with a cost, want %d", records, admitted.Load())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// ... and from the shared counter in Redis, which must agree.
+	counter := budgetCounter(t, budget)
+	t.Logf("%d calls admitted (%d during the race through 3 nodes); spent $%.6f of $1.00 (counter $%.6f); reservation $%.6f, settlement $%.6f",
+		admitted.Load(), raced, float64(spent)/1e6, float64(counter)/1e6, float64(reservation)/1e6, float64(settled)/1e6)
+	if spent != admitted.Load()*settled {
+		t.Errorf("the records cost $%.6f, want %d × $%.6f", float64(spent)/1e6, admitted.Load(), float64(settled)/1e6)
+	}
+	if counter != spent {
+		t.Errorf("the budget counter holds %d micro-units, the records %d", counter, spent)
+	}
+	if spent < limit || spent > limit+reservation {
+		t.Fatalf("spent %d micro-units of a %d budget: want at least the budget (all nodes refuse) and at most one reservation (%d) over", spent, limit, reservation)
+	}
+}
+
+// aiSpend sums the cost of the consumer's AI call records (through the
+// admin API) and counts the records that have one.
+func aiSpend(t *testing.T, n *node, consumer string) (micros, records int64) {
+	t.Helper()
+	next := ""
+	for {
+		code, body := getJSON(t, n.admin+"/admin/v1/calls?limit=1000&consumer="+consumer+"&after="+next, n.token)
+		if code != 200 {
+			t.Fatalf("calls: %d %s", code, body)
+		}
+		var page struct {
+			Items []struct {
+				Status int `json:"status"`
+				AI     *struct {
+					CostMicros int64 `json:"cost_micros"`
+				} `json:"ai"`
+			} `json:"items"`
+			Next string `json:"next"`
+		}
+		if err := json.Unmarshal([]byte(body), &page); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range page.Items {
+			if c.AI != nil && c.AI.CostMicros > 0 {
+				micros += c.AI.CostMicros
+				records++
+			}
+		}
+		if page.Next == "" {
+			return micros, records
+		}
+		next = page.Next
+	}
+}
+
+// budgetCounter reads a budget's money counter for the current window
+// from Redis (the key the gateway's ai.RedisCounter keeps).
+func budgetCounter(t *testing.T, budgetID string) int64 {
+	t.Helper()
+	rc, err := cluster.OpenRedis("redis://127.0.0.1:6379/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	keys, err := rc.Keys(context.Background(), "gatehouse:budget:"+budgetID+":*:money").Result()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("budget counter keys %v: %v", keys, err)
+	}
+	v, err := rc.Get(context.Background(), keys[0]).Int64()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
