@@ -16,6 +16,7 @@ import (
 	"gatehouse/internal/keys"
 	"gatehouse/internal/policy"
 	"gatehouse/internal/proxy"
+	"gatehouse/internal/ratelimit"
 	"gatehouse/internal/snapshot"
 	"gatehouse/internal/store"
 	"gatehouse/internal/trace"
@@ -191,4 +192,51 @@ func BenchmarkServeGarbage(b *testing.B) { benchServe(b, "Bearer garbage") }
 func BenchmarkServeUnknown(b *testing.B) {
 	k, _ := keys.Generate("live")
 	benchServe(b, "Bearer "+k.Full)
+}
+
+// BenchmarkServePolicy is BenchmarkServeAllowed's request on the policy
+// bench row's configuration (issue 5: ≥ 0.95× the API-key path): the
+// consumer belongs to another tenant and reaches the published service
+// through an approved subscription, the route requires a scope and has a
+// rate limit per consumer (in memory) that the loop never exhausts.
+func BenchmarkServePolicy(b *testing.B) {
+	k, err := keys.Generate("live")
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := &store.Data{
+		Tenants: []domain.Tenant{{ID: "t1", Slug: "acme", Status: domain.StatusActive},
+			{ID: "t2", Slug: "beta", Status: domain.StatusActive}},
+		Consumers: []domain.Consumer{{ID: "c1", TenantID: "t2", Name: "app", Status: domain.StatusActive, Scopes: []string{"a", "b"}}},
+		Keys:      []domain.APIKey{{ID: k.ID, ConsumerID: "c1", Environment: "live", Hash: keys.Hash(k.Full), Scopes: []string{"a"}}},
+		Services:  []domain.Service{{ID: "s1", TenantID: "t1", Name: "svc", Visibility: domain.VisibilityPublished}},
+		Routes: []domain.Route{{ID: "r1", ServiceID: "s1", Paths: []string{"/api"}, Scopes: []string{"a"},
+			RateLimit: &domain.RateLimit{Limit: 1_000_000_000, Period: domain.Duration(time.Hour)}}},
+		Subscriptions: []domain.Subscription{{ID: "sub1", ConsumerID: "c1", ServiceID: "s1", ConsumerTenantID: "t2",
+			ServiceTenantID: "t1", State: domain.SubscriptionApproved}},
+	}
+	snap, err := snapshot.Build(d, snapshot.Options{Now: now})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var h snapshot.Holder
+	h.Store(snap)
+	p := New(Options{Snapshots: &h, Verifiers: []credential.Verifier{apikey.Verifier{}}, Forwarder: okForwarder{},
+		Calls: nopRecorder{}, Environment: "live", Logger: slog.New(slog.DiscardHandler),
+		Limiter: ratelimit.NewMemory(ratelimit.MemoryOptions{})})
+	req := httptest.NewRequest("GET", "/api/x", nil)
+	req.Header.Set("Authorization", "Bearer "+k.Full)
+	w := &discardWriter{h: http.Header{}}
+	p.ServeHTTP(w, req)
+	if w.h.Get("RateLimit") == "" {
+		b.Fatalf("not limited: %v", w.h)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		w := &discardWriter{h: http.Header{}}
+		for pb.Next() {
+			clear(w.h)
+			p.ServeHTTP(w, req)
+		}
+	})
 }

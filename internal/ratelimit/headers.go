@@ -43,17 +43,17 @@ func Headers(h http.Header, d Decision) {
 		burst = l.Limit
 	}
 	var buf [128]byte
-
-	b := appendSFString(buf[:0], l.Name)
-	b = append(b, ";q="...)
-	b = strconv.AppendInt(b, int64(l.Limit), 10)
-	b = append(b, ";w="...)
-	b = strconv.AppendInt(b, ceilSeconds(l.Period, 1), 10)
-	if burst != l.Limit {
-		b = append(b, ";gatehouse-burst="...)
-		b = strconv.AppendInt(b, int64(burst), 10)
+	switch prev := h["Ratelimit-Policy"]; {
+	case l.policyField == nil || l.Window != Rolling:
+		h["Ratelimit-Policy"] = append(prev, string(appendPolicy(buf[:0], l)))
+	case prev == nil:
+		// The prepared slice is shared by every response of this limit:
+		// its capacity is 1, so a later append (another policy on the same
+		// response) copies instead of writing into it.
+		h["Ratelimit-Policy"] = l.policyField[:]
+	default:
+		h["Ratelimit-Policy"] = append(prev, l.policyField[0])
 	}
-	h["Ratelimit-Policy"] = append(h["Ratelimit-Policy"], string(b))
 
 	var wait time.Duration
 	switch {
@@ -66,7 +66,7 @@ func Headers(h http.Header, d Decision) {
 		wait = d.ResetAfter - time.Duration(burst-d.Remaining-1)*interval
 	}
 	remaining := max(d.Remaining, 0)
-	b = appendSFString(buf[:0], l.Name)
+	b := appendSFString(buf[:0], l.Name)
 	b = append(b, ";r="...)
 	b = strconv.AppendInt(b, int64(remaining), 10)
 	b = append(b, ";t="...)
@@ -84,6 +84,25 @@ func Headers(h http.Header, d Decision) {
 		}
 		h["Retry-After"] = []string{strconv.FormatInt(retry, 10)}
 	}
+}
+
+// appendPolicy appends l's RateLimit-Policy list member: its name, quota
+// and window, and the burst when it differs from the quota.
+func appendPolicy(b []byte, l Limit) []byte {
+	burst := l.Burst
+	if burst <= 0 {
+		burst = l.Limit
+	}
+	b = appendSFString(b, l.Name)
+	b = append(b, ";q="...)
+	b = strconv.AppendInt(b, int64(l.Limit), 10)
+	b = append(b, ";w="...)
+	b = strconv.AppendInt(b, ceilSeconds(l.Period, 1), 10)
+	if burst != l.Limit {
+		b = append(b, ";gatehouse-burst="...)
+		b = strconv.AppendInt(b, int64(burst), 10)
+	}
+	return b
 }
 
 // ceilSeconds is d in whole seconds, rounded up, and at least floor.

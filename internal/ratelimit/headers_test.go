@@ -154,20 +154,54 @@ func TestHeaders(t *testing.T) {
 		},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			h := http.Header{}
-			for _, d := range tc.decisions(t) {
-				Headers(h, d)
+		for _, prepared := range []bool{false, true} {
+			name := tc.name
+			if prepared {
+				name += " (prepared limit)"
 			}
-			if got := h.Values("RateLimit-Policy"); !slices.Equal(got, tc.wantPolicy) {
-				t.Errorf("RateLimit-Policy = %q, want %q", got, tc.wantPolicy)
-			}
-			if got := h.Values("RateLimit"); !slices.Equal(got, tc.wantLimit) {
-				t.Errorf("RateLimit = %q, want %q", got, tc.wantLimit)
-			}
-			if got := h.Get("Retry-After"); got != tc.wantRetry {
-				t.Errorf("Retry-After = %q, want %q", got, tc.wantRetry)
-			}
-		})
+			t.Run(name, func(t *testing.T) {
+				h := http.Header{}
+				var shared []*[1]string
+				for _, d := range tc.decisions(t) {
+					if prepared {
+						d.Limit = d.Limit.Prepared()
+						if d.Limit.policyField != nil {
+							shared = append(shared, d.Limit.policyField)
+						}
+					}
+					Headers(h, d)
+				}
+				// A second response of the same limits must not see (or
+				// have changed) the first one's list.
+				before := make([]string, len(shared))
+				for i, p := range shared {
+					before[i] = p[0]
+				}
+				h2 := http.Header{}
+				for _, d := range tc.decisions(t) {
+					Headers(h2, d)
+				}
+				h2["Ratelimit-Policy"] = append(h2["Ratelimit-Policy"], "extra")
+				for i, p := range shared {
+					if p[0] != before[i] {
+						t.Fatalf("the prepared policy value was overwritten: %q, was %q", p[0], before[i])
+					}
+				}
+				checkHeaders(t, h, tc.wantPolicy, tc.wantLimit, tc.wantRetry)
+			})
+		}
+	}
+}
+
+func checkHeaders(t *testing.T, h http.Header, wantPolicy, wantLimit []string, wantRetry string) {
+	t.Helper()
+	if got := h.Values("RateLimit-Policy"); !slices.Equal(got, wantPolicy) {
+		t.Errorf("RateLimit-Policy = %q, want %q", got, wantPolicy)
+	}
+	if got := h.Values("RateLimit"); !slices.Equal(got, wantLimit) {
+		t.Errorf("RateLimit = %q, want %q", got, wantLimit)
+	}
+	if got := h.Get("Retry-After"); got != wantRetry {
+		t.Errorf("Retry-After = %q, want %q", got, wantRetry)
 	}
 }

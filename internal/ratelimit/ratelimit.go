@@ -57,6 +57,24 @@ type Limit struct {
 	// Location is the time zone whose midnight starts a calendar window;
 	// nil means UTC. Unused for Rolling limits.
 	Location *time.Location
+
+	// policyField is the RateLimit-Policy member of a Rolling limit,
+	// rendered once by Prepared; nil means Headers renders it per call. A
+	// pointer keeps Limit comparable.
+	policyField *[1]string
+}
+
+// Prepared returns l with its RateLimit-Policy field value rendered once.
+// A limit that lives long (a route's, held by the snapshot) should be
+// prepared: Headers then adds the shared value instead of formatting and
+// allocating it on every request. Calendar windows are not prepared: their
+// policy names the current window's length, which changes.
+func (l Limit) Prepared() Limit {
+	l.policyField = nil
+	if l.Window == Rolling && l.Limit > 0 && l.Period > 0 {
+		l.policyField = &[1]string{string(appendPolicy(nil, l))}
+	}
+	return l
 }
 
 // Window is the kind of window a Limit counts in.

@@ -259,7 +259,10 @@ func compileRoute(r *Route) {
 		if r.LimitBy == "" {
 			r.LimitBy = "consumer"
 		}
-		r.Limit = &ratelimit.Limit{Limit: rl.Limit, Period: rl.Period.D(), Name: "route"}
+		// Prepared: the RateLimit-Policy value is rendered here, once per
+		// snapshot, not on every limited request.
+		l := ratelimit.Limit{Limit: rl.Limit, Period: rl.Period.D(), Name: "route"}.Prepared()
+		r.Limit = &l
 		r.LimitText = fmt.Sprintf("%d requests per %s per %s", rl.Limit, rl.Period.D(), r.LimitBy)
 	}
 	r.Label = fmt.Sprintf("route %s (%s) → service %s", name, strings.Join(r.Paths, ", "), r.Service.Name)
