@@ -31,7 +31,7 @@ var pStatsQuery = []param{
 	pConsumer,
 	{Name: "route", Type: "string", Description: "route id"},
 	{Name: "reason", Type: "string", Description: "reason code, e.g. key.revoked: only the calls rejected with it"},
-	{Name: "series_by", Type: "string", Description: "comma-separated: reason, consumer — add a series per top reason (reason_series) and per top failing consumer (consumer_series), from the same rollups"},
+	{Name: "series_by", Type: "string", Description: "comma-separated: reason, consumer, cost — add a series per top reason (reason_series), per top failing consumer (consumer_series) and the AI spend per point (cost_series), from the same rollups"},
 	{Name: "group_by", Type: "string", Description: "series step: minute, hour or day (default: the finest giving at most 1500 points)"},
 	{Name: "top", Type: "integer", Description: "entries in each top list, 1-100 (default 10)"},
 }
@@ -61,6 +61,10 @@ type statsReport struct {
 	// ConsumerSeries has one entry per TopFailingConsumers consumer, in
 	// that order: its failed calls (status 400 or above) per point.
 	ConsumerSeries []keyedSeries `json:"consumer_series,omitempty"`
+	// Cost is the exact AI spend of the range (decimal currency units),
+	// CostSeries (series_by=cost) the spend per point of Series.
+	Cost       domain.Micros   `json:"cost"`
+	CostSeries []domain.Micros `json:"cost_series,omitempty"`
 }
 
 // keyedSeries is one line of a breakdown: Values[i] belongs to
@@ -109,7 +113,7 @@ func (a *API) stats(rc *reqCtx) (any, error) {
 			return nil, invalid("top %q must be a whole number from 1 to %d", s, statsMaxTop)
 		}
 	}
-	var byReason, byConsumer bool
+	var byReason, byConsumer, byCost bool
 	if s := rc.query("series_by"); s != "" {
 		for _, b := range strings.Split(s, ",") {
 			switch strings.TrimSpace(b) {
@@ -117,8 +121,10 @@ func (a *API) stats(rc *reqCtx) (any, error) {
 				byReason = true
 			case "consumer":
 				byConsumer = true
+			case "cost":
+				byCost = true
 			default:
-				return nil, invalid("series_by %q: each entry must be reason or consumer", s)
+				return nil, invalid("series_by %q: each entry must be reason, consumer or cost", s)
 			}
 		}
 	}
@@ -169,6 +175,19 @@ func (a *API) stats(rc *reqCtx) (any, error) {
 			func(r *domain.Rollup) (string, bool) {
 				return r.ConsumerID, r.ConsumerID != "" && (r.StatusClass == "4xx" || r.StatusClass == "5xx")
 			})
+	}
+	if byCost {
+		out.CostSeries = make([]domain.Micros, len(out.Series))
+	}
+	at := make(map[int64]int, len(out.Series))
+	for j, p := range out.Series {
+		at[p.Time.Unix()] = j
+	}
+	for i := range rows {
+		out.Cost += domain.Micros(rows[i].CostMicros)
+		if j, ok := at[rows[i].Minute.Unix()]; ok && byCost {
+			out.CostSeries[j] += domain.Micros(rows[i].CostMicros)
+		}
 	}
 	return out, nil
 }

@@ -205,3 +205,63 @@ func TestStats(t *testing.T) {
 		}
 	})
 }
+
+// TestStatsCost: the AI cost recorded on call records reaches the rollups
+// (aggregator and store) and /stats sums it exactly, in total and per
+// point with series_by=cost, per consumer or tenant.
+func TestStatsCost(t *testing.T) {
+	e := newEnv(t)
+	acme, beta := e.fixture("acme"), e.fixture("beta")
+	var calls []domain.Call
+	add := func(f fixture, ago time.Duration, cost int64) {
+		calls = append(calls, domain.Call{RequestID: fmt.Sprint("ai", len(calls)), Time: t0.Add(-ago), TenantID: f.tenantID,
+			ConsumerID: f.consumerID, RouteID: f.routeID, Status: 200, LatencyMicros: 900, CredentialType: domain.AuthAPIKey,
+			AI: &domain.CallAI{Model: "gpt-4o-mini", PromptTokens: 10, CompletionTokens: 20, CostMicros: cost}})
+	}
+	add(acme, 5*time.Hour+time.Minute, 1_000_001) // 05:00 hour before t0
+	add(acme, 5*time.Hour+2*time.Minute, 250)
+	add(acme, 30*time.Minute, 3)
+	add(beta, 30*time.Minute, 7_000_000)
+	calls = append(calls, domain.Call{RequestID: "plain", Time: t0.Add(-time.Minute), TenantID: acme.tenantID, ConsumerID: acme.consumerID, Status: 200})
+	agg := analytics.NewAggregator(e.store, analytics.Options{NoBackground: true})
+	agg.Add(calls)
+	if err := agg.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		desc, query string
+		total       string
+		nonzero     map[int]string // point index → cost
+	}{
+		{"one consumer by hour", "consumer=acme/app&since=6h&group_by=hour&series_by=cost", "1.000254", map[int]string{0: "1.000251", 5: "0.000003"}},
+		{"a tenant", "tenant=beta&since=6h&group_by=hour&series_by=cost", "7", map[int]string{5: "7"}},
+		{"everything, no series asked", "since=6h", "8.000254", nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			r := e.do(e.root, "GET", "/admin/v1/stats?"+tc.query, nil)
+			if r.Status != 200 {
+				t.Fatalf("%d %s", r.Status, r.Body)
+			}
+			var rep statsReport
+			if err := json.Unmarshal(r.Body, &rep); err != nil {
+				t.Fatal(err)
+			}
+			if rep.Cost.String() != tc.total {
+				t.Errorf("cost %s, want %s", rep.Cost, tc.total)
+			}
+			got := map[int]string{}
+			for i, c := range rep.CostSeries {
+				if c != 0 {
+					got[i] = c.String()
+				}
+			}
+			if tc.nonzero == nil && rep.CostSeries != nil {
+				t.Errorf("cost_series without series_by=cost: %v", rep.CostSeries)
+			}
+			if tc.nonzero != nil && fmt.Sprint(got) != fmt.Sprint(tc.nonzero) {
+				t.Errorf("cost per point %v, want %v", got, tc.nonzero)
+			}
+		})
+	}
+}

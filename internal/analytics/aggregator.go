@@ -253,6 +253,9 @@ func addCall(r *domain.Rollup, c *domain.Call) {
 	r.LatencySumMicros += lat
 	r.LatencyMaxMicros = max(r.LatencyMaxMicros, lat)
 	r.Latency[domain.LatencyBucket(lat)]++
+	if c.AI != nil {
+		r.CostMicros += c.AI.CostMicros
+	}
 }
 
 // Merge adds o into r (same key assumed): counters and buckets add, the
@@ -266,6 +269,7 @@ func Merge(r *domain.Rollup, o *domain.Rollup) {
 	for i := range r.Latency {
 		r.Latency[i] += o.Latency[i]
 	}
+	r.CostMicros += o.CostMicros
 }
 
 func keyOf(r *domain.Rollup) key {

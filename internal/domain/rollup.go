@@ -86,4 +86,8 @@ type Rollup struct {
 	LatencyMaxMicros int64 `json:"latency_max_us"`
 	// Latency counts calls per histogram bucket (LatencyBucket).
 	Latency [RollupBuckets]int64 `json:"latency_buckets"`
+	// CostMicros is the exact AI cost of the calls in millionths of the
+	// currency unit (0 for calls on other routes), so spend over time
+	// reads from the rollups, not the call log.
+	CostMicros int64 `json:"cost_micros,omitempty"`
 }

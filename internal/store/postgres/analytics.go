@@ -26,7 +26,7 @@ const rollupKeyCols = `ts, tenant_id, consumer_id, route_id, status_class, code,
 // rollupLatCols are the histogram columns, bucket order.
 const rollupLatCols = `lat_00, lat_01, lat_02, lat_03, lat_04, lat_05, lat_06, lat_07, lat_08, lat_09, lat_10, lat_11, lat_12, lat_13, lat_14, lat_15, lat_16, lat_17, lat_18, lat_19, lat_20, lat_21, lat_22, lat_23`
 
-const rollupCols = rollupKeyCols + `, requests, bytes_in, bytes_out, latency_sum_us, latency_max_us, ` + rollupLatCols
+const rollupCols = rollupKeyCols + `, requests, bytes_in, bytes_out, latency_sum_us, latency_max_us, ` + rollupLatCols + `, cost_micros`
 
 // The alert tables' columns (the rule and the alert themselves are JSON).
 const (
@@ -81,12 +81,13 @@ func (s *Store) UpsertRollups(ctx context.Context, rollups []domain.Rollup) erro
 	var b pgx.Batch
 	for i := range rollups {
 		r := &rollups[i]
-		args := make([]any, 0, 12+domain.RollupBuckets)
+		args := make([]any, 0, 13+domain.RollupBuckets)
 		args = append(args, tm(r.Minute), r.TenantID, r.ConsumerID, r.RouteID, r.StatusClass, r.Code, r.CredentialType,
 			r.Count, r.BytesIn, r.BytesOut, r.LatencySumMicros, r.LatencyMaxMicros)
 		for _, n := range r.Latency {
 			args = append(args, n)
 		}
+		args = append(args, r.CostMicros)
 		b.Queue(upsertRollup, args...)
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return tx.SendBatch(ctx, &b).Close() })
@@ -144,6 +145,7 @@ func scanRollup(r rowScanner) (domain.Rollup, error) {
 	for i := range v.Latency {
 		dest = append(dest, &v.Latency[i])
 	}
+	dest = append(dest, &v.CostMicros)
 	if err := r.Scan(dest...); err != nil {
 		return v, err
 	}

@@ -73,7 +73,7 @@ func TestColumnsCovered(t *testing.T) {
 		"issuers": issuerCols, "credentials": credentialCols, "calls": callCols,
 		"rollups": rollupCols, "alert_rules": alertRuleCols, "alerts": alertCols,
 		"ai_providers": providerCols, "ai_models": modelCols, "ai_model_targets": modelTargetCols,
-		"ai_access": accessCols, "ai_budgets": budgetCols, "ai_prompts": promptCols,
+		"ai_access": accessCols, "ai_budgets": budgetCols, "ai_prompts": promptCols, "users": userCols,
 	}
 	internal := map[string]bool{"meta": true, "goose_db_version": true}
 	type column struct{ table, name string }

@@ -50,7 +50,8 @@ func minuteAt(n int) time.Time { return minute0.Add(time.Duration(n) * time.Minu
 // column shows in the failure.
 func rollup(m time.Time, tenant, consumer, code string, n int64) domain.Rollup {
 	r := domain.Rollup{Minute: m, TenantID: tenant, ConsumerID: consumer, RouteID: "rte_1", StatusClass: "4xx", Code: code,
-		CredentialType: "api_key", Count: n, BytesIn: 10 * n, BytesOut: 100 * n, LatencySumMicros: 1000 * n, LatencyMaxMicros: 7 * n}
+		CredentialType: "api_key", Count: n, BytesIn: 10 * n, BytesOut: 100 * n, LatencySumMicros: 1000 * n, LatencyMaxMicros: 7 * n,
+		CostMicros: 1_500_001 * n}
 	for i := range r.Latency {
 		r.Latency[i] = n * int64(i+1)
 	}
@@ -123,6 +124,7 @@ func testRollupQuery(t *testing.T, s store.Store, a store.Analytics) {
 			out.BytesOut += r.BytesOut
 			out.LatencySumMicros += r.LatencySumMicros
 			out.LatencyMaxMicros = max(out.LatencyMaxMicros, r.LatencyMaxMicros)
+			out.CostMicros += r.CostMicros
 			for i := range out.Latency {
 				out.Latency[i] += r.Latency[i]
 			}
