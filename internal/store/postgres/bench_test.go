@@ -77,7 +77,7 @@ func multiRowInsert(ctx context.Context, s *Store, calls []domain.Call) error {
 			b.WriteString("$" + strconv.Itoa(len(args)+j+1))
 		}
 		b.WriteString(")")
-		row, err := callRow(&calls[i])
+		row, err := callRow(&calls[i], &store.TraceEncoder{})
 		if err != nil {
 			return err
 		}
@@ -110,7 +110,7 @@ func BenchmarkInsertCalls512(b *testing.B) {
 		{"copy-probe-every-day", func(ctx context.Context, s *Store, calls []domain.Call) error {
 			rows := make([][]any, len(calls))
 			for i := range calls {
-				row, err := callRow(&calls[i])
+				row, err := callRow(&calls[i], &store.TraceEncoder{})
 				if err != nil {
 					return err
 				}

@@ -73,8 +73,9 @@ func (s *Store) InsertCalls(ctx context.Context, calls []domain.Call) error {
 	defer cancel()
 	rows := make([][]any, len(calls))
 	days := make([]int64, 0, 2)
+	var traces store.TraceEncoder
 	for i := range calls {
-		row, err := callRow(&calls[i])
+		row, err := callRow(&calls[i], &traces)
 		if err != nil {
 			return err
 		}
@@ -141,10 +142,11 @@ func (s *Store) copyCalls(ctx context.Context, rows [][]any) error {
 }
 
 // callRow is a call's values in callCols order, text cleaned (see clean).
-func callRow(c *domain.Call) ([]any, error) {
+// traces encodes the batch's traces.
+func callRow(c *domain.Call, traces *store.TraceEncoder) ([]any, error) {
 	var trace, ai any
 	if c.Trace != nil {
-		t, err := enc(c.Trace)
+		t, err := traces.Encode(c.Trace, enc)
 		if err != nil {
 			return nil, err
 		}
@@ -208,10 +210,18 @@ func (s *Store) QueryCalls(ctx context.Context, f store.CallFilter) ([]domain.Ca
 	if !f.Until.IsZero() {
 		w.where = append(w.where, "ts < "+w.arg(tm(f.Until)))
 	}
-	w.eq("consumer_id", f.ConsumerID)
+	// consumer_id and code repeat the condition of their partial index
+	// (migration 00011) so that the planner may use it.
+	if f.ConsumerID != "" {
+		w.where = append(w.where, "consumer_id <> ''")
+		w.eq("consumer_id", f.ConsumerID)
+	}
 	w.eq("route_id", f.RouteID)
 	w.eq("tenant_id", f.TenantID)
-	w.eq("code", f.Code)
+	if f.Code != "" {
+		w.where = append(w.where, "code <> ''")
+		w.eq("code", f.Code)
+	}
 	if f.Status != 0 {
 		w.where = append(w.where, "status = "+w.arg(f.Status))
 	}

@@ -34,14 +34,37 @@ func benchCalls(n, offset int) []domain.Call {
 	return calls
 }
 
+// floodCalls is benchCalls as a flood of garbage keys writes them: every
+// record a rejection without consumer, all with the same trace.
+func floodCalls(n, offset int) []domain.Call {
+	calls := benchCalls(n, offset)
+	for i := range calls {
+		c := &calls[i]
+		c.ConsumerID, c.CredentialID, c.Status, c.Code, c.UpstreamMicros, c.BytesOut, c.Engine = "", "", 401, "key.malformed", 0, 0, ""
+		c.Trace = []domain.TraceStep{
+			{Stage: "route", Check: "match", Outcome: domain.OutcomePass, Detail: "route rte_heDj51lubRGcQisp (/) → service bench-upstream"},
+			{Stage: "extract", Check: "credential", Outcome: domain.OutcomePass, Detail: "api_key from authorization"},
+			{Stage: "verify", Check: "key.format", Outcome: domain.OutcomeFail, Detail: "wrong prefix: Gatehouse keys start with 'gk_' (gk_live_… or gk_test_…), and this value does not: check you sent the key issued for this API, copied from its start"},
+		}
+	}
+	return calls
+}
+
 // BenchmarkInsertCalls512 measures the call-log writer's unit of work: one
-// InsertCalls of 512 records on a file database with every index in place.
+// InsertCalls of 512 records on a file database with every index in place,
+// for ordinary traffic (one rejection in eight) and for a flood of garbage
+// keys (issue 2's flood rows: every record a rejection with a trace).
 func BenchmarkInsertCalls512(b *testing.B) {
+	b.Run("mixed", func(b *testing.B) { benchInsert(b, benchCalls) })
+	b.Run("flood", func(b *testing.B) { benchInsert(b, floodCalls) })
+}
+
+func benchInsert(b *testing.B, gen func(n, offset int) []domain.Call) {
 	const batch = 512
 	s := openTemp(b)
 	batches := make([][]domain.Call, 64)
 	for i := range batches {
-		batches[i] = benchCalls(batch, i*batch)
+		batches[i] = gen(batch, i*batch)
 	}
 	b.ReportAllocs()
 	cpu0 := cpuTime(b)

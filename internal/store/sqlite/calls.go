@@ -60,6 +60,7 @@ func (s *Store) InsertCalls(ctx context.Context, calls []domain.Call) error {
 	full := sqlTx.StmtContext(ctx, s.insertCalls)
 	defer full.Close()
 	args := make([]any, 0, callsPerStmt*callColCount)
+	var traces store.TraceEncoder
 	for start := 0; start < len(calls); start += callsPerStmt {
 		chunk := calls[start:min(start+callsPerStmt, len(calls))]
 		args = args[:0]
@@ -67,7 +68,7 @@ func (s *Store) InsertCalls(ctx context.Context, calls []domain.Call) error {
 			c := &chunk[i]
 			var trace, ai any
 			if c.Trace != nil {
-				if trace, err = enc(c.Trace); err != nil {
+				if trace, err = traces.Encode(c.Trace, enc); err != nil {
 					return err
 				}
 			}
@@ -126,35 +127,11 @@ func scanCall(r rowScanner) (domain.Call, error) {
 // last call's (time, request ID), so pages stay stable while new calls
 // arrive.
 func (s *Store) QueryCalls(ctx context.Context, f store.CallFilter) ([]domain.Call, string, error) {
-	var w filter
-	if !f.Since.IsZero() {
-		w.where = append(w.where, "ts >= ?")
-		w.args = append(w.args, tm(f.Since))
+	query, args, limit, err := callsQuery(f)
+	if err != nil {
+		return nil, "", err
 	}
-	if !f.Until.IsZero() {
-		w.where = append(w.where, "ts < ?")
-		w.args = append(w.args, tm(f.Until))
-	}
-	w.eq("consumer_id", f.ConsumerID)
-	w.eq("route_id", f.RouteID)
-	w.eq("tenant_id", f.TenantID)
-	w.eq("code", f.Code)
-	if f.Status != 0 {
-		w.where = append(w.where, "status = ?")
-		w.args = append(w.args, f.Status)
-	}
-	if f.After != "" {
-		ts, id, err := decodeCallCursor(f.After)
-		if err != nil {
-			return nil, "", err
-		}
-		w.where = append(w.where, "(ts < ? OR (ts = ? AND request_id < ?))")
-		w.args = append(w.args, ts, ts, id)
-	}
-	limit := pageLimit(f.Limit)
-	items, err := queryAll(ctx, s.r, scanCall,
-		`SELECT `+callCols+` FROM calls`+whereClause(w.where)+` ORDER BY ts DESC, request_id DESC LIMIT ?`,
-		append(w.args, limit+1)...)
+	items, err := queryAll(ctx, s.r, scanCall, query, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("sqlite: query calls: %w", err)
 	}
@@ -164,6 +141,47 @@ func (s *Store) QueryCalls(ctx context.Context, f store.CallFilter) ([]domain.Ca
 		return items, encodeCallCursor(tm(last.Time), last.RequestID), nil
 	}
 	return items, "", nil
+}
+
+// callsQuery is QueryCalls' statement, its arguments and the page size (it
+// asks for one row more, to know whether there is a next page).
+func callsQuery(f store.CallFilter) (string, []any, int, error) {
+	var w filter
+	if !f.Since.IsZero() {
+		w.where = append(w.where, "ts >= ?")
+		w.args = append(w.args, tm(f.Since))
+	}
+	if !f.Until.IsZero() {
+		w.where = append(w.where, "ts < ?")
+		w.args = append(w.args, tm(f.Until))
+	}
+	// consumer_id and code repeat the condition of their partial index
+	// (migration 00011) so that the planner may use it.
+	if f.ConsumerID != "" {
+		w.where = append(w.where, "consumer_id <> ''")
+		w.eq("consumer_id", f.ConsumerID)
+	}
+	w.eq("route_id", f.RouteID)
+	w.eq("tenant_id", f.TenantID)
+	if f.Code != "" {
+		w.where = append(w.where, "code <> ''")
+		w.eq("code", f.Code)
+	}
+	if f.Status != 0 {
+		w.where = append(w.where, "status = ?")
+		w.args = append(w.args, f.Status)
+	}
+	if f.After != "" {
+		ts, id, err := decodeCallCursor(f.After)
+		if err != nil {
+			return "", nil, 0, err
+		}
+		w.where = append(w.where, "(ts < ? OR (ts = ? AND request_id < ?))")
+		w.args = append(w.args, ts, ts, id)
+	}
+	limit := pageLimit(f.Limit)
+	return `SELECT ` + callCols + ` FROM calls` + whereClause(w.where) + ` ORDER BY ts DESC, request_id DESC LIMIT ?`,
+		append(w.args, limit+1), limit, nil
 }
 
 func encodeCallCursor(ts int64, requestID string) string {
