@@ -114,12 +114,13 @@ type navItem struct{ Path, Label string }
 
 var consoleNav = []navItem{{"dashboard", "Dashboard"}, {"calls", "Calls"}, {"tenants", "Tenants"}, {"consumers", "Consumers"},
 	{"keys", "Keys"}, {"credentials", "Credentials"}, {"services", "Services"}, {"routes", "Routes"},
-	{"subscriptions", "Subscriptions"}, {"issuers", "Issuers"}, {"admins", "Admins"}, {"alerts", "Alerts"}, {"audit", "Audit"}}
+	{"subscriptions", "Subscriptions"}, {"issuers", "Issuers"}, {"providers", "AI providers"}, {"models", "AI models"},
+	{"budgets", "AI budgets"}, {"admins", "Admins"}, {"alerts", "Alerts"}, {"audit", "Audit"}}
 
 // consolePages lists every page template of the console.
 var consolePages = []string{"c_login", "c_error", "c_dashboard", "c_calls", "c_call", "c_tenants", "c_consumers",
 	"c_consumer", "c_keys", "c_secret", "c_credentials", "c_services", "c_routes", "c_subscriptions", "c_issuers",
-	"c_admins", "c_alerts", "c_audit"}
+	"c_admins", "c_alerts", "c_audit", "c_providers", "c_models", "c_budgets", "c_budget"}
 
 // New builds the console.
 func New(cfg Config) (*Console, error) {
@@ -249,6 +250,19 @@ func (c *Console) routes() http.Handler {
 	page("GET "+b+"/issuers", c.issuers)
 	page("POST "+b+"/issuers", c.createIssuer)
 	page("POST "+b+"/issuers/{id}/delete", c.deleteIssuer)
+
+	page("GET "+b+"/providers", c.providers)
+	page("POST "+b+"/providers", c.createProvider)
+	page("POST "+b+"/providers/{id}/{op}", c.providerOp)
+
+	page("GET "+b+"/models", c.models)
+	page("POST "+b+"/models", c.createModel)
+	page("POST "+b+"/models/{id}/delete", c.deleteModel)
+
+	page("GET "+b+"/budgets", c.budgets)
+	page("POST "+b+"/budgets", c.createBudget)
+	page("GET "+b+"/budgets/{id}", c.budget)
+	page("POST "+b+"/budgets/{id}/delete", c.deleteBudget)
 
 	page("GET "+b+"/admins", c.admins)
 	page("POST "+b+"/admins", c.createAdmin)

@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"gatehouse/internal/clock"
 	"gatehouse/internal/console"
 	"gatehouse/internal/domain"
+	"gatehouse/internal/secrets"
 	"gatehouse/internal/store/sqlite"
 )
 
@@ -51,7 +53,11 @@ func newEnv(t testing.TB, mod ...func(*console.Config)) *env {
 		t.Fatalf("bootstrap: %v", err)
 	}
 	e := &env{t: t, store: st, clock: clock.NewFake(t0), root: root}
-	e.api = admin.New(admin.Config{Store: st, Clock: e.clock})
+	box, err := secrets.New(bytes.Repeat([]byte{7}, secrets.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.api = admin.New(admin.Config{Store: st, Clock: e.clock, Secrets: box})
 	cfg := console.Config{Admin: e.api, Store: st, Clock: e.clock}
 	for _, m := range mod {
 		m(&cfg)
