@@ -90,6 +90,10 @@ type Config struct {
 	// credential secrets, issuers' HS256 and introspection secrets); the
 	// endpoints that take such secrets refuse to work without it.
 	Secrets *secrets.Box
+	// RollupsOff: the gateway computes no per-minute rollups
+	// (analytics.enabled: false). GET /admin/v1/stats then answers 409
+	// saying so, rather than a report of zeros that reads as "no traffic".
+	RollupsOff bool
 	// Prices are the gateway's configured model prices by provider model
 	// name ("gpt-4o-mini"), overriding the shipped defaults
 	// (domain.DefaultPrice): a model created without a price takes the

@@ -78,6 +78,10 @@ type keyedSeries struct {
 // the error rate over time, top reasons and top failing consumers, and
 // on request the top reasons and consumers over time.
 func (a *API) stats(rc *reqCtx) (any, error) {
+	if a.cfg.RollupsOff {
+		return nil, conflict("rollups are off on this gateway (analytics.enabled: false in its configuration), so there are no statistics to report; " +
+			"call records are still kept (GET " + basePath + "/calls); set analytics.enabled: true and restart to compute rollups again")
+	}
 	an, err := rc.analyticsStore()
 	if err != nil {
 		return nil, err

@@ -54,6 +54,9 @@ type Config struct {
 	// Tracing exports OpenTelemetry spans over OTLP/HTTP (off unless an
 	// endpoint is set).
 	Tracing tracing.Settings `yaml:"tracing"`
+	// Metrics is the Prometheus endpoint and the per-request observation
+	// that feeds it.
+	Metrics Metrics `yaml:"metrics"`
 	// Analytics keeps per-minute rollups of the call log.
 	Analytics Analytics `yaml:"analytics"`
 	// Alerts declares alert rules (read-only through the API).
@@ -74,8 +77,20 @@ type CallLog struct {
 	Retention     domain.Duration `yaml:"retention"`
 }
 
-// Analytics configures the rollups.
+// Metrics configures GET /metrics. They are on by default; the switch
+// exists so their cost can be measured (issue 7's overhead bound: the
+// bench compares the API-key path with metrics and rollups on and off)
+// and turned off where Prometheus is not scraped. Off means off: no
+// per-request observation at all, and /metrics answers 404 saying why.
+type Metrics struct {
+	Enabled bool `yaml:"enabled"`
+}
+
+// Analytics configures the rollups. Enabled (default true) computes the
+// per-minute rollups behind /admin/v1/stats; off, call records are still
+// written (explain, calls, alerts keep working) and no rollup is computed.
 type Analytics struct {
+	Enabled   bool            `yaml:"enabled"`
 	Retention domain.Duration `yaml:"retention"`
 }
 
@@ -132,7 +147,8 @@ func Default() Config {
 			FlushInterval: domain.Duration(200 * time.Millisecond),
 			Retention:     domain.Duration(7 * 24 * time.Hour),
 		},
-		Analytics: Analytics{Retention: domain.Duration(90 * 24 * time.Hour)},
+		Metrics:   Metrics{Enabled: true},
+		Analytics: Analytics{Enabled: true, Retention: domain.Duration(90 * 24 * time.Hour)},
 		Upstream: UpstreamDefaults{
 			ConnectTimeout:  domain.Duration(5 * time.Second),
 			ResponseTimeout: domain.Duration(60 * time.Second),

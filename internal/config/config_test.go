@@ -56,6 +56,17 @@ func TestLoad(t *testing.T) {
 		{desc: "same listener for proxy and admin", yaml: "proxy_addr: \":9000\"\nadmin_addr: \":9000\"\n",
 			wantErr: []string{"admin_addr", "own listener"}},
 		{desc: "bad database URL", yaml: "database: mysql://x\n", wantErr: []string{"database", "sqlite://"}},
+		{desc: "metrics and analytics are on by default", yaml: "analytics:\n  retention: 24h\n", check: func(t *testing.T, c Config) {
+			if !c.Metrics.Enabled || !c.Analytics.Enabled || c.Analytics.Retention.D() != 24*time.Hour {
+				t.Errorf("metrics %+v, analytics %+v", c.Metrics, c.Analytics)
+			}
+		}},
+		{desc: "metrics and analytics turned off, retention kept at its default", yaml: "metrics: {enabled: false}\nanalytics: {enabled: false}\n", check: func(t *testing.T, c Config) {
+			if c.Metrics.Enabled || c.Analytics.Enabled || c.Analytics.Retention.D() != 90*24*time.Hour {
+				t.Errorf("metrics %+v, analytics %+v", c.Metrics, c.Analytics)
+			}
+		}},
+		{desc: "enabled must be a boolean", yaml: "metrics:\n  enabled: sometimes\n", wantErr: []string{"line 2", "sometimes"}},
 		{desc: "bad trusted proxy", yaml: "trusted_proxies: [10.0.0.0/8, nope]\n", wantErr: []string{"trusted_proxies", "entry 2"}},
 	}
 	for _, tc := range cases {

@@ -169,8 +169,15 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 	// the alert rules, which see each batch once it is committed.
 	var sink calllog.Sink = st
 	if an, ok := st.(store.Analytics); ok {
-		s.rollups = analytics.NewAggregator(an, analytics.Options{Retention: cfg.Analytics.Retention.D(),
-			Clock: opts.Clock, Logger: opts.Logger})
+		// analytics.enabled: false leaves the records and the alert rules
+		// alone and computes no rollup (the off switch of the overhead
+		// measurement; /admin/v1/stats then says rollups are off).
+		if cfg.Analytics.Enabled {
+			s.rollups = analytics.NewAggregator(an, analytics.Options{Retention: cfg.Analytics.Retention.D(),
+				Clock: opts.Clock, Logger: opts.Logger})
+		} else {
+			opts.Logger.Info("analytics are off (analytics.enabled: false): call records are written, rollups are not computed")
+		}
 		if _, err := alerts.SyncDeclared(ctx, st, cfg.Alerts.Rules, opts.Clock.Now()); err != nil {
 			_ = st.Close()
 			return nil, fmt.Errorf("alerts.rules: %w", err)
@@ -184,7 +191,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 			_ = st.Close()
 			return nil, fmt.Errorf("alerts: %w", err)
 		}
-		sink = alerts.Sink(analytics.Sink(st, s.rollups), s.alerts)
+		if s.rollups != nil {
+			sink = analytics.Sink(st, s.rollups)
+		}
+		sink = alerts.Sink(sink, s.alerts)
 	} else {
 		opts.Logger.Warn("analytics and alerts are off: the store does not implement them", "store", fmt.Sprintf("%T", st))
 	}
@@ -221,22 +231,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		limiter = s.rlFB
 		nonces = &cluster.Nonces{Client: s.redis}
 	}
-	s.met = metrics.New(metrics.Options{
-		Clock:  opts.Clock,
-		Logger: opts.Logger,
-		CallLog: func() (int, int64, int64) {
-			st := s.calls.Stats()
-			return st.Queued, st.Written, st.Dropped
-		},
-		Snapshot: func() (int64, time.Time) {
-			if snap := s.snaps.Load(); snap != nil {
-				return snap.Version, snap.BuiltAt
-			}
-			return 0, time.Time{}
-		},
-		Upstreams: s.upstreamHealth,
-		KeySets:   s.keySets,
-	})
+	// metrics.enabled: false leaves s.met nil: nothing observes requests
+	// (Wrap returns the call log itself) and /metrics says it is off.
+	if cfg.Metrics.Enabled {
+		s.met = s.newMetrics()
+	} else {
+		opts.Logger.Info("metrics are off (metrics.enabled: false): /metrics answers 404")
+	}
 	var trust *mtls.Trust
 	if cfg.TLS.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
@@ -314,6 +315,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		DefaultGrace: cfg.RotationGrace.D(),
 		Secrets:      box,
 		Environment:  cfg.Environment,
+		RollupsOff:   !cfg.Analytics.Enabled,
 	})
 	if s.console, err = console.New(console.Config{Admin: s.admin, Store: st, Clock: opts.Clock, Logger: opts.Logger,
 		SecureCookies: s.tls != nil}); err != nil {
@@ -328,6 +330,27 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		}
 	}
 	return s, nil
+}
+
+// newMetrics builds the Prometheus metrics, reading the call log, the
+// snapshot, the upstreams and the key sets when scraped.
+func (s *Server) newMetrics() *metrics.Metrics {
+	return metrics.New(metrics.Options{
+		Clock:  s.opts.Clock,
+		Logger: s.opts.Logger,
+		CallLog: func() (int, int64, int64) {
+			st := s.calls.Stats()
+			return st.Queued, st.Written, st.Dropped
+		},
+		Snapshot: func() (int64, time.Time) {
+			if snap := s.snaps.Load(); snap != nil {
+				return snap.Version, snap.BuiltAt
+			}
+			return 0, time.Time{}
+		},
+		Upstreams: s.upstreamHealth,
+		KeySets:   s.keySets,
+	})
 }
 
 func openStore(ctx context.Context, url string) (store.Store, error) {
@@ -397,10 +420,16 @@ func (s *Server) status(ctx context.Context) any {
 	if s.follower != nil {
 		out["change_feed"] = s.follower.Status()
 	}
-	if s.rollups != nil {
+	switch {
+	case s.rollups != nil:
 		out["analytics"] = s.rollups.Stats()
+	case !s.cfg.Analytics.Enabled:
+		out["analytics"] = map[string]any{"enabled": false}
+	}
+	if s.alerts != nil {
 		out["alerts"] = s.alerts.Stats()
 	}
+	out["metrics"] = map[string]any{"enabled": s.met != nil}
 	if s.rlFB != nil {
 		out["rate_limits"] = s.rlFB.Stats()
 	}
@@ -512,11 +541,24 @@ func (s *Server) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.Handle("GET /metrics", s.met.Handler())
+	if s.met != nil {
+		mux.Handle("GET /metrics", s.met.Handler())
+	} else {
+		mux.HandleFunc("GET /metrics", metricsOff)
+	}
 	mux.Handle("/admin/", s.admin)
 	mux.Handle(console.DefaultBase+"/", s.console)
 	mux.Handle("GET "+console.DefaultBase, http.RedirectHandler(console.DefaultBase+"/", http.StatusFound))
 	return mux
+}
+
+// metricsOff answers /metrics on a gateway configured without metrics: a
+// 404 that says why, so a scrape target that fails is explained by its
+// own error, not by a guess.
+func metricsOff(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusNotFound)
+	_, _ = io.WriteString(w, "metrics are off on this gateway (metrics.enabled: false in its configuration): set metrics.enabled: true and restart to serve /metrics\n")
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
@@ -620,7 +662,10 @@ func (s *Server) shutdown() error {
 		err = errors.Join(err, s.calls.Close(fctx))
 	}
 	if s.rollups != nil {
-		err = errors.Join(err, s.rollups.Close(fctx), s.alerts.Close(fctx))
+		err = errors.Join(err, s.rollups.Close(fctx))
+	}
+	if s.alerts != nil {
+		err = errors.Join(err, s.alerts.Close(fctx))
 	}
 	s.jwks.Close()
 	if s.hooks != nil {
@@ -642,7 +687,10 @@ func (s *Server) Close() error {
 	defer cancel()
 	err := s.calls.Close(ctx)
 	if s.rollups != nil {
-		err = errors.Join(err, s.rollups.Close(ctx), s.alerts.Close(ctx))
+		err = errors.Join(err, s.rollups.Close(ctx))
+	}
+	if s.alerts != nil {
+		err = errors.Join(err, s.alerts.Close(ctx))
 	}
 	if s.hooks != nil {
 		err = errors.Join(err, s.hooks.Close(ctx))
