@@ -16,7 +16,7 @@
 #   HALF_RATE=1                       also p99 at half Gatehouse's peak, for
 #                                     Gatehouse and nginx at the same offered rate
 #                                     (open loop: bench/cmd/paced)
-#   ROWS="direct bare gatehouse garbage unknown jwt sig policy nginx caddy"
+#   ROWS="direct bare gatehouse quiet garbage unknown jwt sig policy nginx caddy"
 #                                     subset to run ("sig" is two rows: the
 #                                     signed requests and the same generator
 #                                     with the API key, bench/cmd/sigload)
@@ -38,7 +38,7 @@ WRK_CPUS=${WRK_CPUS:-0}
 SERVER_CPUS=${SERVER_CPUS:-1}
 NGINX_WORKERS=${NGINX_WORKERS:-1}
 HALF_RATE=${HALF_RATE:-1}
-ROWS=${ROWS:-"direct bare gatehouse garbage unknown jwt sig policy nginx caddy"}
+ROWS=${ROWS:-"direct bare gatehouse quiet garbage unknown jwt sig policy nginx caddy"}
 OUT=${OUT:-$ROOT/bench/out}
 GATEHOUSE_REF=${GATEHOUSE_REF:-}
 GH_BUILT_FROM=
@@ -52,7 +52,7 @@ die() {
 }
 want_row() { [[ " $ROWS " == *" $1 "* ]]; }
 want_gatehouse() {
-	want_row gatehouse || want_row garbage || want_row unknown || want_row jwt || want_row sig || want_row policy
+	want_row gatehouse || want_row garbage || want_row unknown || want_row jwt || want_row sig || want_row policy || want_row quiet
 }
 is_zero_duration() { [[ $1 == 0 || $1 == 0s ]]; }
 
@@ -208,35 +208,64 @@ start_bare() {
 	BEARER[bare]=$BENCH_KEY
 }
 
-GH_PID=
-GH_ADMIN=
-GH_TOKEN=
-start_gatehouse() {
-	local dir=$TMP/gatehouse i
+# boot_gatehouse NAME EXTRA_YAML: start a Gatehouse on its own embedded
+# store with a fresh admin token; sets B_PID, B_PROXY, B_ADMIN, B_TOKEN.
+boot_gatehouse() {
+	local name=$1 extra=$2 dir=$TMP/$1 i
 	mkdir -p "$dir"
-	GH_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+	B_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 	cat >"$dir/gatehouse.yaml" <<-EOF
 		environment: live
 		proxy_addr: "127.0.0.1:0"
 		admin_addr: "127.0.0.1:0"
 		database: "sqlite://$dir/gatehouse.db"
 		log_level: warn
+		$extra
 	EOF
-	GATEHOUSE_ADMIN_TOKEN=$GH_TOKEN launch gatehouse "$BIN/gatehouse" serve --config "$dir/gatehouse.yaml" --ready-file "$dir/ready.json"
-	GH_PID=$LAST_PID
+	GATEHOUSE_ADMIN_TOKEN=$B_TOKEN launch "$name" "$BIN/gatehouse" serve --config "$dir/gatehouse.yaml" --ready-file "$dir/ready.json"
+	B_PID=$LAST_PID
 	for ((i = 0; i < 300; i++)); do
 		[[ -s $dir/ready.json ]] && break
-		kill -0 "$GH_PID" 2>/dev/null || die "gatehouse exited before writing its ready file. Its log:
-$(tail -20 "$TMP/gatehouse.log")"
+		kill -0 "$B_PID" 2>/dev/null || die "$name exited before writing its ready file. Its log:
+$(tail -20 "$TMP/$name.log")"
 		sleep 0.1
 	done
-	[[ -s $dir/ready.json ]] || die "gatehouse wrote no ready file within 30 s. Its log:
-$(tail -20 "$TMP/gatehouse.log")"
-	local proxy
-	proxy=$(sed -n 's/.*"proxy" *: *"\([^"]*\)".*/\1/p' "$dir/ready.json")
-	GH_ADMIN=$(sed -n 's/.*"admin" *: *"\([^"]*\)".*/\1/p' "$dir/ready.json")
-	[[ -n $proxy && -n $GH_ADMIN ]] || die "cannot read proxy/admin addresses from the ready file: $(cat "$dir/ready.json")"
-	wait_http gatehouse "$GH_PID" "http://$proxy/"
+	[[ -s $dir/ready.json ]] || die "$name wrote no ready file within 30 s. Its log:
+$(tail -20 "$TMP/$name.log")"
+	B_PROXY=$(sed -n 's/.*"proxy" *: *"\([^"]*\)".*/\1/p' "$dir/ready.json")
+	B_ADMIN=$(sed -n 's/.*"admin" *: *"\([^"]*\)".*/\1/p' "$dir/ready.json")
+	[[ -n $B_PROXY && -n $B_ADMIN ]] || die "cannot read proxy/admin addresses from $name's ready file: $(cat "$dir/ready.json")"
+	wait_http "$name" "$B_PID" "http://$B_PROXY/"
+}
+
+# The second Gatehouse of the "quiet" row: metrics and rollups off (issue 7:
+# with them on, the API-key row stays >= 0.95x of this one). Same upstream,
+# same setup; only its API-key route is measured.
+QUIET_PID=
+QUIET_ADMIN=
+QUIET_TOKEN=
+start_quiet_gatehouse() {
+	boot_gatehouse gatehouse-quiet $'metrics: {enabled: false}\nanalytics: {enabled: false}'
+	QUIET_PID=$B_PID QUIET_ADMIN=$B_ADMIN QUIET_TOKEN=$B_TOKEN
+	local keys
+	keys=$(GATEHOUSE_ADMIN_TOKEN=$QUIET_TOKEN "$BIN/setup" -admin "http://$QUIET_ADMIN" \
+		-upstream "http://$UP_ADDR" -proxy "http://$B_PROXY" -garbage garbage 2>"$TMP/setup-quiet.log") ||
+		die "gatehouse (quiet) setup failed: $(cat "$TMP/setup-quiet.log")"
+	URL[quiet]=http://$B_PROXY/ BEARER[quiet]=$(sed -n 1p <<<"$keys")
+	local status
+	status=$(curl -s -m 5 -H "Authorization: Bearer $QUIET_TOKEN" "http://$QUIET_ADMIN/admin/v1/status")
+	grep -Eq '"metrics": *\{ *"enabled": *false' <<<"$status" ||
+		die "the quiet gatehouse does not report metrics off in /admin/v1/status: $status"
+}
+
+GH_PID=
+GH_ADMIN=
+GH_TOKEN=
+start_gatehouse() {
+	local dir=$TMP/gatehouse i
+	boot_gatehouse gatehouse ""
+	GH_PID=$B_PID GH_ADMIN=$B_ADMIN GH_TOKEN=$B_TOKEN
+	local proxy=$B_PROXY
 
 	# The JWT row's identity provider: an RSA key generated at start, served
 	# as a JWKS for the whole run, and one long-lived token it signed.
@@ -282,23 +311,30 @@ $(tail -20 "$TMP/jwks.log")"
 SIG_KEYID=
 SIG_SECRET=
 
-# gatehouse_status: GET /admin/v1/status (empty if gatehouse is not running).
+# gatehouse_status [ADMIN TOKEN]: GET /admin/v1/status of the main Gatehouse
+# (or of the one at ADMIN); empty if it is not running.
 gatehouse_status() {
-	[[ -n $GH_PID ]] || return 0
-	curl -s -m 5 -H "Authorization: Bearer $GH_TOKEN" "http://$GH_ADMIN/admin/v1/status" 2>/dev/null || true
+	local admin=${1:-$GH_ADMIN} token=${2:-$GH_TOKEN}
+	[[ -n $admin ]] || return 0
+	curl -s -m 5 -H "Authorization: Bearer $token" "http://$admin/admin/v1/status" 2>/dev/null || true
 }
 
-# drain_calllog: wait (≤ 10 s) until Gatehouse's call-log queue is empty, so
-# that no row is measured while Gatehouse flushes the previous one's records.
+# drain_calllog: wait (≤ 10 s per Gatehouse) until every Gatehouse's
+# call-log queue is empty, so that no row is measured while one flushes the
+# previous row's records.
 drain_calllog() {
-	[[ -n $GH_PID ]] || return 0
-	local i queued
-	for ((i = 0; i < 100; i++)); do
-		queued=$(json_int queued "$(gatehouse_status)")
-		[[ $queued == 0 ]] && return 0
-		sleep 0.1
+	local i queued admin token
+	for admin in "$GH_ADMIN" "$QUIET_ADMIN"; do
+		[[ -n $admin ]] || continue
+		token=$GH_TOKEN
+		[[ $admin == "$QUIET_ADMIN" ]] && token=$QUIET_TOKEN
+		for ((i = 0; i < 100; i++)); do
+			queued=$(json_int queued "$(gatehouse_status "$admin" "$token")")
+			[[ $queued == 0 ]] && break
+			sleep 0.1
+		done
+		[[ $queued == 0 ]] || log "gatehouse at $admin still has $queued call records queued after 10 s; measuring anyway"
 	done
-	log "gatehouse call log still has $queued records queued after 10 s; measuring anyway"
 }
 
 start_nginx() {
@@ -381,6 +417,7 @@ declare -A LABEL=(
 	[direct]="direct upstream"
 	[bare]="bare httputil proxy"
 	[gatehouse]="gatehouse (key + call log + identity)"
+	[quiet]="gatehouse (key), metrics and rollups off"
 	[garbage]="gatehouse, garbage-key flood"
 	[unknown]="gatehouse, unknown-key flood"
 	[jwt]="gatehouse, JWT RS256 (repeated token)"
@@ -396,13 +433,13 @@ declare -A LABEL=(
 declare -A EXPECT=(
 	[direct]=ok [bare]=ok [gatehouse]=ok [garbage]=rejected [unknown]=rejected
 	[nginx]=ok [caddy]=ok [gatehouse_half]=ok [nginx_half]=ok
-	[jwt]=ok [policy]=ok [sigkey]=ok [sig]=ok
+	[jwt]=ok [policy]=ok [sigkey]=ok [sig]=ok [quiet]=ok
 )
 # The row each extra row is judged against, measured in the same run with
 # the same generator: wrk rows against the API-key row, the signature row
 # against the API-key row of its own generator (sigload costs more per
 # request than wrk, so only that ratio is fair).
-declare -A KEYREF=([jwt]=gatehouse [policy]=gatehouse [sigkey]=gatehouse [sig]=sigkey)
+declare -A KEYREF=([jwt]=gatehouse [policy]=gatehouse [sigkey]=gatehouse [sig]=sigkey [quiet]=gatehouse)
 # Rows driven by bench/cmd/sigload instead of wrk, and its mode.
 declare -A SIGLOAD=([sigkey]=key [sig]=sig)
 # Per-round samples (space-separated) and the medians computed from them.
@@ -591,6 +628,7 @@ report() {
 		check "JWT RS256 repeated token / API key" "$(num_ratio jwt gatehouse)" ">=" 0.95
 		check "RFC 9421 hmac-sha256 / API key (both sigload)" "$(num_ratio sig sigkey)" ">=" 0.8
 		check "#5 key + scope + subscription + rate limit / API key" "$(num_ratio policy gatehouse)" ">=" 0.95
+		check "#7 API key with metrics + rollups / the same with them off" "$(num_ratio gatehouse quiet)" ">=" 0.95
 		echo
 		echo "Checked for every sample: allowed rows answered 2xx to every request, flood rows 4xx to every request."
 		if ((${#NOTES[@]})); then
@@ -626,11 +664,12 @@ main() {
 	start_upstream
 	if want_row bare; then start_bare; fi
 	if want_gatehouse; then start_gatehouse; fi
+	if want_row quiet; then start_quiet_gatehouse; fi
 	if want_row nginx; then start_nginx; fi
 	if want_row caddy; then start_caddy; fi
 
 	local round row peak_rows=()
-	for row in direct bare gatehouse garbage unknown jwt policy sig nginx caddy; do
+	for row in direct bare gatehouse quiet garbage unknown jwt policy sig nginx caddy; do
 		if want_row "$row"; then
 			# "sig" is two rows: sigload with the API key, then signing.
 			[[ $row == sig ]] && peak_rows+=(sigkey)
