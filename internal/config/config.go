@@ -64,6 +64,8 @@ type Config struct {
 	// Webhooks receive admin events (subscription requested, approved,
 	// rejected, revoked) as signed JSON POSTs.
 	Webhooks Webhooks `yaml:"webhooks"`
+	// BasicAuth configures the lockout after failed Basic attempts.
+	BasicAuth BasicAuth `yaml:"basic_auth"`
 
 	// Source is the file the config was read from ("" for defaults only).
 	Source string `yaml:"-"`
@@ -122,6 +124,25 @@ type Webhooks struct {
 	Secret string   `yaml:"-"`
 }
 
+// BasicAuth: failed Basic attempts are counted per username and per
+// client address; a counter that reaches its threshold within
+// FailureWindow locks that username or address out for LockoutDuration
+// (basic.locked_out, 429), without running argon2id. Per node: the
+// counters are in memory.
+type BasicAuth struct {
+	// Lockout is the off switch.
+	Lockout bool `yaml:"lockout"`
+	// MaxFailuresPerUser and MaxFailuresPerIP are the thresholds; 0 turns
+	// that counter off.
+	MaxFailuresPerUser int             `yaml:"max_failures_per_user"`
+	MaxFailuresPerIP   int             `yaml:"max_failures_per_ip"`
+	FailureWindow      domain.Duration `yaml:"failure_window"`
+	LockoutDuration    domain.Duration `yaml:"lockout_duration"`
+	// MaxTracked bounds the usernames, and separately the addresses,
+	// remembered.
+	MaxTracked int `yaml:"max_tracked"`
+}
+
 // UpstreamDefaults are the timeouts used where a service sets none.
 type UpstreamDefaults struct {
 	ConnectTimeout  domain.Duration `yaml:"connect_timeout"`
@@ -153,6 +174,14 @@ func Default() Config {
 			ConnectTimeout:  domain.Duration(5 * time.Second),
 			ResponseTimeout: domain.Duration(60 * time.Second),
 			IdleTimeout:     domain.Duration(90 * time.Second),
+		},
+		BasicAuth: BasicAuth{
+			Lockout:            true,
+			MaxFailuresPerUser: 5,
+			MaxFailuresPerIP:   50,
+			FailureWindow:      domain.Duration(15 * time.Minute),
+			LockoutDuration:    domain.Duration(15 * time.Minute),
+			MaxTracked:         100000,
 		},
 	}
 }
@@ -345,6 +374,21 @@ func (c *Config) validate(lines map[string]int) error {
 	}
 	if len(c.Webhooks.URLs) > 0 && len(c.Webhooks.Secret) < 16 {
 		bad("webhooks.urls", "webhooks need a signing secret of at least 16 bytes in GATEHOUSE_WEBHOOK_SECRET")
+	}
+	ba := c.BasicAuth
+	if ba.MaxFailuresPerUser < 0 {
+		bad("basic_auth.max_failures_per_user", "must not be negative (0 turns the per-username counter off)")
+	}
+	if ba.MaxFailuresPerIP < 0 {
+		bad("basic_auth.max_failures_per_ip", "must not be negative (0 turns the per-address counter off)")
+	}
+	if ba.Lockout && ba.MaxFailuresPerUser == 0 && ba.MaxFailuresPerIP == 0 {
+		bad("basic_auth.lockout", "both basic_auth.max_failures_per_user and basic_auth.max_failures_per_ip are 0: set lockout: false to turn the lockout off")
+	}
+	positive("basic_auth.failure_window", ba.FailureWindow)
+	positive("basic_auth.lockout_duration", ba.LockoutDuration)
+	if ba.MaxTracked < 1000 {
+		bad("basic_auth.max_tracked", "must be at least 1000: a smaller table is emptied by a handful of guesses at random usernames")
 	}
 	return errors.Join(errs...)
 }

@@ -68,6 +68,27 @@ func TestLoad(t *testing.T) {
 		}},
 		{desc: "enabled must be a boolean", yaml: "metrics:\n  enabled: sometimes\n", wantErr: []string{"line 2", "sometimes"}},
 		{desc: "bad trusted proxy", yaml: "trusted_proxies: [10.0.0.0/8, nope]\n", wantErr: []string{"trusted_proxies", "entry 2"}},
+		{desc: "basic lockout defaults", yaml: "", check: func(t *testing.T, c Config) {
+			b := c.BasicAuth
+			if !b.Lockout || b.MaxFailuresPerUser != 5 || b.MaxFailuresPerIP != 50 || b.FailureWindow.D() != 15*time.Minute ||
+				b.LockoutDuration.D() != 15*time.Minute || b.MaxTracked != 100000 {
+				t.Errorf("basic_auth defaults: %+v", b)
+			}
+		}},
+		{desc: "basic lockout set and turned off", yaml: "basic_auth:\n  lockout: false\n  max_failures_per_user: 3\n  max_failures_per_ip: 0\n  failure_window: 1h\n  lockout_duration: 2m\n",
+			check: func(t *testing.T, c Config) {
+				b := c.BasicAuth
+				if b.Lockout || b.MaxFailuresPerUser != 3 || b.MaxFailuresPerIP != 0 || b.FailureWindow.D() != time.Hour || b.LockoutDuration.D() != 2*time.Minute {
+					t.Errorf("basic_auth: %+v", b)
+				}
+			}},
+		{desc: "negative basic threshold names its line and field", yaml: "basic_auth:\n  lockout: true\n  max_failures_per_user: -1\n",
+			wantErr: []string{"gatehouse.yaml:3", "basic_auth.max_failures_per_user", "must not be negative"}},
+		{desc: "basic lockout with both counters off", yaml: "basic_auth:\n  max_failures_per_user: 0\n  max_failures_per_ip: 0\n",
+			wantErr: []string{"basic_auth.lockout", "lockout: false"}},
+		{desc: "basic lockout durations must be positive", yaml: "basic_auth:\n  failure_window: 0s\n  lockout_duration: -1m\n",
+			wantErr: []string{"gatehouse.yaml:2: basic_auth.failure_window", "gatehouse.yaml:3: basic_auth.lockout_duration", "positive duration"}},
+		{desc: "basic lockout table too small", yaml: "basic_auth:\n  max_tracked: 10\n", wantErr: []string{"gatehouse.yaml:2", "basic_auth.max_tracked", "at least 1000"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.desc, func(t *testing.T) {

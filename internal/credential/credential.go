@@ -25,6 +25,10 @@ type Input struct {
 	Request   *http.Request
 	Snap      *snapshot.Snapshot
 	Presented authheader.Credential
+	// ClientIP is the address the pipeline attributes the request to
+	// (X-Forwarded-For only from trusted proxies), for schemes that count
+	// failures per client (basic); invalid when it could not be told.
+	ClientIP netip.Addr
 	// Env is the environment this gateway serves.
 	Env string
 	Now time.Time

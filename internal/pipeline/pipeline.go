@@ -295,7 +295,7 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, st *state, call
 // call route: extract → verify → identify → authorize. The real request
 // path and the whoami dry run share it, so they cannot disagree.
 func (p *Pipeline) admit(r *http.Request, st *state, snap *snapshot.Snapshot, route *snapshot.Route, call *domain.Call, ip netip.Addr, ipSource string) (authheader.Credential, *reason.Error) {
-	pres, rerr := p.authenticate(r, st, snap, route, call)
+	pres, rerr := p.authenticate(r, st, snap, route, call, ip)
 	if rerr != nil {
 		return pres, rerr
 	}
@@ -308,8 +308,10 @@ func (p *Pipeline) admit(r *http.Request, st *state, snap *snapshot.Snapshot, ro
 }
 
 // authenticate runs extract → verify → identify. With a nil route (whoami
-// without a path) every registered credential type is accepted.
-func (p *Pipeline) authenticate(r *http.Request, st *state, snap *snapshot.Snapshot, route *snapshot.Route, call *domain.Call) (authheader.Credential, *reason.Error) {
+// without a path) every registered credential type is accepted. ip is the
+// resolved client address, which verifiers that count failures per client
+// use.
+func (p *Pipeline) authenticate(r *http.Request, st *state, snap *snapshot.Snapshot, route *snapshot.Route, call *domain.Call, ip netip.Addr) (authheader.Credential, *reason.Error) {
 	t := &st.trace
 	accepts := p.acceptsText
 	queryKey := false
@@ -350,7 +352,7 @@ func (p *Pipeline) authenticate(r *http.Request, st *state, snap *snapshot.Snaps
 	call.CredentialType = v.Method()
 
 	// 3. verify
-	st.in = credential.Input{Request: r, Snap: snap, Presented: pres, Env: p.o.Environment, Now: call.Time,
+	st.in = credential.Input{Request: r, Snap: snap, Presented: pres, ClientIP: ip, Env: p.o.Environment, Now: call.Time,
 		ExpiryWarning: p.o.ExpiryWarning, Trace: t}
 	st.id, rerr = v.Verify(&st.in)
 	if rerr != nil {

@@ -79,7 +79,8 @@ func (p *Pipeline) whoami(w http.ResponseWriter, r *http.Request, id string) {
 	q := r.URL.Query()
 	path := q.Get("path")
 	if path == "" {
-		if _, rerr := p.authenticate(r, st, snap, nil, call); rerr != nil {
+		ip, _ := p.clientIP(r)
+		if _, rerr := p.authenticate(r, st, snap, nil, call, ip); rerr != nil {
 			p.reject(w, r, nil, id, rerr, call)
 			return
 		}

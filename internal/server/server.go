@@ -290,7 +290,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 			&httpsig.Verifier{Keys: signatureKeysOf, Nonces: nonces},
 			introspect.New(introspect.Options{Logger: opts.Logger,
 				Bindings: func(in *credential.Input) introspect.Bindings { return introspectBindingsOf(in.Snap) }}),
-			basic.New(basic.Options{Logger: opts.Logger,
+			basic.New(basic.Options{Logger: opts.Logger, Lockout: basicLockout(cfg.BasicAuth),
 				Users: func(in *credential.Input) basic.Users { return basicUsersOf(in.Snap) }}),
 			mtlsVerifier{mtls.New(mtls.Options{Trust: trust,
 				Bindings: func(in *credential.Input) mtls.Bindings { return mtlsBindingsOf(in.Snap) }})},

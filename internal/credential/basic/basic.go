@@ -9,12 +9,15 @@
 //     stray byte), the ':' separator, an empty user-id, control
 //     characters (a trailing line break from `echo` is named as such).
 //     basic.malformed (400): nothing was checked against any user yet.
-//  2. The cache of recent successful verifications (see below).
-//  3. The user, then argon2id. An unknown user costs the same argon2id
+//  2. The lockout (lockout.go): a username or client address with too
+//     many recent failures is refused with basic.locked_out (429) before
+//     the cache and before argon2id, whether or not the user exists.
+//  3. The cache of recent successful verifications (see below).
+//  4. The user, then argon2id. An unknown user costs the same argon2id
 //     work as a wrong password (secrets.VerifyDummy with the same
 //     parameters), and both answer basic.invalid_credentials with the same
 //     detail; only the operator's trace says which it was.
-//  4. Lifecycle of the credential (ExpiresAt), once possession is proven.
+//  5. Lifecycle of the credential (ExpiresAt), once possession is proven.
 //
 // # The cache, and its trade-off
 //
@@ -68,6 +71,10 @@ import (
 const (
 	CodeMalformed          = "basic.malformed"
 	CodeInvalidCredentials = "basic.invalid_credentials"
+	// CodeLockedOut: too many recent failures for the username or from
+	// the client address (not in the contract's table, which predates the
+	// lockout).
+	CodeLockedOut = "basic.locked_out"
 )
 
 // Defaults for Options fields left zero.
@@ -116,7 +123,10 @@ type Options struct {
 	MaxConcurrentHashes int
 	// QueueWait is how long a check waits for its turn (default 2 s).
 	QueueWait time.Duration
-	Logger    *slog.Logger
+	// Lockout counts failed attempts per username and per client address
+	// (on by default; see lockout.go).
+	Lockout Lockout
+	Logger  *slog.Logger
 }
 
 // Verifier implements credential.Verifier for Basic credentials. It is
@@ -127,6 +137,7 @@ type Verifier struct {
 	cache *digestcache.LRU[*entry]
 	group digestcache.Flights[*result]
 	slots chan struct{}
+	lock  *lockout // nil: no lockout
 	// hitDetail is the trace detail of a cache hit, made once.
 	hitDetail string
 	// verify and dummy are secrets.VerifyPassword and secrets.VerifyDummy;
@@ -165,7 +176,7 @@ func New(o Options) *Verifier {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	v := &Verifier{o: o, slots: make(chan struct{}, o.MaxConcurrentHashes),
+	v := &Verifier{o: o, slots: make(chan struct{}, o.MaxConcurrentHashes), lock: newLockout(o.Lockout),
 		verify: secrets.VerifyPassword, dummy: secrets.VerifyDummy,
 		hitDetail: "verified within the last " + o.CacheTTL.String() + " (password not re-hashed)"}
 	// crypto/rand.Read never fails (Go ≥ 1.24).
@@ -190,6 +201,7 @@ const stage = "verify"
 // Trace checks.
 const (
 	ckFormat   = "basic.format"
+	ckLockout  = "basic.lockout"
 	ckCache    = "basic.cache"
 	ckUser     = "basic.user"
 	ckPassword = "basic.password"
@@ -202,11 +214,12 @@ const invalidDetail = "The username or the password is wrong."
 
 // result is what one (possibly shared) verification established.
 type result struct {
-	user    *User  // nil: unknown user
-	ok      bool   // password matched
-	private string // operator-only trace detail
-	busy    bool   // no argon2id slot within QueueWait
-	badHash error  // the stored hash is unusable
+	user    *User   // nil: unknown user
+	ok      bool    // password matched
+	private string  // operator-only trace detail
+	busy    bool    // no argon2id slot within QueueWait
+	locked  refusal // refused by the lockout; argon2id did not run
+	badHash error   // the stored hash is unusable
 }
 
 // Verify implements credential.Verifier.
@@ -220,6 +233,16 @@ func (v *Verifier) Verify(in *credential.Input) (credential.Identity, *reason.Er
 	}
 	user, pw := dec[:colon], dec[colon+1:]
 	t.Pass(stage, ckFormat, "base64 of user-id:password")
+	now := in.Now.UnixNano()
+	// The lockout comes before the cache (see lockout.go for why); with
+	// no failures anywhere it costs two atomic loads.
+	var lk lockKeys
+	if v.lock != nil && !v.lock.empty() {
+		lk = v.lock.keys(user, in.ClientIP)
+		if r := v.lock.locked(&lk, now); r.which != lockedNone {
+			return credential.Identity{}, v.lockedOut(in, r, user, now)
+		}
+	}
 	users := v.o.Users(in)
 
 	sum := v.sum(dec)
@@ -227,6 +250,9 @@ func (v *Verifier) Verify(in *credential.Input) (credential.Identity, *reason.Er
 		if e, ok := v.cache.Get(sum); ok {
 			if u := users.User(e.username); u != nil && u.PasswordHash == e.hash && in.Now.Before(e.validUntil) {
 				t.Pass(stage, ckCache, v.hitDetail)
+				if lk.userFound {
+					v.lock.users.reset(lk.user) // proven: forget the username's failures
+				}
 				return v.lifecycle(in, u, sum, false)
 			}
 			v.cache.Remove(sum)
@@ -235,8 +261,14 @@ func (v *Verifier) Verify(in *credential.Input) (credential.Identity, *reason.Er
 
 	// One argon2id computation for concurrent identical checks: the key is
 	// a digest of the credentials, never the password itself.
-	r := v.fresh(users, string(user), bytes.Clone(pw), sum)
+	a := &attempt{users: users, username: string(user), pw: bytes.Clone(pw), ip: in.ClientIP, now: now}
+	if v.lock != nil {
+		a.keys = v.lock.keys(user, in.ClientIP)
+	}
+	r := v.fresh(a, sum)
 	switch {
+	case r.locked.which != lockedNone:
+		return credential.Identity{}, v.lockedOut(in, r.locked, user, now)
 	case r.busy:
 		d := "The gateway is checking too many passwords at once; retry shortly."
 		t.Fail(stage, ckPassword, d)
@@ -254,18 +286,56 @@ func (v *Verifier) Verify(in *credential.Input) (credential.Identity, *reason.Er
 	return v.lifecycle(in, r.user, sum, v.cache != nil)
 }
 
-// fresh runs (or joins) the check of one user-id and password. pw is the
-// caller's own copy: the closure keeps it, so it must not point into
-// Verify's stack buffer (which would then move to the heap on every call,
-// cache hits included).
-func (v *Verifier) fresh(users Users, user string, pw []byte, sum [32]byte) *result {
-	r, _ := v.group.Do(sum, func() *result { return v.check(users, user, pw) })
+// attempt is one check to run. pw is the caller's own copy: the closure
+// in fresh keeps it, so it must not point into Verify's stack buffer
+// (which would then move to the heap on every call, cache hits included).
+type attempt struct {
+	users    Users
+	username string
+	pw       []byte
+	ip       netip.Addr
+	keys     lockKeys
+	now      int64 // unix nanoseconds
+}
+
+// fresh runs (or joins) the check of one user-id and password.
+func (v *Verifier) fresh(a *attempt, sum [32]byte) *result {
+	r, _ := v.group.Do(sum, func() *result { return v.check(a) })
 	return r
 }
 
-// check looks the user up and runs argon2id, against the user's hash or,
+// check charges the attempt to the lockout counters, then runs argon2id
+// and records the outcome there.
+func (v *Verifier) check(a *attempt) *result {
+	if v.lock == nil {
+		return v.hash(a.users, a.username, a.pw)
+	}
+	if rf := v.lock.charge(a.keys, a.now); rf.which != lockedNone {
+		return &result{locked: rf}
+	}
+	r := v.hash(a.users, a.username, a.pw)
+	switch {
+	case r.busy:
+		v.lock.uncharged(a.keys)
+	case r.ok:
+		v.lock.succeeded(a.keys)
+	default:
+		userUntil, ipUntil := v.lock.failed(a.keys, a.now)
+		if userUntil != 0 {
+			v.o.Logger.Warn("basic: username locked out after repeated failures", "username", a.username,
+				"failures", v.lock.users.max, "window", v.lock.window.String(), "until", time.Unix(0, userUntil).UTC())
+		}
+		if ipUntil != 0 {
+			v.o.Logger.Warn("basic: client address locked out after repeated failures", "client", ipLabel(a.ip),
+				"failures", v.lock.ips.max, "window", v.lock.window.String(), "until", time.Unix(0, ipUntil).UTC())
+		}
+	}
+	return r
+}
+
+// hash looks the user up and runs argon2id, against the user's hash or,
 // for an unknown user, a dummy of the same cost.
-func (v *Verifier) check(users Users, username string, pw []byte) *result {
+func (v *Verifier) hash(users Users, username string, pw []byte) *result {
 	timer := time.NewTimer(v.o.QueueWait)
 	select {
 	case v.slots <- struct{}{}:
@@ -289,6 +359,36 @@ func (v *Verifier) check(users Users, username string, pw []byte) *result {
 		return &result{user: u, private: "user " + strconv.Quote(username) + " exists (credential " + u.CredentialID + "), the password does not match"}
 	}
 	return &result{user: u, ok: true}
+}
+
+// lockedOut is the refusal of an attempt the lockout did not let through.
+// The caller's detail is the same for a username and an address, known
+// user or not; the operator's says which counter and until when.
+func (v *Verifier) lockedOut(in *credential.Input, r refusal, user []byte, now int64) *reason.Error {
+	t := in.Trace
+	var who string
+	var c *counters
+	if r.which == lockedIP {
+		who, c = "client address "+ipLabel(in.ClientIP), v.lock.ips
+	} else {
+		who, c = "username "+strconv.Quote(string(user)), v.lock.users
+	}
+	limit := strconv.Itoa(c.max) + " failed attempts within " + v.lock.window.String()
+	var detail, private string
+	retry := 1
+	if r.until == 0 {
+		detail = "Too many failed attempts: Basic credentials for this username or from this address are refused while earlier attempts are still being checked."
+		private = who + " has reached " + strconv.Itoa(c.max) + " attempts within " + v.lock.window.String() +
+			", some still being checked; refused without checking the password (a burst of guesses?)"
+	} else {
+		until := time.Unix(0, r.until).UTC().Format(time.RFC3339)
+		detail = "Too many failed attempts: Basic credentials for this username or from this address are refused until " + until + "."
+		private = who + " is locked out until " + until + " after " + limit + " (the password was not checked)"
+		retry = max(int((r.until-now+int64(time.Second)-1)/int64(time.Second)), 1)
+	}
+	t.Fail(stage, ckLockout, detail)
+	t.Private(stage, ckLockout, domain.OutcomeFail, private)
+	return &reason.Error{Code: CodeLockedOut, Detail: detail, RetryAfter: retry, Debug: private}
 }
 
 // lifecycle checks the credential's expiry (possession is proven) and
