@@ -52,16 +52,47 @@ func EstimateTokens(s string) int64 {
 // separators), after OpenAI's cookbook counting.
 const perMessageTokens = 4
 
+// Image estimates, from OpenAI's vision pricing: detail "low" is a flat 85
+// tokens; otherwise 85 plus 170 per 512-pixel tile of the scaled image, at
+// most 8 tiles (768 × 2048 after scaling) — the estimate takes the most,
+// since the gateway does not decode images.
+const (
+	imageLowTokens  = 85
+	imageHighTokens = 85 + 170*8
+)
+
 // estimatePrompt estimates a chat request: per message, its text parts,
-// tool-call names and arguments and a fixed overhead.
+// images, tool-call names and arguments and a fixed overhead; the tool
+// definitions and a response_format schema, which the provider also
+// counts as input. It is the reservation's prompt size, so it must not
+// undercount what a request can cost: a request whose tool schemas are
+// larger than its messages would otherwise reserve too little, and
+// concurrent requests could overspend a budget by more than one
+// reservation.
 func estimatePrompt(req *chatRequest) int64 {
 	var n int64
 	for i := range req.Messages {
 		m := &req.Messages[i]
 		n += perMessageTokens + EstimateTokens(m.text())
+		for _, p := range m.parts {
+			if p.ImageURL != nil {
+				if p.ImageURL.Detail == "low" {
+					n += imageLowTokens
+				} else {
+					n += imageHighTokens
+				}
+			}
+		}
 		for _, tc := range m.ToolCalls {
 			n += EstimateTokens(tc.Function.Name) + EstimateTokens(tc.Function.Arguments)
 		}
+	}
+	for _, t := range req.Tools {
+		n += perMessageTokens + EstimateTokens(t.Function.Name) + EstimateTokens(t.Function.Description) +
+			EstimateTokens(string(t.Function.Parameters))
+	}
+	if rf := req.ResponseFormat; rf != nil && rf.JSONSchema != nil {
+		n += EstimateTokens(rf.JSONSchema.Name) + EstimateTokens(string(rf.JSONSchema.Schema))
 	}
 	return n
 }
