@@ -309,9 +309,13 @@ func (a *API) fail(w http.ResponseWriter, rc *reqCtx, err error) {
 	writeProblem(w, ae, rc.requestID, rc.r.URL.Path)
 }
 
-// authenticate finds the admin whose token hash matches the bearer token.
+// authenticate finds the admin whose token hash matches the bearer token,
+// or the console user an in-process caller names (AsUser).
 func (a *API) authenticate(r *http.Request) (domain.Admin, error) {
 	h := r.Header.Values("Authorization")
+	if id, ok := userOf(r.Context()); ok && len(h) == 0 {
+		return a.authenticateUser(r.Context(), id) // the console, for a user logged in with a password (users.go)
+	}
 	if len(h) == 0 || strings.TrimSpace(h[0]) == "" {
 		return domain.Admin{}, &apiError{Code: CodeUnauthorized,
 			Detail: "no admin token: send 'Authorization: Bearer <admin token>' (the CLI reads GATEHOUSE_ADMIN_TOKEN)"}

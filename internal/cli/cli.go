@@ -109,6 +109,7 @@ func Commands(io IO) []*cobra.Command {
 		a.explainCmd(),
 		a.auditCmd(),
 		a.adminCmd(),
+		a.userCmd(),
 		a.statusCmd(),
 		a.doctorCmd(),
 		a.providerCmd(),

@@ -100,7 +100,10 @@ func (c *apiClient) do(ctx context.Context, token, method, path string, body, ou
 		return fmt.Errorf("console: build %s %s: %w", method, path, err)
 	}
 	req.RemoteAddr = "127.0.0.1:0"
-	req.Header.Set("Authorization", "Bearer "+token)
+	if token != "" {
+		// A user session has no token: ctx names the user (admin.AsUser).
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")

@@ -449,7 +449,7 @@ func TestBrowserXSS(t *testing.T) {
 	cancel()
 	b.shot("dashboard-with-trends")
 	for _, p := range []string{"/", "/calls", "/calls/01JXSS0000000000000000000A", "/consumers", "/consumers/" + cid, "/keys",
-		"/tenants", "/subscriptions", "/audit"} {
+		"/tenants", "/subscriptions", "/audit", "/providers", "/models", "/budgets"} {
 		b.nav(e.srv.URL + "/console" + p)
 		b.shot("xss" + strings.ReplaceAll(p, "/", "-"))
 	}
@@ -484,4 +484,26 @@ func waitTrue(ctx context.Context, expr string) (bool, error) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// TestBrowserUserLogin: a console user logs in with its username and
+// password in Chromium, works within its role (a tenant-admin: its
+// tenant's consumers, the AI budgets) under the strict CSP, and logs out.
+func TestBrowserUserLogin(t *testing.T) {
+	alloc := newBrowserAlloc(t)
+	e := newEnv(t)
+	e.mustAPI("POST", "/admin/v1/tenants", map[string]any{"slug": "shop"})
+	e.mustAPI("POST", "/admin/v1/users", map[string]any{"username": "tam", "role": "tenant-admin", "tenant": "shop", "password": userPassword})
+	b := newTab(t, alloc, artifactsDir(t, "user-login"))
+	b.nav(e.srv.URL + "/console/login")
+	b.shot("login-form")
+	b.fill("#username", "tam", "#password", userPassword)
+	b.submit("#login-password")
+	b.see("logged in as the user", "tam · tenant-admin", "Dashboard")
+	b.nav(e.srv.URL + "/console/budgets")
+	b.see("budgets page", "AI budgets", "Set a budget")
+	b.shot("user-budgets")
+	b.submit(`form[action="/console/logout"] button[type=submit]`)
+	b.see("back at the login", "Log in to the Gatehouse console")
+	b.clean()
 }

@@ -17,7 +17,13 @@
 //     Every form carries the session's synchronizer CSRF token, the login
 //     form a double-submit token, and cross-origin POSTs are refused
 //     (http.CrossOriginProtection) before either is looked at. Logins are
-//     rate-limited per client address (GCRA).
+//     rate-limited per client address and per username (GCRA, a bounded
+//     key set), and at most a few password checks run at once.
+//   - Login is by admin token or by user account (username and password,
+//     argon2id; admin.VerifyUser). A user's session carries the user's id,
+//     never a token: each admin API call names the user in the request
+//     context (admin.AsUser), and the API re-reads the user every time, so
+//     a disabled user's session ends at its next request.
 //   - A strict Content-Security-Policy (no inline script or style) backs
 //     html/template's contextual escaping.
 package console
@@ -34,6 +40,7 @@ import (
 	"strings"
 	"time"
 
+	"gatehouse/internal/admin"
 	"gatehouse/internal/clock"
 	"gatehouse/internal/domain"
 	"gatehouse/internal/ratelimit"
@@ -54,8 +61,13 @@ type Config struct {
 	// nothing: the admin API checks every request itself. Default: a
 	// lookup of the token's SHA-256 in Store.
 	Identify func(ctx context.Context, token string) (domain.Admin, error)
-	// Store backs the default Identify (read-only: AdminByTokenHash).
+	// Store backs the default Identify (read-only: AdminByTokenHash) and
+	// the default VerifyUser.
 	Store store.Store
+	// VerifyUser checks a username and password and names the user as an
+	// admin (id, username, role, tenant). Default: admin.VerifyUser over
+	// Store. Nil with no Store: only admin tokens log in.
+	VerifyUser func(ctx context.Context, username, password string) (domain.Admin, error)
 	// Base is the mount path (default "/console"); the handler serves
 	// Base+"/…" and must be mounted at Base+"/".
 	Base string
@@ -77,8 +89,11 @@ type Config struct {
 // Console is the operators' web console; it is an http.Handler for every
 // path under Config.Base.
 type Console struct {
-	cfg      Config
-	base     string
+	cfg  Config
+	base string
+	// hashing bounds the password checks running at once: each costs
+	// ~19 MiB and tens of milliseconds (argon2id).
+	hashing  chan struct{}
 	api      *apiClient
 	sess     *sessions
 	cookie   cookieConfig
@@ -107,6 +122,12 @@ func (a adminInfo) IsAdmin() bool { return a.Role == domain.RoleAdmin }
 const (
 	consoleCookie   = "gh_console"
 	loginCSRFCookie = "gh_console_login"
+	// maxLoginKeys bounds the login limiter's keys (addresses and
+	// usernames) when the console builds its own limiter.
+	maxLoginKeys = 1 << 16
+	// maxConcurrentPasswordChecks bounds the argon2id checks at once;
+	// more logins at the same moment answer 503 "try again".
+	maxConcurrentPasswordChecks = 4
 )
 
 // navItem is one entry of the console's navigation bar.
@@ -115,12 +136,12 @@ type navItem struct{ Path, Label string }
 var consoleNav = []navItem{{"dashboard", "Dashboard"}, {"calls", "Calls"}, {"tenants", "Tenants"}, {"consumers", "Consumers"},
 	{"keys", "Keys"}, {"credentials", "Credentials"}, {"services", "Services"}, {"routes", "Routes"},
 	{"subscriptions", "Subscriptions"}, {"issuers", "Issuers"}, {"providers", "AI providers"}, {"models", "AI models"},
-	{"budgets", "AI budgets"}, {"admins", "Admins"}, {"alerts", "Alerts"}, {"audit", "Audit"}}
+	{"budgets", "AI budgets"}, {"admins", "Admins"}, {"users", "Users"}, {"alerts", "Alerts"}, {"audit", "Audit"}}
 
 // consolePages lists every page template of the console.
 var consolePages = []string{"c_login", "c_error", "c_dashboard", "c_calls", "c_call", "c_tenants", "c_consumers",
 	"c_consumer", "c_keys", "c_secret", "c_credentials", "c_services", "c_routes", "c_subscriptions", "c_issuers",
-	"c_admins", "c_alerts", "c_audit", "c_providers", "c_models", "c_budgets", "c_budget"}
+	"c_admins", "c_alerts", "c_audit", "c_providers", "c_models", "c_budgets", "c_budget", "c_users"}
 
 // New builds the console.
 func New(cfg Config) (*Console, error) {
@@ -138,17 +159,30 @@ func New(cfg Config) (*Console, error) {
 	}
 	cfg.Base = "/" + strings.Trim(cfg.Base, "/")
 	if cfg.Limiter == nil {
-		cfg.Limiter = ratelimit.NewMemory(ratelimit.MemoryOptions{})
+		// Bounded: a flood of addresses or usernames evicts idle keys
+		// rather than growing memory.
+		cfg.Limiter = ratelimit.NewMemory(ratelimit.MemoryOptions{MaxKeys: maxLoginKeys})
+	}
+	if cfg.VerifyUser == nil && cfg.Store != nil {
+		st := cfg.Store
+		cfg.VerifyUser = func(ctx context.Context, username, password string) (domain.Admin, error) {
+			u, err := admin.VerifyUser(ctx, st, username, password)
+			if err != nil {
+				return domain.Admin{}, err
+			}
+			return domain.Admin{ID: u.ID, Name: u.Username, Role: u.Role, TenantID: u.TenantID}, nil
+		}
 	}
 	c := &Console{
-		cfg:    cfg,
-		base:   cfg.Base,
-		api:    &apiClient{h: cfg.Admin},
-		sess:   newSessions(cfg.Clock, cfg.IdleTimeout, cfg.MaxSessionAge, cfg.MaxSessions),
-		cookie: cookieConfig{path: cfg.Base + "/", secure: cfg.SecureCookies},
-		limit:  &limiter{l: cfg.Limiter, clock: cfg.Clock, name: "console-login"},
-		log:    cfg.Logger,
-		clock:  cfg.Clock,
+		hashing: make(chan struct{}, maxConcurrentPasswordChecks),
+		cfg:     cfg,
+		base:    cfg.Base,
+		api:     &apiClient{h: cfg.Admin},
+		sess:    newSessions(cfg.Clock, cfg.IdleTimeout, cfg.MaxSessionAge, cfg.MaxSessions),
+		cookie:  cookieConfig{path: cfg.Base + "/", secure: cfg.SecureCookies},
+		limit:   &limiter{l: cfg.Limiter, clock: cfg.Clock, name: "console-login"},
+		log:     cfg.Logger,
+		clock:   cfg.Clock,
 	}
 	c.identify = cfg.Identify
 	if c.identify == nil {
@@ -268,6 +302,10 @@ func (c *Console) routes() http.Handler {
 	page("POST "+b+"/admins", c.createAdmin)
 	page("POST "+b+"/admins/{id}/delete", c.deleteAdmin)
 
+	page("GET "+b+"/users", c.users)
+	page("POST "+b+"/users", c.createUser)
+	page("POST "+b+"/users/{id}/{op}", c.userOp)
+
 	page("GET "+b+"/alerts", c.alerts)
 	page("GET "+b+"/audit", c.audit)
 
@@ -289,7 +327,7 @@ func (c *Console) authed(h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := cookieValue(r, consoleCookie)
 		se, ok := c.sess.get(id)
-		if !ok || se.token == "" {
+		if !ok || (se.token == "" && se.user == "") {
 			if r.Method != http.MethodGet {
 				c.renderError(w, r, nil, http.StatusUnauthorized, "Session expired", "Log in again, then repeat the action.", "")
 				return
@@ -304,6 +342,10 @@ func (c *Console) authed(h handlerFunc) http.Handler {
 			return
 		}
 		rs := &reqState{id: id, se: se}
+		if se.user != "" {
+			// Every admin API call of this request acts as the user.
+			r = r.WithContext(admin.AsUser(r.Context(), se.user))
+		}
 		if r.Method == http.MethodPost {
 			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 			if !tokensEqual(se.csrf, r.PostFormValue("csrf")) {
@@ -360,6 +402,14 @@ func (c *Console) renderError(w http.ResponseWriter, r *http.Request, rs *reqSta
 // viewer's POST is a 403 page saying why, exactly as the API said it.
 func (c *Console) apiFailed(w http.ResponseWriter, r *http.Request, rs *reqState, err error) {
 	var ae *apiError
+	if rs != nil && errors.As(err, &ae) && ae.Status == http.StatusUnauthorized {
+		// The token was deleted or the user disabled since login: the
+		// session is over.
+		c.sess.delete(rs.id)
+		c.cookie.clear(w, r, consoleCookie)
+		c.renderError(w, r, nil, http.StatusUnauthorized, "Logged out", "Your admin token or user account is no longer valid ("+ae.Error()+"). Log in again.", ae.RequestID)
+		return
+	}
 	if errors.As(err, &ae) {
 		c.renderError(w, r, rs, ae.Status, "The admin API refused: "+ae.Title, ae.Detail, ae.RequestID)
 		return
@@ -379,6 +429,8 @@ type loginData struct {
 	Next      string
 	LoginCSRF string
 	Error     string
+	// Username is kept after a failed attempt (never the password).
+	Username string
 }
 
 func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
@@ -391,11 +443,13 @@ func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
 	c.tpl.render(w, http.StatusOK, "c_login", "", c.view(nil, "login", "Log in", loginData{Next: cleanPath(c.base, r.URL.Query().Get("next")), LoginCSRF: tok}))
 }
 
-// login checks the double-submit token and the admin token (through the
-// admin API itself), then starts a brand-new session: whatever session id
-// the browser brought is discarded, never promoted.
+// login checks the double-submit token and either the admin token
+// (through the admin API itself) or a username and password (VerifyUser),
+// then starts a brand-new session: whatever session id the browser
+// brought is discarded, never promoted (session fixation).
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	username := strings.TrimSpace(r.PostFormValue("username"))
 	again := func(status int, msg string) {
 		tok, err := randomToken(32)
 		if err != nil {
@@ -403,47 +457,99 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		c.cookie.set(w, r, loginCSRFCookie, tok, 600)
-		c.tpl.render(w, status, "c_login", "", c.view(nil, "login", "Log in", loginData{Next: cleanPath(c.base, r.PostFormValue("next")), LoginCSRF: tok, Error: msg}))
+		c.tpl.render(w, status, "c_login", "", c.view(nil, "login", "Log in", loginData{Next: cleanPath(c.base, r.PostFormValue("next")),
+			LoginCSRF: tok, Error: msg, Username: username}))
+	}
+	tooMany := func(wait time.Duration, who string) {
+		s := int(wait.Seconds()) + 1
+		w.Header().Set("Retry-After", fmt.Sprint(s))
+		again(http.StatusTooManyRequests, fmt.Sprintf("Too many login attempts %s; try again in %d s.", who, s))
 	}
 	if ok, wait := c.limit.allow(r); !ok {
-		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
-		again(http.StatusTooManyRequests, fmt.Sprintf("Too many login attempts from your address; try again in %d s.", int(wait.Seconds())+1))
+		tooMany(wait, "from your address")
 		return
 	}
 	if !tokensEqual(cookieValue(r, loginCSRFCookie), r.PostFormValue("login_csrf")) {
 		again(http.StatusForbidden, "The login form expired or was not sent from this page; try again.")
 		return
 	}
-	token := strings.TrimSpace(r.PostFormValue("token"))
-	if token == "" {
-		again(http.StatusUnauthorized, "Enter an admin token.")
-		return
-	}
-	if err := c.api.get(r.Context(), token, pathOf(nil, "status"), nil); err != nil {
-		if isStatus(err, http.StatusUnauthorized) {
-			c.log.Info("console: login refused", "remote", r.RemoteAddr)
+	var adm domain.Admin
+	var token string
+	switch {
+	case username != "":
+		if c.cfg.VerifyUser == nil {
+			again(http.StatusUnauthorized, "This gateway has no user accounts; log in with an admin token.")
+			return
+		}
+		// Per username too, so guessing one account's password from many
+		// addresses is as slow as from one. Case-folded: one bucket per
+		// name however it is typed.
+		if ok, wait := c.limit.allowKey(r.Context(), "user:"+strings.ToLower(username)); !ok {
+			tooMany(wait, "for this user")
+			return
+		}
+		password := r.PostFormValue("password")
+		if password == "" {
+			again(http.StatusUnauthorized, "Enter the password.")
+			return
+		}
+		select {
+		case c.hashing <- struct{}{}:
+		default:
+			w.Header().Set("Retry-After", "1")
+			again(http.StatusServiceUnavailable, "Many logins are being checked right now; try again in a second.")
+			return
+		}
+		a, err := c.cfg.VerifyUser(r.Context(), username, password)
+		<-c.hashing
+		if errors.Is(err, admin.ErrLogin) {
+			c.log.Info("console: login refused", "remote", r.RemoteAddr, "username", username)
+			again(http.StatusUnauthorized, "Unknown username or wrong password.")
+			return
+		}
+		if err != nil {
+			c.log.Error("console: verify user", "err", err)
+			again(http.StatusInternalServerError, "The login could not be checked; see the gateway log.")
+			return
+		}
+		adm = a
+	default:
+		token = strings.TrimSpace(r.PostFormValue("token"))
+		if token == "" {
+			again(http.StatusUnauthorized, "Enter a username and password, or an admin token.")
+			return
+		}
+		if err := c.api.get(r.Context(), token, pathOf(nil, "status"), nil); err != nil {
+			if isStatus(err, http.StatusUnauthorized) {
+				c.log.Info("console: login refused", "remote", r.RemoteAddr)
+				again(http.StatusUnauthorized, "That admin token is not recognised.")
+				return
+			}
+			c.apiFailed(w, r, nil, err)
+			return
+		}
+		a, err := c.identify(r.Context(), token)
+		if err != nil {
+			c.log.Error("console: identify admin after login", "err", err)
 			again(http.StatusUnauthorized, "That admin token is not recognised.")
 			return
 		}
-		c.apiFailed(w, r, nil, err)
-		return
-	}
-	adm, err := c.identify(r.Context(), token)
-	if err != nil {
-		c.log.Error("console: identify admin after login", "err", err)
-		again(http.StatusUnauthorized, "That admin token is not recognised.")
-		return
+		adm = a
 	}
 	c.sess.delete(cookieValue(r, consoleCookie))
 	id, _, err := c.sess.create(func(se *session) {
-		se.token = token
+		if token != "" {
+			se.token = token
+		} else {
+			se.user = adm.ID
+		}
 		se.admin = adminInfo{ID: adm.ID, Name: adm.Name, Role: adm.Role, TenantID: adm.TenantID}
 	})
 	if err != nil {
 		c.renderError(w, r, nil, http.StatusInternalServerError, "Internal error", "Could not start a session.", "")
 		return
 	}
-	c.log.Info("console: login", "admin", adm.Name, "admin_id", adm.ID, "role", adm.Role)
+	c.log.Info("console: login", "admin", adm.Name, "admin_id", adm.ID, "role", adm.Role, "by", map[bool]string{true: "token", false: "password"}[token != ""])
 	c.cookie.clear(w, r, loginCSRFCookie)
 	c.cookie.set(w, r, consoleCookie, id, int(c.sess.absolute.Seconds()))
 	http.Redirect(w, r, cleanPath(c.base, r.PostFormValue("next")), http.StatusSeeOther)

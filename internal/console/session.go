@@ -41,8 +41,10 @@ type session struct {
 	created  time.Time
 	lastSeen time.Time
 
-	// Console sessions.
+	// Console sessions: an admin token, or the id of a user who logged
+	// in with a password (the admin API re-reads the user every request).
 	token string
+	user  string
 	admin adminInfo
 
 	// Portal sessions.

@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -275,8 +276,8 @@ func statusClass(status int) string {
 	return "s2"
 }
 
-// loginLimit bounds login attempts per client address (GCRA: a burst of
-// 5, then one every 6 s).
+// loginLimit bounds login attempts per client address and per username
+// (GCRA: a burst of 5, then one every 6 s).
 var loginLimit = ratelimit.Limit{Limit: 10, Period: time.Minute, Burst: 5, Name: "console-login"}
 
 // limiter wraps the shared GCRA limiter for login attempts.
@@ -293,10 +294,16 @@ func (l *limiter) allow(r *http.Request) (bool, time.Duration) {
 	if err != nil {
 		host = r.RemoteAddr
 	}
-	d, err := l.l.Allow(r.Context(), l.name+":"+host, loginLimit, l.clock.Now())
+	return l.allowKey(r.Context(), host)
+}
+
+// allowKey is allow for any key (a username).
+func (l *limiter) allowKey(ctx context.Context, key string) (bool, time.Duration) {
+	d, err := l.l.Allow(ctx, l.name+":"+key, loginLimit, l.clock.Now())
 	if err != nil {
 		// A limiter failure must not lock every operator out; the
-		// admin token itself is a 40-character random secret.
+		// admin token itself is a 40-character random secret, and a
+		// password check costs tens of milliseconds.
 		return true, 0
 	}
 	return d.Allowed, d.RetryAfter

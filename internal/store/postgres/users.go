@@ -56,7 +56,7 @@ func (t *tx) PutUser(ctx context.Context, u store.User) error {
 	}
 	return t.put(ctx, "user", u.ID, func(c string) error {
 		if c == "users_username" {
-			return conflict("username %q is taken", u.Username)
+			return conflict("username %q", u.Username)
 		}
 		return otherUnique("user", c)
 	}, userUpsert, u.ID, u.Username, u.Role, nullStr(u.TenantID), u.PasswordHash, tm(u.PasswordSetAt), tmOpt(u.DisabledAt),

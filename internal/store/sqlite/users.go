@@ -59,7 +59,7 @@ func (t *tx) PutUser(ctx context.Context, u store.User) error {
 		created_at = excluded.created_at, updated_at = excluded.updated_at`,
 		u.ID, u.Username, u.Role, nullStr(u.TenantID), u.PasswordHash, tm(u.PasswordSetAt), tmOpt(u.DisabledAt), tm(u.CreatedAt), tm(u.UpdatedAt))
 	if isUnique(err) {
-		return conflict("username %q is taken", u.Username)
+		return conflict("username %q", u.Username)
 	}
 	if err != nil {
 		return fmt.Errorf("sqlite: put user %q: %w", u.ID, err)

@@ -1,0 +1,246 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+
+	"gatehouse/internal/domain"
+	"gatehouse/internal/store"
+)
+
+const userPW = "correct horse battery staple"
+
+// asUser serves one request in-process as the console does for a user
+// logged in with a password: the user's id in the context, no token.
+func (e *testEnv) asUser(userID, method, path string, body any) resp {
+	e.t.Helper()
+	var rd *bytes.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	} else {
+		rd = bytes.NewReader(nil)
+	}
+	req := httptest.NewRequestWithContext(AsUser(context.Background(), userID), method, path, rd)
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	e.srv.Config.Handler.ServeHTTP(rec, req)
+	return resp{Status: rec.Code, Header: rec.Header(), Body: rec.Body.Bytes()}
+}
+
+func TestUsers(t *testing.T) {
+	e := newEnv(t)
+	acme, beta := e.fixture("acme"), e.fixture("beta")
+	_, acmeAdmin := e.newAdmin("acme-ops", domain.RoleTenantAdmin, "acme")
+	_, viewer := e.newAdmin("watcher", domain.RoleViewer, "")
+
+	alice := e.must(201, "POST", "/admin/v1/users", map[string]any{"username": "alice", "role": "admin", "password": userPW}).JSON(t)
+	bob := e.must(201, "POST", "/admin/v1/users", map[string]any{"username": "bob", "role": "tenant-admin", "tenant": "acme", "password": userPW}).JSON(t)
+	e.must(201, "POST", "/admin/v1/users", map[string]any{"username": "carol.b@beta", "role": "viewer", "tenant": beta.tenantID, "password": userPW})
+	if alice["status"] != "active" || bob["tenant"] != acme.tenantID || !strings.HasPrefix(alice["id"].(string), "usr_") {
+		t.Errorf("created: %v %v", alice, bob)
+	}
+
+	t.Run("refusals", func(t *testing.T) {
+		cases := []struct {
+			desc, token string
+			body        map[string]any
+			status      int
+			code        string
+		}{
+			{"a taken username", e.root, map[string]any{"username": "alice", "role": "viewer", "password": userPW}, 409, CodeConflict},
+			{"a short password", e.root, map[string]any{"username": "dave", "role": "viewer", "password": "short"}, 400, CodeInvalid},
+			{"no password", e.root, map[string]any{"username": "dave", "role": "viewer"}, 400, CodeInvalid},
+			{"the username as password", e.root, map[string]any{"username": "davedavedave", "role": "viewer", "password": "davedavedave"}, 400, CodeInvalid},
+			{"an uppercase username", e.root, map[string]any{"username": "Dave", "role": "viewer", "password": userPW}, 400, CodeInvalid},
+			{"a username shaped like an id", e.root, map[string]any{"username": "usr_abc", "role": "viewer", "password": userPW}, 400, CodeInvalid},
+			{"an unknown role", e.root, map[string]any{"username": "dave", "role": "owner", "password": userPW}, 400, CodeInvalid},
+			{"a tenant-admin without tenant", e.root, map[string]any{"username": "dave", "role": "tenant-admin", "password": userPW}, 400, CodeInvalid},
+			{"an admin with a tenant", e.root, map[string]any{"username": "dave", "role": "admin", "tenant": "acme", "password": userPW}, 400, CodeInvalid},
+			{"an unknown tenant", e.root, map[string]any{"username": "dave", "role": "viewer", "tenant": "nope", "password": userPW}, 404, CodeNotFound},
+			{"a tenant-admin creating users", acmeAdmin, map[string]any{"username": "dave", "role": "viewer", "tenant": "acme", "password": userPW}, 403, CodeForbidden},
+			{"a viewer creating users", viewer, map[string]any{"username": "dave", "role": "viewer", "password": userPW}, 403, CodeForbidden},
+		}
+		for _, tc := range cases {
+			t.Run(tc.desc, func(t *testing.T) {
+				problemOf(t, e.do(tc.token, "POST", "/admin/v1/users", tc.body), tc.status, tc.code)
+			})
+		}
+	})
+
+	t.Run("lists, by role and filter", func(t *testing.T) {
+		cases := []struct {
+			desc, token, query string
+			want               []string
+		}{
+			{"root sees everyone", e.root, "", []string{"alice", "bob", "carol.b@beta"}},
+			{"a viewer reads everyone", viewer, "", []string{"alice", "bob", "carol.b@beta"}},
+			{"a tenant-admin sees its tenant's", acmeAdmin, "", []string{"bob"}},
+			{"by tenant", e.root, "?tenant=beta", []string{"carol.b@beta"}},
+			{"by username", e.root, "?username=alice", []string{"alice"}},
+		}
+		for _, tc := range cases {
+			t.Run(tc.desc, func(t *testing.T) {
+				r := e.do(tc.token, "GET", "/admin/v1/users"+tc.query, nil)
+				if r.Status != 200 {
+					t.Fatalf("%d %s", r.Status, r.Body)
+				}
+				var names []string
+				for _, it := range r.items(t) {
+					names = append(names, it["username"].(string))
+				}
+				slices.Sort(names) // lists are in (random) id order
+				if strings.Join(names, ",") != strings.Join(tc.want, ",") {
+					t.Errorf("got %v, want %v", names, tc.want)
+				}
+			})
+		}
+		problemOf(t, e.do(acmeAdmin, "GET", "/admin/v1/users/alice", nil), 403, CodeForbidden)
+	})
+
+	t.Run("disable, enable, reset", func(t *testing.T) {
+		id := bob["id"].(string)
+		if got := e.must(200, "POST", "/admin/v1/users/bob/disable", nil).JSON(t); got["status"] != "disabled" || got["disabled_at"] == nil {
+			t.Errorf("disabled: %v", got)
+		}
+		e.must(200, "POST", "/admin/v1/users/"+id+"/disable", nil) // again: no change
+		if got := e.must(200, "POST", "/admin/v1/users/"+id+"/enable", nil).JSON(t); got["status"] != "active" {
+			t.Errorf("enabled: %v", got)
+		}
+		problemOf(t, e.do(e.root, "POST", "/admin/v1/users/"+id+"/password", map[string]any{"password": "tiny"}), 400, CodeInvalid)
+		e.must(200, "POST", "/admin/v1/users/"+id+"/password", map[string]any{"password": userPW + " 2"})
+		problemOf(t, e.do(acmeAdmin, "POST", "/admin/v1/users/"+id+"/disable", nil), 403, CodeForbidden)
+		problemOf(t, e.do(e.root, "POST", "/admin/v1/users/nobody/disable", nil), 404, CodeNotFound)
+	})
+
+	t.Run("no answer or audit entry carries a password or its hash", func(t *testing.T) {
+		var all bytes.Buffer
+		for _, p := range []string{"/admin/v1/users", "/admin/v1/users/alice", "/admin/v1/audit?resource=user&limit=100"} {
+			all.Write(e.must(200, "GET", p, nil).Body)
+		}
+		for _, leak := range []string{userPW, "argon2id", "password_hash"} {
+			if bytes.Contains(all.Bytes(), []byte(leak)) {
+				t.Errorf("%q appears in an answer", leak)
+			}
+		}
+		actions := map[string]int{}
+		for _, a := range e.auditAll() {
+			if a["resource"] != "user" {
+				continue
+			}
+			actions[a["action"].(string)]++
+			if a["action"] == "user.create" || a["action"] == "user.password" {
+				after, _ := a["after"].(map[string]any)
+				if after["password"] != "[masked]" {
+					t.Errorf("%s: password in the audit entry is %v, want [masked]", a["action"], after["password"])
+				}
+			}
+		}
+		want := map[string]int{"user.create": 3, "user.disable": 1, "user.enable": 1, "user.password": 1, "user.create.denied": 2,
+			"user.password.denied": 0, "user.disable.denied": 1}
+		for k, n := range want {
+			if actions[k] != n {
+				t.Errorf("%d %s audit entries, want %d (all: %v)", actions[k], k, n, actions)
+			}
+		}
+	})
+}
+
+// TestUserActsWithItsRole: a request carrying a user (AsUser, as the
+// console sends it) acts with the user's role, tenant bound and name,
+// through the same checks and audit as a token; a disabled user is
+// refused at its next request; a token, when present, wins.
+func TestUserActsWithItsRole(t *testing.T) {
+	e := newEnv(t)
+	acme, beta := e.fixture("acme"), e.fixture("beta")
+	bob := e.must(201, "POST", "/admin/v1/users", map[string]any{"username": "bob", "role": "tenant-admin", "tenant": "acme", "password": userPW}).str(t, "id")
+	vic := e.must(201, "POST", "/admin/v1/users", map[string]any{"username": "vic", "role": "viewer", "password": userPW}).str(t, "id")
+
+	cases := []struct {
+		desc, user, method, path string
+		body                     any
+		status                   int
+	}{
+		{"a tenant-admin user creates in its tenant", bob, "POST", "/admin/v1/consumers", map[string]any{"tenant": acme.tenantID, "name": "by-bob"}, 201},
+		{"a tenant-admin user cannot reach another tenant", bob, "POST", "/admin/v1/consumers", map[string]any{"tenant": beta.tenantID, "name": "x"}, 403},
+		{"a tenant-admin user lists its tenant only", bob, "GET", "/admin/v1/consumers?tenant=beta", nil, 403},
+		{"a viewer user reads", vic, "GET", "/admin/v1/consumers", nil, 200},
+		{"a viewer user cannot write", vic, "POST", "/admin/v1/consumers", map[string]any{"tenant": acme.tenantID, "name": "y"}, 403},
+		{"an unknown user id is unauthorized", "usr_nobody", "GET", "/admin/v1/consumers", nil, 401},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			if r := e.asUser(tc.user, tc.method, tc.path, tc.body); r.Status != tc.status {
+				t.Errorf("%d, want %d: %s", r.Status, tc.status, r.Body)
+			}
+		})
+	}
+	t.Run("the audit names the user", func(t *testing.T) {
+		found := false
+		for _, a := range e.auditAll() {
+			if a["action"] == "consumer.create" && a["actor"] == "bob ("+bob+")" {
+				found = true
+			}
+		}
+		if !found {
+			t.Error("no consumer.create by bob in the audit log")
+		}
+	})
+	t.Run("a token in the request wins over the context", func(t *testing.T) {
+		req := httptest.NewRequestWithContext(AsUser(context.Background(), vic), "GET", "/admin/v1/consumers", nil)
+		req.Header.Set("Authorization", "Bearer not-a-token")
+		rec := httptest.NewRecorder()
+		e.srv.Config.Handler.ServeHTTP(rec, req)
+		if rec.Code != http.StatusUnauthorized {
+			t.Errorf("%d, want 401", rec.Code)
+		}
+	})
+	t.Run("a disabled user is refused at its next request", func(t *testing.T) {
+		e.must(200, "POST", "/admin/v1/users/vic/disable", nil)
+		problemOf(t, e.asUser(vic, "GET", "/admin/v1/consumers", nil), 401, CodeUnauthorized)
+	})
+}
+
+func TestVerifyUser(t *testing.T) {
+	e := newEnv(t)
+	e.must(201, "POST", "/admin/v1/users", map[string]any{"username": "alice", "role": "admin", "password": userPW})
+	id := e.must(201, "POST", "/admin/v1/users", map[string]any{"username": "gone", "role": "viewer", "password": userPW}).str(t, "id")
+	e.must(200, "POST", "/admin/v1/users/gone/disable", nil)
+	cases := []struct {
+		desc, username, password string
+		ok                       bool
+	}{
+		{"the right password", "alice", userPW, true},
+		{"a wrong password", "alice", userPW + "!", false},
+		{"an unknown user", "mallory", userPW, false},
+		{"a disabled user with its right password", "gone", userPW, false},
+		{"a user id instead of a username", id, userPW, false},
+		{"an empty password", "alice", "", false},
+		{"an oversized password", "alice", strings.Repeat("a", 5000), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			u, err := VerifyUser(context.Background(), e.store, tc.username, tc.password)
+			if tc.ok != (err == nil) {
+				t.Fatalf("err %v, want ok %v", err, tc.ok)
+			}
+			if !tc.ok && !errors.Is(err, ErrLogin) {
+				t.Errorf("err %v, want ErrLogin", err)
+			}
+			if tc.ok && (u.Username != tc.username || !strings.HasPrefix(u.PasswordHash, "$argon2id$")) {
+				t.Errorf("user %+v", u)
+			}
+		})
+	}
+	var s store.Store = e.store
+	if _, ok := s.(store.UserStore); !ok {
+		t.Fatal("the SQLite store has no user accounts")
+	}
+}
