@@ -110,6 +110,9 @@ func run(cfg config) error {
 				return err
 			}
 		}
+		if err := provisionLastConsumer(ctx, c, hc, proxy, w.tenant, w.consumer, w.policyConsumer); err != nil {
+			return err
+		}
 	}
 	fmt.Println(key)
 	fmt.Println(unknown)
@@ -122,7 +125,7 @@ func run(cfg config) error {
 // world is what provision created, and the secrets the admin API showed once.
 type world struct {
 	tenant, consumer, service, key string
-	policyKey                      string
+	policyKey, policyConsumer      string
 	sigKeyID, sigSecret            string
 }
 
