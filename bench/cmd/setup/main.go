@@ -171,11 +171,17 @@ type adminClient struct {
 
 // post sends one admin call and decodes the answer into out (when non-nil).
 func (c *adminClient) post(ctx context.Context, path string, in, out any) error {
+	return c.do(ctx, http.MethodPost, path, in, out)
+}
+
+// do sends one admin call with method and decodes the answer into out
+// (when non-nil).
+func (c *adminClient) do(ctx context.Context, method, path string, in, out any) error {
 	payload, err := json.Marshal(in)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", path, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(payload))
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(payload))
 	if err != nil {
 		return fmt.Errorf("build %s: %w", path, err)
 	}
@@ -183,7 +189,7 @@ func (c *adminClient) post(ctx context.Context, path string, in, out any) error 
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("POST %s: %w", path, err)
+		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -191,7 +197,7 @@ func (c *adminClient) post(ctx context.Context, path string, in, out any) error 
 		return fmt.Errorf("read %s answer: %w", path, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("POST %s: status %d: %s", path, resp.StatusCode, strings.TrimSpace(string(body)))
+		return fmt.Errorf("%s %s: status %d: %s", method, path, resp.StatusCode, strings.TrimSpace(string(body)))
 	}
 	if out == nil {
 		return nil
