@@ -176,6 +176,9 @@ type budgetRow struct {
 	// Used is Spent/Amount in percent (0 without a money limit).
 	Used                   float64
 	PeriodStart, PeriodEnd time.Time
+	// Note says why Counted is false when the scope could be counted
+	// (the gateway computes no rollups).
+	Note string
 }
 
 // spendQuery is the /stats query of a budget's scope since its period
@@ -209,6 +212,12 @@ func (c *Console) budgetSpend(r *http.Request, rs *reqState, b domain.Budget, ex
 	}
 	var st statsCost
 	if err := c.api.get(r.Context(), rs.se.token, pathOf(q, "stats"), &st); err != nil {
+		if isStatus(err, http.StatusConflict) {
+			// Rollups are off (analytics.enabled: false): the budget is
+			// still enforced, its spend just is not recorded here.
+			row.Note = "The gateway computes no rollups (analytics.enabled: false), so spend is not recorded here; the budget is still enforced."
+			return row, nil, nil
+		}
 		return row, nil, err
 	}
 	row.Counted, row.Spent = true, st.Cost

@@ -200,6 +200,9 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request, rs *reqState
 	switch {
 	case err != nil && (isStatus(err, http.StatusNotFound) || isStatus(err, http.StatusInternalServerError)):
 		useCalls, note = true, "This gateway serves no call statistics (GET /admin/v1/stats): "
+	case err != nil && isStatus(err, http.StatusConflict):
+		// analytics.enabled: false — records are kept, rollups are not.
+		useCalls, note = true, "This gateway computes no rollups (analytics.enabled: false): "
 	case err != nil:
 		c.apiFailed(w, r, rs, err)
 		return

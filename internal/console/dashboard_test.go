@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -182,5 +183,47 @@ func TestDashboardReadsRollups(t *testing.T) {
 				t.Errorf("traffic line sums to %v, want 1160 calls", tr)
 			}
 		})
+	}
+}
+
+// TestRollupsOff: with analytics.enabled: false the admin API answers
+// /stats 409; the dashboard then draws from the call log and says so, and
+// a budget page says its spend is not recorded, instead of failing.
+func TestRollupsOff(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "gatehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	root, err := admin.Bootstrap(ctx, st, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, store: st, clock: clock.NewFake(t0), root: root}
+	e.api = admin.New(admin.Config{Store: st, Clock: e.clock, RollupsOff: true})
+	if e.console, err = console.New(console.Config{Admin: e.api, Store: st, Clock: e.clock}); err != nil {
+		t.Fatal(err)
+	}
+	e.srv = httptest.NewServer(e.api)
+	t.Cleanup(e.srv.Close)
+	ten := e.mustAPI("POST", "/admin/v1/tenants", map[string]any{"slug": "off"})["id"].(string)
+	con := e.mustAPI("POST", "/admin/v1/consumers", map[string]any{"tenant": ten, "name": "app"})["id"].(string)
+	bid := e.mustAPI("POST", "/admin/v1/budgets", map[string]any{"scope": "consumer", "scope_id": con, "amount": "5", "period": "day"})["id"].(string)
+	e.insertCalls([]domain.Call{{RequestID: "01JOFF00000000000000000001", Time: e.clock.Now().Add(-time.Minute), TenantID: ten, ConsumerID: con,
+		Method: "GET", Path: "/x", Status: 403, Code: "scope.insufficient"}}, false)
+	cookie := e.benchLogin(t)
+	for _, tc := range []struct{ path, want string }{
+		{"/console/dashboard?window=1h", "computes no rollups (analytics.enabled: false)"},
+		{"/console/budgets", "not recorded"},
+		{"/console/budgets/" + bid, "spend is not recorded here; the budget is still enforced"},
+	} {
+		req := httptest.NewRequest("GET", tc.path, nil)
+		req.Header.Set("Cookie", cookie)
+		rec := httptest.NewRecorder()
+		e.console.ServeHTTP(rec, req)
+		if rec.Code != 200 || !strings.Contains(rec.Body.String(), tc.want) {
+			t.Errorf("GET %s: %d, want 200 with %q:\n%s", tc.path, rec.Code, tc.want, rec.Body.String())
+		}
 	}
 }
