@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -90,13 +89,6 @@ func (s *Store) InsertCalls(ctx context.Context, calls []domain.Call) error {
 		if err != nil {
 			return fmt.Errorf("sqlite: insert calls %q…: %w", chunk[0].RequestID, err)
 		}
-		// The embedded SQLite is pure Go and makes no system call while it
-		// inserts, so nothing else would run on this P until the whole
-		// batch is in: a 512-record batch is milliseconds of CPU, which on
-		// a gateway with one or two cores every request behind it waits
-		// for (the p99 at half load). Yielding after each statement lets
-		// the requests run between them; the batch still commits as one.
-		runtime.Gosched()
 	}
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("sqlite: insert calls: commit: %w", err)
