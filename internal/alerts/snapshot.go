@@ -17,6 +17,6 @@ func SnapshotKeys(h *snapshot.Holder) func(id string) (domain.APIKey, bool) {
 		if k == nil {
 			return domain.APIKey{}, false
 		}
-		return k.APIKey, true
+		return k.APIKey(), true
 	}
 }

@@ -17,7 +17,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -96,7 +95,8 @@ type Server struct {
 	console  *console.Console
 	portal   *console.Portal
 
-	reloadMu sync.Mutex
+	// loads serialises Reload and remembers the last full load (reload.go).
+	loads loadState
 
 	proxyLn, adminLn   net.Listener
 	proxySrv, adminSrv *http.Server
@@ -369,25 +369,6 @@ func openStore(ctx context.Context, url string) (store.Store, error) {
 		return st, nil
 	}
 	return nil, fmt.Errorf("database %q: use sqlite://path/to/gatehouse.db", url)
-}
-
-// Reload rebuilds the snapshot from the store and publishes it. The admin
-// API calls it after every committed change, before answering, so a change
-// is effective on the next request.
-func (s *Server) Reload(ctx context.Context) error {
-	s.reloadMu.Lock()
-	defer s.reloadMu.Unlock()
-	d, err := s.store.Load(ctx)
-	if err != nil {
-		return fmt.Errorf("load snapshot: %w", err)
-	}
-	snap, err := snapshot.Build(d, snapshot.Options{Upstreams: s.ups, Now: s.opts.Clock.Now(), Extend: s.creds.extend})
-	if err != nil {
-		return err
-	}
-	s.jwks.Sync(jwtBindingsOf(snap).(*jwtBindings).all)
-	s.snaps.Store(snap)
-	return nil
 }
 
 // onChange runs after every committed admin change: the new snapshot,

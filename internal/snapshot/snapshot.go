@@ -6,7 +6,6 @@
 package snapshot
 
 import (
-	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -31,21 +30,9 @@ type Consumer struct {
 	Tenant *Tenant
 	// IPAllow is the parsed allow-list (empty: any address).
 	IPAllow []netip.Prefix
-}
-
-// Key is an API key with its owner resolved and its hash decoded.
-type Key struct {
-	domain.APIKey
-	Consumer *Consumer
-	// Sum is the SHA-256 of the full key.
-	Sum [32]byte
-	// Scopes are the effective scopes: the key's own, or the consumer's
-	// grants when the key names none.
-	Scopes []string
-	// ScopeHeader is the space-joined scope list sent upstream.
+	// ScopeHeader is the space-joined scope list, sent upstream for the
+	// keys that name no scopes of their own.
 	ScopeHeader string
-	// IPAllow is the key's own parsed allow-list (empty: any address).
-	IPAllow []netip.Prefix
 }
 
 // Service is a service with its tenant and compiled upstream.
@@ -90,8 +77,10 @@ type Snapshot struct {
 	consumers map[string]*Consumer
 	services  map[string]*Service
 	routes    []*Route
-	keys      map[string]*Key
-	imported  map[[32]byte]*Key
+	// keys is the compact key index (keys.go); cons maps its consumer
+	// slots to this snapshot's consumers.
+	keys      *keyIndex
+	cons      []*Consumer
 	subs      map[subKey]*domain.Subscription
 	approvers map[string][]string
 	// ext holds what credential schemes compile from the same data (JWT
@@ -118,6 +107,10 @@ type Options struct {
 	// from d against the finished snapshot (whose consumers it may point
 	// to) and attaches them with SetExt. An error fails the build.
 	Extend func(s *Snapshot, d *store.Data) error
+	// Keys, when set, holds the keys the store streamed into it (and
+	// d.Keys, if any, are added to it); nil builds the keys from d.Keys
+	// alone. A KeyLoader serves one Build, successful or not.
+	Keys *KeyLoader
 }
 
 // Build compiles store data into a snapshot.
@@ -128,8 +121,6 @@ func Build(d *store.Data, opts Options) (*Snapshot, error) {
 		tenants:   make(map[string]*Tenant, len(d.Tenants)),
 		consumers: make(map[string]*Consumer, len(d.Consumers)),
 		services:  make(map[string]*Service, len(d.Services)),
-		keys:      make(map[string]*Key, len(d.Keys)),
-		imported:  map[[32]byte]*Key{},
 		byHost:    map[string]pathTable{},
 		anyHost:   pathTable{},
 		subs:      make(map[subKey]*domain.Subscription, len(d.Subscriptions)),
@@ -153,31 +144,11 @@ func Build(d *store.Data, opts Options) (*Snapshot, error) {
 		if c.IPAllow, err = parsePrefixes(c.Consumer.IPAllow); err != nil {
 			return nil, fmt.Errorf("snapshot: consumer %s: %w", c.ID, err)
 		}
+		c.ScopeHeader = strings.Join(c.Scopes, " ")
 		s.consumers[c.ID] = c
 	}
-	for i := range d.Keys {
-		k := &Key{APIKey: d.Keys[i]}
-		k.Consumer = s.consumers[k.ConsumerID]
-		if k.Consumer == nil {
-			return nil, fmt.Errorf("snapshot: key %s refers to missing consumer %s", k.ID, k.ConsumerID)
-		}
-		sum, err := hex.DecodeString(k.Hash)
-		if err != nil || len(sum) != 32 {
-			return nil, fmt.Errorf("snapshot: key %s has a malformed stored hash", k.ID)
-		}
-		copy(k.Sum[:], sum)
-		k.Scopes = k.APIKey.Scopes
-		if len(k.Scopes) == 0 {
-			k.Scopes = k.Consumer.Scopes
-		}
-		k.ScopeHeader = strings.Join(k.Scopes, " ")
-		if k.IPAllow, err = parsePrefixes(k.APIKey.IPAllow); err != nil {
-			return nil, fmt.Errorf("snapshot: key %s: %w", k.ID, err)
-		}
-		s.keys[k.ID] = k
-		if k.Imported {
-			s.imported[k.Sum] = k
-		}
+	if err := s.buildKeys(d, opts.Keys); err != nil {
+		return nil, err
 	}
 	for i := range d.Services {
 		sv := &Service{Service: d.Services[i]}
@@ -416,15 +387,6 @@ func (s *Snapshot) Approvers(tenantID string) []string {
 	return append(out, s.approvers[""]...)
 }
 
-// Key returns the key with the public id, or nil.
-func (s *Snapshot) Key(id string) *Key { return s.keys[id] }
-
-// ImportedKey returns the imported key with this SHA-256, or nil.
-func (s *Snapshot) ImportedKey(sum [32]byte) *Key { return s.imported[sum] }
-
-// HasImportedKeys reports whether any imported (opaque) key exists.
-func (s *Snapshot) HasImportedKeys() bool { return len(s.imported) > 0 }
-
 // Consumer returns the consumer with id, or nil.
 func (s *Snapshot) Consumer(id string) *Consumer { return s.consumers[id] }
 
@@ -448,7 +410,7 @@ func (s *Snapshot) Routes() []*Route { return s.routes }
 
 // Counts summarises the snapshot for status pages.
 func (s *Snapshot) Counts() map[string]int {
-	return map[string]int{"tenants": len(s.tenants), "consumers": len(s.consumers), "keys": len(s.keys),
+	return map[string]int{"tenants": len(s.tenants), "consumers": len(s.consumers), "keys": s.keys.count(),
 		"services": len(s.services), "routes": len(s.routes)}
 }
 

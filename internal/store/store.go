@@ -69,6 +69,40 @@ type Data struct {
 	Prompts   []domain.Prompt
 }
 
+// KeyStreamer is implemented by stores that can hand the API keys of a
+// Load to the snapshot one row at a time, and read only the keys changed
+// since a version. A million keys collected into Data.Keys first would
+// cost gigabytes and seconds on every change; streamed into the
+// snapshot's compact index they cost neither (internal/snapshot,
+// KeyLoader). Both stores in this repository implement it.
+type KeyStreamer interface {
+	// LoadStream is Load with the keys handed to opts.Key (Data.Keys stays
+	// nil), limited to those changed after opts.KeysSince when it is set.
+	// The rest of Data is complete, as Load returns it.
+	LoadStream(ctx context.Context, opts LoadOptions) (*Data, error)
+}
+
+// LoadOptions configure KeyStreamer.LoadStream.
+type LoadOptions struct {
+	// KeysSince, when > 0, limits the keys to those written by changes
+	// committed after that version (the version of the snapshot being
+	// updated); 0 streams every key. Keys are never deleted through the
+	// Store, so a change is always a written row; a row deleted by hand
+	// is noticed by the next full load only.
+	KeysSince int64
+	// Key receives each key, in no particular order. The key is valid only
+	// during the call: the store may reuse it, its times and the bytes of
+	// its ID, Hash, Name, Last4 and Predecessor for the next row; its
+	// other strings and slices may be kept. An error stops the load and is
+	// returned (wrapped).
+	Key func(k *domain.APIKey) error
+	// Expect, when set, is called before the first key of a load of every
+	// key with the store's estimate of how many it will stream, so the
+	// receiver can size its index once; a store without an estimate does
+	// not call it.
+	Expect func(n int)
+}
+
 // Page asks for one page of a list: After is the cursor returned as Next by
 // the previous page (empty for the first page); Limit 0 means 100.
 type Page struct {

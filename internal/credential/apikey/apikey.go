@@ -56,9 +56,10 @@ func (Verifier) Verify(in *credential.Input) (credential.Identity, *reason.Error
 	if !strings.HasPrefix(tok, keys.Prefix) && !keys.HasPrefix(tok) {
 		// Not meant as a Gatehouse key: an imported opaque key, or garbage.
 		if in.Snap.HasImportedKeys() {
-			if k := in.Snap.ImportedKey(sum(tok)); k != nil {
+			var k snapshot.Key
+			if in.Snap.LookupImportedKey(sum(tok), &k) {
 				t.Pass(stage, "key.imported", "imported key matched by hash")
-				return lifecycle(in, k)
+				return lifecycle(in, &k)
 			}
 			t.Fail(stage, "key.lookup", "not a gk_ key and no imported key has this hash")
 			return credential.Identity{}, reason.New(reason.KeyUnknown,
@@ -75,8 +76,9 @@ func (Verifier) Verify(in *credential.Input) (credential.Identity, *reason.Error
 		return credential.Identity{}, perr
 	}
 	t.Pass(stage, "key.format", "well-formed, checksum ok, environment ok")
-	k := in.Snap.Key(parsed.ID)
-	if k == nil {
+	// The view lives on this stack frame: the lookup allocates nothing.
+	var k snapshot.Key
+	if !in.Snap.LookupKey(parsed.ID, &k) {
 		t.Fail(stage, "key.lookup", "no key with this id")
 		return credential.Identity{}, &reason.Error{Code: reason.KeyUnknown, CredentialID: parsed.ID,
 			Detail: "Key " + keys.Prefix + parsed.Env + "_" + parsed.ID + " is not known to this gateway."}
@@ -96,7 +98,7 @@ func (Verifier) Verify(in *credential.Input) (credential.Identity, *reason.Error
 			Debug:  why}
 	}
 	t.Pass(stage, "key.secret", "secret matches (possession proven)")
-	return lifecycle(in, k)
+	return lifecycle(in, &k)
 }
 
 // sum hashes a token without allocating for ordinary key lengths.

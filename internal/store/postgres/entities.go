@@ -16,7 +16,7 @@ import (
 var (
 	tenantUpsert   = upsertSQL("tenants", tenantCols)
 	consumerUpsert = upsertSQL("consumers", consumerCols)
-	keyUpsert      = upsertSQL("api_keys", keyCols)
+	keyUpsert      = upsertSQL("api_keys", keyWriteCols)
 	serviceUpsert  = upsertSQL("services", serviceCols)
 	routeUpsert    = upsertSQL("routes", routeCols)
 	adminUpsert    = upsertSQL("admins", adminCols)
@@ -64,7 +64,7 @@ func scanConsumerWith(in interner) func(rowScanner) (domain.Consumer, error) {
 		c                  domain.Consumer
 		tenant             pgtype.DriverBytes
 		scopes, ipAllow    pgtype.DriverBytes
-		label              string
+		label              pgtype.DriverBytes
 		suspended, deleted pgtype.Int8
 		cr, u              int64
 	}
@@ -84,7 +84,7 @@ func scanConsumerWith(in interner) func(rowScanner) (domain.Consumer, error) {
 		if c.IPAllow, err = decStrings(row.ipAllow, in); err != nil {
 			return c, fmt.Errorf("consumer %q: %w", c.ID, err)
 		}
-		if err := decAll(row.label, &c.Labels); err != nil {
+		if c.Labels, err = decLabels(row.label, in); err != nil {
 			return c, fmt.Errorf("consumer %q: %w", c.ID, err)
 		}
 		c.SuspendedAt, c.DeletedAt = fromInt8(row.suspended), fromInt8(row.deleted)
@@ -109,6 +109,10 @@ func putConsumer(ctx context.Context, t *tx, c domain.Consumer) error {
 
 const keyCols = `id, consumer_id, name, env, hash, last4, imported, scopes, ip_allow, expires_at, revoked_at,
 	revoked_reason, successor, grace_until, predecessor, created_at, last_used_at`
+
+// keyWriteCols adds what writes set but reads do not return: the version
+// of the change that wrote the row (LoadOptions.KeysSince).
+const keyWriteCols = keyCols + `, version`
 
 func scanKey(r rowScanner) (domain.APIKey, error) { return scanKeyWith(nil)(r) }
 
@@ -148,19 +152,32 @@ func scanKeyWith(in interner) func(rowScanner) (domain.APIKey, error) {
 }
 
 func putKey(ctx context.Context, t *tx, k domain.APIKey) error {
-	scopes, ipAllow, _, err := enc3(k.Scopes, k.IPAllow, nil)
+	args, err := keyArgs(&k, t.version)
 	if err != nil {
 		return err
 	}
-	return t.put(ctx, "key", k.ID, func(c string) error {
-		if c == "api_keys_hash" {
-			// Never echo the hash: it identifies a live secret.
-			return conflict("key hash is taken: another key has the same secret")
-		}
-		return otherUnique("key", c)
-	}, keyUpsert, k.ID, k.ConsumerID, k.Name, k.Environment, k.Hash, k.Last4, k.Imported, scopes, ipAllow,
+	return t.put(ctx, "key", k.ID, keyConflict, keyUpsert, args...)
+}
+
+// keyConflict names a unique violation of a key write.
+func keyConflict(c string) error {
+	if c == "api_keys_hash" {
+		// Never echo the hash: it identifies a live secret.
+		return conflict("key hash is taken: another key has the same secret")
+	}
+	return otherUnique("key", c)
+}
+
+// keyArgs is a key's row in keyWriteCols order, written by the change of
+// this version: the one encoding PutKey and CopyKeys share.
+func keyArgs(k *domain.APIKey, version int64) ([]any, error) {
+	scopes, ipAllow, _, err := enc3(k.Scopes, k.IPAllow, nil)
+	if err != nil {
+		return nil, err
+	}
+	return []any{k.ID, k.ConsumerID, k.Name, k.Environment, k.Hash, k.Last4, k.Imported, scopes, ipAllow,
 		tmOpt(k.ExpiresAt), tmOpt(k.RevokedAt), k.RevokedReason, k.Successor, tmOpt(k.GraceUntil), k.Predecessor,
-		tm(k.CreatedAt), tmOpt(k.LastUsedAt))
+		tm(k.CreatedAt), tmOpt(k.LastUsedAt), version}, nil
 }
 
 const serviceCols = `id, tenant_id, name, targets, visibility, approval_required, timeouts, engine, host_header,

@@ -220,7 +220,19 @@ func (s *Store) AdminByTokenHash(ctx context.Context, hash string) (domain.Admin
 
 // Load reads the snapshot's data and the version in one REPEATABLE READ
 // transaction, so the version matches the data exactly.
-func (s *Store) Load(ctx context.Context) (*store.Data, error) {
+func (s *Store) Load(ctx context.Context) (*store.Data, error) { return s.load(ctx, nil) }
+
+// LoadStream implements store.KeyStreamer: Load with the keys handed to
+// opts.Key as they are read (scanKeyStream), only those of versions after
+// opts.KeysSince when it is set (the api_keys_version index).
+func (s *Store) LoadStream(ctx context.Context, opts store.LoadOptions) (*store.Data, error) {
+	if opts.Key == nil {
+		return nil, errors.New("postgres: LoadStream needs LoadOptions.Key")
+	}
+	return s.load(ctx, &opts)
+}
+
+func (s *Store) load(ctx context.Context, stream *store.LoadOptions) (*store.Data, error) {
 	ctx, cancel := opCtx(ctx, s.opts.LoadTimeout)
 	defer cancel()
 	ptx, err := s.readTx(ctx)
@@ -246,7 +258,14 @@ func (s *Store) Load(ctx context.Context) (*store.Data, error) {
 		`SELECT `+consumerCols+` FROM consumers ORDER BY id`); err != nil {
 		return nil, wrapErr(ctx, "load consumers", err)
 	}
-	if d.Keys, err = queryAllCap(ctx, ptx, scanKeyWith(in), sizes["api_keys"],
+	if stream != nil {
+		if stream.Expect != nil && stream.KeysSince == 0 {
+			stream.Expect(sizes["api_keys"])
+		}
+		if err := streamKeys(ctx, ptx, in, *stream); err != nil {
+			return nil, wrapErr(ctx, "load keys", err)
+		}
+	} else if d.Keys, err = queryAllCap(ctx, ptx, scanKeyWith(in), sizes["api_keys"],
 		`SELECT `+keyCols+` FROM api_keys ORDER BY id`); err != nil {
 		return nil, wrapErr(ctx, "load keys", err)
 	}

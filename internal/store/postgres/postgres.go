@@ -362,7 +362,7 @@ func (s *Store) Update(ctx context.Context, fn func(tx store.Tx) error) error {
 	if err := ptx.QueryRow(ctx, `UPDATE meta SET value = value + 1 WHERE key = 'version' RETURNING value`).Scan(&v); err != nil {
 		return wrapErr(ctx, "bump version", err)
 	}
-	t := &tx{q: ptx}
+	t := &tx{q: ptx, version: v}
 	if err := fn(t); err != nil {
 		return err
 	}

@@ -68,7 +68,7 @@ func TestColumnsCovered(t *testing.T) {
 	t.Parallel()
 	s := openTemp(t)
 	lists := map[string]string{
-		"tenants": tenantCols, "consumers": consumerCols, "api_keys": keyCols, "services": serviceCols,
+		"tenants": tenantCols, "consumers": consumerCols, "api_keys": keyWriteCols, "services": serviceCols,
 		"routes": routeCols, "admins": adminCols, "audit_log": auditCols, "subscriptions": subscriptionCols,
 		"issuers": issuerCols, "credentials": credentialCols, "calls": callCols,
 		"rollups": rollupCols, "alert_rules": alertRuleCols, "alerts": alertCols,

@@ -152,3 +152,10 @@ func resetSchema(t *testing.T, url string, meta [][]any) {
 		t.Fatalf("reset schema: %v", err)
 	}
 }
+
+// TestKeyStreamConformance runs the key-streaming suite (LoadStream,
+// incremental key loads) the same way.
+func TestKeyStreamConformance(t *testing.T) {
+	t.Parallel()
+	storetest.RunKeyStream(t, sharedSchema(t))
+}

@@ -16,6 +16,9 @@ import (
 type tx struct {
 	q        pgx.Tx
 	readOnly bool
+	// version is the version this transaction commits (Update bumps it
+	// first); key rows record it.
+	version int64
 	// failed is the first statement error: PostgreSQL refuses every later
 	// statement of the transaction, and Update must not commit.
 	failed error

@@ -109,12 +109,16 @@ func putKey(ctx context.Context, q querier, k domain.APIKey) error {
 	if err != nil {
 		return err
 	}
-	_, err = q.ExecContext(ctx, `INSERT INTO api_keys (`+keyCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	// version: the one this transaction commits (Update bumps the meta row
+	// last), so a node can reload only the keys changed since its snapshot.
+	_, err = q.ExecContext(ctx, `INSERT INTO api_keys (`+keyCols+`, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+			(SELECT value + 1 FROM meta WHERE key = 'version'))
 		ON CONFLICT (id) DO UPDATE SET consumer_id = excluded.consumer_id, name = excluded.name, env = excluded.env,
 		hash = excluded.hash, last4 = excluded.last4, imported = excluded.imported, scopes = excluded.scopes,
 		ip_allow = excluded.ip_allow, expires_at = excluded.expires_at, revoked_at = excluded.revoked_at,
 		revoked_reason = excluded.revoked_reason, successor = excluded.successor, grace_until = excluded.grace_until,
-		predecessor = excluded.predecessor, created_at = excluded.created_at, last_used_at = excluded.last_used_at`,
+		predecessor = excluded.predecessor, created_at = excluded.created_at, last_used_at = excluded.last_used_at,
+		version = excluded.version`,
 		k.ID, k.ConsumerID, k.Name, k.Environment, k.Hash, k.Last4, k.Imported, scopes, ipAllow,
 		tmOpt(k.ExpiresAt), tmOpt(k.RevokedAt), k.RevokedReason, k.Successor, tmOpt(k.GraceUntil), k.Predecessor,
 		tm(k.CreatedAt), tmOpt(k.LastUsedAt))

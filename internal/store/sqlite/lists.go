@@ -168,7 +168,19 @@ func (s *Store) AdminByTokenHash(ctx context.Context, hash string) (domain.Admin
 
 // Load reads the snapshot's data and the version in one read transaction,
 // so the version matches the data exactly.
-func (s *Store) Load(ctx context.Context) (*store.Data, error) {
+func (s *Store) Load(ctx context.Context) (*store.Data, error) { return s.load(ctx, nil) }
+
+// LoadStream implements store.KeyStreamer: Load with the keys handed to
+// opts.Key as they are read, only those of versions after opts.KeysSince
+// when it is set (the api_keys_version index).
+func (s *Store) LoadStream(ctx context.Context, opts store.LoadOptions) (*store.Data, error) {
+	if opts.Key == nil {
+		return nil, errors.New("sqlite: LoadStream needs LoadOptions.Key")
+	}
+	return s.load(ctx, &opts)
+}
+
+func (s *Store) load(ctx context.Context, stream *store.LoadOptions) (*store.Data, error) {
 	sqlTx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: load: begin: %w", err)
@@ -186,7 +198,11 @@ func (s *Store) Load(ctx context.Context) (*store.Data, error) {
 	if d.Consumers, err = queryAll(ctx, sqlTx, scanConsumer, `SELECT `+consumerCols+` FROM consumers ORDER BY id`); err != nil {
 		return nil, fmt.Errorf("sqlite: load consumers: %w", err)
 	}
-	if d.Keys, err = queryAll(ctx, sqlTx, scanKey, `SELECT `+keyCols+` FROM api_keys ORDER BY id`); err != nil {
+	if stream != nil {
+		if err := streamKeys(ctx, sqlTx, *stream); err != nil {
+			return nil, fmt.Errorf("sqlite: load keys: %w", err)
+		}
+	} else if d.Keys, err = queryAll(ctx, sqlTx, scanKey, `SELECT `+keyCols+` FROM api_keys ORDER BY id`); err != nil {
 		return nil, fmt.Errorf("sqlite: load keys: %w", err)
 	}
 	if d.Services, err = queryAll(ctx, sqlTx, scanService, `SELECT `+serviceCols+` FROM services ORDER BY id`); err != nil {

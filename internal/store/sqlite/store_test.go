@@ -37,3 +37,9 @@ func TestConformanceInMemory(t *testing.T) {
 		return s
 	})
 }
+
+// TestKeyStreamConformance runs the key-streaming suite (LoadStream,
+// incremental key loads).
+func TestKeyStreamConformance(t *testing.T) {
+	storetest.RunKeyStream(t, func(t *testing.T) store.Store { return openTemp(t) })
+}
