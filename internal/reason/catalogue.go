@@ -104,6 +104,8 @@ const (
 	UpstreamTimeout        = "upstream.timeout"
 	RequestTooLarge        = "request.too_large"
 	CORSOriginNotAllowed   = "cors.origin_not_allowed"
+	CORSMethodNotAllowed   = "cors.method_not_allowed"
+	CORSHeaderNotAllowed   = "cors.header_not_allowed"
 	ServiceRetired         = "service.retired"
 	GatewayInternal        = "gateway.internal"
 )
@@ -224,8 +226,23 @@ var catalogue = []Entry{
 		Meaning: "The request body exceeds the route's max_body.",
 		Hint:    "Send a smaller body (the detail gives the limit)."},
 	{Code: CORSOriginNotAllowed, Status: 403, Title: "CORS origin not allowed", Bearer: "-",
-		Meaning: "The browser's Origin is not in the route's allowed origins.",
-		Hint:    "Ask the operator to allow this origin."},
+		Meaning: "A browser page on another origin called this route (a preflight, or the request itself), and the page's Origin is not " +
+			"among the route's allowed origins — or the route allows no cross-origin calls at all. No credential was checked: " +
+			"this is not an authentication failure, and a preflight never carries a credential anyway.",
+		Causes: []string{"The page is served from an origin the route does not list (another port, http instead of https, a new subdomain).",
+			"A trailing slash or path in the configured origin: an Origin is scheme://host[:port] only.",
+			"The route has no cors configuration, so browsers on other origins cannot call it."},
+		Hint: "Ask the API's operator to add your page's origin (the detail names it) to the route's cors.allowed_origins; " +
+			"they see the allowed list with gatehouse explain <request id>."},
+	{Code: CORSMethodNotAllowed, Status: 403, Title: "CORS method not allowed", Bearer: "-",
+		Meaning: "The browser's preflight asked to use a method the route's cors.allowed_methods does not include. No credential was checked.",
+		Causes:  []string{"The page sends PUT, PATCH or DELETE to a route whose CORS policy allows only reading methods."},
+		Hint:    "Use a method the detail lists, or ask the operator to add this one to the route's cors.allowed_methods."},
+	{Code: CORSHeaderNotAllowed, Status: 403, Title: "CORS request header not allowed", Bearer: "-",
+		Meaning: "The browser's preflight asked to send a request header the route's cors.allowed_headers does not include. No credential was checked.",
+		Causes: []string{"The page sets Content-Type: application/json (not a CORS-safelisted type) and content-type is not allowed.",
+			"A client library adds its own header (X-Requested-With, a tracing header) that the route does not allow."},
+		Hint: "Stop sending the header the detail names, or ask the operator to add it to the route's cors.allowed_headers."},
 	{Code: ServiceRetired, Status: 410, Title: "Service retired", Bearer: "-",
 		Meaning: "This version of the service is retired; the detail names the successor version if there is one.",
 		Hint:    "Move to the successor version."},
