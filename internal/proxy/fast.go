@@ -690,8 +690,9 @@ func (st *fastState) copyHeaders(dst http.Header) {
 		}
 	}
 	ar, spans := st.arena[:0], st.spans[:0]
+	ownCORS := st.out.OwnCORS
 	for k, v := range h.All() {
-		if skipResponseHeader(k, st.conns) {
+		if skipResponseHeader(k, st.conns) || ownCORS && isCORSField(k) {
 			continue
 		}
 		k0 := len(ar)
@@ -709,6 +710,12 @@ func (st *fastState) copyHeaders(dst http.Header) {
 	for i, sp := range spans {
 		key := s[sp.k0:sp.k1]
 		vals[i] = s[sp.k1:sp.v1]
+		if ownCORS && key == "Vary" {
+			// Keep the gateway's Vary: Origin (a shared slice: append
+			// copies it) and add the upstream's.
+			dst[key] = append(dst[key], vals[i])
+			continue
+		}
 		first := i
 		for j := i - 1; j >= 0; j-- {
 			if s[spans[j].k0:spans[j].k1] == key {

@@ -83,6 +83,13 @@ type Outbound struct {
 	// of cutting the client's trace in two. Neither field is identity, so
 	// passing them on vouches for nothing.
 	Traceparent, Tracestate string
+	// OwnCORS says the gateway answers CORS for this route: it set its own
+	// Access-Control-* response fields (and Vary: Origin) on the response
+	// writer before Forward. The upstream's Access-Control-* fields, in any
+	// spelling, are then dropped — two Access-Control-Allow-Origin values
+	// make a browser refuse the response — and the upstream's Vary is added
+	// to the gateway's instead of replacing it.
+	OwnCORS bool
 }
 
 // Identity is what the gateway vouches for to the upstream. Empty fields

@@ -210,3 +210,21 @@ func UpstreamPath(escapedPath, matchedPrefix string, strip bool, upstreamPrefix 
 	}
 	return p
 }
+
+// isCORSField reports an Access-Control-* field name, in any case.
+func isCORSField(k []byte) bool {
+	const p = "access-control-"
+	if len(k) < len(p) {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		c := k[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != p[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -156,7 +157,7 @@ func (e *HTTPUtil) attempt(w http.ResponseWriter, r *http.Request, out *Outbound
 		st.watchdog.Stop()
 		cancel()
 	}()
-	st.w = stdWriter{ResponseWriter: w, scratch: make(http.Header)}
+	st.w = stdWriter{ResponseWriter: w, scratch: make(http.Header), ownCORS: out.OwnCORS}
 	r2 := r.WithContext(context.WithValue(ctx, stateKey{}, st))
 	if r.Body != nil && r.Body != http.NoBody {
 		st.body = stdBody{rc: r.Body, st: st, cl: r.ContentLength}
@@ -346,6 +347,8 @@ func (b *stdRespBody) Close() error { return b.rc.Close() }
 type stdWriter struct {
 	http.ResponseWriter
 	scratch http.Header
+	// ownCORS: Outbound.OwnCORS.
+	ownCORS bool
 	final   bool
 	aborted bool
 	status  int
@@ -363,6 +366,16 @@ func (w *stdWriter) Header() http.Header {
 func (w *stdWriter) commit(code int) {
 	h := w.ResponseWriter.Header()
 	for k, v := range w.scratch {
+		if w.ownCORS {
+			// The transport canonicalised the upstream's names.
+			if strings.HasPrefix(k, "Access-Control-") {
+				continue
+			}
+			if k == "Vary" {
+				h[k] = append(h[k], v...)
+				continue
+			}
+		}
 		h[k] = v
 	}
 	w.final, w.status = true, code

@@ -72,6 +72,11 @@ type Route struct {
 	// from it); the func it returns, if any, gets the Record after Forward
 	// (e.g. to end the span with the call's status).
 	Prepare func(r *http.Request, out *proxy.Outbound) func(Record)
+	// ResponseHeaders are set on the response before Forward, as the
+	// pipeline sets its own (X-Request-Id, the CORS fields); OwnCORS goes
+	// to Outbound as it is.
+	ResponseHeaders http.Header
+	OwnCORS         bool
 }
 
 // Gateway is a real net/http server whose handler calls Forward, as the
@@ -167,6 +172,10 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 		ForwardedFor: rt.ForwardedFor,
 		Traceparent:  rt.Traceparent,
 		Tracestate:   rt.Tracestate,
+		OwnCORS:      rt.OwnCORS,
+	}
+	for k, v := range rt.ResponseHeaders {
+		w.Header()[k] = v
 	}
 	var done func(Record)
 	if rt.Prepare != nil {

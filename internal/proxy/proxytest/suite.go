@@ -52,6 +52,7 @@ func Run(t *testing.T, newEngine func(t *testing.T) proxy.Forwarder) {
 		{"BodilessResponses", testBodiless},
 		{"RequestSmugglingRejectedByListener", testSmuggling},
 		{"TraceContext", testTraceContext},
+		{"GatewayOwnsCORS", testOwnCORS},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newEngine) })
@@ -1161,4 +1162,67 @@ func testTraceContext(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) 
 
 func isTraceName(k string) bool {
 	return strings.EqualFold(k, "traceparent") || strings.EqualFold(k, "tracestate")
+}
+
+// testOwnCORS: on a route whose CORS the gateway answers, the upstream's
+// Access-Control-* fields (in any spelling) never reach the client next to
+// the gateway's — a browser refuses two Allow-Origin values — and Vary
+// keeps the gateway's Origin with the upstream's values added.
+func testOwnCORS(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
+	const upstreamCORS = "access-control-allow-origin: *\r\n" +
+		"Access-Control-Allow-Credentials: true\r\n" +
+		"ACCESS-CONTROL-EXPOSE-HEADERS: X-Secret\r\n" +
+		"Vary: Accept-Encoding\r\n" +
+		"X-Public: yes\r\n"
+	gateway := http.Header{"Access-Control-Allow-Origin": {"https://app.example.com"}, "Vary": {"Origin"},
+		"Access-Control-Expose-Headers": {"X-Request-Id"}}
+	cases := []struct {
+		desc     string
+		own      bool
+		status   string
+		wantACAO []string
+		wantACAC []string
+		wantACEH []string
+		wantVary []string
+	}{
+		{"gateway owns CORS: only its fields, Vary merged", true, "200 OK",
+			[]string{"https://app.example.com"}, nil, []string{"X-Request-Id"}, []string{"Origin", "Accept-Encoding"}},
+		{"gateway owns CORS on a bodiless answer", true, "204 No Content",
+			[]string{"https://app.example.com"}, nil, []string{"X-Request-Id"}, []string{"Origin", "Accept-Encoding"}},
+		{"route without CORS: the upstream's fields pass through", false, "200 OK",
+			[]string{"*"}, []string{"true"}, []string{"X-Secret"}, []string{"Accept-Encoding"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			g := NewGateway(t, newEngine)
+			body := "Content-Length: 2\r\n\r\nok"
+			if tc.status == "204 No Content" {
+				body = "\r\n"
+			}
+			raw := NewRawUpstream(t, "HTTP/1.1 "+tc.status+"\r\n"+upstreamCORS+body)
+			up := g.Service(nil, raw.URL)
+			rt := Route{Upstream: up, Identity: DefaultIdentity(), ClientIP: "203.0.113.7", OwnCORS: tc.own}
+			if tc.own {
+				rt.ResponseHeaders = gateway
+			}
+			g.SetRoute(rt)
+			resp, _ := g.Get("/", "Origin", "https://app.example.com")
+			if got := resp.Header.Get("X-Public"); got != "yes" {
+				t.Errorf("X-Public = %q: an ordinary field was lost", got)
+			}
+			for k, want := range map[string][]string{"Access-Control-Allow-Origin": tc.wantACAO,
+				"Access-Control-Allow-Credentials": tc.wantACAC, "Access-Control-Expose-Headers": tc.wantACEH} {
+				if got := resp.Header.Values(k); !slices.Equal(got, want) {
+					t.Errorf("client %s = %q, want %q", k, got, want)
+				}
+			}
+			if got := resp.Header.Values("Vary"); !slices.Equal(got, tc.wantVary) {
+				t.Errorf("client Vary = %q, want %q", got, tc.wantVary)
+			}
+			if got := gateway["Vary"]; !slices.Equal(got, []string{"Origin"}) {
+				t.Errorf("the gateway's shared Vary slice was modified: %q", got)
+			}
+			g.Next()
+		})
+	}
 }
