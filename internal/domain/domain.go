@@ -174,9 +174,12 @@ type Route struct {
 	PromptID string `json:"prompt,omitempty"`
 	// RateLimit, when set, limits calls on this route (Appendix A).
 	RateLimit *RateLimit `json:"rate_limit,omitempty"`
-	Declared  bool       `json:"declared,omitempty"`
-	CreatedAt time.Time  `json:"created_at"`
-	UpdatedAt time.Time  `json:"updated_at"`
+	// CORS, when set, lets browsers on other origins call this route
+	// (§8); nil: the gateway answers no CORS and refuses preflights.
+	CORS      *CORS     `json:"cors,omitempty"`
+	Declared  bool      `json:"declared,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Admin roles.

@@ -237,18 +237,18 @@ func putService(ctx context.Context, t *tx, s domain.Service) error {
 }
 
 const routeCols = `id, service_id, name, hosts, paths, methods, auth, scopes, strip_prefix, upstream_path, query_key,
-	forward_credential, disclosure, error_format, max_body, route_type, declared, created_at, updated_at, rate_limit, prompt_id`
+	forward_credential, disclosure, error_format, max_body, route_type, declared, created_at, updated_at, rate_limit, prompt_id, cors`
 
 func scanRoute(r rowScanner) (domain.Route, error) {
 	var (
 		rt                                  domain.Route
 		hosts, paths, methods, auth, scopes string
 		c, u                                int64
-		limit                               *string
+		limit, cors                         *string
 	)
 	if err := r.Scan(&rt.ID, &rt.ServiceID, &rt.Name, &hosts, &paths, &methods, &auth, &scopes, &rt.StripPrefix,
 		&rt.UpstreamPath, &rt.QueryKey, &rt.ForwardCredential, &rt.Disclosure, &rt.ErrorFormat, &rt.MaxBody,
-		&rt.Type, &rt.Declared, &c, &u, &limit, &rt.PromptID); err != nil {
+		&rt.Type, &rt.Declared, &c, &u, &limit, &rt.PromptID, &cors); err != nil {
 		return rt, err
 	}
 	if err := decAll(hosts, &rt.Hosts, paths, &rt.Paths, methods, &rt.Methods, auth, &rt.Auth, scopes, &rt.Scopes); err != nil {
@@ -256,6 +256,9 @@ func scanRoute(r rowScanner) (domain.Route, error) {
 	}
 	if err := decOpt(limit, &rt.RateLimit); err != nil {
 		return rt, fmt.Errorf("route %q: %w", rt.ID, err)
+	}
+	if err := decOpt(cors, &rt.CORS); err != nil {
+		return rt, fmt.Errorf("route %q: cors: %w", rt.ID, err)
 	}
 	rt.CreatedAt, rt.UpdatedAt = fromTm(c), fromTm(u)
 	return rt, nil
@@ -274,10 +277,14 @@ func putRoute(ctx context.Context, t *tx, r domain.Route) error {
 	if err != nil {
 		return err
 	}
+	cors, err := encOpt(r.CORS)
+	if err != nil {
+		return err
+	}
 	return t.put(ctx, "route", r.ID, func(c string) error { return otherUnique("route", c) },
 		routeUpsert, r.ID, r.ServiceID, r.Name, hosts, paths, methods, auth, scopes, r.StripPrefix, r.UpstreamPath, r.QueryKey,
 		r.ForwardCredential, r.Disclosure, r.ErrorFormat, r.MaxBody, r.Type, r.Declared, tm(r.CreatedAt), tm(r.UpdatedAt), limit,
-		r.PromptID)
+		r.PromptID, cors)
 }
 
 const adminCols = `id, name, token_hash, role, tenant_id, created_at`

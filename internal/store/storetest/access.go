@@ -340,6 +340,72 @@ func testRouteRateLimit(t *testing.T, s store.Store) {
 	})
 }
 
+// testRouteCORS round-trips a route's CORS policy through PutRoute,
+// GetRoute, ListRoutes and Load, and checks an update without one clears
+// it (the column is NULL again, not an empty policy that would allow
+// nothing and still answer CORS).
+func testRouteCORS(t *testing.T, s store.Store) {
+	seed(t, s)
+	cases := []struct {
+		desc string
+		cors *domain.CORS
+	}{
+		{"no CORS stays nil", nil},
+		{"every field", &domain.CORS{
+			AllowedOrigins: []string{"https://app.example.com", "https://*.example.org", "http://localhost:3000"},
+			AllowedMethods: []string{"GET", "POST"}, AllowedHeaders: []string{"content-type", "x-trace"},
+			ExposedHeaders: []string{"x-request-id", "ratelimit"}, AllowCredentials: true,
+			MaxAge: domain.Duration(10 * time.Minute)}},
+		{"any origin, nothing else", &domain.CORS{AllowedOrigins: []string{"*"}}},
+	}
+	for i, c := range cases {
+		t.Run(c.desc, func(t *testing.T) {
+			r := route(fmt.Sprintf("rte_cors_%d", i), "svc_1")
+			r.CORS = c.cors
+			update(t, s, func(ctx context.Context, tx store.Tx) error { return tx.PutRoute(ctx, r) })
+			view(t, s, func(ctx context.Context, tx store.Tx) error {
+				got, err := tx.GetRoute(ctx, r.ID)
+				same(t, "GetRoute", got, r)
+				return err
+			})
+			items, _, err := s.ListRoutes(t.Context(), store.ListFilter{ServiceID: "svc_1", Page: store.Page{Limit: 100}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			found := false
+			for _, got := range items {
+				if got.ID == r.ID {
+					found = true
+					same(t, "ListRoutes", got, r)
+				}
+			}
+			if !found {
+				t.Errorf("ListRoutes: %s missing", r.ID)
+			}
+			d, err := s.Load(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, got := range d.Routes {
+				if got.ID == r.ID {
+					same(t, "Load", got, r)
+				}
+			}
+		})
+	}
+	t.Run("an update without CORS removes it", func(t *testing.T) {
+		r := route("rte_cors_1", "svc_1")
+		update(t, s, func(ctx context.Context, tx store.Tx) error { return tx.PutRoute(ctx, r) })
+		view(t, s, func(ctx context.Context, tx store.Tx) error {
+			got, err := tx.GetRoute(ctx, r.ID)
+			if err == nil && got.CORS != nil {
+				t.Errorf("CORS kept after an update without it: %+v", got.CORS)
+			}
+			return err
+		})
+	})
+}
+
 func testAuditOtherTenant(t *testing.T, s store.Store) {
 	entries := []domain.AuditEntry{
 		{At: t0, Actor: "a", Action: "subscription.request", Resource: "subscription", ResourceID: "sub_1",

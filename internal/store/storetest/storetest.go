@@ -68,6 +68,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CurrentSubscriptions", testCurrentSubscriptions},
 		{"DeleteServiceWithSubscriptions", testDeleteServiceWithSubscriptions},
 		{"RouteRateLimit", testRouteRateLimit},
+		{"RouteCORS", testRouteCORS},
 		{"AuditOtherTenant", testAuditOtherTenant},
 		{"Issuers", testIssuers},
 		{"Credentials", testCredentials},
