@@ -198,21 +198,35 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, st *state, call
 		return nil, &reason.Error{Code: reason.AuthBackendUnavailable, Detail: "The gateway is starting and has not loaded its configuration yet.", RetryAfter: 1}, false
 	}
 
-	// 1. route
-	route, allow := snap.Match(r.Host, r.URL.Path, r.Method)
+	// 1. route. A CORS preflight is matched with the method it asks
+	// about: it is answered for the route the actual request will take.
+	method := r.Method
+	reqMethod, preflight := preflightMethod(r)
+	if preflight {
+		method = reqMethod
+	}
+	route, allow := snap.Match(r.Host, r.URL.Path, method)
 	if route == nil {
 		if allow != nil {
 			a := strings.Join(allow, ", ")
-			t.Fail(stRoute, "method", r.Method+" is not allowed here; allowed: "+a)
+			t.Fail(stRoute, "method", method+" is not allowed here; allowed: "+a)
 			return nil, &reason.Error{Code: reason.MethodNotAllowed, Allow: a,
-				Detail: "This path accepts " + a + ", not " + r.Method + "."}, false
+				Detail: "This path accepts " + a + ", not " + method + "."}, false
 		}
 		t.Fail(stRoute, "match", "no route for host "+r.Host+" and path "+r.URL.Path)
 		return nil, &reason.Error{Code: reason.RouteNotFound,
-			Detail: "No route matches " + r.Method + " " + r.URL.Path + " on this gateway."}, false
+			Detail: "No route matches " + method + " " + r.URL.Path + " on this gateway."}, false
 	}
 	call.RouteID, call.ServiceID, call.TenantID = route.ID, route.ServiceID, route.Service.TenantID
 	t.Pass(stRoute, "match", route.Label)
+	if preflight {
+		return route, p.preflight(w, r, route, method, call, t), false
+	}
+	if route.CORSPolicy != nil {
+		if rerr := corsActual(w.Header(), r, route.CORSPolicy, t); rerr != nil {
+			return route, rerr, false
+		}
+	}
 	if route.MaxBody > 0 && r.ContentLength > route.MaxBody {
 		d := "The body is " + itoa(r.ContentLength) + " bytes; this route accepts at most " + itoa(route.MaxBody) + "."
 		t.Fail(stRoute, "max_body", d)
@@ -262,6 +276,7 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, st *state, call
 			RequestID:  call.RequestID,
 		},
 		ClientIP: call.ClientIP,
+		OwnCORS:  route.CORSPolicy != nil,
 	}
 	if !route.ForwardCredential {
 		st.out.DropHeaders = credentialHeaders

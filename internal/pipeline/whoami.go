@@ -117,6 +117,14 @@ func (p *Pipeline) whoami(w http.ResponseWriter, r *http.Request, id string) {
 	default:
 		minimal = route.Minimal
 		t.Pass(stRoute, "match", route.Label)
+		// ?origin= asks as a page on that origin would: the cors step
+		// comes first, as on a real request.
+		if origin := q.Get("origin"); origin != "" {
+			rerr = corsDryRun(route, origin, t)
+		}
+		if rerr != nil {
+			break
+		}
 		if _, rerr = p.admit(r, st, snap, route, call, ip, src); rerr == nil {
 			t.Skip(stLimit, "rate", "dry run: no quota consumed")
 			t.Skip(stForward, "upstream", "dry run: the upstream was not called")

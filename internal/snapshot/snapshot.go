@@ -61,6 +61,9 @@ type Route struct {
 	Limit     *ratelimit.Limit
 	LimitBy   string
 	LimitText string
+	// CORSPolicy is the compiled cors (nil: the route answers no CORS, and
+	// the request path pays one nil check for it).
+	CORSPolicy *CORS
 	// methods is nil for "any method".
 	methods map[string]bool
 }
@@ -236,6 +239,7 @@ func compileRoute(r *Route) {
 		r.Limit = &l
 		r.LimitText = fmt.Sprintf("%d requests per %s per %s", rl.Limit, rl.Period.D(), r.LimitBy)
 	}
+	r.CORSPolicy = compileCORS(r.Route.CORS, r.Methods, r.Accepts)
 	r.Label = fmt.Sprintf("route %s (%s) → service %s", name, strings.Join(r.Paths, ", "), r.Service.Name)
 }
 
