@@ -146,6 +146,19 @@ func TestKeyLookup(t *testing.T) {
 			}
 		})
 	}
+	t.Run("one view reused for every key", func(t *testing.T) {
+		var got Key
+		reversed := slices.Clone(d.Keys)
+		slices.Reverse(reversed)
+		for _, order := range [][]domain.APIKey{d.Keys, reversed} {
+			for _, k := range order {
+				if !s.LookupKey(k.ID, &got) {
+					t.Fatalf("LookupKey(%q) found nothing", k.ID)
+				}
+				sameKey(t, "reused view, "+k.ID, got, wantKey(t, s, k))
+			}
+		}
+	})
 	cases := []struct {
 		desc, id string
 	}{

@@ -117,9 +117,9 @@ func sum(tok string) [32]byte {
 func lifecycle(in *credential.Input, k *snapshot.Key) (credential.Identity, *reason.Error) {
 	t := in.Trace
 	now := in.Now
-	name := display(k)
+	// display(k) is built on refusals only: the allowed path needs no name.
 	if k.RevokedAt != nil {
-		d := name + " was revoked at " + k.RevokedAt.UTC().Format(time.RFC3339)
+		d := display(k) + " was revoked at " + k.RevokedAt.UTC().Format(time.RFC3339)
 		if k.RevokedReason != "" {
 			d += ": " + k.RevokedReason
 		}
@@ -134,7 +134,7 @@ func lifecycle(in *credential.Input, k *snapshot.Key) (credential.Identity, *rea
 	}
 	if k.Successor != "" && k.GraceUntil != nil {
 		if !now.Before(*k.GraceUntil) {
-			d := name + " was replaced by key " + k.Successor + "; its grace period ended at " +
+			d := display(k) + " was replaced by key " + k.Successor + "; its grace period ended at " +
 				k.GraceUntil.UTC().Format(time.RFC3339) + "."
 			t.Fail(stage, "key.rotated", d)
 			return credential.Identity{}, &reason.Error{Code: reason.KeyRotated, Detail: d, CredentialID: k.ID, Possession: true,
@@ -145,7 +145,7 @@ func lifecycle(in *credential.Input, k *snapshot.Key) (credential.Identity, *rea
 	}
 	if k.ExpiresAt != nil {
 		if !now.Before(*k.ExpiresAt) {
-			d := name + " expired at " + k.ExpiresAt.UTC().Format(time.RFC3339) + " (" +
+			d := display(k) + " expired at " + k.ExpiresAt.UTC().Format(time.RFC3339) + " (" +
 				now.Sub(*k.ExpiresAt).Round(time.Second).String() + " ago)."
 			t.Fail(stage, "key.expiry", d)
 			return credential.Identity{}, &reason.Error{Code: reason.KeyExpired, Detail: d, CredentialID: k.ID, Possession: true,
