@@ -37,6 +37,9 @@ type routeRequest struct {
 	Prompt string `json:"prompt,omitempty"`
 	// RateLimit limits calls on the route; null (PATCH) removes it.
 	RateLimit *rateLimitInput `json:"rate_limit,omitempty"`
+	// CORS lets browser pages on other origins call the route; null
+	// (PATCH) removes it.
+	CORS *corsInput `json:"cors,omitempty"`
 }
 
 var (
@@ -48,7 +51,8 @@ func routeToRequest(r domain.Route, serviceRef string) routeRequest {
 	return routeRequest{Service: serviceRef, Name: r.Name, Hosts: slices.Clone(r.Hosts), Paths: slices.Clone(r.Paths),
 		Methods: slices.Clone(r.Methods), Auth: slices.Clone(r.Auth), Scopes: slices.Clone(r.Scopes), StripPrefix: r.StripPrefix,
 		UpstreamPath: r.UpstreamPath, QueryKey: r.QueryKey, ForwardCredential: r.ForwardCredential, Disclosure: r.Disclosure,
-		ErrorFormat: r.ErrorFormat, MaxBody: r.MaxBody, Type: r.Type, Prompt: r.PromptID, RateLimit: rateLimitToInput(r.RateLimit)}
+		ErrorFormat: r.ErrorFormat, MaxBody: r.MaxBody, Type: r.Type, Prompt: r.PromptID, RateLimit: rateLimitToInput(r.RateLimit),
+		CORS: corsToInput(r.CORS)}
 }
 
 // buildRoute validates every field but the service.
@@ -141,6 +145,9 @@ func buildRoute(req routeRequest) (domain.Route, error) {
 		return r, err
 	}
 	r.RateLimit = rl
+	if r.CORS, err = buildCORS("cors", req.CORS, r.Methods); err != nil {
+		return r, err
+	}
 	return r, nil
 }
 

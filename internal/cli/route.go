@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -16,10 +17,12 @@ func (a *app) routeCmd() *cobra.Command {
 	var service, name, typ, prompt string
 	var paths, methods, auth, scopes, hosts []string
 	var strip bool
+	var cf corsFlags
 	create := &cobra.Command{
-		Use:     "create --service S --path /x [--method GET]… [--auth api_key] [--scopes a,b] [--strip-prefix]",
-		Short:   "Create a route (which requests map to a service)",
-		Example: "  gatehouse route create --service orders --path /v1/orders --method GET --method POST --scopes orders:read",
+		Use:   "create --service S --path /x [--method GET]… [--auth api_key] [--scopes a,b] [--strip-prefix] [--cors-origin https://app.example.com]…",
+		Short: "Create a route (which requests map to a service)",
+		Example: "  gatehouse route create --service orders --path /v1/orders --method GET --method POST --scopes orders:read\n" +
+			"  gatehouse route create --service orders --path /v1/orders --cors-origin https://shop.example.com --cors-header content-type --cors-max-age 10m",
 		RunE: a.run(spec{required: []string{"service", "path"}}, func(ctx context.Context, c *client, _ []string) error {
 			for _, p := range paths {
 				if !strings.HasPrefix(p, "/") {
@@ -49,6 +52,13 @@ func (a *app) routeCmd() *cobra.Command {
 			if prompt != "" {
 				body["prompt"] = prompt
 			}
+			cors, err := cf.body()
+			if err != nil {
+				return err
+			}
+			if cors != nil {
+				body["cors"] = cors
+			}
 			return object(ctx, a, c, http.MethodPost, "/routes", body, func(r domain.Route) error {
 				fmt.Fprintf(a.io.Out, "Created route %s; it takes effect on the next request.\n", clean(r.ID))
 				return a.showRoute(r)
@@ -66,6 +76,7 @@ func (a *app) routeCmd() *cobra.Command {
 	f.StringVar(&name, "name", "", "a label for people")
 	f.StringVar(&typ, "type", "", "proxy (default), ai (the OpenAI API under the path) or prompt (serves --prompt)")
 	f.StringVar(&prompt, "prompt", "", "with --type prompt: the prompt's id, name or tenant-slug/name")
+	cf.add(create)
 
 	var lf listFlags
 	var byService string
@@ -130,6 +141,9 @@ func (a *app) showRoute(r domain.Route) error {
 	if r.PromptID != "" {
 		kv = append(kv, "Prompt", clean(r.PromptID))
 	}
+	if r.CORS != nil {
+		kv = append(kv, "CORS", corsSummary(r.CORS))
+	}
 	if r.Declared {
 		kv = append(kv, "Declared", "yes: in gatehouse.yaml, read-only here")
 	}
@@ -143,4 +157,78 @@ func authList(v []string) string {
 		return domain.AuthAPIKey
 	}
 	return csv(v)
+}
+
+// corsFlags are route create's --cors-* flags.
+type corsFlags struct {
+	origins, methods, headers, exposed []string
+	credentials                        bool
+	maxAge                             string
+}
+
+func (cf *corsFlags) add(c *cobra.Command) {
+	f := c.Flags()
+	f.StringArrayVar(&cf.origins, "cors-origin", nil, "let pages on this origin call the route from a browser (CORS), e.g. https://app.example.com, https://*.example.com or *; repeatable")
+	f.StringArrayVar(&cf.methods, "cors-method", nil, "with --cors-origin: a method pages may use; repeatable (default: the route's methods)")
+	f.StringArrayVar(&cf.headers, "cors-header", nil, "with --cors-origin: a request header pages may send, e.g. content-type; repeatable (default: any)")
+	f.StringArrayVar(&cf.exposed, "cors-expose", nil, "with --cors-origin: a response header pages may read; repeatable")
+	f.BoolVar(&cf.credentials, "cors-credentials", false, "with --cors-origin: allow cookies, HTTP authentication and client certificates (not with *)")
+	f.StringVar(&cf.maxAge, "cors-max-age", "", "with --cors-origin: how long browsers may cache the preflight answer, e.g. 10m (at most 24h)")
+}
+
+// body is the route's "cors" member, or nil when no --cors-* flag is set;
+// the admin API validates the rest and names the field.
+func (cf *corsFlags) body() (map[string]any, error) {
+	if len(cf.origins) == 0 {
+		if len(cf.methods)+len(cf.headers)+len(cf.exposed) > 0 || cf.credentials || cf.maxAge != "" {
+			return nil, errors.New("--cors-method, --cors-header, --cors-expose, --cors-credentials and --cors-max-age need --cors-origin: the origins of the pages that may call the route")
+		}
+		return nil, nil
+	}
+	b := map[string]any{"allowed_origins": cf.origins}
+	if len(cf.methods) > 0 {
+		ms := make([]string, len(cf.methods))
+		for i, m := range cf.methods {
+			ms[i] = strings.ToUpper(m)
+		}
+		b["allowed_methods"] = ms
+	}
+	if len(cf.headers) > 0 {
+		b["allowed_headers"] = cf.headers
+	}
+	if len(cf.exposed) > 0 {
+		b["exposed_headers"] = cf.exposed
+	}
+	if cf.credentials {
+		b["allow_credentials"] = true
+	}
+	if cf.maxAge != "" {
+		b["max_age"] = cf.maxAge
+	}
+	return b, nil
+}
+
+// corsSummary is one line for people: origins, then what else is set.
+func corsSummary(c *domain.CORS) string {
+	s := csv(c.AllowedOrigins)
+	var extra []string
+	if len(c.AllowedMethods) > 0 {
+		extra = append(extra, "methods "+csv(c.AllowedMethods))
+	}
+	if len(c.AllowedHeaders) > 0 {
+		extra = append(extra, "headers "+csv(c.AllowedHeaders))
+	}
+	if len(c.ExposedHeaders) > 0 {
+		extra = append(extra, "exposes "+csv(c.ExposedHeaders))
+	}
+	if c.AllowCredentials {
+		extra = append(extra, "credentials")
+	}
+	if c.MaxAge > 0 {
+		extra = append(extra, "max age "+c.MaxAge.D().String())
+	}
+	if len(extra) > 0 {
+		s += " (" + strings.Join(extra, "; ") + ")"
+	}
+	return clean(s)
 }
