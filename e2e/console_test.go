@@ -89,6 +89,23 @@ func TestConsoleAndPortalMounted(t *testing.T) {
 			t.Fatalf("portal calls page lacks %q:\n%s", want, calls)
 		}
 	}
+
+	// A developer account of the same consumer logs in to the portal by
+	// username and password and sees the same call; it cannot log in to
+	// the console.
+	const pw = "correct horse battery staple"
+	n.adminPost(t, "/admin/v1/users", map[string]any{"username": "dev@shop", "role": "developer", "consumer": con, "password": pw})
+	devUser := newWebClient(t)
+	pl = devUser.get(portal + "/login")
+	home = devUser.post(portal+"/login", url.Values{"username": {"dev@shop"}, "password": {pw}, "login_csrf": {match(t, `name="login_csrf" value="([^"]+)"`, pl)}})
+	if !strings.Contains(home, "logged in as dev@shop") || !strings.Contains(home, "scope.insufficient") {
+		t.Fatalf("portal login by password:\n%s", home)
+	}
+	cl := devUser.get(n.admin + "/console/login")
+	if out := devUser.post(n.admin+"/console/login", url.Values{"username": {"dev@shop"}, "password": {pw},
+		"login_csrf": {match(t, `name="login_csrf" value="([^"]+)"`, cl)}}); !strings.Contains(out, "This is a developer account") {
+		t.Fatalf("console login by a developer:\n%s", out)
+	}
 }
 
 // webClient is a cookie-keeping HTTP client that follows redirects.

@@ -13,15 +13,26 @@ import (
 	"gatehouse/internal/store"
 )
 
-// Console user accounts (issue 9): people who log in to the web console
-// with a username and password rather than an admin token. A user has a
-// role like an admin token (admin, tenant-admin bound to a tenant,
-// viewer) and, once logged in, acts through this API with it: the
-// console serves each page by calling the API in-process with the user's
-// id in the request context (AsUser), authenticate turns it into the
-// acting admin, and every role check, tenant bound and audit entry is the
-// one a token of that role gets, under the user's name. Only gateway
-// admins manage users. The password is set at creation or by a reset,
+// User accounts (issue 9): people who log in with a username and
+// password rather than an admin token.
+//
+// Console users have a role like an admin token (admin, tenant-admin
+// bound to a tenant, viewer) and, once logged in, act through this API
+// with it: the console serves each page by calling the API in-process
+// with the user's id in the request context (AsUser), authenticate turns
+// it into the acting admin, and every role check, tenant bound and audit
+// entry is the one a token of that role gets, under the user's name.
+//
+// Developers (domain.RoleDeveloper) are a consumer's people: bound to
+// one consumer (and so to its tenant), they log in to the developer
+// portal only, which acts for that consumer with its own admin token.
+// This API never acts as a developer: authenticate refuses one, so a
+// developer account can neither log in to the console nor reach any
+// object through AsUser.
+//
+// Gateway admins manage every user; a tenant-admin manages the developer
+// accounts of its own tenant's consumers (create, disable, enable, reset)
+// and no console user. The password is set at creation or by a reset,
 // stored as an argon2id hash, and never returned or audited (the audit
 // entry says "[masked]").
 
@@ -40,11 +51,17 @@ var usernameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.@-]{0,63}$`)
 // userRequest creates a user.
 type userRequest struct {
 	Username string `json:"username"`
-	// Role is admin, tenant-admin or viewer.
+	// Role is admin, tenant-admin, viewer or developer.
 	Role string `json:"role"`
 	// Tenant (id or slug) binds the user to one tenant: required for a
-	// tenant-admin, optional for a viewer, refused for an admin.
+	// tenant-admin, optional for a viewer, refused for an admin; for a
+	// developer it is its consumer's tenant (optional, and if given it
+	// must be that one).
 	Tenant string `json:"tenant,omitempty"`
+	// Consumer (id, name, or tenant-slug/name) is the consumer a
+	// developer acts for in the portal: required for a developer, refused
+	// for every other role.
+	Consumer string `json:"consumer,omitempty"`
 	// Password is write-only: hashed with argon2id, never returned.
 	Password string `json:"password"`
 }
@@ -112,6 +129,25 @@ func checkPassword(username, pw string) error {
 	return nil
 }
 
+// mayManage refuses a change to a user of role by anyone but a gateway
+// admin, unless the user is a developer and the actor a tenant-admin
+// (whose reach, checked by loadUser and keyOwner, is its own tenant).
+// id names the user in the refusal's audit entry ("" at creation).
+func (rc *reqCtx) mayManage(role, id string) error {
+	switch rc.admin.Role {
+	case domain.RoleAdmin:
+		return nil
+	case domain.RoleTenantAdmin:
+		if role == domain.RoleDeveloper {
+			return nil
+		}
+		return &deniedError{Action: rc.ep.Action, Resource: "user", ResourceID: id,
+			Detail: fmt.Sprintf("%s of a %s user needs an admin token; a tenant-admin (%s) manages only the developer accounts of its tenant's consumers", rc.ep.Action, role, rc.admin.Name)}
+	}
+	return &deniedError{Action: rc.ep.Action, Resource: "user", ResourceID: id,
+		Detail: fmt.Sprintf("%s needs an admin or tenant-admin token; %s is a %s", rc.ep.Action, rc.admin.Name, rc.admin.Role)}
+}
+
 // loadUser reads a user and checks a tenant-bound reader may see it.
 func (rc *reqCtx) loadUser(tx store.Tx, ref string) (store.User, error) {
 	ut, err := userTx(tx)
@@ -150,6 +186,16 @@ func (a *API) listUsers(rc *reqCtx) (any, error) {
 			return nil, err
 		}
 	}
+	if ref := rc.query("consumer"); ref != "" {
+		id, err := rc.consumerID("consumer", ref)
+		if err != nil {
+			return nil, err
+		}
+		if err := rc.view(func(tx store.Tx) error { _, err := rc.loadConsumer(tx, id); return err }); err != nil {
+			return nil, err
+		}
+		f.ConsumerID = id
+	}
 	items, next, err := s.ListUsers(rc.ctx, f)
 	if err != nil {
 		return nil, storeError(err)
@@ -181,9 +227,9 @@ func (a *API) createUser(rc *reqCtx) (any, error) {
 		return nil, invalid("username %q: 1-64 lowercase letters, digits and . @ -, starting with a letter or digit", req.Username)
 	}
 	if req.Role == "" {
-		return nil, invalid("role is required: admin, tenant-admin or viewer")
+		return nil, invalid("role is required: admin, tenant-admin, viewer (console users) or developer (a consumer's portal account)")
 	}
-	if err := oneOf("role", req.Role, domain.RoleAdmin, domain.RoleTenantAdmin, domain.RoleViewer); err != nil {
+	if err := oneOf("role", req.Role, domain.RoleAdmin, domain.RoleTenantAdmin, domain.RoleViewer, domain.RoleDeveloper); err != nil {
 		return nil, err
 	}
 	switch {
@@ -191,9 +237,24 @@ func (a *API) createUser(rc *reqCtx) (any, error) {
 		return nil, invalid("tenant is required for a tenant-admin: the id or slug of the tenant it administers")
 	case req.Role == domain.RoleAdmin && req.Tenant != "":
 		return nil, invalid("an admin reaches every tenant and takes no tenant; for one tenant use role tenant-admin (or viewer)")
+	case req.Role == domain.RoleDeveloper && req.Consumer == "":
+		return nil, invalid("consumer is required for a developer: the id (or tenant-slug/name) of the consumer it acts for in the portal")
+	case req.Role != domain.RoleDeveloper && req.Consumer != "":
+		return nil, invalid("only a developer is bound to a consumer; a %s takes no consumer", req.Role)
+	}
+	if err := rc.mayManage(req.Role, ""); err != nil {
+		return nil, err
 	}
 	if err := checkPassword(req.Username, req.Password); err != nil {
 		return nil, err
+	}
+	var consumerID string
+	if req.Role == domain.RoleDeveloper {
+		id, err := rc.consumerID("consumer", req.Consumer)
+		if err != nil {
+			return nil, err
+		}
+		consumerID = id
 	}
 	hash, err := secrets.HashPassword([]byte(req.Password))
 	if err != nil {
@@ -216,6 +277,18 @@ func (a *API) createUser(rc *reqCtx) (any, error) {
 			}
 			u.TenantID = t.ID
 		}
+		if consumerID != "" {
+			// keyOwner: in reach (a tenant-admin: its own tenant's
+			// consumers only) and not deleted.
+			c, err := rc.keyOwner(tx, consumerID)
+			if err != nil {
+				return change{}, err
+			}
+			if u.TenantID != "" && u.TenantID != c.TenantID {
+				return change{}, invalid("consumer %s is not in tenant %s: leave tenant out for a developer, it is the consumer's", req.Consumer, req.Tenant)
+			}
+			u.TenantID, u.ConsumerID = c.TenantID, c.ID
+		}
 		if err := ut.PutUser(rc.ctx, u); err != nil {
 			return change{}, err
 		}
@@ -235,6 +308,9 @@ func (a *API) userStatus(disable bool) func(rc *reqCtx) (any, error) {
 		err := rc.commit(func(tx store.Tx) (change, error) {
 			u, err := rc.loadUser(tx, rc.r.PathValue("id"))
 			if err != nil {
+				return change{}, err
+			}
+			if err := rc.mayManage(u.Role, u.ID); err != nil {
 				return change{}, err
 			}
 			out = u
@@ -275,6 +351,9 @@ func (a *API) setPassword(rc *reqCtx) (any, error) {
 	err := rc.commit(func(tx store.Tx) (change, error) {
 		u, err := rc.loadUser(tx, rc.r.PathValue("id"))
 		if err != nil {
+			return change{}, err
+		}
+		if err := rc.mayManage(u.Role, u.ID); err != nil {
 			return change{}, err
 		}
 		if err := checkPassword(u.Username, req.Password); err != nil {
@@ -343,13 +422,21 @@ func (a *API) authenticateUser(ctx context.Context, id string) (domain.Admin, er
 		return domain.Admin{}, internal(fmt.Errorf("user lookup: %w", err), "could not check the user account: the store is unavailable")
 	case u.ID != id || u.DisabledAt != nil:
 		return domain.Admin{}, denied
+	case u.Role == domain.RoleDeveloper:
+		// A developer acts only through the portal, which uses its own
+		// token confined to the developer's consumer; this API never acts
+		// as one (every GET would otherwise be open to it).
+		return domain.Admin{}, &apiError{Code: CodeUnauthorized,
+			Detail: "a developer account logs in to the developer portal, not the console or the admin API"}
 	}
 	return domain.Admin{ID: u.ID, Name: u.Username, Role: u.Role, TenantID: u.TenantID, CreatedAt: u.CreatedAt}, nil
 }
 
 // ErrLogin is VerifyUser's one answer to a failed login, whatever failed
 // (unknown username, wrong password, disabled account), so a login form
-// does not tell which usernames exist.
+// does not tell which usernames exist. (Which door a user must use —
+// console or portal — is the caller's check, made after VerifyUser
+// succeeded, so it tells only someone who knows the password.)
 var ErrLogin = errors.New("unknown username or wrong password")
 
 // VerifyUser checks a console login: the user exists, is not disabled,
@@ -391,23 +478,24 @@ func VerifyUser(ctx context.Context, st store.Store, username, password string) 
 func (a *API) userEndpoints() []*endpoint {
 	return []*endpoint{
 		{Method: http.MethodGet, Path: basePath + "/users", Action: "user.list", Resource: "user",
-			Summary: "List console user accounts (never their passwords)",
-			Perm:    permRead, Query: withPage(pTenant, param{Name: "username", Type: "string", Description: "exact username"}),
+			Summary: "List user accounts (never their passwords)",
+			Perm:    permRead, Query: withPage(pTenant, param{Name: "consumer", Type: "string", Description: "a developer's consumer: id, name, or tenant-slug/name"},
+				param{Name: "username", Type: "string", Description: "exact username"}),
 			Status: 200, Resp: userView{}, List: true, handle: a.listUsers},
 		{Method: http.MethodPost, Path: basePath + "/users", Action: "user.create", Resource: "user",
-			Summary: "Create a console user (username, role, password: stored as an argon2id hash, never returned)",
-			Perm:    permAdmin, Body: userRequest{}, Status: 201, Resp: userView{}, handle: a.createUser},
+			Summary: "Create a user: a console user (admins only) or a consumer's developer (admins, or a tenant-admin for its tenant's consumers); the password is stored as an argon2id hash, never returned",
+			Perm:    permWrite, Body: userRequest{}, Status: 201, Resp: userView{}, handle: a.createUser},
 		{Method: http.MethodGet, Path: basePath + "/users/{id}", Action: "user.get", Resource: "user",
-			Summary: "Get a console user by id or username",
+			Summary: "Get a user by id or username",
 			Perm:    permRead, Status: 200, Resp: userView{}, handle: a.getUser},
 		{Method: http.MethodPost, Path: basePath + "/users/{id}/disable", Action: "user.disable", Resource: "user",
-			Summary: "Disable a console user: it cannot log in, and its open sessions end at their next request",
-			Perm:    permAdmin, Status: 200, Resp: userView{}, handle: a.userStatus(true)},
+			Summary: "Disable a user: it cannot log in, and its open sessions end at their next request (a tenant-admin: its tenant's developers only)",
+			Perm:    permWrite, Status: 200, Resp: userView{}, handle: a.userStatus(true)},
 		{Method: http.MethodPost, Path: basePath + "/users/{id}/enable", Action: "user.enable", Resource: "user",
-			Summary: "Enable a disabled console user again",
-			Perm:    permAdmin, Status: 200, Resp: userView{}, handle: a.userStatus(false)},
+			Summary: "Enable a disabled user again (a tenant-admin: its tenant's developers only)",
+			Perm:    permWrite, Status: 200, Resp: userView{}, handle: a.userStatus(false)},
 		{Method: http.MethodPost, Path: basePath + "/users/{id}/password", Action: "user.password", Resource: "user",
-			Summary: "Reset a console user's password (stored as an argon2id hash, never returned)",
-			Perm:    permAdmin, Body: passwordRequest{}, Status: 200, Resp: userView{}, handle: a.setPassword},
+			Summary: "Reset a user's password (stored as an argon2id hash, never returned; a tenant-admin: its tenant's developers only)",
+			Perm:    permWrite, Body: passwordRequest{}, Status: 200, Resp: userView{}, handle: a.setPassword},
 	}
 }

@@ -244,3 +244,164 @@ func TestVerifyUser(t *testing.T) {
 		t.Fatal("the SQLite store has no user accounts")
 	}
 }
+
+// TestDeveloperUsers: a developer account is bound to one consumer (and
+// so to its tenant); admins create them for any consumer, a tenant-admin
+// only for its own tenant's consumers, and manages no console user; the
+// API never acts as a developer; lists filter by consumer; the audit
+// masks the password.
+func TestDeveloperUsers(t *testing.T) {
+	e := newEnv(t)
+	acme, beta := e.fixture("acme"), e.fixture("beta")
+	_, acmeAdmin := e.newAdmin("acme-ops", domain.RoleTenantAdmin, "acme")
+	_, viewer := e.newAdmin("watcher", domain.RoleViewer, "")
+	dev := func(token, username, consumer string, extra ...string) resp {
+		body := map[string]any{"username": username, "role": "developer", "consumer": consumer, "password": userPW}
+		for i := 0; i+1 < len(extra); i += 2 {
+			body[extra[i]] = extra[i+1]
+		}
+		return e.do(token, "POST", "/admin/v1/users", body)
+	}
+
+	t.Run("created bound to the consumer and its tenant", func(t *testing.T) {
+		cases := []struct {
+			desc, token, username, consumer string
+			extra                           []string
+			wantConsumer, wantTenant        string
+		}{
+			{"an admin, for any consumer, by id", e.root, "ann@beta", beta.consumerID, nil, beta.consumerID, beta.tenantID},
+			{"an admin, by tenant-slug/name", e.root, "abe@beta", "beta/app", nil, beta.consumerID, beta.tenantID},
+			{"a tenant-admin, for its tenant's consumer", acmeAdmin, "ada@acme", acme.consumerID, nil, acme.consumerID, acme.tenantID},
+			{"with the consumer's tenant named too", e.root, "al@acme", acme.consumerID, []string{"tenant", "acme"}, acme.consumerID, acme.tenantID},
+		}
+		for _, tc := range cases {
+			t.Run(tc.desc, func(t *testing.T) {
+				r := dev(tc.token, tc.username, tc.consumer, tc.extra...)
+				if r.Status != 201 {
+					t.Fatalf("%d %s", r.Status, r.Body)
+				}
+				got := r.JSON(t)
+				if got["role"] != "developer" || got["consumer"] != tc.wantConsumer || got["tenant"] != tc.wantTenant || got["status"] != "active" {
+					t.Errorf("created %v", got)
+				}
+			})
+		}
+	})
+
+	t.Run("refusals", func(t *testing.T) {
+		cases := []struct {
+			desc, token string
+			body        map[string]any
+			status      int
+			code        string
+		}{
+			{"a developer without a consumer", e.root, map[string]any{"username": "dan", "role": "developer", "password": userPW}, 400, CodeInvalid},
+			{"a console role with a consumer", e.root, map[string]any{"username": "dan", "role": "viewer", "consumer": acme.consumerID, "password": userPW}, 400, CodeInvalid},
+			{"an unknown consumer", e.root, map[string]any{"username": "dan", "role": "developer", "consumer": "con_nope", "password": userPW}, 404, CodeNotFound},
+			{"a tenant that is not the consumer's", e.root, map[string]any{"username": "dan", "role": "developer", "consumer": acme.consumerID, "tenant": "beta", "password": userPW}, 400, CodeInvalid},
+			{"a tenant-admin, for another tenant's consumer", acmeAdmin, map[string]any{"username": "dan", "role": "developer", "consumer": beta.consumerID, "password": userPW}, 403, CodeForbidden},
+			{"a tenant-admin, for another tenant's consumer by name", acmeAdmin, map[string]any{"username": "dan", "role": "developer", "consumer": "beta/app", "password": userPW}, 403, CodeForbidden},
+			{"a tenant-admin, a console user", acmeAdmin, map[string]any{"username": "dan", "role": "tenant-admin", "tenant": "acme", "password": userPW}, 403, CodeForbidden},
+			{"a viewer, a developer", viewer, map[string]any{"username": "dan", "role": "developer", "consumer": acme.consumerID, "password": userPW}, 403, CodeForbidden},
+			{"a short password", e.root, map[string]any{"username": "dan", "role": "developer", "consumer": acme.consumerID, "password": "short"}, 400, CodeInvalid},
+		}
+		for _, tc := range cases {
+			t.Run(tc.desc, func(t *testing.T) {
+				problemOf(t, e.do(tc.token, "POST", "/admin/v1/users", tc.body), tc.status, tc.code)
+			})
+		}
+		if r := e.do(e.root, "GET", "/admin/v1/users/dan", nil); r.Status != 404 {
+			t.Errorf("a refused create left user dan: %d", r.Status)
+		}
+	})
+
+	console := e.must(201, "POST", "/admin/v1/users", map[string]any{"username": "tam", "role": "tenant-admin", "tenant": "acme", "password": userPW}).str(t, "id")
+	ada := e.must(200, "GET", "/admin/v1/users/ada@acme", nil).str(t, "id")
+	ann := e.must(200, "GET", "/admin/v1/users/ann@beta", nil).str(t, "id")
+
+	t.Run("a tenant-admin manages its tenant's developers only", func(t *testing.T) {
+		cases := []struct {
+			desc, user, op string
+			body           any
+			status         int
+		}{
+			{"disables its developer", ada, "disable", nil, 200},
+			{"enables its developer", ada, "enable", nil, 200},
+			{"resets its developer's password", ada, "password", map[string]any{"password": userPW + " 2"}, 200},
+			{"not another tenant's developer", ann, "disable", nil, 403},
+			{"not a console user of its own tenant", console, "disable", nil, 403},
+			{"nor its password", console, "password", map[string]any{"password": userPW + " 2"}, 403},
+		}
+		for _, tc := range cases {
+			t.Run(tc.desc, func(t *testing.T) {
+				if r := e.do(acmeAdmin, "POST", "/admin/v1/users/"+tc.user+"/"+tc.op, tc.body); r.Status != tc.status {
+					t.Errorf("%d, want %d: %s", r.Status, tc.status, r.Body)
+				}
+			})
+		}
+	})
+
+	t.Run("lists filter by consumer, within the reader's reach", func(t *testing.T) {
+		cases := []struct {
+			desc, token, query string
+			status             int
+			want               []string
+		}{
+			{"an admin, one consumer's developers", e.root, "?consumer=" + beta.consumerID, 200, []string{"abe@beta", "ann@beta"}},
+			{"a tenant-admin, its tenant's users", acmeAdmin, "", 200, []string{"ada@acme", "al@acme", "tam"}},
+			{"a tenant-admin, another tenant's consumer", acmeAdmin, "?consumer=" + beta.consumerID, 403, nil},
+		}
+		for _, tc := range cases {
+			t.Run(tc.desc, func(t *testing.T) {
+				r := e.do(tc.token, "GET", "/admin/v1/users"+tc.query, nil)
+				if r.Status != tc.status {
+					t.Fatalf("%d, want %d: %s", r.Status, tc.status, r.Body)
+				}
+				if tc.status != 200 {
+					return
+				}
+				var names []string
+				for _, it := range r.items(t) {
+					names = append(names, it["username"].(string))
+				}
+				slices.Sort(names)
+				if !slices.Equal(names, tc.want) {
+					t.Errorf("got %v, want %v", names, tc.want)
+				}
+			})
+		}
+	})
+
+	t.Run("the admin API never acts as a developer", func(t *testing.T) {
+		for _, path := range []string{"/admin/v1/consumers", "/admin/v1/consumers/" + acme.consumerID, "/admin/v1/keys?consumer=" + acme.consumerID, "/admin/v1/status"} {
+			problemOf(t, e.asUser(ada, "GET", path, nil), 401, CodeUnauthorized)
+		}
+	})
+
+	t.Run("VerifyUser names the developer's consumer", func(t *testing.T) {
+		u, err := VerifyUser(context.Background(), e.store, "ann@beta", userPW)
+		if err != nil || u.Role != domain.RoleDeveloper || u.ConsumerID != beta.consumerID || u.TenantID != beta.tenantID {
+			t.Fatalf("%+v %v", u, err)
+		}
+	})
+
+	t.Run("the audit masks the password and names the consumer", func(t *testing.T) {
+		n := 0
+		for _, a := range e.auditAll() {
+			if a["action"] != "user.create" || a["resource_id"] != ann {
+				continue
+			}
+			n++
+			after, _ := a["after"].(map[string]any)
+			if after["password"] != "[masked]" || after["consumer"] != beta.consumerID || a["tenant"] != beta.tenantID {
+				t.Errorf("audit entry %v", a)
+			}
+			if strings.Contains(fmtAny(a), userPW) || strings.Contains(fmtAny(a), "argon2id") {
+				t.Error("the audit entry carries the password or its hash")
+			}
+		}
+		if n != 1 {
+			t.Errorf("%d user.create entries for ann, want 1", n)
+		}
+	})
+}

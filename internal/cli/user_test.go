@@ -40,3 +40,29 @@ func TestUserCommands(t *testing.T) {
 		{desc: "the audit masks the password", args: []string{"audit", "--resource", "user", "-o", "json"}, out: []string{"user.create", "[masked]"}, notOut: []string{pw}},
 	})
 }
+
+// TestDeveloperUserCommands: a developer account is created bound to a
+// consumer (by tenant-slug/name or id), listed with it and filtered by
+// it; the CLI names a missing or misplaced --consumer before asking the
+// API, and the API's refusals come through.
+func TestDeveloperUserCommands(t *testing.T) {
+	e := newTestEnv(t)
+	const pw = "correct horse battery staple"
+	e.check(t, []cliCase{
+		{desc: "setup: a tenant", args: []string{"tenant", "create", "--slug", "shop"}},
+		{desc: "setup: a consumer", args: []string{"consumer", "create", "--tenant", "shop", "--name", "checkout"}},
+		{desc: "setup: another consumer", args: []string{"consumer", "create", "--tenant", "shop", "--name", "warehouse"}},
+		{desc: "create a developer for a consumer", args: []string{"user", "create", "--username", "dev@shop", "--role", "developer", "--consumer", "shop/checkout"},
+			inv: invocation{stdin: pw + "\n"}, out: []string{"Created user dev@shop", "role developer", "developer portal", "consumer con_"}, notOut: []string{pw}},
+		{desc: "a developer needs --consumer", args: []string{"user", "create", "--username", "dev2", "--role", "developer"}, inv: invocation{stdin: pw + "\n"},
+			fail: true, errOut: []string{"--role developer needs --consumer"}},
+		{desc: "--consumer is for developers only", args: []string{"user", "create", "--username", "vic", "--role", "viewer", "--consumer", "shop/checkout"},
+			inv: invocation{stdin: pw + "\n"}, fail: true, errOut: []string{"--consumer is for --role developer only"}},
+		{desc: "an unknown consumer: the API says so", args: []string{"user", "create", "--username", "dev3", "--role", "developer", "--consumer", "shop/nope"},
+			inv: invocation{stdin: pw + "\n"}, fail: true, errOut: []string{"404 admin.not_found", "nope"}},
+		{desc: "listed with its consumer", args: []string{"user", "list"}, out: []string{"CONSUMER", "dev@shop", "developer", "con_"}, notOut: []string{pw}},
+		{desc: "filtered by consumer", args: []string{"user", "list", "--consumer", "shop/checkout", "-o", "json"}, out: []string{`"username": "dev@shop"`, `"consumer": "con_`}},
+		{desc: "another consumer has none", args: []string{"user", "list", "--consumer", "shop/warehouse"}, out: []string{"No users found."}, notOut: []string{"dev@shop"}},
+		{desc: "disable a developer", args: []string{"user", "disable", "dev@shop"}, out: []string{"User dev@shop is disabled"}},
+	})
+}

@@ -507,3 +507,105 @@ func TestBrowserUserLogin(t *testing.T) {
 	b.see("back at the login", "Log in to the Gatehouse console")
 	b.clean()
 }
+
+// TestBrowserDeveloperLogin: in Chromium, an admin creates a developer
+// account for a consumer on the console's Users page; the developer logs
+// in to the portal with its username and password, requests a
+// subscription, creates a key and runs the doctor with it; the admin
+// approves the request and the developer sees it approved; a developer
+// account is refused at the console; once the admin disables the account
+// the developer's next page is the logout. Every step is screenshotted,
+// under the strict CSP.
+func TestBrowserDeveloperLogin(t *testing.T) {
+	alloc := newBrowserAlloc(t)
+	g := newGateway(t)
+	pay := g.mustAPI("POST", "/admin/v1/tenants", map[string]any{"slug": "payments"})["id"].(string)
+	shop := g.mustAPI("POST", "/admin/v1/tenants", map[string]any{"slug": "shop"})["id"].(string)
+	g.mustAPI("POST", "/admin/v1/consumers", map[string]any{"tenant": shop, "name": "checkout"})
+	ledger := g.mustAPI("POST", "/admin/v1/services", map[string]any{"tenant": pay, "name": "ledger", "targets": []string{g.upstream.URL},
+		"visibility": "published", "approval_required": true})["id"].(string)
+	g.mustAPI("POST", "/admin/v1/routes", map[string]any{"service": ledger, "paths": []string{"/ledger"}})
+	shots := artifactsDir(t, "developer-login")
+	con := g.admin.URL + "/console"
+	portal := g.proxy.URL + console.DefaultPortalBase
+
+	// The admin creates the developer account on the Users page.
+	admin := newTab(t, alloc, shots)
+	admin.nav(con + "/login")
+	admin.fill("#token", g.root)
+	admin.submit("#login")
+	admin.nav(con + "/users")
+	admin.fill(`form[action="/console/users"] input[name=username]`, "dev@shop",
+		`form[action="/console/users"] select[name=role]`, "developer",
+		`form[action="/console/users"] input[name=consumer]`, "shop/checkout",
+		`form[action="/console/users"] input[name=password]`, userPassword)
+	admin.submit(`form[action="/console/users"] button[type=submit]`)
+	admin.see("developer created", "User dev@shop (developer) created", "developer portal", "checkout")
+	admin.shot("console-developer-created")
+
+	// The developer logs in to the portal with the username and password.
+	dev := newTab(t, admin.ctx, shots)
+	dev.nav(portal + "/login")
+	dev.see("portal login", "Developer portal", "Username", "Or with an API key")
+	dev.shot("portal-login-form")
+	dev.fill("#username", "dev@shop", "#password", userPassword)
+	dev.submit("#login-password")
+	dev.see("portal home", "checkout", "logged in as dev@shop", "dev@shop · checkout · shop")
+	dev.shot("portal-home")
+
+	// It requests access to the published service and watches the state.
+	dev.nav(portal + "/services")
+	dev.fill(`#svc-ledger input[name=note]`, "checkout posts entries")
+	dev.submit(`#svc-ledger button[type=submit]`)
+	dev.see("subscription requested", "Access to ledger requested: it is pending")
+	dev.shot("portal-subscription-pending")
+
+	// A key of its own, shown once; the doctor run with it.
+	dev.nav(portal + "/keys")
+	dev.submit(`form[action="` + console.DefaultPortalBase + `/keys"] button[type=submit]`)
+	dev.see("key created", "API key created", "Copy it now")
+	key := dev.value("#secret")
+	if keyIDRE.FindStringSubmatch(key) == nil {
+		t.Fatalf("the key page shows %q, not a key", key)
+	}
+	dev.shot("portal-key-created")
+	dev.nav(portal + "/doctor")
+	dev.fill("#doctor-path", "/ledger/entries", "#doctor-key", key)
+	dev.submit("#doctor-run")
+	dev.see("doctor", "verdict: subscription.pending")
+	if strings.Contains(dev.bodyText(), key) {
+		t.Error("the doctor page shows the key")
+	}
+	dev.shot("portal-doctor-pending")
+
+	// The admin approves; the developer sees it, and the key works.
+	admin.nav(con + "/subscriptions")
+	admin.see("inbox", "checkout posts entries")
+	admin.submit(`#inbox form[action$="/approve"] button[type=submit]`)
+	admin.see("approved", "Nothing waiting for a decision")
+	dev.nav(portal + "/services")
+	dev.see("subscription approved", "approved")
+	dev.shot("portal-subscription-approved")
+	if st, code := g.call("GET", "/ledger/entries", key); st != 200 {
+		t.Fatalf("call after approval: %d %s", st, code)
+	}
+
+	// The developer account does not open the console.
+	dev.nav(con + "/login")
+	dev.fill("#username", "dev@shop", "#password", userPassword)
+	dev.submit("#login-password")
+	dev.see("console refuses a developer", "This is a developer account", "Log in to the Gatehouse console")
+	dev.shot("console-refuses-developer")
+
+	// Disabled by the admin: the developer's next page is the logout.
+	admin.nav(con + "/users")
+	admin.submit(`form[action$="/disable"] button[type=submit]`)
+	admin.see("disabled", "User dev@shop is disabled")
+	admin.shot("console-developer-disabled")
+	dev.nav(portal + "/keys")
+	dev.see("logged out", "Logged out", "Your account dev@shop was disabled")
+	dev.shot("portal-logged-out")
+
+	admin.clean()
+	dev.clean()
+}

@@ -23,7 +23,9 @@
 //     argon2id; admin.VerifyUser). A user's session carries the user's id,
 //     never a token: each admin API call names the user in the request
 //     context (admin.AsUser), and the API re-reads the user every time, so
-//     a disabled user's session ends at its next request.
+//     a disabled user's session ends at its next request. Developer
+//     accounts log in to the portal only (portal.go); the password check
+//     and its limits are one piece of code for both forms (login.go).
 //   - A strict Content-Security-Policy (no inline script or style) backs
 //     html/template's contextual escaping.
 package console
@@ -64,10 +66,12 @@ type Config struct {
 	// Store backs the default Identify (read-only: AdminByTokenHash) and
 	// the default VerifyUser.
 	Store store.Store
-	// VerifyUser checks a username and password and names the user as an
-	// admin (id, username, role, tenant). Default: admin.VerifyUser over
-	// Store. Nil with no Store: only admin tokens log in.
-	VerifyUser func(ctx context.Context, username, password string) (domain.Admin, error)
+	// VerifyUser checks a username and password and returns the user
+	// (admin.ErrLogin when it does not match). Default: admin.VerifyUser
+	// over Store. Nil with no Store: only admin tokens log in. Developer
+	// accounts are refused here whatever VerifyUser says: they log in to
+	// the portal.
+	VerifyUser func(ctx context.Context, username, password string) (store.User, error)
 	// Base is the mount path (default "/console"); the handler serves
 	// Base+"/…" and must be mounted at Base+"/".
 	Base string
@@ -75,7 +79,9 @@ type Config struct {
 	// it when a TLS-terminating proxy is in front). Requests arriving
 	// over TLS always get Secure cookies.
 	SecureCookies bool
-	// Limiter rate-limits logins; default an in-memory GCRA limiter.
+	// Limiter rate-limits logins; default an in-memory GCRA limiter. Give
+	// the console and the portal the same one so a username's password
+	// guesses draw on one budget across both login pages.
 	Limiter ratelimit.Limiter
 	// IdleTimeout, MaxSessionAge and MaxSessions bound sessions (defaults
 	// 30 min, 12 h, 10 000).
@@ -89,11 +95,9 @@ type Config struct {
 // Console is the operators' web console; it is an http.Handler for every
 // path under Config.Base.
 type Console struct {
-	cfg  Config
-	base string
-	// hashing bounds the password checks running at once: each costs
-	// ~19 MiB and tens of milliseconds (argon2id).
-	hashing  chan struct{}
+	cfg      Config
+	base     string
+	password *passwordLogin
 	api      *apiClient
 	sess     *sessions
 	cookie   cookieConfig
@@ -122,12 +126,6 @@ func (a adminInfo) IsAdmin() bool { return a.Role == domain.RoleAdmin }
 const (
 	consoleCookie   = "gh_console"
 	loginCSRFCookie = "gh_console_login"
-	// maxLoginKeys bounds the login limiter's keys (addresses and
-	// usernames) when the console builds its own limiter.
-	maxLoginKeys = 1 << 16
-	// maxConcurrentPasswordChecks bounds the argon2id checks at once;
-	// more logins at the same moment answer 503 "try again".
-	maxConcurrentPasswordChecks = 4
 )
 
 // navItem is one entry of the console's navigation bar.
@@ -159,31 +157,22 @@ func New(cfg Config) (*Console, error) {
 	}
 	cfg.Base = "/" + strings.Trim(cfg.Base, "/")
 	if cfg.Limiter == nil {
-		// Bounded: a flood of addresses or usernames evicts idle keys
-		// rather than growing memory.
-		cfg.Limiter = ratelimit.NewMemory(ratelimit.MemoryOptions{MaxKeys: maxLoginKeys})
+		cfg.Limiter = NewLoginLimiter()
 	}
-	if cfg.VerifyUser == nil && cfg.Store != nil {
-		st := cfg.Store
-		cfg.VerifyUser = func(ctx context.Context, username, password string) (domain.Admin, error) {
-			u, err := admin.VerifyUser(ctx, st, username, password)
-			if err != nil {
-				return domain.Admin{}, err
-			}
-			return domain.Admin{ID: u.ID, Name: u.Username, Role: u.Role, TenantID: u.TenantID}, nil
-		}
+	if cfg.VerifyUser == nil {
+		cfg.VerifyUser = storeVerifier(cfg.Store)
 	}
 	c := &Console{
-		hashing: make(chan struct{}, maxConcurrentPasswordChecks),
-		cfg:     cfg,
-		base:    cfg.Base,
-		api:     &apiClient{h: cfg.Admin},
-		sess:    newSessions(cfg.Clock, cfg.IdleTimeout, cfg.MaxSessionAge, cfg.MaxSessions),
-		cookie:  cookieConfig{path: cfg.Base + "/", secure: cfg.SecureCookies},
-		limit:   &limiter{l: cfg.Limiter, clock: cfg.Clock, name: "console-login"},
-		log:     cfg.Logger,
-		clock:   cfg.Clock,
+		cfg:    cfg,
+		base:   cfg.Base,
+		api:    &apiClient{h: cfg.Admin},
+		sess:   newSessions(cfg.Clock, cfg.IdleTimeout, cfg.MaxSessionAge, cfg.MaxSessions),
+		cookie: cookieConfig{path: cfg.Base + "/", secure: cfg.SecureCookies},
+		limit:  &limiter{l: cfg.Limiter, clock: cfg.Clock, name: "console-login"},
+		log:    cfg.Logger,
+		clock:  cfg.Clock,
 	}
+	c.password = newPasswordLogin(c.limit, cfg.VerifyUser)
 	c.identify = cfg.Identify
 	if c.identify == nil {
 		if cfg.Store == nil {
@@ -460,13 +449,12 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.tpl.render(w, status, "c_login", "", c.view(nil, "login", "Log in", loginData{Next: cleanPath(c.base, r.PostFormValue("next")),
 			LoginCSRF: tok, Error: msg, Username: username}))
 	}
-	tooMany := func(wait time.Duration, who string) {
-		s := int(wait.Seconds()) + 1
-		w.Header().Set("Retry-After", fmt.Sprint(s))
-		again(http.StatusTooManyRequests, fmt.Sprintf("Too many login attempts %s; try again in %d s.", who, s))
+	refused := func(f *loginRefusal) {
+		f.header(w)
+		again(f.status, f.msg)
 	}
-	if ok, wait := c.limit.allow(r); !ok {
-		tooMany(wait, "from your address")
+	if f := c.limit.fromAddress(r); f != nil {
+		refused(f)
 		return
 	}
 	if !tokensEqual(cookieValue(r, loginCSRFCookie), r.PostFormValue("login_csrf")) {
@@ -477,42 +465,31 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	var token string
 	switch {
 	case username != "":
-		if c.cfg.VerifyUser == nil {
+		if !c.password.enabled() {
 			again(http.StatusUnauthorized, "This gateway has no user accounts; log in with an admin token.")
 			return
 		}
-		// Per username too, so guessing one account's password from many
-		// addresses is as slow as from one. Case-folded: one bucket per
-		// name however it is typed.
-		if ok, wait := c.limit.allowKey(r.Context(), "user:"+strings.ToLower(username)); !ok {
-			tooMany(wait, "for this user")
-			return
-		}
-		password := r.PostFormValue("password")
-		if password == "" {
-			again(http.StatusUnauthorized, "Enter the password.")
-			return
-		}
-		select {
-		case c.hashing <- struct{}{}:
-		default:
-			w.Header().Set("Retry-After", "1")
-			again(http.StatusServiceUnavailable, "Many logins are being checked right now; try again in a second.")
-			return
-		}
-		a, err := c.cfg.VerifyUser(r.Context(), username, password)
-		<-c.hashing
-		if errors.Is(err, admin.ErrLogin) {
-			c.log.Info("console: login refused", "remote", r.RemoteAddr, "username", username)
-			again(http.StatusUnauthorized, "Unknown username or wrong password.")
-			return
-		}
+		u, f, err := c.password.check(r.Context(), username, r.PostFormValue("password"))
 		if err != nil {
 			c.log.Error("console: verify user", "err", err)
 			again(http.StatusInternalServerError, "The login could not be checked; see the gateway log.")
 			return
 		}
-		adm = a
+		if f != nil {
+			if f.status == http.StatusUnauthorized {
+				c.log.Info("console: login refused", "remote", r.RemoteAddr, "username", username)
+			}
+			refused(f)
+			return
+		}
+		if u.Role == domain.RoleDeveloper {
+			// Said only to someone who knew the password; the admin API
+			// would refuse the account anyway.
+			c.log.Info("console: developer account refused", "remote", r.RemoteAddr, "username", username)
+			again(http.StatusForbidden, "This is a developer account: it logs in to the developer portal, not the console.")
+			return
+		}
+		adm = domain.Admin{ID: u.ID, Name: u.Username, Role: u.Role, TenantID: u.TenantID}
 	default:
 		token = strings.TrimSpace(r.PostFormValue("token"))
 		if token == "" {

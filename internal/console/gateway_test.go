@@ -37,7 +37,10 @@ type gateway struct {
 	root     string
 }
 
-func newGateway(t *testing.T) *gateway {
+// newGateway builds the gateway; mods adjust the portal's configuration
+// (a test's fake clock, to refill the login budget every browser at
+// 127.0.0.1 shares).
+func newGateway(t *testing.T, mods ...func(*console.PortalConfig)) *gateway {
 	t.Helper()
 	g := &gateway{t: t, root: "gh_console_test_root_token_0123456789abcdef"}
 	g.upstream = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -70,7 +73,11 @@ func newGateway(t *testing.T) *gateway {
 	t.Cleanup(g.admin.Close)
 
 	portalToken := g.mustAPI("POST", "/admin/v1/admins", map[string]any{"name": "portal", "role": "admin"})["token"].(string)
-	if g.portal, err = console.NewPortal(console.PortalConfig{Admin: g.api, Token: portalToken, Proxy: srv.Handler(), Logger: log}); err != nil {
+	pc := console.PortalConfig{Admin: g.api, Token: portalToken, Proxy: srv.Handler(), Store: srv.Store(), Logger: log}
+	for _, m := range mods {
+		m(&pc)
+	}
+	if g.portal, err = console.NewPortal(pc); err != nil {
 		t.Fatal(err)
 	}
 	proxyMux := http.NewServeMux()
@@ -125,6 +132,25 @@ func (g *gateway) call(method, path, key string) (int, string) {
 		g.t.Fatalf("flush call log: %v", err)
 	}
 	return resp.StatusCode, code
+}
+
+// portalUserLogin posts the portal's username and password form and
+// returns the answer.
+func (b *browser) portalUserLogin(username, password string) page {
+	b.t.Helper()
+	base := console.DefaultPortalBase
+	lp := b.get(base + "/login")
+	return b.post(base+"/login", form("username", username, "password", password, "login_csrf", find(b.t, loginCSRFRE, lp.body)))
+}
+
+// devLogin logs a browser in to the portal with a developer account and
+// returns the session's CSRF token.
+func (b *browser) devLogin(username, password string) string {
+	b.t.Helper()
+	if res := b.portalUserLogin(username, password); res.status != http.StatusSeeOther {
+		b.t.Fatalf("portal login as %s: %d %s", username, res.status, res.body)
+	}
+	return b.csrf(console.DefaultPortalBase + "/keys")
 }
 
 // portalLogin logs a browser in to the portal with key and returns the

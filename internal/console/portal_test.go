@@ -25,8 +25,8 @@ type world struct {
 	catalog          string
 }
 
-func newWorld(t *testing.T) *world {
-	g := newGateway(t)
+func newWorld(t *testing.T, mods ...func(*console.PortalConfig)) *world {
+	g := newGateway(t, mods...)
 	w := &world{gateway: g}
 	shop := g.mustAPI("POST", "/admin/v1/tenants", map[string]any{"slug": "shop"})["id"].(string)
 	pay := g.mustAPI("POST", "/admin/v1/tenants", map[string]any{"slug": "payments"})["id"].(string)

@@ -43,11 +43,13 @@ type session struct {
 
 	// Console sessions: an admin token, or the id of a user who logged
 	// in with a password (the admin API re-reads the user every request).
+	// Portal sessions of a developer account carry its id in user too
+	// (the portal re-reads it every request), and no key.
 	token string
 	user  string
 	admin adminInfo
 
-	// Portal sessions.
+	// Portal sessions: the key a key login acts with, and the consumer.
 	key      string
 	consumer portalIdentity
 

@@ -2,7 +2,6 @@ package console
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -11,16 +10,13 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"path"
 	"strings"
 	"time"
 
-	"gatehouse/internal/clock"
 	"gatehouse/internal/domain"
-	"gatehouse/internal/ratelimit"
 	"gatehouse/internal/reason"
 )
 
@@ -274,39 +270,6 @@ func statusClass(status int) string {
 		return "s3"
 	}
 	return "s2"
-}
-
-// loginLimit bounds login attempts per client address and per username
-// (GCRA: a burst of 5, then one every 6 s).
-var loginLimit = ratelimit.Limit{Limit: 10, Period: time.Minute, Burst: 5, Name: "console-login"}
-
-// limiter wraps the shared GCRA limiter for login attempts.
-type limiter struct {
-	l     ratelimit.Limiter
-	clock clock.Clock
-	name  string
-}
-
-// allow reports whether this client may try to log in now, and if not,
-// how long to wait.
-func (l *limiter) allow(r *http.Request) (bool, time.Duration) {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	return l.allowKey(r.Context(), host)
-}
-
-// allowKey is allow for any key (a username).
-func (l *limiter) allowKey(ctx context.Context, key string) (bool, time.Duration) {
-	d, err := l.l.Allow(ctx, l.name+":"+key, loginLimit, l.clock.Now())
-	if err != nil {
-		// A limiter failure must not lock every operator out; the
-		// admin token itself is a 40-character random secret, and a
-		// password check costs tens of milliseconds.
-		return true, 0
-	}
-	return d.Allowed, d.RetryAfter
 }
 
 // formList splits a comma- or newline-separated form field into trimmed,

@@ -189,6 +189,11 @@ const (
 	RoleViewer      = "viewer"
 )
 
+// RoleDeveloper is a user account's role, never an admin token's: a
+// consumer's developer, who logs in to the developer portal (not the
+// console, and not the admin API) and acts there for one consumer only.
+const RoleDeveloper = "developer"
+
 // Admin is an operator of the gateway, authenticated by a bearer token of
 // which only the SHA-256 is stored.
 type Admin struct {

@@ -5,17 +5,23 @@ import (
 	"time"
 )
 
-// User is a console user account (issue 9): a person who logs in with a
-// username and password instead of an admin token, and then acts with
-// its role exactly as an admin token of that role would (the admin API
-// applies the same checks and audits under the user's name).
+// User is a user account (issue 9): a person who logs in with a username
+// and password. A console user (role admin, tenant-admin or viewer) acts
+// with its role exactly as an admin token of that role would (the admin
+// API applies the same checks and audits under the user's name); a
+// developer (domain.RoleDeveloper) logs in to the developer portal only
+// and acts there for its one consumer.
 type User struct {
 	ID       string `json:"id"`
 	Username string `json:"username"`
-	// Role is admin, tenant-admin or viewer (domain.Role*); a
-	// tenant-admin is bound to TenantID.
+	// Role is admin, tenant-admin, viewer or developer (domain.Role*); a
+	// tenant-admin is bound to TenantID, a developer to ConsumerID (and
+	// to its tenant in TenantID).
 	Role     string `json:"role"`
 	TenantID string `json:"tenant,omitempty"`
+	// ConsumerID is the consumer a developer acts for; empty for every
+	// other role.
+	ConsumerID string `json:"consumer,omitempty"`
 	// PasswordHash is an argon2id PHC string (secrets.HashPassword). It
 	// never leaves the store's callers: not in JSON, not in the audit log.
 	PasswordHash  string    `json:"-"`
@@ -35,15 +41,15 @@ type UserTx interface {
 	// (ErrNotFound naming the reference).
 	GetUser(ctx context.Context, idOrUsername string) (User, error)
 	// PutUser inserts or updates a user by ID; a username taken by
-	// another user is ErrConflict naming it; a tenant-admin's tenant must
-	// exist (ErrNotFound).
+	// another user is ErrConflict naming it; the user's tenant and
+	// consumer, when set, must exist (ErrNotFound naming them).
 	PutUser(ctx context.Context, u User) error
 }
 
 // UserStore is the user-account part of a Store; storetest.RunUsers
 // checks it. Callers holding a Store type-assert it.
 type UserStore interface {
-	// ListUsers lists users in id order, filtered by TenantID and Name
-	// (the exact username).
+	// ListUsers lists users in id order, filtered by TenantID, ConsumerID
+	// and Name (the exact username).
 	ListUsers(ctx context.Context, f ListFilter) ([]User, string, error)
 }

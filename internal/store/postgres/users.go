@@ -12,7 +12,7 @@ var (
 	_ store.UserTx    = (*tx)(nil)
 )
 
-const userCols = `id, username, role, tenant_id, password_hash, password_set_at, disabled_at, created_at, updated_at`
+const userCols = `id, username, role, tenant_id, password_hash, password_set_at, disabled_at, created_at, updated_at, consumer_id`
 
 // userUpsert is computed once from the column list; never changed.
 var userUpsert = upsertSQL("users", userCols)
@@ -20,14 +20,14 @@ var userUpsert = upsertSQL("users", userCols)
 func scanUser(r rowScanner) (store.User, error) {
 	var (
 		u                 store.User
-		tenant            *string
+		tenant, consumer  *string
 		set, created, upd int64
 		disabled          *int64
 	)
-	if err := r.Scan(&u.ID, &u.Username, &u.Role, &tenant, &u.PasswordHash, &set, &disabled, &created, &upd); err != nil {
+	if err := r.Scan(&u.ID, &u.Username, &u.Role, &tenant, &u.PasswordHash, &set, &disabled, &created, &upd, &consumer); err != nil {
 		return u, err
 	}
-	u.TenantID, u.PasswordSetAt, u.DisabledAt, u.CreatedAt, u.UpdatedAt = deref(tenant), fromTm(set), fromTmOpt(disabled), fromTm(created), fromTm(upd)
+	u.TenantID, u.ConsumerID, u.PasswordSetAt, u.DisabledAt, u.CreatedAt, u.UpdatedAt = deref(tenant), deref(consumer), fromTm(set), fromTmOpt(disabled), fromTm(created), fromTm(upd)
 	return u, nil
 }
 
@@ -54,19 +54,26 @@ func (t *tx) PutUser(ctx context.Context, u store.User) error {
 			return err
 		}
 	}
+	if u.ConsumerID != "" {
+		if err := t.requireParent(ctx, "consumers", "consumer", u.ConsumerID); err != nil {
+			return err
+		}
+	}
 	return t.put(ctx, "user", u.ID, func(c string) error {
 		if c == "users_username" {
 			return conflict("username %q", u.Username)
 		}
 		return otherUnique("user", c)
 	}, userUpsert, u.ID, u.Username, u.Role, nullStr(u.TenantID), u.PasswordHash, tm(u.PasswordSetAt), tmOpt(u.DisabledAt),
-		tm(u.CreatedAt), tm(u.UpdatedAt))
+		tm(u.CreatedAt), tm(u.UpdatedAt), nullStr(u.ConsumerID))
 }
 
-// ListUsers lists users in id order, filtered by TenantID and username.
+// ListUsers lists users in id order, filtered by TenantID, ConsumerID and
+// username.
 func (s *Store) ListUsers(ctx context.Context, f store.ListFilter) ([]store.User, string, error) {
 	var w filter
 	w.eq("tenant_id", f.TenantID)
+	w.eq("consumer_id", f.ConsumerID)
 	w.eq("username", f.Name)
 	return listByID(ctx, s, userCols, "users", w, f.Page, scanUser,
 		func(u store.User) string { return u.ID })

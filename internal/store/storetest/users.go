@@ -12,11 +12,12 @@ import (
 )
 
 // RunUsers runs the store.UserStore and store.UserTx part of the suite
-// (console user accounts, issue 9): a user round-trips every field,
-// including the password hash JSON hides and the disabled time; it is
-// found by id or username; a taken username conflicts naming it; a
-// tenant-admin's tenant must exist; writes in a View are refused; lists
-// filter by tenant and username and page in id order. open is as for Run.
+// (user accounts, issue 9): a user round-trips every field, including the
+// password hash JSON hides, the disabled time and a developer's consumer;
+// it is found by id or username; a taken username conflicts naming it; a
+// user's tenant and consumer must exist; writes in a View are refused;
+// lists filter by tenant, consumer and username and page in id order.
+// open is as for Run.
 func RunUsers(t *testing.T, open func(t *testing.T) store.Store) {
 	s := open(t)
 	us, ok := s.(store.UserStore)
@@ -53,18 +54,24 @@ func RunUsers(t *testing.T, open func(t *testing.T) store.Store) {
 		PasswordSetAt: t0, CreatedAt: t0, UpdatedAt: t0}
 	carol := store.User{ID: "usr_3", Username: "carol", Role: domain.RoleViewer, PasswordHash: "$argon2id$carol",
 		PasswordSetAt: t0, CreatedAt: t0, UpdatedAt: t0}
-	for _, u := range []store.User{alice, bob, carol} {
+	// A developer account: bound to a consumer (and its tenant).
+	dev := store.User{ID: "usr_4", Username: "dev@shop", Role: domain.RoleDeveloper, TenantID: "ten_1", ConsumerID: "con_1",
+		PasswordHash: "$argon2id$dev", PasswordSetAt: t0, CreatedAt: t0, UpdatedAt: t0}
+	for _, u := range []store.User{alice, bob, carol, dev} {
 		if err := put(u); err != nil {
 			t.Fatalf("PutUser(%s): %v", u.Username, err)
 		}
 	}
 	t.Run("found by id and by username, every field", func(t *testing.T) {
-		for _, ref := range []string{"usr_2", "bob"} {
-			got, err := get(ref)
+		for _, c := range []struct {
+			ref  string
+			want store.User
+		}{{"usr_2", bob}, {"bob", bob}, {"usr_4", dev}, {"dev@shop", dev}} {
+			got, err := get(c.ref)
 			if err != nil {
-				t.Fatalf("GetUser(%q): %v", ref, err)
+				t.Fatalf("GetUser(%q): %v", c.ref, err)
 			}
-			sameUser("GetUser("+ref+")", got, bob)
+			sameUser("GetUser("+c.ref+")", got, c.want)
 		}
 	})
 	t.Run("an update replaces the hash and sets the disabled time", func(t *testing.T) {
@@ -89,6 +96,7 @@ func RunUsers(t *testing.T, open func(t *testing.T) store.Store) {
 		}{
 			{"a taken username", func() error { u := carol; u.ID = "usr_9"; return put(u) }, store.ErrConflict, `"carol"`},
 			{"a missing tenant", func() error { u := bob; u.ID, u.Username, u.TenantID = "usr_8", "dave", "ten_none"; return put(u) }, store.ErrNotFound, "ten_none"},
+			{"a missing consumer", func() error { u := dev; u.ID, u.Username, u.ConsumerID = "usr_7", "erin", "con_none"; return put(u) }, store.ErrNotFound, "con_none"},
 			{"an unknown user", func() error { _, err := get("nobody"); return err }, store.ErrNotFound, "nobody"},
 			{"a write in a View", func() error {
 				return s.View(t.Context(), func(tx store.Tx) error { return userTx(t, tx).PutUser(context.Background(), carol) })
@@ -112,8 +120,9 @@ func RunUsers(t *testing.T, open func(t *testing.T) store.Store) {
 			f    store.ListFilter
 			want []string
 		}{
-			{"everyone in id order", store.ListFilter{}, []string{"usr_1", "usr_2", "usr_3"}},
-			{"by tenant", store.ListFilter{TenantID: "ten_1"}, []string{"usr_2"}},
+			{"everyone in id order", store.ListFilter{}, []string{"usr_1", "usr_2", "usr_3", "usr_4"}},
+			{"by tenant", store.ListFilter{TenantID: "ten_1"}, []string{"usr_2", "usr_4"}},
+			{"by consumer", store.ListFilter{ConsumerID: "con_1"}, []string{"usr_4"}},
 			{"by username", store.ListFilter{Name: "carol"}, []string{"usr_3"}},
 			{"second page", store.ListFilter{Page: store.Page{After: "usr_1", Limit: 1}}, []string{"usr_2"}},
 		}
