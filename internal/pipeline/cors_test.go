@@ -196,7 +196,7 @@ func TestCORS(t *testing.T) {
 				notBody: []string{"app.example.com", "example.org"}, opTrace: []string{"allowed origins: https://app.example.com, https://*.example.org"}}},
 		{desc: "preflight asking for a header beyond the allowed ones names it",
 			method: "OPTIONS", path: strict,
-			hdr: []string{"Origin", app, "Access-Control-Request-Method", "GET", "Access-Control-Request-Headers", "content-type,x-debug"},
+			hdr:  []string{"Origin", app, "Access-Control-Request-Method", "GET", "Access-Control-Request-Headers", "content-type,x-debug"},
 			want: want{status: 403, code: "cors.header_not_allowed", detail: []string{"'x-debug'", "authorization, content-type, x-api-key"}}},
 		{desc: "preflight asking for a method the route does not serve is method.not_allowed",
 			method: "OPTIONS", path: strict, hdr: []string{"Origin", app, "Access-Control-Request-Method", "DELETE"},
