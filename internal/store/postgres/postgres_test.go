@@ -478,8 +478,11 @@ func TestOutage(t *testing.T) {
 	t.Parallel()
 	url := pgtest.Schema(t)
 	relay := pgtest.NewRelay(t, pgtest.Target(t))
-	opts := Options{QueryTimeout: 400 * time.Millisecond, UpdateTimeout: 400 * time.Millisecond,
-		LoadTimeout: 400 * time.Millisecond, ConnectTimeout: 300 * time.Millisecond}
+	// Timeouts short against TCP's minutes, long enough that the
+	// operations before and after the outage succeed on a loaded 2-core
+	// machine (400 ms made Load time out there under a parallel go test).
+	opts := Options{QueryTimeout: 2 * time.Second, UpdateTimeout: 2 * time.Second,
+		LoadTimeout: 2 * time.Second, ConnectTimeout: time.Second}
 	viaRelay := strings.Replace(pgtest.WithHost(t, url, relay.Addr()), "postgres://postgres@", "postgres://postgres:hunter2@", 1)
 	s := openURL(t, viaRelay, opts)
 	ctx := t.Context()
