@@ -18,15 +18,8 @@ func (a *API) listAudit(rc *reqCtx) (any, error) {
 		return nil, err
 	}
 	f := store.ListFilter{TenantID: rc.scope()}
-	if ref := rc.query("tenant"); ref != "" {
-		err := rc.view(func(tx store.Tx) error {
-			t, err := rc.loadTenant(tx, ref)
-			f.TenantID = t.ID
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
+	if f.TenantID, err = rc.tenantFilter(); err != nil {
+		return nil, err
 	}
 	action, resource, resourceID, actor := rc.query("action"), rc.query("resource"), rc.query("resource_id"), rc.query("actor")
 	var keep func(domain.AuditEntry) (bool, error)

@@ -98,14 +98,8 @@ func (a *API) listAccess(rc *reqCtx) (any, error) {
 		return nil, err
 	}
 	f := store.ListFilter{Page: p, TenantID: rc.scope()}
-	if ref := rc.query("tenant"); ref != "" {
-		if err := rc.view(func(tx store.Tx) error {
-			t, err := rc.loadTenant(tx, ref)
-			f.TenantID = t.ID
-			return err
-		}); err != nil {
-			return nil, err
-		}
+	if f.TenantID, err = rc.tenantFilter(); err != nil {
+		return nil, err
 	}
 	if ref := rc.query("consumer"); ref != "" {
 		if f.ConsumerID, err = rc.consumerID("consumer", ref); err != nil {
@@ -381,14 +375,8 @@ func (a *API) listBudgets(rc *reqCtx) (any, error) {
 		return nil, err
 	}
 	f := store.ListFilter{Page: p, TenantID: rc.scope()}
-	if ref := rc.query("tenant"); ref != "" {
-		if err := rc.view(func(tx store.Tx) error {
-			t, err := rc.loadTenant(tx, ref)
-			f.TenantID = t.ID
-			return err
-		}); err != nil {
-			return nil, err
-		}
+	if f.TenantID, err = rc.tenantFilter(); err != nil {
+		return nil, err
 	}
 	if ref := rc.query("consumer"); ref != "" {
 		if f.ScopeID, err = rc.consumerID("consumer", ref); err != nil {

@@ -42,25 +42,11 @@ func (a *API) listCalls(rc *reqCtx) (any, error) {
 		}
 		f.Code = code
 	}
-	if ref := rc.query("tenant"); ref != "" {
-		err := rc.view(func(tx store.Tx) error {
-			t, err := rc.loadTenant(tx, ref)
-			f.TenantID = t.ID
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
+	if f.TenantID, err = rc.tenantFilter(); err != nil {
+		return nil, err
 	}
-	if ref := rc.query("consumer"); ref != "" {
-		id, err := rc.consumerID("consumer", ref)
-		if err != nil {
-			return nil, err
-		}
-		if err := rc.view(func(tx store.Tx) error { _, err := rc.loadConsumer(tx, id); return err }); err != nil {
-			return nil, err
-		}
-		f.ConsumerID = id
+	if f.ConsumerID, err = rc.consumerFilter(); err != nil {
+		return nil, err
 	}
 	items, next, err := a.cfg.Store.QueryCalls(rc.ctx, f)
 	if err != nil {

@@ -37,21 +37,32 @@ func (a *API) listConsumers(rc *reqCtx) (any, error) {
 		return nil, err
 	}
 	f := store.ListFilter{Page: p, Name: rc.query("name"), TenantID: rc.scope()}
-	if ref := rc.query("tenant"); ref != "" {
-		err := rc.view(func(tx store.Tx) error {
-			t, err := rc.loadTenant(tx, ref)
-			f.TenantID = t.ID
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
+	if f.TenantID, err = rc.tenantFilter(); err != nil {
+		return nil, err
 	}
 	items, next, err := a.cfg.Store.ListConsumers(rc.ctx, f)
 	if err != nil {
 		return nil, storeError(err)
 	}
 	return list(items, next), nil
+}
+
+// consumerFilter resolves a list's "consumer" query parameter (see
+// consumerID) to the id of a consumer the caller may see; "" when it is
+// absent.
+func (rc *reqCtx) consumerFilter() (string, error) {
+	ref := rc.query("consumer")
+	if ref == "" {
+		return "", nil
+	}
+	id, err := rc.consumerID("consumer", ref)
+	if err != nil {
+		return "", err
+	}
+	if err := rc.view(func(tx store.Tx) error { _, err := rc.loadConsumer(tx, id); return err }); err != nil {
+		return "", err
+	}
+	return id, nil
 }
 
 // consumerID resolves a consumer reference: an id, "tenant-slug/name", or

@@ -389,30 +389,16 @@ func (a *API) listCredentials(rc *reqCtx) (any, error) {
 			return nil, err
 		}
 	}
-	if ref := rc.query("consumer"); ref != "" {
-		id, err := rc.consumerID("consumer", ref)
-		if err != nil {
-			return nil, err
-		}
-		if err := rc.view(func(tx store.Tx) error { _, err := rc.loadConsumer(tx, id); return err }); err != nil {
-			return nil, err
-		}
-		f.ConsumerID = id
+	if f.ConsumerID, err = rc.consumerFilter(); err != nil {
+		return nil, err
 	}
 	if ref := rc.query("issuer"); ref != "" {
 		if err := rc.view(func(tx store.Tx) error { i, err := rc.loadIssuer(tx, ref); f.IssuerID = i.ID; return err }); err != nil {
 			return nil, err
 		}
 	}
-	if ref := rc.query("tenant"); ref != "" {
-		err := rc.view(func(tx store.Tx) error {
-			t, err := rc.loadTenant(tx, ref)
-			f.TenantID = t.ID
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
+	if f.TenantID, err = rc.tenantFilter(); err != nil {
+		return nil, err
 	}
 	items, next, err := a.cfg.Store.ListCredentials(rc.ctx, f)
 	if err != nil {

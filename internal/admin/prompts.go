@@ -175,14 +175,8 @@ func (a *API) listPrompts(rc *reqCtx) (any, error) {
 		return nil, err
 	}
 	f := store.ListFilter{Page: p, TenantID: rc.scope(), Name: rc.query("name")}
-	if ref := rc.query("tenant"); ref != "" {
-		if err := rc.view(func(tx store.Tx) error {
-			t, err := rc.loadTenant(tx, ref)
-			f.TenantID = t.ID
-			return err
-		}); err != nil {
-			return nil, err
-		}
+	if f.TenantID, err = rc.tenantFilter(); err != nil {
+		return nil, err
 	}
 	items, next, err := s.ListPrompts(rc.ctx, f)
 	if err != nil {

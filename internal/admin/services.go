@@ -215,15 +215,8 @@ func (a *API) listServices(rc *reqCtx) (any, error) {
 		return nil, err
 	}
 	f := store.ListFilter{Page: p, Name: rc.query("name"), TenantID: rc.scope()}
-	if ref := rc.query("tenant"); ref != "" {
-		err := rc.view(func(tx store.Tx) error {
-			t, err := rc.loadTenant(tx, ref)
-			f.TenantID = t.ID
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
+	if f.TenantID, err = rc.tenantFilter(); err != nil {
+		return nil, err
 	}
 	items, next, err := a.cfg.Store.ListServices(rc.ctx, f)
 	if err != nil {

@@ -177,24 +177,11 @@ func (a *API) listUsers(rc *reqCtx) (any, error) {
 		return nil, err
 	}
 	f := store.ListFilter{Page: p, TenantID: rc.scope(), Name: rc.query("username")}
-	if ref := rc.query("tenant"); ref != "" {
-		if err := rc.view(func(tx store.Tx) error {
-			t, err := rc.loadTenant(tx, ref)
-			f.TenantID = t.ID
-			return err
-		}); err != nil {
-			return nil, err
-		}
+	if f.TenantID, err = rc.tenantFilter(); err != nil {
+		return nil, err
 	}
-	if ref := rc.query("consumer"); ref != "" {
-		id, err := rc.consumerID("consumer", ref)
-		if err != nil {
-			return nil, err
-		}
-		if err := rc.view(func(tx store.Tx) error { _, err := rc.loadConsumer(tx, id); return err }); err != nil {
-			return nil, err
-		}
-		f.ConsumerID = id
+	if f.ConsumerID, err = rc.consumerFilter(); err != nil {
+		return nil, err
 	}
 	items, next, err := s.ListUsers(rc.ctx, f)
 	if err != nil {
