@@ -131,12 +131,16 @@ type Service struct {
 	Environment string `json:"environment,omitempty"`
 	// PassiveHealth: eject a target after this many consecutive failures
 	// (0 = default 3) for EjectFor (0 = default 10s).
-	EjectAfter int       `json:"eject_after,omitempty"`
-	EjectFor   Duration  `json:"eject_for,omitempty"`
-	Version    string    `json:"version,omitempty"`
-	Declared   bool      `json:"declared,omitempty"` // from gatehouse.yaml: read-only via API
-	CreatedAt  time.Time `json:"created_at"`
-	UpdatedAt  time.Time `json:"updated_at"`
+	EjectAfter int      `json:"eject_after,omitempty"`
+	EjectFor   Duration `json:"eject_for,omitempty"`
+	Version    string   `json:"version,omitempty"`
+	// IdentityJWT, when set and enabled, adds the gateway-signed identity
+	// token X-Gatehouse-Identity to every request forwarded to the
+	// service (§8); nil: the plain X-Gatehouse-* fields only.
+	IdentityJWT *IdentityJWT `json:"identity_jwt,omitempty"`
+	Declared    bool         `json:"declared,omitempty"` // from gatehouse.yaml: read-only via API
+	CreatedAt   time.Time    `json:"created_at"`
+	UpdatedAt   time.Time    `json:"updated_at"`
 }
 
 // Target is one upstream base URL with a weight (default 1).

@@ -67,6 +67,9 @@ type Data struct {
 	AIAccess  []domain.AIAccess
 	Budgets   []domain.Budget
 	Prompts   []domain.Prompt
+	// IdentityKeys are the gateway's identity-token signing keys (see
+	// IdentityKeyTx), newest first, private keys still sealed.
+	IdentityKeys []domain.IdentityKey
 }
 
 // KeyStreamer is implemented by stores that can hand the API keys of a

@@ -43,7 +43,7 @@ func tables(t *testing.T, db *sql.DB) []string {
 	return out
 }
 
-var wantTables = []string{"admins", "ai_access", "ai_budgets", "ai_model_targets", "ai_models", "ai_prompts", "ai_providers", "alert_rules", "alerts", "api_keys", "audit_log", "calls", "consumers", "credentials", "issuers", "meta", "rollups", "routes", "services", "subscriptions", "tenants", "users"}
+var wantTables = []string{"admins", "ai_access", "ai_budgets", "ai_model_targets", "ai_models", "ai_prompts", "ai_providers", "alert_rules", "alerts", "api_keys", "audit_log", "calls", "consumers", "credentials", "identity_keys", "issuers", "meta", "rollups", "routes", "services", "subscriptions", "tenants", "users"}
 
 // TestUpDownUp applies, re-applies (a no-op), rolls everything back and
 // applies again on SQLite, so the Down sections are exercised too.

@@ -181,7 +181,7 @@ func keyArgs(k *domain.APIKey, version int64) ([]any, error) {
 }
 
 const serviceCols = `id, tenant_id, name, targets, visibility, approval_required, timeouts, engine, host_header,
-	eject_after, eject_for_ns, version, declared, created_at, updated_at, environment`
+	eject_after, eject_for_ns, version, declared, created_at, updated_at, environment, identity_jwt`
 
 // targetJSON is domain.Target without its lenient decoder (which turns a
 // zero weight into 1), so stored targets read back exactly as written.
@@ -194,16 +194,20 @@ func scanService(r rowScanner) (domain.Service, error) {
 	var (
 		s                 domain.Service
 		targets, timeouts string
+		identityJWT       *string
 		ejectFor          int64
 		c, u              int64
 	)
 	if err := r.Scan(&s.ID, &s.TenantID, &s.Name, &targets, &s.Visibility, &s.ApprovalRequired, &timeouts,
-		&s.Engine, &s.HostHeader, &s.EjectAfter, &ejectFor, &s.Version, &s.Declared, &c, &u, &s.Environment); err != nil {
+		&s.Engine, &s.HostHeader, &s.EjectAfter, &ejectFor, &s.Version, &s.Declared, &c, &u, &s.Environment, &identityJWT); err != nil {
 		return s, err
 	}
 	var ts []targetJSON
 	if err := decAll(targets, &ts, timeouts, &s.Timeouts); err != nil {
 		return s, fmt.Errorf("service %q: %w", s.ID, err)
+	}
+	if err := decOpt(identityJWT, &s.IdentityJWT); err != nil {
+		return s, fmt.Errorf("service %q: identity_jwt: %w", s.ID, err)
 	}
 	if ts != nil {
 		s.Targets = make([]domain.Target, len(ts))
@@ -227,13 +231,17 @@ func putService(ctx context.Context, t *tx, s domain.Service) error {
 	if err != nil {
 		return err
 	}
+	identityJWT, err := encOpt(s.IdentityJWT)
+	if err != nil {
+		return err
+	}
 	return t.put(ctx, "service", s.ID, func(c string) error {
 		if c == "services_name" {
 			return conflict("service name %q is taken", s.Name)
 		}
 		return otherUnique("service", c)
 	}, serviceUpsert, s.ID, s.TenantID, s.Name, targets, s.Visibility, s.ApprovalRequired, timeouts, s.Engine, s.HostHeader,
-		s.EjectAfter, int64(s.EjectFor), s.Version, s.Declared, tm(s.CreatedAt), tm(s.UpdatedAt), s.Environment)
+		s.EjectAfter, int64(s.EjectFor), s.Version, s.Declared, tm(s.CreatedAt), tm(s.UpdatedAt), s.Environment, identityJWT)
 }
 
 const routeCols = `id, service_id, name, hosts, paths, methods, auth, scopes, strip_prefix, upstream_path, query_key,

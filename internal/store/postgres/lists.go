@@ -284,5 +284,8 @@ func (s *Store) load(ctx context.Context, stream *store.LoadOptions) (*store.Dat
 	if err := loadAI(ctx, ptx, d); err != nil {
 		return nil, err
 	}
+	if err := loadIdentityKeys(ctx, ptx, d); err != nil {
+		return nil, err
+	}
 	return d, nil
 }

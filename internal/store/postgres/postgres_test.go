@@ -74,6 +74,7 @@ func TestColumnsCovered(t *testing.T) {
 		"rollups": rollupCols, "alert_rules": alertRuleCols, "alerts": alertCols,
 		"ai_providers": providerCols, "ai_models": modelCols, "ai_model_targets": modelTargetCols,
 		"ai_access": accessCols, "ai_budgets": budgetCols, "ai_prompts": promptCols, "users": userCols,
+		"identity_keys": identityKeyCols,
 	}
 	internal := map[string]bool{"meta": true, "goose_db_version": true}
 	type column struct{ table, name string }

@@ -220,5 +220,8 @@ func (s *Store) load(ctx context.Context, stream *store.LoadOptions) (*store.Dat
 	if err := loadAI(ctx, sqlTx, d); err != nil {
 		return nil, err
 	}
+	if err := loadIdentityKeys(ctx, sqlTx, d); err != nil {
+		return nil, err
+	}
 	return d, nil
 }

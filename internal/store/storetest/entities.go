@@ -259,7 +259,11 @@ func testServices(t *testing.T, s store.Store) {
 			Timeouts: domain.Timeouts{Connect: domain.Duration(1500 * time.Millisecond), Response: domain.Duration(30 * time.Second),
 				Read: domain.Duration(time.Minute), Write: domain.Duration(7 * time.Nanosecond), Idle: domain.Duration(90 * time.Second)},
 			Engine: "httputil", HostHeader: "preserve", Environment: domain.EnvTest, EjectAfter: 5, EjectFor: domain.Duration(12 * time.Second),
-			Version: "v2", Declared: true, CreatedAt: at(-time.Hour), UpdatedAt: at(time.Hour)}},
+			Version: "v2", IdentityJWT: &domain.IdentityJWT{Enabled: true, Audience: "https://orders.internal", TTL: domain.Duration(90 * time.Second)},
+			Declared: true, CreatedAt: at(-time.Hour), UpdatedAt: at(time.Hour)}},
+		{"identity_jwt kept while disabled", domain.Service{ID: "svc_d", TenantID: "ten_1", Name: "d",
+			Visibility: domain.VisibilityPrivate, IdentityJWT: &domain.IdentityJWT{Audience: "d", TTL: domain.Duration(time.Minute)},
+			CreatedAt: t0, UpdatedAt: t0}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.desc, func(t *testing.T) {

@@ -73,6 +73,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Issuers", testIssuers},
 		{"Credentials", testCredentials},
 		{"CredentialLists", testCredentialLists},
+		{"ServiceIdentityJWT", testServiceIdentityJWT},
+		{"IdentityKeys", testIdentityKeys},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
