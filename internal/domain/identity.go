@@ -24,6 +24,10 @@ type IdentityJWT struct {
 const (
 	// IdentityKeyCurrent signs new tokens; there is at most one.
 	IdentityKeyCurrent = "current"
+	// IdentityKeyNext is published in the JWKS ahead of use and becomes
+	// current at the next rotation, so upstreams that cache the JWKS
+	// already hold it when the first token it signs arrives.
+	IdentityKeyNext = "next"
 	// IdentityKeyPrevious no longer signs, and stays in the JWKS until
 	// its PublishUntil so tokens it signed keep verifying.
 	IdentityKeyPrevious = "previous"
@@ -49,12 +53,12 @@ type IdentityKey struct {
 	// (secrets.Box). It never leaves the store's callers: not in JSON,
 	// not in the audit log, not in logs.
 	PrivateKey string `json:"-"`
-	// State is IdentityKeyCurrent or IdentityKeyPrevious.
+	// State is IdentityKeyCurrent, IdentityKeyNext or IdentityKeyPrevious.
 	State     string    `json:"state"`
 	CreatedAt time.Time `json:"created_at"`
-	// RetiredAt is when a previous key stopped signing (nil while current).
+	// RetiredAt is when a previous key stopped signing (nil otherwise).
 	RetiredAt *time.Time `json:"retired_at,omitempty"`
-	// PublishUntil is when a previous key leaves the JWKS (nil while
-	// current): the rotation time plus the grace period.
+	// PublishUntil is when a previous key leaves the JWKS (nil
+	// otherwise): the rotation time plus the grace period.
 	PublishUntil *time.Time `json:"publish_until,omitempty"`
 }

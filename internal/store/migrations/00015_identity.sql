@@ -11,8 +11,10 @@
 -- the raw public key (base64url); private_key the seed sealed under the
 -- master key (internal/secrets), never plaintext. One key is 'current'
 -- (the partial unique index makes a second one a conflict, so two nodes
--- starting at once cannot both create one); the others are 'previous',
--- retired at retired_at and published in the JWKS until publish_until.
+-- starting at once cannot both create one); one is 'next', published
+-- ahead of the rotation that makes it current; the others are
+-- 'previous', retired at retired_at and published in the JWKS until
+-- publish_until.
 --
 -- Same portability rules as 00001.
 
