@@ -146,11 +146,13 @@ func (g *Gateway) Service(mod func(*domain.Service), targets ...string) *proxy.U
 }
 
 // DefaultIdentity is what the harness gateway vouches for unless a test
-// says otherwise.
+// says otherwise. Its Token stands for a signed identity token: the
+// engines forward it as given and never look inside.
 func DefaultIdentity() proxy.Identity {
 	return proxy.Identity{
 		Tenant: "t_acme", Consumer: "c_shop", Credential: "7Hq2xK9pLm3Q",
 		Scopes: "orders:read orders:write", RequestID: "01JD3V0000000000000000TEST",
+		Token: "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJjX3Nob3AifQ.Z2F0ZXdheS1zaWduZWQ",
 	}
 }
 

@@ -77,7 +77,8 @@ func testIdentityHeaders(t *testing.T, newEngine func(*testing.T) proxy.Forwarde
 			g.route.ForwardedFor = tc.forwardedFor
 			g.mu.Unlock()
 			resp, body := g.Get("/v1/orders?id=1",
-				"X-Forwarded-For", "6.6.6.6", "X-Request-Id", "client-chosen", "User-Agent", "shop-mobile/1.2")
+				"X-Forwarded-For", "6.6.6.6", "X-Request-Id", "client-chosen", "User-Agent", "shop-mobile/1.2",
+				"X-Gatehouse-Identity", "forged.by.client")
 			if resp.StatusCode != 200 || string(body) != "ok" {
 				t.Fatalf("got %d %q", resp.StatusCode, body)
 			}
@@ -88,6 +89,7 @@ func testIdentityHeaders(t *testing.T, newEngine func(*testing.T) proxy.Forwarde
 				"X-Gatehouse-Consumer":   id.Consumer,
 				"X-Gatehouse-Credential": id.Credential,
 				"X-Gatehouse-Scopes":     id.Scopes,
+				"X-Gatehouse-Identity":   id.Token,
 				"X-Request-Id":           id.RequestID,
 				"X-Forwarded-For":        tc.wantXFF,
 				"X-Forwarded-Proto":      "http",
@@ -148,6 +150,7 @@ func testSpoofing(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
 	g.Service(nil, up.URL)
 	id := DefaultIdentity()
 	id.Consumer = "" // an anonymous route: the gateway vouches for no consumer
+	id.Token = ""    // and signs no identity token
 	g.mu.Lock()
 	g.route.Identity = id
 	g.mu.Unlock()
@@ -160,6 +163,10 @@ func testSpoofing(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
 	// Non-canonical spellings go on the wire as written.
 	req.Header["x-gatehouse-consumer"] = []string{"c_victim"}
 	req.Header["X-GATEHOUSE-SCOPES"] = []string{"admin"}
+	// A forged identity token, in two spellings: an upstream that verifies
+	// tokens would reject it, one that only decodes them would not.
+	req.Header["X-Gatehouse-Identity"] = []string{"forged.identity.token"}
+	req.Header["x-gatehouse-identity"] = []string{"forged.identity.token"}
 	g.Do(req)
 	s := up.Seen()
 	for k, vv := range s.Header {
@@ -179,7 +186,7 @@ func testSpoofing(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
 			}
 		}
 		for _, v := range vv {
-			if strings.Contains(v, "6.6.6.6") || v == "c_victim" {
+			if strings.Contains(v, "6.6.6.6") || v == "c_victim" || strings.Contains(v, "forged") {
 				t.Errorf("upstream %s = %q: spoofed value forwarded", k, v)
 			}
 		}
@@ -202,9 +209,10 @@ func testConnectionAttack(t *testing.T, newEngine func(*testing.T) proxy.Forward
 	// setting them.
 	raw := "GET /attack HTTP/1.1\r\n" +
 		"Host: gw\r\n" +
-		"Connection: keep-alive, X-Gatehouse-Consumer, x-gatehouse-tenant, X-Request-Id, X-Forwarded-For, X-Gatehouse-Scopes, X-Custom-Hop\r\n" +
+		"Connection: keep-alive, X-Gatehouse-Consumer, x-gatehouse-tenant, X-Request-Id, X-Forwarded-For, X-Gatehouse-Scopes, X-Gatehouse-Identity, X-Custom-Hop\r\n" +
 		"X-Custom-Hop: dropped\r\n" +
 		"X-Gatehouse-Consumer: c_evil\r\n" +
+		"X-Gatehouse-Identity: forged.identity.token\r\n" +
 		"Keep-Alive: timeout=5\r\n" +
 		"Proxy-Authorization: Basic Zm9vOmJhcg==\r\n" +
 		"X-Kept: kept\r\n" +
@@ -218,7 +226,7 @@ func testConnectionAttack(t *testing.T, newEngine func(*testing.T) proxy.Forward
 	for k, v := range map[string]string{
 		"X-Gatehouse-Consumer": id.Consumer, "X-Gatehouse-Tenant": id.Tenant,
 		"X-Gatehouse-Scopes": id.Scopes, "X-Request-Id": id.RequestID, "X-Forwarded-For": "203.0.113.7",
-		"X-Kept": "kept",
+		"X-Gatehouse-Identity": id.Token, "X-Kept": "kept",
 	} {
 		if got := s.Header.Values(k); !slices.Equal(got, []string{v}) {
 			t.Errorf("upstream %s = %q, want [%q]", k, got, v)
