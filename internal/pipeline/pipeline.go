@@ -20,6 +20,7 @@ import (
 	"gatehouse/internal/clock"
 	"gatehouse/internal/credential"
 	"gatehouse/internal/domain"
+	"gatehouse/internal/identity"
 	"gatehouse/internal/keys"
 	"gatehouse/internal/policy"
 	"gatehouse/internal/proxy"
@@ -62,6 +63,11 @@ type Options struct {
 	// Tracer exports a span per request and propagates W3C trace context
 	// upstream; nil (off) costs nothing.
 	Tracer *tracing.Tracer
+	// Identity signs X-Gatehouse-Identity for services with identity_jwt
+	// enabled and serves the JWKS at /.well-known/gatehouse/jwks.json; nil:
+	// such services answer gateway.internal (they are never forwarded
+	// without the token they ask for) and the JWKS path is not found.
+	Identity *identity.Signer
 }
 
 // RouteHandler serves an admitted request on a route of its type. It
@@ -123,6 +129,7 @@ type state struct {
 	id    credential.Identity
 	pin   policy.Input
 	out   proxy.Outbound
+	sub   identity.Subject
 	call  domain.Call
 	span  *tracing.Span
 }
@@ -153,6 +160,7 @@ func (p *Pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st.id = credential.Identity{}
 		st.pin = policy.Input{}
 		st.out = proxy.Outbound{}
+		st.sub = identity.Subject{}
 		st.call = domain.Call{}
 		st.span = nil
 		p.pool.Put(st)
@@ -281,6 +289,11 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, st *state, call
 	if !route.ForwardCredential {
 		st.out.DropHeaders = credentialHeaders
 	}
+	if ij := route.Service.IdentityJWT; ij != nil && ij.Enabled {
+		if st.out.Identity.Token, rerr = p.identityToken(st, route.Service, id, call); rerr != nil {
+			return route, rerr, false
+		}
+	}
 	st.out.Traceparent, st.out.Tracestate = st.span.Traceparent()
 	res, err := p.o.Forwarder.Forward(w, r, &st.out)
 	call.Status = res.Status
@@ -304,6 +317,34 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, st *state, call
 	}
 	t.Pass(stForward, "upstream", res.Engine+" → "+res.Target)
 	return route, nil, false
+}
+
+// identityToken is the X-Gatehouse-Identity value for an admitted request
+// to svc, from the signer's cache (no signing, no allocation) unless the
+// caller's token is new or half its lifetime old. A service that asks for
+// the token is never forwarded without it: the upstream may rely on it.
+func (p *Pipeline) identityToken(st *state, svc *snapshot.Service, id *credential.Identity, call *domain.Call) (string, *reason.Error) {
+	t := &st.trace
+	if p.o.Identity == nil {
+		t.Fail(stForward, "identity", "the service asks for X-Gatehouse-Identity but this gateway has no identity signer")
+		return "", &reason.Error{Code: reason.GatewayInternal,
+			Debug: "service " + svc.Name + " has identity_jwt enabled, but the pipeline was built without an identity signer"}
+	}
+	ij := svc.IdentityJWT
+	st.sub = identity.Subject{ServiceID: svc.ID, Audience: ij.Audience, TTL: ij.TTL.D(),
+		TenantID: id.Consumer.TenantID, Tenant: id.Consumer.Tenant.Slug, ConsumerID: id.Consumer.ID, Consumer: id.Consumer.Name,
+		CredentialID: id.CredentialID, CredentialType: call.CredentialType, Scopes: id.ScopeHeader}
+	if st.sub.Audience == "" {
+		st.sub.Audience = svc.Name
+	}
+	tok, err := p.o.Identity.Token(&st.sub, call.Time)
+	if err != nil {
+		t.Fail(stForward, "identity", "the identity token could not be signed: "+err.Error())
+		return "", &reason.Error{Code: reason.GatewayInternal, Err: err,
+			Debug: "service " + svc.Name + " has identity_jwt enabled and the token could not be signed: " + err.Error()}
+	}
+	t.Pass(stForward, "identity", "signed identity token attached (X-Gatehouse-Identity)")
+	return tok, nil
 }
 
 // admit runs the stages that decide who is calling and whether they may

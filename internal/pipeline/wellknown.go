@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 
+	"gatehouse/internal/identity"
 	"gatehouse/internal/reason"
 )
 
@@ -23,10 +24,15 @@ func newPages() *pages {
 }
 
 // wellKnown serves /.well-known/gatehouse/…: the error page of every code
-// (the `type` link of every rejection resolves here).
+// (the `type` link of every rejection resolves here), whoami, and the JWKS
+// of the identity tokens.
 func (p *Pipeline) wellKnown(w http.ResponseWriter, r *http.Request, id string) {
 	if r.URL.Path == WhoamiPath {
 		p.whoami(w, r, id)
+		return
+	}
+	if r.URL.Path == identity.JWKSPath && p.o.Identity != nil {
+		p.o.Identity.ServeHTTP(w, r)
 		return
 	}
 	rest := strings.TrimPrefix(r.URL.Path, wellKnownGH)
