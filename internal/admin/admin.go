@@ -76,6 +76,10 @@ type Config struct {
 	// DefaultGrace is the rotation grace period when a rotate request names
 	// none (default 24h, §3).
 	DefaultGrace time.Duration
+	// IdentityKeyGrace is how long a rotated-out identity-token signing
+	// key stays in the JWKS when the rotation names no grace (default
+	// 24h).
+	IdentityKeyGrace time.Duration
 	// Environment is the gateway's environment, the default for new keys
 	// ("live" or "test"; default "live").
 	Environment string
@@ -651,7 +655,7 @@ func (rc *reqCtx) auditEntry(c change) (domain.AuditEntry, error) {
 // object they appear in. The domain types already leave hashes out of
 // their JSON; this is the second lock on the same door.
 var secretFields = []string{"key", "token", "hash", "key_hash", "token_hash", "secret", "password", "api_keys",
-	"password_hash", "hs256_secret", "introspection_client_secret"}
+	"password_hash", "hs256_secret", "introspection_client_secret", "private_key"}
 
 // maskedJSON encodes v for the audit log with every secret-named member
 // replaced by "[masked]".

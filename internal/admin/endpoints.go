@@ -2,6 +2,7 @@ package admin
 
 import (
 	"net/http"
+	"slices"
 
 	"gatehouse/internal/domain"
 )
@@ -326,7 +327,7 @@ func (a *API) routeTable() []*endpoint {
 		{Method: http.MethodGet, Path: basePath + "/audit", Action: "audit.list", Resource: "audit", Summary: "Read the audit log, newest first",
 			Perm: permRead, Query: withPage(pTenant,
 				param{Name: "action", Type: "string", Description: "exact action (key.revoke) or a prefix ending in '.' (key.)"},
-				param{Name: "resource", Type: "string", Description: "resource type: tenant, consumer, key, service, route, subscription, credential, issuer, admin, provider, model, model_access, budget, prompt, user"},
+				param{Name: "resource", Type: "string", Description: "resource type: tenant, consumer, key, service, route, subscription, credential, issuer, admin, provider, model, model_access, budget, prompt, user, identity_key"},
 				param{Name: "resource_id", Type: "string", Description: "id of the changed object"},
 				param{Name: "actor", Type: "string", Description: "admin id or name"},
 			), Status: 200, Resp: domain.AuditEntry{}, List: true, handle: a.listAudit},
@@ -350,5 +351,5 @@ func (a *API) routeTable() []*endpoint {
 		{Method: http.MethodGet, Path: openAPIPath, Action: "openapi.get", Resource: "openapi",
 			Summary: "This API's OpenAPI 3.1 document (no token needed)",
 			Perm:    permPublic, Status: 200, handle: func(*reqCtx) (any, error) { return rawJSON(a.openapi), nil }},
-	}, a.userEndpoints()...)
+	}, slices.Concat(a.userEndpoints(), a.identityEndpoints())...)
 }

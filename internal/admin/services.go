@@ -8,8 +8,10 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"gatehouse/internal/domain"
+	"gatehouse/internal/identity"
 	"gatehouse/internal/store"
 )
 
@@ -32,6 +34,67 @@ type serviceRequest struct {
 	EjectAfter  int    `json:"eject_after,omitempty"`
 	EjectFor    string `json:"eject_for,omitempty"`
 	Version     string `json:"version,omitempty"`
+	// IdentityJWT adds the gateway-signed identity token
+	// (X-Gatehouse-Identity) to every request forwarded to the service;
+	// null (PATCH) removes it.
+	IdentityJWT *identityJWTInput `json:"identity_jwt,omitempty"`
+}
+
+// identityJWTInput is a service's identity_jwt as sent.
+type identityJWTInput struct {
+	// Enabled sends the token; default true when identity_jwt is sent.
+	// false keeps audience and ttl while sending none.
+	Enabled *bool `json:"enabled,omitempty"`
+	// Audience is the token's "aud", what the upstream checks it was
+	// meant for; default the service's name (stored, so a later rename
+	// does not change it).
+	Audience string `json:"audience,omitempty"`
+	// TTL is the token's lifetime, whole seconds from 10s to 1h; default
+	// 60s. The gateway reuses a token for half of it.
+	TTL string `json:"ttl,omitempty"`
+}
+
+func identityJWTToInput(ij *domain.IdentityJWT) *identityJWTInput {
+	if ij == nil {
+		return nil
+	}
+	on := ij.Enabled
+	return &identityJWTInput{Enabled: &on, Audience: ij.Audience, TTL: fmtDuration(ij.TTL.D())}
+}
+
+// buildIdentityJWT validates and completes a service's identity_jwt (nil
+// stays nil); defaults are stored, so GET shows what the upstream gets.
+func buildIdentityJWT(field string, in *identityJWTInput, serviceName string) (*domain.IdentityJWT, error) {
+	if in == nil {
+		return nil, nil
+	}
+	ij := &domain.IdentityJWT{Enabled: in.Enabled == nil || *in.Enabled, Audience: strings.TrimSpace(in.Audience),
+		TTL: domain.Duration(identity.DefaultTTL)}
+	if ij.Audience == "" {
+		ij.Audience = serviceName
+	}
+	switch {
+	case len(ij.Audience) > 256:
+		return nil, invalid("%s.audience is %d characters long; at most 256", field, len(ij.Audience))
+	case strings.ContainsFunc(ij.Audience, func(c rune) bool { return unicode.IsSpace(c) || unicode.IsControl(c) }):
+		return nil, invalid("%s.audience %q contains whitespace or a control character: use a name or URL such as \"orders\" or \"https://orders.internal\"",
+			field, ij.Audience)
+	}
+	if in.TTL != "" {
+		d, err := parseDuration(in.TTL)
+		if err != nil {
+			return nil, invalid("%s.ttl %v", field, err)
+		}
+		switch {
+		case d < identity.MinTTL || d > identity.MaxTTL:
+			return nil, invalid("%s.ttl %q must be from %s to %s: the token is short-lived, and the gateway reuses it for half its lifetime",
+				field, in.TTL, identity.MinTTL, "1h")
+		case d%time.Second != 0:
+			return nil, invalid("%s.ttl %q must be whole seconds (JWT times are seconds), e.g. \"60s\"", field, in.TTL)
+		}
+		ij.TTL = domain.Duration(d)
+	}
+	return ij, nil
 }
 
 // timeoutsRequest carries durations as strings so an error names the field.
@@ -71,6 +134,7 @@ func fmtDuration(d time.Duration) string {
 func serviceToRequest(s domain.Service, tenantRef string) serviceRequest {
 	req := serviceRequest{Tenant: tenantRef, Name: s.Name, Visibility: s.Visibility, ApprovalRequired: s.ApprovalRequired,
 		Engine: s.Engine, HostHeader: s.HostHeader, Environment: s.Environment, EjectAfter: s.EjectAfter, EjectFor: fmtDuration(s.EjectFor.D()), Version: s.Version,
+		IdentityJWT: identityJWTToInput(s.IdentityJWT),
 		Timeouts: timeoutsRequest{Connect: fmtDuration(s.Timeouts.Connect.D()), Response: fmtDuration(s.Timeouts.Response.D()),
 			Read: fmtDuration(s.Timeouts.Read.D()), Write: fmtDuration(s.Timeouts.Write.D()), Idle: fmtDuration(s.Timeouts.Idle.D())}}
 	for _, t := range s.Targets {
@@ -143,6 +207,11 @@ func buildService(req serviceRequest) (domain.Service, error) {
 		}
 		*d.out = domain.Duration(v)
 	}
+	ij, err := buildIdentityJWT("identity_jwt", req.IdentityJWT, s.Name)
+	if err != nil {
+		return s, err
+	}
+	s.IdentityJWT = ij
 	return s, nil
 }
 
