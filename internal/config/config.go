@@ -66,6 +66,9 @@ type Config struct {
 	Webhooks Webhooks `yaml:"webhooks"`
 	// BasicAuth configures the lockout after failed Basic attempts.
 	BasicAuth BasicAuth `yaml:"basic_auth"`
+	// Identity configures the gateway-signed identity token
+	// (X-Gatehouse-Identity) that services with identity_jwt receive.
+	Identity Identity `yaml:"identity"`
 
 	// Source is the file the config was read from ("" for defaults only).
 	Source string `yaml:"-"`
@@ -143,6 +146,24 @@ type BasicAuth struct {
 	MaxTracked int `yaml:"max_tracked"`
 }
 
+// Identity configures the identity token (§8) and its JWKS. The signing
+// keys themselves are in the store, not here: every node of a cluster
+// must sign with the same key.
+type Identity struct {
+	// Issuer is every token's "iss"; empty: public_url, else "gatehouse".
+	// Upstreams check it, so set it once and keep it.
+	Issuer string `yaml:"issuer"`
+	// KeyGrace is how long a rotated-out signing key stays in the JWKS
+	// when a rotation names no grace (default 24h). It must be longer than
+	// JWKSMaxAge and than the longest token lifetime (1h).
+	KeyGrace domain.Duration `yaml:"key_grace"`
+	// JWKSMaxAge is the JWKS's Cache-Control max-age (default 5m).
+	JWKSMaxAge domain.Duration `yaml:"jwks_max_age"`
+	// CacheSize bounds the signed tokens kept for reuse, one per
+	// service, credential and scopes (default 65536, about 1 KB each).
+	CacheSize int `yaml:"cache_size"`
+}
+
 // UpstreamDefaults are the timeouts used where a service sets none.
 type UpstreamDefaults struct {
 	ConnectTimeout  domain.Duration `yaml:"connect_timeout"`
@@ -174,6 +195,11 @@ func Default() Config {
 			ConnectTimeout:  domain.Duration(5 * time.Second),
 			ResponseTimeout: domain.Duration(60 * time.Second),
 			IdleTimeout:     domain.Duration(90 * time.Second),
+		},
+		Identity: Identity{
+			KeyGrace:   domain.Duration(24 * time.Hour),
+			JWKSMaxAge: domain.Duration(5 * time.Minute),
+			CacheSize:  65536,
 		},
 		BasicAuth: BasicAuth{
 			Lockout:            true,
@@ -384,6 +410,22 @@ func (c *Config) validate(lines map[string]int) error {
 	}
 	if ba.Lockout && ba.MaxFailuresPerUser == 0 && ba.MaxFailuresPerIP == 0 {
 		bad("basic_auth.lockout", "both basic_auth.max_failures_per_user and basic_auth.max_failures_per_ip are 0: set lockout: false to turn the lockout off")
+	}
+	id := c.Identity
+	if strings.ContainsFunc(id.Issuer, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		bad("identity.issuer", fmt.Sprintf("%q contains whitespace or a control character: use a URL such as https://gateway.example.com", id.Issuer))
+	}
+	switch {
+	case id.JWKSMaxAge <= 0 || id.JWKSMaxAge.D() > 24*time.Hour:
+		bad("identity.jwks_max_age", "must be a positive duration of at most 24h, such as \"5m\"")
+	case id.KeyGrace.D() < time.Hour || id.KeyGrace.D() > 30*24*time.Hour:
+		bad("identity.key_grace", "must be from 1h (the longest token lifetime) to 720h (30 days), such as \"24h\"")
+	case id.KeyGrace <= id.JWKSMaxAge:
+		bad("identity.key_grace", fmt.Sprintf("%s must be longer than identity.jwks_max_age (%s): an upstream may cache the JWKS that long, and must still find a rotated-out key in it",
+			id.KeyGrace.D(), id.JWKSMaxAge.D()))
+	}
+	if id.CacheSize < 64 {
+		bad("identity.cache_size", "must be at least 64")
 	}
 	positive("basic_auth.failure_window", ba.FailureWindow)
 	positive("basic_auth.lockout_duration", ba.LockoutDuration)

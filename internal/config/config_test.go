@@ -89,6 +89,28 @@ func TestLoad(t *testing.T) {
 		{desc: "basic lockout durations must be positive", yaml: "basic_auth:\n  failure_window: 0s\n  lockout_duration: -1m\n",
 			wantErr: []string{"gatehouse.yaml:2: basic_auth.failure_window", "gatehouse.yaml:3: basic_auth.lockout_duration", "positive duration"}},
 		{desc: "basic lockout table too small", yaml: "basic_auth:\n  max_tracked: 10\n", wantErr: []string{"gatehouse.yaml:2", "basic_auth.max_tracked", "at least 1000"}},
+		{desc: "identity defaults", yaml: "", check: func(t *testing.T, c Config) {
+			i := c.Identity
+			if i.Issuer != "" || i.KeyGrace.D() != 24*time.Hour || i.JWKSMaxAge.D() != 5*time.Minute || i.CacheSize != 65536 {
+				t.Errorf("identity defaults: %+v", i)
+			}
+		}},
+		{desc: "identity set", yaml: "identity:\n  issuer: https://gw.example.com\n  key_grace: 48h\n  jwks_max_age: 1m\n  cache_size: 1000\n",
+			check: func(t *testing.T, c Config) {
+				i := c.Identity
+				if i.Issuer != "https://gw.example.com" || i.KeyGrace.D() != 48*time.Hour || i.JWKSMaxAge.D() != time.Minute || i.CacheSize != 1000 {
+					t.Errorf("identity: %+v", i)
+				}
+			}},
+		{desc: "identity grace shorter than the JWKS cache", yaml: "identity:\n  key_grace: 1h\n  jwks_max_age: 2h\n",
+			wantErr: []string{"gatehouse.yaml:2", "identity.key_grace", "longer than identity.jwks_max_age"}},
+		{desc: "identity grace shorter than a token", yaml: "identity:\n  key_grace: 30m\n",
+			wantErr: []string{"gatehouse.yaml:2", "identity.key_grace", "from 1h"}},
+		{desc: "identity JWKS max age not positive", yaml: "identity:\n  jwks_max_age: 0s\n",
+			wantErr: []string{"gatehouse.yaml:2", "identity.jwks_max_age"}},
+		{desc: "identity issuer with a space", yaml: "identity:\n  issuer: \"my gateway\"\n",
+			wantErr: []string{"gatehouse.yaml:2", "identity.issuer", "whitespace"}},
+		{desc: "identity cache too small", yaml: "identity:\n  cache_size: 10\n", wantErr: []string{"identity.cache_size", "at least 64"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.desc, func(t *testing.T) {

@@ -160,6 +160,9 @@ func (s *Server) publish(d *store.Data, l *snapshot.KeyLoader) error {
 		return err
 	}
 	s.jwks.Sync(jwtBindingsOf(snap).(*jwtBindings).all)
+	// The identity keys come from the same read as the snapshot: a
+	// rotation on any node reaches this one with the change feed.
+	s.identity.Sync(d.IdentityKeys)
 	s.snaps.Store(snap)
 	return nil
 }

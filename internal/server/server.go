@@ -39,6 +39,7 @@ import (
 	"gatehouse/internal/credential/jwt"
 	"gatehouse/internal/credential/mtls"
 	"gatehouse/internal/domain"
+	"gatehouse/internal/identity"
 	"gatehouse/internal/metrics"
 	"gatehouse/internal/pipeline"
 	"gatehouse/internal/proxy"
@@ -71,20 +72,23 @@ type Options struct {
 
 // Server is one Gatehouse node.
 type Server struct {
-	cfg     config.Config
-	opts    Options
-	log     *slog.Logger
-	store   store.Store
-	snaps   snapshot.Holder
-	ups     *proxy.Upstreams
-	creds   *credentialIndex
-	jwks    *jwt.Keyring
-	hooks   *webhook.Sender
-	rollups *analytics.Aggregator
-	alerts  *alerts.Engine
-	met     *metrics.Metrics
-	redis   *redis.Client
-	rlFB    *ratelimit.Fallback
+	cfg   config.Config
+	opts  Options
+	log   *slog.Logger
+	store store.Store
+	snaps snapshot.Holder
+	ups   *proxy.Upstreams
+	creds *credentialIndex
+	jwks  *jwt.Keyring
+	// identity signs X-Gatehouse-Identity and serves its JWKS; its keys
+	// follow the store with every snapshot (publish).
+	identity *identity.Signer
+	hooks    *webhook.Sender
+	rollups  *analytics.Aggregator
+	alerts   *alerts.Engine
+	met      *metrics.Metrics
+	redis    *redis.Client
+	rlFB     *ratelimit.Fallback
 	// follower applies other nodes\' changes (cluster mode).
 	follower *changefeed.Follower
 	trc      *tracing.Tracer
@@ -141,6 +145,16 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		return nil, err
 	}
 	s.creds = &credentialIndex{box: box, log: opts.Logger, issuers: map[string]issuerEntry{}}
+	// The first start creates the identity-token signing keys; every
+	// later start (and every other node of a cluster) finds them.
+	if created, err := identity.EnsureKey(ctx, st, box, opts.Clock.Now()); err != nil {
+		_ = st.Close()
+		return nil, err
+	} else if len(created) > 0 {
+		opts.Logger.Info("identity: created the identity-token signing keys", "kid", created[0].KID, "next_kid", created[len(created)-1].KID)
+	}
+	s.identity = identity.New(identity.Options{Box: box, Issuer: identityIssuer(cfg), CacheSize: cfg.Identity.CacheSize,
+		JWKSMaxAge: cfg.Identity.JWKSMaxAge.D(), Clock: opts.Clock, Logger: opts.Logger})
 	s.jwks = jwt.NewKeyring(jwt.KeyringOptions{Clock: opts.Clock, Logger: opts.Logger})
 	s.jwks.Start(ctx)
 	s.ups = proxy.NewUpstreams(proxy.UpstreamOptions{
@@ -304,18 +318,20 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		ExpiryWarning:  cfg.ExpiryWarning.D(),
 		TrustedProxies: trusted,
 		Logger:         opts.Logger,
+		Identity:       s.identity,
 	})
 	s.admin = admin.New(admin.Config{
-		Events:       events,
-		Store:        st,
-		Clock:        opts.Clock,
-		Logger:       opts.Logger,
-		OnChange:     s.onChange,
-		Status:       s.status,
-		DefaultGrace: cfg.RotationGrace.D(),
-		Secrets:      box,
-		Environment:  cfg.Environment,
-		RollupsOff:   !cfg.Analytics.Enabled,
+		Events:           events,
+		Store:            st,
+		Clock:            opts.Clock,
+		Logger:           opts.Logger,
+		OnChange:         s.onChange,
+		Status:           s.status,
+		DefaultGrace:     cfg.RotationGrace.D(),
+		IdentityKeyGrace: cfg.Identity.KeyGrace.D(),
+		Secrets:          box,
+		Environment:      cfg.Environment,
+		RollupsOff:       !cfg.Analytics.Enabled,
 	})
 	// One login limiter for the console and the portal: a username's
 	// password guesses draw on one budget on both login pages.
@@ -334,6 +350,19 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		}
 	}
 	return s, nil
+}
+
+// identityIssuer is the "iss" of the identity tokens: identity.issuer,
+// else public_url (the address upstreams know the gateway by), else
+// identity.DefaultIssuer.
+func identityIssuer(cfg config.Config) string {
+	switch {
+	case cfg.Identity.Issuer != "":
+		return cfg.Identity.Issuer
+	case cfg.PublicURL != "":
+		return cfg.PublicURL
+	}
+	return identity.DefaultIssuer
 }
 
 // newMetrics builds the Prometheus metrics, reading the call log, the
@@ -415,6 +444,8 @@ func (s *Server) status(ctx context.Context) any {
 		out["alerts"] = s.alerts.Stats()
 	}
 	out["metrics"] = map[string]any{"enabled": s.met != nil}
+	out["identity"] = map[string]any{"issuer": s.identity.Issuer(), "signing_kid": s.identity.CurrentKID(),
+		"jwks_kids": s.identity.JWKSKids(s.opts.Clock.Now())}
 	if s.rlFB != nil {
 		out["rate_limits"] = s.rlFB.Stats()
 	}
@@ -531,6 +562,9 @@ func (s *Server) adminHandler() http.Handler {
 	} else {
 		mux.HandleFunc("GET /metrics", metricsOff)
 	}
+	// The JWKS is public; served here too for upstreams that reach only
+	// the admin network.
+	mux.Handle("GET "+identity.JWKSPath, s.identity)
 	mux.Handle("/admin/", s.admin)
 	mux.Handle(console.DefaultBase+"/", s.console)
 	mux.Handle("GET "+console.DefaultBase, http.RedirectHandler(console.DefaultBase+"/", http.StatusFound))
