@@ -118,6 +118,7 @@ func Commands(io IO) []*cobra.Command {
 		a.promptCmd(),
 		a.statsCmd(),
 		a.alertCmd(),
+		a.identityKeyCmd(),
 	}
 	for _, c := range cmds {
 		a.addGlobalFlags(c)

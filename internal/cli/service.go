@@ -17,10 +17,12 @@ func (a *app) serviceCmd() *cobra.Command {
 	var tenant, name, visibility string
 	var targets []string
 	var approval bool
+	var cij identityFlags
 	create := &cobra.Command{
-		Use:     "create --tenant T --name N --target URL… [--visibility private|published] [--approval-required]",
-		Short:   "Create a service (an upstream API published by a tenant)",
-		Example: "  gatehouse service create --tenant acme --name orders --target http://10.0.0.5:8000 --target http://10.0.0.6:8000",
+		Use:   "create --tenant T --name N --target URL… [--visibility private|published] [--approval-required] [--identity-jwt]",
+		Short: "Create a service (an upstream API published by a tenant)",
+		Example: "  gatehouse service create --tenant acme --name orders --target http://10.0.0.5:8000 --target http://10.0.0.6:8000\n" +
+			"  gatehouse service create --tenant acme --name orders --target http://10.0.0.5:8000 --identity-jwt --identity-jwt-audience orders-api",
 		RunE: a.run(spec{required: []string{"tenant", "name", "target"}}, func(ctx context.Context, c *client, _ []string) error {
 			for _, t := range targets {
 				u, err := url.Parse(t)
@@ -32,6 +34,13 @@ func (a *app) serviceCmd() *cobra.Command {
 				return fmt.Errorf("--visibility %q: use private or published", visibility)
 			}
 			body := map[string]any{"tenant": tenant, "name": name, "targets": targets, "visibility": visibility, "approval_required": approval}
+			ij, _, err := cij.body()
+			if err != nil {
+				return err
+			}
+			if ij != nil {
+				body["identity_jwt"] = ij
+			}
 			return object(ctx, a, c, http.MethodPost, "/services", body, func(s domain.Service) error {
 				fmt.Fprintf(a.io.Out, "Created service %s. Expose it with: gatehouse route create --service %s --path /…\n", clean(s.Name), clean(s.ID))
 				return a.showService(s)
@@ -43,6 +52,30 @@ func (a *app) serviceCmd() *cobra.Command {
 	create.Flags().StringArrayVar(&targets, "target", nil, "upstream base URL; repeat for round-robin targets (required)")
 	create.Flags().StringVar(&visibility, "visibility", domain.VisibilityPrivate, "private (own tenant only) or published (other tenants may subscribe)")
 	create.Flags().BoolVar(&approval, "approval-required", false, "other tenants' consumers need an approved subscription")
+	cij.add(create, false)
+
+	var uij identityFlags
+	update := &cobra.Command{
+		Use:   "update <id|name> [--identity-jwt[=false]] [--identity-jwt-audience A] [--identity-jwt-ttl 60s] [--no-identity-jwt]",
+		Short: "Change a service's identity token (X-Gatehouse-Identity); other fields through the admin API (PATCH)",
+		Example: "  gatehouse service update orders --identity-jwt --identity-jwt-audience orders-api --identity-jwt-ttl 2m\n" +
+			"  gatehouse service update orders --identity-jwt=false   # keep the settings, send no token",
+		RunE: a.run(spec{args: []string{"<id|name>"}}, func(ctx context.Context, c *client, args []string) error {
+			ij, set, err := uij.body()
+			if err != nil {
+				return err
+			}
+			if !set {
+				return &usageError{"nothing to change: give --identity-jwt, --identity-jwt-audience, --identity-jwt-ttl or --no-identity-jwt"}
+			}
+			body := map[string]any{"identity_jwt": ij} // nil: null, which removes it
+			return object(ctx, a, c, http.MethodPatch, "/services/"+pathEscape(args[0]), body, func(s domain.Service) error {
+				fmt.Fprintf(a.io.Out, "Updated service %s.\n", clean(s.Name))
+				return a.showService(s)
+			})
+		}),
+	}
+	uij.add(update, true)
 
 	var lf listFlags
 	var byTenant, byName string
@@ -87,7 +120,55 @@ func (a *app) serviceCmd() *cobra.Command {
 	}
 	return a.group("service", "Manage services",
 		"Services are the upstream APIs a tenant publishes through the gateway; routes map requests to them.",
-		create, ls, get, del)
+		create, ls, get, update, del)
+}
+
+// identityFlags are the --identity-jwt* flags of service create and update.
+type identityFlags struct {
+	enabled, remove bool
+	audience, ttl   string
+	cmd             *cobra.Command
+}
+
+func (f *identityFlags) add(c *cobra.Command, update bool) {
+	f.cmd = c
+	fl := c.Flags()
+	fl.BoolVar(&f.enabled, "identity-jwt", false, "send X-Gatehouse-Identity, a short-lived JWT signed by the gateway, to the service (=false: keep the settings, send none)")
+	fl.StringVar(&f.audience, "identity-jwt-audience", "", "the token's aud (default: the service's name); implies --identity-jwt")
+	fl.StringVar(&f.ttl, "identity-jwt-ttl", "", "the token's lifetime, 10s to 1h (default 60s); implies --identity-jwt")
+	if update {
+		fl.BoolVar(&f.remove, "no-identity-jwt", false, "remove the identity token settings")
+	}
+}
+
+// body is the service's "identity_jwt" member and whether any flag asked
+// for one; a nil member with set true removes it (update only).
+func (f *identityFlags) body() (map[string]any, bool, error) {
+	fl := f.cmd.Flags()
+	changed := func(n string) bool { return fl.Lookup(n) != nil && fl.Changed(n) }
+	given := changed("identity-jwt") || changed("identity-jwt-audience") || changed("identity-jwt-ttl")
+	if f.remove {
+		if given {
+			return nil, true, &usageError{"--no-identity-jwt removes the settings: give no other --identity-jwt flag with it"}
+		}
+		return nil, true, nil
+	}
+	if !given {
+		return nil, false, nil
+	}
+	m := map[string]any{}
+	if changed("identity-jwt") {
+		m["enabled"] = f.enabled
+	} else if changed("identity-jwt-audience") || changed("identity-jwt-ttl") {
+		m["enabled"] = true
+	}
+	if f.audience != "" {
+		m["audience"] = f.audience
+	}
+	if f.ttl != "" {
+		m["ttl"] = f.ttl
+	}
+	return m, true, nil
 }
 
 func (a *app) showService(s domain.Service) error {
@@ -102,6 +183,13 @@ func (a *app) showService(s domain.Service) error {
 	}
 	if s.Version != "" {
 		kv = append(kv, "Version", clean(s.Version))
+	}
+	if ij := s.IdentityJWT; ij != nil {
+		state := "off"
+		if ij.Enabled {
+			state = "on"
+		}
+		kv = append(kv, "Identity JWT", fmt.Sprintf("%s (aud %s, ttl %s)", state, clean(ij.Audience), ij.TTL.D()))
 	}
 	if s.Declared {
 		kv = append(kv, "Declared", "yes: in gatehouse.yaml, read-only here")
