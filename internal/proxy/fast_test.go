@@ -149,7 +149,13 @@ func TestStaleKeepAliveConnections(t *testing.T) {
 		new     func(*testing.T) proxy.Forwarder
 		methods []string
 	}{
-		{"httputil", func(*testing.T) proxy.Forwarder { return proxy.NewHTTPUtil(proxy.Options{}) }, []string{"GET", "POST"}},
+		// The stock Transport notices the upstream's close in a background
+		// read; a request that takes the connection first is re-sent only
+		// if it is idempotent (or nothing of it was written). A POST whose
+		// bytes reached the closed socket fails with a broken pipe — about
+		// one run in a hundred here — so only idempotent methods are
+		// promised for this engine (it serves upgrades and HTTP/2).
+		{"httputil", func(*testing.T) proxy.Forwarder { return proxy.NewHTTPUtil(proxy.Options{}) }, []string{"GET", "HEAD"}},
 		// Every reused connection probed: POST is safe too.
 		{"fast, probing every reuse", func(*testing.T) proxy.Forwarder {
 			return proxy.NewFast(proxy.Options{StaleCheckAfter: time.Nanosecond})
