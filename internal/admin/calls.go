@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"gatehouse/internal/domain"
-	"gatehouse/internal/reason"
 	"gatehouse/internal/store"
 )
 
@@ -36,11 +35,8 @@ func (a *API) listCalls(rc *reqCtx) (any, error) {
 		}
 		f.Status = n
 	}
-	if code := rc.query("reason"); code != "" {
-		if _, ok := reason.Lookup(code); !ok {
-			return nil, invalid("reason %q is not a reason code; the codes are listed at %s (e.g. key.revoked, auth.missing)", code, reason.ErrorsPath)
-		}
-		f.Code = code
+	if f.Code, err = rc.reasonFilter(); err != nil {
+		return nil, err
 	}
 	if f.TenantID, err = rc.tenantFilter(); err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"gatehouse/internal/domain"
+	"gatehouse/internal/reason"
 	"gatehouse/internal/store"
 )
 
@@ -45,6 +46,19 @@ func (a *API) listConsumers(rc *reqCtx) (any, error) {
 		return nil, storeError(err)
 	}
 	return list(items, next), nil
+}
+
+// reasonFilter is a list's "reason" query parameter, which must be a code
+// of the catalogue; "" when it is absent.
+func (rc *reqCtx) reasonFilter() (string, error) {
+	code := rc.query("reason")
+	if code == "" {
+		return "", nil
+	}
+	if _, ok := reason.Lookup(code); !ok {
+		return "", invalid("reason %q is not a reason code; the codes are listed at %s (e.g. key.revoked, auth.missing)", code, reason.ErrorsPath)
+	}
+	return code, nil
 }
 
 // consumerFilter resolves a list's "consumer" query parameter (see

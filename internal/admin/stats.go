@@ -8,7 +8,6 @@ import (
 
 	"gatehouse/internal/analytics"
 	"gatehouse/internal/domain"
-	"gatehouse/internal/reason"
 	"gatehouse/internal/store"
 )
 
@@ -134,11 +133,8 @@ func (a *API) stats(rc *reqCtx) (any, error) {
 	}
 	f := store.RollupFilter{Since: since.Truncate(time.Minute), Until: until, Step: step, TenantID: rc.scope(),
 		RouteID: rc.query("route"), Limit: statsMaxRows + 1}
-	if code := rc.query("reason"); code != "" {
-		if _, ok := reason.Lookup(code); !ok {
-			return nil, invalid("reason %q is not a reason code; the codes are listed at %s (e.g. key.revoked, auth.missing)", code, reason.ErrorsPath)
-		}
-		f.Code = code
+	if f.Code, err = rc.reasonFilter(); err != nil {
+		return nil, err
 	}
 	if f.TenantID, err = rc.tenantFilter(); err != nil {
 		return nil, err
