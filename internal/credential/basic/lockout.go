@@ -45,13 +45,14 @@ import (
 // per table, about 100 bytes each). Entries are keyed by a 64-bit keyed
 // hash (hash/maphash, seed random per Verifier), never by the username
 // itself, so a 3 KiB username costs as much as a short one. A full shard
-// evicts its least recently charged entry, which is reused in place: the
-// table is an LRU ordered by the last attempt. An attacker who wants to
-// evict a victim's counter must first make about MaxTracked failed
-// attempts that each cost an argon2id computation (bounded by
-// MaxConcurrentHashes), which takes longer than the window at any
-// realistic hash rate; an address spraying usernames locks itself out
-// much sooner. Two usernames whose hashes collide would share a counter;
+// evicts its least recently charged entry that is not locked out, which is
+// reused in place: the table is an LRU ordered by the last attempt, and a
+// lockout survives any flood of other usernames (see insert). An attacker
+// who wants to evict a victim's failure count (below the threshold) must
+// first make about MaxTracked failed attempts that each cost an argon2id
+// computation (bounded by MaxConcurrentHashes), which takes longer than
+// the window at any realistic hash rate; an address spraying usernames
+// locks itself out much sooner. Two usernames whose hashes collide would share a counter;
 // with a secret seed and 64 bits that is not something a caller can aim
 // for.
 //
@@ -344,7 +345,7 @@ func (c *counters) charge(key uint64, now int64) (until int64, refused bool) {
 	defer s.mu.Unlock()
 	e := s.m[key]
 	if e == nil {
-		e = c.insert(s, key)
+		e = c.insert(s, key, now)
 	}
 	switch {
 	case e.until > now:
@@ -404,12 +405,31 @@ func (c *counters) reset(key uint64) {
 	}
 }
 
+// evictScan is how many entries from the least recently charged end a full
+// shard looks at for one that is not locked out.
+const evictScan = 64
+
 // insert adds a zero entry for key, reusing the least recently charged
-// one when the shard is full.
-func (c *counters) insert(s *counterShard, key uint64) *counter {
+// entry that is not locked out when the shard is full. A locked entry is
+// never charged again until its lockout ends, so locked entries drift to
+// the old end of the list: evicting plainly by age would let a flood of
+// other usernames end a lockout early (and hand the attacker fresh
+// guesses). Only when the evictScan oldest entries are all locked is one
+// of them given up: the one whose lockout ends first.
+func (c *counters) insert(s *counterShard, key uint64, now int64) *counter {
 	var e *counter
 	if len(s.m) >= s.max {
-		e = s.head.prev
+		victim := s.head.prev
+		for cand, i := s.head.prev, 0; cand != &s.head && i < evictScan; cand, i = cand.prev, i+1 {
+			if cand.until <= now {
+				victim = cand
+				break
+			}
+			if cand.until < victim.until {
+				victim = cand
+			}
+		}
+		e = victim
 		e.unlink()
 		delete(s.m, e.key)
 		*e = counter{}

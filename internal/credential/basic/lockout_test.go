@@ -390,3 +390,37 @@ func TestCacheHitAllocs(t *testing.T) {
 		})
 	}
 }
+
+// TestLockoutSurvivesFlood: a flood of other usernames, far more than the
+// table holds, does not evict a locked username (which would end its
+// lockout and hand the attacker fresh guesses), while the table stays
+// bounded.
+func TestLockoutSurvivesFlood(t *testing.T) {
+	const maxTracked = 256
+	users := testUsers(t)
+	v := newCounted(t, users, Options{Lockout: Lockout{MaxTracked: maxTracked, MaxIPFailures: -1}})
+	v.dummy = func([]byte) {}
+	for i := range 5 {
+		if _, rerr := v.Verify(lockedInput("alice", fmt.Sprint("bad", i), ipA, t0)); rerr == nil || rerr.Code != CodeInvalidCredentials {
+			t.Fatalf("attempt %d: %v", i+1, rerr)
+		}
+	}
+	if _, rerr := v.Verify(lockedInput("alice", "x", ipA, t0)); rerr == nil || rerr.Code != CodeLockedOut {
+		t.Fatalf("after 5 failures: %v, want %s", rerr, CodeLockedOut)
+	}
+	var tr trace.Trace
+	for i := range 20 * maxTracked {
+		in := lockedInput(fmt.Sprintf("flood%d", i), "bad", ipB, t0.Add(time.Second))
+		in.Trace = &tr
+		tr.Reset()
+		if _, rerr := v.Verify(in); rerr == nil || rerr.Code != CodeInvalidCredentials {
+			t.Fatalf("flood %d: %v", i, rerr)
+		}
+	}
+	if n := v.lock.users.Len(); n > maxTracked {
+		t.Fatalf("username table holds %d entries, bound %d", n, maxTracked)
+	}
+	if _, rerr := v.Verify(lockedInput("alice", "s3cret pass", ipA, t0.Add(2*time.Second))); rerr == nil || rerr.Code != CodeLockedOut {
+		t.Fatalf("the right password after the flood: %v, want still %s", rerr, CodeLockedOut)
+	}
+}
