@@ -617,6 +617,7 @@ func (p *Pipeline) reject(w http.ResponseWriter, r *http.Request, route *snapsho
 	if route != nil {
 		rd.Minimal = route.Minimal
 		rd.OpenAI = route.OpenAI
+		rd.Scheme = challengeScheme(route.Accepts)
 	}
 	e.Write(w, rd)
 	call.Status = e.Entry().Status
@@ -627,6 +628,26 @@ func (p *Pipeline) reject(w http.ResponseWriter, r *http.Request, route *snapsho
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.String("credential_id", e.CredentialID), slog.String("operator_detail", e.Debug))
 	}
+}
+
+// challengeScheme is the WWW-Authenticate scheme a 401 on a route names:
+// Basic when Basic is the only credential the route takes in the
+// Authorization header (a Bearer challenge there would send the client
+// after a token the route refuses), else Bearer ("" keeps the default).
+func challengeScheme(accepts []string) string {
+	basic := false
+	for _, m := range accepts {
+		switch m {
+		case domain.AuthBasic:
+			basic = true
+		case domain.AuthAPIKey, domain.AuthJWT, domain.AuthIntrospection:
+			return ""
+		}
+	}
+	if basic {
+		return "Basic"
+	}
+	return ""
 }
 
 func (p *Pipeline) baseURL(r *http.Request) string {

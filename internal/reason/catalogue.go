@@ -277,7 +277,7 @@ var catalogue = []Entry{
 	{Code: "mtls.certificate_expired", Status: 401, Title: "Client certificate expired", Bearer: "-", Meaning: "The certificate is outside its validity period.", Hint: "Renew the certificate."},
 	{Code: "mtls.certificate_unmapped", Status: 403, Title: "Client certificate not bound", Bearer: "-", Possession: true, Meaning: "The certificate is trusted but bound to no consumer.", Hint: "Ask the operator to bind it."},
 	{Code: "basic.malformed", Status: 400, Title: "Basic credentials malformed", Bearer: "-", Meaning: "The Basic credentials are not valid base64 of user:password.", Hint: "Encode 'user:password' in base64."},
-	{Code: "basic.invalid_credentials", Status: 401, Title: "Basic credentials invalid", Bearer: "-", Meaning: "Unknown user or wrong password.", Hint: "Check the username and password."},
+	{Code: "basic.invalid_credentials", Status: 401, Title: "Basic credentials invalid", Bearer: BearerNone, Meaning: "Unknown user or wrong password.", Hint: "Check the username and password."},
 	{Code: "basic.locked_out", Status: 429, Title: "Too many failed Basic attempts", Bearer: "-",
 		Meaning: "Too many wrong passwords were sent for this username, or from this client address, within the lockout window. Until the lockout ends the gateway refuses Basic credentials for it without checking them, the right password included; Retry-After says when. Unknown usernames are counted like known ones, so this says nothing about whether a username exists.",
 		Causes: []string{"A client retrying with an old or mistyped password.", "Someone guessing passwords for the username.",

@@ -224,8 +224,16 @@ func wwwAuthenticate(v View, scheme string) string {
 	}
 	if scheme == "" {
 		scheme = "Bearer"
+		if strings.HasPrefix(v.Code, "basic.") {
+			// RFC 7617 §2: a 401 for Basic credentials challenges with
+			// Basic (which has no error attributes).
+			scheme = "Basic"
+		}
 	}
 	s := scheme + ` realm="gatehouse"`
+	if scheme == "Basic" {
+		return s + `, charset="UTF-8"`
+	}
 	if v.Bearer == BearerNone {
 		// RFC 6750 §3.1: "If the request lacks any authentication
 		// information …, the resource server SHOULD NOT include an error

@@ -92,6 +92,12 @@ func TestWrite(t *testing.T) {
 			err:    &Error{Code: KeyRevoked, Detail: "revoked at X: compromised.", Possession: true},
 			render: Render{Minimal: true}, wantStatus: 401, wantCode: "key", noDetail: true,
 			wantWWW: `Bearer realm="gatehouse", error="invalid_token", error_description="key"`},
+		{desc: "wrong Basic credentials challenge with Basic (RFC 7617 §2)",
+			err: New("basic.invalid_credentials", "Unknown user or wrong password."), wantStatus: 401, wantCode: "basic.invalid_credentials",
+			wantWWW: `Basic realm="gatehouse", charset="UTF-8"`, wantDetail: "Unknown user or wrong password."},
+		{desc: "no credential on a Basic-only route: the route's scheme",
+			err: New(AuthMissing, "No credential was sent."), render: Render{Scheme: "Basic"}, wantStatus: 401, wantCode: AuthMissing,
+			wantWWW: `Basic realm="gatehouse", charset="UTF-8"`, wantDetail: "No credential was sent."},
 		{desc: "upstream errors carry no WWW-Authenticate",
 			err: New(UpstreamUnavailable, ""), wantStatus: 502, wantCode: UpstreamUnavailable},
 	}
