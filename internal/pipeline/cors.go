@@ -52,8 +52,11 @@ func preflightMethod(r *http.Request) (string, bool) {
 	if r.Method != http.MethodOptions {
 		return "", false
 	}
-	m, o := r.Header[hReqMethod], r.Header[hOrigin]
-	if len(m) == 0 || m[0] == "" || len(o) == 0 || o[0] == "" {
+	// §8: a preflight is OPTIONS with Access-Control-Request-Method, and is
+	// never refused for a missing credential — with or without Origin
+	// (browsers always send one; a hand-made probe may not).
+	m := r.Header[hReqMethod]
+	if len(m) == 0 || m[0] == "" {
 		return "", false
 	}
 	return m[0], true
@@ -63,8 +66,17 @@ func preflightMethod(r *http.Request) (string, bool) {
 // Access-Control-Allow-* fields, or the rejection. No credential is looked
 // for; the call is recorded like any other, with no credential type.
 func (p *Pipeline) preflight(w http.ResponseWriter, r *http.Request, route *snapshot.Route, method string, call *domain.Call, t *trace.Trace) *reason.Error {
-	origin := r.Header[hOrigin][0]
+	var origin string
+	if o := r.Header[hOrigin]; len(o) > 0 {
+		origin = o[0]
+	}
 	c := route.CORSPolicy
+	if origin == "" {
+		d := "The preflight (OPTIONS with Access-Control-Request-Method) names no Origin, so there is no page origin to allow; " +
+			"a browser always sends one. (A preflight carries no credential; this is not an authentication failure.)"
+		t.Fail(stRoute, checkCORS, d)
+		return &reason.Error{Code: reason.CORSOriginNotAllowed, Detail: d}
+	}
 	if c == nil {
 		d := "This route takes no cross-origin calls from browsers: it has no CORS policy, so the preflight from origin " +
 			quoteOrigin(origin) + " is refused. (A preflight carries no credential; this is not an authentication failure.)"
