@@ -35,6 +35,11 @@ type Error struct {
 	Allow string
 	// RetryAfter in seconds, for 429 and 503 (0: none).
 	RetryAfter int
+	// RateLimitPolicy is a RateLimit-Policy list member (`"name";q=N;w=S`)
+	// for a 429 that no limiter answered (a limiter sets both fields
+	// itself): §5 wants RateLimit-Policy and RateLimit on every 429, so
+	// Write adds it and `"name";r=0;t=<RetryAfter>`.
+	RateLimitPolicy string
 	// Param names the offending request field (e.g. "messages[1].role"),
 	// rendered as "param" in the OpenAI shape so SDKs surface it.
 	Param string
@@ -157,6 +162,11 @@ func (e *Error) Write(w http.ResponseWriter, r Render) {
 	}
 	if e.RetryAfter > 0 {
 		h["Retry-After"] = []string{strconv.Itoa(e.RetryAfter)}
+	}
+	if e.RateLimitPolicy != "" && len(h["Ratelimit"]) == 0 {
+		name, _, _ := strings.Cut(e.RateLimitPolicy, ";")
+		h["Ratelimit-Policy"] = []string{e.RateLimitPolicy}
+		h["Ratelimit"] = []string{name + ";r=0;t=" + strconv.Itoa(max(e.RetryAfter, 1))}
 	}
 	h["Cache-Control"] = noStore
 	bp := bufs.Get().(*[]byte)

@@ -102,6 +102,14 @@ func TestBasicLockout(t *testing.T) {
 				if got := r.header.Get("Retry-After"); got != s.wantRetry {
 					t.Fatalf("step %d (%s): Retry-After %q, want %q", i+1, s.desc, got, s.wantRetry)
 				}
+				// §5: every 429 carries RateLimit-Policy and RateLimit; the
+				// same policy whichever counter locked.
+				if r.status == 429 {
+					pol, rl := r.header.Get("RateLimit-Policy"), r.header.Get("RateLimit")
+					if !strings.HasPrefix(pol, `"basic-lockout";q=`) || rl != `"basic-lockout";r=0;t=`+s.wantRetry {
+						t.Fatalf("step %d (%s): RateLimit-Policy %q, RateLimit %q", i+1, s.desc, pol, rl)
+					}
+				}
 				if s.wantCode == "basic.locked_out" && (strings.Contains(r.raw, s.user) || strings.Contains(r.raw, "198.51.100")) {
 					t.Fatalf("step %d (%s): the caller is told which counter locked: %s", i+1, s.desc, r.raw)
 				}

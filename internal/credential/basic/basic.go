@@ -388,7 +388,7 @@ func (v *Verifier) lockedOut(in *credential.Input, r refusal, user []byte, now i
 	}
 	t.Fail(stage, ckLockout, detail)
 	t.Private(stage, ckLockout, domain.OutcomeFail, private)
-	return &reason.Error{Code: CodeLockedOut, Detail: detail, RetryAfter: retry, Debug: private}
+	return &reason.Error{Code: CodeLockedOut, Detail: detail, RetryAfter: retry, Debug: private, RateLimitPolicy: v.lock.policy}
 }
 
 // lifecycle checks the credential's expiry (possession is proven) and

@@ -3,6 +3,7 @@ package basic
 import (
 	"hash/maphash"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -101,6 +102,11 @@ const (
 type lockout struct {
 	users, ips *counters
 	window     time.Duration
+	// policy is the RateLimit-Policy member of a lockout's 429: one
+	// policy whichever counter locked (naming the counter would tell the
+	// caller whether the username exists), with the username threshold
+	// when usernames are counted.
+	policy string
 }
 
 func newLockout(o Lockout) *lockout {
@@ -132,6 +138,11 @@ func newLockout(o Lockout) *lockout {
 	if l.users == nil && l.ips == nil {
 		return nil
 	}
+	q := o.MaxUserFailures
+	if l.users == nil {
+		q = o.MaxIPFailures
+	}
+	l.policy = `"basic-lockout";q=` + strconv.Itoa(q) + ";w=" + strconv.Itoa(int((o.Window+time.Second-1)/time.Second))
 	return l
 }
 
