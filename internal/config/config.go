@@ -265,6 +265,10 @@ func decode(raw []byte, path string, cfg *Config, lines map[string]int) error {
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil {
+		var ve *domain.ValueError
+		if errors.As(err, &ve) {
+			return fmt.Errorf("%s:%d: %s: %w", path, ve.Line, fieldAt(root.Content[0], "", ve.Line, ve.Column), ve.Err)
+		}
 		var te *yaml.TypeError
 		if errors.As(err, &te) {
 			var errs []error
@@ -276,6 +280,28 @@ func decode(raw []byte, path string, cfg *Config, lines map[string]int) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
+}
+
+// fieldAt names the field whose value sits at line:column (a flow mapping
+// puts several on one line, hence the column).
+func fieldAt(n *yaml.Node, prefix string, line, column int) string {
+	if n.Kind != yaml.MappingNode {
+		return ""
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		p := k.Value
+		if prefix != "" {
+			p = prefix + "." + k.Value
+		}
+		if v.Line == line && v.Column == column {
+			return p
+		}
+		if f := fieldAt(v, p, line, column); f != "" {
+			return f
+		}
+	}
+	return ""
 }
 
 func recordLines(n *yaml.Node, prefix string, lines map[string]int) {

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // Duration is a time.Duration that reads and writes Go duration syntax
@@ -44,6 +46,26 @@ func (d *Duration) UnmarshalText(b []byte) error {
 		return fmt.Errorf("duration %q: use Go syntax such as \"30s\" or \"24h\": %w", string(b), err)
 	}
 	*d = Duration(v)
+	return nil
+}
+
+// ValueError is a bad value in a YAML document, with its position, so the
+// configuration loader can name the file, line and field.
+type ValueError struct {
+	Line, Column int
+	Err          error
+}
+
+func (e *ValueError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
+func (e *ValueError) Unwrap() error { return e.Err }
+
+// UnmarshalYAML reads Go duration syntax from a YAML scalar; a bad value is
+// a *ValueError carrying its line and column (yaml.v3 passes an
+// unmarshaler's error on without a position).
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if err := d.UnmarshalText([]byte(n.Value)); err != nil {
+		return &ValueError{Line: n.Line, Column: n.Column, Err: err}
+	}
 	return nil
 }
 
