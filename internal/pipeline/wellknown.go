@@ -16,6 +16,11 @@ type pages struct {
 
 func newPages() *pages {
 	p := &pages{byCode: map[string][]byte{}, index: reason.IndexPage()}
+	for f, b := range reason.FamilyPages() {
+		if _, taken := p.byCode[f]; !taken {
+			p.byCode[f] = b
+		}
+	}
 	for _, e := range reason.All() {
 		b, _ := reason.Page(e.Code)
 		p.byCode[e.Code] = b

@@ -92,6 +92,31 @@ func Page(code string) ([]byte, bool) {
 	return b.Bytes(), true
 }
 
+// Family is a code's family: the part before the first dot ("key" for
+// key.revoked). A route with minimal disclosure answers with the family
+// only, and its `type` link points at the family's page.
+func Family(code string) string {
+	f, _, _ := strings.Cut(code, ".")
+	return f
+}
+
+// FamilyPages renders, for every family of the catalogue, the list of its
+// codes (what a minimal-disclosure rejection's `type` resolves to).
+func FamilyPages() map[string][]byte {
+	byFamily := map[string][]Entry{}
+	for _, e := range All() {
+		f := Family(e.Code)
+		byFamily[f] = append(byFamily[f], e)
+	}
+	out := make(map[string][]byte, len(byFamily))
+	for f, es := range byFamily {
+		var b bytes.Buffer
+		_ = indexTmpl.Execute(&b, es)
+		out[f] = b.Bytes()
+	}
+	return out
+}
+
 // IndexPage renders the list of all codes.
 func IndexPage() []byte {
 	var b bytes.Buffer

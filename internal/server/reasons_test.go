@@ -204,13 +204,16 @@ func TestReasonCodes(t *testing.T) {
 	if !strings.Contains(logs, "key.revoked") {
 		t.Errorf("rejections are not logged with their code")
 	}
-	// The catalogue walk: every code has a page on the proxy listener.
+	// The catalogue walk: every code has a page on the proxy listener, and
+	// so does every family (the `type` of a minimal-disclosure rejection).
 	for _, e := range reason.All() {
-		resp, err := http.Get(h.proxy + reason.ErrorsPath + e.Code)
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("error page for %s: %v %v", e.Code, err, resp)
+		for _, c := range []string{e.Code, reason.Family(e.Code)} {
+			resp, err := http.Get(h.proxy + reason.ErrorsPath + c)
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("error page for %s: %v %v", c, err, resp)
+			}
+			resp.Body.Close()
 		}
-		resp.Body.Close()
 	}
 	_ = domain.StatusActive
 }
