@@ -216,6 +216,14 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, st *state, call
 	route, allow := snap.Match(r.Host, r.URL.Path, method)
 	if route == nil {
 		if allow != nil {
+			// A page on an allowed origin must be able to read the 405
+			// too: the path's route lends its CORS policy.
+			if pr := snap.PathRoute(r.Host, r.URL.Path); pr != nil && pr.CORSPolicy != nil && !preflight {
+				if rerr := corsActual(w.Header(), r, pr.CORSPolicy, t); rerr != nil {
+					call.RouteID, call.ServiceID, call.TenantID = pr.ID, pr.ServiceID, pr.Service.TenantID
+					return pr, rerr, false
+				}
+			}
 			a := strings.Join(allow, ", ")
 			t.Fail(stRoute, "method", method+" is not allowed here; allowed: "+a)
 			return nil, &reason.Error{Code: reason.MethodNotAllowed, Allow: a,

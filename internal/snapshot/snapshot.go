@@ -316,6 +316,47 @@ func (s *Snapshot) Match(host, path, method string) (r *Route, allow []string) {
 	return s.anyHost.match(path, method)
 }
 
+// PathRoute is the first route serving path on host whatever the method:
+// the route whose CORS policy a 405 answer to a page still carries.
+func (s *Snapshot) PathRoute(host, path string) *Route {
+	if len(s.byHost) > 0 {
+		if t, ok := s.byHost[hostOnly(host)]; ok {
+			if rs := t.routes(path); len(rs) > 0 {
+				return rs[0]
+			}
+		}
+	}
+	if rs := s.anyHost.routes(path); len(rs) > 0 {
+		return rs[0]
+	}
+	return nil
+}
+
+// routes is the longest path prefix's routes (nil: none).
+func (t pathTable) routes(path string) []*Route {
+	if len(t) == 0 {
+		return nil
+	}
+	p := path
+	if p == "" {
+		p = "/"
+	}
+	for {
+		if rs, ok := t[p]; ok {
+			return rs
+		}
+		if p == "/" {
+			return nil
+		}
+		i := strings.LastIndexByte(p, '/')
+		if i <= 0 {
+			p = "/"
+		} else {
+			p = p[:i]
+		}
+	}
+}
+
 func (t pathTable) match(path, method string) (*Route, []string) {
 	if len(t) == 0 {
 		return nil, nil
