@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"time"
 
 	"gatehouse/internal/domain"
 	"gatehouse/internal/identity"
@@ -103,6 +104,12 @@ func (a *API) rotateIdentityKey(rc *reqCtx) (any, error) {
 		}
 		if d < 0 || d > identity.MaxGrace {
 			return nil, invalid("grace %q must be from 0s (a leaked key: every old key leaves the JWKS at once) to 30d", req.Grace)
+		}
+		// As identity.key_grace in the config: a rotated-out key must stay
+		// published as long as a token it signed can live, or upstreams
+		// refuse tokens still in use.
+		if d > 0 && d < time.Hour {
+			return nil, invalid("grace %q is shorter than the longest token lifetime (1h): tokens the old key signed would fail at upstreams before they expire; use at least 1h, or 0s for a leaked key", req.Grace)
 		}
 		grace = d
 	}

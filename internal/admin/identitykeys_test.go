@@ -195,6 +195,7 @@ func TestIdentityKeyRotation(t *testing.T) {
 	bad := []struct{ desc, body, want string }{
 		{"negative grace", `{"grace":"-1h"}`, `grace "-1h" must be from 0s`},
 		{"grace beyond 30 days", `{"grace":"31d"}`, `grace "31d" must be from 0s`},
+		{"grace shorter than a token can live", `{"grace":"5s"}`, `grace "5s" is shorter than the longest token lifetime (1h)`},
 		{"not a duration", `{"grace":"later"}`, `grace "later": use Go syntax`},
 		{"unknown member", `{"graze":"1h"}`, `unknown field "graze"`},
 	}
