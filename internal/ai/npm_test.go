@@ -25,13 +25,7 @@ import (
 // .npm-tests/ai/ when missing. Skipped only when node is absent and CI is
 // not set; under CI=true a missing node fails.
 func TestNPMOpenAISDK(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("node is required in CI for the npm openai SDK test")
-		}
-		t.Skip("node not installed")
-	}
+	node := npmtest.Node(t, "npm openai SDK test")
 	modules := npmtest.Install(t, "ai", "openai")
 	const text = "The sky is blue because of Rayleigh scattering."
 	call := aitest.ToolCall{ID: "toolu_01A", Name: "get_weather", Args: `{"city":"Paris"}`}

@@ -69,3 +69,19 @@ func Install(t testing.TB, name, probe string) string {
 	}
 	return modules
 }
+
+// Node returns the path of node for a test that drives an npm package
+// (what names the test in the failure). Without node the test is skipped,
+// except under CI (CI set), where a missing node fails it: the
+// independent-client tests must run there.
+func Node(t testing.TB, what string) string {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("node is required in CI for the %s", what)
+		}
+		t.Skipf("node not installed: skipping the %s", what)
+	}
+	return node
+}

@@ -29,13 +29,7 @@ import (
 // Skipped only when node is absent and CI is not set; under CI a missing
 // node fails.
 func TestAIGatewayNPMOpenAISDK(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("node is required in CI for the npm openai SDK test")
-		}
-		t.Skip("node not installed")
-	}
+	node := npmtest.Node(t, "npm openai SDK test")
 	modules := npmtest.Install(t, "server", "openai")
 	g := newAISDKGateway(t)
 	type route struct {

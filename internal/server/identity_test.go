@@ -170,13 +170,7 @@ type npmIdentityResult struct {
 // is skipped — except under CI, where that fails.
 func npmVerify(t *testing.T, jwksURL string, cases []npmIdentityCase) map[string]npmIdentityResult {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("node is required in CI for the npm jose identity-token test")
-		}
-		t.Skip("node not installed")
-	}
+	node := npmtest.Node(t, "npm jose identity-token test")
 	modules := npmtest.Install(t, "server", "jose")
 	in, _ := json.Marshal(cases)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -36,13 +36,7 @@ import (
 // .npm-tests/httpsig/ when missing. Skipped only when node is absent and
 // CI is not set; under CI=true a missing node fails.
 func TestNPMInterop(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("node is required in CI for the http-message-signatures interop test")
-		}
-		t.Skip("node not installed")
-	}
+	node := npmtest.Node(t, "http-message-signatures interop test")
 	modules := npmtest.Install(t, "httpsig", "http-message-signatures")
 
 	// Keys: private halves for node, public halves for the gateway.

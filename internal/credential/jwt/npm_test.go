@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"gatehouse/internal/credential/jwt/jose"
+	"gatehouse/internal/npmtest"
 )
 
 // joseVersion is the npm "jose" release the interop test mints with.
@@ -30,13 +31,7 @@ type npmKey struct {
 // test is skipped — except in CI (CI set), where that is a failure.
 func npmMint(t *testing.T, req map[string]any) (version string, keys []npmKey) {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("node is required in CI for the npm jose interop test")
-		}
-		t.Skip("node not installed: skipping the npm jose interop test")
-	}
+	node := npmtest.Node(t, "npm jose interop test")
 	root, err := filepath.Abs("../../..")
 	if err != nil {
 		t.Fatal(err)
