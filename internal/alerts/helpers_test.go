@@ -93,7 +93,7 @@ func newReceiver(t *testing.T, clk clock.Clock, fail func(n int) bool) *receiver
 	rc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		d := delivery{eventID: r.Header.Get(webhook.EventIDHeader), attempt: r.Header.Get(webhook.AttemptHeader),
-			typ:  r.Header.Get(webhook.EventHeader),
+			typ: r.Header.Get(webhook.EventHeader),
 			// A day's tolerance: the tests jump their fake clock by minutes
 			// between steps while a delivery may still be in flight (a late
 			// first attempt was "signed 10m ago" under load). The signature
