@@ -278,6 +278,20 @@ type shard struct {
 // it is less than half its lifetime old and signed by the current key,
 // else a freshly signed one. The error wraps ErrNoKey when there is no
 // usable key.
+// Problem says why the signer has no signing key ("" when it has one): a
+// services with identity_jwt then answers gateway.internal, so readiness
+// reports it.
+func (s *Signer) Problem() string {
+	ks := s.keys.Load()
+	switch {
+	case ks == nil:
+		return "no key loaded yet"
+	case ks.current == nil:
+		return ks.problem
+	}
+	return ""
+}
+
 func (s *Signer) Token(sub *Subject, now time.Time) (string, error) {
 	ks := s.keys.Load()
 	if ks == nil || ks.current == nil {

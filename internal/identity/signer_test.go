@@ -267,6 +267,20 @@ func ptr(t time.Time) *time.Time { return &t }
 // opened or does not match its public half, Token fails with ErrNoKey
 // (the pipeline then fails closed); the log names the kid and the cause,
 // never the key material.
+// TestProblemClearsWithAKey: a signer with a usable current key reports
+// no problem (readiness is not degraded).
+func TestProblemClearsWithAKey(t *testing.T) {
+	box := testBox(t, 1)
+	s := New(Options{Box: box})
+	if s.Problem() == "" {
+		t.Fatal("a signer that never synced reports no problem")
+	}
+	s.Sync([]domain.IdentityKey{newKey(t, box, domain.IdentityKeyCurrent)})
+	if p := s.Problem(); p != "" {
+		t.Fatalf("Problem %q with a current key", p)
+	}
+}
+
 func TestNoUsableKey(t *testing.T) {
 	box := testBox(t, 1)
 	good := newKey(t, box, domain.IdentityKeyCurrent)
@@ -299,6 +313,10 @@ func TestNoUsableKey(t *testing.T) {
 			}
 			if s.CurrentKID() != "" {
 				t.Errorf("CurrentKID %q", s.CurrentKID())
+			}
+			// Readiness reports the same reason.
+			if p := s.Problem(); !strings.Contains(p, c.wants) {
+				t.Errorf("Problem %q, want it to say %q", p, c.wants)
 			}
 			for _, k := range c.keys {
 				seed, _ := box.Open(k.PrivateKey)

@@ -608,6 +608,12 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 				out["redis"] = "unreachable: rate limits counted per node"
 			}
 		}
+		if s.identity != nil {
+			if p := s.identity.Problem(); p != "" {
+				out["status"] = "degraded"
+				out["identity"] = "cannot sign X-Gatehouse-Identity (services with identity_jwt answer gateway.internal): " + p
+			}
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
