@@ -20,6 +20,7 @@ import (
 	"gatehouse/internal/ai/aitest"
 	"gatehouse/internal/cluster"
 	"gatehouse/internal/store/postgres/pgtest"
+	"gatehouse/internal/testenv"
 )
 
 // cluster starts three gatehouse processes sharing one PostgreSQL schema
@@ -35,12 +36,7 @@ func startClusterVia(t *testing.T, dbURL, redisURL string) []*node {
 	t.Helper()
 	rc, _ := cluster.OpenRedis("redis://127.0.0.1:6379/0")
 	defer rc.Close()
-	if err := cluster.Ping(context.Background(), rc, time.Second); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("Redis: %v", err)
-		}
-		t.Skipf("Redis: %v", err)
-	}
+	testenv.Require(t, "Redis on 127.0.0.1:6379", cluster.Ping(context.Background(), rc, time.Second))
 	master := "GATEHOUSE_MASTER_KEY=MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 	var nodes []*node
 	for i := 0; i < 3; i++ {

@@ -16,21 +16,17 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"gatehouse/internal/console"
+	"gatehouse/internal/testenv"
 )
 
 // chromiumPath is Debian's chromium; .ci/run installs it.
-const chromiumPath = "/usr/bin/chromium"
+const chromiumPath = testenv.ChromiumPath
 
 // needChromium skips the browser tests on a developer machine without
 // Chromium, and fails them in CI, where it must be installed.
 func needChromium(t *testing.T) {
 	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is missing in CI: .ci/run must `apt-get install -y chromium`", chromiumPath)
-		}
-		t.Skipf("%s not installed (apt-get install chromium); browser tests skipped", chromiumPath)
-	}
+	testenv.Chromium(t)
 }
 
 // artifactsDir is where the screenshots go: $GATEHOUSE_ARTIFACTS/console

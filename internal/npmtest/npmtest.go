@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"gatehouse/internal/testenv"
 )
 
 // Install runs `npm ci` for testdata/npm into <repo>/.npm-tests/<name>
@@ -71,17 +73,11 @@ func Install(t testing.TB, name, probe string) string {
 }
 
 // Node returns the path of node for a test that drives an npm package
-// (what names the test in the failure). Without node the test is skipped,
-// except under CI (CI set), where a missing node fails it: the
-// independent-client tests must run there.
+// (what names the test): skipped without node, failed under CI
+// (testenv.Require).
 func Node(t testing.TB, what string) string {
 	t.Helper()
 	node, err := exec.LookPath("node")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("node is required in CI for the %s", what)
-		}
-		t.Skipf("node not installed: skipping the %s", what)
-	}
+	testenv.Require(t, "node, for the "+what, err)
 	return node
 }

@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"gatehouse/internal/testenv"
 )
 
 // chromiumPath is Debian's chromium, as the console's browser tests use.
@@ -35,12 +36,7 @@ type fetchResult struct {
 // on the rejection make readable. From another origin the fetch fails in
 // the browser.
 func TestCORSInARealBrowser(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is missing in CI: .ci/run must `apt-get install -y chromium`", chromiumPath)
-		}
-		t.Skipf("%s not installed (apt-get install chromium); browser test skipped", chromiumPath)
-	}
+	testenv.Chromium(t)
 	page := func() *httptest.Server {
 		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")

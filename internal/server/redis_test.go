@@ -2,13 +2,13 @@ package server
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"gatehouse/internal/cluster"
 	"gatehouse/internal/config"
+	"gatehouse/internal/testenv"
 )
 
 func testRedisURL(t *testing.T) string {
@@ -16,12 +16,7 @@ func testRedisURL(t *testing.T) string {
 	u := "redis://127.0.0.1:6379/0"
 	c, _ := cluster.OpenRedis(u)
 	defer c.Close()
-	if err := cluster.Ping(context.Background(), c, time.Second); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("Redis: %v (.ci/run starts it)", err)
-		}
-		t.Skipf("Redis: %v", err)
-	}
+	testenv.Require(t, "Redis on 127.0.0.1:6379", cluster.Ping(context.Background(), c, time.Second))
 	return u
 }
 

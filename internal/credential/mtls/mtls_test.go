@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"gatehouse/internal/reason"
+	"gatehouse/internal/testenv"
 )
 
 // world is one PKI: the trusted root and intermediate, a rogue root, and
@@ -138,13 +139,7 @@ func TestGoClient(t *testing.T) {
 // TestCurl: the same scenarios from curl --cert/--key/--cacert (OpenSSL's
 // TLS stack, PEM files as an operator would have them).
 func TestCurl(t *testing.T) {
-	curl, err := exec.LookPath("curl")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("curl is required in CI: ", err)
-		}
-		t.Skip("curl not installed")
-	}
+	curl := testenv.Program(t, "curl")
 	w := newWorld(t)
 	g := newGateway(t, w.trust, w.bindings, Options{})
 	serverCA := g.serverCAFile(t)
@@ -178,6 +173,7 @@ func TestCurl(t *testing.T) {
 			if err := json.Unmarshal([]byte(body), &a); err != nil {
 				t.Fatalf("body %q: %v", body, err)
 			}
+			var err error
 			if a.Status, err = strconv.Atoi(code); err != nil {
 				t.Fatal(err)
 			}

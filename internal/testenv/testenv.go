@@ -1,0 +1,44 @@
+// Package testenv is how tests ask for what they need from the machine —
+// a program (node, curl, Chromium) or a service (Redis) — in one place,
+// with one rule: on a developer machine without it the test is skipped;
+// under CI (CI set) it fails, because .ci/run installs or starts
+// everything the tests use and a skip there would hide a missing step.
+package testenv
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// Require ends the test when err says something it needs is missing:
+// Fatal under CI, Skip elsewhere. what names it for the message.
+func Require(t testing.TB, what string, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s is required in CI (.ci/run provides it): %v", what, err)
+	}
+	t.Skipf("%s not available, test skipped: %v", what, err)
+}
+
+// Program returns the path of name on PATH (see Require).
+func Program(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	Require(t, name, err)
+	return p
+}
+
+// ChromiumPath is Debian's chromium, which .ci/run installs.
+const ChromiumPath = "/usr/bin/chromium"
+
+// Chromium returns ChromiumPath (see Require).
+func Chromium(t testing.TB) string {
+	t.Helper()
+	_, err := os.Stat(ChromiumPath)
+	Require(t, "chromium (apt-get install -y chromium)", err)
+	return ChromiumPath
+}
