@@ -214,7 +214,7 @@ func storeIdentify(st store.Store) func(ctx context.Context, token string) (doma
 // ServeHTTP implements http.Handler.
 func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.handler.ServeHTTP(w, r) }
 
-// reqState is what an authenticated handler gets.
+// reqState is what an authenticated handler gets (console and portal).
 type reqState struct {
 	id string
 	se *session

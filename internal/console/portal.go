@@ -197,13 +197,6 @@ func NewPortal(cfg PortalConfig) (*Portal, error) {
 // ServeHTTP implements http.Handler.
 func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.handler.ServeHTTP(w, r) }
 
-type portalState struct {
-	id string
-	se *session
-}
-
-type portalHandler func(w http.ResponseWriter, r *http.Request, ps *portalState)
-
 func (p *Portal) routes() http.Handler {
 	mux := http.NewServeMux()
 	b := p.base
@@ -211,7 +204,7 @@ func (p *Portal) routes() http.Handler {
 	mux.HandleFunc("GET "+b+"/login", p.loginPage)
 	mux.HandleFunc("POST "+b+"/login", p.login)
 	mux.HandleFunc("GET "+b, func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, b+"/", http.StatusSeeOther) })
-	page := func(pattern string, h portalHandler) { mux.Handle(pattern, p.authed(h)) }
+	page := func(pattern string, h handlerFunc) { mux.Handle(pattern, p.authed(h)) }
 	page("POST "+b+"/logout", p.logout)
 	page("GET "+b+"/{$}", p.home)
 	page("GET "+b+"/services", p.services)
@@ -236,7 +229,7 @@ func (p *Portal) routes() http.Handler {
 	})
 }
 
-func (p *Portal) authed(h portalHandler) http.Handler {
+func (p *Portal) authed(h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := cookieValue(r, portalCookie)
 		se, ok := p.sess.get(id)
@@ -248,7 +241,7 @@ func (p *Portal) authed(h portalHandler) http.Handler {
 			http.Redirect(w, r, p.base+"/login", http.StatusSeeOther)
 			return
 		}
-		ps := &portalState{id: id, se: se}
+		ps := &reqState{id: id, se: se}
 		if err := p.stillActive(r.Context(), se); err != nil {
 			var out *loggedOut
 			if errors.As(err, &out) {
@@ -284,7 +277,7 @@ type pview struct {
 	D       any
 }
 
-func (p *Portal) view(ps *portalState, nav, title string, d any) *pview {
+func (p *Portal) view(ps *reqState, nav, title string, d any) *pview {
 	v := &pview{Title: title, Nav: nav, Base: p.base, D: d}
 	if ps != nil {
 		v.CSRF, v.Me, v.Flashes = ps.se.csrf, ps.se.consumer, p.sess.takeFlashes(ps.se)
@@ -292,14 +285,14 @@ func (p *Portal) view(ps *portalState, nav, title string, d any) *pview {
 	return v
 }
 
-func (p *Portal) renderError(w http.ResponseWriter, r *http.Request, ps *portalState, status int, heading, detail string) {
+func (p *Portal) renderError(w http.ResponseWriter, r *http.Request, ps *reqState, status int, heading, detail string) {
 	p.tpl.render(w, status, "p_error", "", p.view(ps, "", heading, errorData{Status: status, Heading: heading, Detail: detail, Back: p.base + "/"}))
 }
 
 // apiFailed reports an admin API failure to a portal user. The API's
 // detail is about the portal's own requests, which are confined to the
 // user's consumer, so it names nothing of others'.
-func (p *Portal) apiFailed(w http.ResponseWriter, r *http.Request, ps *portalState, err error) {
+func (p *Portal) apiFailed(w http.ResponseWriter, r *http.Request, ps *reqState, err error) {
 	var ae *apiError
 	if errors.As(err, &ae) && ae.Status < 500 {
 		p.renderError(w, r, ps, ae.Status, "Refused", ae.Detail)
@@ -309,7 +302,7 @@ func (p *Portal) apiFailed(w http.ResponseWriter, r *http.Request, ps *portalSta
 	p.renderError(w, r, ps, http.StatusInternalServerError, "Internal error", "The portal could not complete the request; quote the time to the gateway's operators.")
 }
 
-func (p *Portal) done(w http.ResponseWriter, r *http.Request, ps *portalState, msg, to string) {
+func (p *Portal) done(w http.ResponseWriter, r *http.Request, ps *reqState, msg, to string) {
 	p.sess.addFlash(ps.se, "ok", msg)
 	http.Redirect(w, r, cleanPath(p.base, to), http.StatusSeeOther)
 }
@@ -572,7 +565,7 @@ func (p *Portal) stillActive(ctx context.Context, se *session) error {
 	return p.refresh(ctx, &me)
 }
 
-func (p *Portal) logout(w http.ResponseWriter, r *http.Request, ps *portalState) {
+func (p *Portal) logout(w http.ResponseWriter, r *http.Request, ps *reqState) {
 	p.sess.delete(ps.id)
 	p.cookie.clear(w, r, portalCookie)
 	http.Redirect(w, r, p.base+"/login", http.StatusSeeOther)
@@ -583,7 +576,7 @@ var errKeyStopped = errors.New("portal: session key no longer authenticates")
 
 // fresh re-checks, before any change, that the session's key still
 // authenticates as the same consumer.
-func (p *Portal) fresh(r *http.Request, ps *portalState) (whoamiAnswer, error) {
+func (p *Portal) fresh(r *http.Request, ps *reqState) (whoamiAnswer, error) {
 	who, status, err := p.whoami(r.Context(), r, p.sess.portalKey(ps.se))
 	if err != nil {
 		return who, err
@@ -596,7 +589,7 @@ func (p *Portal) fresh(r *http.Request, ps *portalState) (whoamiAnswer, error) {
 
 // guardChange runs fresh and renders the refusal; it reports whether the
 // change may go ahead.
-func (p *Portal) guardChange(w http.ResponseWriter, r *http.Request, ps *portalState) bool {
+func (p *Portal) guardChange(w http.ResponseWriter, r *http.Request, ps *reqState) bool {
 	if ps.se.user != "" {
 		// A developer session acts by its account, which authed re-read
 		// (with its consumer and tenant) for this very request.
@@ -622,7 +615,7 @@ func (p *Portal) guardChange(w http.ResponseWriter, r *http.Request, ps *portalS
 
 // ownKey loads a key and confirms it is the session consumer's. Any other
 // key is "not found": the portal does not tell whether it exists.
-func (p *Portal) ownKey(r *http.Request, ps *portalState, id string) (keyItem, bool) {
+func (p *Portal) ownKey(r *http.Request, ps *reqState, id string) (keyItem, bool) {
 	var k keyItem
 	if err := p.api.get(r.Context(), p.cfg.Token, pathOf(nil, "keys", id), &k); err != nil {
 		return keyItem{}, false
@@ -774,7 +767,7 @@ func (p *Portal) usage(ctx context.Context, consumerID string) (usage, []domain.
 	return u, rej, nil
 }
 
-func (p *Portal) home(w http.ResponseWriter, r *http.Request, ps *portalState) {
+func (p *Portal) home(w http.ResponseWriter, r *http.Request, ps *reqState) {
 	ctx, me := r.Context(), ps.se.consumer
 	d := homeData{Services: map[string]string{}}
 	var keys listPage[keyItem]
@@ -849,7 +842,7 @@ func (p *Portal) visibleServices(ctx context.Context, me portalIdentity) ([]serv
 	return out, nil
 }
 
-func (p *Portal) services(w http.ResponseWriter, r *http.Request, ps *portalState) {
+func (p *Portal) services(w http.ResponseWriter, r *http.Request, ps *reqState) {
 	ctx := r.Context()
 	list, err := p.visibleServices(ctx, ps.se.consumer)
 	if err != nil {
@@ -867,7 +860,7 @@ func (p *Portal) services(w http.ResponseWriter, r *http.Request, ps *portalStat
 	p.tpl.render(w, http.StatusOK, "p_services", "", p.view(ps, "services", "Services", list))
 }
 
-func (p *Portal) subscribe(w http.ResponseWriter, r *http.Request, ps *portalState) {
+func (p *Portal) subscribe(w http.ResponseWriter, r *http.Request, ps *reqState) {
 	me := ps.se.consumer
 	svcID := strings.TrimSpace(r.PostFormValue("service"))
 	var sv domain.Service
@@ -900,7 +893,7 @@ type portalKeys struct {
 	Keys []keyItem
 }
 
-func (p *Portal) keys(w http.ResponseWriter, r *http.Request, ps *portalState) {
+func (p *Portal) keys(w http.ResponseWriter, r *http.Request, ps *reqState) {
 	var pg listPage[keyItem]
 	if err := p.api.get(r.Context(), p.cfg.Token, pathOf(url.Values{"consumer": {ps.se.consumer.ConsumerID}, "limit": {"100"}}, "keys"), &pg); err != nil {
 		p.apiFailed(w, r, ps, err)
@@ -909,11 +902,11 @@ func (p *Portal) keys(w http.ResponseWriter, r *http.Request, ps *portalState) {
 	p.tpl.render(w, http.StatusOK, "p_keys", "", p.view(ps, "keys", "Your keys", portalKeys{Keys: pg.Items}))
 }
 
-func (p *Portal) showSecret(w http.ResponseWriter, ps *portalState, d secretData) {
+func (p *Portal) showSecret(w http.ResponseWriter, ps *reqState, d secretData) {
 	p.tpl.render(w, http.StatusCreated, "p_secret", "", p.view(ps, "keys", d.Heading, d))
 }
 
-func (p *Portal) createKey(w http.ResponseWriter, r *http.Request, ps *portalState) {
+func (p *Portal) createKey(w http.ResponseWriter, r *http.Request, ps *reqState) {
 	if !p.guardChange(w, r, ps) {
 		return
 	}
@@ -935,7 +928,7 @@ func (p *Portal) createKey(w http.ResponseWriter, r *http.Request, ps *portalSta
 		Note: "Copy it now: it is shown only this once.", Back: p.base + "/keys"})
 }
 
-func (p *Portal) rotateKey(w http.ResponseWriter, r *http.Request, ps *portalState) {
+func (p *Portal) rotateKey(w http.ResponseWriter, r *http.Request, ps *reqState) {
 	id := r.PathValue("id")
 	if _, ok := p.ownKey(r, ps, id); !ok {
 		p.renderError(w, r, ps, http.StatusNotFound, "No such key", "You have no key "+id+".")
@@ -961,7 +954,7 @@ func (p *Portal) rotateKey(w http.ResponseWriter, r *http.Request, ps *portalSta
 		Note: "Your old key " + id + " keeps working until its grace period ends. Copy the new key now: it is shown only once.", Back: p.base + "/keys"})
 }
 
-func (p *Portal) revokeKey(w http.ResponseWriter, r *http.Request, ps *portalState) {
+func (p *Portal) revokeKey(w http.ResponseWriter, r *http.Request, ps *reqState) {
 	id := r.PathValue("id")
 	if _, ok := p.ownKey(r, ps, id); !ok {
 		p.renderError(w, r, ps, http.StatusNotFound, "No such key", "You have no key "+id+".")
@@ -988,7 +981,7 @@ type portalCalls struct {
 	Error  string
 }
 
-func (p *Portal) calls(w http.ResponseWriter, r *http.Request, ps *portalState) {
+func (p *Portal) calls(w http.ResponseWriter, r *http.Request, ps *reqState) {
 	q := url.Values{"limit": {"100"}}
 	f := url.Values{}
 	for _, k := range []string{"since", "until", "status", "reason", "after"} {
@@ -1029,7 +1022,7 @@ type portalCall struct {
 	Trace []domain.TraceStep
 }
 
-func (p *Portal) call(w http.ResponseWriter, r *http.Request, ps *portalState) {
+func (p *Portal) call(w http.ResponseWriter, r *http.Request, ps *reqState) {
 	var c domain.Call
 	err := p.api.get(r.Context(), p.cfg.Token, pathOf(nil, "calls", r.PathValue("id")), &c)
 	owned := err == nil && c.ConsumerID == ps.se.consumer.ConsumerID
@@ -1061,7 +1054,7 @@ type doctorData struct {
 	Error  string
 }
 
-func (p *Portal) doctorPage(w http.ResponseWriter, r *http.Request, ps *portalState) {
+func (p *Portal) doctorPage(w http.ResponseWriter, r *http.Request, ps *reqState) {
 	p.tpl.render(w, http.StatusOK, "p_doctor", "", p.view(ps, "doctor", "Doctor", doctorData{Method: "GET", Path: "/"}))
 }
 
@@ -1072,7 +1065,7 @@ func (p *Portal) doctorPage(w http.ResponseWriter, r *http.Request, ps *portalSt
 // without a credential. A pasted key that works must be the session
 // consumer's own. Only the path is the user's: the host is the gateway's
 // own.
-func (p *Portal) runDoctor(w http.ResponseWriter, r *http.Request, ps *portalState) {
+func (p *Portal) runDoctor(w http.ResponseWriter, r *http.Request, ps *reqState) {
 	d := doctorData{Method: strings.ToUpper(strings.TrimSpace(r.PostFormValue("method"))), Path: strings.TrimSpace(r.PostFormValue("path"))}
 	if d.Method == "" {
 		d.Method = http.MethodGet
