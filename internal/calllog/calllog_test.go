@@ -418,6 +418,13 @@ func TestRecordsKeepQueueingWhileTheStoreIsDown(t *testing.T) {
 			t.Fatalf("record %d refused while the store was down and the queue had room", i)
 		}
 	}
+	// The sink reports its first failure before the writer counts the
+	// retry: give the writer the moment it needs (on a loaded CI machine
+	// the stats were read in between).
+	deadline := time.Now().Add(wait)
+	for w.Stats().Retries == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
 	if s := w.Stats(); s.Queued != more+1 || s.Written != 0 || s.Retries == 0 {
 		t.Fatalf("stats while down %+v, want Queued %d, Written 0, some retries", s, more+1)
 	}
