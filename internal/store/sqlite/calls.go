@@ -1,11 +1,13 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,171 +19,287 @@ import (
 const callCols = `request_id, ts, route_id, service_id, tenant_id, consumer_id, credential_id, credential_type,
 	method, path, status, code, client_ip, user_agent, latency_us, upstream_us, bytes_in, bytes_out, engine, trace, ai`
 
-// callsPerStmt is how many rows one INSERT statement carries. Multi-row
-// statements amortize the driver's per-statement cost (binding, stepping,
-// its context watcher) over many rows; 32 rows × 20 columns stays far below
-// SQLite's 32 766 bound-parameter limit. Measured by BenchmarkInsertCalls512.
-const callsPerStmt = 32
+// The embedded store keeps the call log in blocks (callblock.go): one row
+// of call_blocks per batch, and one row of call_ids per call for lookups
+// by request ID and for skipping a record already stored. The calls table of
+// the shared migrations stays empty here (PostgreSQL uses it); rows an
+// older binary wrote there are moved into blocks when the store opens.
+const callBlocksSchema = `
+CREATE TABLE IF NOT EXISTS call_blocks (
+    id        INTEGER PRIMARY KEY,
+    ts_min    BIGINT NOT NULL,
+    ts_max    BIGINT NOT NULL,
+    n         INTEGER NOT NULL,
+    consumers TEXT NOT NULL,
+    codes     TEXT NOT NULL,
+    routes    TEXT NOT NULL,
+    tenants   TEXT NOT NULL,
+    data      BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS call_blocks_ts_max ON call_blocks (ts_max);
+CREATE INDEX IF NOT EXISTS call_blocks_ts_min ON call_blocks (ts_min);
+CREATE TABLE IF NOT EXISTS call_ids (
+    request_id TEXT PRIMARY KEY,
+    block      INTEGER NOT NULL
+) WITHOUT ROWID;`
 
-const callColCount = 21
+// idsPerStmt is how many call_ids rows one INSERT carries: multi-row
+// statements amortize the driver's per-statement cost.
+const idsPerStmt = 128
 
-// insertCallsSQL builds "INSERT … VALUES (…),(…) … ON CONFLICT DO NOTHING"
-// for n rows.
-func insertCallsSQL(n int) string {
-	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", callColCount), ", ") + ")"
-	var b strings.Builder
-	b.WriteString(`INSERT INTO calls (` + callCols + `) VALUES `)
-	for i := range n {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(row)
-	}
-	b.WriteString(` ON CONFLICT (request_id) DO NOTHING`)
-	return b.String()
+// insertIDsSQL builds the INSERT of n (request_id, block) rows; a request
+// ID already stored is skipped.
+func insertIDsSQL(n int) string {
+	return `INSERT INTO call_ids (request_id, block) VALUES ` +
+		strings.TrimSuffix(strings.Repeat("(?, ?), ", n), ", ") + ` ON CONFLICT (request_id) DO NOTHING`
 }
 
-// InsertCalls writes a batch in one transaction through prepared
-// multi-row statements (one for full chunks of callsPerStmt rows, one for
-// the remainder). A record whose request ID is already stored is skipped,
-// so the call-log writer may retry a batch whose commit outcome it did not
-// see. Calls are not admin changes: the version does not move.
+// blockWork is InsertCalls' reusable scratch space.
+type blockWork struct {
+	enc  blockEncoder
+	keep []*domain.Call
+	args []any
+}
+
+// InsertCalls writes a batch in one transaction as one block. A record
+// whose request ID is already stored (or appears earlier in the batch) is
+// skipped, so the call-log writer may retry a batch whose commit outcome it
+// did not see. Calls are not admin changes: the version does not move.
 func (s *Store) InsertCalls(ctx context.Context, calls []domain.Call) error {
 	if len(calls) == 0 {
 		return nil
 	}
-	sqlTx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: insert calls: begin: %w", err)
 	}
-	defer sqlTx.Rollback() //nolint:errcheck // no-op after Commit
-	// The full-chunk statement is prepared once per Store on its single
-	// write connection; StmtContext reuses that preparation.
-	full := sqlTx.StmtContext(ctx, s.insertCalls)
-	defer full.Close()
-	args := make([]any, 0, callsPerStmt*callColCount)
-	var traces store.TraceEncoder
-	for start := 0; start < len(calls); start += callsPerStmt {
-		chunk := calls[start:min(start+callsPerStmt, len(calls))]
-		args = args[:0]
-		for i := range chunk {
-			c := &chunk[i]
-			var trace, ai any
-			if c.Trace != nil {
-				if trace, err = traces.Encode(c.Trace, enc); err != nil {
-					return err
-				}
-			}
-			if c.AI != nil {
-				if ai, err = enc(c.AI); err != nil {
-					return err
-				}
-			}
-			args = append(args, c.RequestID, tm(c.Time), c.RouteID, c.ServiceID, c.TenantID,
-				c.ConsumerID, c.CredentialID, c.CredentialType, c.Method, c.Path, c.Status, c.Code, c.ClientIP,
-				c.UserAgent, c.LatencyMicros, c.UpstreamMicros, c.BytesIn, c.BytesOut, c.Engine, trace, ai)
-		}
-		if len(chunk) == callsPerStmt {
-			_, err = full.ExecContext(ctx, args...)
-		} else {
-			_, err = sqlTx.ExecContext(ctx, insertCallsSQL(len(chunk)), args...)
-		}
-		if err != nil {
-			return fmt.Errorf("sqlite: insert calls %q…: %w", chunk[0].RequestID, err)
-		}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	if err := s.insertBlock(ctx, tx, calls); err != nil {
+		return err
 	}
-	if err := sqlTx.Commit(); err != nil {
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlite: insert calls: commit: %w", err)
 	}
 	return nil
 }
 
-func scanCall(r rowScanner) (domain.Call, error) {
-	var (
-		c     domain.Call
-		ts    int64
-		trace sql.NullString
-		ai    sql.NullString
-	)
-	if err := r.Scan(&c.RequestID, &ts, &c.RouteID, &c.ServiceID, &c.TenantID, &c.ConsumerID, &c.CredentialID,
-		&c.CredentialType, &c.Method, &c.Path, &c.Status, &c.Code, &c.ClientIP, &c.UserAgent, &c.LatencyMicros,
-		&c.UpstreamMicros, &c.BytesIn, &c.BytesOut, &c.Engine, &trace, &ai); err != nil {
-		return c, err
+// insertBlock stores calls as one new block inside tx.
+func (s *Store) insertBlock(ctx context.Context, tx *sql.Tx, calls []domain.Call) error {
+	wk := s.blockWork.Get().(*blockWork)
+	defer func() {
+		clear(wk.keep)
+		clear(wk.args)
+		wk.keep, wk.args = wk.keep[:0], wk.args[:0]
+		s.blockWork.Put(wk)
+	}()
+	var id int64
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) + 1 FROM call_blocks`).Scan(&id); err != nil {
+		return fmt.Errorf("sqlite: insert calls: next block: %w", err)
 	}
-	c.Time = fromTm(ts)
-	if trace.Valid {
-		if err := dec(trace.String, &c.Trace); err != nil {
-			return c, fmt.Errorf("call %q: %w", c.RequestID, err)
+	full := tx.StmtContext(ctx, s.insertIDs)
+	defer full.Close()
+	var kept map[string]bool // only when the batch met a request ID already stored
+	for start := 0; start < len(calls); start += idsPerStmt {
+		chunk := calls[start:min(start+idsPerStmt, len(calls))]
+		wk.args = wk.args[:0]
+		for i := range chunk {
+			wk.args = append(wk.args, chunk[i].RequestID, id)
+		}
+		var res sql.Result
+		var err error
+		if len(chunk) == idsPerStmt {
+			res, err = full.ExecContext(ctx, wk.args...)
+		} else {
+			res, err = tx.ExecContext(ctx, insertIDsSQL(len(chunk)), wk.args...)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: insert calls %q…: %w", chunk[0].RequestID, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("sqlite: insert calls: %w", err)
+		}
+		if n == int64(len(chunk)) && kept == nil {
+			for i := range chunk {
+				wk.keep = append(wk.keep, &chunk[i])
+			}
+			continue
+		}
+		// Some request IDs were stored before (a retried batch, a
+		// duplicate within the batch): keep the records whose ID row this
+		// block just wrote, each once.
+		if kept == nil {
+			kept = make(map[string]bool, len(calls))
+			for _, c := range wk.keep {
+				kept[c.RequestID] = true
+			}
+		}
+		for i := range chunk {
+			c := &chunk[i]
+			if kept[c.RequestID] {
+				continue
+			}
+			var block int64
+			if err := tx.QueryRowContext(ctx, `SELECT block FROM call_ids WHERE request_id = ?`, c.RequestID).Scan(&block); err != nil {
+				return fmt.Errorf("sqlite: insert calls: %q: %w", c.RequestID, err)
+			}
+			if block == id {
+				kept[c.RequestID] = true
+				wk.keep = append(wk.keep, c)
+			}
 		}
 	}
-	if ai.Valid {
-		if err := dec(ai.String, &c.AI); err != nil {
-			return c, fmt.Errorf("call %q: %w", c.RequestID, err)
-		}
+	if len(wk.keep) == 0 {
+		return nil
 	}
-	return c, nil
+	return putBlock(ctx, tx, &wk.enc, id, wk.keep, false)
+}
+
+// putBlock encodes calls and inserts (or, with replace, rewrites) block id.
+func putBlock(ctx context.Context, tx *sql.Tx, e *blockEncoder, id int64, calls []*domain.Call, replace bool) error {
+	data, err := e.encode(calls)
+	if err != nil {
+		return err
+	}
+	sum := summarize(calls)
+	q := `INSERT INTO call_blocks (ts_min, ts_max, n, consumers, codes, routes, tenants, data, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	if replace {
+		q = `UPDATE call_blocks SET ts_min = ?, ts_max = ?, n = ?, consumers = ?, codes = ?, routes = ?, tenants = ?, data = ? WHERE id = ?`
+	}
+	if _, err := tx.ExecContext(ctx, q, sum.tsMin, sum.tsMax, len(calls), sum.consumers, sum.codes, sum.routes, sum.tenants, data, id); err != nil {
+		return fmt.Errorf("sqlite: insert calls: block %d: %w", id, err)
+	}
+	return nil
 }
 
 // QueryCalls lists calls newest first (time, then request ID, descending).
 // Since is inclusive, Until exclusive. The cursor is opaque: it encodes the
 // last call's (time, request ID), so pages stay stable while new calls
 // arrive.
+//
+// Blocks are read by descending ts_max, skipping those whose summary
+// rules them out. Blocks overlap in time (a long request's record lands in
+// a later batch), so a record is final only once it is newer than the
+// ts_max of every block not read yet; reading stops when a page (plus one,
+// to know whether there is a next page) is final.
 func (s *Store) QueryCalls(ctx context.Context, f store.CallFilter) ([]domain.Call, string, error) {
-	query, args, limit, err := callsQuery(f)
+	q, err := newCallQuery(f)
 	if err != nil {
 		return nil, "", err
 	}
-	items, err := queryAll(ctx, s.r, scanCall, query, args...)
+	rows, err := s.r.QueryContext(ctx, q.sql, q.args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("sqlite: query calls: %w", err)
 	}
-	if len(items) > limit {
-		items = items[:limit]
-		last := items[limit-1]
-		return items, encodeCallCursor(tm(last.Time), last.RequestID), nil
+	defer rows.Close()
+	var got []domain.Call
+	for rows.Next() {
+		var tsMax int64
+		var data sql.RawBytes
+		if err := rows.Scan(&tsMax, &data); err != nil {
+			return nil, "", fmt.Errorf("sqlite: query calls: %w", err)
+		}
+		if finalCount(got, tsMax) > q.limit {
+			break
+		}
+		if got, err = decodeBlock(data, got, q.match); err != nil {
+			return nil, "", fmt.Errorf("sqlite: query calls: %w", err)
+		}
 	}
-	return items, "", nil
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("sqlite: query calls: %w", err)
+	}
+	slices.SortFunc(got, newestFirst)
+	if len(got) > q.limit {
+		got = got[:q.limit]
+		last := got[q.limit-1]
+		return got, encodeCallCursor(tm(last.Time), last.RequestID), nil
+	}
+	return got, "", nil
 }
 
-// callsQuery is QueryCalls' statement, its arguments and the page size (it
-// asks for one row more, to know whether there is a next page).
-func callsQuery(f store.CallFilter) (string, []any, int, error) {
-	var w filter
+// finalCount is how many of got are newer than tsMax.
+func finalCount(got []domain.Call, tsMax int64) int {
+	n := 0
+	for i := range got {
+		if tm(got[i].Time) > tsMax {
+			n++
+		}
+	}
+	return n
+}
+
+func newestFirst(a, b domain.Call) int {
+	if c := cmp.Compare(tm(b.Time), tm(a.Time)); c != 0 {
+		return c
+	}
+	return strings.Compare(b.RequestID, a.RequestID)
+}
+
+// callQuery is one QueryCalls: the block statement and the exact test of
+// each decoded record.
+type callQuery struct {
+	sql   string
+	args  []any
+	limit int
+	f     store.CallFilter
+	// the cursor: only records before (afterTS, afterID) in newest-first order
+	cursor          bool
+	afterTS         int64
+	afterID         string
+	since, until    int64
+	hasSince, hasUn bool
+}
+
+func newCallQuery(f store.CallFilter) (*callQuery, error) {
+	q := &callQuery{f: f, limit: pageLimit(f.Limit)}
+	var where []string
 	if !f.Since.IsZero() {
-		w.where = append(w.where, "ts >= ?")
-		w.args = append(w.args, tm(f.Since))
+		q.since, q.hasSince = tm(f.Since), true
+		where = append(where, "ts_max >= ?")
+		q.args = append(q.args, q.since)
 	}
 	if !f.Until.IsZero() {
-		w.where = append(w.where, "ts < ?")
-		w.args = append(w.args, tm(f.Until))
-	}
-	// consumer_id and code repeat the condition of their partial index
-	// (migration 00011) so that the planner may use it.
-	if f.ConsumerID != "" {
-		w.where = append(w.where, "consumer_id <> ''")
-		w.eq("consumer_id", f.ConsumerID)
-	}
-	w.eq("route_id", f.RouteID)
-	w.eq("tenant_id", f.TenantID)
-	if f.Code != "" {
-		w.where = append(w.where, "code <> ''")
-		w.eq("code", f.Code)
-	}
-	if f.Status != 0 {
-		w.where = append(w.where, "status = ?")
-		w.args = append(w.args, f.Status)
+		q.until, q.hasUn = tm(f.Until), true
+		where = append(where, "ts_min < ?")
+		q.args = append(q.args, q.until)
 	}
 	if f.After != "" {
 		ts, id, err := decodeCallCursor(f.After)
 		if err != nil {
-			return "", nil, 0, err
+			return nil, err
 		}
-		w.where = append(w.where, "(ts < ? OR (ts = ? AND request_id < ?))")
-		w.args = append(w.args, ts, ts, id)
+		q.cursor, q.afterTS, q.afterID = true, ts, id
+		where = append(where, "ts_min <= ?")
+		q.args = append(q.args, ts)
 	}
-	limit := pageLimit(f.Limit)
-	return `SELECT ` + callCols + ` FROM calls` + whereClause(w.where) + ` ORDER BY ts DESC, request_id DESC LIMIT ?`,
-		append(w.args, limit+1), limit, nil
+	for _, sf := range []struct{ col, v string }{
+		{"consumers", f.ConsumerID}, {"codes", f.Code}, {"routes", f.RouteID}, {"tenants", f.TenantID},
+	} {
+		if sf.v != "" {
+			where = append(where, "instr("+sf.col+", ?) > 0")
+			q.args = append(q.args, member(sf.v))
+		}
+	}
+	q.sql = `SELECT ts_max, data FROM call_blocks` + whereClause(where) + ` ORDER BY ts_max DESC, id DESC`
+	return q, nil
+}
+
+// match is the exact filter of one decoded record.
+func (q *callQuery) match(c *domain.Call) bool {
+	ts := tm(c.Time)
+	f := &q.f
+	switch {
+	case q.hasSince && ts < q.since, q.hasUn && ts >= q.until:
+		return false
+	case q.cursor && (ts > q.afterTS || ts == q.afterTS && c.RequestID >= q.afterID):
+		return false
+	case f.ConsumerID != "" && c.ConsumerID != f.ConsumerID, f.RouteID != "" && c.RouteID != f.RouteID,
+		f.TenantID != "" && c.TenantID != f.TenantID, f.Code != "" && c.Code != f.Code,
+		f.Status != 0 && c.Status != f.Status:
+		return false
+	}
+	return true
 }
 
 func encodeCallCursor(ts int64, requestID string) string {
@@ -201,36 +319,149 @@ func decodeCallCursor(c string) (int64, string, error) {
 	return ts, id, nil
 }
 
-// GetCall finds one call by request ID.
+// GetCall finds one call by request ID: its block through call_ids, then
+// the record in the block.
 func (s *Store) GetCall(ctx context.Context, requestID string) (domain.Call, error) {
-	c, err := scanCall(s.r.QueryRowContext(ctx, `SELECT `+callCols+` FROM calls WHERE request_id = ?`, requestID))
+	var data []byte
+	err := s.r.QueryRowContext(ctx, `SELECT b.data FROM call_ids i JOIN call_blocks b ON b.id = i.block
+		WHERE i.request_id = ?`, requestID).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
-		return c, notFound("call %q not found", requestID)
+		return domain.Call{}, notFound("call %q not found", requestID)
 	}
 	if err != nil {
-		return c, fmt.Errorf("sqlite: get call: %w", err)
+		return domain.Call{}, fmt.Errorf("sqlite: get call: %w", err)
 	}
-	return c, nil
+	got, err := decodeBlock(data, nil, func(c *domain.Call) bool { return c.RequestID == requestID })
+	if err != nil {
+		return domain.Call{}, fmt.Errorf("sqlite: get call %q: %w", requestID, err)
+	}
+	if len(got) == 0 {
+		return domain.Call{}, notFound("call %q not found", requestID)
+	}
+	return got[0], nil
 }
 
-// DeleteCallsBefore removes calls strictly older than t, in chunks of
-// Store.deleteChunk rows per transaction, and returns how many it removed.
+// blocksPerDelete is how many blocks one retention transaction reads.
+const blocksPerDelete = 8
+
+// DeleteCallsBefore removes calls strictly older than t and returns how
+// many it removed. Blocks wholly older are deleted; a block spanning t is
+// rewritten with its newer records. Each transaction handles at most
+// blocksPerDelete blocks, so pruning a large backlog never holds the write
+// connection long enough to stall the call-log writer.
 func (s *Store) DeleteCallsBefore(ctx context.Context, t time.Time) (int64, error) {
+	cut := tm(t)
 	var total int64
 	for {
-		res, err := s.w.ExecContext(ctx, `DELETE FROM calls WHERE request_id IN
-			(SELECT request_id FROM calls WHERE ts < ? LIMIT ?)`, tm(t), s.deleteChunk)
-		if err != nil {
-			return total, fmt.Errorf("sqlite: delete calls: %w", err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return total, fmt.Errorf("sqlite: delete calls: %w", err)
-		}
+		n, more, err := s.deleteBlocksBefore(ctx, cut)
 		total += n
-		if n < int64(s.deleteChunk) {
-			return total, nil
+		if err != nil || !more {
+			return total, err
 		}
+	}
+}
+
+func (s *Store) deleteBlocksBefore(ctx context.Context, cut int64) (removed int64, more bool, err error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, false, fmt.Errorf("sqlite: delete calls: begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	type block struct {
+		id   int64
+		data []byte
+	}
+	var blocks []block
+	rows, err := tx.QueryContext(ctx, `SELECT id, data FROM call_blocks WHERE ts_min < ? ORDER BY ts_min LIMIT ?`, cut, blocksPerDelete)
+	if err != nil {
+		return 0, false, fmt.Errorf("sqlite: delete calls: %w", err)
+	}
+	for rows.Next() {
+		var b block
+		if err := rows.Scan(&b.id, &b.data); err != nil {
+			rows.Close()
+			return 0, false, fmt.Errorf("sqlite: delete calls: %w", err)
+		}
+		blocks = append(blocks, b)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return 0, false, fmt.Errorf("sqlite: delete calls: %w", err)
+	}
+	var e blockEncoder
+	for _, b := range blocks {
+		calls, err := decodeBlock(b.data, nil, nil)
+		if err != nil {
+			return 0, false, fmt.Errorf("sqlite: delete calls: block %d: %w", b.id, err)
+		}
+		var old []string
+		var keep []*domain.Call
+		for i := range calls {
+			if tm(calls[i].Time) < cut {
+				old = append(old, calls[i].RequestID)
+			} else {
+				keep = append(keep, &calls[i])
+			}
+		}
+		for start := 0; start < len(old); start += idsPerStmt {
+			chunk := old[start:min(start+idsPerStmt, len(old))]
+			args := make([]any, len(chunk))
+			for i, id := range chunk {
+				args[i] = id
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM call_ids WHERE request_id IN (?`+
+				strings.Repeat(", ?", len(chunk)-1)+`)`, args...); err != nil {
+				return 0, false, fmt.Errorf("sqlite: delete calls: %w", err)
+			}
+		}
+		if len(keep) == 0 {
+			_, err = tx.ExecContext(ctx, `DELETE FROM call_blocks WHERE id = ?`, b.id)
+		} else {
+			err = putBlock(ctx, tx, &e, b.id, keep, true)
+		}
+		if err != nil {
+			return 0, false, fmt.Errorf("sqlite: delete calls: block %d: %w", b.id, err)
+		}
+		removed += int64(len(old))
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, false, fmt.Errorf("sqlite: delete calls: commit: %w", err)
+	}
+	return removed, len(blocks) == blocksPerDelete, nil
+}
+
+// moveLegacyCalls moves rows of the calls table (written by a binary before
+// call blocks) into blocks, a batch per transaction, oldest first.
+func (s *Store) moveLegacyCalls(ctx context.Context) (int, error) {
+	moved := 0
+	for {
+		calls, err := queryAll(ctx, s.w, scanCall, `SELECT `+callCols+` FROM calls ORDER BY ts LIMIT 512`)
+		if err != nil {
+			return moved, fmt.Errorf("sqlite: move calls into blocks: %w", err)
+		}
+		if len(calls) == 0 {
+			return moved, nil
+		}
+		tx, err := s.w.BeginTx(ctx, nil)
+		if err != nil {
+			return moved, fmt.Errorf("sqlite: move calls into blocks: %w", err)
+		}
+		err = s.insertBlock(ctx, tx, calls)
+		for start := 0; err == nil && start < len(calls); start += idsPerStmt {
+			chunk := calls[start:min(start+idsPerStmt, len(calls))]
+			args := make([]any, len(chunk))
+			for i := range chunk {
+				args[i] = chunk[i].RequestID
+			}
+			_, err = tx.ExecContext(ctx, `DELETE FROM calls WHERE request_id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`, args...)
+		}
+		if err == nil {
+			err = tx.Commit()
+		}
+		if err != nil {
+			_ = tx.Rollback()
+			return moved, fmt.Errorf("sqlite: move calls into blocks: %w", err)
+		}
+		moved += len(calls)
 	}
 }
 
@@ -269,4 +500,29 @@ func (s *Store) touch(ctx context.Context, table, what string, lastUsed map[stri
 		return fmt.Errorf("sqlite: touch %ss: commit: %w", what, err)
 	}
 	return nil
+}
+func scanCall(r rowScanner) (domain.Call, error) {
+	var (
+		c     domain.Call
+		ts    int64
+		trace sql.NullString
+		ai    sql.NullString
+	)
+	if err := r.Scan(&c.RequestID, &ts, &c.RouteID, &c.ServiceID, &c.TenantID, &c.ConsumerID, &c.CredentialID,
+		&c.CredentialType, &c.Method, &c.Path, &c.Status, &c.Code, &c.ClientIP, &c.UserAgent, &c.LatencyMicros,
+		&c.UpstreamMicros, &c.BytesIn, &c.BytesOut, &c.Engine, &trace, &ai); err != nil {
+		return c, err
+	}
+	c.Time = fromTm(ts)
+	if trace.Valid {
+		if err := dec(trace.String, &c.Trace); err != nil {
+			return c, fmt.Errorf("call %q: %w", c.RequestID, err)
+		}
+	}
+	if ai.Valid {
+		if err := dec(ai.String, &c.AI); err != nil {
+			return c, fmt.Errorf("call %q: %w", c.RequestID, err)
+		}
+	}
+	return c, nil
 }

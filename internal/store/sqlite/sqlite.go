@@ -29,6 +29,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -53,8 +54,10 @@ type Store struct {
 	// backlog never holds the write connection long enough to stall the
 	// call-log writer.
 	deleteChunk int
-	// insertCalls is the prepared INSERT of callsPerStmt call rows.
-	insertCalls *sql.Stmt
+	// insertIDs is the prepared INSERT of idsPerStmt call_ids rows.
+	insertIDs *sql.Stmt
+	// blockWork pools InsertCalls' scratch space (*blockWork).
+	blockWork sync.Pool
 }
 
 var _ store.Store = (*Store)(nil)
@@ -125,8 +128,20 @@ func (s *Store) init(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: %s: %w", s.path, err)
 	}
-	if s.insertCalls, err = s.w.PrepareContext(ctx, insertCallsSQL(callsPerStmt)); err != nil {
+	if _, err := s.w.ExecContext(ctx, callBlocksSchema); err != nil {
+		return fmt.Errorf("sqlite: %s: call blocks: %w", s.path, err)
+	}
+	if s.insertIDs, err = s.w.PrepareContext(ctx, insertIDsSQL(idsPerStmt)); err != nil {
 		return fmt.Errorf("sqlite: %s: prepare call insert: %w", s.path, err)
+	}
+	s.blockWork.New = func() any { return new(blockWork) }
+	moved, err := s.moveLegacyCalls(ctx)
+	if err != nil {
+		return fmt.Errorf("sqlite: %s: %w", s.path, err)
+	}
+	if moved > 0 {
+		slog.Default().LogAttrs(ctx, slog.LevelInfo, "call log moved into blocks",
+			slog.String("path", s.path), slog.Int("calls", moved))
 	}
 	slog.Default().LogAttrs(ctx, slog.LevelInfo, "store opened",
 		slog.String("driver", "sqlite"), slog.String("path", s.path),
@@ -197,8 +212,8 @@ func (s *Store) Path() string { return s.path }
 // closes, folding the WAL back into the database file.
 func (s *Store) Close() error {
 	var errs []error
-	if s.insertCalls != nil {
-		errs = append(errs, s.insertCalls.Close())
+	if s.insertIDs != nil {
+		errs = append(errs, s.insertIDs.Close())
 	}
 	if s.r != nil && s.r != s.w {
 		errs = append(errs, s.r.Close())
