@@ -19,11 +19,21 @@ import (
 	"gatehouse/internal/tracing"
 )
 
+// Proxy listener servers (Config.ProxyServer).
+const (
+	ProxyServerFast    = "fast"
+	ProxyServerNetHTTP = "net/http"
+)
+
 // Config is the gateway's configuration.
 type Config struct {
 	// Environment this gateway serves: live or test (§1, §3).
 	Environment string `yaml:"environment"`
 	ProxyAddr   string `yaml:"proxy_addr"`
+	// ProxyServer is the HTTP/1.1 server of a cleartext proxy listener:
+	// "fast" (internal/front, fasthttp's connection loop, the default) or
+	// "net/http". A TLS listener is always net/http (HTTP/2, mTLS).
+	ProxyServer string `yaml:"proxy_server"`
 	AdminAddr   string `yaml:"admin_addr"`
 	// Database is the storage URL: sqlite://path (embedded) or postgres://…
 	Database string `yaml:"database"`
@@ -176,6 +186,7 @@ func Default() Config {
 	return Config{
 		Environment:     domain.EnvLive,
 		ProxyAddr:       ":8080",
+		ProxyServer:     ProxyServerFast,
 		AdminAddr:       "127.0.0.1:8081",
 		Database:        "sqlite://./gatehouse-data/gatehouse.db",
 		LogLevel:        "info",
@@ -329,6 +340,7 @@ func applyEnv(cfg *Config, getenv func(string) string) {
 		}
 	}
 	set(&cfg.ProxyAddr, "GATEHOUSE_PROXY_ADDR")
+	set(&cfg.ProxyServer, "GATEHOUSE_PROXY_SERVER")
 	set(&cfg.AdminAddr, "GATEHOUSE_ADMIN_ADDR")
 	set(&cfg.Database, "GATEHOUSE_DATABASE_URL")
 	set(&cfg.RedisURL, "GATEHOUSE_REDIS_URL")
@@ -350,6 +362,11 @@ func (c *Config) validate(lines map[string]int) error {
 		if _, _, err := net.SplitHostPort(a.v); err != nil {
 			bad(a.field, fmt.Sprintf("%q is not host:port (e.g. \":8080\" or \"127.0.0.1:0\"): %v", a.v, err))
 		}
+	}
+	switch c.ProxyServer {
+	case ProxyServerFast, ProxyServerNetHTTP:
+	default:
+		bad("proxy_server", fmt.Sprintf("%q: use fast (the default) or net/http", c.ProxyServer))
 	}
 	if c.ProxyAddr == c.AdminAddr && !strings.HasSuffix(c.ProxyAddr, ":0") {
 		bad("admin_addr", "the admin API needs its own listener: it is never served on the proxy port")

@@ -98,64 +98,70 @@ func TestGigabyteFlatMemory(t *testing.T) {
 		{"download, Content-Length", false, false},
 		{"download, chunked", false, true},
 	}
-	for _, tc := range cases {
-		t.Run(tc.desc, func(t *testing.T) {
-			g := proxytest.NewGateway(t, newDefault(proxy.Options{}))
-			upstreamSum := make(chan string, 1)
-			up := proxytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-				h := crc32.New(castagnoli)
-				if tc.upload {
-					n, err := io.Copy(h, r.Body)
+	for _, listener := range []string{"net/http", "fast front"} {
+		for _, tc := range cases {
+			t.Run(listener+"/"+tc.desc, func(t *testing.T) {
+				engine := newDefault(proxy.Options{})
+				if listener == "fast front" {
+					engine = onFastFront(engine)
+				}
+				g := proxytest.NewGateway(t, engine)
+				upstreamSum := make(chan string, 1)
+				up := proxytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+					h := crc32.New(castagnoli)
+					if tc.upload {
+						n, err := io.Copy(h, r.Body)
+						upstreamSum <- fmt.Sprintf("%08x/%d/%v", h.Sum32(), n, err)
+						return
+					}
+					if !tc.chunked {
+						w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+					}
+					n, err := io.Copy(io.MultiWriter(w, h), proxytest.NewPattern(size))
 					upstreamSum <- fmt.Sprintf("%08x/%d/%v", h.Sum32(), n, err)
-					return
+				})
+				g.Service(nil, up.URL)
+				stop := peakRSS()
+				start := time.Now()
+				client := crc32.New(castagnoli)
+				var n int64
+				if tc.upload {
+					req := g.NewRequest("PUT", "/blob", io.TeeReader(proxytest.NewPattern(size), client))
+					if !tc.chunked {
+						req.ContentLength = size
+					}
+					resp, _ := g.Do(req)
+					if resp.StatusCode != 200 {
+						t.Fatalf("status %d", resp.StatusCode)
+					}
+					n = size
+				} else {
+					resp, err := g.Client.Do(g.NewRequest("GET", "/blob", nil))
+					if err != nil {
+						t.Fatal(err)
+					}
+					n, err = io.Copy(client, resp.Body)
+					resp.Body.Close()
+					if err != nil {
+						t.Fatal(err)
+					}
 				}
-				if !tc.chunked {
-					w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+				elapsed := time.Since(start)
+				growth := stop()
+				want := fmt.Sprintf("%08x/%d/<nil>", client.Sum32(), size)
+				if got := <-upstreamSum; got != want || n != size {
+					t.Fatalf("upstream %s, client %s (%d bytes)", got, want, n)
 				}
-				n, err := io.Copy(io.MultiWriter(w, h), proxytest.NewPattern(size))
-				upstreamSum <- fmt.Sprintf("%08x/%d/%v", h.Sum32(), n, err)
+				rec := g.Next()
+				if rec.Res.Engine != proxy.EngineFast || rec.Res.Err != nil || (tc.upload && rec.Res.BytesIn != size) || (!tc.upload && rec.Res.BytesOut != size) {
+					t.Errorf("record %+v", rec.Res)
+				}
+				t.Logf("%d MiB in %v (%.0f MiB/s), RSS growth %.1f MiB", size>>20, elapsed.Round(time.Millisecond),
+					float64(size>>20)/elapsed.Seconds(), float64(growth)/(1<<20))
+				if growth > limit {
+					t.Errorf("RSS grew by %.1f MiB while streaming %d MiB; limit %d MiB", float64(growth)/(1<<20), size>>20, limit>>20)
+				}
 			})
-			g.Service(nil, up.URL)
-			stop := peakRSS()
-			start := time.Now()
-			client := crc32.New(castagnoli)
-			var n int64
-			if tc.upload {
-				req := g.NewRequest("PUT", "/blob", io.TeeReader(proxytest.NewPattern(size), client))
-				if !tc.chunked {
-					req.ContentLength = size
-				}
-				resp, _ := g.Do(req)
-				if resp.StatusCode != 200 {
-					t.Fatalf("status %d", resp.StatusCode)
-				}
-				n = size
-			} else {
-				resp, err := g.Client.Do(g.NewRequest("GET", "/blob", nil))
-				if err != nil {
-					t.Fatal(err)
-				}
-				n, err = io.Copy(client, resp.Body)
-				resp.Body.Close()
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
-			elapsed := time.Since(start)
-			growth := stop()
-			want := fmt.Sprintf("%08x/%d/<nil>", client.Sum32(), size)
-			if got := <-upstreamSum; got != want || n != size {
-				t.Fatalf("upstream %s, client %s (%d bytes)", got, want, n)
-			}
-			rec := g.Next()
-			if rec.Res.Engine != proxy.EngineFast || rec.Res.Err != nil || (tc.upload && rec.Res.BytesIn != size) || (!tc.upload && rec.Res.BytesOut != size) {
-				t.Errorf("record %+v", rec.Res)
-			}
-			t.Logf("%d MiB in %v (%.0f MiB/s), RSS growth %.1f MiB", size>>20, elapsed.Round(time.Millisecond),
-				float64(size>>20)/elapsed.Seconds(), float64(growth)/(1<<20))
-			if growth > limit {
-				t.Errorf("RSS grew by %.1f MiB while streaming %d MiB; limit %d MiB", float64(growth)/(1<<20), size>>20, limit>>20)
-			}
-		})
+		}
 	}
 }

@@ -39,6 +39,7 @@ import (
 	"gatehouse/internal/credential/jwt"
 	"gatehouse/internal/credential/mtls"
 	"gatehouse/internal/domain"
+	"gatehouse/internal/front"
 	"gatehouse/internal/identity"
 	"gatehouse/internal/metrics"
 	"gatehouse/internal/pipeline"
@@ -104,6 +105,8 @@ type Server struct {
 
 	proxyLn, adminLn   net.Listener
 	proxySrv, adminSrv *http.Server
+	// fastSrv serves a cleartext proxy listener when proxy_server is fast.
+	fastSrv *front.Server
 	// GeneratedToken is the bootstrap admin token generated on first start
 	// (empty when GATEHOUSE_ADMIN_TOKEN was set or admins already existed).
 	GeneratedToken string
@@ -633,11 +636,18 @@ func (s *Server) Serve(ctx context.Context) error {
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	s.adminSrv = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	if s.tls == nil && s.cfg.ProxyServer != config.ProxyServerNetHTTP {
+		s.fastSrv = &front.Server{Handler: s.proxySrv.Handler, Log: s.log, ReadHeaderTimeout: s.proxySrv.ReadHeaderTimeout}
+	}
 	errc := make(chan error, 2)
 	go func() {
 		if s.tls != nil {
 			s.proxySrv.TLSConfig = s.tls
 			errc <- s.proxySrv.ServeTLS(s.proxyLn, "", "")
+			return
+		}
+		if s.fastSrv != nil {
+			errc <- s.fastSrv.Serve(s.proxyLn)
 			return
 		}
 		errc <- s.proxySrv.Serve(s.proxyLn)
@@ -668,6 +678,9 @@ func (s *Server) shutdown() error {
 	defer cancel()
 	s.log.Info("shutting down: draining requests and flushing the call log")
 	err := errors.Join(s.proxySrv.Shutdown(ctx), s.adminSrv.Shutdown(ctx))
+	if s.fastSrv != nil {
+		err = errors.Join(err, s.fastSrv.Shutdown(ctx))
+	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		s.log.Warn("shutdown: some requests were still in flight at shutdown_timeout; closing them")
 		_ = s.proxySrv.Close()

@@ -95,6 +95,22 @@ type Gateway struct {
 	recs  chan Record
 }
 
+// Listener is implemented by a Forwarder (a test wrapper) whose gateway is
+// served by another HTTP/1.1 server than net/http's: Serve starts it on a
+// loopback port with handler h (and stops it at the test's end).
+type Listener interface {
+	Serve(t *testing.T, h http.Handler) *httptest.Server
+}
+
+// FastFront reports whether the gateway around fwd is served by the
+// proxy listener's fast front (internal/front), whose documented answers
+// differ from net/http's in a few places (request smuggling probes are
+// refused, not normalised).
+func FastFront(fwd proxy.Forwarder) bool {
+	_, ok := fwd.(Listener)
+	return ok
+}
+
 // NewGateway starts a gateway around the engine newEngine makes.
 func NewGateway(t *testing.T, newEngine func(t *testing.T) proxy.Forwarder) *Gateway {
 	t.Helper()
@@ -105,8 +121,12 @@ func NewGateway(t *testing.T, newEngine func(t *testing.T) proxy.Forwarder) *Gat
 		recs:  make(chan Record, 1024),
 	}
 	g.Ups = proxy.NewUpstreams(proxy.UpstreamOptions{Clock: g.Clock})
-	g.Server = httptest.NewServer(http.HandlerFunc(g.serve))
-	t.Cleanup(g.Server.Close)
+	if l, ok := g.Fwd.(Listener); ok {
+		g.Server = l.Serve(t, http.HandlerFunc(g.serve))
+	} else {
+		g.Server = httptest.NewServer(http.HandlerFunc(g.serve))
+		t.Cleanup(g.Server.Close)
+	}
 	tr := &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 16, ExpectContinueTimeout: guard}
 	g.Client = &http.Client{Transport: tr, Timeout: 2 * guard}
 	t.Cleanup(tr.CloseIdleConnections)

@@ -1,0 +1,834 @@
+// Package front is the proxy listener's HTTP/1.1 server for cleartext
+// connections: fasthttp's connection loop and request parser in front of the
+// same http.Handler (the pipeline) that net/http serves on TLS listeners.
+//
+// Why not net/http here: on the allowed path net/http's server costs about
+// as much CPU per request as everything else Gatehouse does together
+// (measured with wrk on one pinned CPU, 2026-11-27, bench/README
+// "Listener"): a net/http server forwarding through a pooled fasthttp client
+// with one key check and nothing else reaches 0.62–0.70× nginx, fasthttp's
+// own server with the same client 0.98×, so no gateway on net/http could
+// reach issue 3's 0.6× nginx with authentication and a call log on top. The
+// difference is per-request goroutine and context work (the background read
+// that watches for a closed client, cancel contexts, header maps built from
+// textproto) and two extra wake-ups per request.
+//
+// What the handler sees is an ordinary *http.Request and http.ResponseWriter
+// (pooled, reused across requests):
+//
+//   - the request: method, URL parsed from the raw request target (no path
+//     normalisation, as net/http), Host, RemoteAddr, headers with canonical
+//     names and repeated fields in order, Content-Length or chunked framing,
+//     a body streamed from the connection when it is larger than
+//     BufferBody (a 1 GB upload holds no more than that in memory), and a
+//     context carrying http.LocalAddrContextKey that is cancelled when the
+//     handler returns or a write to the client fails (net/http also cancels
+//     it when the client closes an idle-looking connection; here a client
+//     that left is noticed at the next write);
+//   - the response: buffered into fasthttp's response (written after the
+//     handler returns, with Content-Length) until the handler flushes, sets
+//     trailers or writes more than BufferResponse bytes; from then on it is
+//     written straight to the connection, chunked (or with the handler's
+//     Content-Length), each Flush reaching the client at once. Afterwards
+//     the connection is handed back to fasthttp's loop, so keep-alive goes
+//     on. fasthttp runs with ReduceMemoryUsage, which flushes every response
+//     before the next request is read: nothing of an earlier response can be
+//     pending when a handler writes directly.
+//   - Hijack for protocol upgrades (httputil.ReverseProxy's WebSocket
+//     path); panics with http.ErrAbortHandler abort the connection, as in
+//     net/http.
+//
+// Requests with both Content-Length and Transfer-Encoding (RFC 9112 §6.3: a
+// smuggling attempt) are refused with 400 before any handler runs.
+package front
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Server serves HTTP/1.1 on cleartext connections with Handler.
+type Server struct {
+	// Handler serves every request.
+	Handler http.Handler
+	// Log receives connection-level errors and handler panics.
+	Log *slog.Logger
+	// ReadHeaderTimeout bounds reading a request's head (and a body of
+	// up to BufferBody bytes); 10 s when zero.
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout bounds the wait for the next request on a keep-alive
+	// connection; 2 minutes when zero.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds a request's head; 64 KiB when zero.
+	MaxHeaderBytes int
+
+	srv   *fasthttp.Server
+	std   *http.Server // serves connections handed off (Expect: 100-continue)
+	once  sync.Once
+	pool  sync.Pool // *exchange
+	bufws sync.Pool // *bufio.Writer for direct responses
+}
+
+// BufferBody is the largest request body read whole before the handler
+// runs; larger ones (and chunked ones) stream from the connection.
+const BufferBody = 64 << 10
+
+// BufferResponse is the most response body kept in memory before the
+// response is written to the connection (chunked, or with the handler's
+// Content-Length).
+const BufferResponse = 64 << 10
+
+// bodyReadTimeout bounds reading a streamed request body (the head's
+// timeout would cut long uploads).
+const bodyReadTimeout = 24 * time.Hour
+
+func (s *Server) init() {
+	s.once.Do(func() {
+		if s.Log == nil {
+			s.Log = slog.Default()
+		}
+		rh := s.ReadHeaderTimeout
+		if rh <= 0 {
+			rh = 10 * time.Second
+		}
+		idle := s.IdleTimeout
+		if idle <= 0 {
+			idle = 2 * time.Minute
+		}
+		mh := s.MaxHeaderBytes
+		if mh <= 0 {
+			mh = 64 << 10
+		}
+		s.pool.New = func() any {
+			x := &exchange{s: s, hdr: make(http.Header, 8)}
+			x.w.x = x
+			x.w.hdr = make(http.Header, 8)
+			return x
+		}
+		s.std = &http.Server{Handler: s.Handler, ReadHeaderTimeout: rh, IdleTimeout: idle, MaxHeaderBytes: mh,
+			ErrorLog: slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn)}
+		s.srv = &fasthttp.Server{
+			Handler:                      s.handle,
+			ExpectHandler:                s.expect,
+			Name:                         "",
+			NoDefaultServerHeader:        true,
+			NoDefaultContentType:         true,
+			DisablePreParseMultipartForm: true,
+			StreamRequestBody:            true,
+			MaxRequestBodySize:           BufferBody,
+			ReduceMemoryUsage:            true,
+			ReadBufferSize:               mh,
+			ReadTimeout:                  rh,
+			IdleTimeout:                  idle,
+			CloseOnShutdown:              true,
+			// A hijacked connection is ours: finishDirect hands it to a new
+			// ServeConn loop (which closes it at the end, or hands it on
+			// again), closeAfter closes it.
+			KeepHijackedConns:             true,
+			DisableHeaderNamesNormalizing: false,
+			Logger:                        fastLogger{s.Log},
+			HeaderReceived: func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+				if h.ContentLength() > BufferBody || h.ContentLength() == -1 {
+					return fasthttp.RequestConfig{ReadTimeout: bodyReadTimeout}
+				}
+				return fasthttp.RequestConfig{}
+			},
+		}
+	})
+}
+
+// Serve accepts connections on ln until Shutdown or Close.
+func (s *Server) Serve(ln net.Listener) error {
+	s.init()
+	return s.srv.Serve(ln)
+}
+
+// Shutdown stops accepting, closes idle connections and waits for active
+// ones until ctx is done.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.init()
+	return errors.Join(s.srv.ShutdownWithContext(ctx), s.std.Shutdown(ctx))
+}
+
+// expect hands a request with "Expect: 100-continue" and its connection to
+// net/http. fasthttp answers 100 before any handler runs; net/http sends
+// it only when the handler first reads the body, so a request the gateway
+// or the upstream refuses from its head alone is refused before the client
+// sends a byte of its body (RFC 9110 §10.1.1). Such requests are rare; the
+// connection stays on net/http afterwards. The head is replayed from
+// fasthttp's parse; a client that sent body bytes before the 100 (allowed,
+// unusual) loses them to fasthttp's reader, which is reset here.
+func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
+	head := append([]byte(nil), ctx.Request.Header.Header()...)
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(c net.Conn) { s.handOff(c, head) })
+	return http.StatusExpectationFailed // not 100: fasthttp reads no body and calls no handler
+}
+
+// handOff serves c with net/http, head first.
+func (s *Server) handOff(c net.Conn, head []byte) {
+	rc := &replayConn{Conn: c, head: head}
+	if err := s.std.Serve(&oneConn{c: rc}); !errors.Is(err, errServed) {
+		_ = c.Close()
+	}
+}
+
+// errServed ends oneConn's Serve once its connection was handed over.
+var errServed = errors.New("front: connection handed to net/http")
+
+// oneConn is a listener of one connection: Serve returns after accepting
+// it, and net/http's connection goroutine serves it to its end.
+type oneConn struct {
+	c    *replayConn
+	once sync.Once
+}
+
+func (l *oneConn) Accept() (net.Conn, error) {
+	var c net.Conn
+	l.once.Do(func() { c = l.c })
+	if c != nil {
+		return c, nil
+	}
+	return nil, errServed
+}
+func (l *oneConn) Close() error   { return nil }
+func (l *oneConn) Addr() net.Addr { return l.c.LocalAddr() }
+
+// replayConn reads head before the connection's own bytes.
+type replayConn struct {
+	net.Conn
+	head []byte
+}
+
+func (c *replayConn) Read(p []byte) (int, error) {
+	if len(c.head) > 0 {
+		n := copy(p, c.head)
+		c.head = c.head[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// fastLogger routes fasthttp's connection errors to slog at warn level.
+type fastLogger struct{ log *slog.Logger }
+
+// A connection the gateway closed on purpose (an aborted response) is not
+// worth a line.
+func (l fastLogger) Printf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if strings.Contains(msg, net.ErrClosed.Error()) {
+		return
+	}
+	l.log.Warn("proxy listener: " + msg)
+}
+
+// exchange is one request's pooled state.
+type exchange struct {
+	s      *Server
+	ctx    *fasthttp.RequestCtx
+	req    http.Request
+	r      *http.Request // req with its context
+	hdr    http.Header
+	body   bytes.Reader
+	stream streamBody
+	w      writer
+	cancel context.CancelFunc
+}
+
+// streamBody is a request body read from the connection.
+type streamBody struct {
+	r io.Reader
+}
+
+func (b *streamBody) Read(p []byte) (int, error) { return b.r.Read(p) }
+func (b *streamBody) Close() error               { return nil }
+
+var errSmuggling = errors.New("Content-Length together with Transfer-Encoding")
+
+func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	x := s.pool.Get().(*exchange)
+	x.ctx = ctx
+	defer s.release(x)
+	if err := x.build(); err != nil {
+		ctx.Response.Reset()
+		ctx.SetConnectionClose()
+		ctx.Error("400 Bad Request: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			x.abort(p)
+		}
+	}()
+	s.Handler.ServeHTTP(&x.w, x.r)
+	x.w.finish()
+}
+
+func (s *Server) release(x *exchange) {
+	if x.cancel != nil {
+		x.cancel()
+		x.cancel = nil
+	}
+	clear(x.hdr)
+	x.w.reset()
+	x.req, x.r = http.Request{}, nil
+	x.body.Reset(nil)
+	x.stream.r = nil
+	x.ctx = nil
+	s.pool.Put(x)
+}
+
+// build fills the pooled *http.Request from fasthttp's parsed request.
+func (x *exchange) build() error {
+	ctx := x.ctx
+	rh := &ctx.Request.Header
+	if len(rh.Peek("Transfer-Encoding")) > 0 && rh.ContentLength() != -1 || hasBoth(rh) {
+		return errSmuggling
+	}
+	uri := string(ctx.RequestURI())
+	u, err := url.ParseRequestURI(uri)
+	if err != nil {
+		return fmt.Errorf("request target %q: %w", uri, err)
+	}
+	r := &x.req
+	r.Method = methodString(ctx.Method())
+	r.URL = u
+	r.RequestURI = uri
+	if rh.IsHTTP11() {
+		r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/1.1", 1, 1
+	} else {
+		r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/1.0", 1, 0
+	}
+	r.Host = string(ctx.Host())
+	if u.Host != "" {
+		r.Host = u.Host
+	}
+	r.RemoteAddr = ctx.RemoteAddr().String()
+	r.Close = rh.ConnectionClose()
+	for k, v := range rh.All() {
+		key := headerKey(k)
+		if key == "Host" {
+			continue
+		}
+		x.hdr[key] = append(x.hdr[key], string(v))
+	}
+	r.Header = x.hdr
+	switch cl := rh.ContentLength(); {
+	case cl == -1:
+		r.ContentLength = -1
+		r.TransferEncoding = chunked
+	case cl > 0:
+		r.ContentLength = int64(cl)
+	}
+	switch {
+	case ctx.Request.IsBodyStream():
+		x.stream.r = ctx.RequestBodyStream()
+		r.Body = &x.stream
+	case len(ctx.Request.Body()) > 0:
+		x.body.Reset(ctx.Request.Body())
+		r.Body = io.NopCloser(&x.body)
+		r.ContentLength = int64(len(ctx.Request.Body()))
+		r.TransferEncoding = nil
+	default:
+		r.Body = http.NoBody
+	}
+	c, cancel := context.WithCancel(context.WithValue(context.Background(), http.LocalAddrContextKey, ctx.LocalAddr()))
+	x.cancel = cancel
+	// WithContext is the only way to set a request's context; the copy it
+	// makes is the one allocation of the request struct.
+	x.r = r.WithContext(c)
+	x.w.start(ctx, r.Method == http.MethodHead, r.ProtoMinor == 1)
+	return nil
+}
+
+var chunked = []string{"chunked"}
+
+// hasBoth reports a request head carrying both Content-Length and
+// Transfer-Encoding. fasthttp drops Content-Length when the body is
+// chunked, so the raw head is consulted; it is only scanned when the
+// parsed head has a Transfer-Encoding at all.
+func hasBoth(rh *fasthttp.RequestHeader) bool {
+	if rh.ContentLength() != -1 {
+		return false
+	}
+	raw := rh.RawHeaders()
+	return headerIn(raw, "content-length") && headerIn(raw, "transfer-encoding")
+}
+
+// headerIn reports whether raw (a request head's header lines) has a field
+// named name (lower case).
+func headerIn(raw []byte, name string) bool {
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		if i := bytes.IndexByte(line, ':'); i == len(name) && strings.EqualFold(string(line[:i]), name) {
+			return true
+		}
+	}
+	return false
+}
+
+// abort handles a handler panic: http.ErrAbortHandler closes the connection
+// silently (the client sees the truncation); anything else is logged with
+// its stack and answered 500 when nothing was written yet.
+func (x *exchange) abort(p any) {
+	if p != http.ErrAbortHandler {
+		x.s.Log.Error("proxy listener: handler panic", "panic", p, "stack", string(debug.Stack()))
+	}
+	if p == http.ErrAbortHandler || x.w.mode != modeBuffered || x.w.wroteHeader {
+		x.w.mode = modeHijacked
+		_ = x.ctx.Conn().Close()
+		x.ctx.HijackSetNoResponse(true)
+		x.ctx.Hijack(closeConn)
+		return
+	}
+	x.ctx.Response.Reset()
+	x.ctx.SetConnectionClose()
+	x.ctx.Error("500 Internal Server Error", http.StatusInternalServerError)
+}
+
+// methodString returns the method without an allocation for the usual ones.
+func methodString(m []byte) string {
+	switch string(m) {
+	case http.MethodGet:
+		return http.MethodGet
+	case http.MethodPost:
+		return http.MethodPost
+	case http.MethodPut:
+		return http.MethodPut
+	case http.MethodDelete:
+		return http.MethodDelete
+	case http.MethodHead:
+		return http.MethodHead
+	case http.MethodPatch:
+		return http.MethodPatch
+	case http.MethodOptions:
+		return http.MethodOptions
+	}
+	return string(m)
+}
+
+// commonKeys are header names returned without an allocation (fasthttp has
+// already normalised names to the canonical form).
+var commonKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{"Accept", "Accept-Encoding", "Accept-Language", "Authorization", "Cache-Control",
+		"Connection", "Content-Length", "Content-Type", "Cookie", "Host", "Origin", "Referer", "User-Agent",
+		"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Real-Ip", "X-Request-Id", "X-Api-Key",
+		"Forwarded", "Traceparent", "Tracestate", "Expect", "Upgrade", "Sec-Websocket-Key", "Sec-Websocket-Version",
+		"Signature", "Signature-Input", "Content-Digest", "Date", "If-None-Match", "If-Modified-Since", "Te",
+		"Access-Control-Request-Method", "Access-Control-Request-Headers", "Anthropic-Version", "X-Goog-Api-Key"} {
+		m[k] = k
+	}
+	return m
+}()
+
+func headerKey(k []byte) string {
+	if s, ok := commonKeys[string(k)]; ok {
+		return s
+	}
+	return http.CanonicalHeaderKey(string(k))
+}
+
+// Response modes.
+const (
+	modeBuffered = iota // into fasthttp's response, written after the handler
+	modeDirect          // written to the connection as it comes
+	modeHijacked        // the handler owns the connection (or it was aborted)
+)
+
+// writer is the http.ResponseWriter of one exchange.
+type writer struct {
+	x           *exchange
+	ctx         *fasthttp.RequestCtx
+	hdr         http.Header
+	status      int
+	wroteHeader bool
+	head        bool // a HEAD request: no body
+	http11      bool
+	mode        int
+	// direct mode
+	bw       *bufio.Writer
+	chunked  bool
+	declared int64 // Content-Length the handler set, -1 if none
+	written  int64
+	trailers []string // names declared in the Trailer field
+	err      error    // the first write error to the client
+}
+
+var (
+	_ http.ResponseWriter = (*writer)(nil)
+	_ http.Flusher        = (*writer)(nil)
+	_ http.Hijacker       = (*writer)(nil)
+)
+
+func (w *writer) start(ctx *fasthttp.RequestCtx, head, http11 bool) {
+	w.ctx, w.head, w.http11 = ctx, head, http11
+	w.declared = -1
+}
+
+func (w *writer) reset() {
+	clear(w.hdr)
+	if w.bw != nil {
+		w.bw.Reset(nil)
+		w.x.s.bufws.Put(w.bw)
+	}
+	*w = writer{x: w.x, hdr: w.hdr, trailers: w.trailers[:0]}
+}
+
+func (w *writer) Header() http.Header { return w.hdr }
+
+func (w *writer) WriteHeader(code int) {
+	if w.wroteHeader || w.mode == modeHijacked {
+		return
+	}
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		w.informational(code)
+		return
+	}
+	w.wroteHeader = true
+	w.status = code
+	if v := w.hdr.Get("Content-Length"); v != "" {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
+			w.declared = n
+		}
+	}
+	if _, ok := w.hdr["Trailer"]; ok {
+		// Trailers need chunked framing: go direct now.
+		w.direct()
+	}
+}
+
+// informational writes a 1xx response straight away (fasthttp's writer
+// holds nothing: see the package comment).
+func (w *writer) informational(code int) {
+	if w.mode != modeBuffered {
+		return
+	}
+	conn := w.ctx.Conn()
+	var b []byte
+	b = fmt.Appendf(b, "HTTP/1.1 %d %s\r\n", code, http.StatusText(code))
+	for k, vs := range w.hdr {
+		for _, v := range vs {
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = append(b, v...)
+			b = append(b, "\r\n"...)
+		}
+	}
+	b = append(b, "\r\n"...)
+	if _, err := conn.Write(b); err != nil {
+		w.fail(err)
+	}
+}
+
+func bodyAllowed(status int) bool {
+	return !(status >= 100 && status < 200 || status == http.StatusNoContent || status == http.StatusNotModified)
+}
+
+func (w *writer) Write(p []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	switch {
+	case w.mode == modeHijacked:
+		return 0, http.ErrHijacked
+	case !bodyAllowed(w.status):
+		return 0, http.ErrBodyNotAllowed
+	case w.err != nil:
+		return 0, w.err
+	case w.head:
+		w.written += int64(len(p))
+		return len(p), nil
+	}
+	if w.declared >= 0 && w.written+int64(len(p)) > w.declared {
+		return 0, http.ErrContentLength
+	}
+	if w.mode == modeBuffered {
+		if len(w.ctx.Response.Body())+len(p) <= BufferResponse {
+			w.ctx.Response.AppendBody(p)
+			w.written += int64(len(p))
+			return len(p), nil
+		}
+		w.direct()
+		if w.err != nil {
+			return 0, w.err
+		}
+	}
+	n, err := w.writeBody(p)
+	w.written += int64(n)
+	return n, err
+}
+
+// writeBody writes p to the connection in direct mode.
+func (w *writer) writeBody(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if w.chunked {
+		w.bw.WriteString(strconv.FormatInt(int64(len(p)), 16))
+		w.bw.WriteString("\r\n")
+	}
+	n, err := w.bw.Write(p)
+	if err == nil && w.chunked {
+		_, err = w.bw.WriteString("\r\n")
+	}
+	if err != nil {
+		w.fail(err)
+		return n, err
+	}
+	return n, nil
+}
+
+// fail records a write error to the client: the client is gone, so the
+// request's context is cancelled (what net/http does when it notices).
+func (w *writer) fail(err error) {
+	if w.err == nil {
+		w.err = err
+		if w.x.cancel != nil {
+			w.x.cancel()
+		}
+	}
+}
+
+func (w *writer) Flush() { _ = w.FlushError() }
+
+// FlushError sends what was written so far to the client (used by
+// http.ResponseController).
+func (w *writer) FlushError() error {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.mode == modeHijacked {
+		return http.ErrHijacked
+	}
+	if w.mode == modeBuffered {
+		w.direct()
+	}
+	if w.err != nil {
+		return w.err
+	}
+	if err := w.bw.Flush(); err != nil {
+		w.fail(err)
+		return err
+	}
+	return nil
+}
+
+// direct switches to writing on the connection: the status line and
+// header now, then what was buffered. fasthttp is told to write nothing for
+// this request and to continue serving the connection afterwards.
+func (w *writer) direct() {
+	if w.mode != modeBuffered {
+		return
+	}
+	w.mode = modeDirect
+	s := w.x.s
+	conn := w.ctx.Conn()
+	// fasthttp writes nothing for this request; finishDirect decides
+	// whether the connection goes on serving requests.
+	w.ctx.HijackSetNoResponse(true)
+	w.closeAfter()
+	if bw, ok := s.bufws.Get().(*bufio.Writer); ok {
+		bw.Reset(conn)
+		w.bw = bw
+	} else {
+		w.bw = bufio.NewWriterSize(conn, 8<<10)
+	}
+	if v, ok := w.hdr["Trailer"]; ok {
+		for _, t := range v {
+			for name := range strings.SplitSeq(t, ",") {
+				if name = strings.TrimSpace(name); name != "" {
+					w.trailers = append(w.trailers, http.CanonicalHeaderKey(name))
+				}
+			}
+		}
+	}
+	bodyOK := bodyAllowed(w.status) && !w.head
+	w.chunked = bodyOK && w.http11 && (w.declared < 0 || len(w.trailers) > 0)
+	b := w.bw
+	b.WriteString("HTTP/1.1 ")
+	b.WriteString(strconv.Itoa(w.status))
+	b.WriteByte(' ')
+	b.WriteString(http.StatusText(w.status))
+	b.WriteString("\r\n")
+	for k, vs := range w.hdr {
+		if k == "Transfer-Encoding" || k == "Connection" || w.chunked && k == "Content-Length" || strings.HasPrefix(k, http.TrailerPrefix) {
+			continue
+		}
+		for _, v := range vs {
+			b.WriteString(k)
+			b.WriteString(": ")
+			b.WriteString(headerValue(v))
+			b.WriteString("\r\n")
+		}
+	}
+	if _, ok := w.hdr["Date"]; !ok {
+		b.WriteString("Date: ")
+		b.WriteString(time.Now().UTC().Format(http.TimeFormat))
+		b.WriteString("\r\n")
+	}
+	switch {
+	case w.chunked:
+		b.WriteString("Transfer-Encoding: chunked\r\n")
+	case bodyOK && w.declared < 0:
+		// HTTP/1.0 without a length: the body ends with the connection.
+		b.WriteString("Connection: close\r\n")
+	}
+	b.WriteString("\r\n")
+	if buffered := w.ctx.Response.Body(); len(buffered) > 0 && !w.head {
+		_, _ = w.writeBody(buffered)
+	}
+	w.ctx.Response.ResetBody()
+}
+
+// closeAfter makes the hijack handler close the connection instead of
+// serving more requests on it.
+func (w *writer) closeAfter() {
+	w.ctx.Hijack(closeConn)
+}
+
+func closeConn(c net.Conn) { _ = c.Close() }
+
+// headerValue drops CR and LF from a header value (a handler bug must not
+// become response splitting).
+func headerValue(v string) string {
+	if strings.ContainsAny(v, "\r\n") {
+		return strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
+	}
+	return v
+}
+
+// finish completes the response after the handler returned.
+func (w *writer) finish() {
+	if !w.wroteHeader && w.mode == modeBuffered {
+		w.WriteHeader(http.StatusOK)
+	}
+	switch w.mode {
+	case modeHijacked:
+		return
+	case modeBuffered:
+		if w.hasTrailerValues() {
+			w.direct()
+			w.finishDirect()
+			return
+		}
+		w.toFastHTTP()
+		return
+	}
+	w.finishDirect()
+}
+
+func (w *writer) hasTrailerValues() bool {
+	for k := range w.hdr {
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *writer) finishDirect() {
+	if w.err == nil && w.chunked {
+		b := w.bw
+		b.WriteString("0\r\n")
+		for _, k := range w.trailers {
+			for _, v := range w.hdr[k] {
+				b.WriteString(k + ": " + headerValue(v) + "\r\n")
+			}
+		}
+		for k, vs := range w.hdr {
+			if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {
+				for _, v := range vs {
+					b.WriteString(http.CanonicalHeaderKey(name) + ": " + headerValue(v) + "\r\n")
+				}
+			}
+		}
+		b.WriteString("\r\n")
+	}
+	if w.err == nil {
+		if err := w.bw.Flush(); err != nil {
+			w.fail(err)
+		}
+	}
+	if w.err != nil || w.x.req.Close || (w.declared >= 0 && !w.chunked && !w.head && w.written != w.declared && bodyAllowed(w.status)) ||
+		bodyAllowed(w.status) && !w.head && !w.chunked && w.declared < 0 {
+		// The client cannot tell where this response ends (or asked to
+		// close): close.
+		_ = w.ctx.Conn().Close()
+		w.closeAfter()
+		return
+	}
+	// Serve the connection's next requests with a new fasthttp loop once
+	// this handler returns: the hijacked connection keeps fasthttp's
+	// buffered reader, so pipelined requests are not lost.
+	s := w.x.s
+	w.ctx.Hijack(func(c net.Conn) { _ = s.srv.ServeConn(c) })
+}
+
+// toFastHTTP moves the buffered response into fasthttp's, which writes it
+// after the handler returns.
+func (w *writer) toFastHTTP() {
+	resp := &w.ctx.Response
+	resp.SetStatusCode(w.status)
+	h := &resp.Header
+	for k, vs := range w.hdr {
+		switch k {
+		case "Content-Length", "Transfer-Encoding", "Connection":
+			continue
+		}
+		for _, v := range vs {
+			h.Add(k, headerValue(v))
+		}
+	}
+	if w.head {
+		resp.SkipBody = true
+		if w.declared >= 0 {
+			h.SetContentLength(int(w.declared))
+		} else if w.written > 0 {
+			h.SetContentLength(int(w.written))
+		}
+	} else if !bodyAllowed(w.status) {
+		resp.SkipBody = true
+	}
+	if w.declared >= 0 && w.written != w.declared && !w.head && bodyAllowed(w.status) {
+		// Fewer bytes than promised: the response ends with the connection,
+		// so the client sees the truncation as net/http would show it.
+		resp.SetConnectionClose()
+	}
+	if w.x.req.Close {
+		resp.SetConnectionClose()
+	}
+}
+
+// Hijack hands the connection to the handler (protocol upgrades).
+func (w *writer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if w.mode != modeBuffered || w.wroteHeader {
+		return nil, nil, errors.New("front: hijack after the response started")
+	}
+	w.mode = modeHijacked
+	conn := w.ctx.Conn()
+	_ = conn.SetDeadline(time.Time{})
+	w.ctx.HijackSetNoResponse(true)
+	w.ctx.Hijack(closeConn)
+	return conn, bufio.NewReadWriter(bufio.NewReader(conn), bufio.NewWriter(conn)), nil
+}

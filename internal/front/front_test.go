@@ -1,0 +1,317 @@
+package front
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// start serves h with a front on a loopback port.
+func start(t *testing.T, h http.Handler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Handler: h}
+	go s.Serve(ln) //nolint:errcheck // ends with Shutdown
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+	})
+	return ln.Addr().String()
+}
+
+// rawExchange writes raw on one connection and reads n responses from it.
+func rawExchange(t *testing.T, addr, raw string, n int, methods ...string) []*http.Response {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	var out []*http.Response
+	for i := range n {
+		var req *http.Request
+		if i < len(methods) {
+			req = &http.Request{Method: methods[i]}
+		}
+		resp, err := http.ReadResponse(br, req)
+		if err != nil {
+			t.Fatalf("response %d: %v", i+1, err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("response %d body: %v", i+1, err)
+		}
+		resp.Body = io.NopCloser(strings.NewReader(string(b)))
+		out = append(out, resp)
+	}
+	return out
+}
+
+func body(r *http.Response) string {
+	b, _ := io.ReadAll(r.Body)
+	return string(b)
+}
+
+// TestKeepAliveAcrossModes: on one connection, buffered, streamed (flushed),
+// large (over BufferResponse) and again buffered responses follow each
+// other, pipelined: after a response written straight to the connection
+// the connection goes on serving, in order.
+func TestKeepAliveAcrossModes(t *testing.T) {
+	big := strings.Repeat("x", BufferResponse+1000)
+	addr := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/flush":
+			io.WriteString(w, "part1,")
+			w.(http.Flusher).Flush()
+			io.WriteString(w, "part2")
+		case "/big":
+			io.WriteString(w, big)
+		default:
+			io.WriteString(w, "plain "+r.URL.Path)
+		}
+	}))
+	req := func(p string) string { return "GET " + p + " HTTP/1.1\r\nHost: gw\r\n\r\n" }
+	resps := rawExchange(t, addr, req("/a")+req("/flush")+req("/big")+req("/b")+req("/flush"), 5)
+	want := []string{"plain /a", "part1,part2", big, "plain /b", "part1,part2"}
+	for i, r := range resps {
+		if got := body(r); got != want[i] {
+			t.Errorf("response %d: %d bytes %.20q…, want %d bytes", i+1, len(got), got, len(want[i]))
+		}
+	}
+	if te := resps[1].TransferEncoding; len(te) != 1 || te[0] != "chunked" {
+		t.Errorf("a flushed response is chunked, got %v", te)
+	}
+	if resps[0].ContentLength != int64(len("plain /a")) {
+		t.Errorf("a buffered response has its length, got %d", resps[0].ContentLength)
+	}
+}
+
+// TestFlushReachesTheClient: the first part of a streamed response arrives
+// while the handler still waits to write the second.
+func TestFlushReachesTheClient(t *testing.T) {
+	second := make(chan struct{})
+	addr := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: 1\n\n")
+		w.(http.Flusher).Flush()
+		<-second
+		io.WriteString(w, "data: 2\n\n")
+	}))
+	resp, err := http.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	line, err := br.ReadString('\n')
+	if err != nil || line != "data: 1\n" {
+		t.Fatalf("first event %q, %v", line, err)
+	}
+	close(second)
+	rest, _ := io.ReadAll(br)
+	if string(rest) != "\ndata: 2\n\n" {
+		t.Errorf("rest %q", rest)
+	}
+}
+
+// TestRequestAsNetHTTPBuildsIt: what the handler sees.
+func TestRequestAsNetHTTPBuildsIt(t *testing.T) {
+	got := make(chan *http.Request, 1)
+	bodies := make(chan string, 1)
+	addr := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		bodies <- string(b)
+		got <- r.Clone(context.WithoutCancel(r.Context()))
+	}))
+	rawExchange(t, addr, "POST /p%2Fq/r?x=1&x=2 HTTP/1.1\r\nHost: api.example\r\nx-multi: a\r\nX-Multi: b\r\n"+
+		"Content-Length: 5\r\nConnection: keep-alive\r\n\r\nhello", 1)
+	r := <-got
+	cases := []struct {
+		desc, got, want string
+	}{
+		{"method", r.Method, "POST"},
+		{"escaped path kept", r.URL.EscapedPath(), "/p%2Fq/r"},
+		{"decoded path", r.URL.Path, "/p/q/r"},
+		{"query", r.URL.RawQuery, "x=1&x=2"},
+		{"host", r.Host, "api.example"},
+		{"repeated header, in order, canonical name", strings.Join(r.Header.Values("X-Multi"), ","), "a,b"},
+		{"no Host in the header map", r.Header.Get("Host"), ""},
+		{"body", <-bodies, "hello"},
+		{"proto", r.Proto, "HTTP/1.1"},
+	}
+	for _, tc := range cases {
+		if tc.got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.desc, tc.got, tc.want)
+		}
+	}
+	if r.ContentLength != 5 {
+		t.Errorf("content length %d", r.ContentLength)
+	}
+	if _, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); !ok {
+		t.Error("no local address in the context")
+	}
+	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err != nil || ip != "127.0.0.1" {
+		t.Errorf("remote addr %q", r.RemoteAddr)
+	}
+}
+
+// TestPanics: a handler panic answers 500 and the server goes on; an
+// http.ErrAbortHandler panic after the response started cuts the
+// connection, so the client sees a truncated body, not a clean end.
+func TestPanics(t *testing.T) {
+	addr := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/bug":
+			panic("a bug")
+		case "/abort":
+			w.Header().Set("Content-Length", "100")
+			io.WriteString(w, "partial")
+			w.(http.Flusher).Flush()
+			panic(http.ErrAbortHandler)
+		}
+		io.WriteString(w, "fine")
+	}))
+	if r := rawExchange(t, addr, "GET /bug HTTP/1.1\r\nHost: gw\r\n\r\n", 1)[0]; r.StatusCode != 500 {
+		t.Errorf("panic answered %d, want 500", r.StatusCode)
+	}
+	resp, err := http.Get("http://" + addr + "/abort")
+	if err == nil {
+		_, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	if err == nil {
+		t.Error("an aborted response read as complete")
+	}
+	if r := rawExchange(t, addr, "GET /ok HTTP/1.1\r\nHost: gw\r\n\r\n", 1)[0]; body(r) != "fine" {
+		t.Error("the server did not go on after the panics")
+	}
+}
+
+// TestClientGoneCancelsContext: when a write to a client that left fails,
+// the request's context is cancelled (a streaming handler stops).
+func TestClientGoneCancelsContext(t *testing.T) {
+	cancelled := make(chan struct{})
+	addr := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for range 1000 {
+			if _, err := io.WriteString(w, strings.Repeat("e", 4096)); err != nil {
+				break
+			}
+			w.(http.Flusher).Flush()
+			time.Sleep(5 * time.Millisecond)
+		}
+		select {
+		case <-r.Context().Done():
+			close(cancelled)
+		default:
+		}
+	}))
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: gw\r\n\r\n")
+	buf := make([]byte, 1024)
+	if _, err := c.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	select {
+	case <-cancelled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request context was not cancelled after the client left")
+	}
+}
+
+// TestHeadAndBodiless: HEAD keeps the handler's Content-Length and sends no
+// body; 204 and 304 refuse a body; the connection stays usable.
+func TestHeadAndBodiless(t *testing.T) {
+	addr := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/204":
+			w.WriteHeader(http.StatusNoContent)
+			if _, err := io.WriteString(w, "x"); err != http.ErrBodyNotAllowed {
+				t.Errorf("write after 204: %v", err)
+			}
+			return
+		}
+		w.Header().Set("Content-Length", "10")
+		if r.Method != http.MethodHead {
+			io.WriteString(w, "0123456789")
+		}
+	}))
+	resps := rawExchange(t, addr, "HEAD / HTTP/1.1\r\nHost: gw\r\n\r\nGET /204 HTTP/1.1\r\nHost: gw\r\n\r\nGET / HTTP/1.1\r\nHost: gw\r\n\r\n", 3, "HEAD")
+	if r := resps[0]; r.Header.Get("Content-Length") != "10" {
+		t.Errorf("HEAD: Content-Length %q", r.Header.Get("Content-Length"))
+	}
+	if resps[1].StatusCode != 204 {
+		t.Errorf("status %d, want 204", resps[1].StatusCode)
+	}
+	if got := body(resps[2]); got != "0123456789" {
+		t.Errorf("after HEAD and 204: %q", got)
+	}
+}
+
+// FuzzRequestHead: whatever bytes a client sends, the front answers or
+// closes; it never panics, and a request with both Content-Length and
+// Transfer-Encoding never reaches the handler.
+func FuzzRequestHead(f *testing.F) {
+	for _, seed := range []string{
+		"GET / HTTP/1.1\r\nHost: gw\r\n\r\n",
+		"POST /a HTTP/1.1\r\nHost: gw\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		"POST /a HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n",
+		"GET http://other/x?y HTTP/1.0\r\n\r\n",
+		"GET /%zz HTTP/1.1\r\nHost: gw\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: gw\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx",
+	} {
+		f.Add([]byte(seed))
+	}
+	var smuggled atomic.Bool
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Content-Length") != "" && len(r.TransferEncoding) > 0 {
+			smuggled.Store(true)
+		}
+		_, _ = io.Copy(w, r.Body)
+	}), Log: slogDiscard(), ReadHeaderTimeout: time.Second}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		f.Fatal(err)
+	}
+	go s.Serve(ln) //nolint:errcheck // ends with Shutdown
+	f.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+	})
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+		_, _ = c.Write(raw)
+		_ = c.(*net.TCPConn).CloseWrite()
+		_, _ = io.Copy(io.Discard, c)
+		if smuggled.Load() {
+			t.Fatalf("Content-Length and Transfer-Encoding reached the handler: %q", raw)
+		}
+	})
+}
+
+func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }
