@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -134,10 +136,12 @@ func TestFlushReachesTheClient(t *testing.T) {
 func TestRequestAsNetHTTPBuildsIt(t *testing.T) {
 	got := make(chan *http.Request, 1)
 	bodies := make(chan string, 1)
+	locals := make(chan any, 1)
 	addr := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		bodies <- string(b)
-		got <- r.Clone(context.WithoutCancel(r.Context()))
+		locals <- r.Context().Value(http.LocalAddrContextKey)
+		got <- r.Clone(context.Background())
 	}))
 	rawExchange(t, addr, "POST /p%2Fq/r?x=1&x=2 HTTP/1.1\r\nHost: api.example\r\nx-multi: a\r\nX-Multi: b\r\n"+
 		"Content-Length: 5\r\nConnection: keep-alive\r\n\r\nhello", 1)
@@ -163,7 +167,7 @@ func TestRequestAsNetHTTPBuildsIt(t *testing.T) {
 	if r.ContentLength != 5 {
 		t.Errorf("content length %d", r.ContentLength)
 	}
-	if _, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); !ok {
+	if _, ok := (<-locals).(net.Addr); !ok {
 		t.Error("no local address in the context")
 	}
 	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err != nil || ip != "127.0.0.1" {
@@ -315,3 +319,57 @@ func FuzzRequestHead(f *testing.F) {
 }
 
 func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestReusedRequestStartsClean: the *http.Request is reused across
+// requests; nothing a handler set or parsed on one is seen by the next.
+func TestReusedRequestStartsClean(t *testing.T) {
+	type seen struct {
+		form    string
+		pattern string
+		body    string
+	}
+	got := make(chan seen, 4)
+	addr := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := seen{pattern: r.Pattern}
+		if r.Form != nil {
+			s.form = "already parsed: " + r.Form.Encode()
+		}
+		_ = r.ParseForm()
+		if s.form == "" {
+			s.form = r.Form.Encode()
+		}
+		b, _ := io.ReadAll(r.Body)
+		s.body = string(b)
+		r.Pattern = "set by the handler"
+		r.Header.Set("X-Handler", "was here")
+		got <- s
+	}))
+	rawExchange(t, addr, "POST /a?x=1 HTTP/1.1\r\nHost: gw\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 3\r\n\r\ny=2"+
+		"GET /b HTTP/1.1\r\nHost: gw\r\n\r\n", 2)
+	first, second := <-got, <-got
+	if first.form != "x=1&y=2" || first.body != "" {
+		t.Errorf("first request: %+v", first)
+	}
+	if second.form != "" || second.pattern != "" || second.body != "" {
+		t.Errorf("second request saw the first's state: %+v", second)
+	}
+}
+
+// FuzzParseURI: the allocation-free request-target parse gives what
+// url.ParseRequestURI gives.
+func FuzzParseURI(f *testing.F) {
+	for _, s := range []string{"/", "/a/b?c=d", "/a?", "/a%2Fb", "/a b", "/a#f", "/(x)", "*", "http://h/p?q", "/a?b#c", "/~user/$x;y=z@w"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, uri string) {
+		var x exchange
+		got, err := x.parseURI(uri)
+		want, werr := url.ParseRequestURI(uri)
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("%q: error %v, ParseRequestURI %v", uri, err, werr)
+		}
+		if err == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: %#v, ParseRequestURI %#v", uri, *got, *want)
+		}
+	})
+}

@@ -605,6 +605,13 @@ func (st *fastState) relay(w http.ResponseWriter, conn net.Conn, br *bufio.Reade
 		if err := resp.ReadBody(br, 0); err != nil {
 			return 0, false, false, err
 		}
+		if fw, ok := w.(FastResponder); ok {
+			if out := fw.FastResponse(status); out != nil {
+				st.copyHeadersFast(w.Header(), &out.Header)
+				out.AppendBody(resp.Body())
+				return int64(len(resp.Body())), reuse, true, nil
+			}
+		}
 		st.copyHeaders(w.Header())
 		w.WriteHeader(status)
 		n, werr := w.Write(resp.Body())
@@ -733,6 +740,48 @@ func (st *fastState) copyHeaders(dst http.Header) {
 		default:
 			dst[key] = append(dst[key], vals[i])
 		}
+	}
+}
+
+// FastResponder is a ResponseWriter that keeps a fasthttp response to
+// write once the handler returns (the fast front, internal/front). A small
+// upstream response goes into it directly, without the round trip through
+// http.Header (about 1 µs and 140 bytes a request).
+type FastResponder interface {
+	http.ResponseWriter
+	// FastResponse returns the response to fill with status, header fields
+	// and body (the writer adds its own Header() fields when the handler
+	// returns), or nil when it cannot take one (it has written already).
+	FastResponse(status int) *fasthttp.Response
+}
+
+// copyHeadersFast is copyHeaders into a fasthttp header: the same fields
+// in the same order and case; a field the upstream sends replaces the
+// gateway's field of the same name in gw (as copyHeaders does), except
+// Vary on a route whose CORS the gateway owns. Content-Length is the
+// body's own.
+func (st *fastState) copyHeadersFast(gw http.Header, dst *fasthttp.ResponseHeader) {
+	h := &st.resp.Header
+	st.conns = st.conns[:0]
+	for k, v := range h.All() {
+		if len(k) == len("Connection") && strings.EqualFold(string(k), "Connection") {
+			st.conns = append(st.conns, v)
+		}
+	}
+	ownCORS := st.out.OwnCORS
+	for k, v := range h.All() {
+		if skipResponseHeader(k, st.conns) || ownCORS && isCORSField(k) ||
+			len(k) == len("Content-Length") && strings.EqualFold(string(k), "Content-Length") {
+			continue
+		}
+		if ownCORS && string(k) == "Vary" {
+			// The gateway's Vary: Origin first, then the upstream's.
+			for _, gv := range gw["Vary"] {
+				dst.Add("Vary", gv)
+			}
+		}
+		delete(gw, string(k))
+		dst.AddBytesKV(k, v)
 	}
 }
 
