@@ -54,7 +54,7 @@ type Store struct {
 	// backlog never holds the write connection long enough to stall the
 	// call-log writer.
 	deleteChunk int
-	// insertIDs is the prepared INSERT of idsPerStmt call_ids rows.
+	// insertIDs is the prepared INSERT of a batch's call_ids rows.
 	insertIDs *sql.Stmt
 	// blockWork pools InsertCalls' scratch space (*blockWork).
 	blockWork sync.Pool
@@ -131,7 +131,7 @@ func (s *Store) init(ctx context.Context) error {
 	if _, err := s.w.ExecContext(ctx, callBlocksSchema); err != nil {
 		return fmt.Errorf("sqlite: %s: call blocks: %w", s.path, err)
 	}
-	if s.insertIDs, err = s.w.PrepareContext(ctx, insertIDsSQL(idsPerStmt)); err != nil {
+	if s.insertIDs, err = s.w.PrepareContext(ctx, insertIDsSQL); err != nil {
 		return fmt.Errorf("sqlite: %s: prepare call insert: %w", s.path, err)
 	}
 	s.blockWork.New = func() any { return new(blockWork) }
