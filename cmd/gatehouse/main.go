@@ -13,7 +13,6 @@ import (
 	_ "net/http/pprof"
 	"os"
 	"os/signal"
-	"runtime"
 	"runtime/debug"
 	"syscall"
 
@@ -85,24 +84,6 @@ func newLogger(w io.Writer, cfg config.Config) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, o))
 }
 
-// minProcs says whether to raise GOMAXPROCS (current, the runtime's
-// choice) to 2, and leaves an explicit GOMAXPROCS setting alone.
-//
-// Why: with one CPU (a container limited to one, or a process pinned to
-// one) Go runs a single P, and the call-log writer — pure-Go SQLite,
-// which makes no system call for milliseconds while it inserts a batch —
-// then holds every request behind it until the batch is in. With two Ps
-// the kernel time-slices the writer's thread against the requests'.
-// Measured pinned to one CPU, paced at 5 000 requests/s (bench/cmd/paced,
-// three alternated runs): p99 11.1 / 15.7 / 20.8 ms with one P, 4.8 / 8.9
-// / 8.0 ms with two, at the same peak throughput.
-func minProcs(current int, env string) (int, bool) {
-	if env != "" || current >= 2 {
-		return current, false
-	}
-	return 2, true
-}
-
 func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 	var cfgPath, readyFile string
 	c := &cobra.Command{
@@ -121,15 +102,13 @@ GATEHOUSE_ADMIN_TOKEN, an admin token is generated and printed once.`,
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			log := newLogger(stderr, cfg)
-			if n, raise := minProcs(runtime.GOMAXPROCS(0), os.Getenv("GOMAXPROCS")); raise {
-				runtime.GOMAXPROCS(n)
-				log.Info("GOMAXPROCS raised to 2 on a single CPU, so the call-log writer cannot hold up requests (set GOMAXPROCS to override)")
-			}
 			srv, err := server.New(ctx, cfg, server.Options{Logger: log, Stdout: stdout,
 				AdminToken: os.Getenv("GATEHOUSE_ADMIN_TOKEN"), ReadyFile: readyFile})
 			if err != nil {
 				return err
 			}
+			// After the first snapshot: its size is most of the live heap.
+			tuneGC(ctx, os.Getenv("GOGC"))
 			if err := srv.Listen(); err != nil {
 				_ = srv.Close()
 				return err

@@ -1,0 +1,23 @@
+package main
+
+import "testing"
+
+func TestGCPercent(t *testing.T) {
+	cases := []struct {
+		desc string
+		live uint64
+		want int
+	}{
+		{"nothing measured yet", 0, 400},
+		{"a small gateway: the most headroom", 10 << 20, 400},
+		{"32 MiB live: 400", 32 << 20, 400},
+		{"64 MiB live: 200 (128 MiB of growth)", 64 << 20, 200},
+		{"a million keys (~115 MB): close to the default", 115 << 20, 111},
+		{"past the headroom: Go's default", 1 << 30, 100},
+	}
+	for _, c := range cases {
+		if got := gcPercent(c.live); got != c.want {
+			t.Errorf("%s: gcPercent(%d) = %d, want %d", c.desc, c.live, got, c.want)
+		}
+	}
+}
