@@ -599,8 +599,12 @@ func (st *fastState) relay(w http.ResponseWriter, conn net.Conn, br *bufio.Reade
 	if cl >= 0 && cl <= smallBody && !stream {
 		// Small known-length body: read it whole before writing anything,
 		// so an upstream failing mid-body is still a clean upstream.*
-		// rejection, not a truncated response.
-		_ = conn.SetReadDeadline(time.Now().Add(st.up.read))
+		// rejection, not a truncated response. A body already in the
+		// reader's buffer (the usual small answer, in the header's packet)
+		// needs no read and no new deadline.
+		if br.Buffered() < cl {
+			_ = conn.SetReadDeadline(time.Now().Add(st.up.read))
+		}
 		st.phase = phaseBody
 		if err := resp.ReadBody(br, 0); err != nil {
 			return 0, false, false, err
