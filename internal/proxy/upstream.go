@@ -11,13 +11,13 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"gatehouse/internal/clock"
 	"gatehouse/internal/domain"
+	"gatehouse/internal/lazyconn"
 )
 
 // Defaults for a service's timeouts and passive health; a zero field in
@@ -199,7 +199,7 @@ func (u *Upstreams) compile(svc domain.Service, fp string, old *Upstream) *Upstr
 				if err != nil {
 					return nil, err
 				}
-				return &deadlineConn{Conn: c}, nil
+				return lazyconn.Wrap(c), nil
 			},
 			IsTLS:                         t.tls,
 			TLSConfig:                     u.opts.TLSConfig,
@@ -588,52 +588,3 @@ func (t *Target) requestURI(dst []byte, path, rawQuery string) []byte {
 
 // String is the target's URL without credentials.
 func (t *Target) String() string { return t.redacted }
-
-// deadlineConn is an upstream connection that skips a deadline update
-// moving its deadline later by less than deadlineSlack. The fast engine
-// sets a write and a read deadline on every exchange (now + the timeout);
-// on a busy keep-alive connection each differs from the previous one by
-// microseconds, and each costs a runtime timer update (about 0.4 µs, 4 %
-// of the gateway's CPU per proxied request in the profile). A timeout may
-// thus fire up to deadlineSlack early, never late.
-type deadlineConn struct {
-	net.Conn
-	rd, wd time.Time
-}
-
-const deadlineSlack = 50 * time.Millisecond
-
-// lazy reports whether moving a deadline from cur to t can be skipped.
-func lazy(cur, t time.Time) bool {
-	return !t.IsZero() && !cur.IsZero() && !t.Before(cur) && t.Sub(cur) < deadlineSlack
-}
-
-func (c *deadlineConn) SetReadDeadline(t time.Time) error {
-	if lazy(c.rd, t) {
-		return nil
-	}
-	c.rd = t
-	return c.Conn.SetReadDeadline(t)
-}
-
-func (c *deadlineConn) SetWriteDeadline(t time.Time) error {
-	if lazy(c.wd, t) {
-		return nil
-	}
-	c.wd = t
-	return c.Conn.SetWriteDeadline(t)
-}
-
-func (c *deadlineConn) SetDeadline(t time.Time) error {
-	c.rd, c.wd = t, t
-	return c.Conn.SetDeadline(t)
-}
-
-// SyscallConn exposes the socket (peerClosed peeks at it).
-func (c *deadlineConn) SyscallConn() (syscall.RawConn, error) {
-	sc, ok := c.Conn.(syscall.Conn)
-	if !ok {
-		return nil, errors.New("proxy: connection has no socket")
-	}
-	return sc.SyscallConn()
-}

@@ -1,4 +1,4 @@
-package proxy
+package lazyconn
 
 import (
 	"errors"
@@ -8,14 +8,14 @@ import (
 	"time"
 )
 
-// TestDeadlineConn: a deadline moved later by less than deadlineSlack is
+// TestLazyDeadlines: a deadline moved later by less than Slack is
 // skipped (the earlier one stays in force, so a timeout fires early, never
 // late); an earlier deadline, a much later one and clearing always apply.
-func TestDeadlineConn(t *testing.T) {
+func TestLazyDeadlines(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
-	c := &deadlineConn{Conn: a}
+	c := Wrap(a)
 	now := time.Now()
 	steps := []struct {
 		desc string
