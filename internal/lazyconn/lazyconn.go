@@ -73,4 +73,3 @@ func (c *Conn) SyscallConn() (syscall.RawConn, error) {
 	}
 	return sc.SyscallConn()
 }
-
