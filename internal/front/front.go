@@ -258,10 +258,13 @@ type exchange struct {
 	cancel context.CancelFunc
 	url    url.URL
 	hdr    http.Header
-	body   bytes.Reader
-	nop    io.ReadCloser // io.NopCloser(&body), made once
-	stream streamBody
-	w      writer
+	// remote is the last connection address seen, remoteStr its string.
+	remote    *net.TCPAddr
+	remoteStr string
+	body      bytes.Reader
+	nop       io.ReadCloser // io.NopCloser(&body), made once
+	stream    streamBody
+	w         writer
 }
 
 // reqContext is an exchange's request context: cancellable, and carrying
@@ -360,7 +363,14 @@ func (x *exchange) build() error {
 	if u.Host != "" {
 		r.Host = u.Host
 	}
-	r.RemoteAddr = ctx.RemoteAddr().String()
+	// The client's address is the connection's: its string is kept while
+	// the pooled exchange serves the same connection.
+	if ra, ok := ctx.RemoteAddr().(*net.TCPAddr); ok && ra == x.remote && x.remoteStr != "" {
+		r.RemoteAddr = x.remoteStr
+	} else {
+		r.RemoteAddr = ctx.RemoteAddr().String()
+		x.remote, x.remoteStr = ra, r.RemoteAddr
+	}
 	r.Close = rh.ConnectionClose()
 	for k, v := range rh.All() {
 		key := headerKey(k)

@@ -588,17 +588,18 @@ func hasMethod(methods []string, m string) bool {
 // because they are read here, from the owner, not copied onto each key.
 func identify(id *credential.Identity, t *trace.Trace) *reason.Error {
 	c := id.Consumer
-	owner := "Credential " + id.CredentialID + " belongs to application '" + c.Name + "'"
+	// Built only for a failure: an admitted request allocates nothing here.
+	owner := func() string { return "Credential " + id.CredentialID + " belongs to application '" + c.Name + "'" }
 	switch c.Status {
 	case domain.StatusDeleted:
-		d := owner + ", which was deleted"
+		d := owner() + ", which was deleted"
 		if c.DeletedAt != nil {
 			d += " at " + c.DeletedAt.UTC().Format(time.RFC3339)
 		}
 		t.Fail(stIdentify, "consumer", d+".")
 		return &reason.Error{Code: reason.ConsumerDeleted, Detail: d + ".", CredentialID: id.CredentialID, Possession: true}
 	case domain.StatusSuspended:
-		d := owner + ", which is suspended"
+		d := owner() + ", which is suspended"
 		if c.SuspendedAt != nil {
 			d += " since " + c.SuspendedAt.UTC().Format(time.RFC3339)
 		}
@@ -607,7 +608,7 @@ func identify(id *credential.Identity, t *trace.Trace) *reason.Error {
 	}
 	t.Pass(stIdentify, "consumer", "application active")
 	if c.Tenant.Status != domain.StatusActive {
-		d := owner + " of tenant '" + c.Tenant.Slug + "', which is suspended"
+		d := owner() + " of tenant '" + c.Tenant.Slug + "', which is suspended"
 		if c.Tenant.SuspendedAt != nil {
 			d += " since " + c.Tenant.SuspendedAt.UTC().Format(time.RFC3339)
 		}
