@@ -15,6 +15,7 @@ package lazyconn
 import (
 	"errors"
 	"net"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -22,11 +23,13 @@ import (
 // Slack is the largest move of a deadline to a later time that is skipped.
 const Slack = 50 * time.Millisecond
 
-// Conn is a net.Conn with lazy deadlines. It is not safe to set deadlines
-// from several goroutines at once (the engine owns a connection while it
-// uses it).
+// Conn is a net.Conn with lazy deadlines. Deadlines may be set from
+// several goroutines (the engine cuts a stream's read from a context
+// callback while its loop sets the next deadline): a mutex keeps each
+// decision and its update together.
 type Conn struct {
 	net.Conn
+	mu     sync.Mutex
 	rd, wd time.Time
 }
 
@@ -41,6 +44,8 @@ func skip(cur, t time.Time) bool {
 // SetReadDeadline sets the read deadline unless that only moves it later
 // by less than Slack.
 func (c *Conn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if skip(c.rd, t) {
 		return nil
 	}
@@ -51,6 +56,8 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 // SetWriteDeadline sets the write deadline unless that only moves it later
 // by less than Slack.
 func (c *Conn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if skip(c.wd, t) {
 		return nil
 	}
@@ -60,6 +67,8 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 
 // SetDeadline sets both deadlines.
 func (c *Conn) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.rd, c.wd = t, t
 	return c.Conn.SetDeadline(t)
 }

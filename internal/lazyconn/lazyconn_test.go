@@ -48,3 +48,24 @@ func TestLazyDeadlines(t *testing.T) {
 		t.Errorf("the read waited %v", d)
 	}
 }
+
+// TestConcurrentDeadlines: deadlines set from two goroutines at once (run
+// with -race).
+func TestConcurrentDeadlines(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	c := Wrap(a)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 1000 {
+			_ = c.SetReadDeadline(time.Unix(1, 0))
+		}
+	}()
+	for range 1000 {
+		_ = c.SetReadDeadline(time.Now().Add(time.Minute))
+		_ = c.SetWriteDeadline(time.Now().Add(time.Minute))
+	}
+	<-done
+}
