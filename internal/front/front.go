@@ -31,16 +31,25 @@
 //     trailers or writes more than BufferResponse bytes; from then on it is
 //     written straight to the connection, chunked (or with the handler's
 //     Content-Length), each Flush reaching the client at once. Afterwards
-//     the connection is handed back to fasthttp's loop, so keep-alive goes
-//     on. fasthttp runs with ReduceMemoryUsage, which flushes every response
-//     before the next request is read: nothing of an earlier response can be
-//     pending when a handler writes directly.
+//     the connection is handed back to fasthttp's loop (serveAgain), so
+//     keep-alive goes on — unless the request's body was not read to its
+//     end (fasthttp drains an unread body only after responses it writes
+//     itself: the rest of the body would be read as the next request) or
+//     the client speaks HTTP/1.0; then the connection closes. fasthttp runs
+//     with ReduceMemoryUsage, which flushes every response before the next
+//     request is read: nothing of an earlier response can be pending when a
+//     handler writes directly.
 //   - Hijack for protocol upgrades (httputil.ReverseProxy's WebSocket
-//     path); panics with http.ErrAbortHandler abort the connection, as in
-//     net/http.
+//     path; bytes a client sends before the 101 are lost); panics with
+//     http.ErrAbortHandler abort the connection, as in net/http.
 //
 // Requests with both Content-Length and Transfer-Encoding (RFC 9112 §6.3: a
 // smuggling attempt) are refused with 400 before any handler runs.
+// "Expect: 100-continue" is answered by fasthttp before the handler runs
+// (net/http sends the 100 when the body is first read). Handing such
+// requests to net/http instead was tried and removed: fasthttp's reader
+// drops bytes it already buffered at that point, so a body sent with the
+// head would have been lost and the next bytes read as the body.
 package front
 
 import (
@@ -78,11 +87,15 @@ type Server struct {
 	// MaxHeaderBytes bounds a request's head; 64 KiB when zero.
 	MaxHeaderBytes int
 
-	srv   *fasthttp.Server
-	std   *http.Server // serves connections handed off (Expect: 100-continue)
-	once  sync.Once
-	pool  sync.Pool // *exchange
-	bufws sync.Pool // *bufio.Writer for direct responses
+	srv  *fasthttp.Server
+	once sync.Once
+	// mu guards closing and handed (connections served again by
+	// serveAgain).
+	mu      sync.Mutex
+	closing bool
+	handed  map[net.Conn]bool // true while idle
+	pool    sync.Pool         // *exchange
+	bufws   sync.Pool         // *bufio.Writer for direct responses
 }
 
 // BufferBody is the largest request body read whole before the handler
@@ -121,11 +134,8 @@ func (s *Server) init() {
 			x.w.hdr = make(http.Header, 8)
 			return x
 		}
-		s.std = &http.Server{Handler: s.Handler, ReadHeaderTimeout: rh, IdleTimeout: idle, MaxHeaderBytes: mh,
-			ErrorLog: slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn)}
 		s.srv = &fasthttp.Server{
 			Handler:                      s.handle,
-			ExpectHandler:                s.expect,
 			Name:                         "",
 			NoDefaultServerHeader:        true,
 			NoDefaultContentType:         true,
@@ -160,69 +170,74 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 // Shutdown stops accepting, closes idle connections and waits for active
-// ones until ctx is done.
+// ones until ctx is done. Connections handed back to a new fasthttp loop
+// after a direct response are not in fasthttp's idle bookkeeping: they are
+// closed here as soon as they are idle (between requests), and the rest
+// when ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.init()
-	return errors.Join(s.srv.ShutdownWithContext(ctx), s.std.Shutdown(ctx))
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	done := make(chan error, 1)
+	go func() { done <- s.srv.ShutdownWithContext(ctx) }()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.closeHanded(false)
+		select {
+		case err := <-done:
+			s.closeHanded(true)
+			return err
+		case <-tick.C:
+		}
+	}
 }
 
-// expect hands a request with "Expect: 100-continue" and its connection to
-// net/http. fasthttp answers 100 before any handler runs; net/http sends
-// it only when the handler first reads the body, so a request the gateway
-// or the upstream refuses from its head alone is refused before the client
-// sends a byte of its body (RFC 9110 §10.1.1). Such requests are rare; the
-// connection stays on net/http afterwards. The head is replayed from
-// fasthttp's parse; a client that sent body bytes before the 100 (allowed,
-// unusual) loses them to fasthttp's reader, which is reset here.
-func (s *Server) expect(ctx *fasthttp.RequestCtx) int {
-	head := append([]byte(nil), ctx.Request.Header.Header()...)
-	ctx.HijackSetNoResponse(true)
-	ctx.Hijack(func(c net.Conn) { s.handOff(c, head) })
-	return http.StatusExpectationFailed // not 100: fasthttp reads no body and calls no handler
+// closeHanded closes the connections served again whose loop waits for a
+// request (all of them with all set).
+func (s *Server) closeHanded(all bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c, idle := range s.handed {
+		if idle || all {
+			_ = c.Close()
+		}
+	}
 }
 
-// handOff serves c with net/http, head first.
-func (s *Server) handOff(c net.Conn, head []byte) {
-	rc := &replayConn{Conn: c, head: head}
-	if err := s.std.Serve(&oneConn{c: rc}); !errors.Is(err, errServed) {
+// connState keeps the idle flag of connections served again.
+func (s *Server) connState(c net.Conn, st fasthttp.ConnState) {
+	if st != fasthttp.StateIdle && st != fasthttp.StateActive {
+		return
+	}
+	s.mu.Lock()
+	if _, ok := s.handed[c]; ok {
+		s.handed[c] = st == fasthttp.StateIdle
+	}
+	s.mu.Unlock()
+}
+
+// serveAgain serves a connection's next requests after a direct response
+// with a new fasthttp loop (the hijacked connection keeps fasthttp's
+// buffered reader, so pipelined requests are not lost), tracked so that
+// Shutdown can close it.
+func (s *Server) serveAgain(c net.Conn) {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
 		_ = c.Close()
+		return
 	}
-}
-
-// errServed ends oneConn's Serve once its connection was handed over.
-var errServed = errors.New("front: connection handed to net/http")
-
-// oneConn is a listener of one connection: Serve returns after accepting
-// it, and net/http's connection goroutine serves it to its end.
-type oneConn struct {
-	c    *replayConn
-	once sync.Once
-}
-
-func (l *oneConn) Accept() (net.Conn, error) {
-	var c net.Conn
-	l.once.Do(func() { c = l.c })
-	if c != nil {
-		return c, nil
+	if s.handed == nil {
+		s.handed = map[net.Conn]bool{}
 	}
-	return nil, errServed
-}
-func (l *oneConn) Close() error   { return nil }
-func (l *oneConn) Addr() net.Addr { return l.c.LocalAddr() }
-
-// replayConn reads head before the connection's own bytes.
-type replayConn struct {
-	net.Conn
-	head []byte
-}
-
-func (c *replayConn) Read(p []byte) (int, error) {
-	if len(c.head) > 0 {
-		n := copy(p, c.head)
-		c.head = c.head[n:]
-		return n, nil
-	}
-	return c.Conn.Read(p)
+	s.handed[c] = true // waiting for its next request
+	s.mu.Unlock()
+	_ = s.srv.ServeConn(c)
+	s.mu.Lock()
+	delete(s.handed, c)
+	s.mu.Unlock()
 }
 
 // fastLogger routes fasthttp's connection errors to slog at warn level.
@@ -290,13 +305,21 @@ func (x *exchange) newRequest() {
 	x.tmpl = *x.r
 }
 
-// streamBody is a request body read from the connection.
+// streamBody is a request body read from the connection; eof records that
+// it was read to its end.
 type streamBody struct {
-	r io.Reader
+	r   io.Reader
+	eof bool
 }
 
-func (b *streamBody) Read(p []byte) (int, error) { return b.r.Read(p) }
-func (b *streamBody) Close() error               { return nil }
+func (b *streamBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err == io.EOF {
+		b.eof = true
+	}
+	return n, err
+}
+func (b *streamBody) Close() error { return nil }
 
 var errSmuggling = errors.New("Content-Length together with Transfer-Encoding")
 
@@ -328,7 +351,7 @@ func (s *Server) release(x *exchange) {
 	}
 	x.url = url.URL{}
 	x.body.Reset(nil)
-	x.stream.r = nil
+	x.stream.r, x.stream.eof = nil, false
 	x.ctx = nil
 	s.pool.Put(x)
 }
@@ -630,10 +653,14 @@ func (w *writer) informational(code int) {
 	var b []byte
 	b = fmt.Appendf(b, "HTTP/1.1 %d %s\r\n", code, http.StatusText(code))
 	for k, vs := range w.hdr {
+		switch k {
+		case "Content-Length", "Transfer-Encoding", "Connection":
+			continue
+		}
 		for _, v := range vs {
-			b = append(b, k...)
+			b = append(b, headerValue(k)...)
 			b = append(b, ": "...)
-			b = append(b, v...)
+			b = append(b, headerValue(v)...)
 			b = append(b, "\r\n"...)
 		}
 	}
@@ -880,11 +907,17 @@ func (w *writer) finishDirect() {
 		w.closeAfter()
 		return
 	}
-	// Serve the connection's next requests with a new fasthttp loop once
-	// this handler returns: the hijacked connection keeps fasthttp's
-	// buffered reader, so pipelined requests are not lost.
+	// A request body left unread is still on the wire (fasthttp drains it
+	// only for responses it writes itself): the next "request" would be
+	// read from it. And an HTTP/1.0 client asked for no keep-alive unless
+	// it said so. Either way the connection ends here.
+	if w.x.stream.r != nil && !w.x.stream.eof || !w.http11 {
+		_ = w.ctx.Conn().Close()
+		w.closeAfter()
+		return
+	}
 	s := w.x.s
-	w.ctx.Hijack(func(c net.Conn) { _ = s.srv.ServeConn(c) })
+	w.ctx.Hijack(s.serveAgain)
 }
 
 // toFastHTTP moves the buffered response into fasthttp's, which writes it

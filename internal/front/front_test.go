@@ -373,3 +373,125 @@ func FuzzParseURI(f *testing.F) {
 		}
 	})
 }
+
+// TestUnreadBodyAfterStreamClosesConnection: a response written to the
+// connection as it comes, to a request whose body the handler did not read
+// to its end, ends the connection — the rest of the body is never parsed as
+// a request (a smuggling vector otherwise). Found by review: before, a
+// request hidden in the unread body was served.
+func TestUnreadBodyAfterStreamClosesConnection(t *testing.T) {
+	var served atomic.Int32
+	addr := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		w.Header().Set("Content-Length", "2")
+		io.WriteString(w, "ok")
+		w.(http.Flusher).Flush()
+	}))
+	body := strings.Repeat("x", 8192) + "GET /smuggled HTTP/1.1\r\nHost: gw\r\n\r\n"
+	body += strings.Repeat("y", 20000-len(body))
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "POST /upload HTTP/1.1\r\nHost: gw\r\nContent-Length: 20000\r\n\r\n"+body)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("first response: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	if _, err := http.ReadResponse(br, nil); err == nil {
+		t.Error("a second response: the unread body was parsed as a request")
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := served.Load(); n != 1 {
+		t.Errorf("the handler ran %d times, want 1", n)
+	}
+}
+
+// TestExpectContinueBodyWithTheHead: a client that sends its body right
+// after the head of an Expect: 100-continue request (allowed) has it read
+// intact; the next request on the connection is a request of its own.
+func TestExpectContinueBodyWithTheHead(t *testing.T) {
+	addr := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		io.WriteString(w, r.URL.Path+":"+string(b))
+	}))
+	resps := rawExchange(t, addr, "POST /e HTTP/1.1\r\nHost: gw\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello"+
+		"GET /x HTTP/1.1\r\nHost: gw\r\n\r\n", 3)
+	if resps[0].StatusCode != http.StatusContinue {
+		t.Errorf("first answer %d, want 100", resps[0].StatusCode)
+	}
+	if got := body(resps[1]); got != "/e:hello" {
+		t.Errorf("the request: %q", got)
+	}
+	if got := body(resps[2]); got != "/x:" {
+		t.Errorf("the next request: %q", got)
+	}
+}
+
+// TestShutdownClosesConnectionsServedAgain: a keep-alive connection that
+// had a streamed response (served again by a new fasthttp loop) is closed
+// by Shutdown, and serves nothing afterwards.
+func TestShutdownClosesConnectionsServedAgain(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "a")
+		w.(http.Flusher).Flush()
+	})}
+	go s.Serve(ln) //nolint:errcheck // ends with Shutdown
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(c)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: gw\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	time.Sleep(50 * time.Millisecond) // the connection is back in a loop, idle
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v after %v", err, time.Since(start))
+	}
+	io.WriteString(c, "GET /after HTTP/1.1\r\nHost: gw\r\n\r\n")
+	if _, err := http.ReadResponse(br, nil); err == nil {
+		t.Error("a request after Shutdown was served")
+	}
+}
+
+// TestInformationalHeadersSanitised: a 1xx response carries neither a
+// line break from a field value nor framing fields.
+func TestInformationalHeadersSanitised(t *testing.T) {
+	addr := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</a>\r\nSet-Cookie: evil=1")
+		w.Header().Set("Content-Length", "99")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Del("Link")
+		w.Header().Del("Content-Length")
+		io.WriteString(w, "done")
+	}))
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
+	raw, _ := io.ReadAll(c)
+	head, _, _ := strings.Cut(string(raw), "\r\n\r\n")
+	if strings.Contains(string(raw), "\r\nSet-Cookie:") || strings.Contains(head, "Content-Length: 99") {
+		t.Errorf("103 response: %q", head)
+	}
+}
