@@ -67,6 +67,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -93,9 +94,9 @@ type Server struct {
 	// serveAgain).
 	mu      sync.Mutex
 	closing bool
-	handed  map[net.Conn]bool // true while idle
-	pool    sync.Pool         // *exchange
-	bufws   sync.Pool         // *bufio.Writer for direct responses
+	handed  map[*againConn]struct{}
+	pool    sync.Pool // *exchange
+	bufws   sync.Pool // *bufio.Writer for direct responses
 }
 
 // BufferBody is the largest request body read whole before the handler
@@ -199,23 +200,31 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) closeHanded(all bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for c, idle := range s.handed {
-		if idle || all {
+	for c := range s.handed {
+		if all || c.idle.Load() {
 			_ = c.Close()
 		}
 	}
 }
 
-// connState keeps the idle flag of connections served again.
+// againConn is a connection served again after a direct response; idle is
+// true while its loop waits for a request.
+type againConn struct {
+	net.Conn
+	idle  atomic.Bool
+	depth int
+}
+
+// maxAgain is how many direct responses one connection carries before it
+// is closed after one.
+const maxAgain = 64
+
+// connState keeps the idle flag of connections served again. fasthttp
+// calls it on every request of every connection: no lock here.
 func (s *Server) connState(c net.Conn, st fasthttp.ConnState) {
-	if st != fasthttp.StateIdle && st != fasthttp.StateActive {
-		return
+	if a, ok := c.(*againConn); ok && (st == fasthttp.StateIdle || st == fasthttp.StateActive) {
+		a.idle.Store(st == fasthttp.StateIdle)
 	}
-	s.mu.Lock()
-	if _, ok := s.handed[c]; ok {
-		s.handed[c] = st == fasthttp.StateIdle
-	}
-	s.mu.Unlock()
 }
 
 // serveAgain serves a connection's next requests after a direct response
@@ -223,20 +232,31 @@ func (s *Server) connState(c net.Conn, st fasthttp.ConnState) {
 // buffered reader, so pipelined requests are not lost), tracked so that
 // Shutdown can close it.
 func (s *Server) serveAgain(c net.Conn) {
+	a := &againConn{Conn: c}
+	// Each hand-back wraps the connection once more (fasthttp's hijacked
+	// connection around ours): past maxAgain on one connection, close it
+	// and let the client reconnect rather than read through a deep stack
+	// of wrappers.
+	if u, ok := c.(interface{ UnsafeConn() net.Conn }); ok {
+		if prev, ok := u.UnsafeConn().(*againConn); ok {
+			a.depth = prev.depth + 1
+		}
+	}
+	a.idle.Store(true) // waiting for its next request
 	s.mu.Lock()
-	if s.closing {
+	if s.closing || a.depth >= maxAgain {
 		s.mu.Unlock()
 		_ = c.Close()
 		return
 	}
 	if s.handed == nil {
-		s.handed = map[net.Conn]bool{}
+		s.handed = map[*againConn]struct{}{}
 	}
-	s.handed[c] = true // waiting for its next request
+	s.handed[a] = struct{}{}
 	s.mu.Unlock()
-	_ = s.srv.ServeConn(c)
+	_ = s.srv.ServeConn(a)
 	s.mu.Lock()
-	delete(s.handed, c)
+	delete(s.handed, a)
 	s.mu.Unlock()
 }
 

@@ -495,3 +495,36 @@ func TestInformationalHeadersSanitised(t *testing.T) {
 		t.Errorf("103 response: %q", head)
 	}
 }
+
+// TestManyStreamsOnOneConnection: a client that gets many streamed
+// responses on one keep-alive connection is served by each in turn; past
+// maxAgain the gateway closes the connection after a response (the client
+// reconnects) instead of nesting wrappers without bound.
+func TestManyStreamsOnOneConnection(t *testing.T) {
+	addr := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "s")
+		w.(http.Flusher).Flush()
+	}))
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	served := 0
+	for range maxAgain + 5 {
+		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: gw\r\n\r\n"); err != nil {
+			break
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			break
+		}
+		io.Copy(io.Discard, resp.Body)
+		served++
+	}
+	if served < maxAgain || served > maxAgain+1 {
+		t.Errorf("%d streamed responses on one connection, want about %d before it closes", served, maxAgain)
+	}
+}
