@@ -36,9 +36,15 @@ type Conn struct {
 // Wrap returns c with lazy deadlines.
 func Wrap(c net.Conn) *Conn { return &Conn{Conn: c} }
 
-// skip reports whether moving a deadline from cur to t can be skipped.
-func skip(cur, t time.Time) bool {
-	return !t.IsZero() && !cur.IsZero() && !t.Before(cur) && t.Sub(cur) < Slack
+// move records t as the deadline in *cur and reports whether the
+// connection's deadline must be set, or reports false (and keeps *cur) when
+// t only moves a deadline later by less than Slack.
+func move(cur *time.Time, t time.Time) bool {
+	if !t.IsZero() && !cur.IsZero() && !t.Before(*cur) && t.Sub(*cur) < Slack {
+		return false
+	}
+	*cur = t
+	return true
 }
 
 // SetReadDeadline sets the read deadline unless that only moves it later
@@ -46,10 +52,9 @@ func skip(cur, t time.Time) bool {
 func (c *Conn) SetReadDeadline(t time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if skip(c.rd, t) {
+	if !move(&c.rd, t) {
 		return nil
 	}
-	c.rd = t
 	return c.Conn.SetReadDeadline(t)
 }
 
@@ -58,10 +63,9 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 func (c *Conn) SetWriteDeadline(t time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if skip(c.wd, t) {
+	if !move(&c.wd, t) {
 		return nil
 	}
-	c.wd = t
 	return c.Conn.SetWriteDeadline(t)
 }
 

@@ -54,7 +54,9 @@ const insertIDsSQL = `INSERT INTO call_ids (request_id, block) SELECT value, ?1 
 	ON CONFLICT (request_id) DO NOTHING`
 
 // appendJSONString appends s as a JSON string: quotes, backslashes and
-// control characters escaped, other bytes as they are.
+// control characters escaped, other bytes as they are. Not the problem+json
+// escaper of internal/reason: that one replaces invalid UTF-8 with U+FFFD,
+// which would make the indexed request ID differ from the one in the block.
 func appendJSONString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
