@@ -70,11 +70,13 @@ func benchInsert(b *testing.B, gen func(n, offset int) []domain.Call) {
 	cpu0 := cpuTime(b)
 	for i := 0; b.Loop(); i++ {
 		// Re-inserting a batch hits the request-id conflict path; keep ids
-		// fresh by rewriting them in place.
+		// fresh and times moving forward, as the gateway's are, by
+		// rewriting them in place.
 		calls := batches[i%len(batches)]
 		prefix := "01JB" + strconv.Itoa(i) + "_"
 		for j := range calls {
 			calls[j].RequestID = prefix + strconv.Itoa(j)
+			calls[j].Time = t0.Add(time.Duration(i*batch+j) * time.Microsecond)
 		}
 		if err := s.InsertCalls(b.Context(), calls); err != nil {
 			b.Fatal(err)

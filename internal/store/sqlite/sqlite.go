@@ -54,8 +54,16 @@ type Store struct {
 	// backlog never holds the write connection long enough to stall the
 	// call-log writer.
 	deleteChunk int
-	// insertIDs is the prepared INSERT of a batch's call_ids rows.
-	insertIDs *sql.Stmt
+	// The call-log writer's statements, prepared once on the write
+	// connection: parsing them per batch cost ~0.4 µs per record
+	// (sqlite3Parser in the profile of a 29k req/s run).
+	blocksNear  *sql.Stmt // blocksNearSQL
+	nextBlockID *sql.Stmt // the id of the next block
+	insertBlk   *sql.Stmt // one call_blocks row
+	// legacyIDs: call_ids has rows, written by an older binary for the
+	// blocks up to ts_max legacyUntil (µs); read for those, never written.
+	legacyIDs   bool
+	legacyUntil int64
 	// blockWork pools InsertCalls' scratch space (*blockWork).
 	blockWork sync.Pool
 }
@@ -131,10 +139,19 @@ func (s *Store) init(ctx context.Context) error {
 	if _, err := s.w.ExecContext(ctx, callBlocksSchema); err != nil {
 		return fmt.Errorf("sqlite: %s: call blocks: %w", s.path, err)
 	}
-	if s.insertIDs, err = s.w.PrepareContext(ctx, insertIDsSQL); err != nil {
-		return fmt.Errorf("sqlite: %s: prepare call insert: %w", s.path, err)
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{{&s.blocksNear, blocksNearSQL}, {&s.nextBlockID, nextBlockIDSQL}, {&s.insertBlk, insertBlockSQL}} {
+		if *p.stmt, err = s.w.PrepareContext(ctx, p.sql); err != nil {
+			return fmt.Errorf("sqlite: %s: prepare call-log statement: %w", s.path, err)
+		}
 	}
 	s.blockWork.New = func() any { return new(blockWork) }
+	if err := s.w.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM call_ids),
+		coalesce((SELECT max(ts_max) FROM call_blocks), 0)`).Scan(&s.legacyIDs, &s.legacyUntil); err != nil {
+		return fmt.Errorf("sqlite: %s: call index: %w", s.path, err)
+	}
 	moved, err := s.moveLegacyCalls(ctx)
 	if err != nil {
 		return fmt.Errorf("sqlite: %s: %w", s.path, err)
@@ -212,8 +229,10 @@ func (s *Store) Path() string { return s.path }
 // closes, folding the WAL back into the database file.
 func (s *Store) Close() error {
 	var errs []error
-	if s.insertIDs != nil {
-		errs = append(errs, s.insertIDs.Close())
+	for _, st := range []*sql.Stmt{s.blocksNear, s.nextBlockID, s.insertBlk} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
 	}
 	if s.r != nil && s.r != s.w {
 		errs = append(errs, s.r.Close())
