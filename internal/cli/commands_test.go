@@ -247,11 +247,9 @@ func TestServiceAndRouteCommands(t *testing.T) {
 }
 
 // explainCall is a rejected call with an operator-only step, as the
-// pipeline records it. Its request ID carries its time, as every ID the
-// pipeline mints does (internal/reqid): the embedded store finds a call
-// through its ID's time.
+// pipeline records it.
 var explainCall = domain.Call{
-	RequestID: "01M7W5SSA09P4QW7M5N6R3T1YZ", Time: t0.Add(-10 * time.Minute),
+	RequestID: "01JD3V8X2K9P4QW7M5N6R3T1YZ", Time: t0.Add(-10 * time.Minute),
 	RouteID: "rte_orders", ServiceID: "svc_orders", TenantID: "ten_acme",
 	CredentialID: "7Hq2xK9pLm3Q", CredentialType: "api_key",
 	Method: "GET", Path: "/v1/orders", Status: 401, Code: "key.unknown",
@@ -269,7 +267,7 @@ func TestCallsAndExplain(t *testing.T) {
 	e := newTestEnv(t)
 	calls := []domain.Call{
 		explainCall,
-		{RequestID: "01M7W62Y901C2D3E4F5G6H7J8K", Time: t0.Add(-5 * time.Minute), Method: "POST", Path: "/v1/orders", Status: 401, Code: "key.revoked",
+		{RequestID: "01JD3V9A0B1C2D3E4F5G6H7J8K", Time: t0.Add(-5 * time.Minute), Method: "POST", Path: "/v1/orders", Status: 401, Code: "key.revoked",
 			CredentialID: "AAAAbbbbCCCC", LatencyMicros: 900, Trace: []domain.TraceStep{{Stage: "verify", Check: "revocation", Outcome: "fail", Detail: "revoked: compromised"}}},
 		{RequestID: "01JD3VOLD0000000000000000", Time: t0.Add(-3 * time.Hour), Method: "GET", Path: "/v1/old", Status: 200, LatencyMicros: 2500},
 		{RequestID: "01JD3VEVIL", Time: t0.Add(-time.Minute), Method: "GET", Path: "/x\x1b[2J", UserAgent: "evil\x1b]0;pwned\x07", Status: 404, Code: "route.not_found"},
@@ -279,14 +277,14 @@ func TestCallsAndExplain(t *testing.T) {
 	}
 	e.check(t, []cliCase{
 		{desc: "calls lists the log newest first", args: []string{"calls"},
-			out: []string{"REQUEST ID", "REASON", "01M7W5SSA09P4QW7M5N6R3T1YZ", "key.unknown", "(10m ago)", "412µs", "01JD3VOLD", "(3h ago)"},
+			out: []string{"REQUEST ID", "REASON", "01JD3V8X2K9P4QW7M5N6R3T1YZ", "key.unknown", "(10m ago)", "412µs", "01JD3VOLD", "(3h ago)"},
 			outFunc: func(t *testing.T, out string) {
-				if strings.Index(out, "01M7W62Y90") > strings.Index(out, "01M7W5SSA0") {
+				if strings.Index(out, "01JD3V9A0B") > strings.Index(out, "01JD3V8X2K") {
 					t.Errorf("calls are not newest first:\n%s", out)
 				}
 			}},
-		{desc: "--since 1h drops older calls", args: []string{"calls", "--since", "1h"}, out: []string{"01M7W5SSA0"}, notOut: []string{"01JD3VOLD"}},
-		{desc: "--reason filters by code", args: []string{"calls", "--reason", "key.revoked"}, out: []string{"01M7W62Y90"}, notOut: []string{"01M7W5SSA0", "01JD3VOLD"}},
+		{desc: "--since 1h drops older calls", args: []string{"calls", "--since", "1h"}, out: []string{"01JD3V8X2K"}, notOut: []string{"01JD3VOLD"}},
+		{desc: "--reason filters by code", args: []string{"calls", "--reason", "key.revoked"}, out: []string{"01JD3V9A0B"}, notOut: []string{"01JD3V8X2K", "01JD3VOLD"}},
 		{desc: "--status filters by status", args: []string{"calls", "--status", "200"}, out: []string{"01JD3VOLD"}, notOut: []string{"key.unknown"}},
 		{desc: "an unknown reason code: the API's detail", args: []string{"calls", "--reason", "key.nope"}, fail: true,
 			errOut: []string{"400 admin.invalid", "is not a reason code"}},
@@ -299,8 +297,8 @@ func TestCallsAndExplain(t *testing.T) {
 		{desc: "--limit pages, and says how to continue", args: []string{"calls", "--limit", "1"}, errOut: []string{"More calls: rerun with --after"}},
 		{desc: "explain of an unknown request id: the API's detail", args: []string{"explain", "01JD3VNOPE"}, fail: true,
 			errOut: []string{"404 admin.not_found", "no call with request id"}},
-		{desc: "explain -o json is Appendix A's record", args: []string{"explain", "01M7W62Y901C2D3E4F5G6H7J8K", "-o", "json"},
-			out: []string{`"request_id": "01M7W62Y901C2D3E4F5G6H7J8K"`, `"code": "key.revoked"`, `"trace": [`, `"outcome": "fail"`}},
+		{desc: "explain -o json is Appendix A's record", args: []string{"explain", "01JD3V9A0B1C2D3E4F5G6H7J8K", "-o", "json"},
+			out: []string{`"request_id": "01JD3V9A0B1C2D3E4F5G6H7J8K"`, `"code": "key.revoked"`, `"trace": [`, `"outcome": "fail"`}},
 		{desc: "explain of an allowed call says no trace was kept", args: []string{"explain", "01JD3VOLD0000000000000000"},
 			out: []string{"200 OK", "Decision trace: none recorded"}},
 	})

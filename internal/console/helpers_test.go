@@ -36,7 +36,6 @@ type env struct {
 	console *console.Console
 	srv     *httptest.Server
 	root    string // the bootstrap admin's token
-	xssCall string // the request ID of seedXSS's call
 }
 
 var t0 = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)

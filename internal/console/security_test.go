@@ -10,7 +10,6 @@ import (
 
 	"gatehouse/internal/console"
 	"gatehouse/internal/domain"
-	"gatehouse/internal/reqid"
 	"gatehouse/internal/store"
 )
 
@@ -271,11 +270,8 @@ func (e *env) seedXSS() (consumerID string) {
 	e.mustAPI("POST", "/admin/v1/keys/"+k+"/revoke", map[string]any{"reason": xssReason})
 	svc := e.mustAPI("POST", "/admin/v1/services", map[string]any{"tenant": ten, "name": "svc", "targets": []string{"http://127.0.0.1:9"}, "approval_required": true})["id"].(string)
 	e.mustAPI("POST", "/admin/v1/subscriptions", map[string]any{"consumer": good, "service": svc, "note": xssReason})
-	// A request ID carries its call's time, as the pipeline mints it: the
-	// embedded store finds a call through its ID's time.
-	at := e.clock.Now().Add(-time.Minute)
-	e.xssCall = reqid.New(at)
-	e.insertCalls([]domain.Call{{RequestID: e.xssCall, Time: at, TenantID: ten,
+	now := e.clock.Now()
+	e.insertCalls([]domain.Call{{RequestID: "01JXSS0000000000000000000A", Time: now.Add(-time.Minute), TenantID: ten,
 		ConsumerID: good, CredentialID: k, Method: "GET", Path: xssPath, Status: 401, Code: "key.revoked", UserAgent: xssName,
 		Trace: []domain.TraceStep{{Stage: "verify", Check: "revoked", Outcome: "fail", Detail: xssReason}}}}, true)
 	return good
@@ -295,7 +291,7 @@ func TestXSSEscapedEverywhere(t *testing.T) {
 	}{
 		{"dashboard", "/console/", "&lt;script&gt;alert(1)&lt;/script&gt;"},
 		{"calls", "/console/calls", "&lt;script&gt;alert(1)&lt;/script&gt;"},
-		{"call detail", "/console/calls/" + e.xssCall, "&lt;script&gt;alert(3)&lt;/script&gt;"},
+		{"call detail", "/console/calls/01JXSS0000000000000000000A", "&lt;script&gt;alert(3)&lt;/script&gt;"},
 		{"consumers", "/console/consumers", "&lt;script&gt;alert(1)&lt;/script&gt;"},
 		{"consumer", "/console/consumers/" + cid, "&lt;script&gt;alert(1)&lt;/script&gt;"},
 		{"keys", "/console/keys", "&lt;script&gt;alert(3)&lt;/script&gt;"},

@@ -10,7 +10,6 @@ package reqid
 
 import (
 	"math/rand/v2"
-	"strings"
 	"time"
 )
 
@@ -51,23 +50,4 @@ func Valid(s string) bool {
 		}
 	}
 	return true
-}
-
-// Time returns the millisecond a request ID was minted for (New's t,
-// truncated to the millisecond); ok is false for a string that is not a
-// request ID. The call log uses it to find a call by ID without an index.
-func Time(id string) (t time.Time, ok bool) {
-	if !Valid(id) || id[0] > '7' { // 10 characters carry 50 bits; a ULID uses 48
-		return time.Time{}, false
-	}
-	var ms int64
-	for i := 0; i < 10; i++ {
-		ms = ms<<5 | int64(decode(id[i]))
-	}
-	return time.UnixMilli(ms), true
-}
-
-// decode is the value of one Crockford base32 character of the alphabet.
-func decode(c byte) byte {
-	return byte(strings.IndexByte(alphabet, c))
 }

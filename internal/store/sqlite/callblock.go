@@ -19,9 +19,9 @@ import (
 // its secondary indexes cost ~8.5 µs of CPU per call (bind, VDBE, four
 // B-trees, pure-Go SQLite), about a quarter of the gateway's CPU per
 // proxied request and the largest single item of its profile (bench/README
-// "Profile"). A block row costs ~0.25 µs per call to store and the packing
-// below ~0.4 µs; a per-call request-id index cost ~1.2 µs more and is gone
-// (calls.go says how a call is found without it).
+// "Profile"). A block row costs ~0.25 µs per call to store; the request-id
+// index (call_ids, kept for GetCall and for skipping a record already
+// stored) ~1.2 µs; the packing below ~0.4 µs.
 //
 // Format (version 1), all integers varints (signed ones zigzag):
 //
@@ -140,12 +140,10 @@ func (e *blockEncoder) encode(calls []*domain.Call) ([]byte, error) {
 	return e.buf, nil
 }
 
-// blockDecoder reads one block. With skip it only walks it: strings come
-// back empty and nothing is allocated (blockIDs).
+// blockDecoder reads one block.
 type blockDecoder struct {
 	b    []byte
 	refs []string
-	skip bool
 	err  error
 }
 
@@ -176,24 +174,15 @@ func (d *blockDecoder) int() int64 {
 	return v
 }
 
-// bytes reads a raw string without copying it.
-func (d *blockDecoder) bytes() []byte {
+func (d *blockDecoder) raw() string {
 	n := d.uvarint()
 	if n > uint64(len(d.b)) {
 		d.fail()
-		return nil
-	}
-	b := d.b[:n]
-	d.b = d.b[n:]
-	return b
-}
-
-func (d *blockDecoder) raw() string {
-	b := d.bytes()
-	if d.skip {
 		return ""
 	}
-	return string(b)
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
 }
 
 func (d *blockDecoder) ref() string {
@@ -213,76 +202,51 @@ func (d *blockDecoder) ref() string {
 	return d.refs[k-1]
 }
 
-// open checks a block's header and returns its record count.
-func (d *blockDecoder) open(data []byte) (uint64, error) {
-	if len(data) < 2 || data[0] != blockMagic {
-		return 0, errBlock
-	}
-	if data[1] != blockVersion {
-		return 0, fmt.Errorf("%w: version %d (this binary reads %d)", errBlock, data[1], blockVersion)
-	}
-	d.b = data[2:]
-	n := d.uvarint()
-	// Each record takes at least 20 bytes: a count beyond that is damage,
-	// not a reason to allocate.
-	if n > uint64(len(d.b))/20+1 {
-		return 0, errBlock
-	}
-	return n, d.err
-}
-
-// next reads one record into c, up to its trace and AI usage, which it
-// returns still encoded; id is the request ID's bytes inside the block.
-func (d *blockDecoder) next(c *domain.Call) (id []byte, trace, ai string, flags byte, err error) {
-	id = d.bytes()
-	c.Time = fromTm(d.int())
-	c.RouteID, c.ServiceID, c.TenantID, c.ConsumerID = d.ref(), d.ref(), d.ref(), d.ref()
-	c.CredentialID, c.CredentialType, c.Method, c.Path = d.ref(), d.ref(), d.ref(), d.ref()
-	c.Status = int(d.int())
-	c.Code, c.ClientIP, c.UserAgent = d.ref(), d.ref(), d.ref()
-	c.LatencyMicros, c.UpstreamMicros, c.BytesIn, c.BytesOut = d.int(), d.int(), d.int(), d.int()
-	c.Engine = d.ref()
-	if len(d.b) == 0 {
-		d.fail()
-	}
-	if d.err != nil {
-		return nil, "", "", 0, d.err
-	}
-	flags = d.b[0]
-	d.b = d.b[1:]
-	if flags&flagTrace != 0 {
-		trace = d.ref()
-	}
-	if flags&flagAI != 0 {
-		ai = d.raw()
-	}
-	return id, trace, ai, flags, d.err
-}
-
-// close reports bytes left after the last record.
-func (d *blockDecoder) close() error {
-	if len(d.b) != 0 {
-		return fmt.Errorf("%w: %d bytes after the last record", errBlock, len(d.b))
-	}
-	return nil
-}
-
 // decodeBlock unpacks a block, appending its records to out; keep, when not
 // nil, decides per record (after its request ID and time are read, before
 // its trace and AI usage are decoded) whether it is appended.
 func decodeBlock(data []byte, out []domain.Call, keep func(*domain.Call) bool) ([]domain.Call, error) {
-	var d blockDecoder
-	n, err := d.open(data)
-	if err != nil {
-		return out, err
+	if len(data) < 2 || data[0] != blockMagic {
+		return out, errBlock
+	}
+	if data[1] != blockVersion {
+		return out, fmt.Errorf("%w: version %d (this binary reads %d)", errBlock, data[1], blockVersion)
+	}
+	d := blockDecoder{b: data[2:]}
+	n := d.uvarint()
+	// Each record takes at least 20 bytes: a count beyond that is damage,
+	// not a reason to allocate.
+	if n > uint64(len(d.b))/20+1 {
+		return out, errBlock
 	}
 	for range n {
 		var c domain.Call
-		id, trace, ai, flags, err := d.next(&c)
-		if err != nil {
-			return out, err
+		c.RequestID = d.raw()
+		c.Time = fromTm(d.int())
+		c.RouteID, c.ServiceID, c.TenantID, c.ConsumerID = d.ref(), d.ref(), d.ref(), d.ref()
+		c.CredentialID, c.CredentialType, c.Method, c.Path = d.ref(), d.ref(), d.ref(), d.ref()
+		c.Status = int(d.int())
+		c.Code, c.ClientIP, c.UserAgent = d.ref(), d.ref(), d.ref()
+		c.LatencyMicros, c.UpstreamMicros, c.BytesIn, c.BytesOut = d.int(), d.int(), d.int(), d.int()
+		c.Engine = d.ref()
+		if len(d.b) == 0 {
+			d.fail()
 		}
-		c.RequestID = string(id)
+		if d.err != nil {
+			return out, d.err
+		}
+		flags := d.b[0]
+		d.b = d.b[1:]
+		var trace, ai string
+		if flags&flagTrace != 0 {
+			trace = d.ref()
+		}
+		if flags&flagAI != 0 {
+			ai = d.raw()
+		}
+		if d.err != nil {
+			return out, d.err
+		}
 		if keep != nil && !keep(&c) {
 			continue
 		}
@@ -298,27 +262,10 @@ func decodeBlock(data []byte, out []domain.Call, keep func(*domain.Call) bool) (
 		}
 		out = append(out, c)
 	}
-	return out, d.close()
-}
-
-// blockIDs calls fn with each record's request ID and time (unix µs),
-// allocating nothing but the decoder's ref table: the writer's check for
-// records already stored. id is only valid during the call.
-func blockIDs(data []byte, refs []string, fn func(id []byte, ts int64)) ([]string, error) {
-	d := blockDecoder{refs: refs[:0], skip: true}
-	n, err := d.open(data)
-	if err != nil {
-		return d.refs, err
+	if len(d.b) != 0 {
+		return out, fmt.Errorf("%w: %d bytes after the last record", errBlock, len(d.b))
 	}
-	var c domain.Call
-	for range n {
-		id, _, _, _, err := d.next(&c)
-		if err != nil {
-			return d.refs, err
-		}
-		fn(id, tm(c.Time))
-	}
-	return d.refs, d.close()
+	return out, nil
 }
 
 // blockSummary is what call_blocks stores beside the packed records.

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"gatehouse/internal/domain"
-	"gatehouse/internal/reqid"
 	"gatehouse/internal/store"
 )
 
@@ -22,21 +21,10 @@ const callCols = `request_id, ts, route_id, service_id, tenant_id, consumer_id, 
 	method, path, status, code, client_ip, user_agent, latency_us, upstream_us, bytes_in, bytes_out, engine, trace, ai`
 
 // The embedded store keeps the call log in blocks (callblock.go): one row
-// of call_blocks per batch, or per second of call time within a batch
-// (blockSpan). The calls table of the shared migrations stays empty here
-// (PostgreSQL uses it); rows an older binary wrote there are moved into
-// blocks when the store opens.
-//
-// There is no per-call index. A call is found by its request ID's time: IDs
-// are ULIDs minted from the call's start (internal/reqid), and a block spans
-// at most blockSpan, so the blocks that can hold a call are those whose
-// ts_max lies within blockSpan after its time — one or two. Binaries before
-// this one wrote call_ids (request ID → block) for every call and blocks of
-// any span; that table is still read for the blocks they wrote (legacyIDs).
-// Dropping the index cut the write-ahead log per call from 145 to 85 bytes,
-// and with it the checkpoints that stall a one-CPU gateway, and the
-// writer's CPU per call from ~1.35 to ~0.55 µs (BenchmarkInsertCalls512:
-// no json_each, no B-tree insert per ID; bench/README "Profile").
+// of call_blocks per batch, and one row of call_ids per call for lookups
+// by request ID and for skipping a record already stored. The calls table of
+// the shared migrations stays empty here (PostgreSQL uses it); rows an
+// older binary wrote there are moved into blocks when the store opens.
 const callBlocksSchema = `
 CREATE TABLE IF NOT EXISTS call_blocks (
     id        INTEGER PRIMARY KEY,
@@ -56,41 +44,46 @@ CREATE TABLE IF NOT EXISTS call_ids (
     block      INTEGER NOT NULL
 ) WITHOUT ROWID;`
 
-// blockSpan bounds ts_max - ts_min of every block this binary writes (in
-// µs): a batch whose calls span more (a long stream finishing beside short
-// requests) becomes several blocks. It is what makes a lookup by time
-// cheap: a block holding time t has ts_max in [t, t+blockSpan].
-const blockSpan = int64(time.Second / time.Microsecond)
-
-// idsPerStmt is how many request IDs one retention statement deletes from
-// the legacy index.
+// idsPerStmt is how many request IDs one statement inserts or deletes.
 const idsPerStmt = 128
 
-// blocksNearSQL selects the blocks that can hold a call of time [?1, ?2]
-// (?3 = ?2 + blockSpan): those of this binary by their bounded span;
-// legacyIDs covers older ones.
-const blocksNearSQL = `SELECT data FROM call_blocks WHERE ts_max >= ?1 AND ts_max <= ?3 AND ts_min <= ?2`
+// insertIDsSQL inserts the request IDs of a JSON array (parameter 2) for
+// block (parameter 1); an ID already stored is skipped. "WHERE true" keeps
+// SQLite from reading ON CONFLICT as a join constraint.
+const insertIDsSQL = `INSERT INTO call_ids (request_id, block) SELECT value, ?1 FROM json_each(?2) WHERE true
+	ON CONFLICT (request_id) DO NOTHING`
 
-// blockWork is InsertCalls' scratch space, pooled.
+// appendJSONString appends s as a JSON string: quotes, backslashes and
+// control characters escaped, other bytes as they are. Not the problem+json
+// escaper of internal/reason: that one replaces invalid UTF-8 with U+FFFD,
+// which would make the indexed request ID differ from the one in the block.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
+}
+
+// blockWork is InsertCalls' reusable scratch space.
 type blockWork struct {
 	enc  blockEncoder
 	keep []*domain.Call
-	// seen holds the batch's request IDs: idNew, or idStored once found
-	// in a block.
-	seen map[string]uint8
-	refs []string // blockIDs' ref table
+	ids  []byte // the batch's request IDs as a JSON array
 }
 
-const (
-	idNew = iota + 1
-	idStored
-)
-
-// InsertCalls writes a batch in one transaction as one block (or one per
-// blockSpan of call time). A record whose request ID is already stored (or
-// appears earlier in the batch) is skipped, so the call-log writer may
-// retry a batch whose commit outcome it did not see. Calls are not admin
-// changes: the version does not move.
+// InsertCalls writes a batch in one transaction as one block. A record
+// whose request ID is already stored (or appears earlier in the batch) is
+// skipped, so the call-log writer may retry a batch whose commit outcome it
+// did not see. Calls are not admin changes: the version does not move.
 func (s *Store) InsertCalls(ctx context.Context, calls []domain.Call) error {
 	if len(calls) == 0 {
 		return nil
@@ -109,119 +102,78 @@ func (s *Store) InsertCalls(ctx context.Context, calls []domain.Call) error {
 	return nil
 }
 
-// insertBlock stores calls as new blocks inside tx: sorted by time, cut
-// where a block would span more than blockSpan, without the records
-// already stored. "Already stored" is looked up where such a record must
-// be: a stored copy of a record has its time, so it sits in a block near
-// that time (or, for blocks of older binaries, in call_ids).
+// insertBlock stores calls as one new block inside tx.
 func (s *Store) insertBlock(ctx context.Context, tx *sql.Tx, calls []domain.Call) error {
 	wk := s.blockWork.Get().(*blockWork)
 	defer func() {
 		clear(wk.keep)
 		wk.keep = wk.keep[:0]
-		clear(wk.seen)
-		clear(wk.refs)
 		s.blockWork.Put(wk)
 	}()
-	if wk.seen == nil {
-		wk.seen = make(map[string]uint8, len(calls))
-	}
-	for i := range calls {
-		c := &calls[i]
-		if wk.seen[c.RequestID] != 0 {
-			continue // the first record of an ID wins
-		}
-		wk.seen[c.RequestID] = idNew
-		wk.keep = append(wk.keep, c)
-	}
-	slices.SortStableFunc(wk.keep, func(a, b *domain.Call) int { return cmp.Compare(tm(a.Time), tm(b.Time)) })
-
-	// Mark the records stored before, one group (blockSpan) at a time.
-	near := tx.StmtContext(ctx, s.blocksNear)
-	mark := func(id []byte, _ int64) {
-		if wk.seen[string(id)] == idNew {
-			wk.seen[string(id)] = idStored
-		}
-	}
-	stored := 0
-	for g := range groups(wk.keep) {
-		lo, hi := tm(g[0].Time), tm(g[len(g)-1].Time)
-		rows, err := near.QueryContext(ctx, lo, hi, hi+blockSpan)
-		if err != nil {
-			return fmt.Errorf("sqlite: insert calls: stored blocks: %w", err)
-		}
-		for rows.Next() {
-			var data []byte
-			if err := rows.Scan(&data); err != nil {
-				rows.Close()
-				return fmt.Errorf("sqlite: insert calls: stored blocks: %w", err)
-			}
-			if wk.refs, err = blockIDs(data, wk.refs, mark); err != nil {
-				rows.Close()
-				return fmt.Errorf("sqlite: insert calls: stored blocks: %w", err)
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("sqlite: insert calls: stored blocks: %w", err)
-		}
-		if s.legacyIDs && lo <= s.legacyUntil {
-			for _, c := range g {
-				var one int
-				err := tx.QueryRowContext(ctx, `SELECT 1 FROM call_ids WHERE request_id = ?`, c.RequestID).Scan(&one)
-				switch {
-				case err == nil:
-					wk.seen[c.RequestID] = idStored
-				case !errors.Is(err, sql.ErrNoRows):
-					return fmt.Errorf("sqlite: insert calls: %q: %w", c.RequestID, err)
-				}
-			}
-		}
-	}
-	for _, v := range wk.seen {
-		if v == idStored {
-			stored++
-		}
-	}
-	if stored > 0 {
-		wk.keep = slices.DeleteFunc(wk.keep, func(c *domain.Call) bool { return wk.seen[c.RequestID] == idStored })
-	}
-	if len(wk.keep) == 0 {
-		return nil
-	}
-
 	var id int64
 	if err := tx.StmtContext(ctx, s.nextBlockID).QueryRowContext(ctx).Scan(&id); err != nil {
 		return fmt.Errorf("sqlite: insert calls: next block: %w", err)
 	}
-	insert := tx.StmtContext(ctx, s.insertBlk)
-	for g := range groups(wk.keep) {
-		// Pure-Go SQLite makes no system call while it packs and inserts:
-		// on a single P (GOMAXPROCS=1, one CPU) requests wait meanwhile, so
-		// the writer yields between blocks.
-		runtime.Gosched()
-		if err := putBlock(ctx, insert, &wk.enc, id, g); err != nil {
-			return err
-		}
-		id++
-	}
-	return nil
-}
-
-// groups cuts calls, sorted by time, into runs spanning at most blockSpan.
-func groups(calls []*domain.Call) func(yield func([]*domain.Call) bool) {
-	return func(yield func([]*domain.Call) bool) {
-		for start := 0; start < len(calls); {
-			t0, end := tm(calls[start].Time), start+1
-			for end < len(calls) && tm(calls[end].Time)-t0 <= blockSpan {
-				end++
+	// The batch's request IDs go in idsPerStmt at a time, each chunk one
+	// statement over a JSON array bound as one parameter and expanded by
+	// json_each (one bind instead of two per record: the driver's
+	// per-argument work was half the cost). Between chunks the writer
+	// yields: pure-Go SQLite makes no system call while it works, so on a
+	// single P (GOMAXPROCS=1, one CPU) requests would otherwise wait for the
+	// whole batch (~1 ms at 512 records) instead of one chunk.
+	var n int64
+	for start := 0; start < len(calls); start += idsPerStmt {
+		chunk := calls[start:min(start+idsPerStmt, len(calls))]
+		wk.ids = append(wk.ids[:0], '[')
+		for i := range chunk {
+			if i > 0 {
+				wk.ids = append(wk.ids, ',')
 			}
-			if !yield(calls[start:end]) {
-				return
+			wk.ids = appendJSONString(wk.ids, chunk[i].RequestID)
+		}
+		wk.ids = append(wk.ids, ']')
+		if start > 0 {
+			runtime.Gosched()
+		}
+		res, err := tx.StmtContext(ctx, s.insertIDs).ExecContext(ctx, id, wk.ids)
+		if err != nil {
+			return fmt.Errorf("sqlite: insert calls %q…: %w", chunk[0].RequestID, err)
+		}
+		m, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("sqlite: insert calls: %w", err)
+		}
+		n += m
+	}
+	runtime.Gosched()
+	if n == int64(len(calls)) {
+		for i := range calls {
+			wk.keep = append(wk.keep, &calls[i])
+		}
+	} else {
+		// Some request IDs were stored before (a retried batch, a
+		// duplicate within the batch): keep the records whose ID row this
+		// block just wrote, each once.
+		kept := make(map[string]bool, len(calls))
+		for i := range calls {
+			c := &calls[i]
+			if kept[c.RequestID] {
+				continue
 			}
-			start = end
+			var block int64
+			if err := tx.QueryRowContext(ctx, `SELECT block FROM call_ids WHERE request_id = ?`, c.RequestID).Scan(&block); err != nil {
+				return fmt.Errorf("sqlite: insert calls: %q: %w", c.RequestID, err)
+			}
+			if block == id {
+				kept[c.RequestID] = true
+				wk.keep = append(wk.keep, c)
+			}
 		}
 	}
+	if len(wk.keep) == 0 {
+		return nil
+	}
+	return putBlock(ctx, tx.StmtContext(ctx, s.insertBlk), &wk.enc, id, wk.keep)
 }
 
 // nextBlockIDSQL and insertBlockSQL are the call-log writer's per-batch
@@ -234,7 +186,7 @@ const (
 )
 
 // putBlock encodes calls and writes them as block id with stmt
-// (insertBlockSQL or replaceBlockSQL, prepared in tx).
+// (insertBlockSQL or replaceBlockSQL, prepared in the transaction).
 func putBlock(ctx context.Context, stmt *sql.Stmt, e *blockEncoder, id int64, calls []*domain.Call) error {
 	data, err := e.encode(calls)
 	if err != nil {
@@ -394,55 +346,18 @@ func decodeCallCursor(c string) (int64, string, error) {
 	return ts, id, nil
 }
 
-// GetCall finds one call by request ID: the blocks near its ID's time (or,
-// for a block of an older binary, its block through call_ids), then the
-// record in the block.
+// GetCall finds one call by request ID: its block through call_ids, then
+// the record in the block.
 func (s *Store) GetCall(ctx context.Context, requestID string) (domain.Call, error) {
-	if s.legacyIDs {
-		var data []byte
-		err := s.r.QueryRowContext(ctx, `SELECT b.data FROM call_ids i JOIN call_blocks b ON b.id = i.block
-			WHERE i.request_id = ?`, requestID).Scan(&data)
-		switch {
-		case err == nil:
-			return findCall(data, requestID)
-		case !errors.Is(err, sql.ErrNoRows):
-			return domain.Call{}, fmt.Errorf("sqlite: get call: %w", err)
-		}
-	}
-	var rows *sql.Rows
-	var err error
-	if at, ok := reqid.Time(requestID); ok {
-		// The call's time is its ID's millisecond; a second either way
-		// covers records whose time was read just after the ID was minted.
-		lo := tm(at) - blockSpan
-		hi := tm(at) + 999 + blockSpan
-		rows, err = s.r.QueryContext(ctx, blocksNearSQL, lo, hi, hi+blockSpan)
-	} else {
-		// Not a request ID this gateway mints (tests, imports): every block.
-		rows, err = s.r.QueryContext(ctx, `SELECT data FROM call_blocks ORDER BY id DESC`)
+	var data []byte
+	err := s.r.QueryRowContext(ctx, `SELECT b.data FROM call_ids i JOIN call_blocks b ON b.id = i.block
+		WHERE i.request_id = ?`, requestID).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return domain.Call{}, notFound("call %q not found", requestID)
 	}
 	if err != nil {
 		return domain.Call{}, fmt.Errorf("sqlite: get call: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var data []byte
-		if err := rows.Scan(&data); err != nil {
-			return domain.Call{}, fmt.Errorf("sqlite: get call: %w", err)
-		}
-		c, err := findCall(data, requestID)
-		if err == nil || !errors.Is(err, store.ErrNotFound) {
-			return c, err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return domain.Call{}, fmt.Errorf("sqlite: get call: %w", err)
-	}
-	return domain.Call{}, notFound("call %q not found", requestID)
-}
-
-// findCall decodes the record of requestID from a block.
-func findCall(data []byte, requestID string) (domain.Call, error) {
 	got, err := decodeBlock(data, nil, func(c *domain.Call) bool { return c.RequestID == requestID })
 	if err != nil {
 		return domain.Call{}, fmt.Errorf("sqlite: get call %q: %w", requestID, err)
@@ -514,7 +429,7 @@ func (s *Store) deleteBlocksBefore(ctx context.Context, cut int64) (removed int6
 				keep = append(keep, &calls[i])
 			}
 		}
-		for start := 0; s.legacyIDs && start < len(old); start += idsPerStmt {
+		for start := 0; start < len(old); start += idsPerStmt {
 			chunk := old[start:min(start+idsPerStmt, len(old))]
 			args := make([]any, len(chunk))
 			for i, id := range chunk {

@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"gatehouse/internal/domain"
-	"gatehouse/internal/reqid"
 	"gatehouse/internal/store"
 )
 
@@ -84,8 +82,7 @@ func TestCallBlocksSkippedByFilter(t *testing.T) {
 	for b := range 20 {
 		var batch []domain.Call
 		for i := range 10 {
-			// 100 ms apart: each batch spans under blockSpan, one block.
-			c := testCall(fmt.Sprintf("b%02d_%02d", b, i), time.Duration(b*10+i)*100*time.Millisecond, fmt.Sprintf("con_%d", b))
+			c := testCall(fmt.Sprintf("b%02d_%02d", b, i), time.Duration(b*10+i)*time.Second, fmt.Sprintf("con_%d", b))
 			c.Code, c.RouteID, c.TenantID = fmt.Sprintf("code.%d", b%4), fmt.Sprintf("rte_%d", b%5), fmt.Sprintf("ten_%d", b%2)
 			batch = append(batch, c)
 		}
@@ -172,15 +169,12 @@ func TestInsertCallsDuplicateWithinBatch(t *testing.T) {
 		t.Errorf("got %v (dup's consumer %q), want [other dup] with the first record", ids(got), got[len(got)-1].ConsumerID)
 	}
 	// A retried batch stores nothing twice.
-	var before, after int
-	if err := s.r.QueryRowContext(ctx, "SELECT count(*) FROM call_blocks").Scan(&before); err != nil {
-		t.Fatal(err)
-	}
 	if err := s.InsertCalls(ctx, []domain.Call{first, testCall("other", 3*time.Second, "a")}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.r.QueryRowContext(ctx, "SELECT count(*) FROM call_blocks").Scan(&after); err != nil || after != before {
-		t.Errorf("%d blocks after a retried batch (%v), want the %d before it", after, err, before)
+	var blocks int
+	if err := s.r.QueryRowContext(ctx, "SELECT count(*) FROM call_blocks").Scan(&blocks); err != nil || blocks != 1 {
+		t.Errorf("%d blocks after a retried batch (%v), want 1", blocks, err)
 	}
 }
 
@@ -251,25 +245,9 @@ func FuzzDecodeBlock(f *testing.F) {
 	f.Add([]byte{blockMagic, blockVersion, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Add([]byte{blockMagic, 2})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		// The writer's ID walk reads the structure the decoder reads (not
-		// the trace and AI JSON): it fails where the structure is damaged
-		// and sees the decoder's IDs where the block decodes.
-		var walked []string
-		_, walkErr := blockIDs(data, nil, func(id []byte, _ int64) { walked = append(walked, string(id)) })
 		calls, err := decodeBlock(data, nil, nil)
-		if walkErr != nil && err == nil {
-			t.Fatalf("blockIDs: %v, but the block decodes", walkErr)
-		}
 		if err != nil {
 			return
-		}
-		if len(walked) != len(calls) {
-			t.Fatalf("blockIDs walked %d records, decodeBlock %d", len(walked), len(calls))
-		}
-		for i := range calls {
-			if walked[i] != calls[i].RequestID {
-				t.Fatalf("record %d: blockIDs %q, decodeBlock %q", i, walked[i], calls[i].RequestID)
-			}
 		}
 		ptrs := make([]*domain.Call, len(calls))
 		for i := range calls {
@@ -290,152 +268,4 @@ func FuzzDecodeBlock(f *testing.F) {
 			}
 		}
 	})
-}
-
-// TestBlocksSpanAtMostBlockSpan: a batch whose calls span more than
-// blockSpan (a long stream's record beside fresh ones) becomes several
-// blocks, none wider than blockSpan, and every call is found by its request
-// ID through the few blocks near the ID's time.
-func TestBlocksSpanAtMostBlockSpan(t *testing.T) {
-	s := openTemp(t)
-	ctx := t.Context()
-	mk := func(at time.Time, consumer string) domain.Call {
-		return domain.Call{RequestID: reqid.New(at), Time: at, ConsumerID: consumer, Method: "GET", Path: "/p", Status: 200}
-	}
-	// 200 one-second batches of calls 250 ms apart, then one batch mixing
-	// a call ten minutes old, fresh calls and one 5 s ahead.
-	var all []domain.Call
-	for b := range 200 {
-		var batch []domain.Call
-		for i := range 4 {
-			batch = append(batch, mk(t0.Add(time.Duration(b)*time.Second+time.Duration(i)*250*time.Millisecond), "steady"))
-		}
-		if err := s.InsertCalls(ctx, batch); err != nil {
-			t.Fatal(err)
-		}
-		all = append(all, batch...)
-	}
-	end := t0.Add(200 * time.Second)
-	mixed := []domain.Call{mk(end, "fresh"), mk(end.Add(-10*time.Minute), "stream"), mk(end.Add(300*time.Millisecond), "fresh"),
-		mk(end.Add(5*time.Second), "ahead"), mk(end.Add(600*time.Millisecond), "fresh")}
-	var before int
-	if err := s.r.QueryRowContext(ctx, "SELECT count(*) FROM call_blocks").Scan(&before); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.InsertCalls(ctx, mixed); err != nil {
-		t.Fatal(err)
-	}
-	all = append(all, mixed...)
-	var blocks int
-	var widest int64
-	if err := s.r.QueryRowContext(ctx, "SELECT count(*), max(ts_max - ts_min) FROM call_blocks").Scan(&blocks, &widest); err != nil {
-		t.Fatal(err)
-	}
-	if blocks-before != 3 {
-		t.Errorf("the mixed batch became %d blocks, want 3 (the old call, the fresh ones, the one ahead)", blocks-before)
-	}
-	if widest > blockSpan {
-		t.Errorf("a block spans %d µs, more than blockSpan %d", widest, blockSpan)
-	}
-	for _, c := range all {
-		got, err := s.GetCall(ctx, c.RequestID)
-		if err != nil {
-			t.Fatalf("GetCall(%s) of the call at %v: %v", c.RequestID, c.Time, err)
-		}
-		if !got.Time.Equal(c.Time) || got.ConsumerID != c.ConsumerID {
-			t.Fatalf("GetCall(%s) = %v %q, want %v %q", c.RequestID, got.Time, got.ConsumerID, c.Time, c.ConsumerID)
-		}
-		// The lookup reads the blocks near the ID's time, not the log.
-		at, _ := reqid.Time(c.RequestID)
-		lo, hi := tm(at)-blockSpan, tm(at)+999+blockSpan
-		var near int
-		if err := s.r.QueryRowContext(ctx, "SELECT count(*) FROM ("+blocksNearSQL+")", lo, hi, hi+blockSpan).Scan(&near); err != nil {
-			t.Fatal(err)
-		}
-		if near > 5 {
-			t.Errorf("GetCall(%s) reads %d blocks, want a handful", c.RequestID, near)
-		}
-	}
-	if _, err := s.GetCall(ctx, reqid.New(end.Add(time.Hour))); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("GetCall of an ID never stored: %v, want not found", err)
-	}
-	// The retried mixed batch stores nothing twice.
-	if err := s.InsertCalls(ctx, mixed); err != nil {
-		t.Fatal(err)
-	}
-	var again int
-	if err := s.r.QueryRowContext(ctx, "SELECT count(*) FROM call_blocks").Scan(&again); err != nil || again != blocks {
-		t.Errorf("%d blocks after retrying the mixed batch (%v), want %d", again, err, blocks)
-	}
-}
-
-// TestLegacyCallIndexStillRead: blocks an older binary wrote may span any
-// time and are found through call_ids, which this binary reads but no
-// longer writes: lookups and the skip of a record already stored still work
-// for them after an upgrade.
-func TestLegacyCallIndexStillRead(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "gatehouse.db")
-	s, err := Open(t.Context(), "sqlite://"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := t.Context()
-	// What the older binary left: one block spanning ten minutes (wider
-	// than blockSpan, so the lookup by time cannot find its first call) and
-	// a call_ids row per call.
-	old := []domain.Call{
-		{RequestID: reqid.New(t0), Time: t0, ConsumerID: "early", Method: "GET", Path: "/p", Status: 200},
-		{RequestID: "legacy-not-a-ulid", Time: t0.Add(5 * time.Minute), ConsumerID: "odd", Method: "GET", Path: "/p", Status: 200},
-		{RequestID: reqid.New(t0.Add(10 * time.Minute)), Time: t0.Add(10 * time.Minute), ConsumerID: "late", Method: "GET", Path: "/p", Status: 200},
-	}
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var enc blockEncoder
-	if err := putBlock(ctx, tx.StmtContext(ctx, s.insertBlk), &enc, 1, []*domain.Call{&old[0], &old[1], &old[2]}); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range old {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO call_ids (request_id, block) VALUES (?, 1)`, c.RequestID); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	s, err = Open(ctx, "sqlite://"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if !s.legacyIDs {
-		t.Fatal("call_ids rows not noticed on open")
-	}
-	for _, c := range old {
-		got, err := s.GetCall(ctx, c.RequestID)
-		if err != nil || got.ConsumerID != c.ConsumerID {
-			t.Errorf("GetCall(%s) = %q, %v; want %q", c.RequestID, got.ConsumerID, err, c.ConsumerID)
-		}
-	}
-	// A retried write of the old calls the time lookup cannot find is
-	// skipped; a new call lands.
-	fresh := domain.Call{RequestID: reqid.New(t0.Add(time.Hour)), Time: t0.Add(time.Hour), ConsumerID: "new", Method: "GET", Path: "/p", Status: 200}
-	if err := s.InsertCalls(ctx, []domain.Call{old[0], old[1], fresh}); err != nil {
-		t.Fatal(err)
-	}
-	got, _, err := s.QueryCalls(ctx, store.CallFilter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := []string{fresh.RequestID, old[2].RequestID, old[1].RequestID, old[0].RequestID}; !slices.Equal(ids(got), want) {
-		t.Errorf("calls %v, want %v (each once)", ids(got), want)
-	}
-	if _, err := s.GetCall(ctx, fresh.RequestID); err != nil {
-		t.Errorf("GetCall of the new call: %v", err)
-	}
 }

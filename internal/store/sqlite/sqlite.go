@@ -57,13 +57,9 @@ type Store struct {
 	// The call-log writer's statements, prepared once on the write
 	// connection: parsing them per batch cost ~0.4 µs per record
 	// (sqlite3Parser in the profile of a 29k req/s run).
-	blocksNear  *sql.Stmt // blocksNearSQL
+	insertIDs   *sql.Stmt // a batch's call_ids rows
 	nextBlockID *sql.Stmt // the id of the next block
 	insertBlk   *sql.Stmt // one call_blocks row
-	// legacyIDs: call_ids has rows, written by an older binary for the
-	// blocks up to ts_max legacyUntil (µs); read for those, never written.
-	legacyIDs   bool
-	legacyUntil int64
 	// blockWork pools InsertCalls' scratch space (*blockWork).
 	blockWork sync.Pool
 }
@@ -142,16 +138,12 @@ func (s *Store) init(ctx context.Context) error {
 	for _, p := range []struct {
 		stmt **sql.Stmt
 		sql  string
-	}{{&s.blocksNear, blocksNearSQL}, {&s.nextBlockID, nextBlockIDSQL}, {&s.insertBlk, insertBlockSQL}} {
+	}{{&s.insertIDs, insertIDsSQL}, {&s.nextBlockID, nextBlockIDSQL}, {&s.insertBlk, insertBlockSQL}} {
 		if *p.stmt, err = s.w.PrepareContext(ctx, p.sql); err != nil {
 			return fmt.Errorf("sqlite: %s: prepare call-log statement: %w", s.path, err)
 		}
 	}
 	s.blockWork.New = func() any { return new(blockWork) }
-	if err := s.w.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM call_ids),
-		coalesce((SELECT max(ts_max) FROM call_blocks), 0)`).Scan(&s.legacyIDs, &s.legacyUntil); err != nil {
-		return fmt.Errorf("sqlite: %s: call index: %w", s.path, err)
-	}
 	moved, err := s.moveLegacyCalls(ctx)
 	if err != nil {
 		return fmt.Errorf("sqlite: %s: %w", s.path, err)
@@ -229,7 +221,7 @@ func (s *Store) Path() string { return s.path }
 // closes, folding the WAL back into the database file.
 func (s *Store) Close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.blocksNear, s.nextBlockID, s.insertBlk} {
+	for _, st := range []*sql.Stmt{s.insertIDs, s.nextBlockID, s.insertBlk} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
