@@ -61,6 +61,35 @@ type blockEncoder struct {
 	buf    []byte
 	refs   map[string]int
 	traces store.TraceEncoder
+	// last is, per ref field of a record, the string written last and its
+	// table entry: consecutive records of a batch mostly repeat route,
+	// service, tenant, method, user agent and engine, and a string compare
+	// (equal pointers short-cut it) is cheaper than hashing for the map.
+	last [refFields]lastRef
+}
+
+// The ref fields of a record, each with its own last-value slot.
+const (
+	refRoute = iota
+	refService
+	refTenant
+	refConsumer
+	refCredentialID
+	refCredentialType
+	refMethod
+	refPath
+	refCode
+	refClientIP
+	refUserAgent
+	refEngine
+	refTrace
+	refFields
+)
+
+type lastRef struct {
+	s   string
+	k   int
+	set bool
 }
 
 func (e *blockEncoder) reset() {
@@ -69,6 +98,7 @@ func (e *blockEncoder) reset() {
 		e.refs = make(map[string]int, 64)
 	}
 	clear(e.refs)
+	e.last = [refFields]lastRef{}
 	e.traces = store.TraceEncoder{}
 }
 
@@ -77,14 +107,24 @@ func (e *blockEncoder) raw(s string) {
 	e.buf = append(e.buf, s...)
 }
 
-func (e *blockEncoder) ref(s string) {
-	if k, ok := e.refs[s]; ok {
-		e.buf = binary.AppendUvarint(e.buf, uint64(k+1))
+// ref writes s as field f of a record: a repeat of table entry k as k+1, a
+// first occurrence as 0 and the string (which becomes the next entry).
+func (e *blockEncoder) ref(f int, s string) {
+	l := &e.last[f]
+	if l.set && l.s == s {
+		e.buf = binary.AppendUvarint(e.buf, uint64(l.k+1))
 		return
 	}
-	e.refs[s] = len(e.refs)
-	e.buf = append(e.buf, 0)
-	e.raw(s)
+	k, ok := e.refs[s]
+	if ok {
+		e.buf = binary.AppendUvarint(e.buf, uint64(k+1))
+	} else {
+		k = len(e.refs)
+		e.refs[s] = k
+		e.buf = append(e.buf, 0)
+		e.raw(s)
+	}
+	*l = lastRef{s: s, k: k, set: true}
 }
 
 func (e *blockEncoder) int(v int64) { e.buf = binary.AppendVarint(e.buf, v) }
@@ -97,23 +137,23 @@ func (e *blockEncoder) encode(calls []*domain.Call) ([]byte, error) {
 	for _, c := range calls {
 		e.raw(c.RequestID)
 		e.int(tm(c.Time))
-		e.ref(c.RouteID)
-		e.ref(c.ServiceID)
-		e.ref(c.TenantID)
-		e.ref(c.ConsumerID)
-		e.ref(c.CredentialID)
-		e.ref(c.CredentialType)
-		e.ref(c.Method)
-		e.ref(c.Path)
+		e.ref(refRoute, c.RouteID)
+		e.ref(refService, c.ServiceID)
+		e.ref(refTenant, c.TenantID)
+		e.ref(refConsumer, c.ConsumerID)
+		e.ref(refCredentialID, c.CredentialID)
+		e.ref(refCredentialType, c.CredentialType)
+		e.ref(refMethod, c.Method)
+		e.ref(refPath, c.Path)
 		e.int(int64(c.Status))
-		e.ref(c.Code)
-		e.ref(c.ClientIP)
-		e.ref(c.UserAgent)
+		e.ref(refCode, c.Code)
+		e.ref(refClientIP, c.ClientIP)
+		e.ref(refUserAgent, c.UserAgent)
 		e.int(c.LatencyMicros)
 		e.int(c.UpstreamMicros)
 		e.int(c.BytesIn)
 		e.int(c.BytesOut)
-		e.ref(c.Engine)
+		e.ref(refEngine, c.Engine)
 		var flags byte
 		if c.Trace != nil {
 			flags |= flagTrace
@@ -127,7 +167,7 @@ func (e *blockEncoder) encode(calls []*domain.Call) ([]byte, error) {
 			if err != nil {
 				return nil, err
 			}
-			e.ref(t)
+			e.ref(refTrace, t)
 		}
 		if c.AI != nil {
 			a, err := enc(c.AI)
