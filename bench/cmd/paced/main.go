@@ -21,6 +21,13 @@
 //
 // The Authorization bearer comes from GH_BEARER, never from a flag, so a key
 // does not appear in the process list.
+//
+// With -slow-log FILE it also writes every measured request slower than
+// -slow, one per line as "due_ms latency_ms" (due time from the start of the
+// measured window), after a first line "# start_unix_ns N": slow requests
+// come in clusters, and the wall-clock start lines them up with a
+// runtime/trace of the server (its clock snapshots) to see what the server
+// was doing during each stall (bench/README, "The latency tail").
 package main
 
 import (
@@ -44,6 +51,8 @@ func main() {
 	flag.IntVar(&cfg.conns, "conns", 64, "connections, each with its own share of the schedule")
 	flag.DurationVar(&cfg.duration, "duration", 10*time.Second, "measured duration")
 	flag.DurationVar(&cfg.warmup, "warmup", 0, "unmeasured lead-in at the same rate")
+	flag.StringVar(&cfg.slowLog, "slow-log", "", "write each request slower than -slow to this file (due time, latency)")
+	flag.DurationVar(&cfg.slow, "slow", 2*time.Millisecond, "the latency -slow-log records from")
 	flag.Parse()
 	cfg.bearer = os.Getenv("GH_BEARER")
 	res, err := run(context.Background(), cfg)
@@ -59,6 +68,8 @@ type config struct {
 	rate             float64
 	conns            int
 	duration, warmup time.Duration
+	slowLog          string        // file for requests slower than slow; "" = none
+	slow             time.Duration // threshold of slowLog
 }
 
 // result is what one run measured.
@@ -79,6 +90,7 @@ func (r result) line() string {
 // worker is one connection's share of the run.
 type worker struct {
 	latencies                          []time.Duration
+	slow                               []slowRequest
 	statusErrors, connErrors, ioErrors int
 }
 
@@ -142,7 +154,11 @@ func run(ctx context.Context, cfg config) (result, error) {
 					if status >= 400 {
 						w.statusErrors++
 					}
-					w.latencies = append(w.latencies, done.Sub(due))
+					lat := done.Sub(due)
+					w.latencies = append(w.latencies, lat)
+					if cfg.slowLog != "" && lat >= cfg.slow {
+						w.slow = append(w.slow, slowRequest{due: due.Sub(measureFrom), latency: lat})
+					}
 				}
 			}
 		}(&workers[k], k)
@@ -161,10 +177,39 @@ func run(ctx context.Context, cfg config) (result, error) {
 		res.ioErrors += w.ioErrors
 	}
 	res.requests = len(all) + res.connErrors + res.ioErrors
+	if cfg.slowLog != "" {
+		if err := writeSlow(cfg.slowLog, measureFrom, workers); err != nil {
+			return res, err
+		}
+	}
 	slices.Sort(all)
 	res.p50 = percentile(all, 50)
 	res.p99 = percentile(all, 99)
 	return res, nil
+}
+
+// slowRequest is one measured request at or above -slow.
+type slowRequest struct {
+	due     time.Duration // from the start of the measured window
+	latency time.Duration
+}
+
+// writeSlow writes the workers' slow requests in due order (see -slow-log).
+func writeSlow(path string, start time.Time, workers []worker) error {
+	var all []slowRequest
+	for _, w := range workers {
+		all = append(all, w.slow...)
+	}
+	slices.SortFunc(all, func(a, b slowRequest) int { return int(a.due - b.due) })
+	var b []byte
+	b = fmt.Appendf(b, "# start_unix_ns %d\n", start.UnixNano())
+	for _, s := range all {
+		b = fmt.Appendf(b, "%.3f %.3f\n", float64(s.due)/1e6, float64(s.latency)/1e6)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return fmt.Errorf("-slow-log: %w", err)
+	}
+	return nil
 }
 
 // send does one request on the shared template and reads the whole body, so

@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -126,5 +130,44 @@ func TestStallCountsAgainstDelayedRequests(t *testing.T) {
 	// slots out of ~100: p50 stays low-ish but p99 must include the stall.
 	if res.p99 < 150*time.Millisecond {
 		t.Errorf("p99 = %v, want >= 150ms: the stall was not charged to the requests it delayed", res.p99)
+	}
+}
+
+// TestSlowLogListsTheStalledRequests: -slow-log names the requests a stall
+// delayed, in due order, after the window's wall-clock start.
+func TestSlowLogListsTheStalledRequests(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 20 {
+			time.Sleep(100 * time.Millisecond)
+		}
+		_, _ = w.Write([]byte("ok"))
+	}))
+	defer srv.Close()
+	path := filepath.Join(t.TempDir(), "slow.txt")
+	if _, err := run(context.Background(), config{url: srv.URL, rate: 200, conns: 1, duration: 500 * time.Millisecond,
+		slowLog: path, slow: 20 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if !strings.HasPrefix(lines[0], "# start_unix_ns ") {
+		t.Fatalf("first line %q, want the window's start", lines[0])
+	}
+	// The 100 ms stall at the 20th request delays ~20 slots (5 ms apart)
+	// by 20 ms or more; nothing else is that slow on loopback.
+	if n := len(lines) - 1; n < 10 || n > 30 {
+		t.Fatalf("%d slow requests logged, want the ~20 the stall delayed:\n%s", n, data)
+	}
+	prev := -1.0
+	for _, l := range lines[1:] {
+		var due, lat float64
+		if _, err := fmt.Sscanf(l, "%f %f", &due, &lat); err != nil || due < prev || lat < 20 {
+			t.Fatalf("line %q: not 'due latency' in due order at or above 20 ms (%v)", l, err)
+		}
+		prev = due
 	}
 }
