@@ -109,19 +109,27 @@ func TestRunOffersTheRateAndCounts(t *testing.T) {
 	}
 }
 
+// stallingServer answers "ok" at once, except its 20th request, which it
+// holds for stall first.
+func stallingServer(t *testing.T, stall time.Duration) *httptest.Server {
+	t.Helper()
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 20 {
+			time.Sleep(stall)
+		}
+		_, _ = w.Write([]byte("ok"))
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
 // TestStallCountsAgainstDelayedRequests is the point of an open-loop
 // generator: one 200 ms stall on a single connection must push p99 up by
 // about the stall, because the requests scheduled during it are timed from
 // when they were due, not from when they could finally be sent.
 func TestStallCountsAgainstDelayedRequests(t *testing.T) {
-	var n atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if n.Add(1) == 20 {
-			time.Sleep(200 * time.Millisecond)
-		}
-		_, _ = w.Write([]byte("ok"))
-	}))
-	defer srv.Close()
+	srv := stallingServer(t, 200*time.Millisecond)
 	res, err := run(context.Background(), config{url: srv.URL, rate: 200, conns: 1, duration: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -136,14 +144,7 @@ func TestStallCountsAgainstDelayedRequests(t *testing.T) {
 // TestSlowLogListsTheStalledRequests: -slow-log names the requests a stall
 // delayed, in due order, after the window's wall-clock start.
 func TestSlowLogListsTheStalledRequests(t *testing.T) {
-	var n atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if n.Add(1) == 20 {
-			time.Sleep(100 * time.Millisecond)
-		}
-		_, _ = w.Write([]byte("ok"))
-	}))
-	defer srv.Close()
+	srv := stallingServer(t, 100*time.Millisecond)
 	path := filepath.Join(t.TempDir(), "slow.txt")
 	if _, err := run(context.Background(), config{url: srv.URL, rate: 200, conns: 1, duration: 500 * time.Millisecond,
 		slowLog: path, slow: 20 * time.Millisecond}); err != nil {

@@ -443,11 +443,7 @@ func (s *Store) deleteBlocksBefore(ctx context.Context, cut int64) (removed int6
 		if len(keep) == 0 {
 			_, err = tx.ExecContext(ctx, `DELETE FROM call_blocks WHERE id = ?`, b.id)
 		} else {
-			var stmt *sql.Stmt
-			if stmt, err = tx.PrepareContext(ctx, replaceBlockSQL); err == nil {
-				err = putBlock(ctx, stmt, &e, b.id, keep)
-				stmt.Close()
-			}
+			err = putBlock(ctx, tx.StmtContext(ctx, s.replaceBlk), &e, b.id, keep)
 		}
 		if err != nil {
 			return 0, false, fmt.Errorf("sqlite: delete calls: block %d: %w", b.id, err)

@@ -60,6 +60,7 @@ type Store struct {
 	insertIDs   *sql.Stmt // a batch's call_ids rows
 	nextBlockID *sql.Stmt // the id of the next block
 	insertBlk   *sql.Stmt // one call_blocks row
+	replaceBlk  *sql.Stmt // a block rewritten by retention
 	// blockWork pools InsertCalls' scratch space (*blockWork).
 	blockWork sync.Pool
 }
@@ -138,7 +139,7 @@ func (s *Store) init(ctx context.Context) error {
 	for _, p := range []struct {
 		stmt **sql.Stmt
 		sql  string
-	}{{&s.insertIDs, insertIDsSQL}, {&s.nextBlockID, nextBlockIDSQL}, {&s.insertBlk, insertBlockSQL}} {
+	}{{&s.insertIDs, insertIDsSQL}, {&s.nextBlockID, nextBlockIDSQL}, {&s.insertBlk, insertBlockSQL}, {&s.replaceBlk, replaceBlockSQL}} {
 		if *p.stmt, err = s.w.PrepareContext(ctx, p.sql); err != nil {
 			return fmt.Errorf("sqlite: %s: prepare call-log statement: %w", s.path, err)
 		}
@@ -221,7 +222,7 @@ func (s *Store) Path() string { return s.path }
 // closes, folding the WAL back into the database file.
 func (s *Store) Close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.insertIDs, s.nextBlockID, s.insertBlk} {
+	for _, st := range []*sql.Stmt{s.insertIDs, s.nextBlockID, s.insertBlk, s.replaceBlk} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
