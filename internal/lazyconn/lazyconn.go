@@ -1,15 +1,26 @@
-// Package lazyconn wraps network connections so that deadline updates that
-// would move a deadline later by less than Slack are skipped.
+// Package lazyconn wraps upstream connections to save the kernel and
+// runtime work a proxied exchange does not need: deadline updates that
+// would move a deadline later by less than Slack are skipped, and a
+// request's last write can be held back and sent by the read that waits for
+// its answer.
 //
-// Why: the fast engine sets deadlines on its upstream connection on every
-// exchange (now + the write timeout, now + the response timeout). On a
-// busy keep-alive connection each new deadline differs from the one in
+// Why deadlines: the fast engine sets deadlines on its upstream connection
+// on every exchange (now + the write timeout, now + the response timeout).
+// On a busy keep-alive connection each new deadline differs from the one in
 // force by microseconds, yet costs a runtime timer update: about 0.4 µs
 // each, 4 % of the gateway's CPU per proxied request in the profile
 // (bench/README "Profile"). Skipping them means a timeout may fire up to
 // Slack early, never late. (The client side was tried too — fasthttp's
 // idle and read deadlines, made equal so both moves would be skipped — and
 // measured no difference: not kept.)
+//
+// Why held writes: Go's net.Conn.Read always tries read(2) before it waits,
+// so reading the answer right after sending a request costs a read that
+// fails with EAGAIN — the upstream cannot have answered yet. nginx tracks
+// readiness and does not make that call; per proxied request it makes 2
+// reads and 2 writes where the fast engine made 4 reads and 2 writes (perf
+// stat, bench/README "Profile"), and on this VM a syscall costs about 1 µs.
+// See Hold.
 package lazyconn
 
 import (
@@ -31,10 +42,102 @@ type Conn struct {
 	net.Conn
 	mu     sync.Mutex
 	rd, wd time.Time
+
+	// raw is the socket, for the held write and the read after it; nil if
+	// c has none (then Hold does nothing).
+	raw syscall.RawConn
+	// hold and held: see Hold. Used only by the one goroutine that owns the
+	// connection for an exchange.
+	hold bool
+	held []byte
+	// x and step carry one held exchange through RawConn.Read's callback
+	// without allocating a closure per request.
+	x    exchange
+	step func(fd uintptr) bool
 }
 
+// exchange is the state of one held send and the read after it.
+type exchange struct {
+	held, p         []byte
+	sent, n         int
+	werr, rerr      error
+	partial, waited bool
+}
+
+// MaxHeld is the most a held request may be: a larger one is written the
+// ordinary way (a fresh exchange's socket send buffer takes it whole, which
+// the held write relies on; see Hold).
+const MaxHeld = 16 << 10
+
 // Wrap returns c with lazy deadlines.
-func Wrap(c net.Conn) *Conn { return &Conn{Conn: c} }
+func Wrap(c net.Conn) *Conn {
+	lc := &Conn{Conn: c}
+	if sc, ok := c.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			lc.raw = raw
+		}
+	}
+	return lc
+}
+
+// Hold makes the writes that follow, up to the next Read, be kept instead
+// of sent, and sent by that Read just before it waits for the answer —
+// without first trying a read that would find nothing. A write that would
+// make the held bytes exceed MaxHeld sends them and itself the ordinary way
+// and ends the hold.
+//
+// Only for a request on a connection the peer has no reason to have
+// written to: a keep-alive connection between exchanges, or a fresh one.
+// The held send runs inside syscall.RawConn.Read, which first clears the
+// socket's read readiness; an answer can only arrive after the send, so
+// its readiness is never the one cleared. What could have arrived before
+// is the peer closing an idle connection (FIN): the send then draws a reset
+// from the peer's closed socket, which wakes the read as ECONNRESET, the
+// same error the ordinary path would report one write later. The one case
+// that differs — a peer that half-closed and stays silent — waits for the
+// read deadline instead of seeing EOF at once; the fast engine holds only
+// on connections used moments ago (proxy: heldWriteWithin) to keep that
+// window narrow.
+func (c *Conn) Hold() {
+	if canHold && c.raw != nil {
+		c.hold = true
+	}
+}
+
+// Write sends p, or keeps it while the connection holds (see Hold).
+func (c *Conn) Write(p []byte) (int, error) {
+	if c.hold {
+		if len(c.held)+len(p) <= MaxHeld {
+			c.held = append(c.held, p...)
+			return len(p), nil
+		}
+		c.hold = false
+		if len(c.held) > 0 {
+			held := c.held
+			c.held = c.held[:0]
+			if _, err := c.Conn.Write(held); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return c.Conn.Write(p)
+}
+
+// Read reads; if writes are held it sends them first and then waits for
+// readiness before it reads (see Hold).
+func (c *Conn) Read(p []byte) (int, error) {
+	c.hold = false
+	if len(c.held) == 0 {
+		return c.Conn.Read(p)
+	}
+	return c.sendThenRead(p)
+}
+
+// opError wraps err the way net.Conn's own Read and Write do, so callers
+// that classify errors (timeouts, resets) see the same shapes.
+func (c *Conn) opError(op string, err error) error {
+	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+}
 
 // move records t as the deadline in *cur and reports whether the
 // connection's deadline must be set, or reports false (and keeps *cur) when
@@ -80,9 +183,8 @@ func (c *Conn) SetDeadline(t time.Time) error {
 // SyscallConn exposes the socket (a pooled connection's liveness check
 // peeks at it).
 func (c *Conn) SyscallConn() (syscall.RawConn, error) {
-	sc, ok := c.Conn.(syscall.Conn)
-	if !ok {
+	if c.raw == nil {
 		return nil, errors.New("lazyconn: connection has no socket")
 	}
-	return sc.SyscallConn()
+	return c.raw, nil
 }

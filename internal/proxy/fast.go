@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"gatehouse/internal/lazyconn"
 )
 
 // Fast is the default engine: the listener stays net/http, the upstream leg
@@ -382,12 +384,21 @@ func (st *fastState) attempt(w http.ResponseWriter, start time.Time, mayRetrySta
 		conn := cc.Conn()
 		last := cc.LastUseTime()
 		reused := !last.IsZero()
-		if reused && try < 64 && time.Since(last) > st.f.opts.staleAfter() && peerClosed(conn) {
-			t.hc.CloseConn(cc)
-			continue
+		// hold: the request may be sent by the read that waits for its
+		// answer (lazyconn.Conn.Hold) on a fresh connection, one used
+		// moments ago, or one just found alive.
+		hold := true
+		if reused {
+			idle := time.Since(last)
+			peek := try < 64 && idle > st.f.opts.staleAfter()
+			if peek && peerClosed(conn) {
+				t.hc.CloseConn(cc)
+				continue
+			}
+			hold = peek || idle <= heldWriteWithin
 		}
 		br := t.hc.AcquireReader(conn)
-		if err := st.roundTrip(conn, br); err != nil {
+		if err := st.roundTrip(conn, br, hold); err != nil {
 			t.hc.ReleaseReader(br)
 			t.hc.CloseConn(cc)
 			if reused && try < 2 && mayRetryStale && !st.hasBody && st.phase == phaseResponse && isStaleConn(err) {
@@ -414,8 +425,16 @@ func (st *fastState) attempt(w http.ResponseWriter, start time.Time, mayRetrySta
 	}
 }
 
-// roundTrip writes the request and reads the response headers.
-func (st *fastState) roundTrip(conn net.Conn, br *bufio.Reader) error {
+// heldWriteWithin is how recently a keep-alive connection must have been
+// used for its request to be held and sent by the read of the answer
+// without first peeking at it (see lazyconn.Conn.Hold): upstreams close
+// idle connections after seconds, not milliseconds.
+const heldWriteWithin = 100 * time.Millisecond
+
+// roundTrip writes the request and reads the response headers. With hold,
+// a plain connection sends the request from the read that waits for the
+// answer, which saves a read(2) that would find nothing.
+func (st *fastState) roundTrip(conn net.Conn, br *bufio.Reader, hold bool) error {
 	up := st.up
 	hc := st.t.hc
 	st.resp.Reset()
@@ -432,6 +451,9 @@ func (st *fastState) roundTrip(conn net.Conn, br *bufio.Reader) error {
 	if st.expect {
 		err = st.sendExpecting(conn, br, bw)
 	} else {
+		if lc, ok := conn.(*lazyconn.Conn); ok && hold {
+			lc.Hold()
+		}
 		err = st.req.Write(bw)
 		if err == nil {
 			err = bw.Flush()
