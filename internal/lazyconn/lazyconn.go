@@ -34,10 +34,10 @@ import (
 // Slack is the largest move of a deadline to a later time that is skipped.
 const Slack = 50 * time.Millisecond
 
-// Conn is a net.Conn with lazy deadlines. Deadlines may be set from
-// several goroutines (the engine cuts a stream's read from a context
-// callback while its loop sets the next deadline): a mutex keeps each
-// decision and its update together.
+// Conn is a net.Conn with lazy deadlines and held writes. Deadlines may
+// be set from several goroutines (the engine cuts a stream's read from a
+// context callback while its loop sets the next deadline): a mutex keeps
+// each decision and its update together.
 type Conn struct {
 	net.Conn
 	mu     sync.Mutex
@@ -65,8 +65,8 @@ type exchange struct {
 }
 
 // MaxHeld is the most a held request may be: a larger one is written the
-// ordinary way (a fresh exchange's socket send buffer takes it whole, which
-// the held write relies on; see Hold).
+// ordinary way. The held bytes' buffer stays with the connection, so this
+// also bounds what a pooled connection keeps.
 const MaxHeld = 16 << 10
 
 // Wrap returns c with lazy deadlines.
@@ -91,9 +91,11 @@ func Wrap(c net.Conn) *Conn {
 // The held send runs inside syscall.RawConn.Read, which first clears the
 // socket's read readiness; an answer can only arrive after the send, so
 // its readiness is never the one cleared. What could have arrived before
-// is the peer closing an idle connection (FIN): the send then draws a reset
-// from the peer's closed socket, which wakes the read as ECONNRESET, the
-// same error the ordinary path would report one write later. The one case
+// is the peer closing an idle connection (FIN or reset): the send then
+// fails, or draws a reset from the peer's closed socket that wakes the
+// read, which sees EOF or ECONNRESET — what the ordinary path reports for a
+// stale keep-alive connection. Held bytes the socket does not take at once
+// (a full send buffer) go the ordinary way, which waits. The one case
 // that differs — a peer that half-closed and stays silent — waits for the
 // read deadline instead of seeing EOF at once; the fast engine holds only
 // on connections used moments ago (proxy: heldWriteWithin) to keep that
