@@ -22,10 +22,11 @@
 //     a body streamed from the connection when it is larger than
 //     BufferBody (a 1 GB upload holds no more than that in memory), and a
 //     context carrying http.LocalAddrContextKey that is cancelled when a
-//     write to the client fails (a client that left is noticed at the next
-//     write; net/http also notices a close while the handler runs, and
-//     cancels at the handler's return, which this context, reused by the
-//     next request, does not: see exchange);
+//     write to the client fails, or when the client leaves while a request
+//     that has run for WatchAfter waits (watch.go; net/http notices a close
+//     at any time, with a read per request this listener does not pay);
+//     unlike net/http's it is not cancelled at the handler's return: the
+//     next request on the exchange reuses it (see exchange);
 //   - the response: buffered into fasthttp's response (written after the
 //     handler returns, with Content-Length) until the handler flushes, sets
 //     trailers or writes more than BufferResponse bytes; from then on it is
@@ -87,6 +88,11 @@ type Server struct {
 	IdleTimeout time.Duration
 	// MaxHeaderBytes bounds a request's head; 64 KiB when zero.
 	MaxHeaderBytes int
+	// WatchAfter is how long a request runs before its connection is
+	// watched for the client leaving (then the request's context is
+	// cancelled; watch.go); DefaultWatchAfter when zero, never when
+	// negative.
+	WatchAfter time.Duration
 
 	srv  *fasthttp.Server
 	once sync.Once
@@ -95,8 +101,16 @@ type Server struct {
 	mu      sync.Mutex
 	closing bool
 	handed  map[*againConn]struct{}
-	pool    sync.Pool // *exchange
-	bufws   sync.Pool // *bufio.Writer for direct responses
+	// conns are the accepted connections the sweeper looks at (guarded by
+	// connsMu: closeHanded closes connections while it holds mu); stop ends
+	// the sweeper, sweeping starts it once.
+	connsMu  sync.Mutex
+	conns    map[*clientConn]struct{}
+	stop     chan struct{}
+	stopOnce sync.Once
+	sweeping sync.Once
+	pool     sync.Pool // *exchange
+	bufws    sync.Pool // *bufio.Writer for direct responses
 }
 
 // BufferBody is the largest request body read whole before the handler
@@ -129,8 +143,10 @@ func (s *Server) init() {
 		if mh <= 0 {
 			mh = 64 << 10
 		}
+		s.stop = make(chan struct{})
 		s.pool.New = func() any {
 			x := &exchange{s: s, hdr: make(http.Header, 8)}
+			x.stream.read = &x.bodyRead
 			x.w.x = x
 			x.w.hdr = make(http.Header, 8)
 			return x
@@ -167,7 +183,22 @@ func (s *Server) init() {
 // Serve accepts connections on ln until Shutdown or Close.
 func (s *Server) Serve(ln net.Listener) error {
 	s.init()
+	if after := s.watchAfter(); after > 0 {
+		s.sweeping.Do(func() { go s.sweep(after, s.stop) })
+		ln = watchListener{Listener: ln, s: s}
+	}
 	return s.srv.Serve(ln)
+}
+
+// watchAfter is WatchAfter with its default; 0 when not watching.
+func (s *Server) watchAfter() time.Duration {
+	switch {
+	case !canWatch || s.WatchAfter < 0:
+		return 0
+	case s.WatchAfter == 0:
+		return DefaultWatchAfter
+	}
+	return s.WatchAfter
 }
 
 // Shutdown stops accepting, closes idle connections and waits for active
@@ -177,6 +208,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // when ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.init()
+	s.stopOnce.Do(func() { close(s.stop) })
 	s.mu.Lock()
 	s.closing = true
 	s.mu.Unlock()
@@ -300,6 +332,11 @@ type exchange struct {
 	nop       io.ReadCloser // io.NopCloser(&body), made once
 	stream    streamBody
 	w         writer
+	// cc is the request's connection when the front watches it (watch.go);
+	// bodyRead is set once the request's body is read to its end (or it
+	// had none): only then may a watcher read the socket.
+	cc       *clientConn
+	bodyRead atomic.Bool
 }
 
 // reqContext is an exchange's request context: cancellable, and carrying
@@ -328,14 +365,16 @@ func (x *exchange) newRequest() {
 // streamBody is a request body read from the connection; eof records that
 // it was read to its end.
 type streamBody struct {
-	r   io.Reader
-	eof bool
+	r    io.Reader
+	eof  bool
+	read *atomic.Bool // the exchange's bodyRead
 }
 
 func (b *streamBody) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	if err == io.EOF {
 		b.eof = true
+		b.read.Store(true)
 	}
 	return n, err
 }
@@ -353,12 +392,19 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		ctx.Error("400 Bad Request: "+err.Error(), http.StatusBadRequest)
 		return
 	}
+	if x.cc = clientOf(ctx.Conn()); x.cc != nil {
+		x.cc.begin(x, ctx.Time())
+		defer x.cc.end()
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			x.abort(p)
 		}
 	}()
 	s.Handler.ServeHTTP(&x.w, x.r)
+	if x.cc != nil {
+		x.cc.end() // before anything reads or hands on the connection
+	}
 	x.w.finish()
 }
 
@@ -372,6 +418,7 @@ func (s *Server) release(x *exchange) {
 	x.url = url.URL{}
 	x.body.Reset(nil)
 	x.stream.r, x.stream.eof = nil, false
+	x.cc = nil
 	x.ctx = nil
 	s.pool.Put(x)
 }
@@ -430,6 +477,7 @@ func (x *exchange) build() error {
 	case cl > 0:
 		r.ContentLength = int64(cl)
 	}
+	x.bodyRead.Store(!ctx.Request.IsBodyStream())
 	switch {
 	case ctx.Request.IsBodyStream():
 		x.stream.r = ctx.RequestBodyStream()
@@ -994,6 +1042,9 @@ func (w *writer) FastResponse(status int) *fasthttp.Response {
 func (w *writer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if w.mode != modeBuffered || w.wroteHeader {
 		return nil, nil, errors.New("front: hijack after the response started")
+	}
+	if w.x.cc != nil {
+		w.x.cc.end() // the handler reads the connection from now on
 	}
 	w.mode = modeHijacked
 	conn := w.ctx.Conn()

@@ -28,6 +28,9 @@ func (c *Conn) sendThenRead(p []byte) (int, error) {
 	*x = exchange{}
 	switch {
 	case err != nil:
+		// A deadline or a closed connection, perhaps before anything was
+		// sent: what was not sent stays held for the next Read.
+		c.held = append(c.held[:0], held[sent:]...)
 		return 0, c.opError("read", err)
 	case werr != nil:
 		return 0, c.opError("write", os.NewSyscallError("write", werr))

@@ -95,31 +95,34 @@ func Wrap(c net.Conn) *Conn {
 // fails, or draws a reset from the peer's closed socket that wakes the
 // read, which sees EOF or ECONNRESET — what the ordinary path reports for a
 // stale keep-alive connection. Held bytes the socket does not take at once
-// (a full send buffer) go the ordinary way, which waits. The one case
-// that differs — a peer that half-closed and stays silent — waits for the
-// read deadline instead of seeing EOF at once; the fast engine holds only
-// on connections used moments ago (proxy: heldWriteWithin) to keep that
-// window narrow.
+// (a full send buffer) go the ordinary way, which waits; bytes a failed
+// Read could not send (its deadline had passed) stay held and go first on
+// the next Read or Write. The one case that differs — a peer that
+// half-closed and stays silent — waits for the read's deadline instead of
+// seeing EOF at once; the fast engine holds only on connections used
+// moments ago (proxy: heldWriteWithin), and its first wait for an answer
+// ends after a second (proxy: clientCheckAfter), when an ordinary read
+// sees the EOF.
 func (c *Conn) Hold() {
 	if canHold && c.raw != nil {
 		c.hold = true
 	}
 }
 
-// Write sends p, or keeps it while the connection holds (see Hold).
+// Write sends p, or keeps it while the connection holds (see Hold). Bytes
+// still held (a Read that failed before it could send them keeps them) go
+// first.
 func (c *Conn) Write(p []byte) (int, error) {
-	if c.hold {
-		if len(c.held)+len(p) <= MaxHeld {
-			c.held = append(c.held, p...)
-			return len(p), nil
-		}
-		c.hold = false
-		if len(c.held) > 0 {
-			held := c.held
-			c.held = c.held[:0]
-			if _, err := c.Conn.Write(held); err != nil {
-				return 0, err
-			}
+	if c.hold && len(c.held)+len(p) <= MaxHeld {
+		c.held = append(c.held, p...)
+		return len(p), nil
+	}
+	c.hold = false
+	if len(c.held) > 0 {
+		held := c.held
+		c.held = c.held[:0]
+		if _, err := c.Conn.Write(held); err != nil {
+			return 0, err
 		}
 	}
 	return c.Conn.Write(p)

@@ -479,11 +479,43 @@ func (st *fastState) roundTrip(conn net.Conn, br *bufio.Reader, hold bool) error
 		return err
 	}
 	st.phase = phaseResponse
-	if err := conn.SetReadDeadline(time.Now().Add(up.response)); err != nil {
+	now := time.Now()
+	deadline := now.Add(up.response)
+	first := deadline
+	if up.response > clientCheckAfter {
+		first = now.Add(clientCheckAfter)
+	}
+	if err := conn.SetReadDeadline(first); err != nil {
 		return err
 	}
-	return st.readHeader(br)
+	err = st.readHeader(br)
+	if err == nil || !first.Before(deadline) || classify(err) != failTimeout {
+		return err
+	}
+	// A slow answer: from here on, a client that leaves (its context is
+	// cancelled, on the fast listener by its watcher) cuts the wait.
+	ctx := st.r.Context()
+	if ctx.Err() != nil {
+		return fmt.Errorf("waiting for the answer: %w", ctx.Err())
+	}
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if err := conn.SetReadDeadline(deadline); err != nil {
+		return err
+	}
+	if err := st.readHeader(br); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("waiting for the answer: %w", ctx.Err())
+		}
+		return err
+	}
+	return nil
 }
+
+// clientCheckAfter is how long the engine waits for an upstream's answer
+// before it also watches the client's context: most answers come sooner,
+// and arming a context callback for each would cost every request.
+const clientCheckAfter = time.Second
 
 // readHeader reads the final response header, skipping 1xx responses
 // (the listener sends the client its own 100 Continue).
