@@ -131,6 +131,9 @@ func TestHeldWriteFullSendBuffer(t *testing.T) {
 	req := []byte("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
 	sent.Write(req)
 	c.Hold()
+	// Held, the write does not touch the socket; sent, it would block on
+	// the full buffer: the deadline turns that into a failure.
+	_ = c.SetWriteDeadline(time.Now().Add(2 * time.Second))
 	if _, err := c.Write(req); err != nil {
 		t.Fatal(err)
 	}

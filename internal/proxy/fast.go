@@ -479,11 +479,26 @@ func (st *fastState) roundTrip(conn net.Conn, br *bufio.Reader, hold bool) error
 		return err
 	}
 	st.phase = phaseResponse
+	// The answer is awaited in two stages. The first is short: most
+	// answers come within it, and it needs no context callback (arming one
+	// for every request would cost every request). A held request waits
+	// only heldFirstWait in it: a keep-alive connection the upstream
+	// half-closed while idle (a lingering close) takes the held send
+	// without a reset and would otherwise be noticed only at the response
+	// timeout; after the first stage an ordinary read sees its EOF, and the
+	// request is re-sent on a fresh connection like any stale one. The
+	// second stage waits for the rest of the response timeout, cut short
+	// by the request's context (a client that left: net/http cancels it,
+	// and so does the fast listener's watcher).
 	now := time.Now()
 	deadline := now.Add(up.response)
+	firstWait := clientCheckAfter
+	if hold {
+		firstWait = heldFirstWait
+	}
 	first := deadline
-	if up.response > clientCheckAfter {
-		first = now.Add(clientCheckAfter)
+	if up.response > firstWait {
+		first = now.Add(firstWait)
 	}
 	if err := conn.SetReadDeadline(first); err != nil {
 		return err
@@ -492,30 +507,32 @@ func (st *fastState) roundTrip(conn net.Conn, br *bufio.Reader, hold bool) error
 	if err == nil || !first.Before(deadline) || classify(err) != failTimeout {
 		return err
 	}
-	// A slow answer: from here on, a client that leaves (its context is
-	// cancelled, on the fast listener by its watcher) cuts the wait.
 	ctx := st.r.Context()
 	if ctx.Err() != nil {
 		return fmt.Errorf("waiting for the answer: %w", ctx.Err())
 	}
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Unix(1, 0)) })
-	defer stop()
 	if err := conn.SetReadDeadline(deadline); err != nil {
+		stop()
 		return err
 	}
-	if err := st.readHeader(br); err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("waiting for the answer: %w", ctx.Err())
-		}
-		return err
+	err = st.readHeader(br)
+	if !stop() || ctx.Err() != nil {
+		// The callback ran (or is running): the connection's deadline is
+		// in the past or about to be, and the client is gone anyway.
+		return fmt.Errorf("waiting for the answer: %w", context.Canceled)
 	}
-	return nil
+	return err
 }
 
 // clientCheckAfter is how long the engine waits for an upstream's answer
-// before it also watches the client's context: most answers come sooner,
-// and arming a context callback for each would cost every request.
-const clientCheckAfter = time.Second
+// before it also watches the client's context; heldFirstWait is the first
+// stage for a held request (see roundTrip). Both are well above a usual
+// answer's time, so the second stage is for slow upstreams only.
+const (
+	clientCheckAfter = time.Second
+	heldFirstWait    = 100 * time.Millisecond
+)
 
 // readHeader reads the final response header, skipping 1xx responses
 // (the listener sends the client its own 100 Continue).
@@ -682,14 +699,17 @@ func (st *fastState) relay(w http.ResponseWriter, conn net.Conn, br *bufio.Reade
 	st.copyHeaders(w.Header())
 	w.WriteHeader(status)
 	flush := func() error { return nil }
+	// cut is the stream's context callback: once it has run, the
+	// connection's read deadline is in the past, so it is not reused.
+	var cut func() bool
 	if stream {
 		rc := http.NewResponseController(w)
 		flush = rc.Flush
 		_ = flush() // the client sees the headers before the first event
 		// A silent stream whose client left would otherwise wait for the
 		// read timeout.
-		stop := context.AfterFunc(st.r.Context(), func() { _ = conn.SetReadDeadline(time.Unix(1, 0)) })
-		defer stop()
+		cut = context.AfterFunc(st.r.Context(), func() { _ = conn.SetReadDeadline(time.Unix(1, 0)) })
+		defer cut()
 	}
 	resp.StreamBody = true
 	if err := resp.ReadBody(br, 0); err != nil {
@@ -738,6 +758,9 @@ func (st *fastState) relay(w http.ResponseWriter, conn net.Conn, br *bufio.Reade
 		return written, false, true, upstreamError(classify(rerr), st.up, st.t, phaseBody, rerr)
 	case werr != nil:
 		return written, false, true, fmt.Errorf("write to client: %w", werr)
+	}
+	if cut != nil && !cut() {
+		reuse = false
 	}
 	return written, reuse, true, nil
 }
