@@ -3,7 +3,9 @@
 package lazyconn
 
 import (
+	"errors"
 	"io"
+	"net"
 	"os"
 	"syscall"
 )
@@ -31,6 +33,10 @@ func (c *Conn) sendThenRead(p []byte) (int, error) {
 		// A deadline or a closed connection, perhaps before anything was
 		// sent: what was not sent stays held for the next Read.
 		c.held = append(c.held[:0], held[sent:]...)
+		var raw *net.OpError // RawConn.Read's own "raw-read" wrapping
+		if errors.As(err, &raw) {
+			err = raw.Err
+		}
 		return 0, c.opError("read", err)
 	case werr != nil:
 		return 0, c.opError("write", os.NewSyscallError("write", werr))
