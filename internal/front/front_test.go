@@ -18,11 +18,16 @@ import (
 // start serves h with a front on a loopback port.
 func start(t *testing.T, h http.Handler) string {
 	t.Helper()
+	return serve(t, &Server{Handler: h})
+}
+
+// serve runs s on a loopback port until the test ends; its address.
+func serve(t *testing.T, s *Server) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Handler: h}
 	go s.Serve(ln) //nolint:errcheck // ends with Shutdown
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

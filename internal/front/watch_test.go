@@ -4,7 +4,6 @@ package front
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -17,19 +16,17 @@ import (
 // startWatching serves h with a front that watches requests after 50 ms.
 func startWatching(t *testing.T, h http.Handler) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &Server{Handler: h, WatchAfter: 50 * time.Millisecond}
-	go s.Serve(ln) //nolint:errcheck // ends with Shutdown
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = s.Shutdown(ctx)
-	})
-	return ln.Addr().String()
+	return serve(t, &Server{Handler: h, WatchAfter: 50 * time.Millisecond})
 }
+
+// slowEcho answers "<path> ctx=<the context's error>", after 300 ms for
+// /slow.
+var slowEcho = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/slow" {
+		time.Sleep(300 * time.Millisecond)
+	}
+	fmt.Fprintf(w, "%s ctx=%v", r.URL.Path, r.Context().Err())
+})
 
 // TestClientGoneWhileWaiting: a client that leaves while its request waits
 // (nothing written yet, so no write can fail) has the request's context
@@ -74,12 +71,7 @@ func TestClientGoneWhileWaiting(t *testing.T) {
 // not cancelled, its response arrives, and the connection serves the next
 // request at once (the watcher left the socket to fasthttp).
 func TestSlowRequestKeepsItsClient(t *testing.T) {
-	addr := startWatching(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/slow" {
-			time.Sleep(300 * time.Millisecond)
-		}
-		fmt.Fprintf(w, "%s ctx=%v", r.URL.Path, r.Context().Err())
-	}))
+	addr := startWatching(t, slowEcho)
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -106,12 +98,7 @@ func TestSlowRequestKeepsItsClient(t *testing.T) {
 // TestPipelinedWhileWatched: a request pipelined behind a watched one is
 // not taken for a client leaving, and both are answered in order.
 func TestPipelinedWhileWatched(t *testing.T) {
-	addr := startWatching(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/slow" {
-			time.Sleep(300 * time.Millisecond)
-		}
-		fmt.Fprintf(w, "%s ctx=%v", r.URL.Path, r.Context().Err())
-	}))
+	addr := startWatching(t, slowEcho)
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)

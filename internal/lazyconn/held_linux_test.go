@@ -1,35 +1,18 @@
 package lazyconn
 
 import (
-	"bufio"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
+
+	"gatehouse/internal/testenv"
 )
 
-// readSyscalls is the process's count of read(2)-like calls so far
-// (/proc/self/io "syscr": counted whether or not they return data).
+// readSyscalls is the process's read(2) count (testenv.ReadSyscalls).
 func readSyscalls(t *testing.T) int {
 	t.Helper()
-	f, err := os.Open("/proc/self/io")
-	if err != nil {
-		t.Skipf("no /proc/self/io: %v", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "syscr: "); ok {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
-	}
-	t.Skip("/proc/self/io has no syscr line")
-	return 0
+	n, err := testenv.ReadSyscalls()
+	testenv.Require(t, "the kernel's read count (/proc/self/io)", err)
+	return n
 }
 
 // TestHeldWriteSavesTheEmptyRead is the point of Hold: an answer cannot

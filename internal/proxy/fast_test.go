@@ -168,38 +168,25 @@ func TestStaleKeepAliveConnections(t *testing.T) {
 		t.Run(e.name, func(t *testing.T) {
 			g := proxytest.NewGateway(t, e.new)
 			closed := make(chan struct{}, 64)
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { ln.Close() })
 			var served atomic.Int64
-			go func() {
-				for {
-					c, err := ln.Accept()
-					if err != nil {
-						return
+			up := rawUpstream(t, func(c net.Conn) {
+				br := bufio.NewReader(c)
+				if req, err := http.ReadRequest(br); err == nil {
+					io.Copy(io.Discard, req.Body)
+					served.Add(1)
+					resp := "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+					if req.Method == "HEAD" {
+						// No body after a HEAD's head: stray bytes made the
+						// stock Transport read "ok" as the next response (a
+						// flake, ~1 in 30 runs).
+						resp = strings.TrimSuffix(resp, "ok")
 					}
-					go func() {
-						br := bufio.NewReader(c)
-						if req, err := http.ReadRequest(br); err == nil {
-							io.Copy(io.Discard, req.Body)
-							served.Add(1)
-							resp := "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-							if req.Method == "HEAD" {
-								// No body after a HEAD's head: stray bytes
-								// made the stock Transport read "ok" as the
-								// next response (a flake, ~1 in 30 runs).
-								resp = strings.TrimSuffix(resp, "ok")
-							}
-							io.WriteString(c, resp)
-						}
-						c.Close()
-						closed <- struct{}{}
-					}()
+					io.WriteString(c, resp)
 				}
-			}()
-			g.Service(nil, "http://"+ln.Addr().String())
+				c.Close()
+				closed <- struct{}{}
+			})
+			g.Service(nil, up)
 			for i := range 6 {
 				method := e.methods[i%2]
 				var body io.Reader
@@ -393,6 +380,18 @@ func TestNoUpstreamOrTargets(t *testing.T) {
 // request head, then closes it.
 func closingUpstream(t *testing.T, response string) string {
 	t.Helper()
+	return rawUpstream(t, func(c net.Conn) {
+		defer c.Close()
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+			io.WriteString(c, response)
+		}
+	})
+}
+
+// rawUpstream is a loopback upstream that hands each connection it
+// accepts to serve (which owns it), until the test ends; its URL.
+func rawUpstream(t *testing.T, serve func(c net.Conn)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -404,12 +403,7 @@ func closingUpstream(t *testing.T, response string) string {
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
-					io.WriteString(c, response)
-				}
-			}()
+			go serve(c)
 		}
 	}()
 	return "http://" + ln.Addr().String()

@@ -24,34 +24,21 @@ import (
 // the response timeout with a 504.
 func TestLingeringCloseUpstream(t *testing.T) {
 	g := proxytest.NewGateway(t, func(*testing.T) proxy.Forwarder { return proxy.NewFast(proxy.Options{}) })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	closed := make(chan struct{}, 64)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				if req, err := http.ReadRequest(br); err == nil {
-					io.Copy(io.Discard, req.Body)
-					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-				}
-				c.(*net.TCPConn).CloseWrite()
-				closed <- struct{}{}
-				// linger: drain what the client still sends, then close
-				c.SetReadDeadline(time.Now().Add(5 * time.Second))
-				io.Copy(io.Discard, c)
-			}()
+	up := rawUpstream(t, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		if req, err := http.ReadRequest(br); err == nil {
+			io.Copy(io.Discard, req.Body)
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 		}
-	}()
-	g.Service(func(s *domain.Service) { s.Timeouts.Response = domain.Duration(3 * time.Second) }, "http://"+ln.Addr().String())
+		c.(*net.TCPConn).CloseWrite()
+		closed <- struct{}{}
+		// linger: drain what the client still sends, then close
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		io.Copy(io.Discard, c)
+	})
+	g.Service(func(s *domain.Service) { s.Timeouts.Response = domain.Duration(3 * time.Second) }, up)
 	for i := range 3 {
 		start := time.Now()
 		resp, b := g.Do(g.NewRequest("GET", "/", nil))

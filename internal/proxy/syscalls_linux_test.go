@@ -1,36 +1,13 @@
 package proxy_test
 
 import (
-	"bufio"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 
 	"gatehouse/internal/proxy"
+	"gatehouse/internal/testenv"
 )
-
-// readSyscalls is the process's count of read(2)-like calls so far
-// (/proc/self/io "syscr", counted whether or not they return data), or -1
-// where the kernel does not keep it.
-func readSyscalls() int {
-	f, err := os.Open("/proc/self/io")
-	if err != nil {
-		return -1
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "syscr: "); ok {
-			if n, err := strconv.Atoi(v); err == nil {
-				return n
-			}
-		}
-	}
-	return -1
-}
 
 // TestFastSendsWithTheRead: the fast engine sends a request from the read
 // that waits for its answer (lazyconn.Conn.Hold), so the read(2) that would
@@ -39,9 +16,8 @@ func readSyscalls() int {
 // (the request, then nothing more) — 3, where the ordinary send-then-read
 // makes 4 (bench/README "Profile": nginx makes 2 per proxied request).
 func TestFastSendsWithTheRead(t *testing.T) {
-	if readSyscalls() < 0 {
-		t.Skip("the kernel keeps no read count (/proc/self/io)")
-	}
+	_, err := testenv.ReadSyscalls()
+	testenv.Require(t, "the kernel's read count (/proc/self/io)", err)
 	target := leanUpstream(t)
 	fwd := proxy.New(proxy.Options{})
 	out := benchOutbound(t, target)
@@ -55,11 +31,12 @@ func TestFastSendsWithTheRead(t *testing.T) {
 	}
 	forward() // dial outside the count
 	const n = 200
-	before := readSyscalls()
+	before, _ := testenv.ReadSyscalls()
 	for range n {
 		forward()
 	}
-	perRequest := float64(readSyscalls()-before) / n
+	after, _ := testenv.ReadSyscalls()
+	perRequest := float64(after-before) / n
 	t.Logf("%.2f read syscalls per forwarded request", perRequest)
 	if perRequest > 3.5 {
 		t.Fatalf("%.2f read syscalls per forwarded request, want 3 (the answer's read without an empty one before it, and the upstream's two)", perRequest)

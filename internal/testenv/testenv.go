@@ -6,8 +6,11 @@
 package testenv
 
 import (
+	"errors"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -41,4 +44,21 @@ func Chromium(t testing.TB) string {
 	_, err := os.Stat(ChromiumPath)
 	Require(t, "chromium (apt-get install -y chromium)", err)
 	return ChromiumPath
+}
+
+// ReadSyscalls is the process's count of read(2)-like calls so far
+// (/proc/self/io "syscr", counted whether or not they return data); an
+// error where the kernel keeps none (not Linux, or no task I/O
+// accounting). Tests pass the error to Require.
+func ReadSyscalls() (int, error) {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "syscr: "); ok {
+			return strconv.Atoi(v)
+		}
+	}
+	return 0, errors.New("/proc/self/io has no syscr line")
 }
