@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"gatehouse/internal/rawsock"
 )
 
 // Noticing a client that leaves while its request runs.
@@ -48,7 +50,17 @@ type clientConn struct {
 	x     atomic.Pointer[exchange] // the request being handled
 	since atomic.Int64             // its start (fasthttp's ctx.Time), Unix ns
 	done  chan struct{}            // closed when the watcher ends
+
+	// io makes the reads and writes: raw system calls that do not wake
+	// the runtime's monitor thread (package rawsock).
+	io rawsock.Socket
 }
+
+// Write writes p to the client.
+func (c *clientConn) Write(p []byte) (int, error) { return c.io.Write(p) }
+
+// Read reads from the client.
+func (c *clientConn) Read(p []byte) (int, error) { return c.io.Read(p) }
 
 // Close forgets the connection and closes it.
 func (c *clientConn) Close() error {
@@ -76,6 +88,7 @@ func (l watchListener) Accept() (net.Conn, error) {
 		return c, nil
 	}
 	cc := &clientConn{TCPConn: tc, raw: raw, s: l.s}
+	cc.io.Init(tc)
 	l.s.track(cc, true)
 	return cc, nil
 }

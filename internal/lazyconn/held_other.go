@@ -10,8 +10,8 @@ const canHold = false
 func (c *Conn) sendThenRead(p []byte) (int, error) {
 	held := c.held
 	c.held = c.held[:0]
-	if _, err := c.Conn.Write(held); err != nil {
+	if _, err := c.io.Write(held); err != nil {
 		return 0, err
 	}
-	return c.Conn.Read(p)
+	return c.io.Read(p)
 }

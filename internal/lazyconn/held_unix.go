@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"syscall"
+
+	"gatehouse/internal/rawsock"
 )
 
 // canHold: the held write needs a file descriptor for write(2) and read(2).
@@ -41,10 +43,10 @@ func (c *Conn) sendThenRead(p []byte) (int, error) {
 	case werr != nil:
 		return 0, c.opError("write", os.NewSyscallError("write", werr))
 	case partial:
-		if _, err := c.Conn.Write(held[sent:]); err != nil {
+		if _, err := c.io.Write(held[sent:]); err != nil {
 			return 0, err
 		}
-		return c.Conn.Read(p)
+		return c.io.Read(p)
 	case rerr != nil:
 		return 0, c.opError("read", os.NewSyscallError("read", rerr))
 	case n == 0 && len(p) > 0:
@@ -58,7 +60,7 @@ func (c *Conn) sendThenRead(p []byte) (int, error) {
 func (c *Conn) sendRead(fd uintptr) bool {
 	x := &c.x
 	for x.sent < len(x.held) {
-		w, err := syscall.Write(int(fd), x.held[x.sent:])
+		w, err := rawsock.WriteFD(fd, x.held[x.sent:])
 		if w > 0 {
 			x.sent += w
 		}
@@ -80,7 +82,7 @@ func (c *Conn) sendRead(fd uintptr) bool {
 		return len(x.p) == 0
 	}
 	for {
-		n, err := syscall.Read(int(fd), x.p)
+		n, err := rawsock.ReadFD(fd, x.p)
 		switch err {
 		case syscall.EINTR:
 			continue

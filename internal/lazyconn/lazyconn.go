@@ -29,6 +29,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"gatehouse/internal/rawsock"
 )
 
 // Slack is the largest move of a deadline to a later time that is skipped.
@@ -54,6 +56,10 @@ type Conn struct {
 	// without allocating a closure per request.
 	x    exchange
 	step func(fd uintptr) bool
+
+	// io makes the reads and writes: raw system calls that do not wake
+	// the runtime's monitor thread (package rawsock).
+	io rawsock.Socket
 }
 
 // exchange is the state of one held send and the read after it.
@@ -72,6 +78,7 @@ const MaxHeld = 16 << 10
 // Wrap returns c with lazy deadlines.
 func Wrap(c net.Conn) *Conn {
 	lc := &Conn{Conn: c}
+	lc.io.Init(c)
 	if sc, ok := c.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			lc.raw = raw
@@ -121,11 +128,11 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if len(c.held) > 0 {
 		held := c.held
 		c.held = c.held[:0]
-		if _, err := c.Conn.Write(held); err != nil {
+		if _, err := c.io.Write(held); err != nil {
 			return 0, err
 		}
 	}
-	return c.Conn.Write(p)
+	return c.io.Write(p)
 }
 
 // Read reads; if writes are held it sends them first and then waits for
@@ -133,7 +140,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 func (c *Conn) Read(p []byte) (int, error) {
 	c.hold = false
 	if len(c.held) == 0 {
-		return c.Conn.Read(p)
+		return c.io.Read(p)
 	}
 	return c.sendThenRead(p)
 }

@@ -1,0 +1,32 @@
+//go:build unix && !linux
+
+package rawsock
+
+import "syscall"
+
+// Raw reports whether Socket, ReadFD and WriteFD bypass the runtime's
+// system-call bookkeeping here: not outside Linux.
+const Raw = false
+
+// ReadFD makes one ordinary read(2) of at most 1 GiB into p.
+func ReadFD(fd uintptr, p []byte) (int, error) {
+	if len(p) > maxRW {
+		p = p[:maxRW]
+	}
+	return noNegative(syscall.Read(int(fd), p))
+}
+
+// WriteFD makes one ordinary write(2) of at most 1 GiB of p.
+func WriteFD(fd uintptr, p []byte) (int, error) {
+	if len(p) > maxRW {
+		p = p[:maxRW]
+	}
+	return noNegative(syscall.Write(int(fd), p))
+}
+
+func noNegative(n int, err error) (int, error) {
+	if n < 0 {
+		n = 0
+	}
+	return n, err
+}
