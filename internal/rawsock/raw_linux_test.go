@@ -21,6 +21,9 @@ import (
 // goroutine making round trips through a Socket must show none, the same
 // goroutine through the connection's own methods one per call.
 func TestSocketCallsBypassTheRuntime(t *testing.T) {
+	if !rawsock.Raw {
+		t.Skip("ordinary system calls in this build (race detector: see Raw)")
+	}
 	const trips = 200
 	count := func(t *testing.T, through func(c *net.TCPConn) rw) int {
 		c, peer := pair(t)

@@ -19,15 +19,19 @@
 // during the call. Measured: 0.39 → 0.17 context switches and 43.8 → 37.8
 // µs of CPU per proxied request, +6–15 % req/s (three alternated pairs).
 //
-// What the monitor then does not do while it sleeps: preempt a goroutine
-// that runs for more than 10 ms. It still wakes for the next runtime timer
-// (the call log's flush ticker runs every 200 ms) and for every ordinary
-// system call (the call log's file writes), and it sleeps only when every
-// P had been idle; a long computation started in that window may run
-// unpreempted until then.
+// The price: the monitor is also what preempts a goroutine that computes
+// for more than 10 ms, and asleep it does not. It wakes for ordinary system
+// calls and at the earliest runtime timer pending when it went to sleep,
+// but a goroutine woken by the network that then computes for a second,
+// in a process whose other calls are all raw, would hold a lone P for that
+// second (measured: a runnable goroutine waited 1.000 s, against 11.7 ms
+// through net.Conn). KeepMonitorAwake bounds that: a timer every
+// MonitorBeat, so the monitor never sleeps longer. A server that uses
+// Socket runs it.
 //
-// Elsewhere than Linux, and for a connection without a socket, Socket makes
-// the connection's ordinary Read and Write.
+// Not under the race detector (see Raw), not outside Linux, and not for a
+// connection other than TCP: there Socket makes the connection's ordinary
+// Read and Write.
 package rawsock
 
 import (
@@ -36,11 +40,14 @@ import (
 	"net"
 	"os"
 	"syscall"
+	"time"
 )
 
 // Socket reads and writes one connection. One Read and one Write may run
 // at once (from two goroutines), as with net.Conn; two Reads or two Writes
-// may not. The zero Socket is not usable: call Init.
+// may not. The zero Socket is not usable: call Init. A Socket must not be
+// copied after Init (its callbacks are bound to its address): embed it in
+// the connection's struct.
 type Socket struct {
 	conn net.Conn
 	raw  syscall.RawConn // nil: conn's own Read and Write
@@ -58,18 +65,19 @@ type op struct {
 	err error
 }
 
-// Init makes s use c: raw system calls where possible (Linux, a connection
-// with a socket), else c's own Read and Write.
+// Init makes s use c: raw system calls for a *net.TCPConn where Raw,
+// else c's own Read and Write. The socket must stay non-blocking, as the
+// net package leaves it: a raw call on a blocking socket would hold its P
+// (and any stop-the-world) while it waited.
 func (s *Socket) Init(c net.Conn) {
 	*s = Socket{conn: c}
-	if !Raw {
+	tc, ok := c.(*net.TCPConn)
+	if !Raw || !ok {
 		return
 	}
-	if sc, ok := c.(syscall.Conn); ok {
-		if raw, err := sc.SyscallConn(); err == nil {
-			s.raw = raw
-			s.rstep, s.wstep = s.read, s.write
-		}
+	if raw, err := tc.SyscallConn(); err == nil {
+		s.raw = raw
+		s.rstep, s.wstep = s.read, s.write
 	}
 }
 
@@ -80,9 +88,6 @@ func (s *Socket) Init(c net.Conn) {
 func (s *Socket) Read(p []byte) (int, error) {
 	if s.raw == nil {
 		return s.conn.Read(p)
-	}
-	if len(p) == 0 {
-		return 0, nil
 	}
 	s.r = op{p: p}
 	err := s.raw.Read(s.rstep)
@@ -123,6 +128,9 @@ func (s *Socket) Write(p []byte) (int, error) {
 // read is Read's callback for RawConn.Read: true ends the call, false
 // waits for the socket to be readable and calls it again.
 func (s *Socket) read(fd uintptr) bool {
+	if len(s.r.p) == 0 {
+		return true // as net.Conn: no call, but a closed connection's error
+	}
 	for {
 		n, err := ReadFD(fd, s.r.p)
 		switch err {
@@ -149,7 +157,12 @@ func (s *Socket) write(fd uintptr) bool {
 		n, err := WriteFD(fd, s.w.p[s.w.n:])
 		s.w.n += n
 		switch err {
-		case nil, syscall.EINTR:
+		case nil:
+			if n == 0 { // as net.Conn: never loop on a write that takes nothing
+				s.w.err = io.ErrUnexpectedEOF
+				return true
+			}
+		case syscall.EINTR:
 		case syscall.EAGAIN:
 			return false
 		default:
@@ -174,9 +187,35 @@ func rawOpErr(err error) error {
 // classify errors (timeouts, resets, closed connections) see the same
 // shapes.
 func (s *Socket) opError(name string, err error) error {
-	return &net.OpError{Op: name, Net: "tcp", Source: s.conn.LocalAddr(), Addr: s.conn.RemoteAddr(), Err: err}
+	local := s.conn.LocalAddr()
+	return &net.OpError{Op: name, Net: local.Network(), Source: local, Addr: s.conn.RemoteAddr(), Err: err}
 }
 
 // maxRW caps one read(2) or write(2), as the os and net packages do (some
 // kernels refuse larger counts).
 const maxRW = 1 << 30
+
+// MonitorBeat is how often KeepMonitorAwake's timer fires: the longest the
+// runtime's monitor sleeps while sockets are read and written raw, so a
+// goroutine computing on a lone P is preempted within about MonitorBeat
+// plus the runtime's own 10 ms.
+const MonitorBeat = 20 * time.Millisecond
+
+// KeepMonitorAwake keeps a runtime timer due every MonitorBeat until stop
+// is closed (package doc: the monitor sleeps until the earliest timer).
+// It costs a goroutine wake-up per beat; where Socket makes ordinary calls
+// (not Raw) it returns at once.
+func KeepMonitorAwake(stop <-chan struct{}) {
+	if !Raw {
+		return
+	}
+	t := time.NewTicker(MonitorBeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+	}
+}

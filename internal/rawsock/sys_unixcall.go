@@ -1,11 +1,12 @@
-//go:build unix && !linux
+//go:build unix && (!linux || race)
 
 package rawsock
 
 import "syscall"
 
 // Raw reports whether Socket, ReadFD and WriteFD bypass the runtime's
-// system-call bookkeeping here: not outside Linux.
+// system-call bookkeeping here: not outside Linux, nor under the race
+// detector (see sys_raw.go).
 const Raw = false
 
 // ReadFD makes one ordinary read(2) of at most 1 GiB into p.
