@@ -72,8 +72,6 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
-
-	"gatehouse/internal/rawsock"
 )
 
 // Server serves HTTP/1.1 on cleartext connections with Handler.
@@ -186,12 +184,7 @@ func (s *Server) init() {
 func (s *Server) Serve(ln net.Listener) error {
 	s.init()
 	if after := s.watchAfter(); after > 0 {
-		s.sweeping.Do(func() {
-			go s.sweep(after, s.stop)
-			// The clientConns' sockets are read and written raw: bound how
-			// long the runtime's monitor sleeps (package rawsock).
-			go rawsock.KeepMonitorAwake(s.stop)
-		})
+		s.sweeping.Do(func() { go s.sweep(after, s.stop) })
 		ln = watchListener{Listener: ln, s: s}
 	}
 	return s.srv.Serve(ln)

@@ -17,18 +17,19 @@ import (
 
 // The front's sockets are read and written raw (package rawsock), which
 // lets the runtime's monitor sleep through a burst of work; the monitor is
-// also what preempts a goroutine that computes for long. The front keeps
-// it from sleeping longer than rawsock.MonitorBeat. The scenario that
-// needs it, with one P: the process idles with nothing but raw calls and
-// far-off timers, a request arrives from another process, and its handler
-// computes for a second. A goroutine the handler started must run long
-// before that second is over (without the beat it waited the full second).
+// also what preempts a goroutine that computes for long. It sleeps at most
+// until the earliest runtime timer, and the front's sweeper ticks every
+// WatchAfter/2 (250 ms by default). The scenario, with one P: the process
+// idles with nothing but raw calls, a request arrives from another
+// process, and its handler computes for 1.5 s. A goroutine the handler
+// started must run well before that is over (with no timer at all it
+// waited the full computation).
 func TestLongHandlerStillPreempted(t *testing.T) {
 	if !rawsock.Raw {
 		t.Skip("sockets are read and written with ordinary calls in this build (race detector)")
 	}
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	const burn = time.Second
+	const burn = 1500 * time.Millisecond
 	waited := make(chan time.Duration, 1)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t0 := time.Now()
@@ -37,8 +38,7 @@ func TestLongHandlerStillPreempted(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
-	// No sweeper tick in the window: its timer would wake the monitor too.
-	addr := serve(t, &Server{Handler: h, WatchAfter: time.Hour})
+	addr := serve(t, &Server{Handler: h}) // the default WatchAfter
 
 	// The client is another process, so that none of its calls (ordinary
 	// ones, which wake the monitor) are this process's.
@@ -55,7 +55,7 @@ func TestLongHandlerStillPreempted(t *testing.T) {
 	defer out.Close()
 
 	d := <-waited // a channel, not a timer: this process stays quiet
-	t.Logf("a runnable goroutine waited %v while its handler computed for %v (monitor beat %v)", d, burn, rawsock.MonitorBeat)
+	t.Logf("a runnable goroutine waited %v while its handler computed for %v", d, burn)
 	if d > burn/2 {
 		t.Fatalf("a runnable goroutine waited %v behind a %v computation: it was not preempted", d, burn)
 	}

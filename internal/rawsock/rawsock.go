@@ -22,12 +22,17 @@
 // The price: the monitor is also what preempts a goroutine that computes
 // for more than 10 ms, and asleep it does not. It wakes for ordinary system
 // calls and at the earliest runtime timer pending when it went to sleep,
-// but a goroutine woken by the network that then computes for a second,
-// in a process whose other calls are all raw, would hold a lone P for that
-// second (measured: a runnable goroutine waited 1.000 s, against 11.7 ms
-// through net.Conn). KeepMonitorAwake bounds that: a timer every
-// MonitorBeat, so the monitor never sleeps longer. A server that uses
-// Socket runs it.
+// so a goroutine woken by the network that then computes for long, in a
+// process whose other calls are all raw and whose timers are far off,
+// holds a lone P until then (measured with no timer at all: a runnable
+// goroutine waited 1.000 s behind a 1-s computation, against 11.7 ms
+// through net.Conn). In Gatehouse the front's sweeper ticks every 250 ms
+// and the call log's flush every 200 ms, which bounds it; with more than
+// one P, an idle P's thread serves the network meanwhile. A timer every
+// 20 ms to keep the monitor awake was tried and dropped: it woke the
+// monitor into its slow polling, which then took up to 20 ms to hand on
+// the P of the call log's fsync, and p99 at half the peak rate rose (nine
+// alternated runs: median 8.1 against 6.0 ms; 26 ms in one bench run).
 //
 // Not under the race detector (see Raw), not outside Linux, and not for a
 // connection other than TCP: there Socket makes the connection's ordinary
@@ -40,7 +45,6 @@ import (
 	"net"
 	"os"
 	"syscall"
-	"time"
 )
 
 // Socket reads and writes one connection. One Read and one Write may run
@@ -194,28 +198,3 @@ func (s *Socket) opError(name string, err error) error {
 // maxRW caps one read(2) or write(2), as the os and net packages do (some
 // kernels refuse larger counts).
 const maxRW = 1 << 30
-
-// MonitorBeat is how often KeepMonitorAwake's timer fires: the longest the
-// runtime's monitor sleeps while sockets are read and written raw, so a
-// goroutine computing on a lone P is preempted within about MonitorBeat
-// plus the runtime's own 10 ms.
-const MonitorBeat = 20 * time.Millisecond
-
-// KeepMonitorAwake keeps a runtime timer due every MonitorBeat until stop
-// is closed (package doc: the monitor sleeps until the earliest timer).
-// It costs a goroutine wake-up per beat; where Socket makes ordinary calls
-// (not Raw) it returns at once.
-func KeepMonitorAwake(stop <-chan struct{}) {
-	if !Raw {
-		return
-	}
-	t := time.NewTicker(MonitorBeat)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-		}
-	}
-}

@@ -253,13 +253,3 @@ func TestSocketWithoutSocket(t *testing.T) {
 		t.Fatalf("Read = %q, %v", buf, err)
 	}
 }
-
-func TestKeepMonitorAwakeEndsWithStop(t *testing.T) {
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		rawsock.KeepMonitorAwake(stop)
-	}()
-	close(stop)
-	<-done
-}
