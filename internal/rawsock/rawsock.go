@@ -29,9 +29,10 @@
 // through net.Conn). In Gatehouse the front's sweeper ticks every 250 ms
 // and the call log's flush every 200 ms, which bounds it; with more than
 // one P, an idle P's thread serves the network meanwhile. A timer every
-// 20 ms to keep the monitor awake was tried and dropped: it woke the
-// monitor into its slow polling, which then took up to 20 ms to hand on
-// the P of the call log's fsync, and p99 at half the peak rate rose (nine
+// 20 ms to keep the monitor awake was tried and dropped: woken by a timer
+// the monitor keeps its slow polling (up to 10 ms between looks, and two
+// looks to hand on a P held in a system call such as the call log's
+// fsync), and p99 at half the peak rate was worse with it (nine
 // alternated runs: median 8.1 against 6.0 ms; 26 ms in one bench run).
 //
 // Not under the race detector (see Raw), not outside Linux, and not for a
