@@ -65,7 +65,7 @@ func (c *Conn) sendRead(fd uintptr) bool {
 			x.sent += w
 		}
 		switch err {
-		case nil, syscall.EINTR:
+		case nil:
 		case syscall.EAGAIN:
 			// The send buffer is full (it should not be, between
 			// exchanges): the rest goes the ordinary way, which waits.
@@ -81,18 +81,14 @@ func (c *Conn) sendRead(fd uintptr) bool {
 		x.waited = true
 		return len(x.p) == 0
 	}
-	for {
-		n, err := rawsock.ReadFD(fd, x.p)
-		switch err {
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			return false
-		case nil:
-			x.n = n
-		default:
-			x.rerr = err
-		}
-		return true
+	n, err := rawsock.ReadFD(fd, x.p)
+	switch err {
+	case syscall.EAGAIN:
+		return false
+	case nil:
+		x.n = n
+	default:
+		x.rerr = err
 	}
+	return true
 }

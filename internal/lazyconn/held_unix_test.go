@@ -12,36 +12,16 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"gatehouse/internal/testenv"
 )
 
 // pair returns a wrapped client connection and the server's end of a real
 // loopback TCP connection.
 func pair(t *testing.T) (*Conn, *net.TCPConn) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			accepted <- nil
-			return
-		}
-		accepted <- c
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := <-accepted
-	if s == nil {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { c.Close(); s.Close() })
-	return Wrap(c), s.(*net.TCPConn)
+	c, s := testenv.TCPPair(t)
+	return Wrap(c), s
 }
 
 // readFull reads exactly n bytes from s within a second.

@@ -94,18 +94,12 @@ func (s *Socket) Read(p []byte) (int, error) {
 	if s.raw == nil {
 		return s.conn.Read(p)
 	}
-	s.r = op{p: p}
-	err := s.raw.Read(s.rstep)
-	n, rerr := s.r.n, s.r.err
-	s.r = op{}
-	if err != nil {
-		rerr = rawOpErr(err)
-	}
+	n, err := s.run(&s.r, p, false)
 	switch {
-	case rerr == io.EOF:
+	case err == io.EOF:
 		return 0, io.EOF
-	case rerr != nil:
-		return n, s.opError("read", rerr)
+	case err != nil:
+		return n, s.opError("read", err)
 	}
 	return n, nil
 }
@@ -117,17 +111,35 @@ func (s *Socket) Write(p []byte) (int, error) {
 	if s.raw == nil {
 		return s.conn.Write(p)
 	}
-	s.w = op{p: p}
-	err := s.raw.Write(s.wstep)
-	n, werr := s.w.n, s.w.err
-	s.w = op{}
+	n, err := s.run(&s.w, p, true)
 	if err != nil {
-		werr = rawOpErr(err)
-	}
-	if werr != nil {
-		return n, s.opError("write", werr)
+		return n, s.opError("write", err)
 	}
 	return n, nil
+}
+
+// run makes one read or write through RawConn (o is s.r or s.w) and
+// returns its count and its error: the callback's, or RawConn's own
+// (deadline, closed connection) without its "raw-read"/"raw-write" layer.
+// A branch, not a method value passed in: that would allocate per call.
+func (s *Socket) run(o *op, p []byte, write bool) (int, error) {
+	*o = op{p: p}
+	var err error
+	if write {
+		err = s.raw.Write(s.wstep)
+	} else {
+		err = s.raw.Read(s.rstep)
+	}
+	n, oerr := o.n, o.err
+	*o = op{}
+	if err != nil {
+		var raw *net.OpError
+		if errors.As(err, &raw) {
+			err = raw.Err
+		}
+		oerr = err
+	}
+	return n, oerr
 }
 
 // read is Read's callback for RawConn.Read: true ends the call, false
@@ -136,23 +148,19 @@ func (s *Socket) read(fd uintptr) bool {
 	if len(s.r.p) == 0 {
 		return true // as net.Conn: no call, but a closed connection's error
 	}
-	for {
-		n, err := ReadFD(fd, s.r.p)
-		switch err {
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			return false
-		case nil:
-			s.r.n = n
-			if n == 0 {
-				s.r.err = io.EOF
-			}
-		default:
-			s.r.err = os.NewSyscallError("read", err)
+	n, err := ReadFD(fd, s.r.p)
+	switch err {
+	case syscall.EAGAIN:
+		return false
+	case nil:
+		s.r.n = n
+		if n == 0 {
+			s.r.err = io.EOF
 		}
-		return true
+	default:
+		s.r.err = os.NewSyscallError("read", err)
 	}
+	return true
 }
 
 // write is Write's callback for RawConn.Write: true ends the call, false
@@ -167,7 +175,6 @@ func (s *Socket) write(fd uintptr) bool {
 				s.w.err = io.ErrUnexpectedEOF
 				return true
 			}
-		case syscall.EINTR:
 		case syscall.EAGAIN:
 			return false
 		default:
@@ -176,16 +183,6 @@ func (s *Socket) write(fd uintptr) bool {
 		}
 	}
 	return true
-}
-
-// rawOpErr unwraps RawConn's own "raw-read"/"raw-write" *net.OpError,
-// leaving the deadline or closed-connection error under it.
-func rawOpErr(err error) error {
-	var op *net.OpError
-	if errors.As(err, &op) {
-		return op.Err
-	}
-	return err
 }
 
 // opError wraps err as net.Conn's Read and Write do, so that callers which
@@ -199,3 +196,17 @@ func (s *Socket) opError(name string, err error) error {
 // maxRW caps one read(2) or write(2), as the os and net packages do (some
 // kernels refuse larger counts).
 const maxRW = 1 << 30
+
+// retried makes one read or write through sys, of at most maxRW bytes, and
+// makes it again while a signal interrupts it (EINTR).
+func retried(sys func(fd uintptr, p []byte) (int, error), fd uintptr, p []byte) (int, error) {
+	if len(p) > maxRW {
+		p = p[:maxRW]
+	}
+	for {
+		n, err := sys(fd, p)
+		if err != syscall.EINTR {
+			return n, err
+		}
+	}
+}

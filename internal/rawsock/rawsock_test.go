@@ -13,33 +13,12 @@ import (
 	"time"
 
 	"gatehouse/internal/rawsock"
+	"gatehouse/internal/testenv"
 )
 
 // pair returns both ends of a loopback TCP connection: the one under test
 // and its peer.
-func pair(t *testing.T) (*net.TCPConn, *net.TCPConn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := <-accepted
-	if p == nil {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { c.Close(); p.Close() })
-	return c.(*net.TCPConn), p.(*net.TCPConn)
-}
+func pair(t *testing.T) (*net.TCPConn, *net.TCPConn) { return testenv.TCPPair(t) }
 
 // rw is what a case reads and writes through: the Socket or, for
 // comparison, the connection's own methods.
@@ -251,5 +230,26 @@ func TestSocketWithoutSocket(t *testing.T) {
 	buf := make([]byte, 2)
 	if _, err := io.ReadFull(&s, buf); err != nil || string(buf) != "hi" {
 		t.Fatalf("Read = %q, %v", buf, err)
+	}
+}
+
+// A read and a write through a Socket allocate nothing: the callbacks are
+// bound once, at Init (the hot path of every proxied request).
+func TestSocketAllocatesNothing(t *testing.T) {
+	c, peer := pair(t)
+	go io.Copy(peer, peer) // echo
+	var s rawsock.Socket
+	s.Init(c)
+	msg, got := []byte("ping"), make([]byte, 4)
+	allocs := testing.AllocsPerRun(200, func() {
+		if _, err := s.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(&s, got); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("a round trip allocated %v times; want 0", allocs)
 	}
 }

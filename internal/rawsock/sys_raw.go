@@ -15,25 +15,23 @@ import (
 const Raw = true
 
 // ReadFD makes one read(2) of at most 1 GiB into p from the non-blocking
-// descriptor fd as a raw system call (see the package doc) and returns the
-// bytes read and the call's errno (nil on success).
-func ReadFD(fd uintptr, p []byte) (int, error) {
-	return rawRW(syscall.SYS_READ, fd, p)
-}
+// descriptor fd as a raw system call (see the package doc), again if a
+// signal interrupted it, and returns the bytes read and the call's errno
+// (nil on success; EAGAIN when there is nothing to read).
+func ReadFD(fd uintptr, p []byte) (int, error) { return retried(sysRead, fd, p) }
 
 // WriteFD makes one write(2) of at most 1 GiB of p to the non-blocking
-// descriptor fd as a raw system call and returns the bytes written and the
-// call's errno (nil on success).
-func WriteFD(fd uintptr, p []byte) (int, error) {
-	return rawRW(syscall.SYS_WRITE, fd, p)
-}
+// descriptor fd as a raw system call, again if a signal interrupted it,
+// and returns the bytes written and the call's errno (nil on success;
+// EAGAIN when the send buffer is full).
+func WriteFD(fd uintptr, p []byte) (int, error) { return retried(sysWrite, fd, p) }
+
+func sysRead(fd uintptr, p []byte) (int, error)  { return rawRW(syscall.SYS_READ, fd, p) }
+func sysWrite(fd uintptr, p []byte) (int, error) { return rawRW(syscall.SYS_WRITE, fd, p) }
 
 func rawRW(trap, fd uintptr, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
-	}
-	if len(p) > maxRW {
-		p = p[:maxRW]
 	}
 	r, _, e := syscall.RawSyscall(trap, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
 	if e != 0 {

@@ -9,21 +9,16 @@ import "syscall"
 // detector (see sys_raw.go).
 const Raw = false
 
-// ReadFD makes one ordinary read(2) of at most 1 GiB into p.
-func ReadFD(fd uintptr, p []byte) (int, error) {
-	if len(p) > maxRW {
-		p = p[:maxRW]
-	}
-	return noNegative(syscall.Read(int(fd), p))
-}
+// ReadFD makes one ordinary read(2) of at most 1 GiB into p, again if a
+// signal interrupted it.
+func ReadFD(fd uintptr, p []byte) (int, error) { return retried(sysRead, fd, p) }
 
-// WriteFD makes one ordinary write(2) of at most 1 GiB of p.
-func WriteFD(fd uintptr, p []byte) (int, error) {
-	if len(p) > maxRW {
-		p = p[:maxRW]
-	}
-	return noNegative(syscall.Write(int(fd), p))
-}
+// WriteFD makes one ordinary write(2) of at most 1 GiB of p, again if a
+// signal interrupted it.
+func WriteFD(fd uintptr, p []byte) (int, error) { return retried(sysWrite, fd, p) }
+
+func sysRead(fd uintptr, p []byte) (int, error)  { return noNegative(syscall.Read(int(fd), p)) }
+func sysWrite(fd uintptr, p []byte) (int, error) { return noNegative(syscall.Write(int(fd), p)) }
 
 func noNegative(n int, err error) (int, error) {
 	if n < 0 {

@@ -3,10 +3,12 @@
 // with one rule: on a developer machine without it the test is skipped;
 // under CI (CI set) it fails, because .ci/run installs or starts
 // everything the tests use and a skip there would hide a missing step.
+// It also holds the loopback fixtures several packages' tests share.
 package testenv
 
 import (
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -61,4 +63,31 @@ func ReadSyscalls() (int, error) {
 		}
 	}
 	return 0, errors.New("/proc/self/io has no syscr line")
+}
+
+// TCPPair returns both ends of a real loopback TCP connection — the dialled
+// one and the accepted one — closed when the test ends.
+func TCPPair(t testing.TB) (dialled, accepted *net.TCPConn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept() // nil on error
+		got <- c
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := <-got
+	if a == nil {
+		c.Close()
+		t.Fatal("loopback accept failed")
+	}
+	t.Cleanup(func() { c.Close(); a.Close() })
+	return c.(*net.TCPConn), a.(*net.TCPConn)
 }
