@@ -6,7 +6,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"gatehouse/internal/domain"
 	"gatehouse/internal/store"
 	"gatehouse/internal/store/postgres/pgtest"
+	"gatehouse/internal/testenv"
 )
 
 // openBench opens a store in a fresh schema with durable commits (the
@@ -50,11 +50,11 @@ func benchCalls(n, offset int) []domain.Call {
 // cpuTime is the process's user+system CPU time so far (client side only:
 // the server's work shows in rows/s).
 func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+	d, err := testenv.CPUTime()
+	if err != nil {
 		b.Fatal(err)
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return d
 }
 
 // multiRowInsert is the alternative InsertCalls was measured against: one

@@ -3,12 +3,12 @@ package sqlite
 import (
 	"fmt"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
 	"gatehouse/internal/domain"
 	"gatehouse/internal/store"
+	"gatehouse/internal/testenv"
 )
 
 // benchCalls builds n realistic call records; one in eight is a rejection
@@ -90,11 +90,11 @@ func benchInsert(b *testing.B, gen func(n, offset int) []domain.Call) {
 
 // cpuTime is the process's user+system CPU time so far.
 func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+	d, err := testenv.CPUTime()
+	if err != nil {
 		b.Fatal(err)
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return d
 }
 
 // BenchmarkQueryCalls measures one newest-first page of 100 under a
