@@ -101,7 +101,7 @@ func (s *Store) UpsertRollups(ctx context.Context, rollups []domain.Rollup) erro
 			return fmt.Errorf("sqlite: upsert rollup of %s: %w", r.Minute.Format(time.RFC3339), err)
 		}
 	}
-	if err := sqlTx.Commit(); err != nil {
+	if err := commit(sqlTx); err != nil {
 		return fmt.Errorf("sqlite: upsert rollups: commit: %w", err)
 	}
 	return nil
@@ -197,7 +197,7 @@ func (s *Store) DeleteAlertsBefore(ctx context.Context, t time.Time) (int64, err
 func (s *Store) deleteChunked(ctx context.Context, what, query string, cutoff int64) (int64, error) {
 	var total int64
 	for {
-		res, err := s.w.ExecContext(ctx, query, cutoff, s.deleteChunk)
+		res, err := execWrite(ctx, s.w, query, cutoff, s.deleteChunk)
 		if err != nil {
 			return total, fmt.Errorf("sqlite: delete %s: %w", what, err)
 		}
@@ -295,7 +295,7 @@ func (s *Store) InsertAlert(ctx context.Context, a domain.Alert) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.w.ExecContext(ctx, `INSERT INTO alerts (id, fired_at, rule_id, tenant_id, alert) VALUES (?, ?, ?, ?, ?)
+	if _, err := execWrite(ctx, s.w, `INSERT INTO alerts (id, fired_at, rule_id, tenant_id, alert) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO NOTHING`, a.ID, tm(a.FiredAt), a.RuleID, a.TenantID, raw); err != nil {
 		return fmt.Errorf("sqlite: insert alert %q: %w", a.ID, err)
 	}

@@ -96,7 +96,7 @@ func (s *Store) InsertCalls(ctx context.Context, calls []domain.Call) error {
 	if err := s.insertBlock(ctx, tx, calls); err != nil {
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	if err := commit(tx); err != nil {
 		return fmt.Errorf("sqlite: insert calls: commit: %w", err)
 	}
 	return nil
@@ -450,7 +450,7 @@ func (s *Store) deleteBlocksBefore(ctx context.Context, cut int64) (removed int6
 		}
 		removed += int64(len(old))
 	}
-	if err := tx.Commit(); err != nil {
+	if err := commit(tx); err != nil {
 		return 0, false, fmt.Errorf("sqlite: delete calls: commit: %w", err)
 	}
 	return removed, len(blocks) == blocksPerDelete, nil
@@ -482,7 +482,7 @@ func (s *Store) moveLegacyCalls(ctx context.Context) (int, error) {
 			_, err = tx.ExecContext(ctx, `DELETE FROM calls WHERE request_id IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`, args...)
 		}
 		if err == nil {
-			err = tx.Commit()
+			err = commit(tx)
 		}
 		if err != nil {
 			_ = tx.Rollback()
@@ -523,7 +523,7 @@ func (s *Store) touch(ctx context.Context, table, what string, lastUsed map[stri
 			return fmt.Errorf("sqlite: touch %s %q: %w", what, id, err)
 		}
 	}
-	if err := sqlTx.Commit(); err != nil {
+	if err := commit(sqlTx); err != nil {
 		return fmt.Errorf("sqlite: touch %ss: commit: %w", what, err)
 	}
 	return nil

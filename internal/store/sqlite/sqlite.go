@@ -35,6 +35,7 @@ import (
 	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
+	"gatehouse/internal/diskwait"
 	"gatehouse/internal/store"
 	"gatehouse/internal/store/migrations"
 )
@@ -254,10 +255,26 @@ func (s *Store) Update(ctx context.Context, fn func(tx store.Tx) error) error {
 	if _, err := sqlTx.ExecContext(ctx, `UPDATE meta SET value = value + 1 WHERE key = 'version'`); err != nil {
 		return fmt.Errorf("sqlite: bump version: %w", err)
 	}
-	if err := sqlTx.Commit(); err != nil {
+	if err := commit(sqlTx); err != nil {
 		return fmt.Errorf("sqlite: commit: %w", err)
 	}
 	return nil
+}
+
+// commit commits a write transaction. A commit may run a WAL checkpoint
+// (SQLite's automatic one, every 1 000 pages of WAL), which copies pages
+// and fsyncs the WAL and the database file: it runs under diskwait, so the
+// goroutine waiting on the disk does not hold the process's only P.
+func commit(tx *sql.Tx) error { return diskwait.Do(tx.Commit) }
+
+// execWrite runs one statement on the write pool outside a transaction:
+// its implicit commit may checkpoint, as in commit.
+func execWrite(ctx context.Context, db *sql.DB, query string, args ...any) (res sql.Result, err error) {
+	err = diskwait.Do(func() error {
+		res, err = db.ExecContext(ctx, query, args...)
+		return err
+	})
+	return res, err
 }
 
 // View runs fn in a read transaction: one consistent snapshot of the

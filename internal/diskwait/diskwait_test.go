@@ -1,0 +1,128 @@
+package diskwait
+
+import (
+	"os"
+	"runtime"
+	"sync"
+	"testing"
+)
+
+// withProcs runs the test at n Ps and gives the runtime its default back
+// afterwards.
+func withProcs(t testing.TB, n int) {
+	t.Helper()
+	if os.Getenv("GOMAXPROCS") != "" {
+		t.Setenv("GOMAXPROCS", "") // the test decides the count itself
+	}
+	runtime.GOMAXPROCS(n)
+	t.Cleanup(runtime.SetDefaultGOMAXPROCS)
+}
+
+func TestDo(t *testing.T) {
+	for _, tc := range []struct {
+		desc         string
+		procs        int
+		inside, want int
+	}{
+		{"one P: a spare one while f runs, then one again", 1, 2, 1},
+		{"two Ps: left alone", 2, 2, 2},
+		{"eight Ps: left alone", 8, 8, 8},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			withProcs(t, tc.procs)
+			var inside int
+			err := Do(func() error { inside = runtime.GOMAXPROCS(0); return os.ErrClosed })
+			if err != os.ErrClosed {
+				t.Errorf("Do returned %v, want f's error", err)
+			}
+			if inside != tc.inside {
+				t.Errorf("GOMAXPROCS inside Do = %d, want %d", inside, tc.inside)
+			}
+			if got := runtime.GOMAXPROCS(0); got != tc.want {
+				t.Errorf("GOMAXPROCS after Do = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestDoDefaultRestored: a count that was the runtime's default is given
+// back as the default (runtime.SetDefaultGOMAXPROCS), whatever the machine.
+func TestDoDefaultRestored(t *testing.T) {
+	withProcs(t, 1)
+	runtime.SetDefaultGOMAXPROCS()
+	def := runtime.GOMAXPROCS(0)
+	if err := Do(func() error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got := runtime.GOMAXPROCS(0); got != def {
+		t.Errorf("GOMAXPROCS after Do = %d, want the default %d", got, def)
+	}
+}
+
+// TestDoEnvironment: a count the GOMAXPROCS variable chose is set again,
+// not replaced by the default.
+func TestDoEnvironment(t *testing.T) {
+	withProcs(t, 1)
+	t.Setenv("GOMAXPROCS", "1")
+	if err := Do(func() error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got := runtime.GOMAXPROCS(0); got != 1 {
+		t.Errorf("GOMAXPROCS after Do = %d, want 1 (the environment's)", got)
+	}
+}
+
+// TestDoConcurrent: overlapping callers share one spare P, and the count
+// goes back only when the last one leaves.
+func TestDoConcurrent(t *testing.T) {
+	withProcs(t, 1)
+	var wg sync.WaitGroup
+	errs := make(chan int, 64)
+	for range 16 {
+		wg.Go(func() {
+			for range 20 {
+				_ = Do(func() error {
+					if n := runtime.GOMAXPROCS(0); n != 2 {
+						errs <- n
+					}
+					runtime.Gosched()
+					return nil
+				})
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for n := range errs {
+		t.Errorf("GOMAXPROCS inside Do = %d, want 2", n)
+	}
+	if got := runtime.GOMAXPROCS(0); got != 1 {
+		t.Errorf("GOMAXPROCS after the last caller = %d, want 1", got)
+	}
+}
+
+// TestDoPanics: a panicking f still gives the count back.
+func TestDoPanics(t *testing.T) {
+	withProcs(t, 1)
+	func() {
+		defer func() { _ = recover() }()
+		_ = Do(func() error { panic("boom") })
+	}()
+	if got := runtime.GOMAXPROCS(0); got != 1 {
+		t.Errorf("GOMAXPROCS after a panic in f = %d, want 1", got)
+	}
+}
+
+// BenchmarkDo is what Do costs around a call at one P: raising GOMAXPROCS
+// and giving the default back, each a brief stop of the world.
+func BenchmarkDo(b *testing.B) {
+	withProcs(b, 1)
+	runtime.SetDefaultGOMAXPROCS()
+	if runtime.GOMAXPROCS(0) > maxRaised {
+		runtime.GOMAXPROCS(1)
+	}
+	nop := func() error { return nil }
+	for b.Loop() {
+		_ = Do(nop)
+	}
+}
