@@ -4,7 +4,7 @@
 #   bench/ab.sh BUILD_A BUILD_B [nginx]
 #
 # Each BUILD is a gatehouse binary; "nginx" is nginx with bench/run.sh's
-# configuration (one worker, keep-alive pool, one key check). For PAIRS
+# configuration (bench/lib/nginx.sh, one worker). For PAIRS
 # rounds, every build in turn: a fresh gateway on a fresh embedded store,
 # bench/bin/setup, optionally a garbage-key flood (FLOOD), WRKD of wrk with
 # the key, then one measurement —
@@ -23,6 +23,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=$ROOT/bench/bin
+# shellcheck source=bench/lib/nginx.sh
+source "$ROOT/bench/lib/nginx.sh"
 PAIRS=${PAIRS:-5}
 MODE=${MODE:-paced}
 RATE=${RATE:-4000}
@@ -88,28 +90,7 @@ start() {
 	local build=$1 dir=$2
 	if [[ $build == nginx ]]; then
 		mkdir -p "$dir/logs"
-		cat >"$dir/nginx.conf" <<-EOF
-			worker_processes 1;
-			daemon off;
-			pid $dir/nginx.pid;
-			error_log $dir/logs/error.log warn;
-			events { worker_connections 4096; }
-			http {
-			    access_log off;
-			    client_body_temp_path $dir/cb; proxy_temp_path $dir/pt; fastcgi_temp_path $dir/ft;
-			    uwsgi_temp_path $dir/ut; scgi_temp_path $dir/st;
-			    upstream origin { server $ORIGIN; keepalive 256; }
-			    server {
-			        listen $PROXY;
-			        location / {
-			            if (\$http_authorization != "Bearer $NGINX_KEY") { return 401; }
-			            proxy_pass http://origin;
-			            proxy_http_version 1.1;
-			            proxy_set_header Connection "";
-			        }
-			    }
-			}
-		EOF
+		nginx_conf "$dir" "$PROXY" "$ORIGIN" "$NGINX_KEY" 1 >"$dir/nginx.conf"
 		taskset -c "$SERVER_CPUS" nginx -p "$dir" -e "$dir/logs/error.log" -c "$dir/nginx.conf" &
 		SRV=$!
 		KEY=$NGINX_KEY
