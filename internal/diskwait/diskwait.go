@@ -40,8 +40,7 @@ const maxRaised = 1
 var procs struct {
 	mu       sync.Mutex
 	inside   int  // callers inside Do
-	raised   bool // GOMAXPROCS is prev+1 because of Do
-	prev     int  // GOMAXPROCS before the first caller raised it
+	prev     int  // GOMAXPROCS before Do raised it to prev+1; 0 when Do did not
 	setByEnv bool // the GOMAXPROCS environment variable chose prev
 }
 
@@ -64,7 +63,7 @@ func enter() {
 	if n > maxRaised {
 		return
 	}
-	procs.prev, procs.raised = n, true
+	procs.prev = n
 	procs.setByEnv = os.Getenv("GOMAXPROCS") != ""
 	runtime.GOMAXPROCS(n + 1)
 }
@@ -73,10 +72,11 @@ func leave() {
 	procs.mu.Lock()
 	defer procs.mu.Unlock()
 	procs.inside--
-	if procs.inside > 0 || !procs.raised {
+	prev := procs.prev
+	if procs.inside > 0 || prev == 0 {
 		return
 	}
-	procs.raised = false
+	procs.prev = 0
 	// runtime.GOMAXPROCS(n) also turns off the runtime's own updates of
 	// the count (from the CPU affinity and cgroup limits). When the
 	// count before was the runtime's default, give the runtime its
@@ -84,9 +84,9 @@ func leave() {
 	// environment variable, or a call of someone else's) is set again.
 	if !procs.setByEnv {
 		runtime.SetDefaultGOMAXPROCS()
-		if runtime.GOMAXPROCS(0) == procs.prev {
+		if runtime.GOMAXPROCS(0) == prev {
 			return
 		}
 	}
-	runtime.GOMAXPROCS(procs.prev)
+	runtime.GOMAXPROCS(prev)
 }
