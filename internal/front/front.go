@@ -325,13 +325,16 @@ type exchange struct {
 	cancel context.CancelFunc
 	url    url.URL
 	hdr    http.Header
-	// remote is the last connection address seen, remoteStr its string.
-	remote    *net.TCPAddr
-	remoteStr string
-	body      bytes.Reader
-	nop       io.ReadCloser // io.NopCloser(&body), made once
-	stream    streamBody
-	w         writer
+	// own is the string cache for a connection the front does not track
+	// (not TCP); a tracked connection has its own (clientConn.strs).
+	own connStrings
+	// vals backs the header map's value slices: one element per header
+	// line, three-index sliced so that an append by the handler copies.
+	vals   []string
+	body   bytes.Reader
+	nop    io.ReadCloser // io.NopCloser(&body), made once
+	stream streamBody
+	w      writer
 	// cc is the request's connection when the front watches it (watch.go);
 	// bodyRead is set once the request's body is read to its end (or it
 	// had none): only then may a watcher read the socket.
@@ -392,7 +395,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		ctx.Error("400 Bad Request: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	if x.cc = clientOf(ctx.Conn()); x.cc != nil {
+	if x.cc != nil { // set by build
 		x.cc.begin(x, ctx.Time())
 		defer x.cc.end()
 	}
@@ -410,6 +413,8 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 
 func (s *Server) release(x *exchange) {
 	clear(x.hdr)
+	clear(x.vals)
+	x.vals = x.vals[:0]
 	x.w.reset()
 	if x.r != nil {
 		*x.r = x.tmpl
@@ -430,7 +435,11 @@ func (x *exchange) build() error {
 	if len(rh.Peek("Transfer-Encoding")) > 0 && rh.ContentLength() != -1 || hasBoth(rh) {
 		return errSmuggling
 	}
-	uri := string(ctx.RequestURI())
+	cs := &x.own
+	if x.cc = clientOf(ctx.Conn()); x.cc != nil {
+		cs = &x.cc.strs
+	}
+	uri := reuse(&cs.uri, ctx.RequestURI())
 	u, err := x.parseURI(uri)
 	if err != nil {
 		return fmt.Errorf("request target %q: %w", uri, err)
@@ -449,25 +458,33 @@ func (x *exchange) build() error {
 	} else {
 		r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/1.0", 1, 0
 	}
-	r.Host = string(ctx.Host())
+	r.Host = reuse(&cs.host, ctx.Host())
 	if u.Host != "" {
 		r.Host = u.Host
 	}
-	// The client's address is the connection's: its string is kept while
-	// the pooled exchange serves the same connection.
-	if ra, ok := ctx.RemoteAddr().(*net.TCPAddr); ok && ra == x.remote && x.remoteStr != "" {
-		r.RemoteAddr = x.remoteStr
-	} else {
-		r.RemoteAddr = ctx.RemoteAddr().String()
-		x.remote, x.remoteStr = ra, r.RemoteAddr
+	if ra := ctx.RemoteAddr(); ra != cs.remoteAddr || cs.remote == "" {
+		cs.remoteAddr, cs.remote = ra, ra.String()
 	}
+	r.RemoteAddr = cs.remote
 	r.Close = rh.ConnectionClose()
+	i := 0
 	for k, v := range rh.All() {
 		key := headerKey(k)
 		if key == "Host" {
 			continue
 		}
-		x.hdr[key] = append(x.hdr[key], string(v))
+		if i == len(cs.vals) {
+			cs.vals = append(cs.vals, "")
+		}
+		val := reuse(&cs.vals[i], v)
+		i++
+		if old, ok := x.hdr[key]; ok {
+			x.hdr[key] = append(old, val) // a repeated header: copied
+			continue
+		}
+		n := len(x.vals)
+		x.vals = append(x.vals, val)
+		x.hdr[key] = x.vals[n : n+1 : n+1]
 	}
 	r.Header = x.hdr
 	switch cl := rh.ContentLength(); {
@@ -634,6 +651,30 @@ var commonKeys = func() map[string]string {
 	}
 	return m
 }()
+
+// connStrings are the strings of a connection's last request, for the next
+// request to reuse where its bytes are equal: a keep-alive client sends the
+// same target, Host and header values (its key, its User-Agent) again and
+// again, and a string made once per connection instead of once per request
+// is garbage the collector never sees — on one CPU its mark phase is the
+// largest source of tail latency (bench/README). Only the goroutine serving
+// the connection touches them, one request at a time; a comparison with the
+// previous value of the same connection tells that client nothing new.
+type connStrings struct {
+	remoteAddr net.Addr
+	remote     string // remoteAddr.String()
+	uri, host  string
+	vals       []string // header values by position, Host skipped
+}
+
+// reuse returns *prev when b holds the same bytes, else a new string of b,
+// which it keeps in *prev.
+func reuse(prev *string, b []byte) string {
+	if string(b) != *prev {
+		*prev = string(b)
+	}
+	return *prev
+}
 
 func headerKey(k []byte) string {
 	if s, ok := commonKeys[string(k)]; ok {

@@ -3,6 +3,7 @@ package front
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -22,7 +23,7 @@ func start(t *testing.T, h http.Handler) string {
 }
 
 // serve runs s on a loopback port until the test ends; its address.
-func serve(t *testing.T, s *Server) string {
+func serve(t testing.TB, s *Server) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -357,6 +358,35 @@ func TestReusedRequestStartsClean(t *testing.T) {
 	}
 	if second.form != "" || second.pattern != "" || second.body != "" {
 		t.Errorf("second request saw the first's state: %+v", second)
+	}
+}
+
+// TestConnectionStringsFollowTheRequest: strings reused from a
+// connection's previous request (connStrings) only where the bytes are
+// equal — a changed value, a header at a new position, a repeated header
+// and a handler's append all come through as sent, request by request.
+func TestConnectionStringsFollowTheRequest(t *testing.T) {
+	got := make(chan string, 8)
+	addr := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Header["Accept"] = append(r.Header["Accept"], "added/by-handler")
+		got <- fmt.Sprintf("%s %s host=%s key=%q accept=%q ua=%q", r.Method, r.RequestURI, r.Host,
+			r.Header.Values("X-Api-Key"), r.Header.Values("Accept"), r.Header.Values("User-Agent"))
+	}))
+	rawExchange(t, addr,
+		"GET /a HTTP/1.1\r\nHost: one\r\nX-Api-Key: k1\r\nAccept: a/1\r\nUser-Agent: u\r\n\r\n"+
+			"GET /a HTTP/1.1\r\nHost: one\r\nX-Api-Key: k1\r\nAccept: a/1\r\nUser-Agent: u\r\n\r\n"+
+			"GET /b HTTP/1.1\r\nHost: two\r\nX-Api-Key: k2\r\nAccept: a/1\r\nAccept: a/2\r\n\r\n"+
+			"GET /a HTTP/1.1\r\nHost: one\r\nUser-Agent: u\r\nX-Api-Key: k1\r\n\r\n", 4)
+	want := []string{
+		`GET /a host=one key=["k1"] accept=["a/1" "added/by-handler"] ua=["u"]`,
+		`GET /a host=one key=["k1"] accept=["a/1" "added/by-handler"] ua=["u"]`,
+		`GET /b host=two key=["k2"] accept=["a/1" "a/2" "added/by-handler"] ua=[]`,
+		`GET /a host=one key=["k1"] accept=["added/by-handler"] ua=["u"]`,
+	}
+	for i, w := range want {
+		if g := <-got; g != w {
+			t.Errorf("request %d:\n got %s\nwant %s", i+1, g, w)
+		}
 	}
 }
 

@@ -54,6 +54,10 @@ type clientConn struct {
 	// io makes the reads and writes: raw system calls that do not wake
 	// the runtime's monitor thread (package rawsock).
 	io rawsock.Socket
+
+	// strs are the strings of the last request, for the next to reuse
+	// (build; touched only by the goroutine serving the connection).
+	strs connStrings
 }
 
 // Write writes p to the client.

@@ -173,7 +173,7 @@ func (p *Pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		UserAgent: r.UserAgent(), BytesIn: max(r.ContentLength, 0)}
 	ip, ipSource := p.clientIP(r)
 	if ip.IsValid() {
-		call.ClientIP = ip.String()
+		call.ClientIP = ipString(ip, ipSource, r.RemoteAddr)
 	}
 	route, rerr, aborted := p.serve(w, r, st, call, ip, ipSource)
 	if rerr != nil {
@@ -323,7 +323,7 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, st *state, call
 		t.Fail(stForward, "upstream", res.Engine+" → "+res.Target+": response started, then failed: "+res.Err.Error())
 		return route, nil, true
 	}
-	t.Pass(stForward, "upstream", res.Engine+" → "+res.Target)
+	t.PassJoin(stForward, "upstream", res.Engine, " → ", res.Target)
 	return route, nil, false
 }
 
@@ -412,7 +412,7 @@ func (p *Pipeline) authenticate(r *http.Request, st *state, snap *snapshot.Snaps
 		t.Fail(stExtract, "credential", rerr.Detail)
 		return pres, rerr
 	}
-	t.Pass(stExtract, "credential", v.Method()+" from "+pres.Source)
+	t.PassJoin(stExtract, "credential", v.Method(), " from ", pres.Source)
 	call.CredentialType = v.Method()
 
 	// 3. verify
@@ -673,6 +673,22 @@ func (p *Pipeline) baseURL(r *http.Request) string {
 // its source. X-Forwarded-For is believed only when the socket peer is a
 // trusted proxy; then the rightmost address that is not itself a trusted
 // proxy is the client (everything left of it could be forged).
+// ipString is ip.String(), taken from the connection's address text when
+// ip came from it as an IPv4 address: that text is then already the
+// canonical form ("a.b.c.d:port"; netip rejects leading zeros), and the
+// listener keeps one string per connection, so the call record costs no
+// allocation for it.
+func ipString(ip netip.Addr, source, remoteAddr string) string {
+	if source == "socket" && ip.Is4() {
+		if i := strings.LastIndexByte(remoteAddr, ':'); i > 0 {
+			if a, err := netip.ParseAddr(remoteAddr[:i]); err == nil && a == ip {
+				return remoteAddr[:i]
+			}
+		}
+	}
+	return ip.String()
+}
+
 func (p *Pipeline) clientIP(r *http.Request) (netip.Addr, string) {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {

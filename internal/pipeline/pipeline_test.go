@@ -67,6 +67,7 @@ func TestClientIP(t *testing.T) {
 		{"trusted peer, forged left entries ignored", "10.0.0.2:1", "6.6.6.6, 198.51.100.7", "198.51.100.7", "X-Forwarded-For"},
 		{"trusted peer, garbage XFF: socket", "10.0.0.2:1", "nonsense", "10.0.0.2", "socket"},
 		{"IPv6 peer", "[2001:db8::1]:443", "", "2001:db8::1", "socket"},
+		{"IPv4-mapped IPv6 peer: unmapped", "[::ffff:192.0.2.4]:80", "", "192.0.2.4", "socket"},
 	}
 	p := New(Options{TrustedProxies: trusted})
 	for _, tc := range cases {
@@ -80,7 +81,17 @@ func TestClientIP(t *testing.T) {
 			if ip.String() != tc.want || src != tc.source {
 				t.Fatalf("got %s from %s, want %s from %s", ip, src, tc.want, tc.source)
 			}
+			if s := ipString(ip, src, r.RemoteAddr); s != tc.want {
+				t.Errorf("ipString = %q, want %q", s, tc.want)
+			}
 		})
+	}
+	// The call record's address of an IPv4 peer is the connection's text,
+	// not a new string.
+	if n := testing.AllocsPerRun(100, func() {
+		_ = ipString(netip.AddrFrom4([4]byte{203, 0, 113, 9}), "socket", "203.0.113.9:1234")
+	}); n != 0 {
+		t.Errorf("ipString of an IPv4 peer: %.1f allocations", n)
 	}
 }
 

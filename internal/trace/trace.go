@@ -13,27 +13,44 @@ const Max = 24
 // Trace is a decision trace under construction. The zero value is ready.
 type Trace struct {
 	steps [Max]domain.TraceStep
+	// tails are the rest of a step's detail recorded in parts (PassJoin),
+	// appended to it only when the trace is read.
+	tails [Max][2]string
 	n     int
 }
 
 // Reset empties the trace for reuse.
 func (t *Trace) Reset() {
 	clear(t.steps[:t.n])
+	clear(t.tails[:t.n])
 	t.n = 0
 }
 
-func (t *Trace) add(s domain.TraceStep) {
+// add records s and returns its index, or -1 when the trace is full (its
+// last step then says so).
+func (t *Trace) add(s domain.TraceStep) int {
 	if t.n == Max {
 		t.steps[Max-1] = domain.TraceStep{Stage: s.Stage, Check: "trace.truncated", Outcome: domain.OutcomeSkip, Detail: "more steps than the trace keeps"}
-		return
+		t.tails[Max-1] = [2]string{}
+		return -1
 	}
 	t.steps[t.n] = s
 	t.n++
+	return t.n - 1
 }
 
 // Pass records a passing check.
 func (t *Trace) Pass(stage, check, detail string) {
 	t.add(domain.TraceStep{Stage: stage, Check: check, Outcome: domain.OutcomePass, Detail: detail})
+}
+
+// PassJoin records a passing check whose detail is a+b+c, joined only if
+// the trace is read: most traces are not (a request that is served keeps
+// none), so a detail made of a request's parts costs no allocation.
+func (t *Trace) PassJoin(stage, check, a, b, c string) {
+	if i := t.add(domain.TraceStep{Stage: stage, Check: check, Outcome: domain.OutcomePass, Detail: a}); i >= 0 {
+		t.tails[i] = [2]string{b, c}
+	}
 }
 
 // Fail records a failing check whose detail the caller may see.
@@ -62,6 +79,11 @@ func (t *Trace) Steps() []domain.TraceStep {
 	}
 	out := make([]domain.TraceStep, t.n)
 	copy(out, t.steps[:t.n])
+	for i, tail := range t.tails[:t.n] {
+		if tail != [2]string{} {
+			out[i].Detail += tail[0] + tail[1]
+		}
+	}
 	return out
 }
 
