@@ -132,6 +132,22 @@ type state struct {
 	sub   identity.Subject
 	call  domain.Call
 	span  *tracing.Span
+	// limitKey outlives the request (it is not reset): the next request
+	// this state serves reuses the key when its parts are the same.
+	limitKey limitKey
+}
+
+// limitKey is the last route rate-limit key a pooled state built: "rl:",
+// the route ID, the kind (":k:" credential, ":c:" consumer, "" the route)
+// and the ID. A client repeating its calls gets the same key back
+// instead of a new string per request.
+type limitKey struct{ route, kind, id, key string }
+
+func (k *limitKey) get(route, kind, id string) string {
+	if k.key == "" || k.route != route || k.kind != kind || k.id != id {
+		*k = limitKey{route: route, kind: kind, id: id, key: "rl:" + route + kind + id}
+	}
+	return k.key
 }
 
 // Stage names, as they appear in traces.
@@ -257,7 +273,7 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, st *state, call
 	id := &st.id
 
 	// 6. limit
-	if rerr := p.limit(r, w.Header(), route, id, st.pin.Subscription, call.Time, t); rerr != nil {
+	if rerr := p.limit(r, w.Header(), route, id, st.pin.Subscription, call.Time, t, &st.limitKey); rerr != nil {
 		return route, rerr, false
 	}
 
@@ -444,7 +460,7 @@ func (p *Pipeline) authenticate(r *http.Request, st *state, snap *snapshot.Snaps
 
 // limit applies the route's rate limit, keyed by consumer, credential or
 // route, and sets the RateLimit headers.
-func (p *Pipeline) limit(r *http.Request, h http.Header, route *snapshot.Route, id *credential.Identity, sub *domain.Subscription, now time.Time, t *trace.Trace) *reason.Error {
+func (p *Pipeline) limit(r *http.Request, h http.Header, route *snapshot.Route, id *credential.Identity, sub *domain.Subscription, now time.Time, t *trace.Trace, lk *limitKey) *reason.Error {
 	if p.o.Limiter != nil && sub != nil && sub.Plan != nil && sub.Plan.RateLimit != nil && sub.Plan.RateLimit.Limit > 0 {
 		if rerr := p.planLimit(r, h, sub, id, now, t); rerr != nil {
 			return rerr
@@ -457,11 +473,11 @@ func (p *Pipeline) limit(r *http.Request, h http.Header, route *snapshot.Route, 
 	var key string
 	switch route.LimitBy {
 	case "credential":
-		key = "rl:" + route.ID + ":k:" + id.CredentialID
+		key = lk.get(route.ID, ":k:", id.CredentialID)
 	case "route":
-		key = "rl:" + route.ID
+		key = lk.get(route.ID, "", "")
 	default:
-		key = "rl:" + route.ID + ":c:" + id.Consumer.ID
+		key = lk.get(route.ID, ":c:", id.Consumer.ID)
 	}
 	d, err := p.o.Limiter.Allow(r.Context(), key, *route.Limit, now)
 	if err != nil {

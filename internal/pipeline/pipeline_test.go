@@ -251,3 +251,27 @@ func BenchmarkServePolicy(b *testing.B) {
 		}
 	})
 }
+
+// The rate-limit key a pooled state keeps is rebuilt whenever any part
+// differs from the request before: a stale key would count one client's
+// calls against another's limit.
+func TestLimitKeyFollowsItsParts(t *testing.T) {
+	var k limitKey
+	for _, tc := range []struct{ route, kind, id, want string }{
+		{"r1", ":c:", "c_a", "rl:r1:c:c_a"},
+		{"r1", ":c:", "c_a", "rl:r1:c:c_a"},
+		{"r1", ":c:", "c_b", "rl:r1:c:c_b"},
+		{"r2", ":c:", "c_b", "rl:r2:c:c_b"},
+		{"r2", ":k:", "c_b", "rl:r2:k:c_b"},
+		{"r2", "", "", "rl:r2"},
+		{"r2:c:c_b", "", "", "rl:r2:c:c_b"},
+	} {
+		if got := k.get(tc.route, tc.kind, tc.id); got != tc.want {
+			t.Errorf("get(%q, %q, %q) = %q, want %q", tc.route, tc.kind, tc.id, got, tc.want)
+		}
+	}
+	k.get("r1", ":c:", "c_a")
+	if n := testing.AllocsPerRun(100, func() { k.get("r1", ":c:", "c_a") }); n != 0 {
+		t.Errorf("a repeated key: %.1f allocations, want none", n)
+	}
+}
