@@ -126,3 +126,48 @@ func BenchmarkDo(b *testing.B) {
 		_ = Do(nop)
 	}
 }
+
+// TestDoLowPriority: with the spare P, f runs on a thread of lower
+// priority (Linux), nested calls run there too without waiting for
+// themselves, and the caller's own thread is never lowered; with more Ps
+// f runs where it is called.
+func TestDoLowPriority(t *testing.T) {
+	if _, ok := threadNice(); !ok {
+		t.Log("no per-thread priority on " + runtime.GOOS + ": f runs at the caller's")
+	}
+	for _, tc := range []struct {
+		desc  string
+		procs int
+		want  int // f's nice value, the caller's being 0
+	}{
+		{"one P: f on the low-priority thread", 1, niceness},
+		{"two Ps: f on the caller's thread", 2, 0},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			withProcs(t, tc.procs)
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			before, ok := threadNice()
+			if !ok {
+				return
+			}
+			if before != 0 {
+				t.Fatalf("the test's thread runs at nice %d, want 0", before)
+			}
+			var inF, nested int
+			err := Do(func() error {
+				inF, _ = threadNice()
+				return Do(func() error { nested, _ = threadNice(); return nil })
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if inF != tc.want || nested != tc.want {
+				t.Errorf("f ran at nice %d, the nested call at %d; want %d", inF, nested, tc.want)
+			}
+			if after, _ := threadNice(); after != before {
+				t.Errorf("the caller's thread is at nice %d after Do, was %d", after, before)
+			}
+		})
+	}
+}
