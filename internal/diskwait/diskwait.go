@@ -25,8 +25,8 @@
 // priority (nice 10, Linux): on one CPU the kernel then gives the CPU to
 // the threads serving requests first and to the commit when they wait,
 // instead of alternating between them in slices of a millisecond or more
-// while a request waits. Measured (bench/README, "Commits on a
-// lower-priority thread"): p99 at 12 000 req/s paced, medians 3.3 and 3.7
+// while a request waits. Measured (bench/README, "Garbage per request,
+// and commits on a lower-priority thread"): p99 at 12 000 req/s paced, medians 3.3 and 3.7
 // ms against 4.3 and 4.2 in two alternated sets of four pairs, better in 6
 // of 8 pairs.
 //
