@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"testing"
+
+	"gatehouse/internal/testenv"
 )
 
 // keepAliveClient is a raw HTTP/1.1 client on one connection that
@@ -80,7 +82,12 @@ func TestRepeatedRequestAllocatesNothing(t *testing.T) {
 	for range 10 {
 		k.exchange(t) // pools and caches warm
 	}
-	if n := testing.AllocsPerRun(500, func() { k.exchange(t) }); n > 0.2 {
+	n := testing.AllocsPerRun(500, func() { k.exchange(t) })
+	if testenv.Race {
+		t.Logf("%.2f allocations per request under the race detector, whose sync.Pool drops exchanges: not judged", n)
+		return
+	}
+	if n > 0.2 {
 		t.Errorf("%.2f allocations per request, want none", n)
 	}
 }
@@ -117,4 +124,35 @@ func firstResponse(b testing.TB, c net.Conn, req []byte) int {
 		b.Fatal("more than one response")
 	}
 	return head.Len() + cl
+}
+
+// A connection keeps at most connStringsMax bytes and connStringsHeaders
+// header positions of its last request: values past the budget come back
+// right, as new strings, and are not kept.
+func TestConnStringsBudget(t *testing.T) {
+	var c connStrings
+	small, big := []byte("Bearer gk_live_key"), bytes.Repeat([]byte("x"), connStringsMax)
+	if got := c.reuse(&c.uri, small); got != string(small) || c.size != len(small) {
+		t.Fatalf("small: %q, size %d", got, c.size)
+	}
+	if n := testing.AllocsPerRun(100, func() { c.reuse(&c.uri, small) }); n != 0 {
+		t.Errorf("an equal small value: %.0f allocations, want 0 (kept)", n)
+	}
+	if got := c.reuse(&c.host, big); got != string(big) || c.host != "" || c.size != len(small) {
+		t.Fatalf("a value past the budget: kept %d bytes, size %d", len(c.host), c.size)
+	}
+	if n := testing.AllocsPerRun(100, func() { c.reuse(&c.host, big) }); n != 1 {
+		t.Errorf("a value past the budget: %.0f allocations, want 1 (made per request)", n)
+	}
+	if got := c.reuse(&c.uri, []byte("/b")); got != "/b" || c.size != 2 {
+		t.Fatalf("a changed value: %q, size %d (the old one's bytes must be given back)", got, c.size)
+	}
+	for i := range connStringsHeaders + 4 {
+		if got := c.header(i, small); got != string(small) {
+			t.Fatalf("header %d: %q", i, got)
+		}
+	}
+	if len(c.vals) != connStringsHeaders || c.size != 2+connStringsHeaders*len(small) {
+		t.Errorf("%d positions, %d bytes kept; want %d, %d", len(c.vals), c.size, connStringsHeaders, 2+connStringsHeaders*len(small))
+	}
 }

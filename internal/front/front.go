@@ -439,7 +439,7 @@ func (x *exchange) build() error {
 	if x.cc = clientOf(ctx.Conn()); x.cc != nil {
 		cs = &x.cc.strs
 	}
-	uri := reuse(&cs.uri, ctx.RequestURI())
+	uri := cs.reuse(&cs.uri, ctx.RequestURI())
 	u, err := x.parseURI(uri)
 	if err != nil {
 		return fmt.Errorf("request target %q: %w", uri, err)
@@ -458,7 +458,7 @@ func (x *exchange) build() error {
 	} else {
 		r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/1.0", 1, 0
 	}
-	r.Host = reuse(&cs.host, ctx.Host())
+	r.Host = cs.reuse(&cs.host, ctx.Host())
 	if u.Host != "" {
 		r.Host = u.Host
 	}
@@ -473,10 +473,7 @@ func (x *exchange) build() error {
 		if key == "Host" {
 			continue
 		}
-		if i == len(cs.vals) {
-			cs.vals = append(cs.vals, "")
-		}
-		val := reuse(&cs.vals[i], v)
+		val := cs.header(i, v)
 		i++
 		if old, ok := x.hdr[key]; ok {
 			x.hdr[key] = append(old, val) // a repeated header: copied
@@ -660,20 +657,49 @@ var commonKeys = func() map[string]string {
 // largest source of tail latency (bench/README). Only the goroutine serving
 // the connection touches them, one request at a time; a comparison with the
 // previous value of the same connection tells that client nothing new.
+//
+// What a connection keeps is bounded — connStringsMax bytes, the first
+// connStringsHeaders header positions — so that idle connections that sent
+// large heads do not hold them: a value past the budget is made per
+// request, as before.
 type connStrings struct {
 	remoteAddr net.Addr
 	remote     string // remoteAddr.String()
 	uri, host  string
 	vals       []string // header values by position, Host skipped
+	size       int      // bytes of uri, host and vals
 }
 
+const (
+	connStringsMax     = 4 << 10
+	connStringsHeaders = 32
+)
+
 // reuse returns *prev when b holds the same bytes, else a new string of b,
-// which it keeps in *prev.
-func reuse(prev *string, b []byte) string {
-	if string(b) != *prev {
-		*prev = string(b)
+// which it keeps in *prev while the connection's budget allows.
+func (c *connStrings) reuse(prev *string, b []byte) string {
+	if string(b) == *prev {
+		return *prev
 	}
-	return *prev
+	s := string(b)
+	c.size -= len(*prev)
+	*prev = ""
+	if c.size+len(s) <= connStringsMax {
+		c.size += len(s)
+		*prev = s
+	}
+	return s
+}
+
+// header is reuse for the value of the i-th header line.
+func (c *connStrings) header(i int, b []byte) string {
+	if i >= connStringsHeaders {
+		return string(b)
+	}
+	if i == len(c.vals) {
+		c.vals = append(c.vals, "")
+	}
+	return c.reuse(&c.vals[i], b)
 }
 
 func headerKey(k []byte) string {
