@@ -325,9 +325,6 @@ type exchange struct {
 	cancel context.CancelFunc
 	url    url.URL
 	hdr    http.Header
-	// own is the string cache for a connection the front does not track
-	// (not TCP); a tracked connection has its own (clientConn.strs).
-	own connStrings
 	// vals backs the header map's value slices: one element per header
 	// line, three-index sliced so that an append by the handler copies.
 	vals   []string
@@ -435,11 +432,13 @@ func (x *exchange) build() error {
 	if len(rh.Peek("Transfer-Encoding")) > 0 && rh.ContentLength() != -1 || hasBoth(rh) {
 		return errSmuggling
 	}
-	cs := &x.own
+	// Strings are reused only within one connection (a tracked one: TCP):
+	// comparing with another client's values could time them.
+	var cs *connStrings
 	if x.cc = clientOf(ctx.Conn()); x.cc != nil {
 		cs = &x.cc.strs
 	}
-	uri := cs.reuse(&cs.uri, ctx.RequestURI())
+	uri := cs.target(ctx.RequestURI())
 	u, err := x.parseURI(uri)
 	if err != nil {
 		return fmt.Errorf("request target %q: %w", uri, err)
@@ -458,14 +457,11 @@ func (x *exchange) build() error {
 	} else {
 		r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/1.0", 1, 0
 	}
-	r.Host = cs.reuse(&cs.host, ctx.Host())
+	r.Host = cs.hostname(ctx.Host())
 	if u.Host != "" {
 		r.Host = u.Host
 	}
-	if ra := ctx.RemoteAddr(); ra != cs.remoteAddr || cs.remote == "" {
-		cs.remoteAddr, cs.remote = ra, ra.String()
-	}
-	r.RemoteAddr = cs.remote
+	r.RemoteAddr = cs.remoteOf(ctx.RemoteAddr())
 	r.Close = rh.ConnectionClose()
 	i := 0
 	for k, v := range rh.All() {
@@ -691,9 +687,40 @@ func (c *connStrings) reuse(prev *string, b []byte) string {
 	return s
 }
 
-// header is reuse for the value of the i-th header line.
+// The accessors below take a nil *connStrings for a connection the front
+// does not track: every string is then made for the request.
+
+// target is the request target's string.
+func (c *connStrings) target(b []byte) string {
+	if c == nil {
+		return string(b)
+	}
+	return c.reuse(&c.uri, b)
+}
+
+// hostname is the Host header's string.
+func (c *connStrings) hostname(b []byte) string {
+	if c == nil {
+		return string(b)
+	}
+	return c.reuse(&c.host, b)
+}
+
+// remoteOf is the client address's string (kept while the address is the
+// same: fasthttp gives the connection's own).
+func (c *connStrings) remoteOf(a net.Addr) string {
+	if c == nil {
+		return a.String()
+	}
+	if a != c.remoteAddr || c.remote == "" {
+		c.remoteAddr, c.remote = a, a.String()
+	}
+	return c.remote
+}
+
+// header is the string of the i-th header line's value.
 func (c *connStrings) header(i int, b []byte) string {
-	if i >= connStringsHeaders {
+	if c == nil || i >= connStringsHeaders {
 		return string(b)
 	}
 	if i == len(c.vals) {
