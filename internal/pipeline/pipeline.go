@@ -689,22 +689,6 @@ func (p *Pipeline) baseURL(r *http.Request) string {
 // its source. X-Forwarded-For is believed only when the socket peer is a
 // trusted proxy; then the rightmost address that is not itself a trusted
 // proxy is the client (everything left of it could be forged).
-// ipString is ip.String(), taken from the connection's address text when
-// ip came from it as an IPv4 address: that text is then already the
-// canonical form ("a.b.c.d:port"; netip rejects leading zeros), and the
-// listener keeps one string per connection, so the call record costs no
-// allocation for it.
-func ipString(ip netip.Addr, source, remoteAddr string) string {
-	if source == "socket" && ip.Is4() {
-		if i := strings.LastIndexByte(remoteAddr, ':'); i > 0 {
-			if a, err := netip.ParseAddr(remoteAddr[:i]); err == nil && a == ip {
-				return remoteAddr[:i]
-			}
-		}
-	}
-	return ip.String()
-}
-
 func (p *Pipeline) clientIP(r *http.Request) (netip.Addr, string) {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
@@ -729,6 +713,22 @@ func (p *Pipeline) clientIP(r *http.Request) (netip.Addr, string) {
 		}
 	}
 	return a, "socket"
+}
+
+// ipString is ip.String() for the ip and source clientIP returned for a
+// request whose RemoteAddr is remoteAddr. An IPv4 address from the socket
+// is taken from remoteAddr's text: clientIP parsed it from there, and an
+// unbracketed "a.b.c.d:port" that netip accepted is already canonical (no
+// leading zeros); the listener keeps one such string per connection, so
+// the call record costs no allocation for it. A bracketed address
+// ("[::ffff:a.b.c.d]:port", unmapped by clientIP) is formatted.
+func ipString(ip netip.Addr, source, remoteAddr string) string {
+	if source == "socket" && ip.Is4() && remoteAddr != "" && remoteAddr[0] != '[' {
+		if i := strings.LastIndexByte(remoteAddr, ':'); i > 0 {
+			return remoteAddr[:i]
+		}
+	}
+	return ip.String()
 }
 
 func (p *Pipeline) trusted(a netip.Addr) bool {
