@@ -1116,6 +1116,9 @@ func (w *writer) toFastHTTP() {
 	if w.x.r.Close {
 		resp.SetConnectionClose()
 	}
+	if cc := w.x.cc; cc != nil && !h.ConnectionClose() {
+		cc.holdResponse() // sent by the read of the next request (held.go)
+	}
 }
 
 // FastResponse hands fasthttp's response to the forwarding engine

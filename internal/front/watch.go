@@ -58,18 +58,9 @@ type clientConn struct {
 	// strs are the strings of the last request, for the next to reuse
 	// (build; touched only by the goroutine serving the connection).
 	strs connStrings
-}
 
-// Write writes p to the client.
-func (c *clientConn) Write(p []byte) (int, error) { return c.io.Write(p) }
-
-// Read reads from the client.
-func (c *clientConn) Read(p []byte) (int, error) { return c.io.Read(p) }
-
-// Close forgets the connection and closes it.
-func (c *clientConn) Close() error {
-	c.s.track(c, false)
-	return c.TCPConn.Close()
+	// h is the response held for the next read to send (held.go).
+	h heldResponse
 }
 
 // watchListener wraps accepted TCP connections as clientConns.
@@ -93,6 +84,7 @@ func (l watchListener) Accept() (net.Conn, error) {
 	}
 	cc := &clientConn{TCPConn: tc, raw: raw, s: l.s}
 	cc.io.Init(tc)
+	cc.h.x.Claim = cc.claimHeld
 	l.s.track(cc, true)
 	return cc, nil
 }
@@ -151,11 +143,12 @@ func (c *clientConn) end() {
 }
 
 // sweep starts a watcher for each request that has run for at least after
-// with its body read. It runs until stop is closed.
+// with its body read, and nudges held reads that wait too long (held.go).
+// It runs until stop is closed.
 func (s *Server) sweep(after time.Duration, stop <-chan struct{}) {
 	tick := time.NewTicker(after / 2)
 	defer tick.Stop()
-	var due []*clientConn
+	var due, nudge []*clientConn
 	for {
 		select {
 		case <-stop:
@@ -163,18 +156,29 @@ func (s *Server) sweep(after time.Duration, stop <-chan struct{}) {
 		case <-tick.C:
 		}
 		now := time.Now().UnixNano()
-		due = due[:0]
+		due, nudge = due[:0], nudge[:0]
 		s.connsMu.Lock()
 		for c := range s.conns {
 			if c.state.Load() == connBusy && now-c.since.Load() >= int64(after) {
 				due = append(due, c)
+			}
+			// A held read waiting at two sweeps is nudged (held.go).
+			switch c.h.wait.Load() {
+			case waitHeld:
+				c.h.wait.CompareAndSwap(waitHeld, waitSeen)
+			case waitSeen:
+				nudge = append(nudge, c)
 			}
 		}
 		s.connsMu.Unlock()
 		for _, c := range due {
 			c.watch()
 		}
+		for _, c := range nudge {
+			c.nudgeHeld()
+		}
 		clear(due)
+		clear(nudge)
 	}
 }
 

@@ -8,3 +8,5 @@ import "syscall"
 const canWatch = false
 
 func peekGone(syscall.RawConn) bool { return false }
+
+func peekData(syscall.RawConn) bool { return false }

@@ -29,3 +29,21 @@ func peekGone(raw syscall.RawConn) bool {
 	})
 	return err == nil && gone
 }
+
+// peekData reports whether the connection has bytes to read now, without
+// consuming them or waiting.
+func peekData(raw syscall.RawConn) bool {
+	var buf [1]byte
+	data := false
+	_ = raw.Read(func(fd uintptr) bool {
+		for {
+			n, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			if err == syscall.EINTR {
+				continue
+			}
+			data = err == nil && n > 0
+			return true
+		}
+	})
+	return data
+}

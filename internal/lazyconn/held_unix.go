@@ -7,29 +7,23 @@ import (
 	"io"
 	"net"
 	"os"
-	"syscall"
-
-	"gatehouse/internal/rawsock"
 )
 
 // canHold: the held write needs a file descriptor for write(2) and read(2).
 const canHold = true
 
 // sendThenRead writes the held bytes and reads the answer inside one
-// RawConn.Read: its readiness reset comes before the write, so the answer's
-// readiness cannot be lost, and the first read happens only once the socket
-// is readable.
+// RawConn.Read (rawsock.Exchange): its readiness reset comes before the
+// write, so the answer's readiness cannot be lost, and the first read
+// happens only once the socket is readable.
 func (c *Conn) sendThenRead(p []byte) (int, error) {
 	x := &c.x
-	*x = exchange{held: c.held, p: p}
+	x.Out, x.In = c.held, p
 	c.held = c.held[:0]
-	if c.step == nil {
-		c.step = c.sendRead // one method value per connection, not per read
-	}
-	err := c.raw.Read(c.step)
-	n, sent, werr, rerr, partial := x.n, x.sent, x.werr, x.rerr, x.partial
-	held := x.held
-	*x = exchange{}
+	err := x.Run(c.raw)
+	held, n, sent := x.Out, x.N, x.Sent
+	werr, rerr, partial := x.WriteErr, x.ReadErr, x.Partial
+	x.Out, x.In = nil, nil
 	switch {
 	case err != nil:
 		// A deadline or a closed connection, perhaps before anything was
@@ -53,42 +47,4 @@ func (c *Conn) sendThenRead(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return n, nil
-}
-
-// sendRead is sendThenRead's callback for RawConn.Read: true ends the
-// call, false waits for the socket to be readable and calls it again.
-func (c *Conn) sendRead(fd uintptr) bool {
-	x := &c.x
-	for x.sent < len(x.held) {
-		w, err := rawsock.WriteFD(fd, x.held[x.sent:])
-		if w > 0 {
-			x.sent += w
-		}
-		switch err {
-		case nil:
-		case syscall.EAGAIN:
-			// The send buffer is full (it should not be, between
-			// exchanges): the rest goes the ordinary way, which waits.
-			x.partial = true
-			return true
-		default:
-			x.werr = err
-			return true
-		}
-	}
-	if !x.waited {
-		// Sent: wait for the answer instead of reading nothing.
-		x.waited = true
-		return len(x.p) == 0
-	}
-	n, err := rawsock.ReadFD(fd, x.p)
-	switch err {
-	case syscall.EAGAIN:
-		return false
-	case nil:
-		x.n = n
-	default:
-		x.rerr = err
-	}
-	return true
 }

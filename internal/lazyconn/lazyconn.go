@@ -52,22 +52,12 @@ type Conn struct {
 	// connection for an exchange.
 	hold bool
 	held []byte
-	// x and step carry one held exchange through RawConn.Read's callback
-	// without allocating a closure per request.
-	x    exchange
-	step func(fd uintptr) bool
+	// x carries one held exchange through RawConn.Read's callback.
+	x rawsock.Exchange
 
 	// io makes the reads and writes: raw system calls that do not wake
 	// the runtime's monitor thread (package rawsock).
 	io rawsock.Socket
-}
-
-// exchange is the state of one held send and the read after it.
-type exchange struct {
-	held, p         []byte
-	sent, n         int
-	werr, rerr      error
-	partial, waited bool
 }
 
 // MaxHeld is the most a held request may be: a larger one is written the

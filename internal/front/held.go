@@ -1,0 +1,245 @@
+package front
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gatehouse/internal/rawsock"
+)
+
+// Responses held for the next read.
+//
+// After a response fasthttp's loop reads the connection for the next
+// request, and that read(2) finds nothing (EAGAIN): a client sends its
+// next request only once it has the response, which at that moment has
+// just been written. nginx tracks readiness and makes no such call; here it
+// was one of the five system calls of a proxied request (bench/README
+// "System calls per request"). So the response fasthttp writes after a
+// handler returns is held, and the next Read sends it from inside its
+// RawConn.Read and then waits for readiness before reading
+// (rawsock.Exchange): the reset of the socket's read readiness comes
+// before the send, so the next request's readiness cannot be the one
+// cleared.
+//
+// What can be cleared is the readiness of bytes that came before the send:
+// a request a pipelining client sent before it had the response, arriving
+// after the last read. fasthttp's reader already holds what came with the
+// earlier request; a request that arrived in between would wait for the
+// next event or the idle deadline. The sweeper bounds that wait: a held
+// read still waiting at two of its ticks (WatchAfter/2 apart, 250–500 ms
+// by default) is nudged — its read deadline set in the past, then the one
+// fasthttp set is put back — and reads the ordinary way; if bytes were
+// there at once, the client pipelines and its connection holds no more.
+// An idle keep-alive connection is nudged once per idle spell: one wake-up
+// and one read.
+//
+// A held response has not reached the socket when fasthttp counts the
+// connection idle, and Shutdown closes idle connections from its own
+// goroutine: Close sends a response that no read has claimed before it
+// closes (hmu orders the two), so no answered request loses its answer.
+
+// maxHeld is the largest response held; a larger one is written the
+// ordinary way (fasthttp writes a response in 4-KB pieces).
+const maxHeld = 16 << 10
+
+// closeSendTimeout bounds Close's send of a held response to a client
+// that does not read.
+const closeSendTimeout = time.Second
+
+// States of a held read's wait, for the sweeper (heldResponse.wait).
+const (
+	waitNone   int32 = iota // no held read waits
+	waitHeld                // a held read waits
+	waitSeen                // ... and has been seen by a sweep
+	waitNudged              // the sweeper set its deadline in the past
+)
+
+// heldResponse is a connection's held response and the read that sends
+// it. The connection's goroutine owns it; Close (from any goroutine) and
+// the sweeper touch what their comments say.
+type heldResponse struct {
+	// hold: the writes up to the next Read are held. Owner only.
+	hold bool
+	// off: the client pipelines (a nudge found bytes at once); nothing is
+	// held on this connection any more. Owner only.
+	off bool
+	// mu guards held's contents and length against Close, sending and
+	// closed. The owner changes held only under mu; it may read it
+	// without (only it writes).
+	mu      sync.Mutex
+	held    []byte
+	sending bool // a Read claimed held (it is being sent, or was)
+	closed  bool
+	x       rawsock.Exchange
+	// wait and nudgeMu: see waitNone. rd is the read deadline last set
+	// through the connection (fasthttp's), put back after a nudge. Owner
+	// only.
+	wait    atomic.Int32
+	nudgeMu sync.Mutex
+	rd      time.Time
+}
+
+// holdResponse makes the response fasthttp writes next be held (see the
+// comment at the top). Called by the handler's goroutine when a buffered
+// response goes to fasthttp.
+func (c *clientConn) holdResponse() {
+	if !c.h.off {
+		c.h.hold = true
+	}
+}
+
+// Write writes p to the client, or holds it (holdResponse).
+func (c *clientConn) Write(p []byte) (int, error) {
+	h := &c.h
+	if !h.hold {
+		return c.io.Write(p)
+	}
+	h.mu.Lock()
+	if len(h.held)+len(p) <= maxHeld && !h.closed {
+		h.held = append(h.held, p...)
+		h.mu.Unlock()
+		return len(p), nil
+	}
+	// Too large to hold: what is held and p go the ordinary way.
+	held := h.held
+	h.held, h.hold = h.held[:0], false
+	h.mu.Unlock()
+	if len(held) > 0 {
+		if _, err := c.io.Write(held); err != nil {
+			return 0, err
+		}
+	}
+	return c.io.Write(p)
+}
+
+// Read reads from the client; a held response is sent first, and the read
+// waits for readiness before it reads.
+func (c *clientConn) Read(p []byte) (int, error) {
+	c.h.hold = false
+	if len(c.h.held) == 0 {
+		return c.io.Read(p)
+	}
+	return c.sendThenRead(p)
+}
+
+// claimHeld is the exchange's Claim: the held bytes are the read's to
+// send unless Close sent them.
+func (c *clientConn) claimHeld() bool {
+	h := &c.h
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.sending = !h.closed
+	return h.sending
+}
+
+// sendThenRead sends the held response and reads the next request (see
+// the comment at the top).
+func (c *clientConn) sendThenRead(p []byte) (int, error) {
+	h := &c.h
+	x := &h.x
+	x.Out, x.In = h.held, p
+	h.wait.Store(waitHeld)
+	err := x.Run(c.raw)
+	nudged := !h.wait.CompareAndSwap(waitHeld, waitNone) && !h.wait.CompareAndSwap(waitSeen, waitNone)
+	held, sent, n, werr, rerr, partial := x.Out, x.Sent, x.N, x.WriteErr, x.ReadErr, x.Partial
+	x.Out, x.In = nil, nil
+	h.mu.Lock()
+	claimed := h.sending
+	if claimed {
+		h.held, h.sending = h.held[:0], false
+	}
+	h.mu.Unlock()
+	if nudged {
+		h.nudgeMu.Lock() // the sweeper's deadline is set
+		h.nudgeMu.Unlock()
+		h.wait.Store(waitNone)
+		if derr := c.TCPConn.SetReadDeadline(h.rd); derr != nil {
+			return 0, derr
+		}
+		switch {
+		case err == nil || !errors.Is(err, os.ErrDeadlineExceeded):
+		case !claimed:
+			// Nudged before the send (the goroutine was held up for
+			// two sweeps): the response is still held.
+			return c.sendThenRead(p)
+		case !partial && werr == nil:
+			// The response is out; the wait may have missed bytes that
+			// came before it.
+			if peekData(c.raw) {
+				h.off = true
+			}
+			return c.io.Read(p)
+		}
+	}
+	switch {
+	case err != nil:
+		// A deadline or a closed connection; a response no read claimed
+		// stays held for Close.
+		var raw *net.OpError // RawConn.Read's own "raw-read" wrapping
+		if errors.As(err, &raw) {
+			err = raw.Err
+		}
+		return 0, c.opError("read", err)
+	case werr != nil:
+		return 0, c.opError("write", os.NewSyscallError("write", werr))
+	case partial:
+		if _, err := c.io.Write(held[sent:]); err != nil {
+			return 0, err
+		}
+		return c.io.Read(p)
+	case rerr != nil:
+		return 0, c.opError("read", os.NewSyscallError("read", rerr))
+	case n == 0 && len(p) > 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// opError wraps err as net.Conn's Read and Write do.
+func (c *clientConn) opError(op string, err error) error {
+	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+}
+
+// nudgeHeld ends a held read's wait that a sweep saw before (see the
+// comment at the top). Sweeper only.
+func (c *clientConn) nudgeHeld() {
+	h := &c.h
+	h.nudgeMu.Lock()
+	defer h.nudgeMu.Unlock()
+	if h.wait.CompareAndSwap(waitSeen, waitNudged) {
+		_ = c.TCPConn.SetReadDeadline(time.Unix(1, 0))
+	}
+}
+
+// SetReadDeadline sets the read deadline and remembers it (a nudge puts it
+// back).
+func (c *clientConn) SetReadDeadline(t time.Time) error {
+	c.h.rd = t
+	return c.TCPConn.SetReadDeadline(t)
+}
+
+// SetDeadline sets both deadlines and remembers the read one.
+func (c *clientConn) SetDeadline(t time.Time) error {
+	c.h.rd = t
+	return c.TCPConn.SetDeadline(t)
+}
+
+// Close forgets the connection, sends a response no read has claimed yet,
+// and closes.
+func (c *clientConn) Close() error {
+	c.s.track(c, false)
+	h := &c.h
+	h.mu.Lock()
+	if !h.closed && !h.sending && len(h.held) > 0 {
+		_ = c.TCPConn.SetWriteDeadline(time.Now().Add(closeSendTimeout))
+		_, _ = c.io.Write(h.held)
+	}
+	h.closed = true
+	h.mu.Unlock()
+	return c.TCPConn.Close()
+}

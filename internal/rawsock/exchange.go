@@ -1,0 +1,98 @@
+package rawsock
+
+import "syscall"
+
+// Exchange sends bytes and then reads the peer's answer inside one
+// syscall.RawConn.Read (Run), for a peer that writes only when asked: an
+// upstream answering a request, or a client sending its next request once
+// it has its response.
+//
+// Why: Go's net.Conn.Read (and Socket.Read) always tries read(2) before it
+// waits, and right after a send that read finds nothing (EAGAIN) — the
+// peer cannot have answered yet. nginx tracks readiness and makes no such
+// call; on the bench VM a system call costs about a microsecond, a tenth
+// of nginx's whole CPU per proxied request (bench/README "System calls per
+// request"). RawConn.Read clears the socket's read readiness before it
+// calls the callback the first time, so Run sends from inside that first
+// call and then waits without reading: the answer's readiness comes after
+// the send and so after the reset, and cannot be the one cleared. Bytes
+// that arrived before the reset (the peer wrote unasked: a pipelining
+// client, or an upstream closing an idle connection) may have had their
+// readiness cleared: Run then waits for the next event or the deadline.
+// Callers bound that wait (package lazyconn: a short first deadline;
+// package front: the sweeper's nudge).
+//
+// One Exchange per connection, reused exchange after exchange: its
+// callback is a method value made once, not a closure per call.
+type Exchange struct {
+	// Out is sent first; In receives the answer.
+	Out, In []byte
+	// Claim, when set, is called inside the callback just before the
+	// send: false means another goroutine took Out (a Close that sent it
+	// itself) and nothing is sent.
+	Claim func() bool
+
+	// Results of Run: bytes of Out sent, bytes read into In, the errno of
+	// a failed write(2) or read(2). Partial: the socket did not take all
+	// of Out at once (a full send buffer, unusual between exchanges); the
+	// caller writes Out[Sent:] the ordinary way (which waits) and then
+	// reads, and In is untouched.
+	Sent, N           int
+	WriteErr, ReadErr error
+	Partial           bool
+
+	waited bool
+	step   func(fd uintptr) bool
+}
+
+// Run makes the exchange on raw and returns RawConn.Read's own error: a
+// deadline or a closed connection, perhaps before anything was sent (Sent
+// says how much was). Results are in x.
+func (x *Exchange) Run(raw syscall.RawConn) error {
+	if x.step == nil {
+		x.step = x.sendRead
+	}
+	x.Sent, x.N, x.WriteErr, x.ReadErr, x.Partial, x.waited = 0, 0, nil, nil, false, false
+	return raw.Read(x.step)
+}
+
+// sendRead is Run's callback for RawConn.Read: true ends the call, false
+// waits for the socket to be readable and calls it again.
+func (x *Exchange) sendRead(fd uintptr) bool {
+	if !x.waited {
+		x.waited = true
+		if x.Claim == nil || x.Claim() {
+			for x.Sent < len(x.Out) {
+				n, err := WriteFD(fd, x.Out[x.Sent:])
+				if n > 0 {
+					x.Sent += n
+				}
+				switch err {
+				case nil:
+					if n == 0 { // as net.Conn: never loop on a write that takes nothing
+						x.Partial = true
+						return true
+					}
+				case syscall.EAGAIN:
+					x.Partial = true
+					return true
+				default:
+					x.WriteErr = err
+					return true
+				}
+			}
+		}
+		// Sent: wait for the answer instead of reading nothing.
+		return len(x.In) == 0
+	}
+	n, err := ReadFD(fd, x.In)
+	switch err {
+	case syscall.EAGAIN:
+		return false
+	case nil:
+		x.N = n
+	default:
+		x.ReadErr = err
+	}
+	return true
+}
