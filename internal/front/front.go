@@ -111,6 +111,7 @@ type Server struct {
 	sweeping sync.Once
 	pool     sync.Pool // *exchange
 	bufws    sync.Pool // *bufio.Writer for direct responses
+	heldBufs sync.Pool // *[]byte for held responses (held.go)
 }
 
 // BufferBody is the largest request body read whole before the handler

@@ -71,11 +71,18 @@ type heldResponse struct {
 	// mu guards held's contents and length against Close, sending and
 	// closed. The owner changes held only under mu; it may read it
 	// without (only it writes).
-	mu      sync.Mutex
+	mu sync.Mutex
+	// held is *buf's bytes while a response is held; buf comes from the
+	// server's pool and goes back once the response is sent, so an idle
+	// connection keeps no buffer.
 	held    []byte
-	sending bool // a Read claimed held (it is being sent, or was)
+	buf     *[]byte
+	sending bool // a Read claimed held and has not given it up yet
 	closed  bool
 	x       rawsock.Exchange
+	// out: the held response went out whole in the last exchange (its
+	// buffer is back in the pool). Owner only.
+	out bool
 	// wait and nudgeMu: see waitNone. rd is the read deadline last set
 	// through the connection (fasthttp's), put back after a nudge. Owner
 	// only.
@@ -101,20 +108,51 @@ func (c *clientConn) Write(p []byte) (int, error) {
 	}
 	h.mu.Lock()
 	if len(h.held)+len(p) <= maxHeld && !h.closed {
+		if h.buf == nil {
+			h.buf = c.s.heldBuf()
+			h.held = (*h.buf)[:0]
+		}
 		h.held = append(h.held, p...)
 		h.mu.Unlock()
 		return len(p), nil
 	}
 	// Too large to hold: what is held and p go the ordinary way.
-	held := h.held
-	h.held, h.hold = h.held[:0], false
+	held, buf := h.take()
+	h.hold = false
 	h.mu.Unlock()
 	if len(held) > 0 {
-		if _, err := c.io.Write(held); err != nil {
+		_, err := c.io.Write(held)
+		c.s.putHeld(buf, held)
+		if err != nil {
 			return 0, err
 		}
 	}
 	return c.io.Write(p)
+}
+
+// take removes the held bytes and their buffer from h (under mu): the
+// caller sends them and gives the buffer back (Server.putHeld).
+func (h *heldResponse) take() ([]byte, *[]byte) {
+	held, buf := h.held, h.buf
+	h.held, h.buf = nil, nil
+	return held, buf
+}
+
+// heldBuf is a buffer for a held response.
+func (s *Server) heldBuf() *[]byte {
+	if b, ok := s.heldBufs.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, 0, 4<<10)
+	return &b
+}
+
+// putHeld gives a held response's buffer back (nil: none).
+func (s *Server) putHeld(buf *[]byte, held []byte) {
+	if buf != nil {
+		*buf = held[:0]
+		s.heldBufs.Put(buf)
+	}
 }
 
 // Read reads from the client; a held response is sent first, and the read
@@ -137,23 +175,45 @@ func (c *clientConn) claimHeld() bool {
 	return h.sending
 }
 
+// sentHeld is the exchange's Sent: a response that went out whole gives
+// its buffer back before the read waits (an idle connection keeps none);
+// one that did not is left to sendThenRead.
+func (c *clientConn) sentHeld() {
+	h := &c.h
+	if h.x.Partial || h.x.WriteErr != nil {
+		return
+	}
+	h.mu.Lock()
+	held, buf := h.take()
+	h.sending = false
+	h.mu.Unlock()
+	c.s.putHeld(buf, held)
+	h.out = true
+}
+
 // sendThenRead sends the held response and reads the next request (see
 // the comment at the top).
 func (c *clientConn) sendThenRead(p []byte) (int, error) {
 	h := &c.h
 	x := &h.x
 	x.Out, x.In = h.held, p
+	h.out = false
 	h.wait.Store(waitHeld)
 	err := x.Run(c.raw)
 	nudged := !h.wait.CompareAndSwap(waitHeld, waitNone) && !h.wait.CompareAndSwap(waitSeen, waitNone)
-	held, sent, n, werr, rerr, partial := x.Out, x.Sent, x.N, x.WriteErr, x.ReadErr, x.Partial
+	sent, n, werr, rerr, partial := x.Wrote, x.N, x.WriteErr, x.ReadErr, x.Partial
 	x.Out, x.In = nil, nil
-	h.mu.Lock()
-	claimed := h.sending
-	if claimed {
-		h.held, h.sending = h.held[:0], false
+	claimed := h.out
+	var held []byte
+	if h.sending { // claimed, but not all of it went out
+		claimed = true
+		var buf *[]byte
+		h.mu.Lock()
+		held, buf = h.take()
+		h.sending = false
+		h.mu.Unlock()
+		defer c.s.putHeld(buf, held) // after the rest is written below
 	}
-	h.mu.Unlock()
 	if nudged {
 		h.nudgeMu.Lock() // the sweeper's deadline is set
 		h.nudgeMu.Unlock()
@@ -161,19 +221,21 @@ func (c *clientConn) sendThenRead(p []byte) (int, error) {
 		if derr := c.TCPConn.SetReadDeadline(h.rd); derr != nil {
 			return 0, derr
 		}
-		switch {
-		case err == nil || !errors.Is(err, os.ErrDeadlineExceeded):
-		case !claimed:
-			// Nudged before the send (the goroutine was held up for
-			// two sweeps): the response is still held.
-			return c.sendThenRead(p)
-		case !partial && werr == nil:
-			// The response is out; the wait may have missed bytes that
-			// came before it.
-			if peekData(c.raw) {
-				h.off = true
+		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+			if !claimed {
+				// Nudged before the send (the goroutine was held up for
+				// two sweeps): the response is still held.
+				return c.sendThenRead(p)
 			}
-			return c.io.Read(p)
+			err = nil // the nudge's deadline, not the connection's
+			if !partial && werr == nil {
+				// The response is out; the wait may have missed bytes
+				// that came before it.
+				if peekData(c.raw) {
+					h.off = true
+				}
+				return c.io.Read(p)
+			}
 		}
 	}
 	switch {
@@ -236,8 +298,10 @@ func (c *clientConn) Close() error {
 	h := &c.h
 	h.mu.Lock()
 	if !h.closed && !h.sending && len(h.held) > 0 {
+		held, buf := h.take()
 		_ = c.TCPConn.SetWriteDeadline(time.Now().Add(closeSendTimeout))
-		_, _ = c.io.Write(h.held)
+		_, _ = c.io.Write(held)
+		c.s.putHeld(buf, held)
 	}
 	h.closed = true
 	h.mu.Unlock()

@@ -200,7 +200,7 @@ func TestCloseSendsTheHeldResponse(t *testing.T) {
 	}
 	c := &clientConn{TCPConn: tc, raw: raw, s: &Server{}}
 	c.io.Init(tc)
-	c.h.x.Claim = c.claimHeld
+	c.h.x.Claim, c.h.x.Sent = c.claimHeld, c.sentHeld
 	c.holdResponse()
 	const resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 	if n, err := io.WriteString(c, resp); err != nil || n != len(resp) {
@@ -217,5 +217,44 @@ func TestCloseSendsTheHeldResponse(t *testing.T) {
 	got, err := io.ReadAll(peer)
 	if err != nil || string(got) != resp {
 		t.Fatalf("peer read %q, %v; want the held response, then the end", got, err)
+	}
+}
+
+// A held response's buffer goes back to the server's pool once it is
+// sent: a connection waiting for its next request keeps none.
+func TestIdleConnectionKeepsNoHeldBuffer(t *testing.T) {
+	s := &Server{Log: slogDiscard(), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, strings.Repeat("x", 3000))
+	})}
+	addr := serve(t, s)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for range 3 {
+		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.ReadAll(res.Body)
+	}
+	time.Sleep(20 * time.Millisecond) // the server's read is waiting
+	s.connsMu.Lock()
+	defer s.connsMu.Unlock()
+	if len(s.conns) != 1 {
+		t.Fatalf("%d tracked connections, want 1", len(s.conns))
+	}
+	for cc := range s.conns {
+		cc.h.mu.Lock()
+		buf, held := cc.h.buf, len(cc.h.held)
+		cc.h.mu.Unlock()
+		if buf != nil || held != 0 {
+			t.Fatalf("an idle connection keeps a held buffer (%d bytes held)", held)
+		}
 	}
 }

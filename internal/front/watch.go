@@ -84,7 +84,7 @@ func (l watchListener) Accept() (net.Conn, error) {
 	}
 	cc := &clientConn{TCPConn: tc, raw: raw, s: l.s}
 	cc.io.Init(tc)
-	cc.h.x.Claim = cc.claimHeld
+	cc.h.x.Claim, cc.h.x.Sent = cc.claimHeld, cc.sentHeld
 	l.s.track(cc, true)
 	return cc, nil
 }

@@ -21,7 +21,7 @@ func (c *Conn) sendThenRead(p []byte) (int, error) {
 	x.Out, x.In = c.held, p
 	c.held = c.held[:0]
 	err := x.Run(c.raw)
-	held, n, sent := x.Out, x.N, x.Sent
+	held, n, sent := x.Out, x.N, x.Wrote
 	werr, rerr, partial := x.WriteErr, x.ReadErr, x.Partial
 	x.Out, x.In = nil, nil
 	switch {

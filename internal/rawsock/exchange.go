@@ -29,15 +29,18 @@ type Exchange struct {
 	Out, In []byte
 	// Claim, when set, is called inside the callback just before the
 	// send: false means another goroutine took Out (a Close that sent it
-	// itself) and nothing is sent.
+	// itself) and nothing is sent. Sent, when set, is called after a send
+	// Claim allowed, whatever its outcome, before the wait: Out's buffer
+	// may be reused from then on.
 	Claim func() bool
+	Sent  func()
 
 	// Results of Run: bytes of Out sent, bytes read into In, the errno of
 	// a failed write(2) or read(2). Partial: the socket did not take all
 	// of Out at once (a full send buffer, unusual between exchanges); the
-	// caller writes Out[Sent:] the ordinary way (which waits) and then
+	// caller writes Out[Wrote:] the ordinary way (which waits) and then
 	// reads, and In is untouched.
-	Sent, N           int
+	Wrote, N          int
 	WriteErr, ReadErr error
 	Partial           bool
 
@@ -52,7 +55,7 @@ func (x *Exchange) Run(raw syscall.RawConn) error {
 	if x.step == nil {
 		x.step = x.sendRead
 	}
-	x.Sent, x.N, x.WriteErr, x.ReadErr, x.Partial, x.waited = 0, 0, nil, nil, false, false
+	x.Wrote, x.N, x.WriteErr, x.ReadErr, x.Partial, x.waited = 0, 0, nil, nil, false, false
 	return raw.Read(x.step)
 }
 
@@ -62,24 +65,12 @@ func (x *Exchange) sendRead(fd uintptr) bool {
 	if !x.waited {
 		x.waited = true
 		if x.Claim == nil || x.Claim() {
-			for x.Sent < len(x.Out) {
-				n, err := WriteFD(fd, x.Out[x.Sent:])
-				if n > 0 {
-					x.Sent += n
-				}
-				switch err {
-				case nil:
-					if n == 0 { // as net.Conn: never loop on a write that takes nothing
-						x.Partial = true
-						return true
-					}
-				case syscall.EAGAIN:
-					x.Partial = true
-					return true
-				default:
-					x.WriteErr = err
-					return true
-				}
+			x.send(fd)
+			if x.Sent != nil {
+				x.Sent()
+			}
+			if x.Partial || x.WriteErr != nil {
+				return true
 			}
 		}
 		// Sent: wait for the answer instead of reading nothing.
@@ -95,4 +86,28 @@ func (x *Exchange) sendRead(fd uintptr) bool {
 		x.ReadErr = err
 	}
 	return true
+}
+
+// send writes Out, all of it or until the socket takes no more (Partial)
+// or fails (WriteErr).
+func (x *Exchange) send(fd uintptr) {
+	for x.Wrote < len(x.Out) {
+		n, err := WriteFD(fd, x.Out[x.Wrote:])
+		if n > 0 {
+			x.Wrote += n
+		}
+		switch err {
+		case nil:
+			if n == 0 { // as net.Conn: never loop on a write that takes nothing
+				x.Partial = true
+				return
+			}
+		case syscall.EAGAIN:
+			x.Partial = true
+			return
+		default:
+			x.WriteErr = err
+			return
+		}
+	}
 }
