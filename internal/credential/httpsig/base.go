@@ -113,12 +113,14 @@ func (in *Input) AppendBase(b []byte, m *Message) ([]byte, error) {
 		c := &in.Components[i]
 		line := len(b)
 		b = sfv.AppendItem(b, sfv.Item{Value: sfv.BareItem{Kind: sfv.String, Str: c.Name}, Params: c.Params})
-		id := string(b[line:])
+		// The identifier's bytes, made a string only for an error
+		// (appendValue appends after them and never rewrites them).
+		id := b[line:len(b):len(b)]
 		b = append(b, ':', ' ')
 		var err error
 		b, err = appendValue(b, c, m)
 		if err != nil {
-			return b, &ComponentError{Component: id, Msg: err.Error()}
+			return b, &ComponentError{Component: string(id), Msg: err.Error()}
 		}
 		b = append(b, '\n')
 	}

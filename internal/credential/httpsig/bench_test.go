@@ -13,6 +13,7 @@ import (
 	"gatehouse/internal/credential"
 	"gatehouse/internal/credential/httpsig/sigkey"
 	"gatehouse/internal/snapshot"
+	"gatehouse/internal/testenv"
 	"gatehouse/internal/trace"
 )
 
@@ -20,7 +21,7 @@ import (
 // measures verification only.
 type signedPool struct{ si, sg [][]string }
 
-func makePool(b *testing.B, r *http.Request, n int, inner func(i int) string, sign func(r *http.Request, inner string)) signedPool {
+func makePool(b testing.TB, r *http.Request, n int, inner func(i int) string, sign func(r *http.Request, inner string)) signedPool {
 	var p signedPool
 	for i := 0; i < n; i++ {
 		sign(r, inner(i))
@@ -63,6 +64,42 @@ func BenchmarkVerifyHMACSHA256(b *testing.B) {
 		return `("@method" "@authority" "@path" "@query");created=` + created(0) + `;keyid="k1";nonce="n` + strconv.Itoa(i) + `"`
 	}, func(r *http.Request, inner string) { hmacSign(b, r, testSecret, "sig1", inner, nil) })
 	benchVerify(b, v, fc, r, p, defaultRules)
+}
+
+// A signed request is verified without allocating: the fields parse into
+// the pooled state's scratch, the MAC's sum goes into its pooled buffer,
+// and a component's identifier becomes a string only in an error (twelve
+// objects and 2.3 KB per request before: at 20 000 signed requests a
+// second, a collection every second or so).
+func TestVerifyHMACAllocatesNothing(t *testing.T) {
+	fc := clock.NewFake(testNow)
+	v := testVerifier(t, NewMemoryNonces(0, fc))
+	r := newServerRequest(t, "GET", "/v1/orders?id=7", "")
+	p := makePool(t, r, 512, func(i int) string {
+		return `("@method" "@authority" "@path" "@query");created=` + created(0) + `;keyid="k1";nonce="n` + strconv.Itoa(i) + `"`
+	}, func(r *http.Request, inner string) { hmacSign(t, r, testSecret, "sig1", inner, nil) })
+	var tr trace.Trace
+	in := credential.Input{Now: testNow, Trace: &tr}
+	i := 0
+	verify := func() {
+		r.Header["Signature-Input"], r.Header["Signature"] = p.si[i], p.sg[i]
+		i++
+		tr.Reset()
+		if _, rerr := v.VerifyRequest(&in, r, defaultRules); rerr != nil {
+			t.Fatal(rerr)
+		}
+	}
+	for range 10 {
+		verify() // pools warm
+	}
+	n := testing.AllocsPerRun(400, verify)
+	if testenv.Race {
+		t.Logf("%.2f allocations per verification under the race detector, whose sync.Pool drops states: not judged", n)
+		return
+	}
+	if n > 0.1 {
+		t.Errorf("%.2f allocations per verification, want none", n)
+	}
 }
 
 // BenchmarkVerifyHMACSHA256Digest: the same with a 1 KiB JSON body and

@@ -111,18 +111,37 @@ type Signatures struct {
 // lines joined with ", ", as sfv.JoinLines does).
 func ParseFields(signatureInput, signature string) (*Signatures, error) {
 	var s Signatures
-	if err := s.parse(signatureInput, signature); err != nil {
+	if err := s.parse(signatureInput, signature, new(scratch)); err != nil {
 		return nil, err
 	}
 	return &s, nil
 }
 
-func (s *Signatures) parse(signatureInput, signature string) error {
-	ins, err := ParseSignatureInput(signatureInput)
+// scratch is the storage parsing a request's fields reuses from one
+// request to the next (the verifier's pooled state): the structured-field
+// slices and the inputs and their components, appended at the end and
+// sliced off with their capacity capped. Without it the parse made a
+// signed request's largest garbage.
+type scratch struct {
+	sfv   sfv.Scratch
+	ins   []Input
+	comps []Component
+}
+
+// reset makes everything parsed with sc invalid and its storage reusable.
+func (sc *scratch) reset() {
+	sc.sfv.Reset()
+	clear(sc.ins)
+	clear(sc.comps)
+	sc.ins, sc.comps = sc.ins[:0], sc.comps[:0]
+}
+
+func (s *Signatures) parse(signatureInput, signature string, sc *scratch) error {
+	ins, err := parseSignatureInput(signatureInput, sc)
 	if err != nil {
 		return err
 	}
-	sigs, err := ParseSignature(signature)
+	sigs, err := parseSignature(signature, &sc.sfv)
 	if err != nil {
 		return err
 	}
@@ -177,10 +196,14 @@ func inputLabels(ins []Input) string {
 // ParseSignature parses a Signature field: a dictionary whose members
 // are byte sequences.
 func ParseSignature(v string) ([]sfv.DictMember, error) {
+	return parseSignature(v, new(sfv.Scratch))
+}
+
+func parseSignature(v string, sc *sfv.Scratch) ([]sfv.DictMember, error) {
 	if len(v) > MaxFieldLen {
 		return nil, &ParseError{Field: FieldSignature, Msg: "longer than " + strconv.Itoa(MaxFieldLen) + " bytes"}
 	}
-	d, err := sfv.ParseDictionary(v)
+	d, err := sfv.ParseDictionaryWith(v, sc)
 	if err != nil {
 		return nil, &ParseError{Field: FieldSignature, Msg: "not a structured-field dictionary: " + err.Error()}
 	}
@@ -223,10 +246,14 @@ var derived = map[string]bool{
 // ParseSignatureInput parses a Signature-Input field and checks each
 // member against RFC 9421 §2 and §2.3.
 func ParseSignatureInput(v string) ([]Input, error) {
+	return parseSignatureInput(v, new(scratch))
+}
+
+func parseSignatureInput(v string, sc *scratch) ([]Input, error) {
 	if len(v) > MaxFieldLen {
 		return nil, &ParseError{Field: FieldSignatureInput, Msg: "longer than " + strconv.Itoa(MaxFieldLen) + " bytes"}
 	}
-	d, err := sfv.ParseDictionary(v)
+	d, err := sfv.ParseDictionaryWith(v, &sc.sfv)
 	if err != nil {
 		msg := "not a structured-field dictionary: " + err.Error()
 		var se *sfv.Error
@@ -241,16 +268,17 @@ func ParseSignatureInput(v string) ([]Input, error) {
 	if d.Duplicate != "" {
 		return nil, &ParseError{Field: FieldSignatureInput, Label: d.Duplicate, Msg: "appears twice"}
 	}
-	ins := make([]Input, len(d.Members))
+	first := len(sc.ins)
 	for i := range d.Members {
-		if err := parseInput(&ins[i], &d.Members[i]); err != nil {
+		sc.ins = append(sc.ins, Input{})
+		if err := parseInput(&sc.ins[len(sc.ins)-1], &d.Members[i], sc); err != nil {
 			return nil, err
 		}
 	}
-	return ins, nil
+	return sc.ins[first:len(sc.ins):len(sc.ins)], nil
 }
 
-func parseInput(in *Input, m *sfv.DictMember) error {
+func parseInput(in *Input, m *sfv.DictMember, sc *scratch) error {
 	in.Label = m.Key
 	fail := func(msg string) error {
 		return &ParseError{Field: FieldSignatureInput, Label: m.Key, Msg: msg}
@@ -262,7 +290,7 @@ func parseInput(in *Input, m *sfv.DictMember) error {
 		return fail("covers more than " + strconv.Itoa(MaxComponents) + " components")
 	}
 	in.member = m.Member
-	in.Components = make([]Component, len(m.Inner))
+	first := len(sc.comps)
 	for i, it := range m.Inner {
 		if it.Value.Kind != sfv.String {
 			return fail("component " + strconv.Itoa(i+1) + " is a " + it.Value.Kind.String() +
@@ -272,13 +300,14 @@ func parseInput(in *Input, m *sfv.DictMember) error {
 		if err := checkComponent(&c); err != "" {
 			return fail("component " + strconv.Quote(c.Name) + ": " + err)
 		}
-		for j := 0; j < i; j++ {
-			if sameComponent(&in.Components[j], &c) {
+		for j := first; j < len(sc.comps); j++ {
+			if sameComponent(&sc.comps[j], &c) {
 				return fail("component " + strconv.Quote(c.Name) + " is covered twice (RFC 9421 §2.5 forbids it)")
 			}
 		}
-		in.Components[i] = c
+		sc.comps = append(sc.comps, c)
 	}
+	in.Components = sc.comps[first:len(sc.comps):len(sc.comps)]
 	for _, p := range m.Params {
 		switch p.Key {
 		case "created", "expires":

@@ -175,6 +175,7 @@ const stage = "verify"
 // state is the per-request scratch, pooled.
 type state struct {
 	sigs Signatures
+	sc   scratch
 	base []byte
 }
 
@@ -211,12 +212,13 @@ func (v *Verifier) VerifyRequest(in *credential.Input, r *http.Request, rules *R
 	st := states.Get().(*state)
 	defer func() {
 		st.sigs = Signatures{}
+		st.sc.reset()
 		if cap(st.base) <= 64<<10 {
 			st.base = st.base[:0]
 			states.Put(st)
 		}
 	}()
-	if err := st.sigs.parse(sfv.JoinLines(si), sfv.JoinLines(sg)); err != nil {
+	if err := st.sigs.parse(sfv.JoinLines(si), sfv.JoinLines(sg), &st.sc); err != nil {
 		return malformed(t, err)
 	}
 	sin, sigBytes, err := st.sigs.Select(p.Label)

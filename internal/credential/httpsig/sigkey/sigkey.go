@@ -82,9 +82,17 @@ type Key struct {
 	alg    Algorithm
 	public crypto.PublicKey
 	secret []byte
-	// macs pools keyed HMAC states: hmac.New costs several allocations
-	// and keying, Reset restores the keyed state for free.
+	// macs pools keyed HMAC states (*mac): hmac.New costs several
+	// allocations and keying, Reset restores the keyed state for free.
 	macs sync.Pool
+}
+
+// mac is a pooled keyed HMAC with the buffer its sum goes into: a buffer
+// on the stack would escape through the hash.Hash interface, one
+// allocation per verification.
+type mac struct {
+	h   hash.Hash
+	sum [sha256.Size]byte
 }
 
 // Algorithm returns the key's algorithm.
@@ -99,7 +107,7 @@ func NewHMAC(secret []byte) (*Key, error) {
 		return nil, fmt.Errorf("hmac-sha256 secret is %d bytes; at least %d are required", len(secret), MinHMACSecret)
 	}
 	k := &Key{alg: HMACSHA256, secret: append([]byte(nil), secret...)}
-	k.macs.New = func() any { return hmac.New(sha256.New, k.secret) }
+	k.macs.New = func() any { return &mac{h: hmac.New(sha256.New, k.secret)} }
 	return k, nil
 }
 
@@ -183,11 +191,10 @@ func (k *Key) Verify(base, sig []byte) error {
 		if len(sig) != sha256.Size {
 			return fmt.Errorf("hmac-sha256 signatures are %d bytes; this one is %d (truncated MACs are not accepted)", sha256.Size, len(sig))
 		}
-		m := k.macs.Get().(hash.Hash)
-		m.Reset()
-		m.Write(base)
-		var buf [sha256.Size]byte
-		ok := hmac.Equal(m.Sum(buf[:0]), sig)
+		m := k.macs.Get().(*mac)
+		m.h.Reset()
+		m.h.Write(base)
+		ok := hmac.Equal(m.h.Sum(m.sum[:0]), sig)
 		k.macs.Put(m)
 		if !ok {
 			return ErrSignatureInvalid
