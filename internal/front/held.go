@@ -2,8 +2,6 @@ package front
 
 import (
 	"errors"
-	"io"
-	"net"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -201,18 +199,14 @@ func (c *clientConn) sendThenRead(p []byte) (int, error) {
 	h.wait.Store(waitHeld)
 	err := x.Run(c.raw)
 	nudged := !h.wait.CompareAndSwap(waitHeld, waitNone) && !h.wait.CompareAndSwap(waitSeen, waitNone)
-	sent, n, werr, rerr, partial := x.Wrote, x.N, x.WriteErr, x.ReadErr, x.Partial
-	x.Out, x.In = nil, nil
 	claimed := h.out
-	var held []byte
 	if h.sending { // claimed, but not all of it went out
 		claimed = true
-		var buf *[]byte
 		h.mu.Lock()
-		held, buf = h.take()
+		held, buf := h.take()
 		h.sending = false
 		h.mu.Unlock()
-		defer c.s.putHeld(buf, held) // after the rest is written below
+		defer c.s.putHeld(buf, held) // after Result writes the rest
 	}
 	if nudged {
 		h.nudgeMu.Lock() // the sweeper's deadline is set
@@ -228,9 +222,10 @@ func (c *clientConn) sendThenRead(p []byte) (int, error) {
 				return c.sendThenRead(p)
 			}
 			err = nil // the nudge's deadline, not the connection's
-			if !partial && werr == nil {
+			if !x.Partial && x.WriteErr == nil {
 				// The response is out; the wait may have missed bytes
 				// that came before it.
+				x.Out, x.In = nil, nil
 				if peekData(c.raw) {
 					h.off = true
 				}
@@ -238,33 +233,11 @@ func (c *clientConn) sendThenRead(p []byte) (int, error) {
 			}
 		}
 	}
-	switch {
-	case err != nil:
-		// A deadline or a closed connection; a response no read claimed
-		// stays held for Close.
-		var raw *net.OpError // RawConn.Read's own "raw-read" wrapping
-		if errors.As(err, &raw) {
-			err = raw.Err
-		}
-		return 0, c.opError("read", err)
-	case werr != nil:
-		return 0, c.opError("write", os.NewSyscallError("write", werr))
-	case partial:
-		if _, err := c.io.Write(held[sent:]); err != nil {
-			return 0, err
-		}
-		return c.io.Read(p)
-	case rerr != nil:
-		return 0, c.opError("read", os.NewSyscallError("read", rerr))
-	case n == 0 && len(p) > 0:
-		return 0, io.EOF
-	}
-	return n, nil
-}
-
-// opError wraps err as net.Conn's Read and Write do.
-func (c *clientConn) opError(op string, err error) error {
-	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+	// A deadline or a closed connection with no claim leaves the response
+	// held for Close.
+	n, err := x.Result(err, &c.io)
+	x.Out, x.In = nil, nil
+	return n, err
 }
 
 // nudgeHeld ends a held read's wait that a sweep saw before (see the

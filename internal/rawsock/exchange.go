@@ -1,6 +1,12 @@
 package rawsock
 
-import "syscall"
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"syscall"
+)
 
 // Exchange sends bytes and then reads the peer's answer inside one
 // syscall.RawConn.Read (Run), for a peer that writes only when asked: an
@@ -57,6 +63,35 @@ func (x *Exchange) Run(raw syscall.RawConn) error {
 	}
 	x.Wrote, x.N, x.WriteErr, x.ReadErr, x.Partial, x.waited = 0, 0, nil, nil, false, false
 	return raw.Read(x.step)
+}
+
+// Result is Run's outcome as a Read's, through s (the same connection's
+// Socket): the bytes read into In, or an error shaped as net.Conn's — the
+// deadline or closed connection Run returned (runErr), a failed write(2)
+// or read(2), io.EOF at the end of the stream. A Partial send is finished
+// here: the rest of Out written the ordinary way (which waits), then an
+// ordinary read into In. Call it before Out and In change.
+func (x *Exchange) Result(runErr error, s *Socket) (int, error) {
+	switch {
+	case runErr != nil:
+		var raw *net.OpError // RawConn.Read's own "raw-read" wrapping
+		if errors.As(runErr, &raw) {
+			runErr = raw.Err
+		}
+		return 0, s.opError("read", runErr)
+	case x.WriteErr != nil:
+		return 0, s.opError("write", os.NewSyscallError("write", x.WriteErr))
+	case x.Partial:
+		if _, err := s.Write(x.Out[x.Wrote:]); err != nil {
+			return 0, err
+		}
+		return s.Read(x.In)
+	case x.ReadErr != nil:
+		return 0, s.opError("read", os.NewSyscallError("read", x.ReadErr))
+	case x.N == 0 && len(x.In) > 0:
+		return 0, io.EOF
+	}
+	return x.N, nil
 }
 
 // sendRead is Run's callback for RawConn.Read: true ends the call, false
