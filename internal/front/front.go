@@ -394,6 +394,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if x.cc != nil { // set by build
+		if err := x.cc.started(ctx.Time()); err != nil {
+			ctx.SetConnectionClose() // the previous response could not be sent
+			return
+		}
 		x.cc.begin(x, ctx.Time())
 		defer x.cc.end()
 	}

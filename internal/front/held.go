@@ -2,9 +2,11 @@ package front
 
 import (
 	"errors"
+	"net"
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"gatehouse/internal/rawsock"
@@ -17,33 +19,49 @@ import (
 // next request only once it has the response, which at that moment has
 // just been written. nginx tracks readiness and makes no such call; here it
 // was one of the five system calls of a proxied request (bench/README
-// "System calls per request"). So the response fasthttp writes after a
-// handler returns is held, and the next Read sends it from inside its
-// RawConn.Read and then waits for readiness before reading
-// (rawsock.Exchange): the reset of the socket's read readiness comes
-// before the send, so the next request's readiness cannot be the one
-// cleared.
+// "System calls per request"). So on a busy connection — its previous
+// request came less than heldWithin before this one — the response
+// fasthttp writes after a handler returns is held, and the next Read sends
+// it from inside its RawConn.Read and then waits for readiness before
+// reading (rawsock.Exchange): the reset of the socket's read readiness
+// comes before the send, so the next request's readiness cannot be the
+// one cleared. A connection that idles between requests gains nothing from
+// it and is not held.
 //
-// What can be cleared is the readiness of bytes that came before the send:
-// a request a pipelining client sent before it had the response, arriving
-// after the last read. fasthttp's reader already holds what came with the
-// earlier request; a request that arrived in between would wait for the
-// next event or the idle deadline. The sweeper bounds that wait: a held
-// read still waiting at two of its ticks (WatchAfter/2 apart, 250–500 ms
-// by default) is nudged — its read deadline set in the past, then the one
-// fasthttp set is put back — and reads the ordinary way; if bytes were
-// there at once, the client pipelines and its connection holds no more.
-// An idle keep-alive connection is nudged once per idle spell: one wake-up
-// and one read.
+// Requests a client sent before it had the response (it pipelines) are
+// the exception, two ways:
+//
+//   - fasthttp's reader may already hold the next request and serve it
+//     without a Read: the held response would wait for that request's
+//     handler. The front sends what is held when a request starts
+//     (sendHeld), and the connection holds no more.
+//   - A request that arrived after the last read may have had its
+//     readiness cleared by the held read's reset: it would wait for the
+//     next event or the idle deadline. The sweeper bounds that wait: a
+//     held read still waiting at two of its ticks (at most 250 ms apart)
+//     is nudged — its read deadline set in the past, then the one fasthttp
+//     set is put back — and reads the ordinary way; if bytes were there at
+//     once, the connection holds no more.
 //
 // A held response has not reached the socket when fasthttp counts the
 // connection idle, and Shutdown closes idle connections from its own
-// goroutine: Close sends a response that no read has claimed before it
-// closes (hmu orders the two), so no answered request loses its answer.
+// goroutine: Close sends a response no read has claimed before it closes
+// (heldResponse.mu orders the two), finishing in the background, bounded,
+// for a client that does not read; no answered request loses its answer.
 
 // maxHeld is the largest response held; a larger one is written the
 // ordinary way (fasthttp writes a response in 4-KB pieces).
 const maxHeld = 16 << 10
+
+// heldWithin is how soon after the previous request a request must come
+// for its response to be held: a client that waits longer between
+// requests would have its held read nudged, which costs more than the
+// read holding saves.
+const heldWithin = 100 * time.Millisecond
+
+// nudgeEvery is the longest the sweeper waits between looks at held
+// reads (it looks every WatchAfter/2 when that is shorter).
+const nudgeEvery = 250 * time.Millisecond
 
 // closeSendTimeout bounds Close's send of a held response to a client
 // that does not read.
@@ -61,14 +79,14 @@ const (
 // it. The connection's goroutine owns it; Close (from any goroutine) and
 // the sweeper touch what their comments say.
 type heldResponse struct {
-	// hold: the writes up to the next Read are held. Owner only.
-	hold bool
-	// off: the client pipelines (a nudge found bytes at once); nothing is
-	// held on this connection any more. Owner only.
-	off bool
-	// mu guards held's contents and length against Close, sending and
-	// closed. The owner changes held only under mu; it may read it
-	// without (only it writes).
+	// hold: the writes up to the next Read are held. off: the client
+	// pipelines; nothing is held on this connection any more. last: the
+	// previous request's start (Unix ns), busy: it came within heldWithin
+	// of the one before. Owner only.
+	hold, off, busy bool
+	last            int64
+	// mu guards held against Close, and sending and closed. Only the
+	// owner changes held (under mu); it may read it without.
 	mu sync.Mutex
 	// held is *buf's bytes while a response is held; buf comes from the
 	// server's pool and goes back once the response is sent, so an idle
@@ -76,24 +94,49 @@ type heldResponse struct {
 	held    []byte
 	buf     *[]byte
 	sending bool // a Read claimed held and has not given it up yet
-	closed  bool
+	closed  bool // Close ran: it sent what no Read had claimed
 	x       rawsock.Exchange
 	// out: the held response went out whole in the last exchange (its
 	// buffer is back in the pool). Owner only.
 	out bool
 	// wait and nudgeMu: see waitNone. rd is the read deadline last set
-	// through the connection (fasthttp's), put back after a nudge. Owner
-	// only.
+	// through the connection (fasthttp's; Unix ns, 0 for none), put back
+	// after a nudge: atomic because a hijacked connection's deadlines may
+	// be set from two goroutines.
 	wait    atomic.Int32
 	nudgeMu sync.Mutex
-	rd      time.Time
+	rd      atomic.Int64
 }
 
-// holdResponse makes the response fasthttp writes next be held (see the
-// comment at the top). Called by the handler's goroutine when a buffered
-// response goes to fasthttp.
+// started records that a request starts on the connection at start (its
+// head has been read), and sends a response still held: the request came
+// without a Read, from fasthttp's buffer behind the previous one, so the
+// client pipelines (see the comment at the top). Owner only.
+func (c *clientConn) started(start time.Time) error {
+	h := &c.h
+	t := start.UnixNano()
+	h.busy, h.last = t-h.last < int64(heldWithin), t
+	if !h.hold && len(h.held) == 0 {
+		return nil
+	}
+	h.hold, h.off = false, true
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return net.ErrClosed
+	}
+	held, buf := h.take()
+	h.mu.Unlock()
+	_, err := c.io.Write(held)
+	c.s.putHeld(buf, held)
+	return err
+}
+
+// holdResponse makes the response fasthttp writes next be held, on a busy
+// connection that does not pipeline (see the comment at the top). Called
+// by the handler's goroutine when a buffered response goes to fasthttp.
 func (c *clientConn) holdResponse() {
-	if !c.h.off {
+	if c.h.busy && !c.h.off {
 		c.h.hold = true
 	}
 }
@@ -105,7 +148,11 @@ func (c *clientConn) Write(p []byte) (int, error) {
 		return c.io.Write(p)
 	}
 	h.mu.Lock()
-	if len(h.held)+len(p) <= maxHeld && !h.closed {
+	if h.closed {
+		h.mu.Unlock()
+		return 0, net.ErrClosed
+	}
+	if len(h.held)+len(p) <= maxHeld {
 		if h.buf == nil {
 			h.buf = c.s.heldBuf()
 			h.held = (*h.buf)[:0]
@@ -128,8 +175,8 @@ func (c *clientConn) Write(p []byte) (int, error) {
 	return c.io.Write(p)
 }
 
-// take removes the held bytes and their buffer from h (under mu): the
-// caller sends them and gives the buffer back (Server.putHeld).
+// take removes the held bytes and their buffer from h (owner, under mu):
+// the caller sends them and gives the buffer back (Server.putHeld).
 func (h *heldResponse) take() ([]byte, *[]byte) {
 	held, buf := h.held, h.buf
 	h.held, h.buf = nil, nil
@@ -156,7 +203,9 @@ func (s *Server) putHeld(buf *[]byte, held []byte) {
 // Read reads from the client; a held response is sent first, and the read
 // waits for readiness before it reads.
 func (c *clientConn) Read(p []byte) (int, error) {
-	c.h.hold = false
+	if c.h.hold {
+		c.h.hold = false
+	}
 	if len(c.h.held) == 0 {
 		return c.io.Read(p)
 	}
@@ -212,7 +261,7 @@ func (c *clientConn) sendThenRead(p []byte) (int, error) {
 		h.nudgeMu.Lock() // the sweeper's deadline is set
 		h.nudgeMu.Unlock()
 		h.wait.Store(waitNone)
-		if derr := c.TCPConn.SetReadDeadline(h.rd); derr != nil {
+		if derr := c.TCPConn.SetReadDeadline(c.readDeadline()); derr != nil {
 			return 0, derr
 		}
 		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
@@ -254,29 +303,74 @@ func (c *clientConn) nudgeHeld() {
 // SetReadDeadline sets the read deadline and remembers it (a nudge puts it
 // back).
 func (c *clientConn) SetReadDeadline(t time.Time) error {
-	c.h.rd = t
+	c.rememberRead(t)
 	return c.TCPConn.SetReadDeadline(t)
 }
 
 // SetDeadline sets both deadlines and remembers the read one.
 func (c *clientConn) SetDeadline(t time.Time) error {
-	c.h.rd = t
+	c.rememberRead(t)
 	return c.TCPConn.SetDeadline(t)
 }
 
-// Close forgets the connection, sends a response no read has claimed yet,
-// and closes.
+func (c *clientConn) rememberRead(t time.Time) {
+	var ns int64
+	if !t.IsZero() {
+		ns = t.UnixNano()
+	}
+	c.h.rd.Store(ns)
+}
+
+// readDeadline is the read deadline last set through the connection.
+func (c *clientConn) readDeadline() time.Time {
+	if ns := c.h.rd.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
+}
+
+// Close forgets the connection, sends a response no read has claimed, and
+// closes. The send does not wait: what the socket does not take at once
+// is finished by a goroutine that closes after it, within
+// closeSendTimeout (Shutdown closes idle connections under fasthttp's lock
+// and must not wait on a client that does not read).
 func (c *clientConn) Close() error {
 	c.s.track(c, false)
 	h := &c.h
 	h.mu.Lock()
+	var rest []byte
 	if !h.closed && !h.sending && len(h.held) > 0 {
-		held, buf := h.take()
-		_ = c.TCPConn.SetWriteDeadline(time.Now().Add(closeSendTimeout))
-		_, _ = c.io.Write(held)
-		c.s.putHeld(buf, held)
+		rest = h.held[c.sendNow(h.held):]
 	}
-	h.closed = true
+	h.closed = true // held stays: the owner's Read may be looking at it
 	h.mu.Unlock()
-	return c.TCPConn.Close()
+	if len(rest) == 0 {
+		return c.TCPConn.Close()
+	}
+	go func() {
+		_ = c.TCPConn.SetWriteDeadline(time.Now().Add(closeSendTimeout))
+		_, _ = c.io.Write(rest)
+		_ = c.TCPConn.Close()
+	}()
+	return nil
+}
+
+// sendNow writes what the socket takes of p without waiting and returns
+// how much that was.
+func (c *clientConn) sendNow(p []byte) int {
+	sent := 0
+	_ = c.raw.Write(func(fd uintptr) bool {
+		for sent < len(p) {
+			n, err := rawsock.WriteFD(fd, p[sent:])
+			if n <= 0 || err != nil {
+				if err == syscall.EINTR {
+					continue
+				}
+				break
+			}
+			sent += n
+		}
+		return true
+	})
+	return sent
 }

@@ -146,7 +146,7 @@ func (c *clientConn) end() {
 // with its body read, and nudges held reads that wait too long (held.go).
 // It runs until stop is closed.
 func (s *Server) sweep(after time.Duration, stop <-chan struct{}) {
-	tick := time.NewTicker(after / 2)
+	tick := time.NewTicker(min(after/2, nudgeEvery))
 	defer tick.Stop()
 	var due, nudge []*clientConn
 	for {

@@ -128,9 +128,16 @@ type scratch struct {
 	comps []Component
 }
 
-// reset makes everything parsed with sc invalid and its storage reusable.
+// reset makes everything parsed with sc invalid and its storage reusable
+// (within sfv.ScratchKeep elements of each kind, as sfv.Scratch.Reset).
 func (sc *scratch) reset() {
 	sc.sfv.Reset()
+	if cap(sc.ins) > sfv.ScratchKeep {
+		sc.ins = nil
+	}
+	if cap(sc.comps) > sfv.ScratchKeep {
+		sc.comps = nil
+	}
 	clear(sc.ins)
 	clear(sc.comps)
 	sc.ins, sc.comps = sc.ins[:0], sc.comps[:0]

@@ -166,12 +166,31 @@ type Scratch struct {
 
 // Reset makes the scratch's slices reusable: every value a parse with it
 // returned is invalid afterwards. It clears them, so the scratch keeps no
-// references to parsed strings and bytes.
+// references to parsed strings and bytes, and drops any that a large field
+// grew past ScratchKeep elements (bytes, for byte sequences), so a pooled
+// scratch stays small whatever a client sent.
 func (sc *Scratch) Reset() {
-	clear(sc.items)
-	clear(sc.params)
-	clear(sc.members)
-	sc.items, sc.params, sc.members, sc.bytes = sc.items[:0], sc.params[:0], sc.members[:0], sc.bytes[:0]
+	sc.items = resetKeep(sc.items, ScratchKeep)
+	sc.params = resetKeep(sc.params, ScratchKeep)
+	sc.members = resetKeep(sc.members, ScratchKeep)
+	sc.bytes = resetKeep(sc.bytes, scratchKeepBytes)
+}
+
+// ScratchKeep is the most items, parameters and members a Scratch keeps
+// across Reset; scratchKeepBytes the most bytes of decoded byte sequences
+// (two RSA-4096 signatures).
+const (
+	ScratchKeep      = 64
+	scratchKeepBytes = 1 << 10
+)
+
+// resetKeep is s emptied and cleared, or nil if it grew past keep.
+func resetKeep[T any](s []T, keep int) []T {
+	if cap(s) > keep {
+		return nil
+	}
+	clear(s)
+	return s[:0]
 }
 
 // carve returns s[from:] as a slice whose capacity ends with it, or nil

@@ -235,7 +235,15 @@ func TestScratch(t *testing.T) {
 	if got := string(AppendDictionary(nil, &b)); got != `c=(3 4 5);r=2, d=:ZGVm:;s` {
 		t.Fatalf("an append to the first value's slices overwrote the second: %q", got)
 	}
+	// A large field's storage is not kept.
+	big := "a=(" + strings.Repeat("1 ", 500) + "), b=:" + strings.Repeat("YWJj", 1000) + ":"
+	if _, err := ParseDictionaryWith(big, &sc); err != nil {
+		t.Fatal(err)
+	}
 	sc.Reset()
+	if cap(sc.items) > ScratchKeep || cap(sc.bytes) > scratchKeepBytes {
+		t.Fatalf("after a large field the scratch keeps %d items and %d bytes", cap(sc.items), cap(sc.bytes))
+	}
 	if n := testing.AllocsPerRun(100, func() {
 		if _, err := ParseDictionaryWith(sigInput, &sc); err != nil {
 			t.Fatal(err)
