@@ -25,7 +25,7 @@ import (
 // file, real listeners on loopback :0 ports) with a fake clock, a real
 // upstream, and a captured log.
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	srv      *Server
 	clock    *clock.Fake
 	proxy    string
@@ -69,12 +69,12 @@ func (s *syncBuffer) String() string {
 
 var t0 = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 
-func newHarness(t *testing.T, mutate ...func(*config.Config)) *harness {
+func newHarness(t testing.TB, mutate ...func(*config.Config)) *harness {
 	t.Helper()
 	return newHarnessWith(t, Options{}, mutate...)
 }
 
-func newHarnessWith(t *testing.T, o Options, mutate ...func(*config.Config)) *harness {
+func newHarnessWith(t testing.TB, o Options, mutate ...func(*config.Config)) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: clock.NewFake(t0), logs: &syncBuffer{}, token: "gh_admin_test_token_0123456789abcdefghij"}
 	h.upstream = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

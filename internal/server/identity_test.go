@@ -35,7 +35,7 @@ type recordingUpstream struct {
 	seen []http.Header
 }
 
-func newRecordingUpstream(t *testing.T) *recordingUpstream {
+func newRecordingUpstream(t testing.TB) *recordingUpstream {
 	t.Helper()
 	u := &recordingUpstream{}
 	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
