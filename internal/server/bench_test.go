@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"testing"
+
+	"gatehouse/internal/config"
 )
 
 // BenchmarkProxyAllowed is the bench's API-key row inside one process: a
@@ -30,7 +32,9 @@ func BenchmarkProxyAllowed(b *testing.B) {
 		_, _ = w.Write(body)
 	}))
 	b.Cleanup(up.Close)
-	h := newHarness(b)
+	// The call log as configured by default (the harness flushes every
+	// 20 ms for its tests; batches that small cost more per record).
+	h := newHarness(b, func(c *config.Config) { c.CallLog = config.Default().CallLog })
 	tenant := h.mustAdmin("POST", "/admin/v1/tenants", map[string]any{"slug": "bench", "name": "bench"})["id"].(string)
 	consumer := h.mustAdmin("POST", "/admin/v1/consumers", map[string]any{"tenant": tenant, "name": "bench-app"})["id"].(string)
 	service := h.mustAdmin("POST", "/admin/v1/services", map[string]any{"tenant": tenant, "name": "bench-svc", "targets": []string{up.URL}})["id"].(string)
