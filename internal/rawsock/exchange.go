@@ -36,16 +36,16 @@ type Exchange struct {
 	// Claim, when set, is called inside the callback just before the
 	// send: false means another goroutine took Out (a Close that sent it
 	// itself) and nothing is sent. Sent, when set, is called after a send
-	// Claim allowed, whatever its outcome, before the wait: Out's buffer
-	// may be reused from then on.
+	// Claim allowed, whatever its outcome, before the wait: unless Partial
+	// or WriteErr is set, Out's buffer may be reused from then on.
 	Claim func() bool
 	Sent  func()
 
 	// Results of Run: bytes of Out sent, bytes read into In, the errno of
 	// a failed write(2) or read(2). Partial: the socket did not take all
-	// of Out at once (a full send buffer, unusual between exchanges); the
-	// caller writes Out[Wrote:] the ordinary way (which waits) and then
-	// reads, and In is untouched.
+	// of Out at once (a full send buffer, unusual between exchanges);
+	// Result writes Out[Wrote:] the ordinary way (which waits) and then
+	// reads, and In is untouched until then.
 	Wrote, N          int
 	WriteErr, ReadErr error
 	Partial           bool
@@ -55,7 +55,7 @@ type Exchange struct {
 }
 
 // Run makes the exchange on raw and returns RawConn.Read's own error: a
-// deadline or a closed connection, perhaps before anything was sent (Sent
+// deadline or a closed connection, perhaps before anything was sent (Wrote
 // says how much was). Results are in x.
 func (x *Exchange) Run(raw syscall.RawConn) error {
 	if x.step == nil {
