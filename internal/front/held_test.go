@@ -203,16 +203,7 @@ func TestHeldReadNudgedKeepsTheIdleDeadline(t *testing.T) {
 // connection fasthttp counts idle once its response is written — here,
 // held), then closes.
 func TestCloseSendsTheHeldResponse(t *testing.T) {
-	tc, peer := testenv.TCPPair(t)
-	raw, err := tc.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &clientConn{TCPConn: tc, raw: raw, s: &Server{}}
-	c.io.Init(tc)
-	c.h.x.Claim, c.h.x.Sent = c.claimHeld, c.sentHeld
-	c.h.busy = true // as after a request that came at once
-	c.holdResponse()
+	c, peer := holdingConn(t)
 	const resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 	if n, err := io.WriteString(c, resp); err != nil || n != len(resp) {
 		t.Fatalf("held write: %d, %v", n, err)
@@ -345,16 +336,7 @@ func TestPipelinedInOneSegmentIsNotHeldBack(t *testing.T) {
 func TestHeldReadRacesClose(t *testing.T) {
 	const resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 	for range 100 {
-		tc, peer := testenv.TCPPair(t)
-		raw, err := tc.SyscallConn()
-		if err != nil {
-			t.Fatal(err)
-		}
-		c := &clientConn{TCPConn: tc, raw: raw, s: &Server{}}
-		c.io.Init(tc)
-		c.h.x.Claim, c.h.x.Sent = c.claimHeld, c.sentHeld
-		c.h.busy = true
-		c.holdResponse()
+		c, peer := holdingConn(t)
 		if _, err := io.WriteString(c, resp); err != nil {
 			t.Fatal(err)
 		}
@@ -421,4 +403,20 @@ func TestUpgradedConnectionIsFullDuplex(t *testing.T) {
 	if !strings.HasPrefix(string(got), "HTTP/1.1 101") || strings.Count(string(got), "tick\n") != 30 {
 		t.Fatalf("upgraded stream: %q", got)
 	}
+}
+
+// holdingConn is the server's end of a loopback connection, set to hold
+// the next response (as after a request that came at once), and the
+// client's end.
+func holdingConn(t *testing.T) (*clientConn, *net.TCPConn) {
+	t.Helper()
+	peer, tc := testenv.TCPPair(t)
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClientConn(tc, raw, &Server{})
+	c.h.busy = true
+	c.holdResponse()
+	return c, peer
 }

@@ -82,11 +82,17 @@ func (l watchListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return c, nil
 	}
-	cc := &clientConn{TCPConn: tc, raw: raw, s: l.s}
-	cc.io.Init(tc)
-	cc.h.x.Claim, cc.h.x.Sent = cc.claimHeld, cc.sentHeld
+	cc := newClientConn(tc, raw, l.s)
 	l.s.track(cc, true)
 	return cc, nil
+}
+
+// newClientConn wraps an accepted connection (raw is its SyscallConn).
+func newClientConn(tc *net.TCPConn, raw syscall.RawConn, s *Server) *clientConn {
+	cc := &clientConn{TCPConn: tc, raw: raw, s: s}
+	cc.io.Init(tc)
+	cc.h.x.Claim, cc.h.x.Sent = cc.claimHeld, cc.sentHeld
+	return cc
 }
 
 // track adds or removes a connection for the sweeper.
