@@ -28,7 +28,10 @@
 //     unlike net/http's it is not cancelled at the handler's return: the
 //     next request on the exchange reuses it (see exchange);
 //   - the response: buffered into fasthttp's response (written after the
-//     handler returns, with Content-Length) until the handler flushes, sets
+//     handler returns, with Content-Length; on a busy keep-alive
+//     connection that write is held and sent by the read of the next
+//     request, which saves the read(2) that would find nothing: held.go)
+//     until the handler flushes, sets
 //     trailers or writes more than BufferResponse bytes; from then on it is
 //     written straight to the connection, chunked (or with the handler's
 //     Content-Length), each Flush reaching the client at once. Afterwards
