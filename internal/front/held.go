@@ -6,7 +6,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"gatehouse/internal/rawsock"
@@ -360,16 +359,7 @@ func (c *clientConn) Close() error {
 func (c *clientConn) sendNow(p []byte) int {
 	sent := 0
 	_ = c.raw.Write(func(fd uintptr) bool {
-		for sent < len(p) {
-			n, err := rawsock.WriteFD(fd, p[sent:])
-			if n <= 0 || err != nil {
-				if err == syscall.EINTR {
-					continue
-				}
-				break
-			}
-			sent += n
-		}
+		sent, _ = rawsock.WriteAvailable(fd, p)
 		return true
 	})
 	return sent

@@ -126,23 +126,35 @@ func (x *Exchange) sendRead(fd uintptr) bool {
 // send writes Out, all of it or until the socket takes no more (Partial)
 // or fails (WriteErr).
 func (x *Exchange) send(fd uintptr) {
-	for x.Wrote < len(x.Out) {
-		n, err := WriteFD(fd, x.Out[x.Wrote:])
+	n, err := WriteAvailable(fd, x.Out[x.Wrote:])
+	x.Wrote += n
+	switch err {
+	case nil:
+	case syscall.EAGAIN:
+		x.Partial = true
+	default:
+		x.WriteErr = err
+	}
+}
+
+// WriteAvailable writes p to the non-blocking descriptor fd without
+// waiting: all of it, or as much as the send buffer takes. It returns the
+// bytes written and nil, EAGAIN when the buffer took no more (also for a
+// write that took nothing: as net.Conn, it never loops on one), or the
+// write's errno.
+func WriteAvailable(fd uintptr, p []byte) (int, error) {
+	written := 0
+	for written < len(p) {
+		n, err := WriteFD(fd, p[written:])
 		if n > 0 {
-			x.Wrote += n
+			written += n
 		}
-		switch err {
-		case nil:
-			if n == 0 { // as net.Conn: never loop on a write that takes nothing
-				x.Partial = true
-				return
-			}
-		case syscall.EAGAIN:
-			x.Partial = true
-			return
-		default:
-			x.WriteErr = err
-			return
+		switch {
+		case err != nil:
+			return written, err
+		case n == 0:
+			return written, syscall.EAGAIN
 		}
 	}
+	return written, nil
 }
