@@ -135,16 +135,8 @@ func TestPipelinedRequestDuringHandlerIsAnswered(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		for _, want := range []string{"/slow", "/next"} {
-			res, err := http.ReadResponse(br, nil)
-			if err != nil {
-				t.Fatalf("response to %s: %v", want, err)
-			}
-			body, _ := io.ReadAll(res.Body)
-			if string(body) != want {
-				t.Fatalf("response %q, want %q", body, want)
-			}
-		}
+		readPath(t, br, "/slow")
+		readPath(t, br, "/next")
 		return time.Since(start)
 	}
 	d := round()
@@ -289,26 +281,15 @@ func TestPipelinedInOneSegmentIsNotHeldBack(t *testing.T) {
 			defer c.Close()
 			br := bufio.NewReader(c)
 			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-			get := func(path string) {
-				t.Helper()
-				res, err := http.ReadResponse(br, nil)
-				if err != nil {
-					t.Fatalf("response to %s: %v", path, err)
-				}
-				body, _ := io.ReadAll(res.Body)
-				if string(body) != path {
-					t.Fatalf("response %q, want %q", body, path)
-				}
-			}
 			if _, err := io.WriteString(c, "GET /warm HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
 				t.Fatal(err)
 			}
-			get("/warm") // the connection is busy: the next response is held
+			readPath(t, br, "/warm") // the connection is busy: the next response is held
 			start := time.Now()
 			if _, err := io.WriteString(c, "GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET "+second+" HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
 				t.Fatal(err)
 			}
-			get("/a")
+			readPath(t, br, "/a")
 			if d := time.Since(start); d > 500*time.Millisecond {
 				t.Fatalf("the answer to /a took %v: it waited for the pipelined %s", d, second)
 			}
@@ -419,4 +400,18 @@ func holdingConn(t *testing.T) (*clientConn, *net.TCPConn) {
 	c.h.busy = true
 	c.holdResponse()
 	return c, peer
+}
+
+// readPath reads one response from br whose body must be path (the test
+// handlers answer with the request's path).
+func readPath(t *testing.T, br *bufio.Reader, path string) {
+	t.Helper()
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("response to %s: %v", path, err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	if string(body) != path {
+		t.Fatalf("response %q, want %q", body, path)
+	}
 }
