@@ -25,6 +25,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=$ROOT/bench/bin
 # shellcheck source=bench/lib/nginx.sh
 source "$ROOT/bench/lib/nginx.sh"
+# shellcheck source=bench/lib/steal.sh
+source "$ROOT/bench/lib/steal.sh"
 PAIRS=${PAIRS:-5}
 MODE=${MODE:-paced}
 RATE=${RATE:-4000}
@@ -130,16 +132,18 @@ for ((p = 1; p <= PAIRS; p++)); do
 		if [[ -n $FLOOD && $build != nginx ]]; then load garbage "$FLOOD" >/dev/null; fi
 		load "$KEY" "$WRKD" >/dev/null
 		if [[ $MODE == wrk ]]; then
-			c0=$(awk '{print $14 + $15}' "/proc/$SRV/stat")
+			c0=$(awk '{print $14 + $15}' "/proc/$SRV/stat") t0=$(steal_ticks)
 			rps=$(load "$KEY" "$DURATION" | awk '/Requests\/sec/ {print $2}')
 			c1=$(awk '{print $14 + $15}' "/proc/$SRV/stat")
-			printf '%d\t%s\t%s req/s\t%d CPU ticks of the server process\n' "$p" "$build" "$rps" $((c1 - c0))
+			printf '%d\t%s\t%s req/s\t%d CPU ticks of the server process\tsteal %s %%\n' "$p" "$build" "$rps" $((c1 - c0)) \
+				"$(steal_pct "$t0")"
 		else
+			t0=$(steal_ticks)
 			res=$(GH_BEARER=$KEY taskset -c "$WRK_CPUS" "$BIN/paced" -url "http://$PROXY/" -rate "$RATE" \
 				-conns 64 -duration "$DURATION" -warmup 2s 2>&1 | grep -o 'p50_us=[0-9]* p99_us=[0-9]* status_errors=[0-9]*' || true)
 			[[ -n $res ]] || die "paced printed no result against $build"
 			[[ $res == *status_errors=0 ]] || die "$build answered errors to paced ($res): the key is wrong"
-			printf '%d\t%s\t%s\n' "$p" "$build" "$res"
+			printf '%d\t%s\t%s\tsteal %s %%\n' "$p" "$build" "$res" "$(steal_pct "$t0")"
 		fi
 		kill "$SRV"
 		wait "$SRV" 2>/dev/null || true

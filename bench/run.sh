@@ -46,6 +46,8 @@ BIN=$ROOT/bench/bin
 LUA=$ROOT/bench/wrk/report.lua
 # shellcheck source=bench/lib/nginx.sh
 source "$ROOT/bench/lib/nginx.sh"
+# shellcheck source=bench/lib/steal.sh
+source "$ROOT/bench/lib/steal.sh"
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() {
@@ -414,7 +416,7 @@ declare -A KEYREF=([jwt]=gatehouse [policy]=gatehouse [sigkey]=gatehouse [sig]=s
 # Rows driven by bench/cmd/sigload instead of wrk, and its mode.
 declare -A SIGLOAD=([sigkey]=key [sig]=sig)
 # Per-round samples (space-separated) and the medians computed from them.
-declare -A S_RPS S_P50 S_P99 RPS P50 P99 PACED
+declare -A S_RPS S_P50 S_P99 S_STEAL RPS P50 P99 STEAL PACED
 declare -a ORDER=() NOTES=()
 
 # wrk_run DURATION URL BEARER FILE: one wrk run, its output in FILE.
@@ -448,13 +450,14 @@ measure() {
 	local id=$1 round=$2 target=${3:-}
 	local base=${id%_half}
 	local url=${URL[$base]} bearer=${BEARER[$base]} label=${LABEL[$id]}
-	local raw="$OUT/raw/$id.r$round.txt"
+	local raw="$OUT/raw/$id.r$round.txt" ticks0
 	drain_calllog
 	if [[ -n ${SIGLOAD[$id]:-} ]]; then
 		# One process: warm-up and measured window on the same connections.
 		local warm=$WARMUP
 		is_zero_duration "$warm" && warm=0s
 		log "round $round/$ROUNDS: $label ($DURATION)"
+		ticks0=$(steal_ticks)
 		GH_BEARER=$bearer GH_SIG_KEYID=$SIG_KEYID GH_SIG_SECRET=$SIG_SECRET "${WRK_ON[@]}" "$BIN/sigload" \
 			-mode "${SIGLOAD[$id]}" -url "$url" -conns "$CONNS" -duration "$DURATION" -warmup "$warm" >"$raw" 2>&1 ||
 			die "sigload run for $label failed: $(tail -3 "$raw")"
@@ -462,6 +465,7 @@ measure() {
 		log "round $round/$ROUNDS: $label ($DURATION at $target/s)"
 		local warm=$WARMUP
 		is_zero_duration "$warm" && warm=0s
+		ticks0=$(steal_ticks)
 		GH_BEARER=$bearer "${WRK_ON[@]}" "$BIN/paced" -url "$url" -rate "$target" -conns "$CONNS" \
 			-duration "$DURATION" -warmup "$warm" >"$raw" 2>&1 || die "paced run for $label failed: $(tail -3 "$raw")"
 	else
@@ -471,10 +475,13 @@ measure() {
 			drain_calllog
 		fi
 		log "round $round/$ROUNDS: $label ($DURATION)"
+		ticks0=$(steal_ticks)
 		wrk_run "$DURATION" "$url" "$bearer" "$raw" || die "wrk for $label failed: $(tail -3 "$raw")"
 	fi
+	local steal
+	steal=$(steal_pct "$ticks0")
 	parse_result "$raw" || die "no GH_RESULT line for $label; see $raw"
-	log "  $R_RPS req/s, p50 $R_P50 ms, p99 $R_P99 ms, non-2xx $R_NON2XX of $R_REQUESTS, socket errors $R_SOCKERR"
+	log "  $R_RPS req/s, p50 $R_P50 ms, p99 $R_P99 ms, non-2xx $R_NON2XX of $R_REQUESTS, socket errors $R_SOCKERR, steal $steal %"
 
 	# A row only counts if it measured what its label says: a misconfigured
 	# proxy answering fast 401s would otherwise look fast. Socket errors
@@ -491,7 +498,7 @@ measure() {
 	fi
 	[[ " ${ORDER[*]} " == *" $id "* ]] || ORDER+=("$id")
 	[[ -n $target ]] && PACED[$id]=$target
-	S_RPS[$id]+="$R_RPS " S_P50[$id]+="$R_P50 " S_P99[$id]+="$R_P99 "
+	S_RPS[$id]+="$R_RPS " S_P50[$id]+="$R_P50 " S_P99[$id]+="$R_P99 " S_STEAL[$id]+="$steal "
 }
 
 # median FORMAT "v1 v2 …": the median of the samples (mean of the middle two
@@ -508,6 +515,7 @@ summarize() {
 		RPS[$id]=$(median %.0f "${S_RPS[$id]}")
 		P50[$id]=$(median %.2f "${S_P50[$id]}")
 		P99[$id]=$(median %.2f "${S_P99[$id]}")
+		STEAL[$id]=$(median %.1f "${S_STEAL[$id]}")
 	done
 }
 
@@ -561,8 +569,8 @@ report() {
 		echo
 		local range_head="" range_rule="" range=""
 		if ((ROUNDS > 1)); then range_head=" req/s range |" range_rule="---:|"; fi
-		echo "| row | req/s |$range_head p50 ms | p99 ms | vs bare | vs nginx | vs caddy | vs gatehouse | vs key row |"
-		echo "|---|---:|$range_rule---:|---:|---:|---:|---:|---:|---:|"
+		echo "| row | req/s |$range_head p50 ms | p99 ms | vs bare | vs nginx | vs caddy | vs gatehouse | vs key row | steal % |"
+		echo "|---|---:|$range_rule---:|---:|---:|---:|---:|---:|---:|---:|"
 		for id in "${ORDER[@]}"; do
 			label=${LABEL[$id]}
 			[[ -n ${PACED[$id]:-} ]] && label="$label (${PACED[$id]}/s offered)"
@@ -571,8 +579,8 @@ report() {
 			fi
 			local keyref=-
 			[[ -n ${KEYREF[$id]:-} ]] && keyref=$(ratio "$id" "${KEYREF[$id]}")
-			printf '| %s | %s |%s %s | %s | %s | %s | %s | %s | %s |\n' "$label" "${RPS[$id]}" "$range" "${P50[$id]}" "${P99[$id]}" \
-				"$(ratio "$id" bare)" "$(ratio "$id" nginx)" "$(ratio "$id" caddy)" "$(ratio "$id" gatehouse)" "$keyref"
+			printf '| %s | %s |%s %s | %s | %s | %s | %s | %s | %s | %s |\n' "$label" "${RPS[$id]}" "$range" "${P50[$id]}" "${P99[$id]}" \
+				"$(ratio "$id" bare)" "$(ratio "$id" nginx)" "$(ratio "$id" caddy)" "$(ratio "$id" gatehouse)" "$keyref" "${STEAL[$id]}"
 		done
 		echo
 		if [[ -n $GH_CALLLOG ]]; then
