@@ -140,6 +140,10 @@ type Stats struct {
 	// queue depth plus the batch being inserted. It is summed without a
 	// global lock, so it can be off by one batch while the writer moves one.
 	Queued int `json:"queued"`
+	// Capacity is the queue's size (call_log.queue_size): Record refuses
+	// records beyond it. Queued near Capacity under steady load means the
+	// writer is falling behind and drops are near.
+	Capacity int `json:"capacity"`
 	// Written is the records committed to the sink.
 	Written int64 `json:"written"`
 	// Dropped is the records refused by Record: queue full or writer closed.
@@ -306,6 +310,7 @@ func (w *Writer) Close(ctx context.Context) error {
 func (w *Writer) Stats() Stats {
 	s := Stats{
 		Queued:        w.q.len() + int(w.inflight.Load()),
+		Capacity:      w.opts.QueueSize,
 		Written:       w.written.Load(),
 		Dropped:       w.dropped.Load(),
 		FailedBatches: w.failedBatches.Load(),

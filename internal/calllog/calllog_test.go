@@ -301,8 +301,8 @@ func TestQueueOverflowCountsDropsExactly(t *testing.T) {
 				t.Fatalf("accepted %d, refused %d; want exactly %d and %d", accepted.Load(), refused.Load(), tc.queueSize, tc.extra)
 			}
 			s := w.Stats()
-			if s.Dropped != int64(tc.extra) || s.Queued != tc.queueSize+1 || s.Written != 0 {
-				t.Fatalf("stats while blocked %+v, want Dropped %d, Queued %d, Written 0", s, tc.extra, tc.queueSize+1)
+			if s.Dropped != int64(tc.extra) || s.Queued != tc.queueSize+1 || s.Written != 0 || s.Capacity != tc.queueSize {
+				t.Fatalf("stats while blocked %+v, want Dropped %d, Queued %d, Written 0, Capacity %d", s, tc.extra, tc.queueSize+1, tc.queueSize)
 			}
 
 			close(gate.release)
