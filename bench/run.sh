@@ -485,13 +485,12 @@ measure() {
 		ticks0=$(steal_ticks)
 		wrk_run "$DURATION" "$url" "$bearer" "$raw" || die "wrk for $label failed: $(tail -3 "$raw")"
 	fi
-	local steal queued
+	local steal queued status
 	steal=$(steal_pct "$ticks0")
 	# The call-log queue the moment a run ends: a writer that keeps up
 	# leaves a few batches; one that falls behind (a change that slows it
 	# or lowers its priority) fills it, and a 5-s row ends before the
 	# queue overflows into drops. The largest is reported.
-	local status
 	status=$(gatehouse_status)
 	queued=$(json_int queued "$status")
 	if [[ $queued =~ ^[0-9]+$ ]] && ((queued > QUEUED_MAX)); then

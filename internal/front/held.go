@@ -33,7 +33,7 @@ import (
 //   - fasthttp's reader may already hold the next request and serve it
 //     without a Read: the held response would wait for that request's
 //     handler. The front sends what is held when a request starts
-//     (sendHeld), and the connection holds no more.
+//     (clientConn.started), and the connection holds no more.
 //   - A request that arrived after the last read may have had its
 //     readiness cleared by the held read's reset: it would wait for the
 //     next event or the idle deadline. The sweeper bounds that wait: a
@@ -202,6 +202,9 @@ func (s *Server) putHeld(buf *[]byte, held []byte) {
 // Read reads from the client; a held response is sent first, and the read
 // waits for readiness before it reads.
 func (c *clientConn) Read(p []byte) (int, error) {
+	// Stored only when set: on an upgraded connection reads and writes run
+	// on two goroutines, and a store on every Read would race with them
+	// (TestUpgradedConnectionIsFullDuplex, under -race).
 	if c.h.hold {
 		c.h.hold = false
 	}
