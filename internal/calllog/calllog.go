@@ -39,7 +39,6 @@ import (
 	"time"
 
 	"gatehouse/internal/clock"
-	"gatehouse/internal/diskwait"
 	"gatehouse/internal/domain"
 )
 
@@ -193,15 +192,11 @@ type Writer struct {
 	pruned        atomic.Int64
 	lastPrune     atomic.Int64
 
-	flushReq chan chan error
-	stop     chan struct{} // closed by Close: drain and exit
-	done     chan struct{} // closed by the writer goroutine on exit
-	ctx      context.Context
-	cancel   context.CancelFunc // aborts inserts and retention when Close gives up
-	// lowCtx is ctx marked diskwait.WithLowPriority: a batch drained with
-	// fewer than lowBelow records left behind it is written with it.
-	lowCtx    context.Context
-	lowBelow  int
+	flushReq  chan chan error
+	stop      chan struct{} // closed by Close: drain and exit
+	done      chan struct{} // closed by the writer goroutine on exit
+	ctx       context.Context
+	cancel    context.CancelFunc // aborts inserts and retention when Close gives up
 	closeOnce sync.Once
 	bg        sync.WaitGroup // retention loop
 
@@ -228,8 +223,6 @@ func New(sink Sink, opts Options) *Writer {
 		done:     make(chan struct{}),
 		ctx:      ctx,
 		cancel:   cancel,
-		lowCtx:   diskwait.WithLowPriority(ctx),
-		lowBelow: lowPriorityBelow(opts),
 		batch:    make([]domain.Call, 0, opts.BatchSize),
 	}
 	go w.run()
@@ -398,31 +391,9 @@ func (w *Writer) writeQueued(all bool) {
 	}
 }
 
-// lowPriorityBelow is the backlog under which batches are written at low
-// priority: a sixteenth of the queue (4 096 records by default), and at
-// least four batches.
-//
-// Why two priorities: on one CPU a batch written at the requests'
-// priority takes the CPU from them for a chunk at a time, which the
-// latency tail shows at moderate rates (bench/README, "The call log at low
-// priority while it keeps up"); on diskwait's low-priority thread it waits
-// for the CPU the requests leave. That thread gets about a tenth of a CPU
-// the requests saturate, too little under a flood: written only there,
-// a 12-s garbage-key flood filled the queue and dropped 83 355 records.
-// So the writer asks for low priority only while its backlog is small;
-// once it grows past this bound the batches run at normal priority, as
-// fast as before, until the queue is short again.
-func lowPriorityBelow(o Options) int {
-	return max(o.QueueSize/16, 4*o.BatchSize)
-}
-
 // write inserts one batch, retrying with backoff. The queue keeps accepting
 // meanwhile; its bound then applies and refusals are counted.
 func (w *Writer) write(batch []domain.Call) {
-	ctx := w.ctx
-	if w.q.len() < w.lowBelow {
-		ctx = w.lowCtx
-	}
 	n := int64(len(batch))
 	w.inflight.Store(n)
 	defer w.inflight.Store(0)
@@ -432,7 +403,7 @@ func (w *Writer) write(batch []domain.Call) {
 			w.giveUp(n, w.ctx.Err(), "call log: records abandoned at shutdown")
 			return
 		}
-		err := w.sink.InsertCalls(ctx, batch)
+		err := w.sink.InsertCalls(w.ctx, batch)
 		if err == nil {
 			w.written.Add(n)
 			w.lastFlush.Store(w.opts.Clock.Now().UnixNano())

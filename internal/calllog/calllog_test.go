@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"gatehouse/internal/clock"
-	"gatehouse/internal/diskwait"
 	"gatehouse/internal/domain"
 	"gatehouse/internal/reqid"
 	"gatehouse/internal/store"
@@ -317,91 +315,6 @@ func TestQueueOverflowCountsDropsExactly(t *testing.T) {
 				t.Fatalf("final stats %+v, want Written %d, Dropped %d", s, want, tc.extra)
 			}
 		})
-	}
-}
-
-// prioritySink reports each batch — its size and whether its context asks
-// for low priority — and holds it until the test lets it go; the records
-// then land in the real store.
-type prioritySink struct {
-	Sink
-	seen chan batchSeen
-	next chan struct{}
-}
-
-type batchSeen struct {
-	n   int
-	low bool
-}
-
-func (p *prioritySink) InsertCalls(ctx context.Context, calls []domain.Call) error {
-	p.seen <- batchSeen{len(calls), diskwait.LowPriority(ctx)}
-	select {
-	case <-p.next:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	return p.Sink.InsertCalls(ctx, calls)
-}
-
-// TestLowPriorityWhileTheWriterKeepsUp: a batch is written at low priority
-// (diskwait.WithLowPriority) while fewer than lowPriorityBelow records wait
-// behind it, and at normal priority while the backlog is larger — a writer
-// behind its queue needs a full share of the CPU to catch up.
-func TestLowPriorityWhileTheWriterKeepsUp(t *testing.T) {
-	st := openStore(t)
-	ps := &prioritySink{Sink: st, seen: make(chan batchSeen), next: make(chan struct{})}
-	opts := Options{QueueSize: 160, BatchSize: 10, FlushInterval: time.Millisecond}
-	if got := lowPriorityBelow(opts.withDefaults()); got != 40 {
-		t.Fatalf("lowPriorityBelow = %d, want 40 (four batches: more than a sixteenth of 160)", got)
-	}
-	if got := lowPriorityBelow(Options{}.withDefaults()); got != DefaultQueueSize/16 {
-		t.Fatalf("lowPriorityBelow of the defaults = %d, want a sixteenth of the queue, %d", got, DefaultQueueSize/16)
-	}
-	w := New(ps, opts)
-	receive := func() batchSeen {
-		t.Helper()
-		select {
-		case b := <-ps.seen:
-			return b
-		case <-time.After(wait):
-			t.Fatal("the writer never called the sink")
-			return batchSeen{}
-		}
-	}
-
-	first := newCall(t0, 0)
-	if !w.Record(&first) {
-		t.Fatal("first record refused")
-	}
-	if b := receive(); b != (batchSeen{1, true}) {
-		t.Fatalf("a lone record's batch: %+v, want 1 record at low priority", b)
-	}
-	// While that batch is held, 100 records queue up behind it.
-	for i := 1; i <= 100; i++ {
-		c := newCall(t0, i)
-		if !w.Record(&c) {
-			t.Fatalf("record %d refused", i)
-		}
-	}
-	// Left behind each batch of ten: 90, 80 … 40 (normal), 30 … 0 (low).
-	var got []bool
-	for range 10 {
-		ps.next <- struct{}{}
-		b := receive()
-		if b.n != 10 {
-			t.Fatalf("batch of %d records, want 10", b.n)
-		}
-		got = append(got, b.low)
-	}
-	want := []bool{false, false, false, false, false, false, true, true, true, true}
-	if !slices.Equal(got, want) {
-		t.Errorf("low priority per batch %v, want %v", got, want)
-	}
-	ps.next <- struct{}{}
-	closeWriter(t, w)
-	if n := len(storedCalls(t, st)); n != 101 {
-		t.Fatalf("store holds %d calls, want 101", n)
 	}
 }
 

@@ -36,7 +36,6 @@
 package diskwait
 
 import (
-	"context"
 	"os"
 	"runtime"
 	"sync"
@@ -73,26 +72,6 @@ func Do(f func() error) error {
 		return f() // more Ps already, or nested in another Do
 	}
 	return onWorker(f)
-}
-
-// unhurried is the context key WithLowPriority sets.
-type unhurried struct{}
-
-// WithLowPriority marks ctx for a caller that is in no hurry: a store
-// method given it may run its whole call through Do — computing as well as
-// waiting on the disk — so that on one CPU the kernel serves the request
-// threads first and the call gets the CPU they leave. The call-log writer
-// asks for it while it keeps up with its queue; a caller that must finish
-// soon (an admin change, a writer falling behind) does not, since the
-// low-priority thread gets about a tenth of a CPU the requests want.
-func WithLowPriority(ctx context.Context) context.Context {
-	return context.WithValue(ctx, unhurried{}, true)
-}
-
-// LowPriority reports whether ctx was marked by WithLowPriority.
-func LowPriority(ctx context.Context) bool {
-	v, _ := ctx.Value(unhurried{}).(bool)
-	return v
 }
 
 // onWorker runs f on the low-priority thread and waits for it.

@@ -1,7 +1,6 @@
 package diskwait
 
 import (
-	"context"
 	"os"
 	"runtime"
 	"sync"
@@ -170,26 +169,5 @@ func TestDoLowPriority(t *testing.T) {
 				t.Errorf("the caller's thread is at nice %d after Do, was %d", after, before)
 			}
 		})
-	}
-}
-
-// TestWithLowPriority: the mark is seen through derived contexts and is
-// absent from an unmarked one.
-func TestWithLowPriority(t *testing.T) {
-	marked := WithLowPriority(t.Context())
-	derived, cancel := context.WithCancel(marked)
-	defer cancel()
-	for _, tc := range []struct {
-		desc string
-		ctx  context.Context
-		want bool
-	}{
-		{"unmarked", t.Context(), false},
-		{"marked", marked, true},
-		{"derived from a marked one", derived, true},
-	} {
-		if got := LowPriority(tc.ctx); got != tc.want {
-			t.Errorf("%s: LowPriority = %v, want %v", tc.desc, got, tc.want)
-		}
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"gatehouse/internal/diskwait"
 	"gatehouse/internal/domain"
 	"gatehouse/internal/store"
 )
@@ -85,35 +84,16 @@ type blockWork struct {
 // whose request ID is already stored (or appears earlier in the batch) is
 // skipped, so the call-log writer may retry a batch whose commit outcome it
 // did not see. Calls are not admin changes: the version does not move.
-//
-// With a ctx marked by diskwait.WithLowPriority (the call-log writer while
-// it keeps up) the whole transaction runs under diskwait, not only its
-// commit: pure-Go SQLite makes no system call while it packs and inserts a
-// batch, so on a process with one P the requests in flight would wait for
-// each chunk of it; under diskwait it runs on the low-priority thread with
-// the spare P and the kernel gives the CPU to the request threads first.
-// Without the mark (a writer behind its queue, which needs a full CPU's
-// share to catch up) the batch runs on the caller's P, yielding between
-// chunks.
 func (s *Store) InsertCalls(ctx context.Context, calls []domain.Call) error {
 	if len(calls) == 0 {
 		return nil
 	}
-	if diskwait.LowPriority(ctx) {
-		return diskwait.Do(func() error { return s.insertCalls(ctx, calls, false) })
-	}
-	return s.insertCalls(ctx, calls, true)
-}
-
-// insertCalls is InsertCalls' transaction; yield: insertBlock lets other
-// goroutines run between its chunks.
-func (s *Store) insertCalls(ctx context.Context, calls []domain.Call, yield bool) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: insert calls: begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
-	if err := s.insertBlock(ctx, tx, calls, yield); err != nil {
+	if err := s.insertBlock(ctx, tx, calls); err != nil {
 		return err
 	}
 	if err := commit(tx); err != nil {
@@ -122,9 +102,8 @@ func (s *Store) insertCalls(ctx context.Context, calls []domain.Call, yield bool
 	return nil
 }
 
-// insertBlock stores calls as one new block inside tx; with yield it lets
-// other goroutines run between its chunks (below).
-func (s *Store) insertBlock(ctx context.Context, tx *sql.Tx, calls []domain.Call, yield bool) error {
+// insertBlock stores calls as one new block inside tx.
+func (s *Store) insertBlock(ctx context.Context, tx *sql.Tx, calls []domain.Call) error {
 	wk := s.blockWork.Get().(*blockWork)
 	defer func() {
 		clear(wk.keep)
@@ -139,11 +118,9 @@ func (s *Store) insertBlock(ctx context.Context, tx *sql.Tx, calls []domain.Call
 	// statement over a JSON array bound as one parameter and expanded by
 	// json_each (one bind instead of two per record: the driver's
 	// per-argument work was half the cost). Between chunks the writer
-	// yields (with yield): pure-Go SQLite makes no system call while it
-	// works, so on a single P (GOMAXPROCS=1, one CPU) requests would
-	// otherwise wait for the whole batch (~1 ms at 512 records) instead of
-	// one chunk. On diskwait's low-priority thread nothing else shares its
-	// P, so there it does not.
+	// yields: pure-Go SQLite makes no system call while it works, so on a
+	// single P (GOMAXPROCS=1, one CPU) requests would otherwise wait for the
+	// whole batch (~1 ms at 512 records) instead of one chunk.
 	var n int64
 	for start := 0; start < len(calls); start += idsPerStmt {
 		chunk := calls[start:min(start+idsPerStmt, len(calls))]
@@ -155,7 +132,7 @@ func (s *Store) insertBlock(ctx context.Context, tx *sql.Tx, calls []domain.Call
 			wk.ids = appendJSONString(wk.ids, chunk[i].RequestID)
 		}
 		wk.ids = append(wk.ids, ']')
-		if start > 0 && yield {
+		if start > 0 {
 			runtime.Gosched()
 		}
 		res, err := tx.StmtContext(ctx, s.insertIDs).ExecContext(ctx, id, wk.ids)
@@ -168,9 +145,7 @@ func (s *Store) insertBlock(ctx context.Context, tx *sql.Tx, calls []domain.Call
 		}
 		n += m
 	}
-	if yield {
-		runtime.Gosched()
-	}
+	runtime.Gosched()
 	if n == int64(len(calls)) {
 		for i := range calls {
 			wk.keep = append(wk.keep, &calls[i])
@@ -497,7 +472,7 @@ func (s *Store) moveLegacyCalls(ctx context.Context) (int, error) {
 		if err != nil {
 			return moved, fmt.Errorf("sqlite: move calls into blocks: %w", err)
 		}
-		err = s.insertBlock(ctx, tx, calls, true)
+		err = s.insertBlock(ctx, tx, calls)
 		for start := 0; err == nil && start < len(calls); start += idsPerStmt {
 			chunk := calls[start:min(start+idsPerStmt, len(calls))]
 			args := make([]any, len(chunk))

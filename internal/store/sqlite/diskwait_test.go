@@ -15,7 +15,6 @@ import (
 
 	xtrace "golang.org/x/exp/trace"
 
-	"gatehouse/internal/diskwait"
 	"gatehouse/internal/domain"
 	"gatehouse/internal/store"
 )
@@ -100,89 +99,4 @@ func containsRun(s []uint64, run ...uint64) bool {
 		}
 	}
 	return false
-}
-
-// TestInsertCallsAtLowPriority: a call-log batch whose context asks for
-// low priority (diskwait.WithLowPriority: the writer keeps up) runs its
-// whole transaction under diskwait — the caller waits in diskwait.Do
-// called by InsertCalls itself, and the batch's work is done elsewhere;
-// without the mark only the commit does, and the batch is inserted on the
-// caller's goroutine. Seen in execution traces: the stacks at which
-// goroutines blocked in diskwait, with the function that called Do.
-func TestInsertCallsAtLowPriority(t *testing.T) {
-	s := openAt(t, filepath.Join(t.TempDir(), "g.db"))
-	for i, tc := range []struct {
-		desc     string
-		low      bool
-		wantFrom string // the caller of diskwait.Do that waited
-	}{
-		{"unmarked: the commit alone", false, "gatehouse/internal/store/sqlite.commit"},
-		{"marked: the whole transaction", true, "gatehouse/internal/store/sqlite.(*Store).InsertCalls"},
-	} {
-		t.Run(tc.desc, func(t *testing.T) {
-			ctx := t.Context()
-			if tc.low {
-				ctx = diskwait.WithLowPriority(ctx)
-			}
-			batch := make([]domain.Call, 300)
-			for j := range batch {
-				batch[j] = testCall(fmt.Sprintf("01JLOWP%d%04d", i, j), time.Duration(j)*time.Millisecond, "con_1")
-			}
-			runtime.GOMAXPROCS(1)
-			t.Cleanup(runtime.SetDefaultGOMAXPROCS)
-			var buf bytes.Buffer
-			if err := trace.Start(&buf); err != nil {
-				t.Fatal(err)
-			}
-			err := s.InsertCalls(ctx, batch)
-			trace.Stop()
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := diskwaitCallers(t, &buf)
-			if len(got) != 1 || got[0] != tc.wantFrom {
-				t.Errorf("goroutines waited in diskwait.Do called from %q, want only from %q", got, tc.wantFrom)
-			}
-		})
-	}
-}
-
-// diskwaitCallers lists, once each, the functions that called diskwait.Do
-// in the stacks at which a goroutine of the trace blocked inside it.
-func diskwaitCallers(t *testing.T, r io.Reader) []string {
-	t.Helper()
-	tr, err := xtrace.NewReader(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for {
-		ev, err := tr.ReadEvent()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ev.Kind() != xtrace.EventStateTransition {
-			continue
-		}
-		st := ev.StateTransition()
-		if st.Resource.Kind != xtrace.ResourceGoroutine {
-			continue
-		}
-		if _, to := st.Goroutine(); to != xtrace.GoWaiting {
-			continue
-		}
-		next := false
-		for f := range st.Stack.Frames() {
-			if next {
-				if !slices.Contains(out, f.Func) {
-					out = append(out, f.Func)
-				}
-				break
-			}
-			next = f.Func == "gatehouse/internal/diskwait.Do"
-		}
-	}
 }
