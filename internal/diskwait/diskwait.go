@@ -30,6 +30,17 @@
 // ms against 4.3 and 4.2 in two alternated sets of four pairs, better in 6
 // of 8 pairs.
 //
+// Only calls that spend their time in system calls belong here. A
+// stop-the-world (a GC cycle's two, a GOMAXPROCS change's one) waits for
+// every running goroutine to reach a safe point, and a goroutine computing
+// on the nice-10 thread reaches one only when the kernel lets that thread
+// run — on a CPU the requests keep busy, milliseconds later, while every
+// request waits. A goroutine in a system call does not hold it up. Running
+// a whole call-log batch here (packing and inserting, not only the
+// commit) tripled p99 under a garbage-key flood, 11 → 34 ms (bench/README,
+// "A calm host, and why the call log's batches stay off the nice-10
+// thread").
+//
 // GOMAXPROCS is the process's, so the count of callers inside Do is too:
 // the one package-level variable, guarded by its mutex, mirrors the
 // runtime's own state; the low-priority thread is the process's too.
