@@ -487,16 +487,23 @@ measure() {
 	fi
 	local steal queued status
 	steal=$(steal_pct "$ticks0")
-	# The call-log queue the moment a run ends: a writer that keeps up
-	# leaves a few batches; one that falls behind (a change that slows it
-	# or lowers its priority) fills it, and a 5-s row ends before the
-	# queue overflows into drops. The largest is reported.
-	status=$(gatehouse_status)
-	queued=$(json_int queued "$status")
-	if [[ $queued =~ ^[0-9]+$ ]] && ((queued > QUEUED_MAX)); then
-		QUEUED_MAX=$queued QUEUED_AT="$label, round $round"
+	# The call-log queue of the Gatehouse that served the row, the moment
+	# the run ends: a writer that keeps up leaves a few batches; one that
+	# falls behind (a change that slows it or lowers its priority) fills
+	# it, and a 5-s row ends before the queue overflows into drops. The
+	# largest is reported.
+	case $base in
+	quiet) status=$(gatehouse_status "$QUIET_ADMIN" "$QUIET_TOKEN") ;;
+	gatehouse | garbage | unknown | jwt | policy | sig | sigkey) status=$(gatehouse_status) ;;
+	*) status= ;;
+	esac
+	if [[ -n $status ]]; then
+		queued=$(json_int queued "$status")
+		if [[ $queued =~ ^[0-9]+$ ]] && ((queued > QUEUED_MAX)); then
+			QUEUED_MAX=$queued QUEUED_AT="$label, round $round"
+		fi
+		QUEUE_CAP=$(json_int capacity "$status")
 	fi
-	QUEUE_CAP=$(json_int capacity "$status")
 	parse_result "$raw" || die "no GH_RESULT line for $label; see $raw"
 	log "  $R_RPS req/s, p50 $R_P50 ms, p99 $R_P99 ms, non-2xx $R_NON2XX of $R_REQUESTS, socket errors $R_SOCKERR, steal $steal %"
 
