@@ -66,6 +66,11 @@ want_gatehouse() {
 	want_row gatehouse || want_row garbage || want_row unknown || want_row jwt || want_row sig || want_row policy || want_row quiet
 }
 is_zero_duration() { [[ $1 == 0 || $1 == 0s ]]; }
+# seconds DURATION: a wrk/Go duration ("5s", "500ms", "1m") in seconds.
+seconds() {
+	awk -v d="$1" 'BEGIN { n = d + 0; u = d; sub(/^[0-9.]+/, "", u)
+		f = (u == "ms") ? 0.001 : (u == "m") ? 60 : (u == "h") ? 3600 : 1; printf "%g", n * f }'
+}
 
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer, not '$ROUNDS'"
 
@@ -206,6 +211,7 @@ start_upstream() {
 	UP_ADDR=127.0.0.1:$FREE_PORT
 	launch upstream "$BIN/upstream" -addr "$UP_ADDR"
 	wait_http upstream "$LAST_PID" "http://$UP_ADDR/"
+	UP_PID=$LAST_PID
 	URL[direct]=http://$UP_ADDR/
 	BEARER[direct]=
 }
@@ -270,6 +276,8 @@ start_quiet_gatehouse() {
 }
 
 GH_PID=
+UP_PID=
+NGINX_PID=
 GH_ADMIN=
 GH_TOKEN=
 start_gatehouse() {
@@ -356,6 +364,7 @@ start_nginx() {
 	chmod 600 "$dir/nginx.conf"
 	launch nginx nginx -p "$dir" -e "$dir/logs/error.log" -c "$dir/nginx.conf"
 	wait_http nginx "$LAST_PID" "http://$addr/"
+	NGINX_PID=$LAST_PID
 	URL[nginx]=http://$addr/
 	BEARER[nginx]=$BENCH_KEY
 }
@@ -424,6 +433,9 @@ declare -A KEYREF=([jwt]=gatehouse [policy]=gatehouse [sigkey]=gatehouse [sig]=s
 declare -A SIGLOAD=([sigkey]=key [sig]=sig)
 # Per-round samples (space-separated) and the medians computed from them.
 declare -A S_RPS S_P50 S_P99 S_STEAL RPS P50 P99 STEAL PACED
+# CPU per request of a paced row's proxy (user, system) and of the origin
+# behind it (user + system), in µs: samples and medians.
+declare -A S_CPUU S_CPUS S_CPUO CPUU CPUS CPUO
 declare -a ORDER=() NOTES=() RETAKEN=()
 
 # wrk_run DURATION URL BEARER FILE: one wrk run, its output in FILE.
@@ -472,9 +484,13 @@ measure() {
 		log "round $round/$ROUNDS: $label ($DURATION at $target/s)"
 		local warm=$WARMUP
 		is_zero_duration "$warm" && warm=0s
+		local srv cpu0
+		srv=$(server_pid "$base")
+		cpu0="$(cpu_ticks "$srv") $(cpu_ticks "${UP_PID:-}")"
 		ticks0=$(steal_ticks)
 		GH_BEARER=$bearer "${WRK_ON[@]}" "$BIN/paced" -url "$url" -rate "$target" -conns "$CONNS" \
 			-duration "$DURATION" -warmup "$warm" >"$raw" 2>&1 || die "paced run for $label failed: $(tail -3 "$raw")"
+		paced_cpu "$id" "$target" "$(seconds "$warm")" "$(seconds "$DURATION")" $cpu0 $(cpu_ticks "$srv") $(cpu_ticks "${UP_PID:-}")
 	else
 		if ! is_zero_duration "$WARMUP"; then
 			wrk_run "$WARMUP" "$url" "$bearer" "$OUT/raw/$id.r$round.warmup.txt" ||
@@ -526,10 +542,41 @@ measure() {
 	R_STEAL=$steal
 }
 
+# server_pid ROW: the process that serves ROW (nginx's worker, not its
+# master), or nothing for rows whose CPU is not read.
+server_pid() {
+	case $1 in
+	gatehouse) printf '%s' "$GH_PID" ;;
+	nginx) pgrep -P "$NGINX_PID" | head -1 ;;
+	esac
+}
+
+# cpu_ticks PID: the user and system clock ticks PID has used, all its
+# threads ("0 0" without a PID).
+cpu_ticks() {
+	if [[ -n $1 && -r /proc/$1/stat ]]; then awk '{ print $14, $15 }' "/proc/$1/stat"; else echo "0 0"; fi
+}
+
+# paced_cpu ID RATE WARM_S DUR_S U0 S0 OU0 OS0 U1 S1 OU1 OS1: records the
+# CPU per request of a paced row's proxy and origin over the whole paced run,
+# warm-up included (RATE × (WARM_S + DUR_S) requests). The tail below
+# saturation follows how busy the servers' one CPU is; these say why.
+paced_cpu() {
+	local id=$1 rate=$2 warm=$3 dur=$4 hz u s o
+	shift 4
+	hz=$(getconf CLK_TCK)
+	read -r u s o <<<"$(awk -v r="$rate" -v t="$warm" -v d="$dur" -v hz="$hz" -v u0="$1" -v s0="$2" -v ou0="$3" -v os0="$4" \
+		-v u1="$5" -v s1="$6" -v ou1="$7" -v os1="$8" 'BEGIN {
+		n = r * (t + d); k = 1e6 / hz / n
+		printf "%.1f %.1f %.1f", (u1 - u0) * k, (s1 - s0) * k, (ou1 + os1 - ou0 - os0) * k }')"
+	S_CPUU[$id]+="$u " S_CPUS[$id]+="$s " S_CPUO[$id]+="$o "
+	log "  CPU per request: proxy $u µs user + $s µs system, origin $o µs"
+}
+
 # drop_last ID: forgets row ID's last sample (a retaken half-rate run).
 drop_last() {
 	local id=$1 arr
-	for arr in S_RPS S_P50 S_P99 S_STEAL; do
+	for arr in S_RPS S_P50 S_P99 S_STEAL S_CPUU S_CPUS S_CPUO; do
 		local -n samples=$arr
 		samples[$id]=$(awk '{ for (i = 1; i < NF; i++) printf "%s ", $i }' <<<"${samples[$id]}")
 	done
@@ -571,6 +618,11 @@ summarize() {
 		P50[$id]=$(median %.2f "${S_P50[$id]}")
 		P99[$id]=$(median %.2f "${S_P99[$id]}")
 		STEAL[$id]=$(median %.1f "${S_STEAL[$id]}")
+		if [[ -n ${S_CPUU[$id]:-} ]]; then
+			CPUU[$id]=$(median %.1f "${S_CPUU[$id]}")
+			CPUS[$id]=$(median %.1f "${S_CPUS[$id]}")
+			CPUO[$id]=$(median %.1f "${S_CPUO[$id]}")
+		fi
 	done
 }
 
@@ -641,6 +693,18 @@ report() {
 				"$(ratio "$id" bare)" "$(ratio "$id" nginx)" "$(ratio "$id" caddy)" "$(ratio "$id" gatehouse)" "$keyref" "${STEAL[$id]}"
 		done
 		echo
+		if [[ -n ${CPUU[gatehouse_half]:-} && -n ${CPUU[nginx_half]:-} ]]; then
+			local rate=${PACED[gatehouse_half]}
+			echo "CPU per request in the paced pair (µs from /proc/<pid>/stat over each paced run, warm-up included; medians), and how busy that made the servers' CPU at $rate/s:"
+			echo
+			echo "| paced row | proxy user | proxy system | origin | proxy + origin busy |"
+			echo "|---|---:|---:|---:|---:|"
+			for id in gatehouse_half nginx_half; do
+				awk -v l="${LABEL[$id]}" -v u="${CPUU[$id]}" -v s="${CPUS[$id]}" -v o="${CPUO[$id]}" -v r="$rate" \
+					'BEGIN { printf "| %s | %s | %s | %s | %.0f %% |\n", l, u, s, o, (u + s + o) * r / 1e4 }'
+			done
+			echo
+		fi
 		if [[ -n $GH_CALLLOG ]]; then
 			echo "Gatehouse call log at the end (warm-ups and setup included): $GH_CALLLOG."
 			echo "Most call records queued when a measured run ended: $QUEUED_MAX${QUEUED_AT:+ ($QUEUED_AT)}, of a queue of $QUEUE_CAP (a writer that keeps up stays far below)."
