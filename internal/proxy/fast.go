@@ -514,24 +514,25 @@ func (st *fastState) roundTrip(conn net.Conn, br *bufio.Reader, hold bool) error
 		return err
 	}
 	st.body.conn = conn
-	bw := hc.AcquireWriter(conn)
+	if lc, ok := conn.(*lazyconn.Conn); ok && hold && !st.expect {
+		lc.Hold()
+	}
 	var err error
-	if st.expect {
-		err = st.sendExpecting(conn, br, bw)
+	if st.raw {
+		// The whole request is st.head: one write, no buffer between.
+		_, err = conn.Write(st.head)
 	} else {
-		if lc, ok := conn.(*lazyconn.Conn); ok && hold {
-			lc.Hold()
-		}
-		if st.raw {
-			_, err = bw.Write(st.head)
+		bw := hc.AcquireWriter(conn)
+		if st.expect {
+			err = st.sendExpecting(conn, br, bw)
 		} else {
 			err = st.req.Write(bw)
+			if err == nil {
+				err = bw.Flush()
+			}
 		}
-		if err == nil {
-			err = bw.Flush()
-		}
+		hc.ReleaseWriter(bw)
 	}
-	hc.ReleaseWriter(bw)
 	if st.early {
 		return nil
 	}
