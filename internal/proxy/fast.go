@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unsafe"
 
 	"github.com/valyala/fasthttp"
 
@@ -245,31 +244,7 @@ func (st *fastState) fields(add func(k, v string)) {
 	if st.expect {
 		add("Expect", "100-continue")
 	}
-	addIf := func(k, v string) {
-		if v != "" {
-			add(k, v)
-		}
-	}
-	id := &out.Identity
-	addIf(HeaderTenant, id.Tenant)
-	addIf(HeaderConsumer, id.Consumer)
-	addIf(HeaderCredential, id.Credential)
-	addIf(HeaderScopes, id.Scopes)
-	addIf(HeaderIdentity, id.Token)
-	addIf(HeaderRequestID, id.RequestID)
-	if out.Traceparent != "" {
-		add(HeaderTraceparent, out.Traceparent)
-		addIf(HeaderTracestate, out.Tracestate)
-	}
-	addIf("X-Forwarded-For", out.forwardedFor())
-	addIf("X-Real-Ip", out.ClientIP)
-	addIf("X-Forwarded-Host", r.Host)
-	proto := scheme(r)
-	add("X-Forwarded-Proto", proto)
-	if st.f.opts.Forwarded {
-		st.scratch = appendForwarded(st.scratch[:0], out.ClientIP, r.Host, proto)
-		add("Forwarded", unsafe.String(unsafe.SliceData(st.scratch), len(st.scratch)))
-	}
+	gatewayFields(out, r, st.f.opts.Forwarded, &st.scratch, add)
 }
 
 // bodyless reports whether the client's request has no body to send, so

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"unsafe"
 
 	"gatehouse/internal/reason"
 )
@@ -152,28 +153,40 @@ func appendForwarded(dst []byte, clientIP, host, proto string) []byte {
 // setGatewayHeaders sets the identity and forwarding headers on an
 // http.Header after every client-supplied one was removed.
 func setGatewayHeaders(h http.Header, out *Outbound, r *http.Request, forwarded bool) {
-	id := &out.Identity
-	set := func(k, v string) {
+	var scratch []byte // a Forwarded value's, viewed by h: not reused
+	gatewayFields(out, r, forwarded, &scratch, func(k, v string) { h[k] = []string{v} })
+}
+
+// gatewayFields calls add with each identity and forwarding field the
+// gateway sends upstream, in order (both engines send the same): empty
+// values are left out. With forwarded, RFC 7239's Forwarded too, built in
+// *scratch: its value is a view of *scratch, valid until *scratch is
+// written again.
+func gatewayFields(out *Outbound, r *http.Request, forwarded bool, scratch *[]byte, add func(k, v string)) {
+	addIf := func(k, v string) {
 		if v != "" {
-			h[k] = []string{v}
+			add(k, v)
 		}
 	}
-	set(HeaderTenant, id.Tenant)
-	set(HeaderConsumer, id.Consumer)
-	set(HeaderCredential, id.Credential)
-	set(HeaderScopes, id.Scopes)
-	set(HeaderIdentity, id.Token)
-	set(HeaderRequestID, id.RequestID)
+	id := &out.Identity
+	addIf(HeaderTenant, id.Tenant)
+	addIf(HeaderConsumer, id.Consumer)
+	addIf(HeaderCredential, id.Credential)
+	addIf(HeaderScopes, id.Scopes)
+	addIf(HeaderIdentity, id.Token)
+	addIf(HeaderRequestID, id.RequestID)
 	if out.Traceparent != "" {
-		h[HeaderTraceparent] = []string{out.Traceparent}
-		set(HeaderTracestate, out.Tracestate)
+		add(HeaderTraceparent, out.Traceparent)
+		addIf(HeaderTracestate, out.Tracestate)
 	}
-	set("X-Forwarded-For", out.forwardedFor())
-	set("X-Real-Ip", out.ClientIP)
-	set("X-Forwarded-Host", r.Host)
-	set("X-Forwarded-Proto", scheme(r))
+	addIf("X-Forwarded-For", out.forwardedFor())
+	addIf("X-Real-Ip", out.ClientIP)
+	addIf("X-Forwarded-Host", r.Host)
+	proto := scheme(r)
+	add("X-Forwarded-Proto", proto)
 	if forwarded {
-		h["Forwarded"] = []string{string(appendForwarded(nil, out.ClientIP, r.Host, scheme(r)))}
+		*scratch = appendForwarded((*scratch)[:0], out.ClientIP, r.Host, proto)
+		add("Forwarded", unsafe.String(unsafe.SliceData(*scratch), len(*scratch)))
 	}
 }
 
