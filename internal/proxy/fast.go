@@ -256,27 +256,22 @@ func bodyless(r *http.Request) bool {
 // buildHead serialises a request without a body into st.head as fasthttp's
 // raw mode would: the request line, the fields, and "Content-Length: 0"
 // for a method other than GET and HEAD (fasthttp sends it for any method
-// that may carry a body). CR and LF in a value become spaces
-// (RFC 9110 §5.5: a recipient may replace them with SP; fasthttp does the
-// same), so no value can start a field of its own.
+// that may carry a body). CR and LF in the request target and in a value
+// become spaces (RFC 9110 §5.5: a recipient may replace them with SP;
+// fasthttp does the same), so neither can start a line of its own.
+// FuzzRequestHead holds it to fasthttp's bytes.
 func (st *fastState) buildHead() {
 	r, out := st.r, st.out
 	st.hasBody = false
 	st.uri = st.t.requestURI(st.uri[:0], out.Path, out.RawQuery)
-	b := append(st.head[:0], r.Method...)
+	b := appendNoNewLines(st.head[:0], r.Method)
 	b = append(b, ' ')
-	b = append(b, st.uri...)
+	b = appendNoNewLines(b, st.uri)
 	b = append(b, " HTTP/1.1\r\n"...)
 	st.fields(func(k, v string) {
 		b = append(b, k...)
 		b = append(b, ':', ' ')
-		at := len(b)
-		b = append(b, v...)
-		for i := at; i < len(b); i++ {
-			if c := b[i]; c == '\r' || c == '\n' {
-				b[i] = ' '
-			}
-		}
+		b = appendNoNewLines(b, v)
 		b = append(b, '\r', '\n')
 	})
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -284,6 +279,18 @@ func (st *fastState) buildHead() {
 	}
 	st.head = append(b, '\r', '\n')
 	st.raw = true
+}
+
+// appendNoNewLines appends s with each CR and LF made a space.
+func appendNoNewLines[S string | []byte](b []byte, s S) []byte {
+	at := len(b)
+	b = append(b, s...)
+	for i := at; i < len(b); i++ {
+		if c := b[i]; c == '\r' || c == '\n' {
+			b[i] = ' '
+		}
+	}
+	return b
 }
 
 // build fills st.req (fasthttp's header in raw mode: every field verbatim,

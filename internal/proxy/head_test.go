@@ -205,3 +205,33 @@ func BenchmarkRequestHead(b *testing.B) {
 		}
 	})
 }
+
+// FuzzRequestHead holds buildHead to fasthttp's raw-mode bytes for
+// arbitrary client fields and identity values: names and values as a
+// client or an operator could send them, CR, LF and all.
+func FuzzRequestHead(f *testing.F) {
+	f.Add(uint8(0), "/v1/orders", "id=7", "Accept", "*/*", "X-Note", "a\r\nX-Injected: 1", "c_shop", false)
+	f.Add(uint8(2), "/", "", "Connection", "x-a, close", "X-A", "1", "", true)
+	f.Add(uint8(3), "/p%2Fq", "a=%20", "Te", "trailers", "X-Request-Id", "client", "c\n", false)
+	f.Add(uint8(1), "", "", "Content-Length", "5", "Transfer-Encoding", "chunked", "x", true)
+	methods := []string{"GET", "HEAD", "POST", "DELETE", "OPTIONS", "PATCH"}
+	f.Fuzz(func(t *testing.T, m uint8, path, query, k1, v1, k2, v2, consumer string, fwd bool) {
+		if k1 == "" || k2 == "" || strings.ContainsAny(k1+k2, ":\r\n") {
+			t.Skip("not a field name a listener would hand on")
+		}
+		r := httptest.NewRequest(methods[int(m)%len(methods)], "http://api.example.com/", nil)
+		r.Header[k1] = append(r.Header[k1], v1)
+		r.Header[k2] = append(r.Header[k2], v2)
+		out := &Outbound{Path: path, RawQuery: query, ClientIP: "203.0.113.7",
+			Identity: Identity{Consumer: consumer, RequestID: "01JD3V0000000000000000TEST"}}
+		st := headState(t, Options{Forwarded: fwd}, domain.Service{}, r, out)
+		st.buildHead()
+		head := append([]byte(nil), st.head...)
+		want := viaFastHTTP(t, st)
+		gFirst, gHost, gFields := headLines(t, head)
+		wFirst, wHost, wFields := headLines(t, want)
+		if gFirst != wFirst || gHost != wHost || !slices.Equal(gFields, wFields) {
+			t.Errorf("buildHead:\n%q\nfasthttp:\n%q", head, want)
+		}
+	})
+}
