@@ -186,12 +186,12 @@ func (f *Fast) Forward(w http.ResponseWriter, r *http.Request, out *Outbound) (r
 }
 
 // The upstream request's fields are chosen once, by fields, and written by
-// one of two builders: buildHead serialises a request without a body
-// straight into st.head (the usual GET: no fasthttp header to fill and
-// then serialise, ~1 µs of the ~40 a request costs the gateway —
-// BenchmarkRequestHead), and build fills fasthttp's raw-mode header for a
-// request with a body, whose framing, trailers and Expect handshake
-// fasthttp writes. TestRequestHeadMatchesFastHTTP holds the two to the
+// one of two builders: buildHead serialises a request without a body (the
+// usual GET) straight into st.head, in less than half the time of filling
+// fasthttp's header and having it serialise them (BenchmarkRequestHead);
+// build fills fasthttp's raw-mode header for a request with a body, whose
+// framing, trailers and Expect handshake fasthttp writes.
+// TestRequestHeadMatchesFastHTTP and FuzzRequestHead hold the two to the
 // same bytes for every request without a body.
 
 // fields calls add for every field of the upstream request, in order: Host,
@@ -285,9 +285,11 @@ func (st *fastState) buildHead() {
 func appendNoNewLines[S string | []byte](b []byte, s S) []byte {
 	at := len(b)
 	b = append(b, s...)
-	for i := at; i < len(b); i++ {
-		if c := b[i]; c == '\r' || c == '\n' {
-			b[i] = ' '
+	if seg := b[at:]; bytes.IndexByte(seg, '\r') >= 0 || bytes.IndexByte(seg, '\n') >= 0 {
+		for i, c := range seg {
+			if c == '\r' || c == '\n' {
+				seg[i] = ' '
+			}
 		}
 	}
 	return b
