@@ -258,7 +258,8 @@ func bodyless(r *http.Request) bool {
 // for a method other than GET and HEAD (fasthttp sends it for any method
 // that may carry a body). CR and LF in the request target and in a value
 // become spaces (RFC 9110 §5.5: a recipient may replace them with SP;
-// fasthttp does the same), so neither can start a line of its own.
+// fasthttp does the same, and for a field name too), so neither can start
+// a line of its own.
 // FuzzRequestHead holds it to fasthttp's bytes.
 func (st *fastState) buildHead() {
 	r, out := st.r, st.out
@@ -269,7 +270,7 @@ func (st *fastState) buildHead() {
 	b = appendNoNewLines(b, st.uri)
 	b = append(b, " HTTP/1.1\r\n"...)
 	st.fields(func(k, v string) {
-		b = append(b, k...)
+		b = appendNoNewLines(b, k) // a valid name has neither; the listeners refuse others
 		b = append(b, ':', ' ')
 		b = appendNoNewLines(b, v)
 		b = append(b, '\r', '\n')
