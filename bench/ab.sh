@@ -10,7 +10,8 @@
 # the key, then one measurement —
 #   MODE=paced  p99 at RATE req/s (bench/bin/paced, 64 connections, 2 s of
 #               warm-up, DURATION measured), with the status errors, which
-#               must be 0 (a wrong key measures the rejection path)
+#               must be 0 (a wrong key measures the rejection path), and
+#               the CPU per request of the server and of the origin
 #   MODE=wrk    req/s of DURATION of wrk, and the gateway's CPU ticks
 # Pinned as bench/run.sh: the origin and the server on SERVER_CPUS, the load
 # on WRK_CPUS. Single runs on a shared machine move by 2×; the point is the
@@ -27,6 +28,8 @@ BIN=$ROOT/bench/bin
 source "$ROOT/bench/lib/nginx.sh"
 # shellcheck source=bench/lib/steal.sh
 source "$ROOT/bench/lib/steal.sh"
+# shellcheck source=bench/lib/duration.sh
+source "$ROOT/bench/lib/duration.sh"
 PAIRS=${PAIRS:-5}
 MODE=${MODE:-paced}
 RATE=${RATE:-4000}
@@ -138,12 +141,22 @@ for ((p = 1; p <= PAIRS; p++)); do
 			printf '%d\t%s\t%s req/s\t%d CPU ticks of the server process\tsteal %s %%\n' "$p" "$build" "$rps" $((c1 - c0)) \
 				"$(steal_pct "$t0")"
 		else
+			# The server's CPU per request (nginx's worker) and the origin's,
+			# over the whole paced run, warm-up included: the tail follows
+			# how busy they keep their one CPU.
+			srv=$SRV
+			[[ $build == nginx ]] && srv=$(pgrep -P "$SRV" | head -1)
+			c0="$(awk '{print $14, $15}' "/proc/$srv/stat") $(awk '{print $14 + $15}' "/proc/$ORIGIN_PID/stat")"
 			t0=$(steal_ticks)
 			res=$(GH_BEARER=$KEY taskset -c "$WRK_CPUS" "$BIN/paced" -url "http://$PROXY/" -rate "$RATE" \
 				-conns 64 -duration "$DURATION" -warmup 2s 2>&1 | grep -o 'p50_us=[0-9]* p99_us=[0-9]* status_errors=[0-9]*' || true)
 			[[ -n $res ]] || die "paced printed no result against $build"
 			[[ $res == *status_errors=0 ]] || die "$build answered errors to paced ($res): the key is wrong"
-			printf '%d\t%s\t%s\tsteal %s %%\n' "$p" "$build" "$res" "$(steal_pct "$t0")"
+			cpu=$(awk -v r="$RATE" -v d="$(seconds "$DURATION")" -v hz="$(getconf CLK_TCK)" -v c0="$c0" \
+				-v c1="$(awk '{print $14, $15}' "/proc/$srv/stat") $(awk '{print $14 + $15}' "/proc/$ORIGIN_PID/stat")" 'BEGIN {
+				split(c0, a, " "); split(c1, b, " "); k = 1e6 / hz / (r * (d + 2))
+				printf "CPU/req user %.1f sys %.1f origin %.1f us", (b[1] - a[1]) * k, (b[2] - a[2]) * k, (b[3] - a[3]) * k }')
+			printf '%d\t%s\t%s\t%s\tsteal %s %%\n' "$p" "$build" "$res" "$cpu" "$(steal_pct "$t0")"
 		fi
 		kill "$SRV"
 		wait "$SRV" 2>/dev/null || true

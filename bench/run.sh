@@ -55,6 +55,8 @@ LUA=$ROOT/bench/wrk/report.lua
 source "$ROOT/bench/lib/nginx.sh"
 # shellcheck source=bench/lib/steal.sh
 source "$ROOT/bench/lib/steal.sh"
+# shellcheck source=bench/lib/duration.sh
+source "$ROOT/bench/lib/duration.sh"
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() {
@@ -66,11 +68,6 @@ want_gatehouse() {
 	want_row gatehouse || want_row garbage || want_row unknown || want_row jwt || want_row sig || want_row policy || want_row quiet
 }
 is_zero_duration() { [[ $1 == 0 || $1 == 0s ]]; }
-# seconds DURATION: a wrk/Go duration ("5s", "500ms", "1m") in seconds.
-seconds() {
-	awk -v d="$1" 'BEGIN { n = d + 0; u = d; sub(/^[0-9.]+/, "", u)
-		f = (u == "ms") ? 0.001 : (u == "m") ? 60 : (u == "h") ? 3600 : 1; printf "%g", n * f }'
-}
 
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer, not '$ROUNDS'"
 
