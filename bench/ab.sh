@@ -28,8 +28,8 @@ BIN=$ROOT/bench/bin
 source "$ROOT/bench/lib/nginx.sh"
 # shellcheck source=bench/lib/steal.sh
 source "$ROOT/bench/lib/steal.sh"
-# shellcheck source=bench/lib/duration.sh
-source "$ROOT/bench/lib/duration.sh"
+# shellcheck source=bench/lib/cpu.sh
+source "$ROOT/bench/lib/cpu.sh"
 PAIRS=${PAIRS:-5}
 MODE=${MODE:-paced}
 RATE=${RATE:-4000}
@@ -146,16 +146,15 @@ for ((p = 1; p <= PAIRS; p++)); do
 			# how busy they keep their one CPU.
 			srv=$SRV
 			[[ $build == nginx ]] && srv=$(pgrep -P "$SRV" | head -1)
-			c0="$(awk '{print $14, $15}' "/proc/$srv/stat") $(awk '{print $14 + $15}' "/proc/$ORIGIN_PID/stat")"
+			c0="$(cpu_ticks "$srv") $(cpu_ticks "$ORIGIN_PID")"
 			t0=$(steal_ticks)
 			res=$(GH_BEARER=$KEY taskset -c "$WRK_CPUS" "$BIN/paced" -url "http://$PROXY/" -rate "$RATE" \
 				-conns 64 -duration "$DURATION" -warmup 2s 2>&1 | grep -o 'p50_us=[0-9]* p99_us=[0-9]* status_errors=[0-9]*' || true)
 			[[ -n $res ]] || die "paced printed no result against $build"
 			[[ $res == *status_errors=0 ]] || die "$build answered errors to paced ($res): the key is wrong"
-			cpu=$(awk -v r="$RATE" -v d="$(seconds "$DURATION")" -v hz="$(getconf CLK_TCK)" -v c0="$c0" \
-				-v c1="$(awk '{print $14, $15}' "/proc/$srv/stat") $(awk '{print $14 + $15}' "/proc/$ORIGIN_PID/stat")" 'BEGIN {
-				split(c0, a, " "); split(c1, b, " "); k = 1e6 / hz / (r * (d + 2))
-				printf "CPU/req user %.1f sys %.1f origin %.1f us", (b[1] - a[1]) * k, (b[2] - a[2]) * k, (b[3] - a[3]) * k }')
+			read -r u sy o <<<"$(cpu_per_request "$RATE" "$(awk -v d="$(seconds "$DURATION")" 'BEGIN { print d + 2 }')" "$c0" \
+				"$(cpu_ticks "$srv") $(cpu_ticks "$ORIGIN_PID")")"
+			cpu="CPU/req user $u sys $sy origin $o us"
 			printf '%d\t%s\t%s\t%s\tsteal %s %%\n' "$p" "$build" "$res" "$cpu" "$(steal_pct "$t0")"
 		fi
 		kill "$SRV"

@@ -55,8 +55,8 @@ LUA=$ROOT/bench/wrk/report.lua
 source "$ROOT/bench/lib/nginx.sh"
 # shellcheck source=bench/lib/steal.sh
 source "$ROOT/bench/lib/steal.sh"
-# shellcheck source=bench/lib/duration.sh
-source "$ROOT/bench/lib/duration.sh"
+# shellcheck source=bench/lib/cpu.sh
+source "$ROOT/bench/lib/cpu.sh"
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() {
@@ -487,7 +487,8 @@ measure() {
 		ticks0=$(steal_ticks)
 		GH_BEARER=$bearer "${WRK_ON[@]}" "$BIN/paced" -url "$url" -rate "$target" -conns "$CONNS" \
 			-duration "$DURATION" -warmup "$warm" >"$raw" 2>&1 || die "paced run for $label failed: $(tail -3 "$raw")"
-		paced_cpu "$id" "$target" "$(seconds "$warm")" "$(seconds "$DURATION")" $cpu0 $(cpu_ticks "$srv") $(cpu_ticks "${UP_PID:-}")
+		paced_cpu "$id" "$target" "$(awk -v a="$(seconds "$warm")" -v b="$(seconds "$DURATION")" 'BEGIN { print a + b }')" \
+			"$cpu0" "$(cpu_ticks "$srv") $(cpu_ticks "${UP_PID:-}")"
 	else
 		if ! is_zero_duration "$WARMUP"; then
 			wrk_run "$WARMUP" "$url" "$bearer" "$OUT/raw/$id.r$round.warmup.txt" ||
@@ -548,24 +549,14 @@ server_pid() {
 	esac
 }
 
-# cpu_ticks PID: the user and system clock ticks PID has used, all its
-# threads ("0 0" without a PID).
-cpu_ticks() {
-	if [[ -n $1 && -r /proc/$1/stat ]]; then awk '{ print $14, $15 }' "/proc/$1/stat"; else echo "0 0"; fi
-}
-
-# paced_cpu ID RATE WARM_S DUR_S U0 S0 OU0 OS0 U1 S1 OU1 OS1: records the
-# CPU per request of a paced row's proxy and origin over the whole paced run,
-# warm-up included (RATE × (WARM_S + DUR_S) requests). The tail below
-# saturation follows how busy the servers' one CPU is; these say why.
+# paced_cpu ID RATE SECONDS BEFORE AFTER: records the CPU per request of a
+# paced row's proxy and origin over the whole paced run, warm-up included
+# (RATE × SECONDS requests; BEFORE and AFTER: the two processes'
+# cpu_ticks). The tail below saturation follows how busy the servers' one
+# CPU is; these say why.
 paced_cpu() {
-	local id=$1 rate=$2 warm=$3 dur=$4 hz u s o
-	shift 4
-	hz=$(getconf CLK_TCK)
-	read -r u s o <<<"$(awk -v r="$rate" -v t="$warm" -v d="$dur" -v hz="$hz" -v u0="$1" -v s0="$2" -v ou0="$3" -v os0="$4" \
-		-v u1="$5" -v s1="$6" -v ou1="$7" -v os1="$8" 'BEGIN {
-		n = r * (t + d); k = 1e6 / hz / n
-		printf "%.1f %.1f %.1f", (u1 - u0) * k, (s1 - s0) * k, (ou1 + os1 - ou0 - os0) * k }')"
+	local id=$1 u s o
+	read -r u s o <<<"$(cpu_per_request "$2" "$3" "$4" "$5")"
 	S_CPUU[$id]+="$u " S_CPUS[$id]+="$s " S_CPUO[$id]+="$o "
 	log "  CPU per request: proxy $u µs user + $s µs system, origin $o µs"
 }

@@ -232,7 +232,7 @@ func FuzzRequestHead(f *testing.F) {
 	f.Add("G\nET", "h", false, "/", "", "Accept", "a", "Accept", "b", "", false)
 	f.Fuzz(func(t *testing.T, method, host string, preserve bool, path, query, k1, v1, k2, v2, consumer string, fwd bool) {
 		if method == "" || k1 == "" || k2 == "" || strings.ContainsAny(k1+k2, ":\r\n") {
-			t.Skip("not a method or field name a listener would hand on")
+			return // not a method or field name a listener would hand on
 		}
 		r := httptest.NewRequest("GET", "http://api.example.com/", nil)
 		r.Method, r.Host = method, host
