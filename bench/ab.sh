@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # bench/ab.sh — two or more builds (or nginx) measured in alternation.
 #
-#   bench/ab.sh BUILD_A BUILD_B [nginx]
+#   bench/ab.sh BUILD_A BUILD_B [nginx] [ceiling]
 #
 # Each BUILD is a gatehouse binary; "nginx" is nginx with bench/run.sh's
-# configuration (bench/lib/nginx.sh, one worker). For PAIRS
+# configuration (bench/lib/nginx.sh, one worker); "ceiling" is
+# bench/cmd/ceiling on fasthttp's server — one key check and fasthttp's
+# HostClient, nothing else: the fastest forwarder a Go gateway of this design
+# could be, to tell the Go floor's tail from the gateway's own. For PAIRS
 # rounds, every build in turn: a fresh gateway on a fresh embedded store,
 # bench/bin/setup, optionally a garbage-key flood (FLOOD), WRKD of wrk with
 # the key, then one measurement —
@@ -45,15 +48,15 @@ die() {
 	printf 'ab: %s\n' "$*" >&2
 	exit 1
 }
-[[ $# -ge 1 ]] || die "usage: bench/ab.sh BUILD [BUILD|nginx]... (see the header)"
+[[ $# -ge 1 ]] || die "usage: bench/ab.sh BUILD [BUILD|nginx|ceiling]... (see the header)"
 [[ $MODE == paced || $MODE == wrk ]] || die "MODE must be paced or wrk, not '$MODE'"
 for b in "$@"; do
-	[[ $b == nginx || -x $b ]] || die "$b is neither an executable nor 'nginx'"
+	[[ $b == nginx || $b == ceiling || -x $b ]] || die "$b is neither an executable nor 'nginx' or 'ceiling'"
 done
 for tool in wrk taskset; do
 	command -v "$tool" >/dev/null || die "$tool not found (apt-get install wrk util-linux)"
 done
-for tool in upstream setup paced; do
+for tool in upstream setup paced ceiling; do
 	[[ -x $BIN/$tool ]] || (cd "$ROOT" && go build -o "$BIN/$tool" "./bench/cmd/$tool") ||
 		die "cannot build bench/cmd/$tool"
 done
@@ -102,6 +105,14 @@ start() {
 		wait_up "http://$PROXY/" || die "nginx did not start: $(cat "$dir/logs/error.log")"
 		return
 	fi
+	if [[ $build == ceiling ]]; then
+		CEILING_KEY=$NGINX_KEY taskset -c "$SERVER_CPUS" "$BIN/ceiling" -addr "$PROXY" -upstream "$ORIGIN" \
+			-server fasthttp >"$dir/ceiling.log" 2>&1 &
+		SRV=$!
+		KEY=$NGINX_KEY
+		wait_up "http://$PROXY/" || die "ceiling did not start: $(cat "$dir/ceiling.log")"
+		return
+	fi
 	cat >"$dir/gatehouse.yaml" <<-EOF
 		environment: live
 		proxy_addr: "$PROXY"
@@ -132,7 +143,7 @@ for ((p = 1; p <= PAIRS; p++)); do
 	for build in "$@"; do
 		dir=$(mktemp -d "$TMP/run.XXXX")
 		start "$build" "$dir"
-		if [[ -n $FLOOD && $build != nginx ]]; then load garbage "$FLOOD" >/dev/null; fi
+		if [[ -n $FLOOD && $build != nginx && $build != ceiling ]]; then load garbage "$FLOOD" >/dev/null; fi
 		load "$KEY" "$WRKD" >/dev/null
 		if [[ $MODE == wrk ]]; then
 			c0=$(awk '{print $14 + $15}' "/proc/$SRV/stat") t0=$(steal_ticks)

@@ -15,13 +15,14 @@
 #   NGINX_WORKERS=1                   nginx worker_processes
 #   HALF_RATE=1                       also p99 at half Gatehouse's peak, for
 #                                     Gatehouse and nginx at the same offered rate
-#                                     (open loop: bench/cmd/paced)
+#                                     (open loop: bench/cmd/paced), and the Go
+#                                     floor (row "ceiling") between them
 #   STEAL_MAX=2 RETAKES=2             a half-rate pair (Gatehouse, then nginx) in
 #                                     which either run lost more than STEAL_MAX %
 #                                     of the CPU to other guests is measured again,
 #                                     up to RETAKES times per round; every retaken
 #                                     pair is listed in the report
-#   ROWS="direct bare gatehouse quiet garbage unknown jwt sig policy nginx caddy"
+#   ROWS="direct bare ceiling gatehouse quiet garbage unknown jwt sig policy nginx caddy"
 #                                     subset to run ("sig" is two rows: the
 #                                     signed requests and the same generator
 #                                     with the API key, bench/cmd/sigload)
@@ -45,7 +46,7 @@ NGINX_WORKERS=${NGINX_WORKERS:-1}
 HALF_RATE=${HALF_RATE:-1}
 STEAL_MAX=${STEAL_MAX:-2}
 RETAKES=${RETAKES:-2}
-ROWS=${ROWS:-"direct bare gatehouse quiet garbage unknown jwt sig policy nginx caddy"}
+ROWS=${ROWS:-"direct bare ceiling gatehouse quiet garbage unknown jwt sig policy nginx caddy"}
 OUT=${OUT:-$ROOT/bench/out}
 GATEHOUSE_REF=${GATEHOUSE_REF:-}
 GH_BUILT_FROM=
@@ -122,9 +123,9 @@ ensure_tools() {
 
 build() {
 	mkdir -p "$BIN"
-	log "building upstream, bareproxy, setup, paced, jwks, sigload"
-	CGO_ENABLED=0 go build -o "$BIN/" ./bench/cmd/upstream ./bench/cmd/bareproxy ./bench/cmd/setup ./bench/cmd/paced \
-		./bench/cmd/jwks ./bench/cmd/sigload ||
+	log "building upstream, bareproxy, ceiling, setup, paced, jwks, sigload"
+	CGO_ENABLED=0 go build -o "$BIN/" ./bench/cmd/upstream ./bench/cmd/bareproxy ./bench/cmd/ceiling ./bench/cmd/setup \
+		./bench/cmd/paced ./bench/cmd/jwks ./bench/cmd/sigload ||
 		die "building bench/cmd failed"
 	if want_gatehouse; then
 		compgen -G "cmd/gatehouse/*.go" >/dev/null ||
@@ -220,6 +221,20 @@ start_bare() {
 	wait_http bareproxy "$LAST_PID" "http://$addr/"
 	URL[bare]=http://$addr/
 	BEARER[bare]=$BENCH_KEY
+}
+
+# The Go floor: bench/cmd/ceiling on fasthttp's server, one key check and
+# fasthttp's HostClient — what any gateway of Gatehouse's design pays before
+# it does anything of its own.
+CEILING_PID=
+start_ceiling() {
+	free_port
+	local addr=127.0.0.1:$FREE_PORT
+	CEILING_KEY=$BENCH_KEY launch ceiling "$BIN/ceiling" -addr "$addr" -upstream "$UP_ADDR" -server fasthttp
+	wait_http ceiling "$LAST_PID" "http://$addr/"
+	CEILING_PID=$LAST_PID
+	URL[ceiling]=http://$addr/
+	BEARER[ceiling]=$BENCH_KEY
 }
 
 # boot_gatehouse NAME EXTRA_YAML: start a Gatehouse on its own embedded
@@ -402,6 +417,7 @@ start_caddy() {
 declare -A LABEL=(
 	[direct]="direct upstream"
 	[bare]="bare httputil proxy"
+	[ceiling]="Go floor: fasthttp server + HostClient, key check only"
 	[gatehouse]="gatehouse (key + call log + identity)"
 	[quiet]="gatehouse (key), metrics and rollups off"
 	[garbage]="gatehouse, garbage-key flood"
@@ -413,11 +429,12 @@ declare -A LABEL=(
 	[nginx]="nginx proxy_pass"
 	[caddy]="caddy reverse_proxy"
 	[gatehouse_half]="gatehouse paced at half its peak"
+	[ceiling_half]="Go floor paced at the same rate"
 	[nginx_half]="nginx paced at the same rate"
 )
 # What each row's responses must be: "ok" (all 2xx) or "rejected" (all 4xx).
 declare -A EXPECT=(
-	[direct]=ok [bare]=ok [gatehouse]=ok [garbage]=rejected [unknown]=rejected
+	[direct]=ok [bare]=ok [ceiling]=ok [ceiling_half]=ok [gatehouse]=ok [garbage]=rejected [unknown]=rejected
 	[nginx]=ok [caddy]=ok [gatehouse_half]=ok [nginx_half]=ok
 	[jwt]=ok [policy]=ok [sigkey]=ok [sig]=ok [quiet]=ok
 )
@@ -545,6 +562,7 @@ measure() {
 server_pid() {
 	case $1 in
 	gatehouse) printf '%s' "$GH_PID" ;;
+	ceiling) printf '%s' "$CEILING_PID" ;;
 	nginx) pgrep -P "$NGINX_PID" | head -1 ;;
 	esac
 }
@@ -570,24 +588,28 @@ drop_last() {
 	done
 }
 
-# half_pair ROUND RATE: Gatehouse and then nginx paced at RATE; the pair is
-# measured again (up to RETAKES times) while either run lost more than
-# STEAL_MAX % of the machine's CPU to other guests — such a run measures
-# the host, and it hits the two servers unequally. Both runs of a pair are
-# retaken together, so the two always share their minutes.
+# half_pair ROUND RATE: Gatehouse, the Go floor (row "ceiling", when run)
+# and nginx paced at RATE, in that order; the set is measured again (up to
+# RETAKES times) while any run lost more than STEAL_MAX % of the machine's
+# CPU to other guests — such a run measures the host, and it hits the
+# servers unequally. The runs of a set are retaken together, so they always
+# share their minutes.
 half_pair() {
-	local round=$1 rate=$2 try gh_steal gh_p99
+	local round=$1 rate=$2 try id ids=(gatehouse_half) steals p99s
+	want_row ceiling && ids+=(ceiling_half)
+	ids+=(nginx_half)
 	for ((try = 0; ; try++)); do
-		measure gatehouse_half "$round" "$rate"
-		gh_steal=$R_STEAL gh_p99=$R_P99
-		measure nginx_half "$round" "$rate"
-		if ((try >= RETAKES)) || awk -v a="$gh_steal" -v b="$R_STEAL" -v m="$STEAL_MAX" 'BEGIN { exit !(a <= m && b <= m) }'; then
+		steals=() p99s=()
+		for id in "${ids[@]}"; do
+			measure "$id" "$round" "$rate"
+			steals+=("$R_STEAL") p99s+=("$R_P99")
+		done
+		if ((try >= RETAKES)) || awk -v m="$STEAL_MAX" 'BEGIN { for (i = 1; i < ARGC; i++) if (ARGV[i] > m) exit 1 }' "${steals[@]}"; then
 			return
 		fi
-		RETAKEN+=("round $round: steal $gh_steal % / $R_STEAL % (over $STEAL_MAX %), p99 $gh_p99 / $R_P99 ms")
-		log "  steal over $STEAL_MAX % in this pair ($gh_steal %, $R_STEAL %): measuring it again"
-		drop_last gatehouse_half
-		drop_last nginx_half
+		RETAKEN+=("round $round: steal ${steals[*]} % (${ids[*]}; over $STEAL_MAX %), p99 ${p99s[*]} ms")
+		log "  steal over $STEAL_MAX % in this set (${steals[*]} %): measuring it again"
+		for id in "${ids[@]}"; do drop_last "$id"; done
 	done
 }
 
@@ -683,11 +705,12 @@ report() {
 		echo
 		if [[ -n ${CPUU[gatehouse_half]:-} && -n ${CPUU[nginx_half]:-} ]]; then
 			local rate=${PACED[gatehouse_half]}
-			echo "CPU per request in the paced pair (µs from /proc/<pid>/stat over each paced run, warm-up included; medians), and how busy that made the servers' CPU at $rate/s:"
+			echo "CPU per request in the paced set (µs from /proc/<pid>/stat over each paced run, warm-up included; medians), and how busy that made the servers' CPU at $rate/s:"
 			echo
 			echo "| paced row | proxy user | proxy system | origin | proxy + origin busy |"
 			echo "|---|---:|---:|---:|---:|"
-			for id in gatehouse_half nginx_half; do
+			for id in gatehouse_half ceiling_half nginx_half; do
+				[[ -n ${CPUU[$id]:-} ]] || continue
 				awk -v l="${LABEL[$id]}" -v u="${CPUU[$id]}" -v s="${CPUS[$id]}" -v o="${CPUO[$id]}" -v r="$rate" \
 					'BEGIN { printf "| %s | %s | %s | %s | %.0f %% |\n", l, u, s, o, (u + s + o) * r / 1e4 }'
 			done
@@ -714,6 +737,14 @@ report() {
 		if [[ -n ${P99[gatehouse_half]:-} && -n ${P99[nginx_half]:-} ]]; then
 			check "#3 p99 ms at half peak: gatehouse vs nginx + 1 ms" "${P99[gatehouse_half]}" "<=" \
 				"$(awk -v n="${P99[nginx_half]}" 'BEGIN { printf "%.2f", n + 1 }')"
+			# Not a target: whether the Go floor itself (no gateway work at
+			# all) held the same line in the same minutes — when it did not,
+			# the host's noise, not Gatehouse's pipeline, set the tail
+			# (bench/README, "The Go floor's tail").
+			if [[ -n ${P99[ceiling_half]:-} ]]; then
+				check "(reference) p99 ms at the same rate: Go floor vs nginx + 1 ms" "${P99[ceiling_half]}" "<=" \
+					"$(awk -v n="${P99[nginx_half]}" 'BEGIN { printf "%.2f", n + 1 }')"
+			fi
 		fi
 		if [[ -n $GH_CALLLOG ]]; then
 			# Spec §6: nothing lost at benchmark load; a quarter of the queue
@@ -767,13 +798,14 @@ main() {
 	# interleave, and an idle server costs the others nothing measurable.
 	start_upstream
 	if want_row bare; then start_bare; fi
+	if want_row ceiling; then start_ceiling; fi
 	if want_gatehouse; then start_gatehouse; fi
 	if want_row quiet; then start_quiet_gatehouse; fi
 	if want_row nginx; then start_nginx; fi
 	if want_row caddy; then start_caddy; fi
 
 	local round row peak_rows=()
-	for row in direct bare gatehouse quiet garbage unknown jwt policy sig nginx caddy; do
+	for row in direct bare ceiling gatehouse quiet garbage unknown jwt policy sig nginx caddy; do
 		if want_row "$row"; then
 			# "sig" is two rows: sigload with the API key, then signing.
 			[[ $row == sig ]] && peak_rows+=(sigkey)
