@@ -2,11 +2,11 @@ package sqlite
 
 import (
 	"fmt"
-	"strconv"
 	"testing"
 	"time"
 
 	"gatehouse/internal/domain"
+	"gatehouse/internal/reqid"
 	"gatehouse/internal/store"
 	"gatehouse/internal/testenv"
 )
@@ -71,12 +71,13 @@ func benchInsert(b *testing.B, gen func(n, offset int) []domain.Call) {
 	for i := 0; b.Loop(); i++ {
 		// Re-inserting a batch hits the request-id conflict path; keep ids
 		// fresh and times moving forward, as the gateway's are, by
-		// rewriting them in place.
+		// rewriting them in place. The ids are the gateway's: ULIDs of
+		// the record's time (reqid.New), ordered by millisecond and random
+		// within one, as a busy gateway's batches are.
 		calls := batches[i%len(batches)]
-		prefix := "01JB" + strconv.Itoa(i) + "_"
 		for j := range calls {
-			calls[j].RequestID = prefix + strconv.Itoa(j)
 			calls[j].Time = t0.Add(time.Duration(i*batch+j) * time.Microsecond)
+			calls[j].RequestID = reqid.New(calls[j].Time)
 		}
 		if err := s.InsertCalls(b.Context(), calls); err != nil {
 			b.Fatal(err)
