@@ -118,9 +118,17 @@ func (s *Store) insertBlock(ctx context.Context, tx *sql.Tx, calls []domain.Call
 	// statement over a JSON array bound as one parameter and expanded by
 	// json_each (one bind instead of two per record: the driver's
 	// per-argument work was half the cost). Between chunks the writer
-	// yields: pure-Go SQLite makes no system call while it works, so on a
-	// single P (GOMAXPROCS=1, one CPU) requests would otherwise wait for the
-	// whole batch (~1 ms at 512 records) instead of one chunk.
+	// yields, which lets goroutines that are already runnable go first.
+	// It does not let in a request whose socket became readable meanwhile:
+	// on a single P (GOMAXPROCS=1, one CPU) the scheduler takes the yielded
+	// writer from the run queue before it polls the network
+	// (runtime.findRunnable), so such a request waits until the writer
+	// blocks at the commit, most of a 512-record batch's ~1.7 ms of CPU
+	// later (BenchmarkInsertCalls512). A sleeping yield that does let the
+	// network in was measured and not taken: it splits the writer's
+	// stretches, but p99 at half the peak did not move in eight alternated
+	// pairs, and it costs CPU per record (bench/README, "The Go floor's
+	// tail, and the call log's").
 	var n int64
 	for start := 0; start < len(calls); start += idsPerStmt {
 		chunk := calls[start:min(start+idsPerStmt, len(calls))]
