@@ -17,11 +17,11 @@
 #                                     Gatehouse and nginx at the same offered rate
 #                                     (open loop: bench/cmd/paced), and the Go
 #                                     floor (row "ceiling") between them
-#   STEAL_MAX=2 RETAKES=2             a half-rate pair (Gatehouse, then nginx) in
-#                                     which either run lost more than STEAL_MAX %
+#   STEAL_MAX=2 RETAKES=2             a half-rate set (Gatehouse, the floor, nginx)
+#                                     in which any run lost more than STEAL_MAX %
 #                                     of the CPU to other guests is measured again,
 #                                     up to RETAKES times per round; every retaken
-#                                     pair is listed in the report
+#                                     set is listed in the report
 #   ROWS="direct bare ceiling gatehouse quiet garbage unknown jwt sig policy nginx caddy"
 #                                     subset to run ("sig" is two rows: the
 #                                     signed requests and the same generator
@@ -604,7 +604,7 @@ half_pair() {
 			measure "$id" "$round" "$rate"
 			steals+=("$R_STEAL") p99s+=("$R_P99")
 		done
-		if ((try >= RETAKES)) || awk -v m="$STEAL_MAX" 'BEGIN { for (i = 1; i < ARGC; i++) if (ARGV[i] > m) exit 1 }' "${steals[@]}"; then
+		if ((try >= RETAKES)) || awk -v m="$STEAL_MAX" 'BEGIN { for (i = 1; i < ARGC; i++) if (ARGV[i] + 0 > m + 0) exit 1 }' "${steals[@]}"; then
 			return
 		fi
 		RETAKEN+=("round $round: steal ${steals[*]} % (${ids[*]}; over $STEAL_MAX %), p99 ${p99s[*]} ms")
@@ -740,7 +740,7 @@ report() {
 			# Not a target: whether the Go floor itself (no gateway work at
 			# all) held the same line in the same minutes — when it did not,
 			# the host's noise, not Gatehouse's pipeline, set the tail
-			# (bench/README, "The Go floor's tail").
+			# (bench/README, "The Go floor's tail, and the call log's").
 			if [[ -n ${P99[ceiling_half]:-} ]]; then
 				check "(reference) p99 ms at the same rate: Go floor vs nginx + 1 ms" "${P99[ceiling_half]}" "<=" \
 					"$(awk -v n="${P99[nginx_half]}" 'BEGIN { printf "%.2f", n + 1 }')"
@@ -770,7 +770,7 @@ report() {
 		fi
 		if ((${#RETAKEN[@]})); then
 			echo
-			echo "Half-rate pairs measured again (either run lost more than $STEAL_MAX % of the CPU to other guests; their samples are not in the table):"
+			echo "Half-rate sets measured again (a run lost more than $STEAL_MAX % of the CPU to other guests; their samples are not in the table):"
 			echo
 			printf -- '- %s\n' "${RETAKEN[@]}"
 		fi
