@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"gatehouse/internal/clock"
+	"gatehouse/internal/diskwait"
 	"gatehouse/internal/domain"
 )
 
@@ -192,11 +193,14 @@ type Writer struct {
 	pruned        atomic.Int64
 	lastPrune     atomic.Int64
 
-	flushReq  chan chan error
-	stop      chan struct{} // closed by Close: drain and exit
-	done      chan struct{} // closed by the writer goroutine on exit
-	ctx       context.Context
-	cancel    context.CancelFunc // aborts inserts and retention when Close gives up
+	flushReq chan chan error
+	stop     chan struct{} // closed by Close: drain and exit
+	done     chan struct{} // closed by the writer goroutine on exit
+	ctx      context.Context
+	cancel   context.CancelFunc // aborts inserts and retention when Close gives up
+	// paced is ctx marked for pacing (diskwait.WithPacing): a batch
+	// written while the writer keeps up goes to the sink with it.
+	paced     context.Context
 	closeOnce sync.Once
 	bg        sync.WaitGroup // retention loop
 
@@ -223,6 +227,7 @@ func New(sink Sink, opts Options) *Writer {
 		done:     make(chan struct{}),
 		ctx:      ctx,
 		cancel:   cancel,
+		paced:    diskwait.WithPacing(ctx),
 		batch:    make([]domain.Call, 0, opts.BatchSize),
 	}
 	go w.run()
@@ -383,7 +388,10 @@ func (w *Writer) writeQueued(all bool) {
 		if n == 0 {
 			return
 		}
-		w.write(w.batch)
+		// Paced while the writer keeps up: less than a batch waits behind
+		// this one. Behind, or draining for Flush and Close, it writes flat
+		// out (diskwait's pacing: at most a third of a lone P).
+		w.write(w.batch, !all && w.q.len() < w.opts.BatchSize)
 		clear(w.batch) // drop references to the written records
 		if n < w.opts.BatchSize && !all {
 			return
@@ -391,9 +399,14 @@ func (w *Writer) writeQueued(all bool) {
 	}
 }
 
-// write inserts one batch, retrying with backoff. The queue keeps accepting
+// write inserts one batch, retrying with backoff, paced if paced (the sink
+// sees a context marked by diskwait.WithPacing). The queue keeps accepting
 // meanwhile; its bound then applies and refusals are counted.
-func (w *Writer) write(batch []domain.Call) {
+func (w *Writer) write(batch []domain.Call, paced bool) {
+	ctx := w.ctx
+	if paced {
+		ctx = w.paced
+	}
 	n := int64(len(batch))
 	w.inflight.Store(n)
 	defer w.inflight.Store(0)
@@ -403,7 +416,7 @@ func (w *Writer) write(batch []domain.Call) {
 			w.giveUp(n, w.ctx.Err(), "call log: records abandoned at shutdown")
 			return
 		}
-		err := w.sink.InsertCalls(w.ctx, batch)
+		err := w.sink.InsertCalls(ctx, batch)
 		if err == nil {
 			w.written.Add(n)
 			w.lastFlush.Store(w.opts.Clock.Now().UnixNano())

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"gatehouse/internal/clock"
+	"gatehouse/internal/diskwait"
 	"gatehouse/internal/domain"
 	"gatehouse/internal/reqid"
 	"gatehouse/internal/store"
@@ -607,5 +608,115 @@ func TestOptionsDefaults(t *testing.T) {
 				t.Fatalf("withDefaults() = %+v", got)
 			}
 		})
+	}
+}
+
+// paceSink records, for every insert, whether the writer asked for pacing
+// (diskwait.Paced) and how many records waited behind the batch; its first
+// insert waits for release, so a backlog can build up behind it. The
+// records land in the real store.
+type paceSink struct {
+	Sink
+	w       *Writer
+	entered chan struct{}
+	release chan struct{}
+	mu      sync.Mutex
+	inserts []paceSeen
+}
+
+type paceSeen struct {
+	paced        bool
+	size, behind int
+}
+
+func (p *paceSink) InsertCalls(ctx context.Context, calls []domain.Call) error {
+	p.mu.Lock()
+	first := len(p.inserts) == 0
+	p.inserts = append(p.inserts, paceSeen{
+		paced:  diskwait.Paced(ctx),
+		size:   len(calls),
+		behind: p.w.Stats().Queued - len(calls),
+	})
+	p.mu.Unlock()
+	if first {
+		close(p.entered)
+		<-p.release
+	}
+	return p.Sink.InsertCalls(ctx, calls)
+}
+
+func TestWriterPacesOnlyWhileItKeepsUp(t *testing.T) {
+	const batch = 4096 // a producer wakes the writer at batch/stripes: far above the 3 records of Flush below
+	st := openStore(t)
+	sink := &paceSink{Sink: st, entered: make(chan struct{}), release: make(chan struct{})}
+	w := New(sink, Options{BatchSize: batch, QueueSize: 4 * batch, FlushInterval: time.Hour})
+	sink.w = w
+	record := func(from, n int) {
+		t.Helper()
+		for i := from; i < from+n; i++ {
+			c := newCall(t0, i)
+			if !w.Record(&c) {
+				t.Fatalf("record %d refused", i)
+			}
+		}
+	}
+
+	// A full batch wakes the writer, whose first insert then waits while
+	// two batches and a bit more queue up behind it.
+	record(0, batch)
+	select {
+	case <-sink.entered:
+	case <-time.After(wait):
+		t.Fatal("writer never called the sink")
+	}
+	record(batch, 2*batch+100)
+	close(sink.release)
+	deadline := time.Now().Add(wait)
+	for w.Stats().Written < int64(3*batch+100) {
+		if time.Now().After(deadline) {
+			t.Fatalf("backlog not written: %+v", w.Stats())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// Three records and Flush: written at once, not paced.
+	record(3*batch+100, 3)
+	if err := w.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	closeWriter(t, w)
+
+	sink.mu.Lock()
+	got := sink.inserts
+	sink.mu.Unlock()
+	// The writer paces a batch exactly when less than a batch waits
+	// behind it (the first one may have started before the last of its
+	// batch was recorded; then both counts are small), and writes Flush's
+	// records flat out. The backlog makes both kinds appear.
+	if len(got) < 3 {
+		t.Fatalf("inserts %+v: want the first batch, the backlog and Flush's", got)
+	}
+	var paced, flat, total int
+	for i, in := range got[:len(got)-1] {
+		total += in.size
+		if want := in.behind < batch; in.paced != want {
+			t.Errorf("insert %d of %d records with %d behind: paced %v, want %v", i, in.size, in.behind, in.paced, want)
+		}
+		if in.paced {
+			paced++
+		} else {
+			flat++
+		}
+	}
+	if paced == 0 || flat == 0 {
+		t.Errorf("inserts %+v: want both paced and unpaced batches before Flush", got)
+	}
+	if last := got[len(got)-1]; last.paced || last.size != 3 {
+		t.Errorf("Flush's insert %+v, want 3 records, not paced", last)
+	}
+	if total += 3; total != 3*batch+103 {
+		t.Errorf("inserts carried %d records, want %d", total, 3*batch+103)
+	}
+	if n := len(storedCalls(t, st)); n != 3*batch+103 {
+		t.Errorf("store holds %d calls, want %d", n, 3*batch+103)
 	}
 }

@@ -7,12 +7,12 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"gatehouse/internal/diskwait"
 	"gatehouse/internal/domain"
 	"gatehouse/internal/store"
 )
@@ -110,6 +110,7 @@ func (s *Store) insertBlock(ctx context.Context, tx *sql.Tx, calls []domain.Call
 		wk.keep = wk.keep[:0]
 		s.blockWork.Put(wk)
 	}()
+	pace := diskwait.StartPacer(ctx)
 	var id int64
 	if err := tx.StmtContext(ctx, s.nextBlockID).QueryRowContext(ctx).Scan(&id); err != nil {
 		return fmt.Errorf("sqlite: insert calls: next block: %w", err)
@@ -118,17 +119,11 @@ func (s *Store) insertBlock(ctx context.Context, tx *sql.Tx, calls []domain.Call
 	// statement over a JSON array bound as one parameter and expanded by
 	// json_each (one bind instead of two per record: the driver's
 	// per-argument work was half the cost). Between chunks the writer
-	// yields, which lets goroutines that are already runnable go first.
-	// It does not let in a request whose socket became readable meanwhile:
-	// on a single P (GOMAXPROCS=1, one CPU) the scheduler takes the yielded
-	// writer from the run queue before it polls the network
-	// (runtime.findRunnable), so such a request waits until the writer
-	// blocks at the commit, most of a 512-record batch's ~1.7 ms of CPU
-	// later (BenchmarkInsertCalls512). A sleeping yield that does let the
-	// network in was measured and not taken: it splits the writer's
-	// stretches, but p99 at half the peak did not move in eight alternated
-	// pairs, and it costs CPU per record (bench/README, "The Go floor's
-	// tail, and the call log's").
+	// pauses (diskwait.Pacer): pure-Go SQLite makes no system call while it
+	// works, so on a single P (GOMAXPROCS=1, one CPU) requests would
+	// otherwise wait behind the whole batch (~1.7 ms of CPU at 512 records,
+	// BenchmarkInsertCalls512); paced, the writer takes at most a third of
+	// the P while it keeps up.
 	var n int64
 	for start := 0; start < len(calls); start += idsPerStmt {
 		chunk := calls[start:min(start+idsPerStmt, len(calls))]
@@ -141,7 +136,7 @@ func (s *Store) insertBlock(ctx context.Context, tx *sql.Tx, calls []domain.Call
 		}
 		wk.ids = append(wk.ids, ']')
 		if start > 0 {
-			runtime.Gosched()
+			pace.Pause()
 		}
 		res, err := tx.StmtContext(ctx, s.insertIDs).ExecContext(ctx, id, wk.ids)
 		if err != nil {
@@ -153,7 +148,7 @@ func (s *Store) insertBlock(ctx context.Context, tx *sql.Tx, calls []domain.Call
 		}
 		n += m
 	}
-	runtime.Gosched()
+	pace.Pause()
 	if n == int64(len(calls)) {
 		for i := range calls {
 			wk.keep = append(wk.keep, &calls[i])
@@ -181,7 +176,7 @@ func (s *Store) insertBlock(ctx context.Context, tx *sql.Tx, calls []domain.Call
 	if len(wk.keep) == 0 {
 		return nil
 	}
-	return putBlock(ctx, tx.StmtContext(ctx, s.insertBlk), &wk.enc, id, wk.keep)
+	return putBlock(ctx, tx.StmtContext(ctx, s.insertBlk), &wk.enc, id, wk.keep, &pace)
 }
 
 // nextBlockIDSQL and insertBlockSQL are the call-log writer's per-batch
@@ -194,13 +189,17 @@ const (
 )
 
 // putBlock encodes calls and writes them as block id with stmt
-// (insertBlockSQL or replaceBlockSQL, prepared in the transaction).
-func putBlock(ctx context.Context, stmt *sql.Stmt, e *blockEncoder, id int64, calls []*domain.Call) error {
+// (insertBlockSQL or replaceBlockSQL, prepared in the transaction); pace,
+// if not nil, pauses between the two.
+func putBlock(ctx context.Context, stmt *sql.Stmt, e *blockEncoder, id int64, calls []*domain.Call, pace *diskwait.Pacer) error {
 	data, err := e.encode(calls)
 	if err != nil {
 		return err
 	}
 	sum := summarize(calls)
+	if pace != nil {
+		pace.Pause()
+	}
 	if _, err := stmt.ExecContext(ctx, sum.tsMin, sum.tsMax, len(calls), sum.consumers, sum.codes, sum.routes, sum.tenants, data, id); err != nil {
 		return fmt.Errorf("sqlite: insert calls: block %d: %w", id, err)
 	}
@@ -451,7 +450,7 @@ func (s *Store) deleteBlocksBefore(ctx context.Context, cut int64) (removed int6
 		if len(keep) == 0 {
 			_, err = tx.ExecContext(ctx, `DELETE FROM call_blocks WHERE id = ?`, b.id)
 		} else {
-			err = putBlock(ctx, tx.StmtContext(ctx, s.replaceBlk), &e, b.id, keep)
+			err = putBlock(ctx, tx.StmtContext(ctx, s.replaceBlk), &e, b.id, keep, nil)
 		}
 		if err != nil {
 			return 0, false, fmt.Errorf("sqlite: delete calls: block %d: %w", b.id, err)
