@@ -27,6 +27,14 @@
 // BenchmarkWriterSQLite). Above it the queue absorbs up to QueueSize
 // records of excess (65536: ~1.6 s of a load 40k records/s over the store's
 // rate), then refuses and counts.
+//
+// Pacing: on a process with one P, a batch written while the writer keeps
+// up (less than a batch waiting behind it) goes to the sink with a context
+// marked by diskwait.WithPacing, and the embedded store then sleeps twice
+// each stretch of its SQLite work: requests keep two thirds of the P
+// instead of queueing behind the whole batch (p99 at half the peak: see
+// diskwait.Pacer). A writer that falls behind, and Flush and Close, write
+// flat out.
 package calllog
 
 import (

@@ -613,15 +613,19 @@ func TestOptionsDefaults(t *testing.T) {
 
 // paceSink records, for every insert, whether the writer asked for pacing
 // (diskwait.Paced) and how many records waited behind the batch; its first
-// insert waits for release, so a backlog can build up behind it. The
-// records land in the real store.
+// insert waits for release, so a backlog can build up behind it, and
+// reached is closed once target records have come through. The records
+// land in the real store.
 type paceSink struct {
 	Sink
 	w       *Writer
 	entered chan struct{}
 	release chan struct{}
+	target  int
+	reached chan struct{}
 	mu      sync.Mutex
 	inserts []paceSeen
+	total   int
 }
 
 type paceSeen struct {
@@ -642,13 +646,22 @@ func (p *paceSink) InsertCalls(ctx context.Context, calls []domain.Call) error {
 		close(p.entered)
 		<-p.release
 	}
-	return p.Sink.InsertCalls(ctx, calls)
+	err := p.Sink.InsertCalls(ctx, calls)
+	p.mu.Lock()
+	before := p.total
+	p.total += len(calls)
+	if before < p.target && p.total >= p.target {
+		close(p.reached)
+	}
+	p.mu.Unlock()
+	return err
 }
 
 func TestWriterPacesOnlyWhileItKeepsUp(t *testing.T) {
 	const batch = 4096 // a producer wakes the writer at batch/stripes: far above the 3 records of Flush below
 	st := openStore(t)
-	sink := &paceSink{Sink: st, entered: make(chan struct{}), release: make(chan struct{})}
+	sink := &paceSink{Sink: st, entered: make(chan struct{}), release: make(chan struct{}),
+		target: 3*batch + 100, reached: make(chan struct{})}
 	w := New(sink, Options{BatchSize: batch, QueueSize: 4 * batch, FlushInterval: time.Hour})
 	sink.w = w
 	record := func(from, n int) {
@@ -671,12 +684,10 @@ func TestWriterPacesOnlyWhileItKeepsUp(t *testing.T) {
 	}
 	record(batch, 2*batch+100)
 	close(sink.release)
-	deadline := time.Now().Add(wait)
-	for w.Stats().Written < int64(3*batch+100) {
-		if time.Now().After(deadline) {
-			t.Fatalf("backlog not written: %+v", w.Stats())
-		}
-		time.Sleep(time.Millisecond)
+	select {
+	case <-sink.reached:
+	case <-time.After(wait):
+		t.Fatalf("backlog not written: %+v", w.Stats())
 	}
 	// Three records and Flush: written at once, not paced.
 	record(3*batch+100, 3)
