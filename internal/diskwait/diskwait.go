@@ -41,6 +41,8 @@
 // commit) tripled p99 under a garbage-key flood, 11 → 34 ms, the GC's
 // mark-termination stop taking 4.0 ms instead of 0.07 (bench/README, "A
 // calm host, and why the call log's batches stay off the nice-10 thread").
+// The packing is paced instead (Pacer, pace.go): on the request P, in
+// stretches with pauses twice as long between them.
 //
 // GOMAXPROCS is the process's, so the count of callers inside Do is too:
 // the one package-level variable, guarded by its mutex, mirrors the
