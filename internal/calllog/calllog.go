@@ -201,14 +201,12 @@ type Writer struct {
 	pruned        atomic.Int64
 	lastPrune     atomic.Int64
 
-	flushReq chan chan error
-	stop     chan struct{} // closed by Close: drain and exit
-	done     chan struct{} // closed by the writer goroutine on exit
-	ctx      context.Context
-	cancel   context.CancelFunc // aborts inserts and retention when Close gives up
-	// paced is ctx marked for pacing (diskwait.WithPacing): a batch
-	// written while the writer keeps up goes to the sink with it.
-	paced     context.Context
+	flushReq  chan chan error
+	stop      chan struct{} // closed by Close: drain and exit
+	done      chan struct{} // closed by the writer goroutine on exit
+	ctx       context.Context
+	cancel    context.CancelFunc // aborts inserts and retention when Close gives up
+	paced     context.Context    // ctx marked by diskwait.WithPacing, for batches written while the writer keeps up
 	closeOnce sync.Once
 	bg        sync.WaitGroup // retention loop
 

@@ -15,7 +15,8 @@ import (
 // yield between its statements does not help: runtime.Gosched takes the
 // yielded goroutine from the run queue before the scheduler polls the
 // network (runtime.findRunnable), and a sleep as short as a statement gives
-// it the P back first (its timer puts it next in line) — either way the
+// it the P back first (as read from the runtime, not measured apart: its
+// timer puts it next in line) — either way the
 // writer takes nearly all of the P until the batch is done, and requests
 // that arrive meanwhile queue behind it. Paced, the writer sleeps twice as
 // long as it last computed, so it takes at most a third of the P while

@@ -13,6 +13,7 @@ func spin(d time.Duration) {
 	for start := time.Now(); time.Since(start) < d; {
 	}
 }
+
 func TestPacerPauses(t *testing.T) {
 	for _, tc := range []struct {
 		desc   string
