@@ -154,15 +154,18 @@ func leave() {
 	}
 	procs.prev = 0
 	// runtime.GOMAXPROCS(n) also turns off the runtime's own updates of
-	// the count (from the CPU affinity and cgroup limits). When the
-	// count before was the runtime's default, give the runtime its
-	// default back instead, updates included; an explicit value (the
-	// environment variable, or a call of someone else's) is set again.
+	// the count (from the CPU affinity and cgroup limits). Unless the
+	// GOMAXPROCS environment variable chose the count, give the runtime
+	// its default back, updates included — even when the default is no
+	// longer prev: the process was given more CPUs meanwhile, and setting
+	// prev again would keep it on one P for good (the runtime updates the
+	// count about once a second; a commit comes more often). A count set
+	// by a call of runtime.GOMAXPROCS elsewhere in the process is not
+	// kept: Gatehouse makes none, and the environment variable is the way
+	// to fix the count.
 	if !procs.setByEnv {
 		runtime.SetDefaultGOMAXPROCS()
-		if runtime.GOMAXPROCS(0) == prev {
-			return
-		}
+		return
 	}
 	runtime.GOMAXPROCS(prev)
 }

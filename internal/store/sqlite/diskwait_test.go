@@ -47,6 +47,9 @@ func TestWritesCommitWithASpareP(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
+			// One P fixed by the environment, as an operator would (Do
+			// gives the default back otherwise: two Ps on this machine).
+			t.Setenv("GOMAXPROCS", "1")
 			runtime.GOMAXPROCS(1)
 			t.Cleanup(runtime.SetDefaultGOMAXPROCS)
 			var buf bytes.Buffer
