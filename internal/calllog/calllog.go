@@ -399,6 +399,10 @@ func (w *Writer) writeQueued(all bool) {
 		// out (diskwait's pacing: at most a third of a lone P).
 		w.write(w.batch, !all && w.q.len() < w.opts.BatchSize)
 		clear(w.batch) // drop references to the written records
+		// Here too, not only on the idle tick: while the load outruns the
+		// store, or the store is down, every drain finds a full batch and
+		// the writer would not see a tick until it ends (rate-limited).
+		w.logDrops()
 		if n < w.opts.BatchSize && !all {
 			return
 		}

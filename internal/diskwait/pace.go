@@ -53,27 +53,45 @@ func Paced(ctx context.Context) bool {
 // between its stretches.
 type Pacer struct {
 	on    bool
-	since time.Time // when the current stretch began
-	// now and sleep are time.Now and time.Sleep; tests set a clock and
-	// record the pauses instead.
+	done  <-chan struct{} // the run's context's: a pause ends with it
+	since time.Time       // when the current stretch began
+	// now and sleep are time.Now and sleepUntilDone; tests set a clock
+	// and record the pauses instead.
 	now   func() time.Time
-	sleep func(time.Duration)
+	sleep func(d time.Duration, done <-chan struct{})
 }
 
 // StartPacer starts timing a run of computing; it paces if ctx was marked
-// by WithPacing and the process has one P.
+// by WithPacing and the process has one P. A pause ends early when ctx
+// does, so a shutdown does not wait for the writer's sleeps.
 func StartPacer(ctx context.Context) Pacer {
-	return Pacer{on: Paced(ctx) && runtime.GOMAXPROCS(0) == 1, since: time.Now(), now: time.Now, sleep: time.Sleep}
+	return Pacer{on: Paced(ctx) && runtime.GOMAXPROCS(0) == 1, done: ctx.Done(), since: time.Now(),
+		now: time.Now, sleep: sleepUntilDone}
 }
 
 // Pause ends a stretch: paced, it sleeps paceRatio times the stretch's
-// length; otherwise it yields (runtime.Gosched), which lets goroutines
-// that are already runnable go first.
+// length (or until the context ends); otherwise it yields
+// (runtime.Gosched), which lets goroutines that are already runnable go
+// first.
 func (p *Pacer) Pause() {
 	if !p.on {
 		runtime.Gosched()
 		return
 	}
-	p.sleep(paceRatio * p.now().Sub(p.since))
+	p.sleep(paceRatio*p.now().Sub(p.since), p.done)
 	p.since = p.now()
+}
+
+// sleepUntilDone sleeps for d or until done is closed (a nil done never
+// is).
+func sleepUntilDone(d time.Duration, done <-chan struct{}) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-done:
+	}
 }

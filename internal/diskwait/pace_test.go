@@ -35,7 +35,7 @@ func TestPacerPauses(t *testing.T) {
 			clock := p.since
 			p.now = func() time.Time { return clock }
 			var slept []time.Duration
-			p.sleep = func(d time.Duration) {
+			p.sleep = func(d time.Duration, _ <-chan struct{}) {
 				slept = append(slept, d)
 				clock = clock.Add(d) // the sleep itself is not computing
 			}
@@ -66,6 +66,20 @@ func TestPacerSleepsForReal(t *testing.T) {
 	p.Pause()
 	if got := time.Since(start); got < 4*time.Millisecond {
 		t.Errorf("pause lasted %v, want at least 4ms", got)
+	}
+}
+
+// TestPacerPauseEndsWithItsContext: a shutdown does not wait out a pause.
+func TestPacerPauseEndsWithItsContext(t *testing.T) {
+	withProcs(t, 1)
+	ctx, cancel := context.WithCancel(WithPacing(context.Background()))
+	p := StartPacer(ctx)
+	p.since = p.since.Add(-time.Hour) // a stretch whose pause would last two hours
+	cancel()
+	start := time.Now()
+	p.Pause()
+	if got := time.Since(start); got > time.Second {
+		t.Errorf("a pause after the context ended lasted %v", got)
 	}
 }
 
