@@ -14,11 +14,11 @@ type scrapeCollector struct {
 	o     Options
 	clock clock.Clock
 
-	queueDepth, written, dropped *prometheus.Desc
-	snapVersion, snapAge         *prometheus.Desc
-	upHealthy, upFailures        *prometheus.Desc
-	cacheHits, cacheMisses       *prometheus.Desc
-	jwksOK, jwksAge              *prometheus.Desc
+	queueDepth, written, dropped, failed *prometheus.Desc
+	snapVersion, snapAge                 *prometheus.Desc
+	upHealthy, upFailures                *prometheus.Desc
+	cacheHits, cacheMisses               *prometheus.Desc
+	jwksOK, jwksAge                      *prometheus.Desc
 }
 
 func newScrapeCollector(o Options) *scrapeCollector {
@@ -32,6 +32,7 @@ func newScrapeCollector(o Options) *scrapeCollector {
 		queueDepth: d("call_log_queue_depth", "Call records accepted and not yet written (queue plus the batch being inserted)."),
 		written:    d("call_log_written_total", "Call records committed to the store."),
 		dropped:    d("call_log_dropped_total", "Call records refused because the queue was full or the writer closed: loss under overload, counted."),
+		failed:     d("call_log_failed_total", "Call records accepted and then lost: the store refused them through every retry, or shutdown abandoned them. Loss counted."),
 
 		snapVersion: d("snapshot_version", "Store version of the configuration snapshot the proxy is serving."),
 		snapAge:     d("snapshot_age_seconds", "Seconds since the serving snapshot was built."),
@@ -54,6 +55,7 @@ func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- c.queueDepth
 		ch <- c.written
 		ch <- c.dropped
+		ch <- c.failed
 	}
 	if c.o.Snapshot != nil {
 		ch <- c.snapVersion
@@ -78,10 +80,11 @@ func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
 // whole family.
 func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	if c.o.CallLog != nil {
-		queued, written, dropped := c.o.CallLog()
-		ch <- prometheus.MustNewConstMetric(c.queueDepth, prometheus.GaugeValue, float64(queued))
-		ch <- prometheus.MustNewConstMetric(c.written, prometheus.CounterValue, float64(written))
-		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(dropped))
+		st := c.o.CallLog()
+		ch <- prometheus.MustNewConstMetric(c.queueDepth, prometheus.GaugeValue, float64(st.Queued))
+		ch <- prometheus.MustNewConstMetric(c.written, prometheus.CounterValue, float64(st.Written))
+		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(st.Dropped))
+		ch <- prometheus.MustNewConstMetric(c.failed, prometheus.CounterValue, float64(st.Failed))
 	}
 	if c.o.Snapshot != nil {
 		if version, builtAt := c.o.Snapshot(); !builtAt.IsZero() {

@@ -23,6 +23,7 @@
 //	gatehouse_call_log_queue_depth             gauge      -                          Options.CallLog
 //	gatehouse_call_log_written_total           counter    -                          Options.CallLog
 //	gatehouse_call_log_dropped_total           counter    -                          Options.CallLog
+//	gatehouse_call_log_failed_total            counter    -                          Options.CallLog
 //	gatehouse_snapshot_version                 gauge      -                          Options.Snapshot
 //	gatehouse_snapshot_age_seconds             gauge      -                          Options.Snapshot, Options.Clock
 //	gatehouse_upstream_healthy                 gauge      service, target            Options.Upstreams
@@ -141,13 +142,21 @@ type KeySetStat struct {
 	Failing bool
 }
 
+// CallLogStat is the call log's state at a scrape.
+type CallLogStat struct {
+	Queued  int   // accepted and not yet written
+	Written int64 // committed to the store
+	Dropped int64 // refused: queue full or writer closed
+	Failed  int64 // accepted, then given up after the store refused them through every retry, or abandoned at shutdown
+}
+
 // Options configure a Metrics. Every func is optional and is called at
 // scrape time, on the scraping goroutine: it must be safe for concurrent
 // use and cheap (no store query).
 type Options struct {
-	// CallLog reports the call log's queue depth and cumulative written
-	// and dropped records (calllog.Writer.Stats).
-	CallLog func() (queued int, written, dropped int64)
+	// CallLog reports the call log's queue depth and its cumulative
+	// counts (calllog.Writer.Stats).
+	CallLog func() CallLogStat
 	// Snapshot reports the current snapshot's version and build time
 	// (zero builtAt: no snapshot yet; the series are then omitted).
 	Snapshot func() (version int64, builtAt time.Time)

@@ -269,6 +269,7 @@ type source struct {
 	queued    int
 	written   int64
 	dropped   int64
+	failed    int64
 	version   int64
 	builtAt   time.Time
 	targets   []TargetHealth
@@ -280,11 +281,11 @@ type source struct {
 func (s *source) options(clk clock.Clock) Options {
 	return Options{
 		Clock: clk,
-		CallLog: func() (int, int64, int64) {
+		CallLog: func() CallLogStat {
 			s.callsSeen.Add(1)
 			s.mu.Lock()
 			defer s.mu.Unlock()
-			return s.queued, s.written, s.dropped
+			return CallLogStat{Queued: s.queued, Written: s.written, Dropped: s.dropped, Failed: s.failed}
 		},
 		Snapshot: func() (int64, time.Time) {
 			s.callsSeen.Add(1)
@@ -341,6 +342,7 @@ func TestScrapeTimeCollectors(t *testing.T) {
 				{"gatehouse_call_log_queue_depth", map[string]float64{"": 0}},
 				{"gatehouse_call_log_written_total", map[string]float64{"": 0}},
 				{"gatehouse_call_log_dropped_total", map[string]float64{"": 0}},
+				{"gatehouse_call_log_failed_total", map[string]float64{"": 0}},
 				{"gatehouse_snapshot_version", map[string]float64{}},
 				{"gatehouse_snapshot_age_seconds", map[string]float64{}},
 				{"gatehouse_upstream_healthy", map[string]float64{}},
@@ -351,7 +353,7 @@ func TestScrapeTimeCollectors(t *testing.T) {
 		{
 			desc: "serving: values of the moment, duplicates listed once",
 			change: func() {
-				src.queued, src.written, src.dropped = 17, 1200, 3
+				src.queued, src.written, src.dropped, src.failed = 17, 1200, 3, 512
 				src.version, src.builtAt = 42, t0
 				clk.Advance(90 * time.Second)
 				src.targets = []TargetHealth{
@@ -371,6 +373,7 @@ func TestScrapeTimeCollectors(t *testing.T) {
 				{"gatehouse_call_log_queue_depth", map[string]float64{"": 17}},
 				{"gatehouse_call_log_written_total", map[string]float64{"": 1200}},
 				{"gatehouse_call_log_dropped_total", map[string]float64{"": 3}},
+				{"gatehouse_call_log_failed_total", map[string]float64{"": 512}},
 				{"gatehouse_snapshot_version", map[string]float64{"": 42}},
 				{"gatehouse_snapshot_age_seconds", map[string]float64{"": 90}},
 				{"gatehouse_upstream_healthy", map[string]float64{
@@ -438,7 +441,7 @@ func TestUnwiredSourcesExportNothing(t *testing.T) {
 	got := scrape(t, serve(t, New(Options{})))
 	for _, name := range []string{
 		"gatehouse_call_log_queue_depth", "gatehouse_call_log_written_total", "gatehouse_call_log_dropped_total",
-		"gatehouse_snapshot_version", "gatehouse_snapshot_age_seconds",
+		"gatehouse_call_log_failed_total", "gatehouse_snapshot_version", "gatehouse_snapshot_age_seconds",
 		"gatehouse_upstream_healthy", "gatehouse_upstream_consecutive_failures",
 		"gatehouse_cache_hits_total", "gatehouse_cache_misses_total",
 		"gatehouse_jwks_refresh_ok", "gatehouse_jwks_age_seconds",

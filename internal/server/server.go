@@ -375,9 +375,9 @@ func (s *Server) newMetrics() *metrics.Metrics {
 	return metrics.New(metrics.Options{
 		Clock:  s.opts.Clock,
 		Logger: s.opts.Logger,
-		CallLog: func() (int, int64, int64) {
+		CallLog: func() metrics.CallLogStat {
 			st := s.calls.Stats()
-			return st.Queued, st.Written, st.Dropped
+			return metrics.CallLogStat{Queued: st.Queued, Written: st.Written, Dropped: st.Dropped, Failed: st.FailedRecords}
 		},
 		Snapshot: func() (int64, time.Time) {
 			if snap := s.snaps.Load(); snap != nil {
