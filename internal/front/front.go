@@ -174,6 +174,10 @@ func (s *Server) init() {
 			KeepHijackedConns:             true,
 			DisableHeaderNamesNormalizing: false,
 			Logger:                        fastLogger{s.Log},
+			// fasthttp quotes the request's bytes in its parse errors by
+			// default — Authorization, cookies, body — and those reach the
+			// log (spec §5: secrets never appear in a log line).
+			SecureErrorLogMessage: true,
 			HeaderReceived: func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 				if h.ContentLength() > BufferBody || h.ContentLength() == -1 {
 					return fasthttp.RequestConfig{ReadTimeout: bodyReadTimeout}
@@ -300,11 +304,16 @@ func (s *Server) serveAgain(c net.Conn) {
 type fastLogger struct{ log *slog.Logger }
 
 // A connection the gateway closed on purpose (an aborted response) is not
-// worth a line.
+// worth a line. Whatever fasthttp quotes of the request after "contents:"
+// is cut, should a path other than its header errors (which
+// SecureErrorLogMessage covers) ever add it.
 func (l fastLogger) Printf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	if strings.Contains(msg, net.ErrClosed.Error()) {
 		return
+	}
+	if i := strings.Index(msg, "contents:"); i >= 0 {
+		msg = msg[:i] + "contents not logged"
 	}
 	l.log.Warn("proxy listener: " + msg)
 }

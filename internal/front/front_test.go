@@ -2,6 +2,7 @@ package front
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -562,4 +564,76 @@ func TestManyStreamsOnOneConnection(t *testing.T) {
 	if served < maxAgain || served > maxAgain+1 {
 		t.Errorf("%d streamed responses on one connection, want about %d before it closes", served, maxAgain)
 	}
+}
+
+// TestRefusedRequestsLogNoSecrets: a request the listener refuses before
+// any handler runs (a malformed head, smuggling probes) is logged without
+// its bytes — its Authorization, cookies and body never reach the log.
+func TestRefusedRequestsLogNoSecrets(t *testing.T) {
+	const secret = "gk_live_SECRETSECRETSECRET_notarealkey"
+	for _, tc := range []struct {
+		desc string
+		raw  string
+	}{
+		{"a space before a header's colon",
+			"GET /echo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + secret + "\r\nX-Sp : 1\r\n\r\n"},
+		{"the key in a cookie and in the body behind a broken header",
+			"POST /echo?key=" + secret + " HTTP/1.1\r\nHost: x\r\nCookie: session=" + secret + "\r\nContent-Length: 38\r\nX-Sp : 1\r\n\r\n" + secret},
+		{"two different Content-Lengths",
+			"POST /echo HTTP/1.1\r\nHost: x\r\nAuthorization: Basic " + secret + "\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nabcde"},
+		{"a header without a colon",
+			"GET /echo HTTP/1.1\r\nHost: x\r\nX-Api-Key: " + secret + "\r\nbroken\r\n\r\n"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			logs := syncBuffer{wrote: make(chan struct{}, 1)}
+			s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				t.Errorf("the handler ran for %s", r.URL)
+			}), Log: slog.New(slog.NewTextHandler(&logs, nil))}
+			addr := serve(t, s)
+			resp := rawExchange(t, addr, tc.raw, 1)[0]
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("status %d, want 400", resp.StatusCode)
+			}
+			// fasthttp logs once the connection's loop has ended, after
+			// the response: wait for the line.
+			out, timeout := logs.String(), time.After(5*time.Second)
+			for !strings.Contains(out, "proxy listener") {
+				select {
+				case <-logs.wrote:
+					out = logs.String()
+				case <-timeout:
+					t.Fatalf("the refusal was not logged at all (the check would prove nothing): %q", out)
+				}
+			}
+			if strings.Contains(out, secret) || strings.Contains(out, "SECRET") {
+				t.Errorf("the log holds the request's secret:\n%s", out)
+			}
+		})
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the listener's goroutines; wrote
+// receives after a write, if there is room.
+type syncBuffer struct {
+	mu    sync.Mutex
+	b     bytes.Buffer
+	wrote chan struct{}
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer func() {
+		select {
+		case s.wrote <- struct{}{}:
+		default:
+		}
+	}()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
