@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -228,6 +229,18 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, st *state, call
 	reqMethod, preflight := preflightMethod(r)
 	if preflight {
 		method = reqMethod
+	}
+	// A path that is canonical as sent but not once decoded (%2e%2e, %2e,
+	// %2f%2f; the literal forms never get here: the proxy router redirects
+	// them to the clean path) would be matched here as one path and read
+	// by an upstream that decodes and normalises (nginx, most frameworks)
+	// as another: "/pub/%2e%2e/secret" past /secret's authentication, or
+	// out of an upstream_path. RFC 3986 §6.2.2.2: %2E is ".". RawPath is
+	// set only when the path carries escapes, so plain paths skip this.
+	if r.URL.RawPath != "" && !CleanPath(r.URL.Path) {
+		t.Fail(stRoute, "path", "the path is not canonical once decoded: "+r.URL.Path)
+		return nil, &reason.Error{Code: reason.RequestPathAmbiguous,
+			Detail: "The path " + r.URL.RawPath + " reads as " + r.URL.Path + " once decoded, which is not the same path; send it in its plain form."}, false
 	}
 	route, allow := snap.Match(r.Host, r.URL.Path, method)
 	if route == nil {
@@ -794,4 +807,18 @@ func itoa(n int64) string {
 		b[i] = '-'
 	}
 	return string(b[i:])
+}
+
+// CleanPath reports whether p is an absolute path that ServeMux's
+// canonicalisation leaves as it is: no "//", "." or ".." segments (a
+// trailing slash is kept).
+func CleanPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	np := path.Clean(p)
+	if p[len(p)-1] == '/' && np != "/" {
+		return len(p) == len(np)+1 && strings.HasPrefix(p, np)
+	}
+	return np == p
 }

@@ -103,6 +103,7 @@ const (
 	UpstreamUnavailable    = "upstream.unavailable"
 	UpstreamTimeout        = "upstream.timeout"
 	RequestTooLarge        = "request.too_large"
+	RequestPathAmbiguous   = "request.path_ambiguous"
 	CORSOriginNotAllowed   = "cors.origin_not_allowed"
 	CORSMethodNotAllowed   = "cors.method_not_allowed"
 	CORSHeaderNotAllowed   = "cors.header_not_allowed"
@@ -225,6 +226,13 @@ var catalogue = []Entry{
 	{Code: RequestTooLarge, Status: 413, Title: "Request body too large", Bearer: "-",
 		Meaning: "The request body exceeds the route's max_body.",
 		Hint:    "Send a smaller body (the detail gives the limit)."},
+	{Code: RequestPathAmbiguous, Status: 400, Title: "Ambiguous request path", Bearer: "-",
+		Meaning: "The path holds percent-encoded dot-segments or slashes (%2e%2e, %2e, %2f%2f) that make it another path once decoded. " +
+			"Routes are matched on the decoded path, and a service that decodes and normalises paths itself could reach a resource " +
+			"the matched route does not cover, so the gateway forwards neither form. No credential was checked.",
+		Causes: []string{"A client library that percent-encodes '.' or '/' inside the path.",
+			"A path joined from pieces with an encoded '..' (or a path-traversal probe)."},
+		Hint: "Send the path in its plain form: resolve '.' and '..' segments and do not encode the '/' between segments as %2F."},
 	{Code: CORSOriginNotAllowed, Status: 403, Title: "CORS origin not allowed", Bearer: "-",
 		Meaning: "A browser page on another origin called this route (a preflight, or the request itself), and the page's Origin is not " +
 			"among the route's allowed origins — or the route allows no cross-origin calls at all. No credential was checked: " +

@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -579,24 +578,12 @@ type proxyRouter struct {
 
 func (p proxyRouter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodConnect {
-		if ep := r.URL.EscapedPath(); muxClean(ep) && !strings.HasPrefix(ep, gatehousePaths) {
+		if ep := r.URL.EscapedPath(); pipeline.CleanPath(ep) && !strings.HasPrefix(ep, gatehousePaths) {
 			p.pipe.ServeHTTP(w, r)
 			return
 		}
 	}
 	p.mux.ServeHTTP(w, r)
-}
-
-// muxClean reports whether ServeMux's cleanPath leaves p unchanged.
-func muxClean(p string) bool {
-	if p == "" || p[0] != '/' {
-		return false
-	}
-	np := path.Clean(p)
-	if p[len(p)-1] == '/' && np != "/" {
-		return len(p) == len(np)+1 && strings.HasPrefix(p, np)
-	}
-	return np == p
 }
 
 func (s *Server) adminHandler() http.Handler {
