@@ -197,7 +197,13 @@ func (p *Pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.reject(w, r, route, id, rerr, call)
 	}
 	call.LatencyMicros = p.o.Clock.Now().Sub(start).Microseconds()
-	if rerr != nil || call.Status >= 500 {
+	if aborted {
+		// The client saw the connection cut, not the status the upstream
+		// began with: the record says the upstream failed and keeps the
+		// trace step that says how.
+		call.Code = reason.UpstreamUnavailable
+	}
+	if rerr != nil || call.Status >= 500 || aborted {
 		call.Trace = st.trace.Steps()
 	}
 	if p.o.Calls != nil {

@@ -218,8 +218,10 @@ var catalogue = []Entry{
 		Hint:    "Wait for the next period or ask for a larger budget."},
 	{Code: UpstreamUnavailable, Status: 502, Title: "Upstream unavailable", Bearer: "-",
 		Meaning: "The credential was accepted, but the gateway could not reach the service behind it. This is not an authentication problem.",
-		Causes:  []string{"The service is down, restarting or refusing connections.", "All targets were ejected after consecutive failures."},
-		Hint:    "Retry later; if it persists, tell the service owner and quote the request ID."},
+		Causes: []string{"The service is down, restarting or refusing connections.", "All targets were ejected after consecutive failures.",
+			"The service closed the connection part-way through its response: the client sees the connection cut, and the call " +
+				"record carries this code with the status the service began with."},
+		Hint: "Retry later; if it persists, tell the service owner and quote the request ID."},
 	{Code: UpstreamTimeout, Status: 504, Title: "Upstream timed out", Bearer: "-",
 		Meaning: "The credential was accepted, but the service did not answer within its configured timeout. This is not an authentication problem.",
 		Hint:    "Retry later; if it persists, tell the service owner and quote the request ID."},

@@ -1,0 +1,103 @@
+package server
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"gatehouse/internal/reason"
+)
+
+// dyingUpstream answers every request with a 200 whose body stops after
+// sent of its declared length bytes, then closes the connection.
+func dyingUpstream(t *testing.T, length, sent int) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				if _, err := http.ReadRequest(br); err != nil {
+					return
+				}
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: "+
+					itoa(length)+"\r\n\r\n"+strings.Repeat("x", sent))
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
+
+func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+// TestResponseCutMidBodyIsRecorded: an upstream that dies half-way through
+// its body leaves a call record that says so — a reason code and the
+// trace step naming the failure — not a plain 200, on both engines,
+// whether the response was small (read whole first) or streamed.
+func TestResponseCutMidBodyIsRecorded(t *testing.T) {
+	h := newHarness(t)
+	ten := h.mustAdmin("POST", "/admin/v1/tenants", map[string]any{"slug": "cut", "name": "cut"})["id"].(string)
+	con := h.mustAdmin("POST", "/admin/v1/consumers", map[string]any{"tenant": ten, "name": "cut-app"})["id"].(string)
+	_, key := h.newKey(con, nil)
+	for _, tc := range []struct {
+		desc, engine string
+		length, sent int
+	}{
+		{"fast engine, a small response", "fast", 100, 7},
+		{"fast engine, a streamed response", "fast", 400 << 10, 200 << 10},
+		{"httputil engine, a small response", "httputil", 100, 7},
+		{"httputil engine, a streamed response", "httputil", 400 << 10, 200 << 10},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			slug := "cut-" + tc.engine + "-" + itoa(tc.length)
+			svc := h.mustAdmin("POST", "/admin/v1/services", map[string]any{"tenant": ten, "name": slug,
+				"targets": []string{dyingUpstream(t, tc.length, tc.sent)}, "engine": tc.engine})["id"].(string)
+			route := h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": svc, "paths": []string{"/" + slug},
+				"auth": []string{"api_key"}})["id"].(string)
+			req, _ := http.NewRequest("GET", h.proxy+"/"+slug, nil)
+			req.Header.Set("Authorization", "Bearer "+key)
+			if resp, err := h.client.Do(req); err == nil {
+				n, rerr := io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK && rerr == nil {
+					t.Fatalf("the client got a clean 200 with %d bytes of a %d-byte body", n, tc.length)
+				}
+			}
+			var rec map[string]any
+			deadline := time.Now().Add(3 * time.Second)
+			for rec == nil {
+				_, out := h.adminDo("GET", "/admin/v1/calls?route="+route+"&limit=10", nil)
+				if items, _ := out["items"].([]any); len(items) > 0 {
+					id, _ := items[0].(map[string]any)["request_id"].(string)
+					rec = h.waitCall(id)
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("no call record")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if code, _ := rec["code"].(string); code != reason.UpstreamUnavailable {
+				t.Errorf("recorded code %q (status %v), want %s", code, rec["status"], reason.UpstreamUnavailable)
+			}
+			tr, _ := json.Marshal(rec["trace"])
+			if !strings.Contains(string(tr), `"outcome":"fail"`) || !strings.Contains(string(tr), "upstream") {
+				t.Errorf("the trace has no failed upstream step: %s", tr)
+			}
+		})
+	}
+}
