@@ -75,6 +75,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"golang.org/x/net/http/httpguts"
 )
 
 // Server serves HTTP/1.1 on cleartext connections with Handler.
@@ -96,6 +97,11 @@ type Server struct {
 	// cancelled; watch.go); DefaultWatchAfter when zero, never when
 	// negative.
 	WatchAfter time.Duration
+	// Refuse answers a request the listener refuses before Handler runs:
+	// a head it cannot parse, a smuggling probe, an invalid Host, a head
+	// too large (431) or too slow (408). It writes the whole answer to w;
+	// the connection is closed after it. Nil: a plain-text answer.
+	Refuse func(w http.ResponseWriter, r Refusal)
 
 	srv  *fasthttp.Server
 	once sync.Once
@@ -174,6 +180,7 @@ func (s *Server) init() {
 			KeepHijackedConns:             true,
 			DisableHeaderNamesNormalizing: false,
 			Logger:                        fastLogger{s.Log},
+			ErrorHandler:                  s.errorHandler,
 			// fasthttp quotes the request's bytes in its parse errors by
 			// default — Authorization, cookies, body — and those reach the
 			// log (spec §5: secrets never appear in a log line).
@@ -393,16 +400,113 @@ func (b *streamBody) Read(p []byte) (int, error) {
 }
 func (b *streamBody) Close() error { return nil }
 
-var errSmuggling = errors.New("Content-Length together with Transfer-Encoding")
+var (
+	errSmuggling = errors.New("the request has both Content-Length and Transfer-Encoding (RFC 9112 §6.1); send one")
+	errHost      = errors.New("the Host header is not a valid host[:port] (RFC 9112 §3.2)")
+)
+
+// Refusal is a request the listener refused, as far as it could be read.
+type Refusal struct {
+	Status     int    // 400, 408 or 431
+	Method     string // "" when the request line could not be read
+	Target     string // the request target as sent ("" likewise)
+	RemoteAddr string
+	Err        error // what was wrong; never quotes the request's bytes
+}
+
+// refuse answers a refused request through Server.Refuse, then closes
+// the connection: after a framing error nothing more on it can be read
+// safely.
+func (s *Server) refuse(ctx *fasthttp.RequestCtx, status int, err error) {
+	ctx.Response.Reset()
+	ctx.SetConnectionClose()
+	if s.Refuse == nil {
+		ctx.Error(http.StatusText(status)+": "+err.Error(), status)
+		return
+	}
+	r := Refusal{Status: status, Err: err, RemoteAddr: ctx.RemoteAddr().String()}
+	if m := ctx.Method(); isToken(m) {
+		r.Method = string(m)
+		r.Target = string(ctx.RequestURI())
+	}
+	rw := refusalWriter{ctx: ctx, h: make(http.Header, 4)}
+	s.Refuse(&rw, r)
+	if !rw.wrote {
+		rw.WriteHeader(status)
+	}
+	ctx.SetConnectionClose()
+}
+
+// errorHandler is fasthttp's ErrorHandler: a head it could not read
+// (parse error, ErrSmallBuffer, a timeout) is refused like one build
+// rejects. A connection on which nothing at all was sent gets fasthttp's
+// own answer: there was no request to refuse.
+func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
+	var nothing fasthttp.ErrNothingRead
+	var small *fasthttp.ErrSmallBuffer
+	var netErr *net.OpError
+	switch {
+	case errors.As(err, &nothing):
+		ctx.Error("Request timeout", http.StatusRequestTimeout)
+	case errors.As(err, &small):
+		s.refuse(ctx, http.StatusRequestHeaderFieldsTooLarge, errors.New("the request line and headers exceed the listener's limit"))
+	case errors.As(err, &netErr) && netErr.Timeout():
+		s.refuse(ctx, http.StatusRequestTimeout, errors.New("the request's head was not received within the listener's read timeout"))
+	default:
+		s.refuse(ctx, http.StatusBadRequest, err)
+	}
+}
+
+// isToken reports a method that is an RFC 9110 token (what fasthttp read
+// of a broken request line may not be).
+func isToken(b []byte) bool {
+	if len(b) == 0 || len(b) > 32 {
+		return false
+	}
+	for _, c := range b {
+		if c <= ' ' || c >= 0x7f || strings.IndexByte("\"(),/:;<=>?@[\\]{}", c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// refusalWriter is the http.ResponseWriter Refuse writes its answer to:
+// straight into fasthttp's response for the request.
+type refusalWriter struct {
+	ctx   *fasthttp.RequestCtx
+	h     http.Header
+	wrote bool
+}
+
+func (w *refusalWriter) Header() http.Header { return w.h }
+
+func (w *refusalWriter) WriteHeader(status int) {
+	if w.wrote {
+		return
+	}
+	w.wrote = true
+	for k, vs := range w.h {
+		for _, v := range vs {
+			w.ctx.Response.Header.Add(k, v)
+		}
+	}
+	w.ctx.SetStatusCode(status)
+}
+
+func (w *refusalWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ctx.Write(b)
+}
 
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	x := s.pool.Get().(*exchange)
 	x.ctx = ctx
 	defer s.release(x)
 	if err := x.build(); err != nil {
-		ctx.Response.Reset()
-		ctx.SetConnectionClose()
-		ctx.Error("400 Bad Request: "+err.Error(), http.StatusBadRequest)
+		s.refuse(ctx, http.StatusBadRequest, err)
 		return
 	}
 	if x.cc != nil { // set by build
@@ -477,6 +581,15 @@ func (x *exchange) build() error {
 	r.Host = cs.hostname(ctx.Host())
 	if u.Host != "" {
 		r.Host = u.Host
+	}
+	// RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status
+	// code to any HTTP/1.1 request message that lacks a Host header field
+	// and to any request message that contains more than one Host header
+	// field line or a Host header field with an invalid field value."
+	// fasthttp refuses the first two; it reads "user@evil.test" as the
+	// host evil.test.
+	if !validHost(rh.Host(), r.Host) {
+		return errHost
 	}
 	r.RemoteAddr = cs.remoteOf(ctx.RemoteAddr())
 	r.Close = rh.ConnectionClose()
@@ -1166,4 +1279,15 @@ func (w *writer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	w.ctx.HijackSetNoResponse(true)
 	w.ctx.Hijack(closeConn)
 	return conn, bufio.NewReadWriter(bufio.NewReader(conn), bufio.NewWriter(conn)), nil
+}
+
+// validHost reports whether the Host header's value raw is valid, as
+// net/http judges it (httpguts.ValidHostHeader). parsed is the host the
+// request was read with: when raw is the same text (the usual case) it is
+// checked as it is, without converting raw to a string per request.
+func validHost(raw []byte, parsed string) bool {
+	if string(raw) == parsed {
+		return httpguts.ValidHostHeader(parsed)
+	}
+	return httpguts.ValidHostHeader(string(raw))
 }

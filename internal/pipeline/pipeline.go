@@ -9,7 +9,9 @@
 package pipeline
 
 import (
+	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"path"
@@ -153,6 +155,7 @@ func (k *limitKey) get(route, kind, id string) string {
 
 // Stage names, as they appear in traces.
 const (
+	stListener  = "listener" // the request was refused before routing
 	stRoute     = "route"
 	stExtract   = "extract"
 	stIdentify  = "identify"
@@ -672,6 +675,43 @@ func (p *Pipeline) reject(w http.ResponseWriter, r *http.Request, route *snapsho
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.String("credential_id", e.CredentialID), slog.String("operator_detail", e.Debug))
 	}
+}
+
+// Refuse answers a request the listener refused before it became an
+// *http.Request (internal/front's Server.Refuse): a head it could not
+// parse, a smuggling probe, an invalid Host, a head too large or too
+// slow. It gets what every rejection gets — a request ID, the one
+// rejection shape, a log line and a call record with the listener's
+// reason in its trace. method and target are what could be read of the
+// request line ("" when nothing could); err says what was wrong and
+// never quotes the request's bytes.
+func (p *Pipeline) Refuse(w http.ResponseWriter, status int, method, target, remoteAddr string, err error) {
+	now := p.o.Clock.Now()
+	id := reqid.New(now)
+	w.Header()["X-Request-Id"] = []string{id}
+	code := reason.RequestMalformed
+	switch status {
+	case http.StatusRequestHeaderFieldsTooLarge:
+		code = reason.RequestHeadTooLarge
+	case http.StatusRequestTimeout:
+		code = reason.RequestHeadTimeout
+	}
+	// The path only: a query may carry an api_key (stripQueryKey), and
+	// the record keeps none.
+	path, _, _ := strings.Cut(target, "?")
+	e := &reason.Error{Code: code, Detail: "The listener refused the request: " + err.Error() + ".", Debug: err.Error()}
+	e.Write(w, reason.Render{RequestID: id, Instance: path, BaseURL: p.o.PublicURL})
+	call := domain.Call{RequestID: id, Time: now, Method: method, Path: path, Status: e.Entry().Status, Code: code,
+		Trace: []domain.TraceStep{{Stage: stListener, Check: "request", Outcome: domain.OutcomeFail, Detail: err.Error()}}}
+	if host, _, herr := net.SplitHostPort(remoteAddr); herr == nil {
+		call.ClientIP = host
+	}
+	if p.o.Calls != nil {
+		p.o.Calls.Record(&call)
+	}
+	p.o.Logger.LogAttrs(context.Background(), slog.LevelInfo, "rejected",
+		slog.String("request_id", id), slog.String("code", code), slog.Int("status", call.Status),
+		slog.String("method", method), slog.String("path", path), slog.String("operator_detail", err.Error()))
 }
 
 // challengeScheme is the WWW-Authenticate scheme a 401 on a route names:

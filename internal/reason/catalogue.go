@@ -104,6 +104,9 @@ const (
 	UpstreamTimeout        = "upstream.timeout"
 	RequestTooLarge        = "request.too_large"
 	RequestPathAmbiguous   = "request.path_ambiguous"
+	RequestMalformed       = "request.malformed"
+	RequestHeadTooLarge    = "request.head_too_large"
+	RequestHeadTimeout     = "request.head_timeout"
 	CORSOriginNotAllowed   = "cors.origin_not_allowed"
 	CORSMethodNotAllowed   = "cors.method_not_allowed"
 	CORSHeaderNotAllowed   = "cors.header_not_allowed"
@@ -228,6 +231,22 @@ var catalogue = []Entry{
 	{Code: RequestTooLarge, Status: 413, Title: "Request body too large", Bearer: "-",
 		Meaning: "The request body exceeds the route's max_body.",
 		Hint:    "Send a smaller body (the detail gives the limit)."},
+	{Code: RequestMalformed, Status: 400, Title: "Malformed request", Bearer: "-",
+		Meaning: "The request is not valid HTTP/1.1, or is framed so that two readers could disagree on where it ends: a head line " +
+			"that cannot be parsed, both Content-Length and Transfer-Encoding, two different Content-Lengths, an unknown transfer " +
+			"coding, an invalid Host. The listener refused it before routing, and closed the connection. No credential was checked.",
+		Causes: []string{"A hand-built request (a script, netcat) with a malformed header line: a space before the colon, a line without one.",
+			"A client or proxy that sends both Content-Length and Transfer-Encoding.",
+			"A Host header with user information ('user@host') or characters a host cannot have."},
+		Hint: "Fix what the detail names; a maintained HTTP client library does not send these."},
+	{Code: RequestHeadTooLarge, Status: 431, Title: "Request head too large", Bearer: "-",
+		Meaning: "The request line and headers together exceed the listener's limit (64 KiB), so the request was not read. No credential was checked.",
+		Causes:  []string{"A very long URL (a query string carrying data that belongs in a body).", "Large or many cookies.", "A header repeated by a client in a loop."},
+		Hint:    "Send less in the URL and headers: move data into the body, trim cookies."},
+	{Code: RequestHeadTimeout, Status: 408, Title: "Request head not received in time", Bearer: "-",
+		Meaning: "The connection opened, but the request line and headers did not all arrive within the listener's read timeout (10 s). No credential was checked.",
+		Causes:  []string{"A client that stalls between connecting and sending, or sends the head slowly.", "A network path that loses packets."},
+		Hint:    "Send the whole request head promptly after connecting; check the network between the client and the gateway."},
 	{Code: RequestPathAmbiguous, Status: 400, Title: "Ambiguous request path", Bearer: "-",
 		Meaning: "The path holds percent-encoded dot-segments or slashes (%2e%2e, %2e, %2f%2f) that make it another path once decoded. " +
 			"Routes are matched on the decoded path, and a service that decodes and normalises paths itself could reach a resource " +

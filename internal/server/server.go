@@ -667,7 +667,12 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.adminSrv = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	if s.tls == nil && s.cfg.ProxyServer != config.ProxyServerNetHTTP {
-		s.fastSrv = &front.Server{Handler: s.proxySrv.Handler, Log: s.log, ReadHeaderTimeout: s.proxySrv.ReadHeaderTimeout}
+		s.fastSrv = &front.Server{Handler: s.proxySrv.Handler, Log: s.log, ReadHeaderTimeout: s.proxySrv.ReadHeaderTimeout,
+			// Requests refused before routing get the rejection shape, a
+			// request ID and a call record like any other.
+			Refuse: func(w http.ResponseWriter, r front.Refusal) {
+				s.pipe.Refuse(w, r.Status, r.Method, r.Target, r.RemoteAddr, r.Err)
+			}}
 	}
 	errc := make(chan error, 2)
 	go func() {

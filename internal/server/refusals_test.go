@@ -1,0 +1,98 @@
+package server
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"gatehouse/internal/reason"
+)
+
+// rawCall writes raw to the proxy listener and reads one response.
+func rawCall(t *testing.T, addr, raw string) (*http.Response, string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(15 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(b)
+}
+
+// TestListenerRefusalsAreRejections: a request the fast listener refuses
+// before routing — a head it cannot parse, a smuggling probe, an invalid
+// Host, a head too large — gets what every rejection gets (spec §5): the
+// problem shape with a reason code, an X-Request-Id, and a call record
+// with the listener's reason in its trace; never the request's secrets.
+func TestListenerRefusalsAreRejections(t *testing.T) {
+	h := newHarness(t)
+	w := h.newWorld("refuse", nil, nil)
+	_, key := h.newKey(w.consumer, nil)
+	addr := strings.TrimPrefix(h.proxy, "http://")
+	for _, tc := range []struct {
+		desc, raw, code string
+		status          int
+	}{
+		{"a space before a header's colon",
+			"GET /refuse/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key + "\r\nX-Sp : 1\r\n\r\n", reason.RequestMalformed, 400},
+		{"Content-Length with Transfer-Encoding",
+			"POST /refuse/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key + "\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+			reason.RequestMalformed, 400},
+		{"user information in Host",
+			"GET /refuse/x HTTP/1.1\r\nHost: user@evil.test\r\nAuthorization: Bearer " + key + "\r\n\r\n", reason.RequestMalformed, 400},
+		{"a head over the limit",
+			"GET /refuse/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key + "\r\nX-Big: " + strings.Repeat("b", 70<<10) + "\r\n\r\n",
+			reason.RequestHeadTooLarge, 431},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			resp, body := rawCall(t, addr, tc.raw)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, body)
+			}
+			var p map[string]any
+			if err := json.Unmarshal([]byte(body), &p); err != nil {
+				t.Fatalf("body is not the problem shape: %q", body)
+			}
+			id := resp.Header.Get("X-Request-Id")
+			if p["code"] != tc.code || id == "" || p["request_id"] != id {
+				t.Errorf("code %v, request_id %v, X-Request-Id %q; want %s and the same ID", p["code"], p["request_id"], id, tc.code)
+			}
+			if !resp.Close {
+				t.Error("the connection stays open after a refused request")
+			}
+			if strings.Contains(body, key) {
+				t.Error("the answer quotes the key")
+			}
+			rec := h.waitCall(id)
+			tr, _ := json.Marshal(rec["trace"])
+			if rec["code"] != tc.code || !strings.Contains(string(tr), `"stage":"listener"`) {
+				t.Errorf("call record code %v, trace %s", rec["code"], tr)
+			}
+			if strings.Contains(string(tr), key) {
+				t.Error("the trace quotes the key")
+			}
+		})
+	}
+	if strings.Contains(h.logs.String(), key) {
+		t.Error("the log holds the key")
+	}
+	// The listener still serves a well-formed request.
+	if r := h.call("GET", "/refuse/x", bearer(key)...); r.status != http.StatusOK {
+		t.Fatalf("a good request after the refusals: %d %s", r.status, r.raw)
+	}
+}
