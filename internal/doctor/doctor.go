@@ -401,7 +401,8 @@ func (r *run) fixFor(a answer) string {
 			}
 		}
 	case reason.AuthMethodNotAllowed:
-		// The gateway's detail ends "It accepts <what and where>."
+		// The gateway's detail ends "This route accepts <what and
+		// where>." ("It accepts …" from gateways before that wording).
 		if i := strings.LastIndex(a.detail, "accepts "); i >= 0 {
 			return "This route does not take this kind of credential: it accepts " + strings.TrimSuffix(a.detail[i+len("accepts "):], ".") + "."
 		}

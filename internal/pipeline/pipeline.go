@@ -22,6 +22,7 @@ import (
 	"gatehouse/internal/authheader"
 	"gatehouse/internal/clock"
 	"gatehouse/internal/credential"
+	"gatehouse/internal/credential/jwt"
 	"gatehouse/internal/domain"
 	"gatehouse/internal/identity"
 	"gatehouse/internal/keys"
@@ -604,12 +605,50 @@ func (p *Pipeline) pick(route *snapshot.Route, pres authheader.Credential) (cred
 		return nil, &reason.Error{Code: reason.AuthSchemeUnsupported,
 			Detail: "The Authorization scheme '" + pres.Scheme + "' is not accepted here. This route accepts " + accepts + "."}
 	}
-	what := "a " + pres.Scheme + " credential"
-	if pres.Kind == authheader.Bearer {
-		what = "a JWT bearer token"
-	}
 	return nil, &reason.Error{Code: reason.AuthMethodNotAllowed,
-		Detail: "The request carries " + what + ", which this route does not accept. It accepts " + accepts + "."}
+		Detail: "The request carries " + presentedText(pres) + ", which this route does not accept. This route accepts " + accepts + "."}
+}
+
+// presentedText names the credential a request carries and where, for
+// auth.method_not_allowed: "not accepted" alone leaves the caller guessing
+// whether the kind of credential or only its place is wrong. It is not
+// derived from the scheme alone: an API key is a Bearer value too, and an
+// X-API-Key value has no scheme at all.
+//
+// The name comes from the request alone, by the rules that send a value to
+// a verifier (the gk_ prefix, the JWT shape, the scheme, the header), never
+// from a lookup: the caller has proved nothing yet, so the detail must not
+// hint whether a key exists or whose it is (§5). The result is never empty.
+func presentedText(c authheader.Credential) string {
+	switch c.Kind {
+	case authheader.Bearer:
+		const where = " in 'Authorization: Bearer …'"
+		switch {
+		case keys.HasPrefix(c.Token):
+			return "an API key" + where
+		case jwt.LooksLikeJWT(c.Token):
+			return "a JWT" + where
+		}
+		return "an opaque bearer token (neither a Gatehouse API key nor a JWT)" + where
+	case authheader.APIKeyScheme:
+		where := " in 'Authorization: ApiKey …'"
+		switch c.Source {
+		case authheader.SourceXAPIKey:
+			where = " in the X-API-Key header"
+		case authheader.SourceQuery:
+			where = " in the URL (?api_key=)"
+		}
+		// These places carry API keys only, but a JWT pasted into one is
+		// still a JWT; calling it a key would send the caller after the
+		// wrong fix.
+		if !keys.HasPrefix(c.Token) && jwt.LooksLikeJWT(c.Token) {
+			return "a JWT" + where
+		}
+		return "an API key" + where
+	case authheader.Basic:
+		return "a user name and password in 'Authorization: Basic …'"
+	}
+	return "a credential"
 }
 
 func hasMethod(methods []string, m string) bool {

@@ -24,6 +24,10 @@ func TestReasonCodes(t *testing.T) {
 	scoped := h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": acme.service, "paths": []string{"/acme-write"},
 		"methods": []string{"POST"}, "auth": []string{"api_key"}, "scopes": []string{"orders:write"}})
 	_ = scoped
+	// A JWT-only route on a gateway with no JWT issuer configured: an API
+	// key sent to it was called "a JWT bearer token" in Authorization and
+	// "a  credential" (no type at all) in X-API-Key.
+	h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": acme.service, "paths": []string{"/acme-jwt"}, "auth": []string{"jwt"}})
 
 	var secrets []string
 	key := func(consumer string, extra map[string]any) (string, string) {
@@ -101,6 +105,10 @@ func TestReasonCodes(t *testing.T) {
 		{desc: "two different keys", path: "/acme/x", hdr: []string{"Authorization", "Bearer " + good, "X-API-Key", revoked}, wantStatus: 400, wantCode: "auth.ambiguous", wantWWW: `error="invalid_request"`},
 		{desc: "basic on an api-key route", path: "/acme/x", hdr: []string{"Authorization", "Basic dXNlcjpwYXNz"}, wantStatus: 401, wantCode: "auth.method_not_allowed", wantWWW: `error="invalid_token"`},
 		{desc: "jwt on an api-key route", path: "/acme/x", hdr: bearer("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"), wantStatus: 401, wantCode: "auth.method_not_allowed", wantDetail: "JWT"},
+		{desc: "api key as Bearer on a jwt-only route", path: "/acme-jwt/x", hdr: bearer(good), wantStatus: 401, wantCode: "auth.method_not_allowed", wantWWW: `error="invalid_token"`,
+			wantDetail: "The request carries an API key in 'Authorization: Bearer …', which this route does not accept. This route accepts a JWT in 'Authorization: Bearer …'."},
+		{desc: "api key in X-API-Key on a jwt-only route", path: "/acme-jwt/x", hdr: []string{"X-API-Key", good}, wantStatus: 401, wantCode: "auth.method_not_allowed", wantWWW: `error="invalid_token"`,
+			wantDetail: "The request carries an API key in the X-API-Key header, which this route does not accept. This route accepts a JWT in 'Authorization: Bearer …'."},
 		{desc: "truncated key", path: "/acme/x", hdr: bearer(good[:50]), wantStatus: 401, wantCode: "key.malformed", wantWWW: `error="invalid_token", error_description="key.malformed"`, wantDetail: "short"},
 		{desc: "typo", path: "/acme/x", hdr: bearer(string(typo)), wantStatus: 401, wantCode: "key.checksum_mismatch", wantWWW: `error="invalid_token"`},
 		{desc: "test key on live gateway", path: "/acme/x", hdr: bearer(testFull), wantStatus: 401, wantCode: "key.wrong_environment", wantDetail: "test"},

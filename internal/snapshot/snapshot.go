@@ -8,6 +8,7 @@ package snapshot
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -263,10 +264,15 @@ func parsePrefixes(list []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// DescribeAccepts names, for a caller, where each accepted credential type
-// goes (the detail of auth.missing and friends).
+// DescribeAccepts names, for a caller, each accepted credential type and
+// where it goes (the detail of auth.missing, auth.scheme_unsupported and
+// auth.method_not_allowed). Each type is named for what the caller must
+// get, not only where it goes: "a bearer token" would not tell a caller
+// holding an API key (also a bearer) that the route wants a JWT. A JWT and
+// an opaque access token share one phrase, as they share the header.
 func DescribeAccepts(methods []string, queryKey bool) string {
 	var parts []string
+	bearer := false // the JWT / opaque-token phrase is written
 	for _, a := range methods {
 		switch a {
 		case domain.AuthAPIKey:
@@ -276,13 +282,25 @@ func DescribeAccepts(methods []string, queryKey bool) string {
 			}
 			parts = append(parts, p)
 		case domain.AuthJWT, domain.AuthIntrospection:
-			parts = append(parts, "a bearer token in 'Authorization: Bearer …'")
+			if bearer {
+				continue
+			}
+			bearer = true
+			jwt, opaque := slices.Contains(methods, domain.AuthJWT), slices.Contains(methods, domain.AuthIntrospection)
+			switch {
+			case jwt && opaque:
+				parts = append(parts, "a JWT or an opaque OAuth access token in 'Authorization: Bearer …'")
+			case jwt:
+				parts = append(parts, "a JWT in 'Authorization: Bearer …'")
+			default:
+				parts = append(parts, "an opaque OAuth access token in 'Authorization: Bearer …'")
+			}
 		case domain.AuthHTTPSignature:
 			parts = append(parts, "an RFC 9421 signature (Signature-Input and Signature headers)")
 		case domain.AuthMTLS:
 			parts = append(parts, "a client certificate")
 		case domain.AuthBasic:
-			parts = append(parts, "'Authorization: Basic …'")
+			parts = append(parts, "a user name and password in 'Authorization: Basic …'")
 		}
 	}
 	return strings.Join(parts, "; or ")

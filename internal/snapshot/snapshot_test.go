@@ -74,6 +74,38 @@ func TestNoRoutes(t *testing.T) {
 	}
 }
 
+// TestDescribeAccepts pins the words a rejection uses for what a route
+// accepts (auth.missing, auth.scheme_unsupported, auth.method_not_allowed).
+// A JWT route once read "accepts a bearer token", which an API key also is,
+// so a caller sending a key could not tell that the route wants a JWT.
+func TestDescribeAccepts(t *testing.T) {
+	const key = "an API key in 'Authorization: Bearer gk_…', 'Authorization: ApiKey gk_…' or 'X-API-Key: gk_…'"
+	for _, tc := range []struct {
+		desc     string
+		methods  []string
+		queryKey bool
+		want     string
+	}{
+		{desc: "API key", methods: []string{domain.AuthAPIKey}, want: key},
+		{desc: "API key, query keys on", methods: []string{domain.AuthAPIKey}, queryKey: true, want: key + " or '?api_key=gk_…'"},
+		{desc: "JWT is named a JWT, not a bearer token", methods: []string{domain.AuthJWT},
+			want: "a JWT in 'Authorization: Bearer …'"},
+		{desc: "introspection", methods: []string{domain.AuthIntrospection},
+			want: "an opaque OAuth access token in 'Authorization: Bearer …'"},
+		{desc: "JWT and introspection share one phrase, at the first one's place", methods: []string{domain.AuthBasic, domain.AuthIntrospection, domain.AuthJWT},
+			want: "a user name and password in 'Authorization: Basic …'; or a JWT or an opaque OAuth access token in 'Authorization: Bearer …'"},
+		{desc: "Basic", methods: []string{domain.AuthBasic}, want: "a user name and password in 'Authorization: Basic …'"},
+		{desc: "several, in the route's order", methods: []string{domain.AuthJWT, domain.AuthAPIKey, domain.AuthMTLS, domain.AuthHTTPSignature},
+			want: "a JWT in 'Authorization: Bearer …'; or " + key + "; or a client certificate; or an RFC 9421 signature (Signature-Input and Signature headers)"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			if got := DescribeAccepts(tc.methods, tc.queryKey); got != tc.want {
+				t.Errorf("DescribeAccepts(%q, %v)\n got %q\nwant %q", tc.methods, tc.queryKey, got, tc.want)
+			}
+		})
+	}
+}
+
 func BenchmarkMatch(b *testing.B) {
 	s, _ := Build(testData(), Options{})
 	b.ReportAllocs()
