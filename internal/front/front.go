@@ -311,18 +311,24 @@ func (s *Server) serveAgain(c net.Conn) {
 type fastLogger struct{ log *slog.Logger }
 
 // A connection the gateway closed on purpose (an aborted response) is not
-// worth a line. Whatever fasthttp quotes of the request after "contents:"
-// is cut, should a path other than its header errors (which
-// SecureErrorLogMessage covers) ever add it.
+// worth a line.
 func (l fastLogger) Printf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	if strings.Contains(msg, net.ErrClosed.Error()) {
 		return
 	}
+	l.log.Warn("proxy listener: " + unquoted(msg))
+}
+
+// unquoted cuts whatever fasthttp quotes of a request after "contents:" from
+// one of its error texts, should a path other than its header errors
+// (which SecureErrorLogMessage covers) ever add it: the request's bytes —
+// its Authorization, cookies, body — never reach a log line or an answer.
+func unquoted(msg string) string {
 	if i := strings.Index(msg, "contents:"); i >= 0 {
-		msg = msg[:i] + "contents not logged"
+		return msg[:i] + "contents not quoted"
 	}
-	l.log.Warn("proxy listener: " + msg)
+	return msg
 }
 
 // exchange is one request's pooled state.
@@ -453,7 +459,7 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	case errors.As(err, &netErr) && netErr.Timeout():
 		s.refuse(ctx, http.StatusRequestTimeout, errors.New("the request's head was not received within the listener's read timeout"))
 	default:
-		s.refuse(ctx, http.StatusBadRequest, err)
+		s.refuse(ctx, http.StatusBadRequest, errors.New(unquoted(err.Error())))
 	}
 }
 
