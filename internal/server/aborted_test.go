@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -35,14 +36,12 @@ func dyingUpstream(t *testing.T, length, sent int) string {
 					return
 				}
 				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: "+
-					itoa(length)+"\r\n\r\n"+strings.Repeat("x", sent))
+					strconv.Itoa(length)+"\r\n\r\n"+strings.Repeat("x", sent))
 			}()
 		}
 	}()
 	return "http://" + ln.Addr().String()
 }
-
-func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
 // TestResponseCutMidBodyIsRecorded: an upstream that dies half-way through
 // its body leaves a call record that says so — a reason code and the
@@ -63,7 +62,7 @@ func TestResponseCutMidBodyIsRecorded(t *testing.T) {
 		{"httputil engine, a streamed response", "httputil", 400 << 10, 200 << 10},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
-			slug := "cut-" + tc.engine + "-" + itoa(tc.length)
+			slug := "cut-" + tc.engine + "-" + strconv.Itoa(tc.length)
 			svc := h.mustAdmin("POST", "/admin/v1/services", map[string]any{"tenant": ten, "name": slug,
 				"targets": []string{dyingUpstream(t, tc.length, tc.sent)}, "engine": tc.engine})["id"].(string)
 			route := h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": svc, "paths": []string{"/" + slug},
