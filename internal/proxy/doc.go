@@ -41,9 +41,10 @@
 //
 // Both engines: remove hop-by-hop fields and those the client's Connection
 // header names, every inbound X-Gatehouse-*, the client's X-Forwarded-*,
-// Forwarded and X-Real-Ip, and the dropped credential headers — then set
-// the gateway's identity and forwarding headers, so a client cannot strip
-// or forge them. W3C traceparent/tracestate are replaced by the
+// Forwarded and X-Real-Ip, and the dropped credential headers — each in
+// any case and with '_' for '-' (X_Gatehouse_Consumer is the same variable
+// to a CGI or WSGI upstream) — then set the gateway's identity and
+// forwarding headers, so a client cannot strip or forge them. W3C traceparent/tracestate are replaced by the
 // Outbound's when it sets a Traceparent (tracing on) and pass through
 // untouched otherwise. Host is the target's unless the service preserves the
 // client's. Server-sent events and chunked bodies are flushed as they

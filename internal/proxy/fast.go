@@ -197,11 +197,11 @@ func (f *Fast) Forward(w http.ResponseWriter, r *http.Request, out *Outbound) (r
 // fields calls add for every field of the upstream request, in order: Host,
 // then the client's fields — hop-by-hop fields (and those the client's
 // Connection header names), inbound X-Gatehouse-*, client forwarding fields
-// and credential headers left out — then the gateway's own, so nothing the
-// client sent can remove or override them. Header names go out as the
-// listener stored them; repeated fields keep their order. It sets
-// st.expect. add must copy what it keeps: a value may be a view of
-// st.scratch.
+// and credential headers left out in every spelling (requestRule) — then
+// the gateway's own, so nothing the client sent can remove or override
+// them. Header names go out as the listener stored them; repeated fields
+// keep their order. It sets st.expect. add must copy what it keeps: a
+// value may be a view of st.scratch.
 func (st *fastState) fields(add func(k, v string)) {
 	r, out := st.r, st.out
 	if st.up.preserveHost && r.Host != "" {
@@ -327,90 +327,6 @@ func (st *fastState) build() {
 		// makes Request.Write stream the client's body without buffering.
 		req.SetBodyStream(&st.body, int(cl))
 	}
-}
-
-// Request header rules.
-const (
-	ruleCopy = iota
-	ruleDrop
-	ruleTe
-	ruleExpect
-	ruleRequestID
-	ruleTrace // traceparent, tracestate: replaced when Outbound sets them
-)
-
-// requestRule classifies a client request header name: hop-by-hop fields,
-// client forwarding fields (the caller decided trust), inbound
-// X-Gatehouse-* and the framing fields the engine sets itself are dropped.
-// It switches on length first so an ordinary header costs one comparison
-// or none; names are compared case-insensitively.
-func requestRule(k string) int {
-	eq := strings.EqualFold
-	switch len(k) {
-	case 2:
-		if eq(k, "Te") {
-			return ruleTe
-		}
-	case 4:
-		if eq(k, "Host") {
-			return ruleDrop
-		}
-	case 6:
-		if eq(k, "Expect") {
-			return ruleExpect
-		}
-	case 7:
-		if eq(k, "Trailer") || eq(k, "Upgrade") {
-			return ruleDrop
-		}
-	case 9:
-		if eq(k, "Forwarded") || eq(k, "X-Real-Ip") {
-			return ruleDrop
-		}
-	case 10:
-		if eq(k, "Connection") || eq(k, "Keep-Alive") {
-			return ruleDrop
-		}
-		if eq(k, "Tracestate") {
-			return ruleTrace
-		}
-	case 11:
-		if eq(k, "Traceparent") {
-			return ruleTrace
-		}
-	case 12:
-		if eq(k, "X-Request-Id") {
-			return ruleRequestID
-		}
-	case 14:
-		if eq(k, "Content-Length") {
-			return ruleDrop
-		}
-	case 15:
-		if eq(k, "X-Forwarded-For") {
-			return ruleDrop
-		}
-	case 16:
-		if eq(k, "Proxy-Connection") || eq(k, "X-Forwarded-Host") {
-			return ruleDrop
-		}
-	case 17:
-		if eq(k, "Transfer-Encoding") || eq(k, "X-Forwarded-Proto") {
-			return ruleDrop
-		}
-	case 18:
-		if eq(k, "Proxy-Authenticate") {
-			return ruleDrop
-		}
-	case 19:
-		if eq(k, "Proxy-Authorization") {
-			return ruleDrop
-		}
-	}
-	if isGatehouseHeader(k) {
-		return ruleDrop
-	}
-	return ruleCopy
 }
 
 func headerHasToken(vv []string, token string) bool { return namedByConnection(vv, token) }

@@ -58,38 +58,141 @@ func namedByConnection(conn []string, name string) bool {
 	return false
 }
 
-// isGatehouseHeader reports an X-Gatehouse-* name in any case: inbound ones
-// are always removed, so an upstream can trust the ones it receives.
-func isGatehouseHeader(name string) bool {
-	const p = "x-gatehouse-"
-	return len(name) >= len(p) && strings.EqualFold(name[:len(p)], p)
-}
+// Request header rules: what an engine does with a client's field.
+const (
+	ruleCopy = iota
+	ruleDrop
+	ruleTe
+	ruleExpect
+	ruleRequestID
+	ruleTrace // traceparent, tracestate: replaced when Outbound sets them
+)
 
-// isClientForwarding reports the client-supplied forwarding fields the
-// gateway replaces with its own (the caller decided trust: Outbound
-// carries the client IP and the chain to send). X-Real-Ip is included
-// because many upstreams trust it as blindly as X-Forwarded-For.
-func isClientForwarding(name string) bool {
-	switch {
-	case strings.EqualFold(name, "X-Forwarded-For"),
-		strings.EqualFold(name, "X-Forwarded-Host"),
-		strings.EqualFold(name, "X-Forwarded-Proto"),
-		strings.EqualFold(name, "Forwarded"),
-		strings.EqualFold(name, "X-Real-Ip"):
-		return true
+// requestRule classifies a client request field name for both engines:
+// hop-by-hop fields, client forwarding fields (the caller decided trust:
+// Outbound carries the client IP and the chain to send; X-Real-Ip is
+// included because many upstreams trust it as blindly as X-Forwarded-For),
+// inbound X-Gatehouse-* and the framing fields an engine sets itself are
+// dropped.
+//
+// Names are compared case-insensitively and with '_' read as '-'
+// (sameField): a CGI or WSGI upstream (PHP, Python's wsgiref) maps both to
+// '_', so X_Gatehouse_Consumer reaches it as the same variable as
+// X-Gatehouse-Consumer, joined with the gateway's value — the client's
+// first when the client's field came first. No spelling of a field the
+// gateway sets or strips may pass. (nginx drops every name with '_',
+// underscores_in_headers off; the gateway passes the others, which name
+// nothing it vouches for.)
+//
+// It switches on length first so an ordinary field costs one comparison
+// or none, and allocates nothing.
+func requestRule(k string) int {
+	eq := sameField
+	switch len(k) {
+	case 2:
+		if eq(k, "Te") {
+			return ruleTe
+		}
+	case 4:
+		if eq(k, "Host") {
+			return ruleDrop
+		}
+	case 6:
+		if eq(k, "Expect") {
+			return ruleExpect
+		}
+	case 7:
+		if eq(k, "Trailer") || eq(k, "Upgrade") {
+			return ruleDrop
+		}
+	case 9:
+		if eq(k, "Forwarded") || eq(k, "X-Real-Ip") {
+			return ruleDrop
+		}
+	case 10:
+		if eq(k, "Connection") || eq(k, "Keep-Alive") {
+			return ruleDrop
+		}
+		if eq(k, "Tracestate") {
+			return ruleTrace
+		}
+	case 11:
+		if eq(k, "Traceparent") {
+			return ruleTrace
+		}
+	case 12:
+		if eq(k, "X-Request-Id") {
+			return ruleRequestID
+		}
+	case 14:
+		if eq(k, "Content-Length") {
+			return ruleDrop
+		}
+	case 15:
+		if eq(k, "X-Forwarded-For") {
+			return ruleDrop
+		}
+	case 16:
+		if eq(k, "Proxy-Connection") || eq(k, "X-Forwarded-Host") {
+			return ruleDrop
+		}
+	case 17:
+		if eq(k, "Transfer-Encoding") || eq(k, "X-Forwarded-Proto") {
+			return ruleDrop
+		}
+	case 18:
+		if eq(k, "Proxy-Authenticate") {
+			return ruleDrop
+		}
+	case 19:
+		if eq(k, "Proxy-Authorization") {
+			return ruleDrop
+		}
 	}
-	return false
+	if isGatehouseHeader(k) {
+		return ruleDrop
+	}
+	return ruleCopy
 }
 
-// isTraceContext reports the W3C Trace Context fields, which the gateway
-// replaces when it sends its own (Outbound.Traceparent).
-func isTraceContext(name string) bool {
-	return strings.EqualFold(name, HeaderTraceparent) || strings.EqualFold(name, HeaderTracestate)
+// sameField reports whether the client's field name k names the field
+// name, ignoring ASCII case and reading '_' in k as '-' (see requestRule).
+// name is a field name as the gateway spells it.
+func sameField(k, name string) bool {
+	if len(k) != len(name) {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c, d := k[i], name[i]
+		if c == d {
+			continue
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if 'A' <= d && d <= 'Z' {
+			d += 'a' - 'A'
+		}
+		if c != d && (c != '_' || d != '-') {
+			return false
+		}
+	}
+	return true
 }
 
+// isGatehouseHeader reports an X-Gatehouse-* name in any case and with '_'
+// for '-' (see requestRule): inbound ones are always removed, so an
+// upstream can trust the ones it receives.
+func isGatehouseHeader(name string) bool {
+	const p = "X-Gatehouse-"
+	return len(name) >= len(p) && sameField(name[:len(p)], p)
+}
+
+// isDropped reports a client field the route removes (Outbound.DropHeaders:
+// the caller's credential), in any of its spellings (see requestRule).
 func isDropped(drop []string, name string) bool {
 	for _, d := range drop {
-		if strings.EqualFold(d, name) {
+		if sameField(name, d) {
 			return true
 		}
 	}

@@ -225,7 +225,9 @@ func (st *stdState) lateErr() error {
 // rewrite builds the outbound request. ReverseProxy calls it after it
 // removed the hop-by-hop headers (including those a Connection header
 // names) and the client's X-Forwarded-*/Forwarded, so what is set here
-// cannot be stripped by the client.
+// cannot be stripped by the client. The client's fields are then sorted by
+// requestRule, as the fast engine sorts them, so both engines remove the
+// same fields in every spelling.
 func (e *HTTPUtil) rewrite(pr *httputil.ProxyRequest) {
 	st := stateFrom(pr.Out.Context())
 	out, t := st.out, st.t
@@ -248,8 +250,19 @@ func (e *HTTPUtil) rewrite(pr *httputil.ProxyRequest) {
 	}
 	h := pr.Out.Header
 	for k := range h {
-		if isGatehouseHeader(k) || isClientForwarding(k) || isDropped(out.DropHeaders, k) ||
-			(out.Traceparent != "" && isTraceContext(k)) {
+		drop := false
+		switch requestRule(k) {
+		case ruleDrop:
+			// ReverseProxy removed the client's hop-by-hop fields (the
+			// listeners canonicalise names) and, for a protocol upgrade,
+			// set Connection and Upgrade itself: those two are its own.
+			drop = k != "Connection" && k != "Upgrade"
+		case ruleRequestID:
+			drop = out.Identity.RequestID != ""
+		case ruleTrace:
+			drop = out.Traceparent != ""
+		}
+		if drop || isDropped(out.DropHeaders, k) {
 			delete(h, k)
 		}
 	}

@@ -31,6 +31,7 @@ func Run(t *testing.T, newEngine func(t *testing.T) proxy.Forwarder) {
 		{"HostHeader", testHostHeader},
 		{"InboundGatehouseHeadersRemoved", testSpoofing},
 		{"ConnectionHeaderCannotStripGatewayHeaders", testConnectionAttack},
+		{"UnderscoreSpellingsOfGatewayHeadersRemoved", testUnderscoreSpellings},
 		{"CredentialHeaders", testCredentialHeaders},
 		{"RepeatedHeadersPreserved", testRepeatedHeaders},
 		{"HopByHopResponseHeadersRemoved", testHopByHopResponse},
@@ -243,6 +244,73 @@ func testConnectionAttack(t *testing.T, newEngine func(*testing.T) proxy.Forward
 		}
 	}
 	g.Next()
+}
+
+// testUnderscoreSpellings: a CGI or WSGI upstream (PHP, Python's
+// wsgiref) reads both "-" and "_" in a field name as "_", so
+// X_Gatehouse_Consumer reaches it as HTTP_X_GATEHOUSE_CONSUMER — the very
+// variable X-Gatehouse-Consumer fills — and repeated names are joined with
+// a comma, the client's value first when it came first. Every field the
+// gateway sets or strips must therefore also go when its name, with "_"
+// read as "-" and in any case, names one of them; other underscore names
+// pass (nginx would drop them all: underscores_in_headers off). The
+// upstream's view is checked as such a server builds it.
+func testUnderscoreSpellings(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
+	id := DefaultIdentity()
+	cases := []struct {
+		desc, line string   // a raw header line the client sends
+		cgi        string   // the CGI variable it would fill
+		want       []string // that variable's values at the upstream, nil for none
+	}{
+		{"identity header: consumer", "X_Gatehouse_Consumer: admin", "HTTP_X_GATEHOUSE_CONSUMER", []string{id.Consumer}},
+		{"identity header: scopes", "X_Gatehouse_Scopes: admin:all", "HTTP_X_GATEHOUSE_SCOPES", []string{id.Scopes}},
+		{"identity header: tenant, lower case", "x_gatehouse_tenant: t_evil", "HTTP_X_GATEHOUSE_TENANT", []string{id.Tenant}},
+		{"identity header: credential, mixed separators", "X-Gatehouse_Credential: forged", "HTTP_X_GATEHOUSE_CREDENTIAL", []string{id.Credential}},
+		{"identity token", "X_GATEHOUSE_IDENTITY: forged.identity.token", "HTTP_X_GATEHOUSE_IDENTITY", []string{id.Token}},
+		{"an X-Gatehouse-* name the gateway does not set", "X_Gatehouse_Admin: true", "HTTP_X_GATEHOUSE_ADMIN", nil},
+		{"X-Forwarded-For", "X_Forwarded_For: 6.6.6.6", "HTTP_X_FORWARDED_FOR", []string{"203.0.113.7"}},
+		{"X-Forwarded-Proto", "X_Forwarded_Proto: https", "HTTP_X_FORWARDED_PROTO", []string{"http"}},
+		{"X-Real-Ip", "X_Real_IP: 6.6.6.6", "HTTP_X_REAL_IP", []string{"203.0.113.7"}},
+		{"X-Request-Id", "X_Request_Id: client-chosen", "HTTP_X_REQUEST_ID", []string{id.RequestID}},
+		{"a credential header the route drops", "X_Api_Key: gk_live_other", "HTTP_X_API_KEY", nil},
+		{"hop-by-hop: Proxy-Authorization", "Proxy_Authorization: Basic Zm9vOmJhcg==", "HTTP_PROXY_AUTHORIZATION", nil},
+		{"framing: Transfer-Encoding", "Transfer_Encoding: chunked", "HTTP_TRANSFER_ENCODING", nil},
+		{"control: another underscore name passes", "X_Custom_Field: kept", "HTTP_X_CUSTOM_FIELD", []string{"kept"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			g := NewGateway(t, newEngine)
+			up := NewUpstream(t, OK)
+			g.Service(nil, up.URL)
+			raw := "GET /cgi HTTP/1.1\r\nHost: gw\r\n" + tc.line + "\r\nX-Kept: kept\r\n\r\n"
+			resp, _ := RawExchange(t, g.Server.Listener.Addr().String(), raw)
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			env := cgiView(up.Seen().Header)
+			if got := env[tc.cgi]; !slices.Equal(got, tc.want) {
+				t.Errorf("upstream %s = %q, want %q", tc.cgi, got, tc.want)
+			}
+			if got := env["HTTP_X_KEPT"]; !slices.Equal(got, []string{"kept"}) {
+				t.Errorf("HTTP_X_KEPT = %q: an ordinary header was lost", got)
+			}
+			if rec := g.Next(); rec.Err != nil || rec.Res.Status != 200 {
+				t.Errorf("record = %+v", rec)
+			}
+		})
+	}
+}
+
+// cgiView is a request's fields as a CGI server names them: HTTP_ and the
+// name upper-cased with "-" made "_", the values of names that collide in
+// one variable collected together.
+func cgiView(h http.Header) map[string][]string {
+	env := map[string][]string{}
+	for k, vv := range h {
+		name := "HTTP_" + strings.ToUpper(strings.ReplaceAll(k, "-", "_"))
+		env[name] = append(env[name], vv...)
+	}
+	return env
 }
 
 func testCredentialHeaders(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
