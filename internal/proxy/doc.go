@@ -47,7 +47,9 @@
 // forwarding headers, so a client cannot strip or forge them. W3C traceparent/tracestate are replaced by the
 // Outbound's when it sets a Traceparent (tracing on) and pass through
 // untouched otherwise. Host is the target's unless the service preserves the
-// client's. Server-sent events and chunked bodies are flushed as they
+// client's. On the response, hop-by-hop fields and the upstream's
+// X-Request-Id are dropped: that field is the gateway's request ID, set
+// by the pipeline on every response. Server-sent events and chunked bodies are flushed as they
 // arrive; known-length bodies are not flushed early. Trailers pass both
 // ways. Expect: 100-continue is forwarded and the body sent only after the
 // upstream's 100, so an upstream refusing an upload (401, 413) spares the

@@ -740,7 +740,8 @@ func (st *fastState) relay(w http.ResponseWriter, conn net.Conn, br *bufio.Reade
 }
 
 // copyHeaders copies the upstream's response header fields to dst, except
-// hop-by-hop ones and those its Connection header names. Names keep the
+// those skipResponseHeader names (hop-by-hop ones, those its Connection
+// header names, its X-Request-Id). Names keep the
 // upstream's case; repeated fields keep their order. All names and values
 // share one string allocation.
 func (st *fastState) copyHeaders(dst http.Header) {
@@ -840,11 +841,18 @@ func (st *fastState) copyHeadersFast(gw http.Header, dst *fasthttp.ResponseHeade
 	}
 }
 
+// skipResponseHeader reports an upstream response field the client does
+// not get: hop-by-hop fields, those the upstream's Connection header names,
+// and the upstream's X-Request-Id (isRequestIDField).
 func skipResponseHeader(k []byte, conns [][]byte) bool {
 	switch len(k) {
 	case 2, 7, 10, 16, 17, 18, 19:
 		s := string(k) // no allocation: compared, not kept
 		if isHopByHop(s) && !strings.EqualFold(s, "Trailer") {
+			return true
+		}
+	case len(HeaderRequestID):
+		if isRequestIDField(string(k)) {
 			return true
 		}
 	}

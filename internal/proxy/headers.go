@@ -327,6 +327,19 @@ func UpstreamPath(escapedPath, matchedPrefix string, strip bool, upstreamPrefix 
 	return p
 }
 
+// isRequestIDField reports an X-Request-Id field name, in any case. On a
+// response it marks the upstream's own request ID, which neither engine
+// relays: X-Request-Id on every response is the gateway's (the pipeline
+// sets it before Forward), the ID a caller quotes and the operator opens
+// the decision trace with (spec §5, §6: gatehouse explain). Relayed, the
+// upstream's value replaced the gateway's, or stood next to it as a second
+// field. The contract names no field to keep the upstream's under, so it
+// is dropped; an upstream that wants its ID seen can log the gateway's,
+// which it receives as X-Request-Id.
+func isRequestIDField(k string) bool {
+	return len(k) == len(HeaderRequestID) && strings.EqualFold(k, HeaderRequestID)
+}
+
 // isCORSField reports an Access-Control-* field name, in any case.
 func isCORSField(k []byte) bool {
 	const p = "access-control-"

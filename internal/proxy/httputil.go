@@ -355,7 +355,8 @@ func (b *stdRespBody) Close() error { return b.rc.Close() }
 // upstream's headers into a scratch map (it clears the map after relaying
 // a 1xx, which would otherwise wipe headers the pipeline had set, such as
 // X-Request-Id); the scratch is merged into the real header map when the
-// final status is written. Upstream 1xx responses are not relayed: the
+// final status is written, without the upstream's X-Request-Id
+// (isRequestIDField). Upstream 1xx responses are not relayed: the
 // listener sends its own 100 Continue when the body is first read.
 type stdWriter struct {
 	http.ResponseWriter
@@ -379,6 +380,9 @@ func (w *stdWriter) Header() http.Header {
 func (w *stdWriter) commit(code int) {
 	h := w.ResponseWriter.Header()
 	for k, v := range w.scratch {
+		if isRequestIDField(k) {
+			continue // the gateway's own stays (isRequestIDField)
+		}
 		if w.ownCORS {
 			// The transport canonicalised the upstream's names.
 			if strings.HasPrefix(k, "Access-Control-") {

@@ -54,6 +54,7 @@ func Run(t *testing.T, newEngine func(t *testing.T) proxy.Forwarder) {
 		{"RequestSmugglingRejectedByListener", testSmuggling},
 		{"TraceContext", testTraceContext},
 		{"GatewayOwnsCORS", testOwnCORS},
+		{"UpstreamRequestIDNotRelayed", testUpstreamRequestID},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newEngine) })
@@ -1332,6 +1333,47 @@ func testOwnCORS(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
 			}
 			if got := gateway["Vary"]; !slices.Equal(got, []string{"Origin"}) {
 				t.Errorf("the gateway's shared Vary slice was modified: %q", got)
+			}
+			g.Next()
+		})
+	}
+}
+
+// testUpstreamRequestID: the client always receives the gateway's request
+// ID (the pipeline sets it before Forward) and only that one — it opens
+// the decision trace (gatehouse explain) — whatever X-Request-Id the
+// upstream answers with, in any spelling and on every way a response is
+// relayed (read whole, streamed, large, bodiless).
+func testUpstreamRequestID(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
+	const gatewayID = "01JD3V0000000000000000TEST"
+	large := strings.Repeat("x", 20000)
+	cases := []struct {
+		desc, head, body string // head: the fields after the status line
+	}{
+		{"small body, read whole", "Content-Length: 2\r\nX-Request-Id: upstream-id\r\n", "ok"},
+		{"lower-case name", "Content-Length: 2\r\nx-request-id: upstream-id\r\n", "ok"},
+		{"two fields, one upper case", "Content-Length: 2\r\nX-REQUEST-ID: upstream-a\r\nX-Request-Id: upstream-b\r\n", "ok"},
+		{"streamed chunked body", "Transfer-Encoding: chunked\r\nX-Request-Id: upstream-id\r\n", "2\r\nok\r\n0\r\n\r\n"},
+		{"large known-length body", "Content-Length: 20000\r\nX-Request-Id: upstream-id\r\n", large},
+		{"bodiless answer", "X-Request-Id: upstream-id\r\n", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			g := NewGateway(t, newEngine)
+			status := "200 OK"
+			if tc.body == "" {
+				status = "204 No Content"
+			}
+			raw := NewRawUpstream(t, "HTTP/1.1 "+status+"\r\n"+tc.head+"X-Upstream: yes\r\n\r\n"+tc.body)
+			up := g.Service(nil, raw.URL)
+			g.SetRoute(Route{Upstream: up, Identity: DefaultIdentity(), ClientIP: "203.0.113.7",
+				ResponseHeaders: http.Header{"X-Request-Id": {gatewayID}}})
+			resp, _ := g.Get("/")
+			if got := resp.Header.Values("X-Request-Id"); !slices.Equal(got, []string{gatewayID}) {
+				t.Errorf("client X-Request-Id = %q, want only the gateway's [%q]", got, gatewayID)
+			}
+			if got := resp.Header.Get("X-Upstream"); got != "yes" {
+				t.Errorf("X-Upstream = %q: an ordinary field was lost", got)
 			}
 			g.Next()
 		})

@@ -1,0 +1,59 @@
+package server
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"testing"
+
+	"gatehouse/internal/config"
+)
+
+// The client always receives the gateway's own request ID in X-Request-Id
+// — the one that opens the call's record and decision trace (gatehouse
+// explain) — even when the upstream answers with an X-Request-Id of its
+// own: on both proxy listeners and both engines.
+func TestUpstreamRequestIDDoesNotReplaceTheGateways(t *testing.T) {
+	cases := []struct {
+		desc, listener, engine string
+	}{
+		{"fast listener, fast engine", config.ProxyServerFast, "fast"},
+		{"fast listener, httputil engine", config.ProxyServerFast, "httputil"},
+		{"net/http listener, fast engine", config.ProxyServerNetHTTP, "fast"},
+		{"net/http listener, httputil engine", config.ProxyServerNetHTTP, "httputil"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			h := newHarness(t, func(c *config.Config) { c.ProxyServer = tc.listener })
+			seen := make(chan string, 1)
+			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				seen <- r.Header.Get("X-Request-Id")
+				w.Header().Set("X-Request-Id", "upstream-id")
+				_, _ = io.WriteString(w, "ok")
+			}))
+			t.Cleanup(up.Close)
+			tenant := h.mustAdmin("POST", "/admin/v1/tenants", map[string]any{"slug": "acme", "name": "Acme"})["id"].(string)
+			consumer := h.mustAdmin("POST", "/admin/v1/consumers", map[string]any{"tenant": tenant, "name": "shop"})["id"].(string)
+			svc := h.mustAdmin("POST", "/admin/v1/services", map[string]any{"tenant": tenant, "name": "echo",
+				"targets": []string{up.URL}, "engine": tc.engine})["id"].(string)
+			h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": svc, "paths": []string{"/echo"}, "auth": []string{"api_key"}})
+			_, key := h.newKey(consumer, nil)
+
+			r := h.call("GET", "/echo", bearer(key)...)
+			if r.status != 200 || r.raw != "ok" {
+				t.Fatalf("got %d %s", r.status, r.raw)
+			}
+			gatewayID := <-seen
+			if gatewayID == "" || gatewayID == "upstream-id" {
+				t.Fatalf("the upstream received X-Request-Id %q, want the gateway's", gatewayID)
+			}
+			if got := r.header.Values("X-Request-Id"); !slices.Equal(got, []string{gatewayID}) {
+				t.Errorf("client X-Request-Id = %q, want only the gateway's [%q]", got, gatewayID)
+			}
+			if rec := h.waitCall(gatewayID); rec["status"] != float64(200) || rec["engine"] != tc.engine {
+				t.Errorf("call record of %s = %v, want status 200 by engine %s", gatewayID, rec, tc.engine)
+			}
+		})
+	}
+}
