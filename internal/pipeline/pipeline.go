@@ -352,7 +352,13 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, st *state, call
 	call.Engine = res.Engine
 	if err != nil {
 		if re, ok := err.(*reason.Error); ok {
-			t.Fail(stForward, "upstream", re.Debug)
+			check := "upstream"
+			if re.Code == reason.RequestMalformed {
+				// The client's body failed, not the upstream: the trace
+				// must not send the operator after the service.
+				check = "request body"
+			}
+			t.Fail(stForward, check, re.Debug)
 			return route, re, false
 		}
 		t.Fail(stForward, "upstream", err.Error())

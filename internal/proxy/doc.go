@@ -60,7 +60,10 @@
 // Errors before the response started come back as *reason.Error
 // upstream.unavailable (502) or upstream.timeout (504) — never an auth
 // code — with an operator Debug naming service, target, phase and cause,
-// and a caller detail that never names the upstream. After the response
+// and a caller detail that never names the upstream; a client body whose
+// framing the listener cannot decode is request.malformed (400) instead,
+// and neither it nor a client that went away counts against passive
+// health. After the response
 // started they are in Result.Err, and the caller aborts the client
 // connection (panic(http.ErrAbortHandler)) after recording the call.
 //

@@ -99,6 +99,53 @@ func upstreamError(kind failKind, up *Upstream, t *Target, phase string, cause e
 	return &reason.Error{Code: code, Detail: detail, Debug: debug, Err: cause}
 }
 
+// clientBodyRejection is the answer to a request whose body failed while
+// an engine read it from the client, before any response started: the
+// client's fault, never the upstream's, so no upstream.* code and no
+// health penalty (the callers treat it as failClient). It returns nil when
+// the client's connection itself failed (reset, EOF, a deadline, the
+// request cancelled): the client is gone, and upstreamError(failClient)
+// tells the operator so.
+//
+// Any other read error means the body's bytes arrived and do not parse:
+// the listener's chunked decoder refused the framing (RFC 9112 §7.1), and
+// RFC 9110 §15.5.1 makes that a 400 — request.malformed, whose detail
+// carries the decoder's own words. The decoders' errors are unexported
+// strings (net/http's "invalid byte in chunk length", fasthttp's "empty
+// hex number", …), so they are recognised by elimination rather than by
+// name. The listeners close the connection after such a request, as they
+// must: where the next request would start is unknown.
+func clientBodyRejection(r *http.Request, up *Upstream, t *Target, phase string, err error) *reason.Error {
+	var mb *http.MaxBytesError
+	if clientGone(err) || errors.As(err, &mb) {
+		// A body over the route's max_body (the pipeline's
+		// http.MaxBytesReader) is not malformed either.
+		return nil
+	}
+	detail := "The request body could not be read: " + err.Error() + "."
+	if r.ContentLength < 0 || len(r.TransferEncoding) > 0 {
+		detail = "The request body's chunked framing is malformed (RFC 9112 §7.1): " + err.Error() + "."
+	}
+	target, name := "(no target)", ""
+	if t != nil {
+		target = t.redacted
+	}
+	if up != nil {
+		name = up.Name
+	}
+	return &reason.Error{Code: reason.RequestMalformed, Detail: detail, Err: err,
+		Debug: fmt.Sprintf("service %q target %s: the client's request body is malformed, the request was cut short during %s (not counted against the target): %v", name, target, phase, err)}
+}
+
+// clientGone reports a failure of the client's connection rather than of
+// what it sent.
+func clientGone(err error) bool {
+	var ne net.Error // *net.OpError, syscall.Errno, deadlines
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne)
+}
+
 func noTarget(up *Upstream) *reason.Error {
 	cause := errors.New("no usable target")
 	if up != nil && up.err != nil {

@@ -180,6 +180,11 @@ func (f *Fast) Forward(w http.ResponseWriter, r *http.Request, out *Outbound) (r
 			skip = t
 			continue
 		}
+		if st.body.clientErr != nil {
+			if re := clientBodyRejection(r, up, t, st.phase, st.body.clientErr); re != nil {
+				return res, re
+			}
+		}
 		return res, upstreamError(kind, up, t, st.phase, err)
 	}
 	return res, noTarget(up) // unreachable: attempts >= 1

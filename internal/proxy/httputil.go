@@ -141,6 +141,11 @@ func (e *HTTPUtil) Forward(w http.ResponseWriter, r *http.Request, out *Outbound
 			skip = t
 			continue
 		}
+		if kind == failClient && st.body.clientErr != nil {
+			if re := clientBodyRejection(r, up, t, phase, st.body.clientErr); re != nil {
+				return res, re
+			}
+		}
 		return res, upstreamError(kind, up, t, phase, cause)
 	}
 	return res, noTarget(up) // unreachable: attempts >= 1

@@ -16,7 +16,7 @@ func TestCatalogueComplete(t *testing.T) {
 		AuthAmbiguous, AuthMethodNotAllowed, AuthBackendUnavailable, KeyMalformed, KeyChecksumMismatch,
 		KeyWrongEnvironment, KeyUnknown, KeyExpired, KeyRevoked, KeyRotated, ConsumerSuspended, ConsumerDeleted,
 		TenantSuspended, TenantMismatch, ScopeInsufficient, IPNotAllowed, RateExceeded, UpstreamUnavailable,
-		UpstreamTimeout, RequestTooLarge, CORSOriginNotAllowed, CORSMethodNotAllowed, CORSHeaderNotAllowed, ServiceRetired, GatewayInternal}
+		UpstreamTimeout, RequestTooLarge, RequestMalformed, CORSOriginNotAllowed, CORSMethodNotAllowed, CORSHeaderNotAllowed, ServiceRetired, GatewayInternal}
 	for _, c := range consts {
 		if _, ok := Lookup(c); !ok {
 			t.Errorf("code constant %q is not in the catalogue", c)

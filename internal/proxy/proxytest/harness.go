@@ -416,6 +416,36 @@ func RawExchange(t *testing.T, addr, raw string) (*http.Response, string) {
 	return resp, string(b)
 }
 
+// RawExchangeThenEnd is RawExchange for a request after which the gateway
+// must close the connection: it also returns every byte the gateway sent
+// after the first response, up to the connection's end (nothing, when the
+// gateway closed it at once; a second response, when it read on).
+func RawExchangeThenEnd(t *testing.T, addr, raw string) (resp *http.Response, body, after string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, guard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(guard))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	resp, err = http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("reading response: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	rest, err := io.ReadAll(br)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Errorf("the gateway kept the connection open after the response (%d more bytes)", len(rest))
+	}
+	return resp, string(b), string(rest)
+}
+
 // RawExchangeN writes raw bytes to addr and returns the statuses of the n
 // responses read back.
 func RawExchangeN(t *testing.T, addr, raw string, n int) []int {

@@ -55,6 +55,7 @@ func Run(t *testing.T, newEngine func(t *testing.T) proxy.Forwarder) {
 		{"TraceContext", testTraceContext},
 		{"GatewayOwnsCORS", testOwnCORS},
 		{"UpstreamRequestIDNotRelayed", testUpstreamRequestID},
+		{"MalformedRequestBodyIsTheClients", testMalformedBody},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newEngine) })
@@ -1374,6 +1375,70 @@ func testUpstreamRequestID(t *testing.T, newEngine func(*testing.T) proxy.Forwar
 			}
 			if got := resp.Header.Get("X-Upstream"); got != "yes" {
 				t.Errorf("X-Upstream = %q: an ordinary field was lost", got)
+			}
+			g.Next()
+		})
+	}
+}
+
+// testMalformedBody: a request body whose chunked framing is broken (RFC
+// 9112 §7.1) is the client's error, answered 400 request.malformed with a
+// detail naming the problem (RFC 9110 §15.5.1) — not upstream.unavailable,
+// whose "could not reach the service" would send the caller and the
+// operator after the wrong party. It does not count against the target's
+// health (one counted failure would eject it here), and the connection is
+// closed after the answer: where the next request would start is unknown,
+// so the rest of the bytes must not be read as one.
+func testMalformedBody(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
+	cases := []struct {
+		desc, body string
+	}{
+		{"chunk size with a 0x prefix", "0x5\r\nhello\r\n0\r\n\r\n"},
+		{"chunk size not hexadecimal", "zz\r\nhello\r\n0\r\n\r\n"},
+		{"negative chunk size", "-5\r\nhello\r\n0\r\n\r\n"},
+		{"chunk size over 64 bits", "FFFFFFFFFFFFFFFFF5\r\nhello\r\n0\r\n\r\n"},
+		{"more data than the chunk declares", "5\r\nhello world\r\n0\r\n\r\n"},
+		{"chunk lines ended by LF alone", "5\nhello\n0\n\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			g := NewGateway(t, newEngine)
+			up := NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+				b, err := io.ReadAll(r.Body)
+				if err != nil {
+					return // the gateway cut the request short
+				}
+				_, _ = fmt.Fprintf(w, "%s %q", r.Method, b)
+			})
+			ups := g.Service(func(s *domain.Service) {
+				s.EjectAfter = 1
+				s.EjectFor = domain.Duration(time.Hour)
+			}, up.URL)
+			raw := "POST /echo HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer K\r\nTransfer-Encoding: chunked\r\n\r\n" + tc.body
+			resp, body, after := RawExchangeThenEnd(t, g.Server.Listener.Addr().String(), raw)
+			if resp.StatusCode != 400 || !strings.Contains(body, `"code":"request.malformed"`) {
+				t.Errorf("answer %d %s, want 400 request.malformed", resp.StatusCode, body)
+			}
+			if !strings.Contains(body, "chunk") {
+				t.Errorf("the detail does not name the problem: %s", body)
+			}
+			if resp.Header.Get("Www-Authenticate") != "" || resp.Header.Get("X-Request-Id") == "" {
+				t.Errorf("WWW-Authenticate %q, X-Request-Id %q", resp.Header.Get("Www-Authenticate"), resp.Header.Get("X-Request-Id"))
+			}
+			if after != "" {
+				t.Errorf("the gateway read on after the malformed body and answered %q", after)
+			}
+			rec := g.Next()
+			if re := rec.Reason(); re == nil || re.Code != reason.RequestMalformed || rec.Res.Status != 0 {
+				t.Errorf("Forward = %v, %+v; want %s before any response", rec.Err, rec.Res, reason.RequestMalformed)
+			}
+			if st := ups.Status(); st[0].Failures != 0 || st[0].Ejected {
+				t.Errorf("the client's malformed body counted against the target: %+v", st)
+			}
+			// The target stays in rotation.
+			resp2, body2 := g.Do(g.NewRequest("POST", "/echo", strings.NewReader("hello")))
+			if resp2.StatusCode != 200 || string(body2) != `POST "hello"` {
+				t.Errorf("next request: %d %s", resp2.StatusCode, body2)
 			}
 			g.Next()
 		})
