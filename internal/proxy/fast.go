@@ -609,6 +609,14 @@ type fastBody struct {
 }
 
 func (b *fastBody) Read(p []byte) (int, error) {
+	if b.clientErr != nil {
+		// Sticky: fasthttp's chunked body writer ignores an error that
+		// comes with data and reads on, and a chunked decoder that failed
+		// on the CRLF after a chunk's data would then parse the next chunk
+		// as if nothing were wrong — a malformed body forwarded as a valid
+		// one.
+		return 0, b.clientErr
+	}
 	n, err := b.rc.Read(p)
 	b.n += int64(n)
 	if err != nil && err != io.EOF {

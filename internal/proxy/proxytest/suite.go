@@ -1399,6 +1399,9 @@ func testMalformedBody(t *testing.T, newEngine func(*testing.T) proxy.Forwarder)
 		{"chunk size over 64 bits", "FFFFFFFFFFFFFFFFF5\r\nhello\r\n0\r\n\r\n"},
 		{"more data than the chunk declares", "5\r\nhello world\r\n0\r\n\r\n"},
 		{"chunk lines ended by LF alone", "5\nhello\n0\n\n"},
+		// A decoder error that comes with the chunk's data must end the
+		// body: read on, the next chunk parses and the body is forwarded.
+		{"a stray byte between two chunks", "5\r\nhelloX5\r\nworld\r\n0\r\n\r\n"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.desc, func(t *testing.T) {
