@@ -353,7 +353,7 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, st *state, call
 	if err != nil {
 		if re, ok := err.(*reason.Error); ok {
 			check := "upstream"
-			if re.Code == reason.RequestMalformed {
+			if re.Code == reason.RequestMalformed || re.Code == reason.RequestTooLarge {
 				// The client's body failed, not the upstream: the trace
 				// must not send the operator after the service.
 				check = "request body"

@@ -62,8 +62,8 @@
 // code — with an operator Debug naming service, target, phase and cause,
 // and a caller detail that never names the upstream; a client body whose
 // framing the listener cannot decode is request.malformed (400) instead,
-// and neither it nor a client that went away counts against passive
-// health. After the response
+// one over the route's max_body request.too_large (413), and neither
+// they nor a client that went away count against passive health. After the response
 // started they are in Result.Err, and the caller aborts the client
 // connection (panic(http.ErrAbortHandler)) after recording the call.
 //

@@ -107,6 +107,11 @@ func upstreamError(kind failKind, up *Upstream, t *Target, phase string, cause e
 // request cancelled): the client is gone, and upstreamError(failClient)
 // tells the operator so.
 //
+// A body that outgrew the route's max_body while it was forwarded (the
+// pipeline's http.MaxBytesReader: a chunked body declares no length the
+// pipeline could check first) is request.too_large (413), as a declared
+// length over the limit is.
+//
 // Any other read error means the body's bytes arrived and do not parse:
 // the listener's chunked decoder refused the framing (RFC 9112 §7.1), and
 // RFC 9110 §15.5.1 makes that a 400 — request.malformed, whose detail
@@ -116,15 +121,8 @@ func upstreamError(kind failKind, up *Upstream, t *Target, phase string, cause e
 // name. The listeners close the connection after such a request, as they
 // must: where the next request would start is unknown.
 func clientBodyRejection(r *http.Request, up *Upstream, t *Target, phase string, err error) *reason.Error {
-	var mb *http.MaxBytesError
-	if clientGone(err) || errors.As(err, &mb) {
-		// A body over the route's max_body (the pipeline's
-		// http.MaxBytesReader) is not malformed either.
+	if clientGone(err) {
 		return nil
-	}
-	detail := "The request body could not be read: " + err.Error() + "."
-	if r.ContentLength < 0 || len(r.TransferEncoding) > 0 {
-		detail = "The request body's chunked framing is malformed (RFC 9112 §7.1): " + err.Error() + "."
 	}
 	target, name := "(no target)", ""
 	if t != nil {
@@ -132,6 +130,16 @@ func clientBodyRejection(r *http.Request, up *Upstream, t *Target, phase string,
 	}
 	if up != nil {
 		name = up.Name
+	}
+	var mb *http.MaxBytesError
+	if errors.As(err, &mb) {
+		return &reason.Error{Code: reason.RequestTooLarge, Err: err,
+			Detail: fmt.Sprintf("The body is longer than this route accepts: at most %d bytes.", mb.Limit),
+			Debug:  fmt.Sprintf("service %q target %s: the client's request body went over the route's max_body of %d bytes, the request was cut short during %s (not counted against the target)", name, target, mb.Limit, phase)}
+	}
+	detail := "The request body could not be read: " + err.Error() + "."
+	if r.ContentLength < 0 || len(r.TransferEncoding) > 0 {
+		detail = "The request body's chunked framing is malformed (RFC 9112 §7.1): " + err.Error() + "."
 	}
 	return &reason.Error{Code: reason.RequestMalformed, Detail: detail, Err: err,
 		Debug: fmt.Sprintf("service %q target %s: the client's request body is malformed, the request was cut short during %s (not counted against the target): %v", name, target, phase, err)}

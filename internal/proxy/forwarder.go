@@ -27,9 +27,10 @@ type Forwarder interface {
 	// When no response was started it returns a *reason.Error with code
 	// upstream.unavailable (502) or upstream.timeout (504) — never an auth
 	// code — whose Debug names the target and the cause; the caller renders
-	// it. A client body the listener could not decode is the client's
-	// fault, not the upstream's: request.malformed (400), not counted
-	// against the target's health. The Result is filled as far as it got
+	// it. A client body the listener could not decode, or one that went
+	// over the route's max_body (http.MaxBytesReader around r.Body), is the
+	// client's fault, not the upstream's: request.malformed (400) or
+	// request.too_large (413), not counted against the target's health. The Result is filled as far as it got
 	// (Engine, Target).
 	//
 	// Once the response has started, the error is nil and any failure

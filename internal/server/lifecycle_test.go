@@ -143,22 +143,37 @@ func TestWrongSecretTrace(t *testing.T) {
 	}
 }
 
-// A body over the route's max_body is refused with request.too_large
-// before the upstream sees it.
+// A body over the route's max_body is refused with request.too_large —
+// before the upstream sees it when its length is declared, and as soon as
+// it goes over when it is chunked — never as an upstream failure.
 func TestMaxBody(t *testing.T) {
 	h := newHarness(t)
 	w := h.newWorld("acme", nil, nil)
 	h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": w.service, "paths": []string{"/small"}, "max_body": 10})
 	_, k := h.newKey(w.consumer, nil)
-	req, _ := http.NewRequest("POST", h.proxy+"/small/x", strings.NewReader(strings.Repeat("x", 100)))
-	req.Header.Set("Authorization", "Bearer "+k)
-	resp, err := h.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	cases := []struct {
+		desc    string
+		chunked bool
+	}{
+		{"declared length over the limit", false},
+		{"chunked body over the limit", true},
 	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 413 || !strings.Contains(string(raw), `"code":"request.too_large"`) || !strings.Contains(string(raw), "at most 10") {
-		t.Fatalf("%d %s", resp.StatusCode, raw)
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			req, _ := http.NewRequest("POST", h.proxy+"/small/x", strings.NewReader(strings.Repeat("x", 100)))
+			if tc.chunked {
+				req.ContentLength = -1 // unknown: sent chunked
+			}
+			req.Header.Set("Authorization", "Bearer "+k)
+			resp, err := h.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			raw, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 413 || !strings.Contains(string(raw), `"code":"request.too_large"`) || !strings.Contains(string(raw), "at most 10") {
+				t.Fatalf("%d %s", resp.StatusCode, raw)
+			}
+		})
 	}
 }

@@ -77,6 +77,9 @@ type Route struct {
 	// to Outbound as it is.
 	ResponseHeaders http.Header
 	OwnCORS         bool
+	// MaxBody, when positive, limits the request body as a route's
+	// max_body does in the pipeline: http.MaxBytesReader around r.Body.
+	MaxBody int64
 }
 
 // Gateway is a real net/http server whose handler calls Forward, as the
@@ -198,6 +201,9 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	for k, v := range rt.ResponseHeaders {
 		w.Header()[k] = v
+	}
+	if rt.MaxBody > 0 && r.Body != nil {
+		r.Body = http.MaxBytesReader(w, r.Body, rt.MaxBody)
 	}
 	var done func(Record)
 	if rt.Prepare != nil {

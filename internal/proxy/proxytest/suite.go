@@ -56,6 +56,7 @@ func Run(t *testing.T, newEngine func(t *testing.T) proxy.Forwarder) {
 		{"GatewayOwnsCORS", testOwnCORS},
 		{"UpstreamRequestIDNotRelayed", testUpstreamRequestID},
 		{"MalformedRequestBodyIsTheClients", testMalformedBody},
+		{"BodyOverMaxBodyIsTooLarge", testBodyOverMaxBody},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newEngine) })
@@ -1444,6 +1445,57 @@ func testMalformedBody(t *testing.T, newEngine func(*testing.T) proxy.Forwarder)
 				t.Errorf("next request: %d %s", resp2.StatusCode, body2)
 			}
 			g.Next()
+		})
+	}
+}
+
+// testBodyOverMaxBody: a body that turns out longer than the route's
+// max_body only while it is forwarded (chunked, so its length was not
+// declared) is the client's error too: 413 request.too_large naming the
+// limit, not upstream.unavailable, and no health penalty for the target.
+func testBodyOverMaxBody(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
+	cases := []struct {
+		desc   string
+		chunks int // chunks of 8 bytes
+		want   int
+	}{
+		{"chunked body over the limit", 4, 413},
+		{"control: chunked body within the limit", 2, 200},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			g := NewGateway(t, newEngine)
+			up := NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+				b, err := io.ReadAll(r.Body)
+				if err != nil {
+					return // the gateway cut the request short
+				}
+				_, _ = fmt.Fprintf(w, "%d", len(b))
+			})
+			ups := g.Service(func(s *domain.Service) {
+				s.EjectAfter = 1
+				s.EjectFor = domain.Duration(time.Hour)
+			}, up.URL)
+			g.SetRoute(Route{Upstream: ups, Identity: DefaultIdentity(), ClientIP: "203.0.113.7", MaxBody: 20})
+			raw := "POST /upload HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n" +
+				strings.Repeat("8\r\n01234567\r\n", tc.chunks) + "0\r\n\r\n"
+			resp, body := RawExchange(t, g.Server.Listener.Addr().String(), raw)
+			rec := g.Next()
+			if tc.want == 200 {
+				if resp.StatusCode != 200 || body != strconv.Itoa(8*tc.chunks) {
+					t.Fatalf("answer %d %s", resp.StatusCode, body)
+				}
+				return
+			}
+			if resp.StatusCode != 413 || !strings.Contains(body, `"code":"request.too_large"`) || !strings.Contains(body, "at most 20") {
+				t.Errorf("answer %d %s, want 413 request.too_large naming the limit", resp.StatusCode, body)
+			}
+			if re := rec.Reason(); re == nil || re.Code != reason.RequestTooLarge || rec.Res.Status != 0 {
+				t.Errorf("Forward = %v, %+v; want %s before any response", rec.Err, rec.Res, reason.RequestTooLarge)
+			}
+			if st := ups.Status(); st[0].Failures != 0 || st[0].Ejected {
+				t.Errorf("the client's body counted against the target: %+v", st)
+			}
 		})
 	}
 }
