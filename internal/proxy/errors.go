@@ -118,8 +118,12 @@ func upstreamError(kind failKind, up *Upstream, t *Target, phase string, cause e
 // carries the decoder's own words. The decoders' errors are unexported
 // strings (net/http's "invalid byte in chunk length", fasthttp's "empty
 // hex number", …), so they are recognised by elimination rather than by
-// name. The listeners close the connection after such a request, as they
-// must: where the next request would start is unknown.
+// name. One consequence: a connection that ends inside a chunk-size line
+// or the trailer section is reported by the decoders as broken framing
+// (fasthttp's ErrBrokenChunk does not unwrap to io.EOF, net/http's trailer
+// error is a string), so it is answered 400 too — truthfully, to a client
+// that is usually gone. The listeners close the connection after such a
+// request, as they must: where the next request would start is unknown.
 func clientBodyRejection(r *http.Request, up *Upstream, t *Target, phase string, err error) *reason.Error {
 	if clientGone(err) {
 		return nil
