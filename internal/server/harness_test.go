@@ -244,3 +244,15 @@ func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// listenerEngines are the four ways a request crosses the gateway: each
+// proxy listener (proxy_server) with each forwarding engine (a service's
+// engine).
+var listenerEngines = []struct {
+	desc, listener, engine string
+}{
+	{"fast listener, fast engine", config.ProxyServerFast, "fast"},
+	{"fast listener, httputil engine", config.ProxyServerFast, "httputil"},
+	{"net/http listener, fast engine", config.ProxyServerNetHTTP, "fast"},
+	{"net/http listener, httputil engine", config.ProxyServerNetHTTP, "httputil"},
+}

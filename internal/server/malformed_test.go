@@ -20,15 +20,7 @@ import (
 // the answer; the call record and its trace say the client's body failed;
 // and the target is not ejected (the service ejects after one failure).
 func TestMalformedChunkedBodyIsTheClients(t *testing.T) {
-	cases := []struct {
-		desc, listener, engine string
-	}{
-		{"fast listener, fast engine", config.ProxyServerFast, "fast"},
-		{"fast listener, httputil engine", config.ProxyServerFast, "httputil"},
-		{"net/http listener, fast engine", config.ProxyServerNetHTTP, "fast"},
-		{"net/http listener, httputil engine", config.ProxyServerNetHTTP, "httputil"},
-	}
-	for _, tc := range cases {
+	for _, tc := range listenerEngines {
 		t.Run(tc.desc, func(t *testing.T) {
 			h := newHarness(t, func(c *config.Config) { c.ProxyServer = tc.listener })
 			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

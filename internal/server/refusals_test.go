@@ -1,38 +1,14 @@
 package server
 
 import (
-	"bufio"
 	"encoding/json"
-	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
+	"gatehouse/internal/proxy/proxytest"
 	"gatehouse/internal/reason"
 )
-
-// rawCall writes raw to the proxy listener and reads one response.
-func rawCall(t *testing.T, addr, raw string) (*http.Response, string) {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(15 * time.Second))
-	if _, err := io.WriteString(c, raw); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	return resp, string(b)
-}
 
 // TestListenerRefusalsAreRejections: a request the fast listener refuses
 // before routing — a head it cannot parse, a smuggling probe, an invalid
@@ -60,7 +36,7 @@ func TestListenerRefusalsAreRejections(t *testing.T) {
 			reason.RequestHeadTooLarge, 431},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
-			resp, body := rawCall(t, addr, tc.raw)
+			resp, body := proxytest.RawExchange(t, addr, tc.raw)
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, body)
 			}

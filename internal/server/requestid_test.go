@@ -15,15 +15,7 @@ import (
 // explain) — even when the upstream answers with an X-Request-Id of its
 // own: on both proxy listeners and both engines.
 func TestUpstreamRequestIDDoesNotReplaceTheGateways(t *testing.T) {
-	cases := []struct {
-		desc, listener, engine string
-	}{
-		{"fast listener, fast engine", config.ProxyServerFast, "fast"},
-		{"fast listener, httputil engine", config.ProxyServerFast, "httputil"},
-		{"net/http listener, fast engine", config.ProxyServerNetHTTP, "fast"},
-		{"net/http listener, httputil engine", config.ProxyServerNetHTTP, "httputil"},
-	}
-	for _, tc := range cases {
+	for _, tc := range listenerEngines {
 		t.Run(tc.desc, func(t *testing.T) {
 			h := newHarness(t, func(c *config.Config) { c.ProxyServer = tc.listener })
 			seen := make(chan string, 1)

@@ -400,19 +400,27 @@ func NewRawUpstream(t *testing.T, response string) *RawUpstream {
 	return u
 }
 
-// RawExchange writes raw bytes to addr and reads one response.
-func RawExchange(t *testing.T, addr, raw string) (*http.Response, string) {
+// dialWrite connects to addr, writes raw and returns the connection (the
+// caller closes it) with a reader over it; every wait is bounded by guard.
+func dialWrite(t *testing.T, addr, raw string) (net.Conn, *bufio.Reader) {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, guard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(guard))
 	if _, err := io.WriteString(c, raw); err != nil {
+		c.Close()
 		t.Fatal(err)
 	}
-	br := bufio.NewReader(c)
+	return c, bufio.NewReader(c)
+}
+
+// RawExchange writes raw bytes to addr and reads one response.
+func RawExchange(t *testing.T, addr, raw string) (*http.Response, string) {
+	t.Helper()
+	c, br := dialWrite(t, addr, raw)
+	defer c.Close()
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		t.Fatalf("reading response: %v", err)
@@ -428,17 +436,9 @@ func RawExchange(t *testing.T, addr, raw string) (*http.Response, string) {
 // gateway closed it at once; a second response, when it read on).
 func RawExchangeThenEnd(t *testing.T, addr, raw string) (resp *http.Response, body, after string) {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, guard)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, br := dialWrite(t, addr, raw)
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(guard))
-	if _, err := io.WriteString(c, raw); err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(c)
-	resp, err = http.ReadResponse(br, nil)
+	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		t.Fatalf("reading response: %v", err)
 	}
@@ -456,16 +456,8 @@ func RawExchangeThenEnd(t *testing.T, addr, raw string) (resp *http.Response, bo
 // responses read back.
 func RawExchangeN(t *testing.T, addr, raw string, n int) []int {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, guard)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, br := dialWrite(t, addr, raw)
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(guard))
-	if _, err := io.WriteString(c, raw); err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(c)
 	var out []int
 	for range n {
 		resp, err := http.ReadResponse(br, nil)
