@@ -10,6 +10,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -201,12 +202,6 @@ func (p *Pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.reject(w, r, route, id, rerr, call)
 	}
 	call.LatencyMicros = p.o.Clock.Now().Sub(start).Microseconds()
-	if aborted {
-		// The client saw the connection cut, not the status the upstream
-		// began with: the record says the upstream failed and keeps the
-		// trace step that says how.
-		call.Code = reason.UpstreamUnavailable
-	}
 	if rerr != nil || call.Status >= 500 || aborted {
 		call.Trace = st.trace.Steps()
 	}
@@ -365,6 +360,21 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, st *state, call
 		return route, &reason.Error{Code: reason.UpstreamUnavailable, Debug: err.Error(), Err: err}, false
 	}
 	if res.Err != nil {
+		// The client saw the connection cut, not the status the upstream
+		// began with. The record says whose failure it was: the upstream's
+		// (its code — upstream.timeout for a body that stalled), or
+		// nobody's when the client left (no code: it is not the service's
+		// fault, and the metrics' upstream errors must not count it).
+		var re *reason.Error
+		switch {
+		case errors.As(res.Err, &re):
+			call.Code = re.Code
+		case errors.Is(res.Err, proxy.ErrClientWrite) || r.Context().Err() != nil:
+			t.Fail(stForward, "client", "the client went away during the response: "+res.Err.Error())
+			return route, nil, true
+		default:
+			call.Code = reason.UpstreamUnavailable
+		}
 		t.Fail(stForward, "upstream", res.Engine+" → "+res.Target+": response started, then failed: "+res.Err.Error())
 		return route, nil, true
 	}

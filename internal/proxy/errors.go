@@ -99,6 +99,10 @@ func upstreamError(kind failKind, up *Upstream, t *Target, phase string, cause e
 	return &reason.Error{Code: code, Detail: detail, Debug: debug, Err: cause}
 }
 
+// ErrClientWrite marks a response that failed because writing it to the
+// client did (the client left): not the upstream's failure.
+var ErrClientWrite = errors.New("write to client")
+
 // clientBodyRejection is the answer to a request whose body failed while
 // an engine read it from the client, before any response started: the
 // client's fault, never the upstream's, so no upstream.* code and no

@@ -678,7 +678,7 @@ func (st *fastState) relay(w http.ResponseWriter, conn net.Conn, br *bufio.Reade
 		w.WriteHeader(status)
 		n, werr := w.Write(resp.Body())
 		if werr != nil {
-			return int64(n), reuse, true, fmt.Errorf("write to client: %w", werr)
+			return int64(n), reuse, true, fmt.Errorf("%w: %w", ErrClientWrite, werr)
 		}
 		return int64(n), reuse, true, nil
 	}
@@ -744,7 +744,7 @@ func (st *fastState) relay(w http.ResponseWriter, conn net.Conn, br *bufio.Reade
 		}
 		return written, false, true, upstreamError(classify(rerr), st.up, st.t, phaseBody, rerr)
 	case werr != nil:
-		return written, false, true, fmt.Errorf("write to client: %w", werr)
+		return written, false, true, fmt.Errorf("%w: %w", ErrClientWrite, werr)
 	}
 	if cut != nil && !cut() {
 		reuse = false

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -418,7 +419,7 @@ func (w *stdWriter) Write(p []byte) (int, error) {
 	n, err := w.ResponseWriter.Write(p)
 	w.n += int64(n)
 	if err != nil && w.err == nil {
-		w.err = err
+		w.err = fmt.Errorf("%w: %w", ErrClientWrite, err)
 	}
 	return n, err
 }

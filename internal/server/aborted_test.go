@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -96,6 +97,61 @@ func TestResponseCutMidBodyIsRecorded(t *testing.T) {
 			tr, _ := json.Marshal(rec["trace"])
 			if !strings.Contains(string(tr), `"outcome":"fail"`) || !strings.Contains(string(tr), "upstream") {
 				t.Errorf("the trace has no failed upstream step: %s", tr)
+			}
+		})
+	}
+}
+
+// TestClientLeavingMidResponseIsNotTheUpstreams: a client that closes its
+// connection while a healthy upstream streams is not recorded as an
+// upstream failure (the metrics' upstream errors would count browser
+// cancels) — on both engines; the trace says the client went away.
+func TestClientLeavingMidResponseIsNotTheUpstreams(t *testing.T) {
+	h := newHarness(t)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for range 200 {
+			if _, err := io.WriteString(w, "data: "+strings.Repeat("x", 1000)+"\n\n"); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}))
+	t.Cleanup(up.Close)
+	ten := h.mustAdmin("POST", "/admin/v1/tenants", map[string]any{"slug": "leave", "name": "leave"})["id"].(string)
+	con := h.mustAdmin("POST", "/admin/v1/consumers", map[string]any{"tenant": ten, "name": "leave-app"})["id"].(string)
+	_, key := h.newKey(con, nil)
+	for _, engine := range []string{"fast", "httputil"} {
+		t.Run(engine, func(t *testing.T) {
+			svc := h.mustAdmin("POST", "/admin/v1/services", map[string]any{"tenant": ten, "name": "leave-" + engine,
+				"targets": []string{up.URL}, "engine": engine})["id"].(string)
+			h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": svc, "paths": []string{"/leave-" + engine}, "auth": []string{"api_key"}})
+			c, err := net.Dial("tcp", strings.TrimPrefix(h.proxy, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = io.WriteString(c, "GET /leave-"+engine+" HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+key+"\r\n\r\n")
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := resp.Header.Get("X-Request-Id")
+			if _, err := io.ReadFull(resp.Body, make([]byte, 2000)); err != nil {
+				t.Fatal(err)
+			}
+			c.Close() // the client leaves; the upstream is healthy
+			rec := h.waitCall(id)
+			if code, _ := rec["code"].(string); code != "" {
+				t.Errorf("a client that went away is recorded with code %q", code)
+			}
+			tr, _ := json.Marshal(rec["trace"])
+			if !strings.Contains(string(tr), "client went away") {
+				t.Errorf("the trace does not say the client went away: %s", tr)
 			}
 		})
 	}
