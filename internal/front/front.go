@@ -317,18 +317,45 @@ func (l fastLogger) Printf(format string, args ...any) {
 	if strings.Contains(msg, net.ErrClosed.Error()) {
 		return
 	}
-	l.log.Warn("proxy listener: " + unquoted(msg))
+	// "error when serving connection %q<->%q: %v": the addresses stay.
+	if _, rest, ok := strings.Cut(msg, "<->"); ok {
+		if i := strings.Index(rest, ": "); i >= 0 {
+			cut := len(msg) - len(rest) + i + 2
+			msg = msg[:cut] + unquoted(msg[cut:])
+		}
+	} else {
+		msg = unquoted(msg)
+	}
+	l.log.Warn("proxy listener: " + msg)
 }
 
-// unquoted cuts whatever fasthttp quotes of a request after "contents:" from
-// one of its error texts, should a path other than its header errors
-// (which SecureErrorLogMessage covers) ever add it: the request's bytes —
-// its Authorization, cookies, body — never reach a log line or an answer.
+// unquoted takes out of one of fasthttp's error texts what it quotes of a
+// request: every quoted string (fasthttp quotes request bytes with %q —
+// "cannot find whitespace in the first line of request %q" holds the whole
+// head, SecureErrorLogMessage or not) becomes "…", and whatever follows
+// "contents:" goes. The request's bytes — its Authorization, cookies,
+// query, body — never reach a log line, an answer or a call record.
 func unquoted(msg string) string {
 	if i := strings.Index(msg, "contents:"); i >= 0 {
-		return msg[:i] + "contents not quoted"
+		msg = msg[:i] + "contents not quoted"
 	}
-	return msg
+	if strings.IndexByte(msg, '"') < 0 {
+		return msg
+	}
+	var b strings.Builder
+	for i := 0; i < len(msg); i++ {
+		if msg[i] != '"' {
+			b.WriteByte(msg[i])
+			continue
+		}
+		b.WriteString(`"…"`)
+		for i++; i < len(msg) && msg[i] != '"'; i++ {
+			if msg[i] == '\\' {
+				i++ // an escaped character, a quote included
+			}
+		}
+	}
+	return b.String()
 }
 
 // exchange is one request's pooled state.
@@ -409,6 +436,7 @@ func (b *streamBody) Close() error { return nil }
 var (
 	errSmuggling = errors.New("the request has both Content-Length and Transfer-Encoding (RFC 9112 §6.1); send one")
 	errHost      = errors.New("the Host header is not a valid host[:port] (RFC 9112 §3.2)")
+	errTarget    = errors.New("the request target is not a valid URI (RFC 9112 §3.2)")
 )
 
 // Refusal is a request the listener refused, as far as it could be read.
@@ -423,7 +451,11 @@ type Refusal struct {
 // refuse answers a refused request through Server.Refuse, then closes
 // the connection: after a framing error nothing more on it can be read
 // safely.
-func (s *Server) refuse(ctx *fasthttp.RequestCtx, status int, err error) {
+//
+// line says whether the request line was read (a refusal from build):
+// after a head that failed to parse, fasthttp's request is reset, and its
+// method and target are defaults that name a request never sent.
+func (s *Server) refuse(ctx *fasthttp.RequestCtx, status int, err error, line bool) {
 	ctx.Response.Reset()
 	ctx.SetConnectionClose()
 	if s.Refuse == nil {
@@ -431,7 +463,7 @@ func (s *Server) refuse(ctx *fasthttp.RequestCtx, status int, err error) {
 		return
 	}
 	r := Refusal{Status: status, Err: err, RemoteAddr: ctx.RemoteAddr().String()}
-	if m := ctx.Method(); isToken(m) {
+	if m := ctx.Method(); line && isToken(m) {
 		r.Method = string(m)
 		r.Target = string(ctx.RequestURI())
 	}
@@ -455,11 +487,11 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	case errors.As(err, &nothing):
 		ctx.Error("Request timeout", http.StatusRequestTimeout)
 	case errors.As(err, &small):
-		s.refuse(ctx, http.StatusRequestHeaderFieldsTooLarge, errors.New("the request line and headers exceed the listener's limit"))
+		s.refuse(ctx, http.StatusRequestHeaderFieldsTooLarge, errors.New("the request line and headers exceed the listener's limit"), false)
 	case errors.As(err, &netErr) && netErr.Timeout():
-		s.refuse(ctx, http.StatusRequestTimeout, errors.New("the request's head was not received within the listener's read timeout"))
+		s.refuse(ctx, http.StatusRequestTimeout, errors.New("the request was not received within the listener's read timeout"), false)
 	default:
-		s.refuse(ctx, http.StatusBadRequest, errors.New(unquoted(err.Error())))
+		s.refuse(ctx, http.StatusBadRequest, errors.New(unquoted(err.Error())), false)
 	}
 }
 
@@ -512,7 +544,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	x.ctx = ctx
 	defer s.release(x)
 	if err := x.build(); err != nil {
-		s.refuse(ctx, http.StatusBadRequest, err)
+		s.refuse(ctx, http.StatusBadRequest, err, true)
 		return
 	}
 	if x.cc != nil { // set by build
@@ -568,7 +600,7 @@ func (x *exchange) build() error {
 	uri := cs.target(ctx.RequestURI())
 	u, err := x.parseURI(uri)
 	if err != nil {
-		return fmt.Errorf("request target %q: %w", uri, err)
+		return errTarget // not quoted: the target may carry an api_key
 	}
 	if x.r == nil || x.rc.Err() != nil {
 		x.newRequest()
@@ -1289,11 +1321,27 @@ func (w *writer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 // validHost reports whether the Host header's value raw is valid, as
 // net/http judges it (httpguts.ValidHostHeader). parsed is the host the
-// request was read with: when raw is the same text (the usual case) it is
-// checked as it is, without converting raw to a string per request.
+// request was read with (fasthttp lowercases it): when raw is the same text
+// but for case (the usual request) parsed is checked in its place — case
+// does not change validity — without converting raw to a string.
 func validHost(raw []byte, parsed string) bool {
-	if string(raw) == parsed {
+	if len(raw) == len(parsed) && equalFoldASCII(raw, parsed) {
 		return httpguts.ValidHostHeader(parsed)
 	}
 	return httpguts.ValidHostHeader(string(raw))
+}
+
+// equalFoldASCII reports whether b and s are equal with ASCII letters'
+// case ignored.
+func equalFoldASCII(b []byte, s string) bool {
+	for i := range len(b) {
+		x, y := b[i], s[i]
+		if x == y {
+			continue
+		}
+		if x|0x20 != y|0x20 || x|0x20 < 'a' || x|0x20 > 'z' {
+			return false
+		}
+	}
+	return true
 }

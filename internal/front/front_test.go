@@ -581,6 +581,8 @@ func TestRefusedRequestsLogNoSecrets(t *testing.T) {
 			"POST /echo?key=" + secret + " HTTP/1.1\r\nHost: x\r\nCookie: session=" + secret + "\r\nContent-Length: 38\r\nX-Sp : 1\r\n\r\n" + secret},
 		{"two different Content-Lengths",
 			"POST /echo HTTP/1.1\r\nHost: x\r\nAuthorization: Basic " + secret + "\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nabcde"},
+		{"a request line without its HTTP version (fasthttp quotes the whole head)",
+			"GET /echo?api_key=" + secret + "\r\nHost: x\r\nAuthorization: Bearer " + secret + "\r\n\r\n"},
 		{"a header without a colon",
 			"GET /echo HTTP/1.1\r\nHost: x\r\nX-Api-Key: " + secret + "\r\nbroken\r\n\r\n"},
 	} {
@@ -636,4 +638,38 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestValidHost: the Host check takes what net/http takes — ports, IPv6
+// literals with zones, punycode, any case — and refuses user information
+// and bytes no host has, whether or not fasthttp's parsed host differs
+// from the header; it allocates nothing for a header that differs from the
+// parsed host only in case.
+func TestValidHost(t *testing.T) {
+	for _, tc := range []struct {
+		desc, raw, parsed string
+		want              bool
+	}{
+		{"plain", "api.example.com", "api.example.com", true},
+		{"upper case, parsed lowered", "API.Example.COM:8080", "api.example.com:8080", true},
+		{"IPv6 literal with a port", "[::1]:8080", "[::1]:8080", true},
+		{"IPv6 zone", "[fe80::1%25eth0]:80", "[fe80::1%25eth0]:80", true},
+		{"punycode", "xn--bcher-kva.example", "xn--bcher-kva.example", true},
+		{"absolute-form: another parsed host", "api.example.com", "other.example", true},
+		{"user information", "user@evil.test", "evil.test", false},
+		{"user information, same length", "u@e.test", "u@e.test", false},
+		{"a space", "evil test", "evil test", false},
+		{"raw UTF-8", "bücher.example", "bücher.example", false},
+		{"a non-letter is not folded: { against [", "a{b", "a[b", false},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			if got := validHost([]byte(tc.raw), tc.parsed); got != tc.want {
+				t.Errorf("validHost(%q, %q) = %v, want %v", tc.raw, tc.parsed, got, tc.want)
+			}
+		})
+	}
+	raw := []byte("API.EXAMPLE-WITH-A-LONG-NAME.COM:8443")
+	if n := testing.AllocsPerRun(100, func() { _ = validHost(raw, "api.example-with-a-long-name.com:8443") }); n != 0 {
+		t.Errorf("validHost allocated %v times for a header that differs only in case", n)
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"path"
 	"strings"
 	"sync"
@@ -749,11 +750,15 @@ func (p *Pipeline) Refuse(w http.ResponseWriter, status int, method, target, rem
 	case http.StatusRequestHeaderFieldsTooLarge:
 		code = reason.RequestHeadTooLarge
 	case http.StatusRequestTimeout:
-		code = reason.RequestHeadTimeout
+		code = reason.RequestReadTimeout
 	}
-	// The path only: a query may carry an api_key (stripQueryKey), and
-	// the record keeps none.
-	path, _, _ := strings.Cut(target, "?")
+	// The path only, as for any call: a query may carry an api_key
+	// (stripQueryKey), and an absolute-form target user information.
+	// A target that does not parse leaves none.
+	var path string
+	if u, perr := url.ParseRequestURI(target); perr == nil {
+		path = u.Path
+	}
 	e := &reason.Error{Code: code, Detail: "The listener refused the request: " + err.Error() + ".", Debug: err.Error()}
 	e.Write(w, reason.Render{RequestID: id, Instance: path, BaseURL: p.o.PublicURL})
 	call := domain.Call{RequestID: id, Time: now, Method: method, Path: path, Status: e.Entry().Status, Code: code,

@@ -106,7 +106,7 @@ const (
 	RequestPathAmbiguous   = "request.path_ambiguous"
 	RequestMalformed       = "request.malformed"
 	RequestHeadTooLarge    = "request.head_too_large"
-	RequestHeadTimeout     = "request.head_timeout"
+	RequestReadTimeout     = "request.read_timeout"
 	CORSOriginNotAllowed   = "cors.origin_not_allowed"
 	CORSMethodNotAllowed   = "cors.method_not_allowed"
 	CORSHeaderNotAllowed   = "cors.header_not_allowed"
@@ -249,10 +249,12 @@ var catalogue = []Entry{
 		Meaning: "The request line and headers together exceed the listener's limit (64 KiB), so the request was not read. No credential was checked.",
 		Causes:  []string{"A very long URL (a query string carrying data that belongs in a body).", "Large or many cookies.", "A header repeated by a client in a loop."},
 		Hint:    "Send less in the URL and headers: move data into the body, trim cookies."},
-	{Code: RequestHeadTimeout, Status: 408, Title: "Request head not received in time", Bearer: "-",
-		Meaning: "The connection opened, but the request line and headers did not all arrive within the listener's read timeout (10 s). No credential was checked.",
-		Causes:  []string{"A client that stalls between connecting and sending, or sends the head slowly.", "A network path that loses packets."},
-		Hint:    "Send the whole request head promptly after connecting; check the network between the client and the gateway."},
+	{Code: RequestReadTimeout, Status: 408, Title: "Request not received in time", Bearer: "-",
+		Meaning: "The connection opened, but the request — its line and headers, or a small body the listener reads before routing — " +
+			"did not all arrive within the listener's read timeout (10 s). No credential was checked.",
+		Causes: []string{"A client that stalls between connecting and sending, or sends slowly.",
+			"A Content-Length larger than the body the client actually sends.", "A network path that loses packets."},
+		Hint: "Send the whole request promptly after connecting, with a Content-Length that matches the body; check the network between the client and the gateway."},
 	{Code: RequestPathAmbiguous, Status: 400, Title: "Ambiguous request path", Bearer: "-",
 		Meaning: "The path holds percent-encoded dot-segments or slashes (%2e%2e, %2e, %2f%2f) that make it another path once decoded. " +
 			"Routes are matched on the decoded path, and a service that decodes and normalises paths itself could reach a resource " +

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -31,6 +32,12 @@ func TestListenerRefusalsAreRejections(t *testing.T) {
 			reason.RequestMalformed, 400},
 		{"user information in Host",
 			"GET /refuse/x HTTP/1.1\r\nHost: user@evil.test\r\nAuthorization: Bearer " + key + "\r\n\r\n", reason.RequestMalformed, 400},
+		{"a request line without its HTTP version, the key in the query and the header",
+			"GET /refuse/x?api_key=" + key + "\r\nHost: x\r\nAuthorization: Bearer " + key + "\r\n\r\n", reason.RequestMalformed, 400},
+		{"a target that is not a URI, the key in its query",
+			"GET /refuse/%zz?api_key=" + key + " HTTP/1.1\r\nHost: x\r\n\r\n", reason.RequestMalformed, 400},
+		{"an absolute-form target with the key as user information",
+			"GET http://u:" + key + "@h/refuse/x HTTP/1.1\r\nHost: a@b\r\n\r\n", reason.RequestMalformed, 400},
 		{"a head over the limit",
 			"GET /refuse/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key + "\r\nX-Big: " + strings.Repeat("b", 70<<10) + "\r\n\r\n",
 			reason.RequestHeadTooLarge, 431},
@@ -59,8 +66,8 @@ func TestListenerRefusalsAreRejections(t *testing.T) {
 			if rec["code"] != tc.code || !strings.Contains(string(tr), `"stage":"listener"`) {
 				t.Errorf("call record code %v, trace %s", rec["code"], tr)
 			}
-			if strings.Contains(string(tr), key) {
-				t.Error("the trace quotes the key")
+			if strings.Contains(string(tr), key) || strings.Contains(fmt.Sprint(rec["path"]), key) {
+				t.Error("the call record quotes the key")
 			}
 		})
 	}
@@ -70,5 +77,21 @@ func TestListenerRefusalsAreRejections(t *testing.T) {
 	// The listener still serves a well-formed request.
 	if r := h.call("GET", "/refuse/x", bearer(key)...); r.status != http.StatusOK {
 		t.Fatalf("a good request after the refusals: %d %s", r.status, r.raw)
+	}
+}
+
+// TestRefusedHeadIsNotAttributedToAnotherRequest: after a head that fails
+// to parse, the listener's request holds defaults ("GET /"); the refusal's
+// record must not name a request that was never sent.
+func TestRefusedHeadIsNotAttributedToAnotherRequest(t *testing.T) {
+	h := newHarness(t)
+	addr := strings.TrimPrefix(h.proxy, "http://")
+	resp, body := proxytest.RawExchange(t, addr, "DELETE /admin/users/7 HTTP/1.1\r\nHost: x\r\nX-Sp : 1\r\n\r\n")
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	rec := h.waitCall(resp.Header.Get("X-Request-Id"))
+	if m, p := fmt.Sprint(rec["method"]), fmt.Sprint(rec["path"]); m == "GET" || p == "/" {
+		t.Errorf("the record names %s %s, a request the client did not send", m, p)
 	}
 }
