@@ -236,19 +236,26 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, st *state, call
 	if preflight {
 		method = reqMethod
 	}
-	// A path that is canonical as sent but not once decoded (%2e%2e, %2e,
-	// %2f%2f; the literal forms never get here: the proxy router redirects
-	// them to the clean path) would be matched here as one path and read
-	// by an upstream that decodes and normalises (nginx, most frameworks)
-	// as another: "/pub/%2e%2e/secret" past /secret's authentication, or
-	// out of an upstream_path. RFC 3986 §6.2.2.2: %2E is ".". RawPath is
-	// set only when the path carries escapes, so plain paths skip this.
-	if r.URL.RawPath != "" && !CleanPath(r.URL.Path) {
-		t.Fail(stRoute, "path", "the path is not canonical once decoded: "+r.URL.Path)
-		return nil, &reason.Error{Code: reason.RequestPathAmbiguous,
-			Detail: "The path " + r.URL.RawPath + " reads as " + r.URL.Path + " once decoded, which is not the same path; send it in its plain form."}, false
+	// A path that is canonical as sent but not once decoded (the literal
+	// forms never get here: the proxy router redirects them to the clean
+	// path) is matched here as one path and may be read by an upstream
+	// that decodes and normalises (nginx, most frameworks) as another.
+	// Dot-segments (%2e%2e, %2e; RFC 3986 §6.2.2.2: %2E is ".") are
+	// refused: "/pub/%2e%2e/secret" would pass /pub's checks and reach
+	// /secret, or leave an upstream_path. Doubled slashes (%2F%2F, a
+	// value that is itself a URL) are refused only when merging them would
+	// match another route (ambiguousRoute below). RawPath is set only when
+	// the path carries escapes, so plain paths skip both.
+	escapedNotClean := r.URL.RawPath != "" && !CleanPath(r.URL.Path)
+	if escapedNotClean && hasDotSegment(r.URL.Path) {
+		return nil, ambiguousPath(r, t), false
 	}
 	route, allow := snap.Match(r.Host, r.URL.Path, method)
+	if escapedNotClean && route != nil {
+		if merged, _ := snap.Match(r.Host, mergeSlashes(r.URL.Path), method); merged != route {
+			return nil, ambiguousPath(r, t), false
+		}
+	}
 	if route == nil {
 		if allow != nil {
 			// A page on an allowed origin must be able to read the 405
@@ -913,6 +920,37 @@ func itoa(n int64) string {
 		b[i] = '-'
 	}
 	return string(b[i:])
+}
+
+// ambiguousPath refuses a path that decodes to another path a route or an
+// upstream could read differently.
+func ambiguousPath(r *http.Request, t *trace.Trace) *reason.Error {
+	t.Fail(stRoute, "path", "the path is not canonical once decoded: "+r.URL.Path)
+	return &reason.Error{Code: reason.RequestPathAmbiguous,
+		Detail: "The path " + r.URL.RawPath + " reads as " + r.URL.Path + " once decoded, which is not the same path; send it in its plain form."}
+}
+
+// hasDotSegment reports a "." or ".." segment in p.
+func hasDotSegment(p string) bool {
+	for seg := range strings.SplitSeq(p, "/") {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+// mergeSlashes is p with each run of slashes made one, as an upstream that
+// merges them reads it (nginx's merge_slashes).
+func mergeSlashes(p string) string {
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		if p[i] == '/' && i > 0 && p[i-1] == '/' {
+			continue
+		}
+		b.WriteByte(p[i])
+	}
+	return b.String()
 }
 
 // CleanPath reports whether p is an absolute path that ServeMux's

@@ -256,9 +256,10 @@ var catalogue = []Entry{
 			"A Content-Length larger than the body the client actually sends.", "A network path that loses packets."},
 		Hint: "Send the whole request promptly after connecting, with a Content-Length that matches the body; check the network between the client and the gateway."},
 	{Code: RequestPathAmbiguous, Status: 400, Title: "Ambiguous request path", Bearer: "-",
-		Meaning: "The path holds percent-encoded dot-segments or slashes (%2e%2e, %2e, %2f%2f) that make it another path once decoded. " +
-			"Routes are matched on the decoded path, and a service that decodes and normalises paths itself could reach a resource " +
-			"the matched route does not cover, so the gateway forwards neither form. No credential was checked.",
+		Meaning: "The path holds percent-encoded dot-segments (%2e%2e, %2e), or encoded slashes that, merged as a service merges them, " +
+			"lead to another route: once decoded it is another path. Routes are matched on the decoded path, and a service that " +
+			"decodes and normalises paths itself could reach a resource the matched route does not cover, so the gateway forwards " +
+			"neither form. No credential was checked.",
 		Causes: []string{"A client library that percent-encodes '.' or '/' inside the path.",
 			"A path joined from pieces with an encoded '..' (or a path-traversal probe)."},
 		Hint: "Send the path in its plain form: resolve '.' and '..' segments and do not encode the '/' between segments as %2F."},

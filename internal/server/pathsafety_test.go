@@ -15,7 +15,9 @@ import (
 // frameworks; here path.Clean after Go's decoding) reads "/pub/%2e%2e/secret"
 // as "/secret". Such a path must not pass /pub's checks and reach /secret
 // (a route with a scope the caller lacks), nor leave a route's
-// upstream_path; a path that only looks similar still passes.
+// upstream_path, nor reach another route once its doubled slashes merge;
+// a path that only looks similar, or whose encoded slashes stay within
+// its route (a URL as a segment), still passes.
 func TestEncodedDotSegmentsNeverForwarded(t *testing.T) {
 	h := newHarness(t)
 	var mu sync.Mutex
@@ -32,6 +34,8 @@ func TestEncodedDotSegmentsNeverForwarded(t *testing.T) {
 	svc := h.mustAdmin("POST", "/admin/v1/services", map[string]any{"tenant": ten, "name": "paths-svc", "targets": []string{up.URL}})["id"].(string)
 	h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": svc, "paths": []string{"/pub"}, "auth": []string{"api_key"}})
 	h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": svc, "paths": []string{"/secret"}, "auth": []string{"api_key"},
+		"scopes": []string{"admin"}})
+	h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": svc, "paths": []string{"/pub/admin"}, "auth": []string{"api_key"},
 		"scopes": []string{"admin"}})
 	h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": svc, "paths": []string{"/api"}, "auth": []string{"api_key"},
 		"strip_prefix": true, "upstream_path": "/base"})
@@ -50,7 +54,10 @@ func TestEncodedDotSegmentsNeverForwarded(t *testing.T) {
 		{"dot-dot before an encoded slash", "/pub/..%2Fsecret/data", 400, ""},
 		{"encoded slashes around dot-dot", "/pub%2F..%2Fsecret/data", 400, ""},
 		{"encoded dot", "/pub/%2e/data", 400, ""},
-		{"encoded doubled slash", "/pub%2F%2Fdata", 400, ""},
+		{"encoded doubled slash that merges into another route", "/pub%2F%2Fadmin/x", 400, ""},
+		{"encoded doubled slash within the route", "/pub%2F%2Fdata", 204, "/pub/data"},
+		{"a URL as a path segment", "/pub/https%3A%2F%2Fcdn.example.com%2Fa.png", 204, "/pub/https:/cdn.example.com/a.png"},
+		{"a value that starts with a slash", "/pub/files/%2Fetc%2Fhosts", 204, "/pub/files/etc/hosts"},
 		{"out of upstream_path", "/api/..%2F..%2Fadmin", 400, ""},
 		{"out of upstream_path, encoded dots", "/api/%2e%2e/admin", 400, ""},
 		{"an encoded slash inside a segment passes", "/pub/a%2Fb", 204, "/pub/a/b"},
