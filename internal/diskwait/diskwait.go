@@ -153,19 +153,34 @@ func leave() {
 		return
 	}
 	procs.prev = 0
-	// runtime.GOMAXPROCS(n) also turns off the runtime's own updates of
-	// the count (from the CPU affinity and cgroup limits). Unless the
-	// GOMAXPROCS environment variable chose the count, give the runtime
-	// its default back, updates included — even when the default is no
-	// longer prev: the process was given more CPUs meanwhile, and setting
-	// prev again would keep it on one P for good (the runtime updates the
-	// count about once a second; a commit comes more often). A count set
-	// by a call of runtime.GOMAXPROCS elsewhere in the process is not
-	// kept: Gatehouse makes none, and the environment variable is the way
-	// to fix the count.
-	if !procs.setByEnv {
-		runtime.SetDefaultGOMAXPROCS()
+	restore(prev, procs.setByEnv, runtimeProcs)
+}
+
+// procsControl is how Do sets the P count: the runtime's functions, or a
+// test's stand-in (a count that changes during Do cannot be arranged on a
+// machine with one CPU).
+type procsControl struct {
+	setDefault func()          // runtime.SetDefaultGOMAXPROCS
+	set        func(n int) int // runtime.GOMAXPROCS
+}
+
+var runtimeProcs = procsControl{setDefault: runtime.SetDefaultGOMAXPROCS, set: runtime.GOMAXPROCS}
+
+// restore gives the count back after Do raised it from prev.
+//
+// runtime.GOMAXPROCS(n) also turns off the runtime's own updates of the
+// count (from the CPU affinity and cgroup limits). Unless the GOMAXPROCS
+// environment variable chose the count, give the runtime its default
+// back, updates included — even when the default is no longer prev: the
+// process was given more CPUs meanwhile, and setting prev again would
+// keep it on one P for good (the runtime updates the count about once a
+// second; a commit comes more often). A count set by a call of
+// runtime.GOMAXPROCS elsewhere in the process is not kept: Gatehouse
+// makes none, and the environment variable is the way to fix the count.
+func restore(prev int, setByEnv bool, pc procsControl) {
+	if !setByEnv {
+		pc.setDefault()
 		return
 	}
-	runtime.GOMAXPROCS(prev)
+	pc.set(prev)
 }

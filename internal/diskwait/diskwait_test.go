@@ -155,3 +155,42 @@ func TestDoLowPriority(t *testing.T) {
 		})
 	}
 }
+
+// TestRestore: after Do, a count the runtime chose is given back as the
+// runtime's default — even when the default changed during Do (the process
+// was given a second CPU), where setting the old count again would pin the
+// process to one P and turn the runtime's updates off for good; a count the
+// GOMAXPROCS variable chose is set again. (Checked against the real runtime
+// with affinity changes in a child process when this was written; the
+// stand-in lets the test run on a machine with one CPU.)
+func TestRestore(t *testing.T) {
+	for _, tc := range []struct {
+		desc       string
+		setByEnv   bool
+		defaultNow int // what the runtime's default is after Do
+		want       int
+		wantSet    bool // an explicit count (updates off)
+	}{
+		{"runtime's count, unchanged machine", false, 1, 1, false},
+		{"runtime's count, a CPU granted during Do", false, 2, 2, false},
+		{"environment's count", true, 2, 1, true},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			count, explicit := 2, false // Do raised 1 to 2
+			pc := procsControl{
+				setDefault: func() { count, explicit = tc.defaultNow, false },
+				set: func(n int) int { // as runtime.GOMAXPROCS: n < 1 only reads
+					old := count
+					if n > 0 {
+						count, explicit = n, true
+					}
+					return old
+				},
+			}
+			restore(1, tc.setByEnv, pc)
+			if count != tc.want || explicit != tc.wantSet {
+				t.Errorf("count %d (explicit %v), want %d (explicit %v)", count, explicit, tc.want, tc.wantSet)
+			}
+		})
+	}
+}
