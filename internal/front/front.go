@@ -463,7 +463,8 @@ func (s *Server) refuse(ctx *fasthttp.RequestCtx, status int, err error, line bo
 		return
 	}
 	r := Refusal{Status: status, Err: err, RemoteAddr: ctx.RemoteAddr().String()}
-	if m := ctx.Method(); line && isToken(m) {
+	// A method is a token (RFC 9110 §9.1), as a field name is.
+	if m := ctx.Method(); line && httpguts.ValidHeaderFieldName(string(m)) {
 		r.Method = string(m)
 		r.Target = string(ctx.RequestURI())
 	}
@@ -472,7 +473,6 @@ func (s *Server) refuse(ctx *fasthttp.RequestCtx, status int, err error, line bo
 	if !rw.wrote {
 		rw.WriteHeader(status)
 	}
-	ctx.SetConnectionClose()
 }
 
 // errorHandler is fasthttp's ErrorHandler: a head it could not read
@@ -493,20 +493,6 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	default:
 		s.refuse(ctx, http.StatusBadRequest, errors.New(unquoted(err.Error())), false)
 	}
-}
-
-// isToken reports a method that is an RFC 9110 token (what fasthttp read
-// of a broken request line may not be).
-func isToken(b []byte) bool {
-	if len(b) == 0 || len(b) > 32 {
-		return false
-	}
-	for _, c := range b {
-		if c <= ' ' || c >= 0x7f || strings.IndexByte("\"(),/:;<=>?@[\\]{}", c) >= 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // refusalWriter is the http.ResponseWriter Refuse writes its answer to:

@@ -421,13 +421,7 @@ func RawExchange(t *testing.T, addr, raw string) (*http.Response, string) {
 	t.Helper()
 	c, br := dialWrite(t, addr, raw)
 	defer c.Close()
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatalf("reading response: %v", err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	return resp, string(b)
+	return readOne(t, br)
 }
 
 // RawExchangeThenEnd is RawExchange for a request after which the gateway
@@ -438,18 +432,25 @@ func RawExchangeThenEnd(t *testing.T, addr, raw string) (resp *http.Response, bo
 	t.Helper()
 	c, br := dialWrite(t, addr, raw)
 	defer c.Close()
+	resp, body = readOne(t, br)
+	rest, err := io.ReadAll(br)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Errorf("the gateway kept the connection open after the response (%d more bytes)", len(rest))
+	}
+	return resp, body, string(rest)
+}
+
+// readOne reads one response and its whole body from br.
+func readOne(t *testing.T, br *bufio.Reader) (*http.Response, string) {
+	t.Helper()
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		t.Fatalf("reading response: %v", err)
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	rest, err := io.ReadAll(br)
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		t.Errorf("the gateway kept the connection open after the response (%d more bytes)", len(rest))
-	}
-	return resp, string(b), string(rest)
+	return resp, string(b)
 }
 
 // RawExchangeN writes raw bytes to addr and returns the statuses of the n
