@@ -17,6 +17,11 @@
 #                                     Gatehouse and nginx at the same offered rate
 #                                     (open loop: bench/cmd/paced), and the Go
 #                                     floor (row "ceiling") between them
+#   HALF_PEAK=fresh                   the peak that is halved: "fresh" measures
+#                                     Gatehouse's peak with wrk right before each
+#                                     paced set (row "gatehouse peak before the
+#                                     paced set"); "run" takes the median of the
+#                                     API-key row's rounds, minutes earlier
 #   STEAL_MAX=2 RETAKES=2             a half-rate set (Gatehouse, the floor, nginx)
 #                                     in which any run lost more than STEAL_MAX %
 #                                     of the CPU to other guests is measured again,
@@ -44,6 +49,7 @@ WRK_CPUS=${WRK_CPUS:-0}
 SERVER_CPUS=${SERVER_CPUS:-1}
 NGINX_WORKERS=${NGINX_WORKERS:-1}
 HALF_RATE=${HALF_RATE:-1}
+HALF_PEAK=${HALF_PEAK:-fresh}
 STEAL_MAX=${STEAL_MAX:-2}
 RETAKES=${RETAKES:-2}
 ROWS=${ROWS:-"direct bare ceiling gatehouse quiet garbage unknown jwt sig policy nginx caddy"}
@@ -71,6 +77,7 @@ want_gatehouse() {
 is_zero_duration() { [[ $1 == 0 || $1 == 0s ]]; }
 
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer, not '$ROUNDS'"
+[[ $HALF_PEAK == fresh || $HALF_PEAK == run ]] || die "HALF_PEAK must be fresh or run, not '$HALF_PEAK'"
 
 # ---------------------------------------------------------------- cleanup
 TMP=$(mktemp -d /tmp/gatehouse-bench.XXXXXX)
@@ -428,6 +435,7 @@ declare -A LABEL=(
 	[sig]="gatehouse, RFC 9421 hmac-sha256, sigload generator"
 	[nginx]="nginx proxy_pass"
 	[caddy]="caddy reverse_proxy"
+	[gatehouse_peak]="gatehouse peak before the paced set"
 	[gatehouse_half]="gatehouse paced at half its peak"
 	[ceiling_half]="Go floor paced at the same rate"
 	[nginx_half]="nginx paced at the same rate"
@@ -435,7 +443,7 @@ declare -A LABEL=(
 # What each row's responses must be: "ok" (all 2xx) or "rejected" (all 4xx).
 declare -A EXPECT=(
 	[direct]=ok [bare]=ok [ceiling]=ok [ceiling_half]=ok [gatehouse]=ok [garbage]=rejected [unknown]=rejected
-	[nginx]=ok [caddy]=ok [gatehouse_half]=ok [nginx_half]=ok
+	[nginx]=ok [caddy]=ok [gatehouse_half]=ok [nginx_half]=ok [gatehouse_peak]=ok
 	[jwt]=ok [policy]=ok [sigkey]=ok [sig]=ok [quiet]=ok
 )
 # The row each extra row is judged against, measured in the same run with
@@ -446,7 +454,7 @@ declare -A KEYREF=([jwt]=gatehouse [policy]=gatehouse [sigkey]=gatehouse [sig]=s
 # Rows driven by bench/cmd/sigload instead of wrk, and its mode.
 declare -A SIGLOAD=([sigkey]=key [sig]=sig)
 # Per-round samples (space-separated) and the medians computed from them.
-declare -A S_RPS S_P50 S_P99 S_STEAL RPS P50 P99 STEAL PACED
+declare -A S_RPS S_P50 S_P99 S_STEAL RPS P50 P99 STEAL PACED S_PACED
 # CPU per request of a paced row's proxy (user, system) and of the origin
 # behind it (user + system), in µs: samples and medians.
 declare -A S_CPUU S_CPUS S_CPUO CPUU CPUS CPUO
@@ -482,6 +490,7 @@ parse_result() {
 measure() {
 	local id=$1 round=$2 target=${3:-}
 	local base=${id%_half}
+	base=${base%_peak}
 	local url=${URL[$base]} bearer=${BEARER[$base]} label=${LABEL[$id]}
 	local raw="$OUT/raw/$id.r$round.txt" ticks0
 	drain_calllog
@@ -552,7 +561,7 @@ measure() {
 		log "  warning: $R_SOCKERR socket errors ($R_SOCKDETAIL)"
 	fi
 	[[ " ${ORDER[*]} " == *" $id "* ]] || ORDER+=("$id")
-	[[ -n $target ]] && PACED[$id]=$target
+	[[ -n $target ]] && S_PACED[$id]+="$target "
 	S_RPS[$id]+="$R_RPS " S_P50[$id]+="$R_P50 " S_P99[$id]+="$R_P99 " S_STEAL[$id]+="$steal "
 	R_STEAL=$steal
 }
@@ -582,25 +591,38 @@ paced_cpu() {
 # drop_last ID: forgets row ID's last sample (a retaken half-rate run).
 drop_last() {
 	local id=$1 arr
-	for arr in S_RPS S_P50 S_P99 S_STEAL S_CPUU S_CPUS S_CPUO; do
+	for arr in S_RPS S_P50 S_P99 S_STEAL S_CPUU S_CPUS S_CPUO S_PACED; do
 		local -n samples=$arr
 		samples[$id]=$(awk '{ for (i = 1; i < NF; i++) printf "%s ", $i }' <<<"${samples[$id]}")
 	done
 }
 
-# half_pair ROUND RATE: Gatehouse, the Go floor (row "ceiling", when run)
+# half_pair ROUND [RATE]: Gatehouse, the Go floor (row "ceiling", when run)
 # and nginx paced at RATE, in that order; the set is measured again (up to
 # RETAKES times) while any run lost more than STEAL_MAX % of the machine's
 # CPU to other guests — such a run measures the host, and it hits the
 # servers unequally. The runs of a set are retaken together, so they always
-# share their minutes.
+# share their minutes. Without RATE (HALF_PEAK=fresh) each try first
+# measures Gatehouse's peak with wrk and paces the set at half of it: this
+# host's speed drifts by a quarter within minutes (bench/README, "A calm
+# host…"), and a peak taken minutes earlier paces Gatehouse nearer its
+# saturation than half whenever the host has slowed since — where its
+# tail, with less headroom than nginx's at the same rate, goes first.
 half_pair() {
-	local round=$1 rate=$2 try id ids=(gatehouse_half) steals p99s
+	local round=$1 rate=${2:-} try id ids=() steals p99s
+	[[ -z $rate ]] && ids+=(gatehouse_peak)
+	ids+=(gatehouse_half)
 	want_row ceiling && ids+=(ceiling_half)
 	ids+=(nginx_half)
 	for ((try = 0; ; try++)); do
 		steals=() p99s=()
 		for id in "${ids[@]}"; do
+			if [[ $id == gatehouse_peak ]]; then
+				measure "$id" "$round"
+				rate=$((R_RPS / 2))
+				steals+=("$R_STEAL") p99s+=(-)
+				continue
+			fi
 			measure "$id" "$round" "$rate"
 			steals+=("$R_STEAL") p99s+=("$R_P99")
 		done
@@ -628,6 +650,7 @@ summarize() {
 		P50[$id]=$(median %.2f "${S_P50[$id]}")
 		P99[$id]=$(median %.2f "${S_P99[$id]}")
 		STEAL[$id]=$(median %.1f "${S_STEAL[$id]}")
+		[[ -n ${S_PACED[$id]:-} ]] && PACED[$id]=$(median %.0f "${S_PACED[$id]}")
 		if [[ -n ${S_CPUU[$id]:-} ]]; then
 			CPUU[$id]=$(median %.1f "${S_CPUU[$id]}")
 			CPUS[$id]=$(median %.1f "${S_CPUS[$id]}")
@@ -693,7 +716,15 @@ report() {
 		echo "|---|---:|$range_rule---:|---:|---:|---:|---:|---:|---:|---:|"
 		for id in "${ORDER[@]}"; do
 			label=${LABEL[$id]}
-			[[ -n ${PACED[$id]:-} ]] && label="$label (${PACED[$id]}/s offered)"
+			if [[ -n ${PACED[$id]:-} ]]; then
+				local rates
+				rates=$(tr ' ' '\n' <<<"${S_PACED[$id]}" | grep . | sort -u -g | paste -sd' ')
+				if [[ $rates == "${PACED[$id]}" ]]; then
+					label="$label (${PACED[$id]}/s offered)"
+				else
+					label="$label (${S_PACED[$id]% }/s offered by round; median ${PACED[$id]})"
+				fi
+			fi
 			if ((ROUNDS > 1)); then
 				range=" $(tr ' ' '\n' <<<"${S_RPS[$id]}" | grep . | sort -g | sed -n '1p;$p' | paste -sd'-') |"
 			fi
@@ -820,9 +851,10 @@ main() {
 	# p99 below saturation: Gatehouse and nginx at the same offered rate,
 	# half of Gatehouse's measured peak (issue 3), from an open-loop generator.
 	if [[ $HALF_RATE == 1 ]] && want_row gatehouse && want_row nginx; then
-		local half=$((${RPS[gatehouse]%.*} / 2))
+		local half=
+		[[ $HALF_PEAK == fresh ]] || half=$((${RPS[gatehouse]%.*} / 2))
 		for ((round = 1; round <= ROUNDS; round++)); do
-			half_pair "$round" "$half"
+			half_pair "$round" $half
 		done
 		summarize
 	fi
