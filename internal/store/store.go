@@ -29,6 +29,19 @@ var ErrReadOnly = errors.New("read-only transaction")
 // list returned (admin: a 400 on the "after"/"cursor" parameter).
 var ErrBadCursor = errors.New("invalid cursor")
 
+// ErrUnavailable is returned (wrapped) when the store could not be reached
+// or did not answer in time: the request was not at fault, and the same
+// request may succeed once the store is back. The call-log writer retries
+// such a batch whole instead of splitting it (internal/calllog).
+var ErrUnavailable = errors.New("database unavailable")
+
+// ErrRefused is returned (wrapped) when the store refused a write because
+// of the data it carries (a value too large for an index, bytes a column
+// cannot hold): retrying the same rows cannot succeed. The call-log writer
+// splits such a batch at once, so that the other records of the batch are
+// stored and only the refused ones are lost (internal/calllog).
+var ErrRefused = errors.New("refused by the store")
+
 // Data is everything the request path needs, loaded in one consistent read.
 type Data struct {
 	// Version is the store's change counter at the time of the read.

@@ -63,8 +63,13 @@ const stagingReady = "gatehouse.calls_staging"
 // rather spend on traffic. A different record reusing an ID at another
 // time would be kept beside the first; GetCall returns the earliest.
 //
-// PostgreSQL text cannot hold NUL bytes or invalid UTF-8, which a raw
-// header can; such characters become U+FFFD rather than failing the batch.
+// PostgreSQL text cannot hold NUL bytes or invalid UTF-8, which a caller
+// controls: a request path decodes %00 and %FF into them, and a raw header
+// (User-Agent) carries them as sent. Each NUL and each run of invalid bytes
+// becomes U+FFFD (clean) rather than failing the batch — and with it the
+// records of every other caller in the batch. A batch PostgreSQL still
+// refuses for the data it carries fails wrapped in store.ErrRefused
+// (refusedData), so that the call-log writer splits it at once.
 func (s *Store) InsertCalls(ctx context.Context, calls []domain.Call) error {
 	if len(calls) == 0 {
 		return nil
@@ -77,7 +82,7 @@ func (s *Store) InsertCalls(ctx context.Context, calls []domain.Call) error {
 	for i := range calls {
 		row, err := callRow(&calls[i], &traces)
 		if err != nil {
-			return err
+			return fmt.Errorf("postgres: insert calls: call %q: %w: %w", calls[i].RequestID, store.ErrRefused, err)
 		}
 		if d := dayOf(row[1].(int64)); !slices.Contains(days, d) {
 			days = append(days, d)
@@ -98,9 +103,31 @@ func (s *Store) InsertCalls(ctx context.Context, calls []domain.Call) error {
 		err = s.copyCalls(ctx, rows)
 	}
 	if err != nil {
-		return wrapErr(ctx, fmt.Sprintf("insert calls %q…", calls[0].RequestID), err)
+		what := fmt.Sprintf("insert calls %q…", calls[0].RequestID)
+		if refusedData(err) {
+			return fmt.Errorf("postgres: %s: %w: %w", what, store.ErrRefused, err)
+		}
+		return wrapErr(ctx, what, err)
 	}
 	return nil
+}
+
+// refusedData reports whether PostgreSQL refused a statement because of
+// the values it carries — SQLSTATE class 22 (data exception: bytes a text
+// column cannot hold, a number out of range), 23 (integrity constraint) or
+// 54 (program limit exceeded: an index row too large) — so that the same
+// rows would be refused again. InsertCalls marks such an error
+// store.ErrRefused: the call-log writer then splits the batch at once to
+// keep every record but the refused ones, instead of retrying all of them
+// with backoff and losing them together.
+func refusedData(err error) bool {
+	switch c := pgCode(err); {
+	case len(c) != 5:
+		return false
+	case strings.HasPrefix(c, "22"), strings.HasPrefix(c, "23"), strings.HasPrefix(c, "54"):
+		return true
+	}
+	return false
 }
 
 func (s *Store) copyCalls(ctx context.Context, rows [][]any) error {

@@ -20,8 +20,9 @@ import (
 // did not answer within the store's timeouts: a refused or reset
 // connection, a dial or query timeout, a server shutting down. Callers on
 // the serving path treat it as "degraded, keep the last snapshot" rather
-// than as a bad request.
-var ErrUnavailable = errors.New("database unavailable")
+// than as a bad request. It is store.ErrUnavailable, so that code that
+// knows only the store interface (the call-log writer) recognises it too.
+var ErrUnavailable = store.ErrUnavailable
 
 // querier is what *pgxpool.Pool, *pgxpool.Conn and pgx.Tx have in common.
 type querier interface {
