@@ -17,7 +17,9 @@
 // being refused at Record (queue full, counted in Dropped), by a backlog
 // (the writer is then writing batches back to back and the wait is the
 // backlog divided by the store's rate), or by the store failing past the
-// retries (counted in FailedRecords). After kill -9, records accepted
+// retries or refusing the record itself (counted in FailedRecords; a
+// refused record is lost alone, the rest of its batch is stored: see
+// Writer.write). After kill -9, records accepted
 // within the last window may be missing; everything older is in the store.
 //
 // Capacity: the writer is one goroutine on the store's single write
@@ -49,6 +51,7 @@ import (
 	"gatehouse/internal/clock"
 	"gatehouse/internal/diskwait"
 	"gatehouse/internal/domain"
+	"gatehouse/internal/store"
 )
 
 // Sink stores batches of call records. store.Store satisfies it.
@@ -91,8 +94,11 @@ type Options struct {
 	FlushInterval time.Duration
 	// MaxRetries is how many times a failed batch is retried (with
 	// exponential backoff from RetryBackoff, capped at 5 s) before it is
-	// given up and counted in FailedRecords. 5 and 100 ms by default; a
-	// negative MaxRetries means no retries.
+	// given up and counted in FailedRecords — whole when the store is
+	// unavailable, else split to keep the records the store accepts (a
+	// batch the store refuses for its data is split at once: see
+	// Writer.write). 5 and 100 ms by default; a negative MaxRetries means
+	// no retries.
 	MaxRetries   int
 	RetryBackoff time.Duration
 	// Retention is how long records are kept (7 days by default), checked
@@ -104,8 +110,9 @@ type Options struct {
 	// Clock stamps LastFlush and computes the retention cutoff. Real clock
 	// by default.
 	Clock clock.Clock
-	// Logger receives sink errors and drop warnings (counts and error text
-	// only, never record contents). slog.Default() by default.
+	// Logger receives sink errors and drop warnings (counts, error text
+	// and the request IDs of records the store refused; never record
+	// contents). slog.Default() by default.
 	Logger *slog.Logger
 }
 
@@ -157,9 +164,10 @@ type Stats struct {
 	Written int64 `json:"written"`
 	// Dropped is the records refused by Record: queue full or writer closed.
 	Dropped int64 `json:"dropped"`
-	// FailedBatches and FailedRecords count batches given up after the
-	// retries (or abandoned when Close's context expired) and the records
-	// in them.
+	// FailedRecords counts the records given up: their batch failed past
+	// the retries, the store refused them (alone, after the batch was
+	// split), or Close's context expired. FailedBatches counts the batches
+	// that lost at least one record.
 	FailedBatches int64 `json:"failed_batches"`
 	FailedRecords int64 `json:"failed_records"`
 	// Retries is the failed inserts that were retried.
@@ -409,9 +417,23 @@ func (w *Writer) writeQueued(all bool) {
 	}
 }
 
-// write inserts one batch, retrying with backoff, paced if paced (the sink
-// sees a context marked by diskwait.WithPacing). The queue keeps accepting
-// meanwhile; its bound then applies and refusals are counted.
+// write inserts one batch, paced if paced (the sink sees a context marked
+// by diskwait.WithPacing). The queue keeps accepting meanwhile; its bound
+// then applies and refusals are counted.
+//
+// Retry or split. A failure that says nothing against the records — the
+// store is down, busy, lost its connection (store.ErrUnavailable, or any
+// error the store does not mark as a refusal) — is retried whole with
+// backoff, up to MaxRetries: the batch is fine, and splitting it against a
+// dead store would only multiply failing inserts. A refusal
+// (store.ErrRefused: the store says the data of some record is at fault)
+// is split at once, without waiting through the backoff while the queue
+// fills; so is a batch still failing after the retries with an error other
+// than store.ErrUnavailable (the store answers, yet will not take this
+// batch: maybe a record it refuses without saying so). Either way, one
+// record the store cannot take costs that record, never the acknowledged
+// records of other callers that happened to share its batch: otherwise one
+// crafted request could erase up to BatchSize-1 records of the call log.
 func (w *Writer) write(batch []domain.Call, paced bool) {
 	ctx := w.ctx
 	if paced {
@@ -420,25 +442,38 @@ func (w *Writer) write(batch []domain.Call, paced bool) {
 	n := int64(len(batch))
 	w.inflight.Store(n)
 	defer w.inflight.Store(0)
+	// Only this goroutine moves failedRecords: a batch that lost any of its
+	// records, whole or after a split, counts once in FailedBatches.
+	failedBefore := w.failedRecords.Load()
+	defer func() {
+		if w.failedRecords.Load() != failedBefore {
+			w.failedBatches.Add(1)
+		}
+	}()
 	backoff := w.opts.RetryBackoff
 	for attempt := 0; ; attempt++ {
 		if w.ctx.Err() != nil {
-			w.giveUp(n, w.ctx.Err(), "call log: records abandoned at shutdown")
+			w.giveUp(batch, w.ctx.Err(), "call log: records abandoned at shutdown")
 			return
 		}
-		err := w.sink.InsertCalls(ctx, batch)
+		err := w.insert(ctx, batch)
 		if err == nil {
-			w.written.Add(n)
-			w.lastFlush.Store(w.opts.Clock.Now().UnixNano())
 			return
 		}
 		if w.ctx.Err() != nil {
-			w.giveUp(n, err, "call log: records abandoned at shutdown")
+			w.giveUp(batch, err, "call log: records abandoned at shutdown")
 			return
 		}
 		w.setError(err)
-		if attempt >= w.opts.MaxRetries {
-			w.giveUp(n, err, "call log: batch lost after retries")
+		retriesDone := attempt >= w.opts.MaxRetries
+		if errors.Is(err, store.ErrRefused) || (retriesDone && !errors.Is(err, store.ErrUnavailable)) {
+			w.log.Warn("call log: the store refused a batch; splitting it to store the records it accepts",
+				"records", n, "attempts", attempt+1, "err", err)
+			w.split(ctx, batch, err)
+			return
+		}
+		if retriesDone {
+			w.giveUp(batch, err, "call log: batch lost after retries")
 			return
 		}
 		w.retries.Add(1)
@@ -454,8 +489,69 @@ func (w *Writer) write(batch []domain.Call, paced bool) {
 	}
 }
 
-func (w *Writer) giveUp(n int64, err error, msg string) {
-	w.failedBatches.Add(1)
+// insert hands part of a batch to the sink and counts it written if the
+// sink took it.
+func (w *Writer) insert(ctx context.Context, calls []domain.Call) error {
+	if err := w.sink.InsertCalls(ctx, calls); err != nil {
+		return err
+	}
+	w.written.Add(int64(len(calls)))
+	w.lastFlush.Store(w.opts.Clock.Now().UnixNano())
+	return nil
+}
+
+// split stores what the store accepts of calls, which it refused whole with
+// err. Each half is inserted once, without backoff (the store has just
+// answered), and a half that fails again is split in turn, down to single
+// records: a record still refused alone is given up, counted and logged by
+// request ID. One bad record in a batch of n costs about 2·log2(n) extra
+// inserts (18 for 512) and loses that record only.
+//
+// The split stops where the failure is the store's rather than a record's:
+// a half that fails with store.ErrUnavailable (the store went away) is
+// given up whole, and so are both halves when both fail with errors that
+// are not refusals (a store refusing everything, a full disk): going on
+// would make up to 2n failing inserts and n log lines for a batch that no
+// split can save. Two unmarked bad records in different halves are lost
+// with their halves; a store that marks its refusals (store.ErrRefused,
+// as the PostgreSQL store does) is always split down to the record.
+func (w *Writer) split(ctx context.Context, calls []domain.Call, err error) {
+	if len(calls) == 1 {
+		w.failedRecords.Add(1)
+		// The request ID and the error only: the record's fields are
+		// whatever the caller sent.
+		w.log.Error("call log: record refused by the store, lost",
+			"request_id", calls[0].RequestID, "failed_records_total", w.failedRecords.Load(), "err", err)
+		return
+	}
+	halves := [2][]domain.Call{calls[:len(calls)/2], calls[len(calls)/2:]}
+	var errs [2]error
+	for i, h := range halves {
+		if errs[i] = w.ctx.Err(); errs[i] != nil {
+			continue
+		}
+		if errs[i] = w.insert(ctx, h); errs[i] != nil {
+			w.setError(errs[i])
+		}
+	}
+	storeWide := errs[0] != nil && errs[1] != nil &&
+		!errors.Is(errs[0], store.ErrRefused) && !errors.Is(errs[1], store.ErrRefused)
+	for i, e := range errs {
+		switch {
+		case e == nil:
+		case w.ctx.Err() != nil:
+			w.giveUp(halves[i], e, "call log: records abandoned at shutdown")
+		case storeWide || errors.Is(e, store.ErrUnavailable):
+			w.giveUp(halves[i], e, "call log: records lost: the store failed while a refused batch was split")
+		default:
+			w.split(ctx, halves[i], e)
+		}
+	}
+}
+
+// giveUp counts calls as lost and logs why (counts and the error only).
+func (w *Writer) giveUp(calls []domain.Call, err error, msg string) {
+	n := int64(len(calls))
 	w.failedRecords.Add(n)
 	w.log.Error(msg, "records", n, "failed_records_total", w.failedRecords.Load(), "err", err)
 }

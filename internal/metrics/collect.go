@@ -32,7 +32,7 @@ func newScrapeCollector(o Options) *scrapeCollector {
 		queueDepth: d("call_log_queue_depth", "Call records accepted and not yet written (queue plus the batch being inserted)."),
 		written:    d("call_log_written_total", "Call records committed to the store."),
 		dropped:    d("call_log_dropped_total", "Call records refused because the queue was full or the writer closed: loss under overload, counted."),
-		failed:     d("call_log_failed_total", "Call records accepted and then lost: the store refused them through every retry, or shutdown abandoned them. Loss counted."),
+		failed:     d("call_log_failed_total", "Call records accepted and then lost: the store failed through every retry, refused the record itself (the rest of its batch is stored), or shutdown abandoned them. Loss counted."),
 
 		snapVersion: d("snapshot_version", "Store version of the configuration snapshot the proxy is serving."),
 		snapAge:     d("snapshot_age_seconds", "Seconds since the serving snapshot was built."),

@@ -147,7 +147,7 @@ type CallLogStat struct {
 	Queued  int   // accepted and not yet written
 	Written int64 // committed to the store
 	Dropped int64 // refused: queue full or writer closed
-	Failed  int64 // accepted, then given up after the store refused them through every retry, or abandoned at shutdown
+	Failed  int64 // accepted, then given up: the store failed through every retry or refused the record itself, or abandoned at shutdown
 }
 
 // Options configure a Metrics. Every func is optional and is called at
