@@ -75,9 +75,10 @@ func exchange(t *testing.T, addr, raw string) string {
 // and the real writer stores the whole lot as one batch in the real store.
 // Every ordinary record must be stored, and the crafted one too: the
 // embedded store keeps the bytes as sent, PostgreSQL (whose text columns
-// refuse NUL and invalid UTF-8) stores them as U+FFFD. Before the
-// PostgreSQL store cleaned text, the crafted record failed its whole
-// batch, and the writer lost every other record in it.
+// refuse NUL and invalid UTF-8) stores them as U+FFFD. Without that
+// cleaning the crafted record fails its batch in PostgreSQL (SQLSTATE
+// 22021) and is lost — with every other record of the batch, before the
+// writer split refused batches.
 func TestCraftedRequestCannotEraseOtherRecords(t *testing.T) {
 	const crafted = "GET /v1/orders/%00%FF HTTP/1.1\r\nHost: api.example\r\nUser-Agent: curl\xff\xfe/8\r\n\r\n"
 	cases := []struct {
