@@ -105,6 +105,9 @@ type Server struct {
 
 	srv  *fasthttp.Server
 	once sync.Once
+	// readBuf is fasthttp's ReadBufferSize (MaxHeaderBytes with its
+	// default): the size of its reader's buffer (lf.go).
+	readBuf int
 	// mu guards closing and handed (connections served again by
 	// serveAgain).
 	mu      sync.Mutex
@@ -153,6 +156,7 @@ func (s *Server) init() {
 		if mh <= 0 {
 			mh = 64 << 10
 		}
+		s.readBuf = mh
 		s.stop = make(chan struct{})
 		s.pool.New = func() any {
 			x := &exchange{s: s, hdr: make(http.Header, 8)}
@@ -1295,7 +1299,8 @@ func (w *writer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, errors.New("front: hijack after the response started")
 	}
 	if w.x.cc != nil {
-		w.x.cc.end() // the handler reads the connection from now on
+		w.x.cc.upgraded.Store(true) // no more HTTP heads on it
+		w.x.cc.end()                // the handler reads the connection from now on
 	}
 	w.mode = modeHijacked
 	conn := w.ctx.Conn()

@@ -208,10 +208,19 @@ func (c *clientConn) Read(p []byte) (int, error) {
 	if c.h.hold {
 		c.h.hold = false
 	}
-	if len(c.h.held) == 0 {
-		return c.io.Read(p)
+	// A head fasthttp would wait out its read timeout for (lf.go).
+	if len(p) < c.s.readBuf && c.state.Load() == connIdle && !c.upgraded.Load() && c.lf.headEnded(c.s.readBuf-len(p)) {
+		return 0, errBareLF
 	}
-	return c.sendThenRead(p)
+	var n int
+	var err error
+	if len(c.h.held) == 0 {
+		n, err = c.io.Read(p)
+	} else {
+		n, err = c.sendThenRead(p)
+	}
+	c.lf.saw(p[:max(n, 0)])
+	return n, err
 }
 
 // claimHeld is the exchange's Claim: the held bytes are the read's to

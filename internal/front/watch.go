@@ -61,6 +61,12 @@ type clientConn struct {
 
 	// h is the response held for the next read to send (held.go).
 	h heldResponse
+
+	// lf follows the bytes read for the bare-LF check (lf.go);
+	// upgraded turns the check off once the connection carries another
+	// protocol.
+	lf       lfTail
+	upgraded atomic.Bool
 }
 
 // watchListener wraps accepted TCP connections as clientConns.

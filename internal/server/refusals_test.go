@@ -38,6 +38,8 @@ func TestListenerRefusalsAreRejections(t *testing.T) {
 			"GET /refuse/%zz?api_key=" + key + " HTTP/1.1\r\nHost: x\r\n\r\n", reason.RequestMalformed, 400},
 		{"an absolute-form target with the key as user information",
 			"GET http://u:" + key + "@h/refuse/x HTTP/1.1\r\nHost: a@b\r\n\r\n", reason.RequestMalformed, 400},
+		{"a head whose lines end in a bare LF",
+			"GET /refuse/x HTTP/1.1\nHost: x\nAuthorization: Bearer " + key + "\n\n", reason.RequestMalformed, 400},
 		{"a head over the limit",
 			"GET /refuse/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key + "\r\nX-Big: " + strings.Repeat("b", 70<<10) + "\r\n\r\n",
 			reason.RequestHeadTooLarge, 431},
