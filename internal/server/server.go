@@ -662,12 +662,16 @@ func (s *Server) Serve(ctx context.Context) error {
 			return err
 		}
 	}
-	s.proxySrv = &http.Server{Handler: s.proxyHandler(), ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	proxy := s.proxyHandler()
+	// On net/http each HTTP/1 head is checked as the fast listener checks
+	// it (h1heads.go): the handler finds the scan of its connection's
+	// heads through ConnContext.
+	s.proxySrv = &http.Server{Handler: checkedHeads{next: proxy, refuse: s.refuseHead}, ConnContext: headConnContext,
+		ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	s.adminSrv = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	if s.tls == nil && s.cfg.ProxyServer != config.ProxyServerNetHTTP {
-		s.fastSrv = &front.Server{Handler: s.proxySrv.Handler, Log: s.log, ReadHeaderTimeout: s.proxySrv.ReadHeaderTimeout,
+		s.fastSrv = &front.Server{Handler: proxy, Log: s.log, ReadHeaderTimeout: s.proxySrv.ReadHeaderTimeout,
 			// Requests refused before routing get the rejection shape, a
 			// request ID and a call record like any other.
 			Refuse: func(w http.ResponseWriter, r front.Refusal) {
@@ -677,15 +681,17 @@ func (s *Server) Serve(ctx context.Context) error {
 	errc := make(chan error, 2)
 	go func() {
 		if s.tls != nil {
-			s.proxySrv.TLSConfig = s.tls
-			errc <- s.proxySrv.ServeTLS(s.proxyLn, "", "")
+			cfg := s.tls.Clone()
+			cfg.NextProtos = []string{"h2", "http/1.1"}
+			s.proxySrv.TLSConfig = cfg // Serve configures HTTP/2 for it
+			errc <- s.proxySrv.Serve(newTLSHeadListener(s.proxyLn, cfg, s.proxySrv.ReadHeaderTimeout, s.proxySrv.ErrorLog.Printf))
 			return
 		}
 		if s.fastSrv != nil {
 			errc <- s.fastSrv.Serve(s.proxyLn)
 			return
 		}
-		errc <- s.proxySrv.Serve(s.proxyLn)
+		errc <- s.proxySrv.Serve(headListener{s.proxyLn})
 	}()
 	go func() { errc <- s.adminSrv.Serve(s.adminLn) }()
 	if pg, ok := s.store.(*postgres.Store); ok {
@@ -706,6 +712,12 @@ func (s *Server) Serve(ctx context.Context) error {
 	case serveErr = <-errc:
 	}
 	return errors.Join(serveErr, s.shutdown())
+}
+
+// refuseHead answers a request the net/http listener's head check
+// refused (h1heads.go) as the fast listener's refusals are answered.
+func (s *Server) refuseHead(w http.ResponseWriter, r *http.Request, err error) {
+	s.pipe.Refuse(w, http.StatusBadRequest, r.Method, r.RequestURI, r.RemoteAddr, err)
 }
 
 func (s *Server) shutdown() error {

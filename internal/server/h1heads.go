@@ -1,0 +1,394 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/textproto"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// HTTP/1.x heads on the net/http proxy listener.
+//
+// RFC 9112 §6.1: "A server MAY reject a request that contains both
+// Content-Length and Transfer-Encoding or process such a request in
+// accordance with the Transfer-Encoding alone. Regardless, the server MUST
+// close the connection after responding to such a request to avoid the
+// potential attacks." The fast listener rejects such a request (front);
+// Go's server processes it by the Transfer-Encoding and keeps the
+// connection open — and it deletes the Content-Length before any handler
+// runs (net/http transfer.go fixLength), so a handler cannot tell the
+// request from an ordinary chunked one.
+//
+// So the listener's connections are read through a headConn, which scans
+// the bytes net/http reads for the request heads in them (request line,
+// which fields are present, how the blank line ends) and follows the
+// framing Go's server gives them — Content-Length bodies are skipped;
+// after a chunked request the connection is closed (checkedHeads sets
+// Connection: close), so a chunked body never has to be parsed again
+// here, and after any other transfer coding Go answers 501 and closes.
+// checkedHeads, around the proxy handler, takes the next scanned head for
+// each request and refuses one with both fields, in the rejection shape,
+// closing the connection. The same check refuses a head whose blank line
+// is not CRLFCRLF, as the fast listener does (front/lf.go). A head the
+// scan does not match with the request Go parsed (a method or target
+// that differ: the two readings of the stream went apart) is refused
+// too: its framing cannot be vouched for.
+//
+// Why not less: the alternatives that keep Go's connection untouched
+// cannot see the head (ConnContext and ConnState get the connection, not
+// its bytes; the Request has lost the field), and closing after every
+// chunked request without the check would still forward the probe. Over
+// TLS the scan must read the decrypted bytes, and Go's server serves
+// HTTP/2 only on a *tls.Conn: tlsHeadListener makes the handshake itself
+// and hands on HTTP/2 connections as they are (the check is HTTP/1 only;
+// HTTP/2 has no Transfer-Encoding), HTTP/1 ones wrapped; the wrapper's
+// ConnectionState keeps Request.TLS (Go's connectionStater).
+
+// Errors checkedHeads refuses with (request.malformed, 400).
+var (
+	errBothLengths = errors.New("the request has both Content-Length and Transfer-Encoding (RFC 9112 §6.1); send one")
+	errBareLFHead  = errors.New("the request head ends with a bare LF line terminator; end its lines with CRLF (RFC 9112 §2.2)")
+	errHeadUnread  = errors.New("the request head could not be read consistently; the connection is closed")
+)
+
+// headInfo is what the scan saw of one request head.
+type headInfo struct {
+	method, target string
+	length, coding bool // Content-Length, Transfer-Encoding present
+	bareEnd        bool // the blank line ending it is not CRLFCRLF
+}
+
+// maxScannedHead bounds a head the scan keeps: Go's server refuses one
+// past MaxHeaderBytes (1 MB by default) plus its 4096-byte slack.
+const maxScannedHead = http.DefaultMaxHeaderBytes + 4096
+
+// Scan states.
+const (
+	scanHead = iota // reading a head
+	scanBody        // skipping a Content-Length body
+	scanOff         // no more heads on this connection (or lost)
+)
+
+// headConn scans the request heads read from a connection (see above).
+// Read runs on one goroutine at a time (Go's server reads sequentially,
+// its background read included); heads is shared with handlers.
+type headConn struct {
+	net.Conn
+	state tls.ConnectionState
+
+	mu    sync.Mutex
+	heads []headInfo
+	lost  bool // the scan stopped inside a head: none can be vouched for
+
+	st        int
+	skip      int64
+	line      []byte
+	head      int // bytes of the current head
+	cur       headInfo
+	proto     string
+	nLine     int
+	prevBare  bool // the previous line ended in a bare LF
+	sawFields bool
+}
+
+// ConnectionState is the handshake's state, for Request.TLS.
+func (c *headConn) ConnectionState() tls.ConnectionState { return c.state }
+
+func (c *headConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.scan(p[:n])
+	}
+	return n, err
+}
+
+func (c *headConn) scan(b []byte) {
+	for len(b) > 0 {
+		switch c.st {
+		case scanOff:
+			return
+		case scanBody:
+			k := min(int64(len(b)), c.skip)
+			c.skip -= k
+			b = b[k:]
+			if c.skip == 0 {
+				c.st = scanHead
+			}
+			continue
+		}
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			c.addLine(b)
+			return
+		}
+		c.addLine(b[:i+1])
+		b = b[i+1:]
+		c.endLine()
+	}
+}
+
+// addLine adds bytes of the current line; a head past the bound stops
+// the scan (Go's server refuses it and closes).
+func (c *headConn) addLine(b []byte) {
+	c.head += len(b)
+	if c.head > maxScannedHead {
+		c.stop(true)
+		return
+	}
+	c.line = append(c.line, b...)
+}
+
+func (c *headConn) stop(lost bool) {
+	c.st = scanOff
+	c.line = nil
+	if lost {
+		c.mu.Lock()
+		c.lost = true
+		c.mu.Unlock()
+	}
+}
+
+// endLine handles a line ended by LF (in c.line, the LF included), as Go's
+// textproto reads it: a CR before the LF is dropped; a line starting with
+// space or tab continues the field before it.
+func (c *headConn) endLine() {
+	line := c.line[:len(c.line)-1]
+	bare := len(line) == 0 || line[len(line)-1] != '\r'
+	if !bare {
+		line = line[:len(line)-1]
+	}
+	defer func() { c.line, c.prevBare = c.line[:0], bare }()
+	c.nLine++
+	switch {
+	case c.nLine == 1:
+		// "GET /x HTTP/1.1"; Go refuses anything else and closes.
+		method, rest, ok1 := bytes.Cut(line, []byte(" "))
+		target, proto, ok2 := bytes.Cut(rest, []byte(" "))
+		if !ok1 || !ok2 {
+			c.stop(false)
+			return
+		}
+		c.cur.method, c.cur.target, c.proto = string(method), string(target), string(proto)
+	case len(line) == 0:
+		c.cur.bareEnd = bare || c.prevBare
+		c.endHead()
+	case line[0] == ' ' || line[0] == '\t':
+		// a continuation: not a field name
+	default:
+		name, value, _ := bytes.Cut(line, []byte(":"))
+		switch {
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			if !c.cur.length { // Go refuses differing repeats and closes
+				c.cur.length = true
+				c.skip = -1
+				if n, err := strconv.ParseUint(textproto.TrimString(string(value)), 10, 63); err == nil {
+					c.skip = int64(n)
+				}
+			}
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			c.cur.coding = true
+		}
+	}
+}
+
+// endHead records the head and follows its framing as Go's server does.
+func (c *headConn) endHead() {
+	h, proto, skip := c.cur, c.proto, c.skip
+	c.cur, c.proto, c.skip, c.nLine, c.head = headInfo{}, "", 0, 0, 0
+	c.mu.Lock()
+	c.heads = append(c.heads, h)
+	c.mu.Unlock()
+	major, minor, ok := http.ParseHTTPVersion(proto)
+	switch {
+	case !ok:
+		c.stop(false) // Go refuses it and closes
+	case h.coding && (major > 1 || minor >= 1):
+		// Chunked: the connection closes after it (checkedHeads); any
+		// other coding: Go answers 501 and closes.
+		c.stop(false)
+	case skip < 0:
+		c.stop(false) // an invalid length: Go refuses it and closes
+	case skip > 0:
+		c.st, c.skip = scanBody, skip
+	}
+}
+
+// next takes the oldest head not yet taken; ok is false when there is
+// none or the scan was lost.
+func (c *headConn) next() (h headInfo, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lost || len(c.heads) == 0 {
+		return headInfo{}, false
+	}
+	h = c.heads[0]
+	c.heads = c.heads[1:]
+	return h, true
+}
+
+// headConnKey carries a request's headConn in its context (ConnContext).
+type headConnKey struct{}
+
+// headConnContext is the net/http listener's ConnContext.
+func headConnContext(ctx context.Context, c net.Conn) context.Context {
+	if hc, ok := c.(*headConn); ok {
+		return context.WithValue(ctx, headConnKey{}, hc)
+	}
+	return ctx
+}
+
+// checkedHeads checks each HTTP/1 request against the head scanned for it
+// (see the comment at the top); refused ones get the rejection shape.
+type checkedHeads struct {
+	next   http.Handler
+	refuse func(w http.ResponseWriter, r *http.Request, err error)
+}
+
+func (h checkedHeads) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hc, _ := r.Context().Value(headConnKey{}).(*headConn)
+	if hc == nil || r.ProtoMajor != 1 {
+		h.next.ServeHTTP(w, r)
+		return
+	}
+	var err error
+	switch head, ok := hc.next(); {
+	case !ok || head.method != r.Method || head.target != r.RequestURI:
+		err = errHeadUnread
+	// RFC 9112 §6.1: "A server MAY reject a request that contains both
+	// Content-Length and Transfer-Encoding or process such a request in
+	// accordance with the Transfer-Encoding alone. Regardless, the server
+	// MUST close the connection after responding to such a request to
+	// avoid the potential attacks."
+	case head.length && head.coding:
+		err = errBothLengths
+	// RFC 9112 §2.2: "a recipient MAY recognize a single LF as a line
+	// terminator" — the fast listener does not; neither does this one.
+	case head.bareEnd:
+		err = errBareLFHead
+	}
+	if err != nil {
+		w.Header().Set("Connection", "close")
+		h.refuse(w, r, err)
+		return
+	}
+	if len(r.TransferEncoding) > 0 {
+		// The scan does not follow a chunked body: no request after it
+		// on this connection.
+		w.Header().Set("Connection", "close")
+	}
+	h.next.ServeHTTP(w, r)
+}
+
+// headListener wraps cleartext connections in a headConn.
+type headListener struct{ net.Listener }
+
+func (l headListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &headConn{Conn: c}, nil
+}
+
+// tlsHeadListener makes the TLS handshakes of a proxy listener itself,
+// each on its own goroutine (one slow client must not hold up the next),
+// and hands on HTTP/2 connections as *tls.Conn — Go's server serves
+// HTTP/2 only on those — and HTTP/1 ones as headConns.
+type tlsHeadListener struct {
+	ln      net.Listener
+	cfg     *tls.Config
+	timeout time.Duration
+	logf    func(format string, args ...any)
+
+	conns chan net.Conn
+	errs  chan error
+	done  chan struct{}
+	once  sync.Once
+}
+
+// newTLSHeadListener serves ln with cfg (its NextProtos are h2, http/1.1).
+func newTLSHeadListener(ln net.Listener, cfg *tls.Config, timeout time.Duration, logf func(string, ...any)) *tlsHeadListener {
+	l := &tlsHeadListener{ln: ln, cfg: cfg, timeout: timeout, logf: logf,
+		conns: make(chan net.Conn), errs: make(chan error), done: make(chan struct{})}
+	go l.accept()
+	return l
+}
+
+func (l *tlsHeadListener) accept() {
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			select {
+			case l.errs <- err:
+			case <-l.done:
+				return
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		go l.handshake(c)
+	}
+}
+
+func (l *tlsHeadListener) handshake(c net.Conn) {
+	tc := tls.Server(c, l.cfg)
+	_ = c.SetDeadline(time.Now().Add(l.timeout))
+	if err := tc.Handshake(); err != nil {
+		var re tls.RecordHeaderError
+		if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader) {
+			// As Go's server does for a client speaking plain HTTP.
+			_, _ = io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+		}
+		l.logf("http: TLS handshake error from %s: %v", c.RemoteAddr(), err)
+		_ = c.Close()
+		return
+	}
+	_ = c.SetDeadline(time.Time{})
+	var out net.Conn = tc
+	if st := tc.ConnectionState(); st.NegotiatedProtocol != "h2" {
+		out = &headConn{Conn: tc, state: st}
+	}
+	select {
+	case l.conns <- out:
+	case <-l.done:
+		_ = tc.Close()
+	}
+}
+
+func (l *tlsHeadListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case err := <-l.errs:
+		return nil, fmt.Errorf("proxy listener: %w", err)
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *tlsHeadListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return l.ln.Close()
+}
+
+func (l *tlsHeadListener) Addr() net.Addr { return l.ln.Addr() }
+
+// looksLikeHTTP reports whether a TLS record header is the start of a
+// plain HTTP request (as net/http's tlsRecordHeaderLooksLikeHTTP).
+func looksLikeHTTP(hdr [5]byte) bool {
+	switch string(hdr[:]) {
+	case "GET /", "HEAD ", "POST ", "PUT /", "OPTIO":
+		return true
+	}
+	return false
+}

@@ -1,0 +1,172 @@
+package server
+
+import (
+	"bufio"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"gatehouse/internal/config"
+	"gatehouse/internal/reason"
+)
+
+// TestNetHTTPListenerChecksHeads: on the net/http proxy listener — TLS
+// (HTTP/1.1 over it) and cleartext with proxy_server: net/http — a
+// request with both Content-Length and Transfer-Encoding is refused as on
+// the fast listener: 400 request.malformed in the rejection shape, the
+// connection closed after it (RFC 9112 §6.1), the upstream never called;
+// so is a head ended by a bare LF. Bodies that hold such heads, chunked
+// requests and pipelined requests are served; HTTP/2 still is.
+func TestNetHTTPListenerChecksHeads(t *testing.T) {
+	for _, mode := range []struct {
+		desc string
+		tls  bool
+	}{
+		{"cleartext net/http listener", false},
+		{"TLS listener, HTTP/1.1", true},
+	} {
+		t.Run(mode.desc, func(t *testing.T) {
+			var seen atomic.Int64
+			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				seen.Add(1)
+				b, _ := io.ReadAll(r.Body)
+				_, _ = w.Write(b)
+			}))
+			t.Cleanup(up.Close)
+			var roots *x509.CertPool
+			h := newHarness(t, func(c *config.Config) {
+				c.ProxyServer = config.ProxyServerNetHTTP
+				if mode.tls {
+					dir := t.TempDir()
+					ca := newCA(t, "server")
+					cf, kf := writePEM(t, dir, "server", ca.issue(t, "gateway", true, time.Time{}))
+					c.TLS = config.TLS{CertFile: cf, KeyFile: kf}
+					roots = x509.NewCertPool()
+					roots.AddCert(ca.cert)
+				}
+			})
+			tenant := h.mustAdmin("POST", "/admin/v1/tenants", map[string]any{"slug": "acme", "name": "Acme"})["id"].(string)
+			consumer := h.mustAdmin("POST", "/admin/v1/consumers", map[string]any{"tenant": tenant, "name": "shop"})["id"].(string)
+			svc := h.mustAdmin("POST", "/admin/v1/services", map[string]any{"tenant": tenant, "name": "echo", "targets": []string{up.URL}})["id"].(string)
+			h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": svc, "paths": []string{"/echo"}, "auth": []string{"api_key"}})
+			_, key := h.newKey(consumer, nil)
+			auth := "Authorization: Bearer " + key + "\r\n"
+			const probe = "POST /echo HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+			dial := func(t *testing.T) net.Conn {
+				t.Helper()
+				var c net.Conn
+				var err error
+				if mode.tls {
+					c, err = tls.Dial("tcp", h.srv.ProxyAddr(), &tls.Config{RootCAs: roots, NextProtos: []string{"http/1.1"}})
+				} else {
+					c, err = net.Dial("tcp", h.srv.ProxyAddr())
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { c.Close() })
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				return c
+			}
+
+			for _, tc := range []struct {
+				desc string
+				raw  string
+				// statuses of the answers, in order; code is the first
+				// refusal's; closed: the connection ends after the last.
+				statuses []int
+				code     string
+				closed   bool
+				upstream int64 // requests the upstream sees
+			}{
+				{"Content-Length with Transfer-Encoding",
+					"POST /echo HTTP/1.1\r\nHost: x\r\n" + auth + "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+					[]int{400}, reason.RequestMalformed, true, 0},
+				{"Transfer-Encoding before Content-Length, names in lower case",
+					"POST /echo HTTP/1.1\r\nHost: x\r\n" + auth + "transfer-encoding: chunked\r\ncontent-length: 4\r\n\r\n0\r\n\r\n",
+					[]int{400}, reason.RequestMalformed, true, 0},
+				{"both, on a kept-alive connection after a request with a body",
+					"POST /echo HTTP/1.1\r\nHost: x\r\n" + auth + "Content-Length: 5\r\n\r\nhello" +
+						"POST /echo HTTP/1.1\r\nHost: x\r\n" + auth + "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+					[]int{200, 400}, reason.RequestMalformed, true, 1},
+				{"a head whose lines end in a bare LF",
+					"GET /echo HTTP/1.1\nHost: x\n" + strings.TrimSuffix(auth, "\r\n") + "\n\n",
+					[]int{400}, reason.RequestMalformed, true, 0},
+				{"a body that holds a head with both, then a request",
+					"POST /echo HTTP/1.1\r\nHost: x\r\n" + auth + "Content-Length: " + strconv.Itoa(len(probe)) + "\r\n\r\n" + probe +
+						"GET /echo HTTP/1.1\r\nHost: x\r\n" + auth + "\r\n",
+					[]int{200, 200}, "", false, 2},
+				{"a chunked request: served, then the connection closes",
+					"POST /echo HTTP/1.1\r\nHost: x\r\n" + auth + "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+					[]int{200}, "", true, 1},
+			} {
+				t.Run(tc.desc, func(t *testing.T) {
+					before := seen.Load()
+					c := dial(t)
+					if _, err := io.WriteString(c, tc.raw); err != nil {
+						t.Fatal(err)
+					}
+					br := bufio.NewReader(c)
+					for i, want := range tc.statuses {
+						resp, err := http.ReadResponse(br, nil)
+						if err != nil {
+							t.Fatalf("answer %d: %v", i+1, err)
+						}
+						body, _ := io.ReadAll(resp.Body)
+						if resp.StatusCode != want {
+							t.Fatalf("answer %d: %d %s, want %d", i+1, resp.StatusCode, body, want)
+						}
+						if want != 400 {
+							continue
+						}
+						var p map[string]any
+						if err := json.Unmarshal(body, &p); err != nil || p["code"] != tc.code {
+							t.Fatalf("answer %d is not the rejection shape with %s: %s", i+1, tc.code, body)
+						}
+						if id := resp.Header.Get("X-Request-Id"); id == "" || p["request_id"] != id {
+							t.Errorf("X-Request-Id %q, request_id %v", id, p["request_id"])
+						}
+						if !resp.Close {
+							t.Error("the refusal does not say Connection: close")
+						}
+						if strings.Contains(string(body), key) {
+							t.Error("the refusal quotes the key")
+						}
+					}
+					if tc.closed {
+						if n, err := br.Read(make([]byte, 1)); err != io.EOF {
+							t.Errorf("after the last answer: read %d bytes, %v; want EOF (the connection closed)", n, err)
+						}
+					}
+					if got := seen.Load() - before; got != tc.upstream {
+						t.Errorf("the upstream saw %d requests, want %d", got, tc.upstream)
+					}
+				})
+			}
+
+			if mode.tls {
+				// HTTP/2 is still served (its connections are not wrapped).
+				cl := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{ForceAttemptHTTP2: true, TLSClientConfig: &tls.Config{RootCAs: roots}}}
+				req, _ := http.NewRequest("GET", "https://"+h.srv.ProxyAddr()+"/echo", nil)
+				req.Header.Set("Authorization", "Bearer "+key)
+				resp, err := cl.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+					t.Errorf("HTTP/2: %d over %s", resp.StatusCode, resp.Proto)
+				}
+			}
+		})
+	}
+}
