@@ -12,6 +12,7 @@ import (
 	"net/textproto"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -87,6 +88,10 @@ type headConn struct {
 	mu    sync.Mutex
 	heads []headInfo
 	lost  bool // the scan stopped inside a head: none can be vouched for
+	// upgraded: a request asked to switch protocols; the bytes after it
+	// are not scanned (a WebSocket stream would fill heads with garbage),
+	// and a request after a switch that did not happen is not vouched for.
+	upgraded atomic.Bool
 
 	st        int
 	skip      int64
@@ -111,6 +116,9 @@ func (c *headConn) Read(p []byte) (int, error) {
 }
 
 func (c *headConn) scan(b []byte) {
+	if c.upgraded.Load() {
+		return
+	}
 	for len(b) > 0 {
 		switch c.st {
 		case scanOff:
@@ -226,7 +234,7 @@ func (c *headConn) endHead() {
 func (c *headConn) next() (h headInfo, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.lost || len(c.heads) == 0 {
+	if c.lost || c.upgraded.Load() || len(c.heads) == 0 {
 		return headInfo{}, false
 	}
 	h = c.heads[0]
@@ -278,6 +286,9 @@ func (h checkedHeads) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Connection", "close")
 		h.refuse(w, r, err)
 		return
+	}
+	if r.Header.Get("Upgrade") != "" {
+		hc.upgraded.Store(true)
 	}
 	if len(r.TransferEncoding) > 0 {
 		// The scan does not follow a chunked body: no request after it

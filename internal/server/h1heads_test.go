@@ -170,3 +170,58 @@ func TestNetHTTPListenerChecksHeads(t *testing.T) {
 		})
 	}
 }
+
+// TestHeadScanStopsAtAnUpgrade: after a request that asks to switch
+// protocols the scan reads no more heads: the other protocol's bytes
+// (blank lines in a WebSocket stream, say) would otherwise pile up as
+// heads for as long as the connection lasts.
+func TestHeadScanStopsAtAnUpgrade(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := make(chan *headConn, 1)
+	echoed := make(chan struct{})
+	srv := &http.Server{ConnContext: headConnContext, Handler: checkedHeads{
+		refuse: func(w http.ResponseWriter, _ *http.Request, err error) {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+		},
+		next: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			conns <- r.Context().Value(headConnKey{}).(*headConn)
+			c, brw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n")
+			_ = brw.Flush()
+			b := make([]byte, 7)
+			if _, err := io.ReadFull(brw, b); err != nil {
+				t.Error(err)
+			}
+			close(echoed)
+		}),
+	}}
+	go srv.Serve(headListener{ln}) //nolint:errcheck // ends with Close
+	t.Cleanup(func() { srv.Close() })
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	_, _ = io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("%v %v", resp, err)
+	}
+	_, _ = io.WriteString(c, "a b c\n\n") // a head, were it HTTP
+	<-echoed
+	hc := <-conns
+	hc.mu.Lock()
+	defer hc.mu.Unlock()
+	if len(hc.heads) != 0 {
+		t.Errorf("the scan read %d heads after the upgrade", len(hc.heads))
+	}
+}
