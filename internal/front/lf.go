@@ -39,12 +39,17 @@ type lfTail struct {
 	text  int64  // 1 + the offset of the last byte that is not CR or LF
 }
 
-// saw records bytes handed to fasthttp.
+// saw records bytes handed to fasthttp. It looks only at their end (it
+// runs on every read of the fast listener): the last four bytes, and the
+// last byte that is not CR or LF, found from the end.
 func (t *lfTail) saw(b []byte) {
-	for i, c := range b {
+	for _, c := range b[max(len(b)-4, 0):] {
 		t.last4 = t.last4<<8 | uint32(c)
-		if c != '\r' && c != '\n' {
+	}
+	for i := len(b) - 1; i >= 0; i-- {
+		if c := b[i]; c != '\r' && c != '\n' {
 			t.text = t.total + int64(i) + 1
+			break
 		}
 	}
 	t.total += int64(len(b))
