@@ -420,16 +420,28 @@ func (x *exchange) newRequest() {
 }
 
 // streamBody is a request body read from the connection; eof records that
-// it was read to its end.
+// it was read to its end. cl is the declared Content-Length (-1 for a
+// chunked body) and n what was read of it.
 type streamBody struct {
-	r    io.Reader
-	eof  bool
-	read *atomic.Bool // the exchange's bodyRead
+	r     io.Reader
+	eof   bool
+	read  *atomic.Bool // the exchange's bodyRead
+	cl, n int64
 }
 
+// Read reads the body. fasthttp's request stream reports a connection that
+// ended before Content-Length bytes arrived as a plain io.EOF, the end of a
+// complete body; Read reports it as io.ErrUnexpectedEOF, as net/http's body
+// does. Otherwise a handler takes the upload a client abandoned for a whole
+// (shorter) body, and a proxy blames the upstream for the length mismatch
+// that follows instead of the client that left.
 func (b *streamBody) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
+	b.n += int64(n)
 	if err == io.EOF {
+		if b.cl >= 0 && b.n < b.cl {
+			return n, io.ErrUnexpectedEOF
+		}
 		b.eof = true
 		b.read.Store(true)
 	}
@@ -568,7 +580,7 @@ func (s *Server) release(x *exchange) {
 	}
 	x.url = url.URL{}
 	x.body.Reset(nil)
-	x.stream.r, x.stream.eof = nil, false
+	x.stream.r, x.stream.eof, x.stream.cl, x.stream.n = nil, false, 0, 0
 	x.cc = nil
 	x.ctx = nil
 	s.pool.Put(x)
@@ -648,7 +660,7 @@ func (x *exchange) build() error {
 	x.bodyRead.Store(!ctx.Request.IsBodyStream())
 	switch {
 	case ctx.Request.IsBodyStream():
-		x.stream.r = ctx.RequestBodyStream()
+		x.stream.r, x.stream.cl = ctx.RequestBodyStream(), r.ContentLength
 		r.Body = &x.stream
 	case len(ctx.Request.Body()) > 0:
 		x.body.Reset(ctx.Request.Body())
