@@ -156,6 +156,12 @@ func (k *limitKey) get(route, kind, id string) string {
 	return k.key
 }
 
+// statusClientClosed is the status recorded for a call whose client went
+// away before any response was written: nginx's 499 "client closed
+// request", as the AI routes record it (ai.StatusClientClosed). It is
+// never sent: there is nobody to send it to.
+const statusClientClosed = 499
+
 // Stage names, as they appear in traces.
 const (
 	stListener  = "listener" // the request was refused before routing
@@ -213,14 +219,17 @@ func (p *Pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if aborted {
 		// The response started and then failed: abort the connection so
 		// the client sees the truncation instead of a clean end (the
-		// documented way to do so in net/http).
+		// documented way to do so in net/http). Or the client went away
+		// before it started: there is nobody to answer, and a listener
+		// must not write a response of its own.
 		panic(http.ErrAbortHandler)
 	}
 }
 
 // serve runs the stages; it returns the matched route (nil if none) and
 // the rejection, or nil after forwarding.
-// aborted is true when the upstream response started and then failed.
+// aborted is true when the upstream response started and then failed, or
+// when the client went away before it started (proxy.ErrClientGone).
 func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, st *state, call *domain.Call, ip netip.Addr, ipSource string) (_ *snapshot.Route, _ *reason.Error, aborted bool) {
 	t := &st.trace
 	snap := p.o.Snapshots.Load()
@@ -354,9 +363,19 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, st *state, call
 	call.UpstreamMicros = res.Upstream.Microseconds()
 	call.Engine = res.Engine
 	if err != nil {
+		if errors.Is(err, proxy.ErrClientGone) {
+			// Nobody is left to answer, and it is neither the service's
+			// failure nor a rejection: no code (the metrics' upstream
+			// errors must not count abandoned uploads), the status says
+			// the client closed the request, and the connection is
+			// aborted instead of answered.
+			call.Status = statusClientClosed
+			t.Fail(stForward, "client", err.Error())
+			return route, nil, true
+		}
 		if re, ok := err.(*reason.Error); ok {
 			check := "upstream"
-			if re.Code == reason.RequestMalformed || re.Code == reason.RequestTooLarge {
+			if re.Code == reason.RequestMalformed || re.Code == reason.RequestTooLarge || re.Code == reason.RequestReadTimeout {
 				// The client's body failed, not the upstream: the trace
 				// must not send the operator after the service.
 				check = "request body"

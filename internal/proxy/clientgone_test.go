@@ -1,14 +1,17 @@
 package proxy_test
 
 import (
+	"bufio"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"gatehouse/internal/domain"
 	"gatehouse/internal/proxy"
 	"gatehouse/internal/proxy/proxytest"
 	"gatehouse/internal/reason"
@@ -64,10 +67,109 @@ func TestClientLeavesWhileUpstreamThinks(t *testing.T) {
 				t.Fatal("the upstream kept working 10 s after the client left")
 			}
 			rec := g.Next()
-			var re *reason.Error
-			if !errors.As(rec.Err, &re) || !strings.Contains(re.Debug, "client closed") {
+			if !errors.Is(rec.Err, proxy.ErrClientGone) || rec.Reason() != nil {
 				t.Errorf("recorded as %v, want the client's close (not the upstream's failure)", rec.Err)
 			}
 		})
 	}
+}
+
+// TestClientLeavingMidUploadIsTheClients: a request whose body stops
+// coming from the client while it is forwarded fails on the client's side,
+// on every engine: a client that closes or resets its connection gets no
+// answer and Forward reports proxy.ErrClientGone (no reason code: nobody
+// to answer, and the upstream did nothing wrong); a client that stalls
+// past the listener's read timeout is still there and is answered 408
+// request.read_timeout. Neither counts against the target (the service
+// ejects after one failure). The body is over 8 KiB, which the fast front
+// reads before the handler runs; the read-timeout cases run on net/http
+// with a ReadTimeout (the front's body timeout is a day long).
+func TestClientLeavingMidUploadIsTheClients(t *testing.T) {
+	plain := func(n func(*testing.T) proxy.Forwarder) func(*testing.T) proxy.Forwarder { return n }
+	timed := func(n func(*testing.T) proxy.Forwarder) func(*testing.T) proxy.Forwarder {
+		return func(t *testing.T) proxy.Forwarder { return readTimeoutServer{n(t)} }
+	}
+	cases := []struct {
+		desc     string
+		listener func(func(*testing.T) proxy.Forwarder) func(*testing.T) proxy.Forwarder
+		reset    bool // leave with a RST instead of a FIN
+		stall    bool // stay connected, sending nothing more
+		wantCode string
+	}{
+		{"net/http, connection closed mid-body", plain, false, false, ""},
+		{"net/http, connection reset mid-body", plain, true, false, ""},
+		{"fast front, connection closed mid-body", onFastFront, false, false, ""},
+		{"fast front, connection reset mid-body", onFastFront, true, false, ""},
+		{"net/http with a read timeout, body stalls", timed, false, true, reason.RequestReadTimeout},
+	}
+	for _, e := range engines() {
+		for _, tc := range cases {
+			t.Run(e.name+", "+tc.desc, func(t *testing.T) {
+				g := proxytest.NewGateway(t, tc.listener(e.new))
+				upstream := proxytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+					buf := make([]byte, 4096) // the whole body, a little at a time
+					for {
+						_, err := r.Body.Read(buf)
+						if err == io.EOF {
+							break
+						}
+						if err != nil {
+							return
+						}
+						time.Sleep(time.Millisecond)
+					}
+					io.WriteString(w, "stored")
+				})
+				up := g.Service(func(s *domain.Service) { s.EjectAfter, s.EjectFor = 1, domain.Duration(time.Hour) }, upstream.URL)
+				c, err := net.Dial("tcp", strings.TrimPrefix(g.URL(), "http://"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				io.WriteString(c, "POST /upload HTTP/1.1\r\nHost: gw\r\nContent-Length: 100000\r\n\r\n"+strings.Repeat("a", 20000))
+				if tc.stall {
+					resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+					if err != nil {
+						t.Fatalf("no answer to a stalled body: %v", err)
+					}
+					body, _ := io.ReadAll(resp.Body)
+					if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(body), `"code":"`+tc.wantCode+`"`) {
+						t.Errorf("answer %d %s, want 408 %s", resp.StatusCode, body, tc.wantCode)
+					}
+				} else {
+					time.Sleep(200 * time.Millisecond) // the gateway is forwarding the body
+					if tc.reset {
+						_ = c.(*net.TCPConn).SetLinger(0)
+					}
+					c.Close()
+				}
+				rec := g.Next()
+				switch re := rec.Reason(); {
+				case tc.wantCode == "" && (!errors.Is(rec.Err, proxy.ErrClientGone) || re != nil):
+					t.Errorf("Forward returned %v, want proxy.ErrClientGone and no reason code", rec.Err)
+				case tc.wantCode != "" && (re == nil || re.Code != tc.wantCode):
+					t.Errorf("Forward returned %v, want %s", rec.Err, tc.wantCode)
+				}
+				if st := up.Status(); st[0].Failures != 0 || st[0].Ejected {
+					t.Errorf("the target's health: %+v; the client's departure counted against it", st[0])
+				}
+			})
+		}
+	}
+}
+
+// readTimeoutServer serves a gateway with net/http and a 300 ms
+// ReadTimeout, which bounds the head and the body.
+type readTimeoutServer struct{ proxy.Forwarder }
+
+func (readTimeoutServer) Serve(t *testing.T, h http.Handler) *httptest.Server {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadTimeout: 300 * time.Millisecond}
+	go srv.Serve(ln) //nolint:errcheck // ends with Close
+	t.Cleanup(func() { _ = srv.Close() })
+	return &httptest.Server{Listener: ln, URL: "http://" + ln.Addr().String()}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"syscall"
 
 	"github.com/valyala/fasthttp"
@@ -75,41 +76,81 @@ func isStaleConn(err error) bool {
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
-// upstreamError is the rejection for a failure before the response
-// started. The caller's detail says only that the service behind the route
-// failed (never the target address); the operator's Debug names the
-// service, the target, the phase and the cause.
+// upstreamError is the rejection for a failure of the upstream before the
+// response started (a failClient attempt is clientFailure's). The caller's
+// detail says only that the service behind the route failed (never the
+// target address); the operator's Debug names the service, the target, the
+// phase and the cause.
 func upstreamError(kind failKind, up *Upstream, t *Target, phase string, cause error) *reason.Error {
 	code, detail := reason.UpstreamUnavailable, "The gateway could not reach the service behind this route."
 	if kind == failTimeout {
 		code, detail = reason.UpstreamTimeout, "The service behind this route did not answer in time."
 	}
-	target := "(no target)"
+	name, target := names(up, t)
+	debug := fmt.Sprintf("service %q target %s: %s: %v", name, target, phase, cause)
+	return &reason.Error{Code: code, Detail: detail, Debug: debug, Err: cause}
+}
+
+// names are the service's name and the target's redacted URL, as operator
+// texts quote them.
+func names(up *Upstream, t *Target) (name, target string) {
+	target = "(no target)"
 	if t != nil {
 		target = t.redacted
 	}
-	name := ""
 	if up != nil {
 		name = up.Name
 	}
-	debug := fmt.Sprintf("service %q target %s: %s: %v", name, target, phase, cause)
-	if kind == failClient {
-		debug = fmt.Sprintf("service %q target %s: client closed the request during %s", name, target, phase)
-	}
-	return &reason.Error{Code: code, Detail: detail, Debug: debug, Err: cause}
+	return name, target
 }
 
 // ErrClientWrite marks a response that failed because writing it to the
 // client did (the client left): not the upstream's failure.
 var ErrClientWrite = errors.New("write to client")
 
+// ErrClientGone marks a request that failed before any response started
+// because the client went away: it closed or reset its connection while
+// its body was being forwarded (an upload cut short), or while the
+// upstream worked on the answer (the request's context was cancelled).
+// Forward returns it (wrapped, with the service, target, phase and cause)
+// instead of a *reason.Error: it is no rejection — nobody is left to
+// answer, and no reason code is the client's or the upstream's to carry —
+// and it is not counted against the target's health. The pipeline records
+// it with no code, as it records ErrClientWrite, and with nginx's 499 for
+// the status no response carried.
+var ErrClientGone = errors.New("the client went away")
+
+// clientFailure is Forward's error for an attempt that failed on the
+// client's side (failClient) before the response started: bodyErr is the
+// error reading the client's body, if that is what failed, and cause the
+// attempt's own error. A body the client could not send properly is
+// answered (clientBodyRejection); otherwise the client is gone
+// (ErrClientGone).
+func clientFailure(r *http.Request, up *Upstream, t *Target, phase string, bodyErr, cause error) error {
+	if bodyErr != nil {
+		if re := clientBodyRejection(r, up, t, phase, bodyErr); re != nil {
+			return re
+		}
+		cause = bodyErr
+	}
+	name, target := names(up, t)
+	return fmt.Errorf("%w before the response: service %q target %s: during %s (not counted against the target): %w",
+		ErrClientGone, name, target, phase, cause)
+}
+
 // clientBodyRejection is the answer to a request whose body failed while
 // an engine read it from the client, before any response started: the
 // client's fault, never the upstream's, so no upstream.* code and no
 // health penalty (the callers treat it as failClient). It returns nil when
-// the client's connection itself failed (reset, EOF, a deadline, the
-// request cancelled): the client is gone, and upstreamError(failClient)
-// tells the operator so.
+// the client's connection itself failed (reset, EOF, closed, the request
+// cancelled): the client is gone and no answer can reach it, so
+// clientFailure reports ErrClientGone.
+//
+// A body that stopped arriving for longer than the listener's read
+// timeout (the connection's read deadline passed) comes from a client that
+// may still be there, and an answer can still be written:
+// request.read_timeout (408), as for a head or small body that was too
+// slow before routing.
 //
 // A body that outgrew the route's max_body while it was forwarded (the
 // pipeline's http.MaxBytesReader: a chunked body declares no length the
@@ -129,15 +170,15 @@ var ErrClientWrite = errors.New("write to client")
 // that is usually gone. The listeners close the connection after such a
 // request, as they must: where the next request would start is unknown.
 func clientBodyRejection(r *http.Request, up *Upstream, t *Target, phase string, err error) *reason.Error {
+	name, target := names(up, t)
+	if clientTimedOut(err) {
+		return &reason.Error{Code: reason.RequestReadTimeout, Err: err,
+			Detail: "The request body stopped arriving: the rest of it was not received within the listener's read timeout.",
+			Debug: fmt.Sprintf("service %q target %s: the client's request body stalled past the listener's read timeout, the request was cut short during %s (not counted against the target): %v",
+				name, target, phase, err)}
+	}
 	if clientGone(err) {
 		return nil
-	}
-	target, name := "(no target)", ""
-	if t != nil {
-		target = t.redacted
-	}
-	if up != nil {
-		name = up.Name
 	}
 	var mb *http.MaxBytesError
 	if errors.As(err, &mb) {
@@ -151,6 +192,17 @@ func clientBodyRejection(r *http.Request, up *Upstream, t *Target, phase string,
 	}
 	return &reason.Error{Code: reason.RequestMalformed, Detail: detail, Err: err,
 		Debug: fmt.Sprintf("service %q target %s: the client's request body is malformed, the request was cut short during %s (not counted against the target): %v", name, target, phase, err)}
+}
+
+// clientTimedOut reports a read from the client's connection that failed
+// on its read deadline (the listener's read timeout). A context deadline is
+// not one: the listeners put none on a request.
+func clientTimedOut(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
 // clientGone reports a failure of the client's connection rather than of

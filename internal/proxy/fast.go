@@ -180,10 +180,8 @@ func (f *Fast) Forward(w http.ResponseWriter, r *http.Request, out *Outbound) (r
 			skip = t
 			continue
 		}
-		if st.body.clientErr != nil {
-			if re := clientBodyRejection(r, up, t, st.phase, st.body.clientErr); re != nil {
-				return res, re
-			}
+		if kind == failClient {
+			return res, clientFailure(r, up, t, st.phase, st.body.clientErr, err)
 		}
 		return res, upstreamError(kind, up, t, st.phase, err)
 	}

@@ -28,10 +28,16 @@ type Forwarder interface {
 	// upstream.unavailable (502) or upstream.timeout (504) — never an auth
 	// code — whose Debug names the target and the cause; the caller renders
 	// it. A client body the listener could not decode, or one that went
-	// over the route's max_body (http.MaxBytesReader around r.Body), is the
-	// client's fault, not the upstream's: request.malformed (400) or
-	// request.too_large (413), not counted against the target's health. The Result is filled as far as it got
-	// (Engine, Target).
+	// over the route's max_body (http.MaxBytesReader around r.Body), or one
+	// that stalled past the listener's read timeout, is the client's fault,
+	// not the upstream's: request.malformed (400), request.too_large (413)
+	// or request.read_timeout (408), not counted against the target's
+	// health. A client that went away before the response started (its
+	// connection closed or reset while its body was forwarded, or its
+	// request cancelled) gets no answer: the error wraps ErrClientGone, is
+	// no *reason.Error, and is not counted against the target either; the
+	// caller records it and aborts the connection. The Result is filled as
+	// far as it got (Engine, Target).
 	//
 	// Once the response has started, the error is nil and any failure
 	// (upstream died mid-body, client went away, idle timeout) is reported in

@@ -142,10 +142,8 @@ func (e *HTTPUtil) Forward(w http.ResponseWriter, r *http.Request, out *Outbound
 			skip = t
 			continue
 		}
-		if kind == failClient && st.body.clientErr != nil {
-			if re := clientBodyRejection(r, up, t, phase, st.body.clientErr); re != nil {
-				return res, re
-			}
+		if kind == failClient {
+			return res, clientFailure(r, up, t, phase, st.body.clientErr, cause)
 		}
 		return res, upstreamError(kind, up, t, phase, cause)
 	}

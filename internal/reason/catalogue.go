@@ -251,7 +251,9 @@ var catalogue = []Entry{
 		Hint:    "Send less in the URL and headers: move data into the body, trim cookies."},
 	{Code: RequestReadTimeout, Status: 408, Title: "Request not received in time", Bearer: "-",
 		Meaning: "The connection opened, but the request — its line and headers, or a small body the listener reads before routing — " +
-			"did not all arrive within the listener's read timeout (10 s). No credential was checked.",
+			"did not all arrive within the listener's read timeout (10 s). No credential was checked. A larger body, streamed to the " +
+			"service after the credential was accepted, that stops arriving for longer than the listener allows is answered the same " +
+			"way: the service may have received part of it, and it is not the service's fault.",
 		Causes: []string{"A client that stalls between connecting and sending, or sends slowly.",
 			"A Content-Length larger than the body the client actually sends.", "A network path that loses packets."},
 		Hint: "Send the whole request promptly after connecting, with a Content-Length that matches the body; check the network between the client and the gateway."},

@@ -214,6 +214,9 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 		done(Record{Res: res, Err: err})
 	}
 	g.recs <- Record{Res: res, Err: err}
+	if errors.Is(err, proxy.ErrClientGone) {
+		panic(http.ErrAbortHandler) // nobody to answer, as in the pipeline
+	}
 	if err != nil {
 		var re *reason.Error
 		if !errors.As(err, &re) {

@@ -1,0 +1,141 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"gatehouse/internal/config"
+)
+
+// TestClientLeavingMidUploadIsNotTheUpstreams: a client that goes away
+// while its request body is still being forwarded (an upload cut short)
+// is recorded as the client's departure — status 499, no reason code
+// (upstream.unavailable would send the operator after a healthy service,
+// and the metrics would count it as an upstream error), a trace step that
+// says the client went away — and its target is not penalised (the
+// service ejects after one failure), on both listeners and both engines.
+// The bodies sent are over 8 KiB: the fast listener reads that much
+// before routing.
+func TestClientLeavingMidUploadIsNotTheUpstreams(t *testing.T) {
+	departures := []struct {
+		desc  string
+		head  string // the body's framing fields
+		sent  string // what is sent of the body
+		reset bool   // leave with a RST instead of a FIN
+	}{
+		{"Content-Length body cut short, connection closed", "Content-Length: 100000\r\n", strings.Repeat("a", 20000), false},
+		{"Content-Length body cut short, connection reset", "Content-Length: 100000\r\n", strings.Repeat("a", 20000), true},
+		{"chunked body cut inside a chunk", "Transfer-Encoding: chunked\r\n", fmt.Sprintf("%x\r\n%s", 100000, strings.Repeat("a", 20000)), false},
+	}
+	for _, tc := range listenerEngines {
+		t.Run(tc.desc, func(t *testing.T) {
+			h := newHarness(t, func(c *config.Config) { c.ProxyServer = tc.listener })
+			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				// Reads the whole body, a little at a time, then answers.
+				buf := make([]byte, 4096)
+				for {
+					_, err := r.Body.Read(buf)
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						return
+					}
+					time.Sleep(time.Millisecond)
+				}
+				_, _ = io.WriteString(w, "stored")
+			}))
+			t.Cleanup(up.Close)
+			tenant := h.mustAdmin("POST", "/admin/v1/tenants", map[string]any{"slug": "acme", "name": "Acme"})["id"].(string)
+			consumer := h.mustAdmin("POST", "/admin/v1/consumers", map[string]any{"tenant": tenant, "name": "shop"})["id"].(string)
+			svc := h.mustAdmin("POST", "/admin/v1/services", map[string]any{"tenant": tenant, "name": "files",
+				"targets": []string{up.URL}, "engine": tc.engine, "eject_after": 1, "eject_for": "1h"})["id"].(string)
+			route := h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": svc, "paths": []string{"/upload"}, "auth": []string{"api_key"}})["id"].(string)
+			_, key := h.newKey(consumer, nil)
+
+			seen := map[string]bool{}
+			for _, d := range departures {
+				t.Run(d.desc, func(t *testing.T) {
+					c, err := net.DialTimeout("tcp", h.srv.ProxyAddr(), 5*time.Second)
+					if err != nil {
+						t.Fatal(err)
+					}
+					_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+					if _, err := io.WriteString(c, "POST /upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+key+"\r\n"+d.head+"\r\n"+d.sent); err != nil {
+						t.Fatal(err)
+					}
+					time.Sleep(200 * time.Millisecond) // the gateway is forwarding the body
+					if d.reset {
+						_ = c.(*net.TCPConn).SetLinger(0)
+					}
+					_ = c.Close()
+
+					rec := h.nextCall(t, route, seen)
+					if rec["status"] != float64(499) || rec["code"] != nil {
+						t.Errorf("call record: status %v code %v; want 499 and no code", rec["status"], rec["code"])
+					}
+					var trace []map[string]any
+					_ = json.Unmarshal([]byte(mustJSON(rec["trace"])), &trace)
+					last := map[string]any{}
+					if len(trace) > 0 {
+						last = trace[len(trace)-1]
+					}
+					if last["stage"] != "forward" || last["check"] != "client" || last["outcome"] != "fail" ||
+						!strings.Contains(fmt.Sprint(last["detail"]), "client went away") {
+						t.Errorf("the trace does not end with the client going away: %s", mustJSON(rec["trace"]))
+					}
+					m := h.scrape(t)
+					if got := sum(m, "gatehouse_upstream_consecutive_failures", `service="`+svc+`"`); got != 0 {
+						t.Errorf("the client's departure counted against the target: %v consecutive failures", got)
+					}
+					if got := sum(m, "gatehouse_upstream_healthy", `service="`+svc+`"`); got != 1 {
+						t.Errorf("gatehouse_upstream_healthy = %v: the target was ejected", got)
+					}
+					// And the next upload is served.
+					req, _ := http.NewRequest("POST", h.proxy+"/upload", strings.NewReader(strings.Repeat("b", 100000)))
+					req.Header.Set("Authorization", "Bearer "+key)
+					resp, err := h.client.Do(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 || string(b) != "stored" {
+						t.Errorf("next upload: %d %s", resp.StatusCode, b)
+					}
+					h.nextCall(t, route, seen) // the next upload's record, out of the way
+				})
+			}
+		})
+	}
+}
+
+// nextCall waits for a call record on route whose request ID is not in
+// seen, marks it seen and returns it: the client of a request cut short
+// never receives the ID.
+func (h *harness) nextCall(t *testing.T, route string, seen map[string]bool) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, out := h.adminDo("GET", "/admin/v1/calls?route="+route+"&limit=50", nil)
+		items, _ := out["items"].([]any)
+		for _, it := range items {
+			id, _ := it.(map[string]any)["request_id"].(string)
+			if id != "" && !seen[id] {
+				seen[id] = true
+				return h.waitCall(id)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no new call record on the route within 5 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
