@@ -236,3 +236,112 @@ func TestFollowerOnPostgres(t *testing.T) {
 		}
 	}
 }
+
+// relayFeed passes a Feed's announcements through and tells the test of
+// each one as it arrives, so a test can order a commit's notification
+// against what the follower is doing.
+type relayFeed struct {
+	inner Feed
+	heard chan int64
+}
+
+func (r *relayFeed) Subscribe(ctx context.Context) (<-chan int64, error) {
+	in, err := r.inner.Subscribe(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan int64, 1)
+	go func() {
+		defer close(out)
+		for v := range in {
+			offer(out, v)
+			r.heard <- v
+		}
+	}()
+	return out, nil
+}
+
+// TestFollowerAppliesAChangeNotifiedDuringAnApply: a change committed
+// while the node is still busy applying the previous one (its load has
+// already read the store, so it misses the change) is applied as soon as
+// that apply returns, from its notification alone: the periodic check is
+// an hour away and the resync is off. This is the interleaving a slow
+// apply under load produces in the cluster revocation test; the
+// notification must not be absorbed by the apply in progress.
+func TestFollowerAppliesAChangeNotifiedDuringAnApply(t *testing.T) {
+	t.Parallel()
+	s, _ := openStore(t)
+	var serving atomic.Int64
+	loaded := make(chan int64, 16)
+	var hold atomic.Bool
+	entered, release := make(chan int64, 1), make(chan struct{})
+	feed := &relayFeed{inner: listener(t, s, s.ConnConfig(), nil, nil), heard: make(chan int64, 64)}
+	f, err := NewFollower(FollowerConfig{Feed: feed, Current: s.Version, Applied: serving.Load,
+		CheckEvery: time.Hour, ResyncEvery: -1, Logger: quiet,
+		Apply: func(ctx context.Context) (int64, error) {
+			d, err := s.Load(ctx)
+			if err != nil {
+				return 0, err
+			}
+			if hold.CompareAndSwap(true, false) {
+				// The load has read the store; the node has not yet
+				// published what it read.
+				entered <- d.Version
+				<-release
+			}
+			serving.Store(d.Version)
+			loaded <- d.Version
+			return d.Version, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() { _ = f.Run(ctx) }()
+	heard := func(want int64) {
+		t.Helper()
+		timeout := time.After(deadline)
+		for {
+			select {
+			case v := <-feed.heard:
+				if v >= want {
+					return
+				}
+			case <-timeout:
+				t.Fatalf("version %d not announced within %s", want, deadline)
+			}
+		}
+	}
+	heard(0) // listening
+
+	hold.Store(true)
+	first := bump(t, s, 1)
+	var inApply int64
+	select {
+	case inApply = <-entered:
+	case <-time.After(deadline):
+		t.Fatalf("version %d never applied", first)
+	}
+	second := bump(t, s, 2)
+	heard(second) // its notification is waiting while the apply holds
+	close(release)
+
+	timeout := time.After(deadline)
+	for {
+		select {
+		case v := <-loaded:
+			if v >= second {
+				if got := f.Status(); got.Applied < second {
+					t.Errorf("status applied %d, want %d", got.Applied, second)
+				}
+				return
+			}
+			if v != inApply {
+				t.Errorf("loaded %d, want the held apply's %d or %d", v, inApply, second)
+			}
+		case <-timeout:
+			t.Fatalf("version %d, notified during the apply of %d, not applied within %s (no check runs)", second, inApply, deadline)
+		}
+	}
+}
