@@ -3,6 +3,7 @@ package pgtest
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -17,6 +18,9 @@ type Relay struct {
 	cond  *sync.Cond
 	state relayState
 	conns map[net.Conn]struct{}
+
+	// turns counts round trips: see Turns.
+	turns atomic.Int64
 }
 
 type relayState int
@@ -48,6 +52,15 @@ func NewRelay(t testing.TB, target string) *Relay {
 
 // Addr is the relay's host:port.
 func (r *Relay) Addr() string { return r.ln.Addr().String() }
+
+// Turns is how many times, over all connections so far, a client sent
+// bytes after PostgreSQL had answered it: the round trips the client
+// waited for. Several messages written before any answer came back
+// (a pipelined batch) are one turn, however many statements they hold,
+// so a test can assert how many times an operation waited on the
+// network independently of timing. Connection setup counts too; take
+// the difference around the operation measured.
+func (r *Relay) Turns() int64 { return r.turns.Load() }
 
 // Cut closes every relayed connection and refuses new ones until Restore.
 func (r *Relay) Cut() { r.set(refusing) }
@@ -121,9 +134,21 @@ func (r *Relay) serve(client net.Conn) {
 		return
 	}
 	defer r.untrack(upstream)
+	// answered is set when PostgreSQL sent bytes on this connection and
+	// cleared by the client's next bytes, which end the turn. A chunk is
+	// noted before it is forwarded, so the answer that caused the client
+	// to write again is always noted before that write is read.
+	var answered atomic.Bool
 	done := make(chan struct{}, 2)
-	go func() { r.pump(upstream, client); done <- struct{}{} }()
-	go func() { r.pump(client, upstream); done <- struct{}{} }()
+	go func() {
+		r.pump(upstream, client, func() {
+			if answered.Swap(false) {
+				r.turns.Add(1)
+			}
+		})
+		done <- struct{}{}
+	}()
+	go func() { r.pump(client, upstream, func() { answered.Store(true) }); done <- struct{}{} }()
 	<-done
 }
 
@@ -138,14 +163,16 @@ func (r *Relay) wait() bool {
 }
 
 // pump copies src to dst, holding each chunk while the relay is silent
-// and dropping the connection when it is cut.
-func (r *Relay) pump(dst, src net.Conn) {
+// and dropping the connection when it is cut; read is called for each
+// chunk read, before it is forwarded.
+func (r *Relay) pump(dst, src net.Conn, read func()) {
 	defer dst.Close()
 	defer src.Close()
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
+			read()
 			if !r.wait() {
 				return
 			}
