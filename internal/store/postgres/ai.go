@@ -138,32 +138,51 @@ func scanModel(r rowScanner) (domain.Model, error) {
 
 // withTargets fills the targets of models (in their order) with one query.
 func withTargets(ctx context.Context, q querier, models []domain.Model) error {
-	at := make(map[string]int, len(models))
 	ids := make([]string, len(models))
 	for i := range models {
-		at[models[i].ID] = i
 		ids[i] = models[i].ID
+	}
+	var all []modelTarget
+	if len(ids) > 0 {
+		var err error
+		all, err = queryAll(ctx, q, scanModelTarget,
+			`SELECT `+targetReadCols+` FROM ai_model_targets WHERE model_id = ANY($1) ORDER BY model_id, seq`, ids)
+		if err != nil {
+			return err
+		}
+	}
+	attachTargets(models, all)
+	return nil
+}
+
+// modelTarget is a row of ai_model_targets: one target of a model.
+type modelTarget struct {
+	model string
+	t     domain.ModelTarget
+}
+
+// targetReadCols are the columns a model's target is read from (seq
+// gives the order only).
+const targetReadCols = `model_id, provider_id, model`
+
+func scanModelTarget(r rowScanner) (modelTarget, error) {
+	var v modelTarget
+	return v, r.Scan(&v.model, &v.t.ProviderID, &v.t.Model)
+}
+
+// attachTargets sets every model's Targets (empty, not nil, for none)
+// from targets in fallback order; targets of other models are ignored.
+func attachTargets(models []domain.Model, targets []modelTarget) {
+	at := make(map[string]int, len(models))
+	for i := range models {
+		at[models[i].ID] = i
 		models[i].Targets = []domain.ModelTarget{}
 	}
-	if len(ids) == 0 {
-		return nil
+	for _, v := range targets {
+		if i, ok := at[v.model]; ok {
+			models[i].Targets = append(models[i].Targets, v.t)
+		}
 	}
-	type target struct {
-		model string
-		t     domain.ModelTarget
-	}
-	all, err := queryAll(ctx, q, func(r rowScanner) (target, error) {
-		var v target
-		return v, r.Scan(&v.model, &v.t.ProviderID, &v.t.Model)
-	}, `SELECT model_id, provider_id, model FROM ai_model_targets WHERE model_id = ANY($1) ORDER BY model_id, seq`, ids)
-	if err != nil {
-		return err
-	}
-	for _, v := range all {
-		i := at[v.model]
-		models[i].Targets = append(models[i].Targets, v.t)
-	}
-	return nil
 }
 
 // GetModel finds a model by id or, failing that, by name.
@@ -490,25 +509,45 @@ func (s *Store) ListPrompts(ctx context.Context, f store.ListFilter) ([]domain.P
 		func(p domain.Prompt) string { return p.ID })
 }
 
+// The statements of loadAI, in the order it reads them. The models'
+// targets are read whole rather than for the ids the models query
+// returned (withTargets), so that no statement of the load depends on
+// another's result and Load can send them all at once; in the load's
+// snapshot the two are the same rows, every target belonging to a model
+// (ai_model_targets.model_id references ai_models).
+const (
+	providerLoad    = `SELECT ` + providerCols + ` FROM ai_providers ORDER BY id`
+	modelLoad       = `SELECT ` + modelCols + ` FROM ai_models ORDER BY id`
+	modelTargetLoad = `SELECT ` + targetReadCols + ` FROM ai_model_targets ORDER BY model_id, seq`
+	aiAccessLoad    = `SELECT ` + accessCols + ` FROM ai_access ORDER BY consumer_id`
+	budgetLoad      = `SELECT ` + budgetCols + ` FROM ai_budgets ORDER BY id`
+	promptLoad      = `SELECT ` + promptCols + ` FROM ai_prompts ORDER BY id`
+)
+
+// aiLoads are loadAI's statements, for Load to queue.
+var aiLoads = []string{providerLoad, modelLoad, modelTargetLoad, aiAccessLoad, budgetLoad, promptLoad}
+
 // loadAI reads the AI objects for Load.
 func loadAI(ctx context.Context, q querier, d *store.Data) error {
 	var err error
-	if d.Providers, err = queryAll(ctx, q, scanProvider, `SELECT `+providerCols+` FROM ai_providers ORDER BY id`); err != nil {
+	if d.Providers, err = queryAll(ctx, q, scanProvider, providerLoad); err != nil {
 		return wrapErr(ctx, "load providers", err)
 	}
-	if d.Models, err = queryAll(ctx, q, scanModel, `SELECT `+modelCols+` FROM ai_models ORDER BY id`); err != nil {
+	if d.Models, err = queryAll(ctx, q, scanModel, modelLoad); err != nil {
 		return wrapErr(ctx, "load models", err)
 	}
-	if err := withTargets(ctx, q, d.Models); err != nil {
+	targets, err := queryAll(ctx, q, scanModelTarget, modelTargetLoad)
+	if err != nil {
 		return wrapErr(ctx, "load models", err)
 	}
-	if d.AIAccess, err = queryAll(ctx, q, scanAccess, `SELECT `+accessCols+` FROM ai_access ORDER BY consumer_id`); err != nil {
+	attachTargets(d.Models, targets)
+	if d.AIAccess, err = queryAll(ctx, q, scanAccess, aiAccessLoad); err != nil {
 		return wrapErr(ctx, "load ai access", err)
 	}
-	if d.Budgets, err = queryAll(ctx, q, scanBudget, `SELECT `+budgetCols+` FROM ai_budgets ORDER BY id`); err != nil {
+	if d.Budgets, err = queryAll(ctx, q, scanBudget, budgetLoad); err != nil {
 		return wrapErr(ctx, "load budgets", err)
 	}
-	if d.Prompts, err = queryAll(ctx, q, scanPrompt, `SELECT `+promptCols+` FROM ai_prompts ORDER BY id`); err != nil {
+	if d.Prompts, err = queryAll(ctx, q, scanPrompt, promptLoad); err != nil {
 		return wrapErr(ctx, "load prompts", err)
 	}
 	return nil

@@ -247,14 +247,22 @@ func (s *Store) TouchCredentials(ctx context.Context, lastUsed map[string]time.T
 	return s.touch(ctx, "credentials", "credential", lastUsed)
 }
 
+// The statements of loadCredentials, in the order it reads them.
+const (
+	issuerLoad     = `SELECT ` + issuerCols + ` FROM issuers ORDER BY id`
+	credentialLoad = `SELECT ` + credentialCols + ` FROM credentials ORDER BY id`
+)
+
+// credentialLoads are loadCredentials's statements, for Load to queue.
+var credentialLoads = []string{issuerLoad, credentialLoad}
+
 // loadCredentials reads issuers and credentials for Load.
 func loadCredentials(ctx context.Context, q querier, d *store.Data, in interner, sizes map[string]int) error {
 	var err error
-	if d.Issuers, err = queryAll(ctx, q, scanIssuer, `SELECT `+issuerCols+` FROM issuers ORDER BY id`); err != nil {
+	if d.Issuers, err = queryAll(ctx, q, scanIssuer, issuerLoad); err != nil {
 		return wrapErr(ctx, "load issuers", err)
 	}
-	if d.Credentials, err = queryAllCap(ctx, q, scanCredentialWith(in), sizes["credentials"],
-		`SELECT `+credentialCols+` FROM credentials ORDER BY id`); err != nil {
+	if d.Credentials, err = queryAllCap(ctx, q, scanCredentialWith(in), sizes["credentials"], credentialLoad); err != nil {
 		return wrapErr(ctx, "load credentials", err)
 	}
 	return nil

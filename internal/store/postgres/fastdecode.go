@@ -175,10 +175,7 @@ func fromInt8(v pgtype.Int8) *time.Time {
 // to opts.Key as it is read, in no order: the snapshot needs none, and
 // ORDER BY id would sort a million rows.
 func streamKeys(ctx context.Context, q querier, in interner, opts store.LoadOptions) error {
-	query, args := `SELECT `+keyCols+` FROM api_keys`, []any(nil)
-	if opts.KeysSince > 0 {
-		query, args = query+` WHERE version > $1`, []any{opts.KeysSince}
-	}
+	query, args := streamKeysQuery(opts)
 	rows, err := q.Query(ctx, query, args...)
 	if err != nil {
 		return err
@@ -195,6 +192,15 @@ func streamKeys(ctx context.Context, q querier, in interner, opts store.LoadOpti
 		}
 	}
 	return rows.Err()
+}
+
+// streamKeysQuery is streamKeys's statement and its arguments.
+func streamKeysQuery(opts store.LoadOptions) (string, []any) {
+	query := `SELECT ` + keyCols + ` FROM api_keys`
+	if opts.KeysSince > 0 {
+		return query + ` WHERE version > $1`, []any{opts.KeysSince}
+	}
+	return query, nil
 }
 
 // scanKeyStream is scanKeyWith for streaming, allocating nothing per row

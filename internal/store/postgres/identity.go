@@ -74,6 +74,9 @@ func (t *tx) DeleteIdentityKey(ctx context.Context, kid string) error {
 	return nil
 }
 
+// identityKeyLoads are loadIdentityKeys's statements, for Load to queue.
+var identityKeyLoads = []string{identityKeyList}
+
 // loadIdentityKeys fills d.IdentityKeys inside the load's transaction.
 func loadIdentityKeys(ctx context.Context, q querier, d *store.Data) error {
 	var err error

@@ -77,6 +77,9 @@ func queryAllCap[T any](ctx context.Context, q querier, scan func(rowScanner) (T
 	return items, rows.Err()
 }
 
+const tableSizesQuery = `SELECT relname::text, reltuples::float8 FROM pg_class
+	WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('r', 'p')`
+
 // tableSizes estimates each table's rows from the planner's statistics
 // (pg_class.reltuples: free to read, kept current by autovacuum; -1 or 0
 // before the first analyze), plus 5% for rows added since.
@@ -88,8 +91,7 @@ func tableSizes(ctx context.Context, q querier) (map[string]int, error) {
 	all, err := queryAll(ctx, q, func(r rowScanner) (size, error) {
 		var s size
 		return s, r.Scan(&s.name, &s.rows)
-	}, `SELECT relname::text, reltuples::float8 FROM pg_class
-		WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('r', 'p')`)
+	}, tableSizesQuery)
 	if err != nil {
 		return nil, err
 	}
@@ -218,6 +220,16 @@ func (s *Store) AdminByTokenHash(ctx context.Context, hash string) (domain.Admin
 	return a, nil
 }
 
+// The statements of a load that are not in a helper of their own.
+const (
+	tenantLoad   = `SELECT ` + tenantCols + ` FROM tenants ORDER BY id`
+	consumerLoad = `SELECT ` + consumerCols + ` FROM consumers ORDER BY id`
+	keyLoad      = `SELECT ` + keyCols + ` FROM api_keys ORDER BY id`
+	serviceLoad  = `SELECT ` + serviceCols + ` FROM services ORDER BY id`
+	routeLoad    = `SELECT ` + routeCols + ` FROM routes ORDER BY id`
+	commitLoad   = `COMMIT`
+)
+
 // Load reads the snapshot's data and the version in one REPEATABLE READ
 // transaction, so the version matches the data exactly.
 func (s *Store) Load(ctx context.Context) (*store.Data, error) { return s.load(ctx, nil) }
@@ -232,59 +244,136 @@ func (s *Store) LoadStream(ctx context.Context, opts store.LoadOptions) (*store.
 	return s.load(ctx, &opts)
 }
 
+// load sends every statement of the load in one batch, BEGIN to COMMIT,
+// and reads their results in order as they arrive. A cluster node loads
+// after every change any node makes (§10: everywhere within 100 ms), and
+// on a busy machine each round trip can wait far longer than the
+// statement takes for the CPU on the node or the database's side, so the
+// load waits on the network once instead of once per statement: no
+// statement depends on another's result (table sizes only size slices,
+// and are read before the rows they size; the models' targets are read
+// whole). Keys still stream: their rows are scanned as they arrive,
+// never held together. On a connection that has not prepared the
+// statements yet, pgx prepares them all first, which is one more round
+// trip.
+//
+// The transaction is the same as before batching: readTxOptions, begun
+// by the batch, its snapshot taken by the version read and seen by every
+// statement after. It is read only, so ending it with COMMIT (queued
+// last, saving the round trip of a ROLLBACK after the reads) changes
+// nothing; if a statement fails, PostgreSQL skips the rest of the batch,
+// COMMIT included, and the deferred Rollback ends the failed
+// transaction before the connection goes back to the pool.
 func (s *Store) load(ctx context.Context, stream *store.LoadOptions) (*store.Data, error) {
 	ctx, cancel := opCtx(ctx, s.opts.LoadTimeout)
 	defer cancel()
-	ptx, err := s.readTx(ctx)
-	if err != nil {
+	b := &pgx.Batch{}
+	b.BeginTx(readTxOptions)
+	// The snapshot is taken at the first statement after BEGIN, the
+	// version read; everything after sees the same state.
+	for _, q := range []string{versionQuery, tableSizesQuery, tenantLoad, consumerLoad} {
+		b.Queue(q)
+	}
+	if stream != nil {
+		q, args := streamKeysQuery(*stream)
+		b.Queue(q, args...)
+	} else {
+		b.Queue(keyLoad)
+	}
+	b.Queue(serviceLoad)
+	b.Queue(routeLoad)
+	for _, loads := range [][]string{accessLoads, credentialLoads, aiLoads, identityKeyLoads} {
+		for _, q := range loads {
+			b.Queue(q)
+		}
+	}
+	b.Queue(commitLoad)
+	br := s.pool.SendBatch(ctx, b)
+	// A no-op once COMMIT ran (the transaction is closed then); it must
+	// run after br.Close, which is deferred later and so runs first.
+	ptx := br.Tx()
+	defer func() { _ = ptx.Rollback(context.WithoutCancel(ctx)) }()
+	defer br.Close()
+	rd := &batchReader{b: b, br: br}
+	if _, err := rd.Exec(ctx, b.QueuedQueries[0].SQL); err != nil {
+		// Statements pgx could not prepare fail the batch before BEGIN.
+		var pe pgx.ErrPreprocessingBatch
+		if errors.As(err, &pe) {
+			return nil, wrapErr(ctx, "load: prepare the statement reading "+tableOf(pe.SQL()), err)
+		}
 		return nil, wrapErr(ctx, "load: begin", err)
 	}
-	defer func() { _ = ptx.Rollback(context.WithoutCancel(ctx)) }()
-	d := &store.Data{}
-	// The snapshot is taken at the first statement; everything after sees
-	// the same state.
-	if d.Version, err = version(ctx, ptx); err != nil {
+	d, err := readLoad(ctx, rd, stream)
+	if err != nil {
 		return nil, err
 	}
-	sizes, err := tableSizes(ctx, ptx)
+	if _, err := rd.Exec(ctx, commitLoad); err != nil {
+		return nil, wrapErr(ctx, "load: commit", err)
+	}
+	if err := rd.done(); err != nil {
+		return nil, err
+	}
+	if err := br.Close(); err != nil {
+		return nil, wrapErr(ctx, "load: end batch", err)
+	}
+	return d, nil
+}
+
+// tableOf names the table a load statement reads, for errors (pgx leaves
+// a failed statement's text out of its error, and the text is long).
+func tableOf(sql string) string {
+	_, after, ok := strings.Cut(sql, " FROM ")
+	if f := strings.Fields(after); ok && len(f) > 0 {
+		return f[0]
+	}
+	return "(unknown)"
+}
+
+// readLoad reads the results of load's batch between BEGIN and COMMIT,
+// in the order load queued them.
+func readLoad(ctx context.Context, q querier, stream *store.LoadOptions) (*store.Data, error) {
+	d := &store.Data{}
+	var err error
+	if d.Version, err = version(ctx, q); err != nil {
+		return nil, err
+	}
+	sizes, err := tableSizes(ctx, q)
 	if err != nil {
 		return nil, wrapErr(ctx, "load: table sizes", err)
 	}
 	in := interner{}
-	if d.Tenants, err = queryAll(ctx, ptx, scanTenant, `SELECT `+tenantCols+` FROM tenants ORDER BY id`); err != nil {
+	if d.Tenants, err = queryAll(ctx, q, scanTenant, tenantLoad); err != nil {
 		return nil, wrapErr(ctx, "load tenants", err)
 	}
-	if d.Consumers, err = queryAllCap(ctx, ptx, scanConsumerWith(in), sizes["consumers"],
-		`SELECT `+consumerCols+` FROM consumers ORDER BY id`); err != nil {
+	if d.Consumers, err = queryAllCap(ctx, q, scanConsumerWith(in), sizes["consumers"], consumerLoad); err != nil {
 		return nil, wrapErr(ctx, "load consumers", err)
 	}
 	if stream != nil {
 		if stream.Expect != nil && stream.KeysSince == 0 {
 			stream.Expect(sizes["api_keys"])
 		}
-		if err := streamKeys(ctx, ptx, in, *stream); err != nil {
+		if err := streamKeys(ctx, q, in, *stream); err != nil {
 			return nil, wrapErr(ctx, "load keys", err)
 		}
-	} else if d.Keys, err = queryAllCap(ctx, ptx, scanKeyWith(in), sizes["api_keys"],
-		`SELECT `+keyCols+` FROM api_keys ORDER BY id`); err != nil {
+	} else if d.Keys, err = queryAllCap(ctx, q, scanKeyWith(in), sizes["api_keys"], keyLoad); err != nil {
 		return nil, wrapErr(ctx, "load keys", err)
 	}
-	if d.Services, err = queryAll(ctx, ptx, scanService, `SELECT `+serviceCols+` FROM services ORDER BY id`); err != nil {
+	if d.Services, err = queryAll(ctx, q, scanService, serviceLoad); err != nil {
 		return nil, wrapErr(ctx, "load services", err)
 	}
-	if d.Routes, err = queryAll(ctx, ptx, scanRoute, `SELECT `+routeCols+` FROM routes ORDER BY id`); err != nil {
+	if d.Routes, err = queryAll(ctx, q, scanRoute, routeLoad); err != nil {
 		return nil, wrapErr(ctx, "load routes", err)
 	}
-	if err := loadAccess(ctx, ptx, d); err != nil {
+	if err := loadAccess(ctx, q, d); err != nil {
 		return nil, err
 	}
-	if err := loadCredentials(ctx, ptx, d, in, sizes); err != nil {
+	if err := loadCredentials(ctx, q, d, in, sizes); err != nil {
 		return nil, err
 	}
-	if err := loadAI(ctx, ptx, d); err != nil {
+	if err := loadAI(ctx, q, d); err != nil {
 		return nil, err
 	}
-	if err := loadIdentityKeys(ctx, ptx, d); err != nil {
+	if err := loadIdentityKeys(ctx, q, d); err != nil {
 		return nil, err
 	}
 	return d, nil

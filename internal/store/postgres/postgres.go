@@ -378,10 +378,15 @@ func (s *Store) Update(ctx context.Context, fn func(tx store.Tx) error) error {
 	return nil
 }
 
-// readTx begins a REPEATABLE READ, READ ONLY transaction: every statement
-// in it sees the snapshot taken at its first statement.
+// readTxOptions make a REPEATABLE READ, READ ONLY transaction: every
+// statement in it sees the snapshot taken at its first statement. View
+// and Load (which begins it inside its batch) share them, so both read
+// one consistent state the same way.
+var readTxOptions = pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
+
+// readTx begins a read transaction (readTxOptions).
 func (s *Store) readTx(ctx context.Context) (pgx.Tx, error) {
-	return s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	return s.pool.BeginTx(ctx, readTxOptions)
 }
 
 // View runs fn in a read transaction: one consistent snapshot of the
@@ -404,9 +409,12 @@ func (s *Store) Version(ctx context.Context) (int64, error) {
 	return version(ctx, s.pool)
 }
 
+// versionQuery reads the store's change counter.
+const versionQuery = `SELECT value FROM meta WHERE key = 'version'`
+
 func version(ctx context.Context, q querier) (int64, error) {
 	var v int64
-	if err := q.QueryRow(ctx, `SELECT value FROM meta WHERE key = 'version'`).Scan(&v); err != nil {
+	if err := q.QueryRow(ctx, versionQuery).Scan(&v); err != nil {
 		return 0, wrapErr(ctx, "read version", err)
 	}
 	return v, nil

@@ -104,16 +104,25 @@ func (s *Store) ListSubscriptions(ctx context.Context, f store.ListFilter) ([]do
 		func(v domain.Subscription) string { return v.ID })
 }
 
+// The statements of loadAccess, in the order it reads them.
+const (
+	subscriptionLoad = `SELECT ` + subscriptionCols + ` FROM subscriptions ORDER BY id`
+	approverLoad     = `SELECT ` + adminCols + ` FROM admins
+		WHERE role IN ('admin', 'tenant-admin') ORDER BY name, id`
+)
+
+// accessLoads are loadAccess's statements, for Load to queue.
+var accessLoads = []string{subscriptionLoad, approverLoad}
+
 // loadAccess reads the subscriptions (reduced to the current one per
 // consumer and service) and the approvers' names for Load.
 func loadAccess(ctx context.Context, q querier, d *store.Data) error {
-	all, err := queryAll(ctx, q, scanSubscription, `SELECT `+subscriptionCols+` FROM subscriptions ORDER BY id`)
+	all, err := queryAll(ctx, q, scanSubscription, subscriptionLoad)
 	if err != nil {
 		return wrapErr(ctx, "load subscriptions", err)
 	}
 	d.Subscriptions = store.CurrentSubscriptions(all)
-	admins, err := queryAll(ctx, q, scanAdmin, `SELECT `+adminCols+` FROM admins
-		WHERE role IN ('admin', 'tenant-admin') ORDER BY name, id`)
+	admins, err := queryAll(ctx, q, scanAdmin, approverLoad)
 	if err != nil {
 		return wrapErr(ctx, "load approvers", err)
 	}
