@@ -245,24 +245,23 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, st *state, call
 	if preflight {
 		method = reqMethod
 	}
-	// A path that is canonical as sent but not once decoded (the literal
-	// forms never get here: the proxy router redirects them to the clean
-	// path) is matched here as one path and may be read by an upstream
-	// that decodes and normalises (nginx, most frameworks) as another.
-	// Dot-segments (%2e%2e, %2e; RFC 3986 §6.2.2.2: %2E is ".") are
-	// refused: "/pub/%2e%2e/secret" would pass /pub's checks and reach
-	// /secret, or leave an upstream_path. Doubled slashes (%2F%2F, a
-	// value that is itself a URL) are refused only when merging them would
-	// match another route (ambiguousRoute below). RawPath is set only when
-	// the path carries escapes, so plain paths skip both.
-	escapedNotClean := r.URL.RawPath != "" && !CleanPath(r.URL.Path)
-	if escapedNotClean && hasDotSegment(r.URL.Path) {
-		return nil, ambiguousPath(r, t), false
+	// A path the gateway matches as one path may be read by the upstream
+	// as another (see otherReading). Dot-segments in that reading are
+	// refused: "/pub/%2e%2e/secret", "/pub/..;/secret" (Tomcat, Jetty,
+	// Spring) or "/pub\..\secret" (IIS) would pass /pub's checks and
+	// reach /secret, or leave an upstream_path. Anything else in it is
+	// refused only when it matches another route than the path does: an
+	// encoded slash (a URL as a segment), a matrix parameter or a
+	// backslash in a name that stays within its route passes. A plain
+	// path computes no other reading and allocates nothing.
+	other, hasOther := otherReading(r)
+	if hasOther && hasDotSegment(other) {
+		return nil, ambiguousPath(r, other, t), false
 	}
 	route, allow := snap.Match(r.Host, r.URL.Path, method)
-	if escapedNotClean && route != nil {
-		if merged, _ := snap.Match(r.Host, mergeSlashes(r.URL.Path), method); merged != route {
-			return nil, ambiguousPath(r, t), false
+	if hasOther && route != nil {
+		if merged, _ := snap.Match(r.Host, other, method); merged != route {
+			return nil, ambiguousPath(r, other, t), false
 		}
 	}
 	if route == nil {
@@ -941,12 +940,66 @@ func itoa(n int64) string {
 	return string(b[i:])
 }
 
-// ambiguousPath refuses a path that decodes to another path a route or an
-// upstream could read differently.
-func ambiguousPath(r *http.Request, t *trace.Trace) *reason.Error {
-	t.Fail(stRoute, "path", "the path is not canonical once decoded: "+r.URL.Path)
+// ambiguousPath refuses a path that an upstream could read as other, a
+// path the matched route does not cover.
+func ambiguousPath(r *http.Request, other string, t *trace.Trace) *reason.Error {
+	sent := r.URL.RawPath
+	if sent == "" {
+		sent = r.URL.Path
+	}
+	t.Fail(stRoute, "path", "the path "+sent+" can be read as "+other+", which the matched route does not cover")
 	return &reason.Error{Code: reason.RequestPathAmbiguous,
-		Detail: "The path " + r.URL.RawPath + " reads as " + r.URL.Path + " once decoded, which is not the same path; send it in its plain form."}
+		Detail: "The path " + sent + " reads as " + other + " to a service that decodes it, takes '\\' for '/', drops ';' parameters " +
+			"and merges slashes, which is not the path the gateway routes; send it in its plain form."}
+}
+
+// otherReading is the request's path as an upstream more lenient than the
+// gateway reads it, and whether there is any reason to compute it. The
+// gateway routes on the decoded path (r.URL.Path) and forwards the path
+// as sent, so each way an upstream may read that path differently is a
+// way to be matched by one route and served by another:
+//   - it decodes and merges doubled slashes (nginx's merge_slashes):
+//     "/pub%2F%2Fadmin" is "/pub/admin", and decoded dot-segments
+//     ("%2e%2e", RFC 3986 §6.2.2.2) are resolved;
+//   - it reads "\" (sent raw or as %5C) as "/" (IIS, some Node and Python
+//     frameworks): "/pub\admin" is "/pub/admin";
+//   - it drops ";" path parameters from each segment (Tomcat, Jetty,
+//     Spring): "/pub/..;/admin" is "/pub/../admin", "/admin;x/y" is
+//     "/admin/y".
+//
+// All three are applied at once, as one upstream may do all of them. A
+// backslash is not refused outright: it is rare but legitimate in a
+// segment ("/users/CORP%5Cjane", a Windows account name), and read as "/"
+// it is only a risk when it forms a dot-segment or leads to another route,
+// which the caller checks. The literal forms of "//", "." and ".." never
+// get here (the proxy router redirects them to the clean path), so a path
+// with no escapes, no backslash and no ";" has no other reading; checking
+// for them costs two byte scans and no allocation.
+func otherReading(r *http.Request) (string, bool) {
+	p := r.URL.Path
+	escapedNotClean := r.URL.RawPath != "" && !CleanPath(p)
+	if !escapedNotClean && strings.IndexByte(p, '\\') < 0 && strings.IndexByte(p, ';') < 0 {
+		return "", false
+	}
+	var b strings.Builder
+	b.Grow(len(p))
+	inParam := false
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case c == '/' || c == '\\':
+			inParam = false
+			if s := b.String(); s != "" && s[len(s)-1] == '/' {
+				continue
+			}
+			b.WriteByte('/')
+		case c == ';':
+			inParam = true
+		case !inParam:
+			b.WriteByte(c)
+		}
+	}
+	return b.String(), true
 }
 
 // hasDotSegment reports a "." or ".." segment in p.
@@ -957,19 +1010,6 @@ func hasDotSegment(p string) bool {
 		}
 	}
 	return false
-}
-
-// mergeSlashes is p with each run of slashes made one, as an upstream that
-// merges them reads it (nginx's merge_slashes).
-func mergeSlashes(p string) string {
-	var b strings.Builder
-	for i := 0; i < len(p); i++ {
-		if p[i] == '/' && i > 0 && p[i-1] == '/' {
-			continue
-		}
-		b.WriteByte(p[i])
-	}
-	return b.String()
 }
 
 // CleanPath reports whether p is an absolute path that ServeMux's

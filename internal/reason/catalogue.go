@@ -258,13 +258,16 @@ var catalogue = []Entry{
 			"A Content-Length larger than the body the client actually sends.", "A network path that loses packets."},
 		Hint: "Send the whole request promptly after connecting, with a Content-Length that matches the body; check the network between the client and the gateway."},
 	{Code: RequestPathAmbiguous, Status: 400, Title: "Ambiguous request path", Bearer: "-",
-		Meaning: "The path holds percent-encoded dot-segments (%2e%2e, %2e), or encoded slashes that, merged as a service merges them, " +
-			"lead to another route: once decoded it is another path. Routes are matched on the decoded path, and a service that " +
-			"decodes and normalises paths itself could reach a resource the matched route does not cover, so the gateway forwards " +
-			"neither form. No credential was checked.",
-		Causes: []string{"A client library that percent-encodes '.' or '/' inside the path.",
-			"A path joined from pieces with an encoded '..' (or a path-traversal probe)."},
-		Hint: "Send the path in its plain form: resolve '.' and '..' segments and do not encode the '/' between segments as %2F."},
+		Meaning: "A service may read the path as another path than the gateway routes. Routes are matched on the decoded path, " +
+			"while a service may decode and normalise it itself, drop ';' path parameters (Tomcat, Jetty, Spring) or take '\\' for '/' " +
+			"(IIS, some frameworks). Refused: a dot-segment in that reading — percent-encoded (%2e%2e, %2e), with a path parameter " +
+			"('..;', '.;x'), or formed by backslashes ('\\..\\', '..%5C') — and any other difference that leads to another route " +
+			"(encoded slashes that merge, a parameter or a backslash that moves a segment boundary). Such a path could reach a " +
+			"resource the matched route does not cover, so the gateway forwards neither form. No credential was checked.",
+		Causes: []string{"A client library that percent-encodes '.' or '/' inside the path, or builds it with '\\'.",
+			"A path joined from pieces with an encoded '..', a '..;' or a '..\\' (or a path-traversal probe)."},
+		Hint: "Send the path in its plain form: resolve '.' and '..' segments, do not encode the '/' between segments as %2F, " +
+			"and use '/' rather than '\\' between segments."},
 	{Code: CORSOriginNotAllowed, Status: 403, Title: "CORS origin not allowed", Bearer: "-",
 		Meaning: "A browser page on another origin called this route (a preflight, or the request itself), and the page's Origin is not " +
 			"among the route's allowed origins — or the route allows no cross-origin calls at all. No credential was checked: " +

@@ -71,7 +71,8 @@ func TestProxyRouterAgreesWithServeMux(t *testing.T) {
 // FuzzProxyRouter: for any request target the router and the ServeMux
 // answer alike.
 func FuzzProxyRouter(f *testing.F) {
-	for _, s := range []string{"/", "/a", "/a/", "//", "/a/../b", "/./", "/..", "/a//", "/.well-known/gatehouse", "/.well-known/gatehouse/portal", "/%2e/", "/a/b/."} {
+	for _, s := range []string{"/", "/a", "/a/", "//", "/a/../b", "/./", "/..", "/a//", "/.well-known/gatehouse", "/.well-known/gatehouse/portal", "/%2e/", "/a/b/.",
+		"/a/..;/b", "/a/.;x/b", `/a\..\b`, "/a/..%5Cb", "/a;x/b"} {
 		f.Add("GET", s)
 	}
 	router, mux := routerPair()
