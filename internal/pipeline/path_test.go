@@ -2,7 +2,12 @@ package pipeline
 
 import (
 	"net/http/httptest"
+	"net/url"
+	"strings"
 	"testing"
+
+	"gatehouse/internal/domain"
+	"gatehouse/internal/snapshot"
 )
 
 // TestOtherReading: the path as an upstream more lenient than the gateway
@@ -39,4 +44,54 @@ func TestOtherReading(t *testing.T) {
 			t.Errorf("otherReading(%q): %.1f allocations", target, n)
 		}
 	}
+}
+
+// TestUpstreamPathStripsAnEscapedPrefix: the prefix strip_prefix removes is
+// the one the route matched on the decoded path, found again in the
+// escaped path however the client escaped it, and everything after it is
+// forwarded exactly as sent; an encoded separator right after the prefix
+// stays encoded, joined to the upstream path by a "/" of its own.
+func TestUpstreamPathStripsAnEscapedPrefix(t *testing.T) {
+	rt := &snapshot.Route{Route: domain.Route{Paths: []string{"/strip/x"}, StripPrefix: true, UpstreamPath: "/v2"}}
+	for _, tc := range []struct{ desc, target, want string }{
+		{"plain", "/strip/x/y", "/v2/y"},
+		{"encoded slash inside the prefix", "/strip%2Fx/y", "/v2/y"},
+		{"lower-case encoded slash inside the prefix", "/strip%2fx/y", "/v2/y"},
+		{"escaped letter inside the prefix", "/str%69p/x/y", "/v2/y"},
+		{"escapes after the prefix kept as sent", "/strip%2Fx/a%2Fb%2e", "/v2/a%2Fb%2e"},
+		{"the whole path is the prefix", "/strip%2Fx", "/v2"},
+		{"encoded separator after the prefix", "/strip/x%2Fy", "/v2/%2Fy"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			if got := upstreamPath(rt, httptest.NewRequest("GET", tc.target, nil)); got != tc.want {
+				t.Errorf("upstreamPath(%q) = %q, want %q", tc.target, got, tc.want)
+			}
+		})
+	}
+}
+
+// FuzzEscapedPrefix: for any request path and any of its decoded path's
+// segment prefixes, escapedPrefix finds a start of the escaped path that
+// decodes to exactly that prefix.
+func FuzzEscapedPrefix(f *testing.F) {
+	for _, s := range []string{"/strip%2Fx/y", "/str%69p/x/a%2Fb", "/a/b", "/%2F%2F/x", "/a%5Cb/c", "/a;b%3B/c"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, target string) {
+		u, err := url.ParseRequestURI(target)
+		if err != nil || u.Path == "" || u.RawQuery != "" || u.ForceQuery {
+			return
+		}
+		ep := u.EscapedPath()
+		for i := 1; i <= len(u.Path); i++ {
+			if i < len(u.Path) && u.Path[i] != '/' {
+				continue
+			}
+			pre := u.Path[:i]
+			got := escapedPrefix(ep, pre)
+			if dec, err := url.PathUnescape(got); err != nil || dec != pre || !strings.HasPrefix(ep, got) {
+				t.Fatalf("escapedPrefix(%q, %q) = %q, which decodes to %q (%v)", ep, pre, got, dec, err)
+			}
+		}
+	})
 }

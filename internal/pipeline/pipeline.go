@@ -885,8 +885,16 @@ func (p *Pipeline) trusted(a netip.Addr) bool {
 }
 
 // upstreamPath applies strip_prefix and upstream_path to the request's
-// escaped path, so %2F and friends reach the upstream as sent.
+// escaped path, so %2F and friends reach the upstream as sent. The route
+// was matched on the decoded path, so the prefix to strip is found there
+// and then mapped onto the escaped path (escapedPrefix): "/strip%2Fx/y"
+// matched /strip/x and must be forwarded as "/y", not as sent with its
+// prefix kept, as a plain string prefix test on the escaped path did.
+// Mapping, rather than refusing an escape inside the prefix, keeps every
+// byte after the prefix exactly as the client sent it, which is what the
+// upstream gets for any other path of the route.
 func upstreamPath(rt *snapshot.Route, r *http.Request) string {
+	ep := r.URL.EscapedPath()
 	matched := ""
 	if rt.StripPrefix {
 		path := r.URL.Path
@@ -897,8 +905,47 @@ func upstreamPath(rt *snapshot.Route, r *http.Request) string {
 				break
 			}
 		}
+		if matched != "" && ep != path {
+			matched = escapedPrefix(ep, matched)
+		}
 	}
-	return proxy.UpstreamPath(r.URL.EscapedPath(), matched, rt.StripPrefix, rt.UpstreamPath)
+	return proxy.UpstreamPath(ep, matched, rt.StripPrefix, rt.UpstreamPath)
+}
+
+// escapedPrefix is the start of the escaped path ep that decodes to the
+// decoded prefix pre ("" if none does; ep decodes to the path pre was
+// found in, so there always is one).
+func escapedPrefix(ep, pre string) string {
+	i := 0
+	for j := 0; j < len(pre); j++ {
+		if i >= len(ep) {
+			return ""
+		}
+		c := ep[i]
+		if c == '%' && i+2 < len(ep) && isHex(ep[i+1]) && isHex(ep[i+2]) {
+			c = unhex(ep[i+1])<<4 | unhex(ep[i+2])
+			i += 2
+		}
+		if c != pre[j] {
+			return ""
+		}
+		i++
+	}
+	return ep[:i]
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
 }
 
 // stripQueryKey removes api_key parameters so the key never reaches the

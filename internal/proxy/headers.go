@@ -302,7 +302,7 @@ func UpstreamPath(escapedPath, matchedPrefix string, strip bool, upstreamPrefix 
 	p := escapedPath
 	if strip && matchedPrefix != "" && strings.HasPrefix(p, matchedPrefix) {
 		p = p[len(matchedPrefix):]
-		if p != "" && p[0] != '/' && !strings.HasSuffix(matchedPrefix, "/") {
+		if p != "" && p[0] != '/' && !strings.HasSuffix(matchedPrefix, "/") && !encodedSlash(p) {
 			// The prefix ended mid-segment ("/api" vs "/apix"): the router
 			// should not match that, but never build "/upstreamx".
 			p = escapedPath
@@ -325,6 +325,16 @@ func UpstreamPath(escapedPath, matchedPrefix string, strip bool, upstreamPrefix 
 		p = "/" + p
 	}
 	return p
+}
+
+// encodedSlash reports p starting with %2F: the separator after a route's
+// prefix sent encoded ("/api%2Fx", which the router matched as "/api/x").
+// The rest is then forwarded as sent, joined to the upstream path with a
+// "/" of its own: "/base/%2Fx". Joined without one ("/base%2Fx"), an
+// upstream that does not decode %2F would read a single segment "base/x",
+// outside the upstream path.
+func encodedSlash(p string) bool {
+	return len(p) >= 3 && p[0] == '%' && p[1] == '2' && (p[2] == 'F' || p[2] == 'f')
 }
 
 // isRequestIDField reports an X-Request-Id field name, in any case. On a

@@ -218,6 +218,9 @@ func TestUpstreamPath(t *testing.T) {
 		{"upstream path with slash", "/api/x", "/api", true, "/v2/", "/v2/x"},
 		{"upstream path, stripped to nothing", "/api", "/api", true, "/v2", "/v2"},
 		{"escapes kept", "/api/a%2Fb", "/api", true, "", "/a%2Fb"},
+		{"encoded separator after the prefix: stripped, kept encoded", "/api%2Fx", "/api", true, "", "/%2Fx"},
+		{"encoded separator after the prefix, upstream path: joined by a slash", "/api%2fx", "/api", true, "/v2", "/v2/%2fx"},
+		{"prefix ends mid-segment at an escape: left alone", "/api%20x", "/api", true, "", "/api%20x"},
 		{"empty", "", "", false, "", "/"},
 	}
 	for _, tc := range cases {

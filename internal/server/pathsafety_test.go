@@ -51,7 +51,9 @@ func rawCall(t *testing.T, h *harness, target, key string) response {
 // route's upstream_path, nor reach another route once its doubled slashes
 // merge, its parameters drop or its backslashes turn into slashes. A path
 // that only looks similar, or whose encoded slashes, matrix parameters or
-// backslashes stay within its route, still passes. On both listeners (they
+// backslashes stay within its route, still passes. With strip_prefix, a
+// prefix matched through escapes ("/strip%2Fx") is stripped, and what
+// follows it reaches the upstream exactly as sent. On both listeners (they
 // parse request targets differently: the fast one takes a plain path as
 // it is) and both engines (they build the upstream request line
 // differently).
@@ -80,6 +82,8 @@ func TestAmbiguousPathsNeverForwarded(t *testing.T) {
 				"scopes": []string{"admin"}})
 			h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": svc, "paths": []string{"/api"}, "auth": []string{"api_key"},
 				"strip_prefix": true, "upstream_path": "/base"})
+			h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": svc, "paths": []string{"/strip/x"}, "auth": []string{"api_key"},
+				"strip_prefix": true})
 			_, key := h.newKey(con, nil)
 
 			if got := h.call("GET", "/secret/data", bearer(key)...); got.status != http.StatusForbidden {
@@ -125,6 +129,12 @@ func TestAmbiguousPathsNeverForwarded(t *testing.T) {
 				{"a backslash that leaves the route is not a route", `/pub\admin/x`, 404, "", ""},
 				{"out of upstream_path through a backslash", "/api/..%5C..%5Cadmin", 400, "", ""},
 				{"a backslash within a name passes", "/pub/CORP%5Cjane", 204, `/pub/CORP\jane`, "/pub/CORP%5Cjane"},
+
+				{"strip_prefix with an encoded slash inside the prefix", "/strip%2Fx/y", 204, "/y", "/y"},
+				{"strip_prefix with an escaped letter inside the prefix", "/str%69p/x/a%2Fb", 204, "/a/b", "/a%2Fb"},
+				{"strip_prefix, escapes after the prefix kept", "/strip/x/a%2Fb%20c", 204, "/a/b c", "/a%2Fb%20c"},
+				{"strip_prefix with the separator after the prefix encoded", "/strip/x%2Fy", 204, "/y", "/%2Fy"},
+				{"upstream_path with the separator after the prefix encoded", "/api%2Fv", 204, "/base/v", "/base/%2Fv"},
 			} {
 				t.Run(tc.desc, func(t *testing.T) {
 					mu.Lock()
