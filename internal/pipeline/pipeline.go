@@ -321,6 +321,10 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, st *state, call
 		t.Pass(stForward, route.Type, "served by the "+route.Type+" handler")
 		return route, nil, false
 	}
+	// Set before Forward, and still the only ones the client sees: both
+	// engines drop an upstream's Gatehouse-* fields (and its RateLimit
+	// fields when limit set the gateway's) instead of letting them
+	// replace or join these (proxy's response header rule, headers.go).
 	if id.RotatedHeader != "" {
 		h["Gatehouse-Credential-Rotated"] = []string{id.RotatedHeader}
 	}

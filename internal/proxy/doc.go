@@ -49,7 +49,10 @@
 // untouched otherwise. Host is the target's unless the service preserves the
 // client's. On the response, hop-by-hop fields and the upstream's
 // X-Request-Id are dropped: that field is the gateway's request ID, set
-// by the pipeline on every response. Server-sent events and chunked bodies are flushed as they
+// by the pipeline on every response. So are its Gatehouse-* fields, and
+// its RateLimit fields when the gateway set its own (the response header
+// rule in headers.go): a client acts on them, so only the gateway may
+// send them. Server-sent events and chunked bodies are flushed as they
 // arrive; known-length bodies are not flushed early. Trailers pass both
 // ways. Expect: 100-continue is forwarded and the body sent only after the
 // upstream's 100, so an upstream refusing an upload (401, 413) spares the

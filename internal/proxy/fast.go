@@ -752,21 +752,17 @@ func (st *fastState) relay(w http.ResponseWriter, conn net.Conn, br *bufio.Reade
 
 // copyHeaders copies the upstream's response header fields to dst, except
 // those skipResponseHeader names (hop-by-hop ones, those its Connection
-// header names, its X-Request-Id). Names keep the
+// header names, its X-Request-Id, the gateway's own: see the response
+// header rule in headers.go). Names keep the
 // upstream's case; repeated fields keep their order. All names and values
 // share one string allocation.
 func (st *fastState) copyHeaders(dst http.Header) {
 	h := &st.resp.Header
-	st.conns = st.conns[:0]
-	for k, v := range h.All() {
-		if len(k) == len("Connection") && strings.EqualFold(string(k), "Connection") {
-			st.conns = append(st.conns, v)
-		}
-	}
+	ownRateLimit := st.scanResponse(dst)
 	ar, spans := st.arena[:0], st.spans[:0]
 	ownCORS := st.out.OwnCORS
 	for k, v := range h.All() {
-		if skipResponseHeader(k, st.conns) || ownCORS && isCORSField(k) {
+		if skipResponseHeader(k, st.conns, ownRateLimit) || ownCORS && isCORSField(k) {
 			continue
 		}
 		k0 := len(ar)
@@ -825,19 +821,16 @@ type FastResponder interface {
 // copyHeadersFast is copyHeaders into a fasthttp header: the same fields
 // in the same order and case; a field the upstream sends replaces the
 // gateway's field of the same name in gw (as copyHeaders does), except
-// Vary on a route whose CORS the gateway owns. Content-Length is the
-// body's own.
+// Vary on a route whose CORS the gateway owns, and except the fields the
+// gateway answers for (Gatehouse-*, its RateLimit: skipResponseHeader
+// drops the upstream's before they can delete the gateway's from gw).
+// Content-Length is the body's own.
 func (st *fastState) copyHeadersFast(gw http.Header, dst *fasthttp.ResponseHeader) {
 	h := &st.resp.Header
-	st.conns = st.conns[:0]
-	for k, v := range h.All() {
-		if len(k) == len("Connection") && strings.EqualFold(string(k), "Connection") {
-			st.conns = append(st.conns, v)
-		}
-	}
+	ownRateLimit := st.scanResponse(gw)
 	ownCORS := st.out.OwnCORS
 	for k, v := range h.All() {
-		if skipResponseHeader(k, st.conns) || ownCORS && isCORSField(k) ||
+		if skipResponseHeader(k, st.conns, ownRateLimit) || ownCORS && isCORSField(k) ||
 			len(k) == len("Content-Length") && strings.EqualFold(string(k), "Content-Length") {
 			continue
 		}
@@ -852,10 +845,32 @@ func (st *fastState) copyHeadersFast(gw http.Header, dst *fasthttp.ResponseHeade
 	}
 }
 
+// scanResponse collects the upstream's Connection values in st.conns and
+// reports whether its RateLimit fields give way to the gateway's: it sent
+// one, and gw (the gateway's header map, before any upstream field is
+// copied into it) has the gateway's own. An ordinary response, with no
+// rate-limit field, costs no map lookup.
+func (st *fastState) scanResponse(gw http.Header) (ownRateLimit bool) {
+	st.conns = st.conns[:0]
+	sawRateLimit := false
+	for k, v := range st.resp.Header.All() {
+		if len(k) == len("Connection") && strings.EqualFold(string(k), "Connection") {
+			st.conns = append(st.conns, v)
+		}
+		sawRateLimit = sawRateLimit || isRateLimitField(k)
+	}
+	return sawRateLimit && gatewayRateLimit(gw)
+}
+
 // skipResponseHeader reports an upstream response field the client does
 // not get: hop-by-hop fields, those the upstream's Connection header names,
-// and the upstream's X-Request-Id (isRequestIDField).
-func skipResponseHeader(k []byte, conns [][]byte) bool {
+// the upstream's X-Request-Id (isRequestIDField), its Gatehouse-* fields
+// and, with ownRateLimit, its RateLimit fields (the response header rule
+// in headers.go).
+func skipResponseHeader(k []byte, conns [][]byte, ownRateLimit bool) bool {
+	if isGatehouseResponseField(k) || ownRateLimit && isRateLimitField(k) {
+		return true
+	}
 	switch len(k) {
 	case 2, 7, 10, 16, 17, 18, 19:
 		s := string(k) // no allocation: compared, not kept

@@ -87,7 +87,7 @@ const (
 // It switches on length first so an ordinary field costs one comparison
 // or none, and allocates nothing.
 func requestRule(k string) int {
-	eq := sameField
+	eq := sameField[string]
 	switch len(k) {
 	case 2:
 		if eq(k, "Te") {
@@ -157,8 +157,9 @@ func requestRule(k string) int {
 
 // sameField reports whether the client's field name k names the field
 // name, ignoring ASCII case and reading '_' in k as '-' (see requestRule).
-// name is a field name as the gateway spells it.
-func sameField(k, name string) bool {
+// name is a field name as the gateway spells it. k may be the bytes of an
+// upstream's response field (fasthttp's), compared without a copy.
+func sameField[S string | []byte](k S, name string) bool {
 	if len(k) != len(name) {
 		return false
 	}
@@ -186,6 +187,68 @@ func sameField(k, name string) bool {
 func isGatehouseHeader(name string) bool {
 	const p = "X-Gatehouse-"
 	return len(name) >= len(p) && sameField(name[:len(p)], p)
+}
+
+// Response header rule: which of an upstream's response fields the client
+// never gets because the gateway answers for them itself. Both engines and
+// both ways of writing a response (http.Header, and proxy.FastResponder
+// for small buffered bodies) apply it while they copy the upstream's
+// fields, so the outcome does not depend on whether the gateway's own
+// were set before the copy (they are: the pipeline sets them, then calls
+// Forward) or after:
+//
+//   - Gatehouse-* is the gateway's namespace (spec §3:
+//     Gatehouse-Credential-Rotated, Gatehouse-Credential-Expires; clients
+//     and `gatehouse doctor` act on them, e.g. switch to a successor key).
+//     Every upstream field in it is removed, in any case and with '_' for
+//     '-' (sameField, as requestRule strips a client's X-Gatehouse-*), so a
+//     caller only ever sees the gateway's: an upstream, or anyone who can
+//     make one echo a header, cannot tell a client its key was rotated or
+//     is about to expire, and cannot hide or contradict the gateway's
+//     notice with a second field of the same name.
+//   - RateLimit and RateLimit-Policy: when the gateway has set its own
+//     (a route or plan limit applied: ratelimit.Headers), the upstream's
+//     are removed and the gateway's alone reach the client. The draft
+//     (draft-ietf-httpapi-ratelimit-headers) lets one response list
+//     several policies, but a client reads every listed policy as the
+//     server's and obeys the most restrictive; the gateway cannot vouch
+//     for an upstream's window or scope (per upstream instance, per
+//     something the gateway cannot see), the two parties' policy names
+//     may collide ("default"), and a RateLimit item from one would then be
+//     read against the other's policy. When the gateway sets none, the
+//     upstream's pass through unchanged: an upstream may rate-limit
+//     itself, and that is then the only limit there is to tell.
+//   - Retry-After is not touched: the gateway sets it only on its own
+//     rejections (a 429 from the limit stage, a 503), which are never
+//     forwarded responses, so on a forwarded response it is the
+//     upstream's (a 503 or 429 of its own) and passes through.
+
+// isGatehouseResponseField reports a Gatehouse-* field name, in any case
+// and with '_' for '-': the gateway's response namespace, which an
+// upstream's response never passes into (see the response header rule).
+func isGatehouseResponseField[S string | []byte](k S) bool {
+	const p = "Gatehouse-"
+	return len(k) >= len(p) && sameField(k[:len(p)], p)
+}
+
+// isRateLimitField reports RateLimit or RateLimit-Policy, in any case and
+// with '_' for '-'. It switches on length so an ordinary field costs no
+// comparison.
+func isRateLimitField[S string | []byte](k S) bool {
+	switch len(k) {
+	case len("RateLimit"):
+		return sameField(k, "RateLimit")
+	case len("RateLimit-Policy"):
+		return sameField(k, "RateLimit-Policy")
+	}
+	return false
+}
+
+// gatewayRateLimit reports whether the gateway put rate-limit fields of
+// its own on the response header h before forwarding (ratelimit.Headers
+// sets them under these canonical names): the upstream's then go.
+func gatewayRateLimit(h http.Header) bool {
+	return h["Ratelimit"] != nil || h["Ratelimit-Policy"] != nil
 }
 
 // isDropped reports a client field the route removes (Outbound.DropHeaders:

@@ -360,8 +360,11 @@ func (b *stdRespBody) Close() error { return b.rc.Close() }
 // a 1xx, which would otherwise wipe headers the pipeline had set, such as
 // X-Request-Id); the scratch is merged into the real header map when the
 // final status is written, without the upstream's X-Request-Id
-// (isRequestIDField). Upstream 1xx responses are not relayed: the
-// listener sends its own 100 Continue when the body is first read.
+// (isRequestIDField) and without the fields the gateway answers for
+// (its Gatehouse-*, and its RateLimit when the gateway set its own: the
+// response header rule in headers.go). Upstream 1xx responses are not
+// relayed: the listener sends its own 100 Continue when the body is
+// first read.
 type stdWriter struct {
 	http.ResponseWriter
 	scratch http.Header
@@ -383,9 +386,14 @@ func (w *stdWriter) Header() http.Header {
 
 func (w *stdWriter) commit(code int) {
 	h := w.ResponseWriter.Header()
+	// Decided before the merge writes any upstream field into h.
+	ownRateLimit := gatewayRateLimit(h)
 	for k, v := range w.scratch {
 		if isRequestIDField(k) {
 			continue // the gateway's own stays (isRequestIDField)
+		}
+		if isGatehouseResponseField(k) || ownRateLimit && isRateLimitField(k) {
+			continue // the gateway's namespace, or its own rate limit
 		}
 		if w.ownCORS {
 			// The transport canonicalised the upstream's names.

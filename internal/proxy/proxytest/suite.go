@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -55,6 +56,7 @@ func Run(t *testing.T, newEngine func(t *testing.T) proxy.Forwarder) {
 		{"TraceContext", testTraceContext},
 		{"GatewayOwnsCORS", testOwnCORS},
 		{"UpstreamRequestIDNotRelayed", testUpstreamRequestID},
+		{"GatewayResponseFieldsNotSpoofable", testGatewayResponseFields},
 		{"MalformedRequestBodyIsTheClients", testMalformedBody},
 		{"BodyOverMaxBodyIsTooLarge", testBodyOverMaxBody},
 	}
@@ -1380,6 +1382,158 @@ func testUpstreamRequestID(t *testing.T, newEngine func(*testing.T) proxy.Forwar
 			g.Next()
 		})
 	}
+}
+
+// testGatewayResponseFields: the response fields the gateway answers for
+// reach the client from the gateway only, whatever the upstream sends and
+// however the response is relayed (read whole — on the fast front into
+// proxy.FastResponder —, large, chunked, an SSE stream, bodiless). The
+// upstream sends every field of the gateway's namespace in mixed case,
+// with '_' for '-', repeated, and under the exact names the gateway uses
+// (which a copy after the gateway set its own would overwrite):
+//
+//   - Gatehouse-* never passes: with a rotated or expiring key the client
+//     sees the gateway's notice alone, with an ordinary key none at all —
+//     an upstream cannot tell a caller its key was rotated.
+//   - RateLimit and RateLimit-Policy: on a rate-limited route the
+//     gateway's replace the upstream's; on a route without a limit the
+//     upstream's pass through unchanged.
+//   - Retry-After (the gateway sets it only on its own rejections) and
+//     ordinary fields pass through in every case.
+func testGatewayResponseFields(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
+	const (
+		rotated     = `successor="k2Successor01"; grace-until="2026-11-21T10:00:00Z"`
+		expires     = "2026-12-03T10:00:00Z"
+		policy      = `"route";q=100;w=60`
+		limit       = `"route";r=99;t=1`
+		upLimit0    = `"upstream";r=0;t=60`
+		upLimit1    = `"upstream";r=1;t=60`
+		upPolicy    = `"upstream";q=10;w=60`
+		upPolicyCGI = `"upstream-cgi";q=10;w=60`
+	)
+	// The upstream's fields, names exactly as sent.
+	spoof := [][2]string{
+		{"Gatehouse-Credential-Rotated", `successor="upstream"; grace-until="2000-01-01T00:00:00Z"`},
+		{"gatehouse-credential-rotated", `successor="lower-case"`},
+		{"GATEHOUSE-CREDENTIAL-EXPIRES", "2000-01-01T00:00:00Z"},
+		{"Gatehouse_Credential_Expires", "2000-01-02T00:00:00Z"},
+		{"Gatehouse-Credential-Expires", "2000-01-03T00:00:00Z"},
+		{"Gatehouse-Debug", "upstream"},
+		{"Ratelimit", upLimit0},
+		{"RateLimit", upLimit1},
+		{"RateLimit", upLimit1},
+		{"ratelimit-policy", upPolicy},
+		{"RateLimit_Policy", upPolicyCGI},
+		{"Retry-After", "30"},
+		{"X-Upstream", "yes"},
+	}
+	up := NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		for _, f := range spoof {
+			w.Header()[f[0]] = append(w.Header()[f[0]], f[1])
+		}
+		switch r.URL.Path {
+		case "/small":
+			_, _ = io.WriteString(w, "ok")
+		case "/large":
+			w.Header().Set("Content-Length", "20000")
+			_, _ = io.WriteString(w, strings.Repeat("x", 20000))
+		case "/chunked":
+			_, _ = io.WriteString(w, "o")
+			w.(http.Flusher).Flush()
+			_, _ = io.WriteString(w, "k")
+		case "/sse":
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.WriteHeader(http.StatusOK)
+			w.(http.Flusher).Flush()
+			_, _ = io.WriteString(w, "data: ok\n\n")
+		case "/empty":
+			w.WriteHeader(http.StatusNoContent)
+		}
+	})
+	// What an upstream's RateLimit fields look like to the client when
+	// they pass: the Go client merges the spellings that canonicalise
+	// alike; the CGI spelling stays a field of its own.
+	upstreamLimits := map[string][]string{
+		"Ratelimit":        {upLimit0, upLimit1, upLimit1},
+		"Ratelimit-Policy": {upPolicy},
+		"Ratelimit_policy": {upPolicyCGI},
+	}
+	states := []struct {
+		desc    string
+		gateway http.Header // set before Forward, as the pipeline does
+		want    map[string][]string
+	}{
+		{"rotated and expiring key, rate-limited route: only the gateway's fields",
+			http.Header{"Gatehouse-Credential-Rotated": {rotated}, "Gatehouse-Credential-Expires": {expires},
+				"Ratelimit-Policy": {policy}, "Ratelimit": {limit}},
+			map[string][]string{"Gatehouse-Credential-Rotated": {rotated}, "Gatehouse-Credential-Expires": {expires},
+				"Ratelimit-Policy": {policy}, "Ratelimit": {limit}}},
+		{"expiring key, rate-limited route: the gateway's notice and limit",
+			http.Header{"Gatehouse-Credential-Expires": {expires}, "Ratelimit-Policy": {policy}, "Ratelimit": {limit}},
+			map[string][]string{"Gatehouse-Credential-Expires": {expires}, "Ratelimit-Policy": {policy}, "Ratelimit": {limit}}},
+		{"rotated key, route without a limit: the gateway's notice, the upstream's limit",
+			http.Header{"Gatehouse-Credential-Rotated": {rotated}},
+			merged(map[string][]string{"Gatehouse-Credential-Rotated": {rotated}}, upstreamLimits)},
+		{"ordinary key, route without a limit: no Gatehouse field, the upstream's limit",
+			nil, upstreamLimits},
+	}
+	shapes := []struct{ desc, path string }{
+		{"small body, read whole", "/small"},
+		{"large known-length body", "/large"},
+		{"chunked body", "/chunked"},
+		{"SSE stream", "/sse"},
+		{"bodiless answer", "/empty"},
+	}
+	for _, st := range states {
+		for _, sh := range shapes {
+			t.Run(st.desc+", "+sh.desc, func(t *testing.T) {
+				g := NewGateway(t, newEngine)
+				ups := g.Service(nil, up.URL)
+				gw := http.Header{"X-Request-Id": {DefaultIdentity().RequestID}}
+				for k, v := range st.gateway {
+					gw[k] = v
+				}
+				g.SetRoute(Route{Upstream: ups, Identity: DefaultIdentity(), ClientIP: "203.0.113.7", ResponseHeaders: gw})
+				resp, _ := g.Get(sh.path)
+				if got := gatewayNamespace(resp.Header); !maps.EqualFunc(got, st.want, slices.Equal) {
+					t.Errorf("client's Gatehouse-* and RateLimit fields:\n got %q\nwant %q", got, st.want)
+				}
+				if got := resp.Header.Values("Retry-After"); !slices.Equal(got, []string{"30"}) {
+					t.Errorf("Retry-After = %q, want the upstream's [30]", got)
+				}
+				if got := resp.Header.Values("X-Upstream"); !slices.Equal(got, []string{"yes"}) {
+					t.Errorf("X-Upstream = %q: an ordinary field was lost", got)
+				}
+				if rec := g.Next(); rec.Err != nil || rec.Res.Err != nil {
+					t.Errorf("forward: %v, %v", rec.Err, rec.Res.Err)
+				}
+			})
+		}
+	}
+}
+
+// gatewayNamespace returns the client's fields named Gatehouse-*,
+// RateLimit or RateLimit-Policy in any case or with '_' for '-', under
+// the names the Go client gave them, each field's values sorted (a
+// listener may write two spellings of one name in either order).
+func gatewayNamespace(h http.Header) map[string][]string {
+	out := map[string][]string{}
+	for k, vv := range h {
+		n := strings.ReplaceAll(strings.ToLower(k), "_", "-")
+		if strings.HasPrefix(n, "gatehouse-") || n == "ratelimit" || n == "ratelimit-policy" {
+			out[k] = slices.Sorted(slices.Values(vv))
+		}
+	}
+	return out
+}
+
+// merged is the union of field maps with disjoint names.
+func merged(ms ...map[string][]string) map[string][]string {
+	out := map[string][]string{}
+	for _, m := range ms {
+		maps.Copy(out, m)
+	}
+	return out
 }
 
 // testMalformedBody: a request body whose chunked framing is broken (RFC
