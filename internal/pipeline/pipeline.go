@@ -312,24 +312,24 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, st *state, call
 	}
 
 	// 7. forward (or a route type's own handler)
+	//
+	// The credential's notices (spec §3) go on every answer the key gets,
+	// whoever produces it: set before Forward, and still the only ones the
+	// client sees — both engines drop an upstream's Gatehouse-* fields
+	// (and its RateLimit fields when limit set the gateway's) instead of
+	// letting them replace or join these (proxy's response header rule,
+	// headers.go); a route type's handler (AI, prompt) answers itself.
 	h := w.Header()
-	if rh := p.o.RouteHandlers[route.Type]; rh != nil && route.Type != "" && route.Type != "proxy" {
-		if id.RotatedHeader != "" {
-			h["Gatehouse-Credential-Rotated"] = []string{id.RotatedHeader}
-		}
-		rh.ServeRoute(w, r, &RouteCall{Route: route, Identity: id, Snap: snap, Call: call})
-		t.Pass(stForward, route.Type, "served by the "+route.Type+" handler")
-		return route, nil, false
-	}
-	// Set before Forward, and still the only ones the client sees: both
-	// engines drop an upstream's Gatehouse-* fields (and its RateLimit
-	// fields when limit set the gateway's) instead of letting them
-	// replace or join these (proxy's response header rule, headers.go).
 	if id.RotatedHeader != "" {
 		h["Gatehouse-Credential-Rotated"] = []string{id.RotatedHeader}
 	}
 	if id.ExpiresHeader != "" {
 		h["Gatehouse-Credential-Expires"] = []string{id.ExpiresHeader}
+	}
+	if rh := p.o.RouteHandlers[route.Type]; rh != nil && route.Type != "" && route.Type != "proxy" {
+		rh.ServeRoute(w, r, &RouteCall{Route: route, Identity: id, Snap: snap, Call: call})
+		t.Pass(stForward, route.Type, "served by the "+route.Type+" handler")
+		return route, nil, false
 	}
 	if route.MaxBody > 0 && r.Body != nil {
 		r.Body = http.MaxBytesReader(w, r.Body, route.MaxBody)
