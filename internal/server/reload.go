@@ -57,7 +57,16 @@ const (
 // API calls it after every committed change, before answering, so a change
 // is effective on the next request; the change feed calls it when another
 // node committed one.
-func (s *Server) Reload(ctx context.Context) error {
+func (s *Server) Reload(ctx context.Context) error { return s.loadSnapshot(ctx, true) }
+
+// loadSnapshot is Reload. With checkVersion false it skips the store's version
+// read before an incremental load: the change feed's follower calls it
+// only when it already knows the store moved past the snapshot (a
+// notification or its periodic check reported a newer version), or for
+// its periodic resync, which must reload regardless. That read is a round
+// trip of its own, and under CPU pressure each round trip to PostgreSQL
+// can stall for hundreds of milliseconds (README, "Cluster mode").
+func (s *Server) loadSnapshot(ctx context.Context, checkVersion bool) error {
 	s.loads.mu.Lock()
 	defer s.loads.mu.Unlock()
 	ks, ok := s.store.(store.KeyStreamer)
@@ -76,6 +85,7 @@ func (s *Server) Reload(ctx context.Context) error {
 		kind = loadFirst
 	case s.opts.Clock.Now().Sub(s.loads.lastFull) >= fullLoadEvery:
 		kind = loadFull
+	case !checkVersion:
 	default:
 		// Every change bumps the version: an unchanged one means this
 		// snapshot is current. It spares the node that made a change a

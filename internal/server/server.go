@@ -407,10 +407,12 @@ func openStore(ctx context.Context, url string) (store.Store, error) {
 	return nil, fmt.Errorf("database %q: use sqlite://path/to/gatehouse.db", url)
 }
 
-// onChange runs after every committed admin change: the new snapshot,
-// then the alert rules.
+// onChange is the change feed's Apply — another node committed a change
+// (its notification or the periodic check found the store's version past
+// the snapshot's), or the periodic resync: the new snapshot, loaded
+// without first reading the version again, then the alert rules.
 func (s *Server) onChange(ctx context.Context) error {
-	if err := s.Reload(ctx); err != nil {
+	if err := s.loadSnapshot(ctx, false); err != nil {
 		return err
 	}
 	if s.alerts != nil {
