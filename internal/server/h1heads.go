@@ -211,9 +211,15 @@ func (c *headConn) endLine() {
 func (c *headConn) endHead() {
 	h, proto, skip := c.cur, c.proto, c.skip
 	c.cur, c.proto, c.skip, c.nLine, c.head = headInfo{}, "", 0, 0, 0
-	c.mu.Lock()
-	c.heads = append(c.heads, h)
-	c.mu.Unlock()
+	// Go's server answers "OPTIONS *" itself (its general OPTIONS handler)
+	// and keeps the connection: no handler takes that head, and queued it
+	// would pair the next request with it — a mismatch, refused. Its
+	// framing is still followed below.
+	if !(h.method == "OPTIONS" && h.target == "*") {
+		c.mu.Lock()
+		c.heads = append(c.heads, h)
+		c.mu.Unlock()
+	}
 	major, minor, ok := http.ParseHTTPVersion(proto)
 	switch {
 	case !ok:

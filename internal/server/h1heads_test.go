@@ -105,6 +105,9 @@ func TestNetHTTPListenerChecksHeads(t *testing.T) {
 					"POST /echo HTTP/1.1\r\nHost: x\r\n" + auth + "Content-Length: " + strconv.Itoa(len(probe)) + "\r\n\r\n" + probe +
 						"GET /echo HTTP/1.1\r\nHost: x\r\n" + auth + "\r\n",
 					[]int{200, 200}, "", false, 2},
+				{"OPTIONS * (Go's server answers it without a handler), then a request",
+					"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n" + "GET /echo HTTP/1.1\r\nHost: x\r\n" + auth + "\r\n",
+					[]int{200, 200}, "", false, 1},
 				{"a chunked request: served, then the connection closes",
 					"POST /echo HTTP/1.1\r\nHost: x\r\n" + auth + "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
 					[]int{200}, "", true, 1},
