@@ -234,17 +234,21 @@ var catalogue = []Entry{
 	{Code: RequestMalformed, Status: 400, Title: "Malformed request", Bearer: "-",
 		Meaning: "The request is not valid HTTP/1.1, or is framed so that two readers could disagree on where it ends: a head line " +
 			"that cannot be parsed, both Content-Length and Transfer-Encoding, two different Content-Lengths, an unknown transfer " +
-			"coding, an invalid Host, or a body whose chunked framing is broken (RFC 9112 §7.1). A broken head is refused before " +
+			"coding, a head whose lines end in a bare LF instead of CRLF (RFC 9112 §2.2), an invalid Host, or a body whose chunked " +
+			"framing is broken (RFC 9112 §7.1). A broken head is refused before " +
 			"routing; a broken body where it breaks — the service behind the route may have received part of the request and did " +
 			"not answer it. The connection is closed. This is not an authentication problem, and not the service's fault.",
 		Causes: []string{"A hand-built request (a script, netcat) with a malformed header line: a space before the colon, a line without one.",
+			"A hand-built request whose lines end in LF alone (printf '...\\n' or a Unix text file) instead of CRLF.",
 			"A client or proxy that sends both Content-Length and Transfer-Encoding.",
 			"A Host header with user information ('user@host') or characters a host cannot have.",
 			"Chunked encoding written by hand: a chunk size with 0x, a sign or non-hexadecimal characters, or too large.",
 			"A chunk carries more or fewer bytes than its size line declares, or chunk lines end in LF alone instead of CRLF.",
 			"Something between the client and the gateway altered the body without fixing its framing."},
-		Hint: "Fix what the detail names. A chunked body is each chunk's size in plain hexadecimal and CRLF, exactly that many bytes " +
-			"and CRLF, and a last chunk of size 0 — or send the body with Content-Length instead. A maintained HTTP client library sends neither mistake."},
+		Hint: "Fix what the detail names. A head is a request line and header lines, each ended by CRLF, then an empty line (CRLF), " +
+			"with Content-Length or Transfer-Encoding but not both. A chunked body is each chunk's size in plain hexadecimal and CRLF, " +
+			"exactly that many bytes and CRLF, and a last chunk of size 0 — or send the body with Content-Length instead. " +
+			"A maintained HTTP client library makes none of these mistakes."},
 	{Code: RequestHeadTooLarge, Status: 431, Title: "Request head too large", Bearer: "-",
 		Meaning: "The request line and headers together exceed the listener's limit (64 KiB), so the request was not read. No credential was checked.",
 		Causes:  []string{"A very long URL (a query string carrying data that belongs in a body).", "Large or many cookies.", "A header repeated by a client in a loop."},
