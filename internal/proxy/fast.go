@@ -864,21 +864,15 @@ func (st *fastState) scanResponse(gw http.Header) (ownRateLimit bool) {
 
 // skipResponseHeader reports an upstream response field the client does
 // not get: hop-by-hop fields, those the upstream's Connection header names,
-// the upstream's X-Request-Id (isRequestIDField), its Gatehouse-* fields
-// and, with ownRateLimit, its RateLimit fields (the response header rule
-// in headers.go).
+// and those the gateway answers for itself (gatewayAnswersFor).
 func skipResponseHeader(k []byte, conns [][]byte, ownRateLimit bool) bool {
-	if isGatehouseResponseField(k) || ownRateLimit && isRateLimitField(k) {
+	if gatewayAnswersFor(k, ownRateLimit) {
 		return true
 	}
 	switch len(k) {
 	case 2, 7, 10, 16, 17, 18, 19:
 		s := string(k) // no allocation: compared, not kept
 		if isHopByHop(s) && !strings.EqualFold(s, "Trailer") {
-			return true
-		}
-	case len(HeaderRequestID):
-		if isRequestIDField(string(k)) {
 			return true
 		}
 	}

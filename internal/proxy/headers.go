@@ -409,8 +409,19 @@ func encodedSlash(p string) bool {
 // field. The contract names no field to keep the upstream's under, so it
 // is dropped; an upstream that wants its ID seen can log the gateway's,
 // which it receives as X-Request-Id.
-func isRequestIDField(k string) bool {
-	return len(k) == len(HeaderRequestID) && strings.EqualFold(k, HeaderRequestID)
+func isRequestIDField[S string | []byte](k S) bool {
+	// string(k) of a []byte is compared, not kept: no allocation.
+	return len(k) == len(HeaderRequestID) && strings.EqualFold(string(k), HeaderRequestID)
+}
+
+// gatewayAnswersFor reports an upstream response field the client never
+// gets because the gateway answers for it: the upstream's X-Request-Id
+// (isRequestIDField), its Gatehouse-* fields and, with ownRateLimit (the
+// gateway set RateLimit fields of its own), its RateLimit fields — the
+// response header rule above. Both engines ask it for every field they
+// copy.
+func gatewayAnswersFor[S string | []byte](k S, ownRateLimit bool) bool {
+	return isRequestIDField(k) || isGatehouseResponseField(k) || ownRateLimit && isRateLimitField(k)
 }
 
 // isCORSField reports an Access-Control-* field name, in any case.

@@ -359,10 +359,9 @@ func (b *stdRespBody) Close() error { return b.rc.Close() }
 // upstream's headers into a scratch map (it clears the map after relaying
 // a 1xx, which would otherwise wipe headers the pipeline had set, such as
 // X-Request-Id); the scratch is merged into the real header map when the
-// final status is written, without the upstream's X-Request-Id
-// (isRequestIDField) and without the fields the gateway answers for
-// (its Gatehouse-*, and its RateLimit when the gateway set its own: the
-// response header rule in headers.go). Upstream 1xx responses are not
+// final status is written, without the fields the gateway answers for
+// (gatewayAnswersFor: the upstream's X-Request-Id, its Gatehouse-*, and
+// its RateLimit when the gateway set its own). Upstream 1xx responses are not
 // relayed: the listener sends its own 100 Continue when the body is
 // first read.
 type stdWriter struct {
@@ -389,11 +388,8 @@ func (w *stdWriter) commit(code int) {
 	// Decided before the merge writes any upstream field into h.
 	ownRateLimit := gatewayRateLimit(h)
 	for k, v := range w.scratch {
-		if isRequestIDField(k) {
-			continue // the gateway's own stays (isRequestIDField)
-		}
-		if isGatehouseResponseField(k) || ownRateLimit && isRateLimitField(k) {
-			continue // the gateway's namespace, or its own rate limit
+		if gatewayAnswersFor(k, ownRateLimit) {
+			continue // the gateway's own stays
 		}
 		if w.ownCORS {
 			// The transport canonicalised the upstream's names.
