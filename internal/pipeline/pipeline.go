@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -926,9 +927,11 @@ func escapedPrefix(ep, pre string) string {
 			return ""
 		}
 		c := ep[i]
-		if c == '%' && i+2 < len(ep) && isHex(ep[i+1]) && isHex(ep[i+2]) {
-			c = unhex(ep[i+1])<<4 | unhex(ep[i+2])
-			i += 2
+		if c == '%' && i+2 < len(ep) {
+			if v, err := strconv.ParseUint(ep[i+1:i+3], 16, 8); err == nil {
+				c = byte(v)
+				i += 2
+			}
 		}
 		if c != pre[j] {
 			return ""
@@ -936,20 +939,6 @@ func escapedPrefix(ep, pre string) string {
 		i++
 	}
 	return ep[:i]
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c <= '9':
-		return c - '0'
-	case c <= 'F':
-		return c - 'A' + 10
-	}
-	return c - 'a' + 10
 }
 
 // stripQueryKey removes api_key parameters so the key never reaches the
