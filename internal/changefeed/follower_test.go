@@ -198,7 +198,7 @@ func TestFollowerOnPostgres(t *testing.T) {
 	var serving atomic.Int64
 	loaded := make(chan int64, 16)
 	l := listener(t, s, s.ConnConfig(), nil, nil)
-	f, err := NewFollower(FollowerConfig{Feed: l, Current: s.Version, Applied: serving.Load,
+	f := startFollower(t, FollowerConfig{Feed: l, Current: s.Version, Applied: serving.Load,
 		Apply: func(ctx context.Context) (int64, error) {
 			d, err := s.Load(ctx)
 			if err != nil {
@@ -208,29 +208,9 @@ func TestFollowerOnPostgres(t *testing.T) {
 			loaded <- d.Version
 			return d.Version, nil
 		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	go func() { _ = f.Run(ctx) }()
-	wait := func(want int64) {
-		t.Helper()
-		timeout := time.After(deadline)
-		for {
-			select {
-			case v := <-loaded:
-				if v >= want {
-					return
-				}
-			case <-timeout:
-				t.Fatalf("version %d not loaded within %s", want, deadline)
-			}
-		}
-	}
 	for i := range 3 {
 		v := bump(t, s, i)
-		wait(v)
+		awaitVersion(t, loaded, v, "loaded")
 		if got := f.Status(); got.Applied < v {
 			t.Errorf("status applied %d, want at least %d", got.Applied, v)
 		}
@@ -276,7 +256,7 @@ func TestFollowerAppliesAChangeNotifiedDuringAnApply(t *testing.T) {
 	var hold atomic.Bool
 	entered, release := make(chan int64, 1), make(chan struct{})
 	feed := &relayFeed{inner: listener(t, s, s.ConnConfig(), nil, nil), heard: make(chan int64, 64)}
-	f, err := NewFollower(FollowerConfig{Feed: feed, Current: s.Version, Applied: serving.Load,
+	f := startFollower(t, FollowerConfig{Feed: feed, Current: s.Version, Applied: serving.Load,
 		CheckEvery: time.Hour, ResyncEvery: -1, Logger: quiet,
 		Apply: func(ctx context.Context) (int64, error) {
 			d, err := s.Load(ctx)
@@ -293,26 +273,7 @@ func TestFollowerAppliesAChangeNotifiedDuringAnApply(t *testing.T) {
 			loaded <- d.Version
 			return d.Version, nil
 		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	go func() { _ = f.Run(ctx) }()
-	heard := func(want int64) {
-		t.Helper()
-		timeout := time.After(deadline)
-		for {
-			select {
-			case v := <-feed.heard:
-				if v >= want {
-					return
-				}
-			case <-timeout:
-				t.Fatalf("version %d not announced within %s", want, deadline)
-			}
-		}
-	}
+	heard := func(want int64) { t.Helper(); awaitVersion(t, feed.heard, want, "announced") }
 	heard(0) // listening
 
 	hold.Store(true)
@@ -342,6 +303,36 @@ func TestFollowerAppliesAChangeNotifiedDuringAnApply(t *testing.T) {
 			}
 		case <-timeout:
 			t.Fatalf("version %d, notified during the apply of %d, not applied within %s (no check runs)", second, inApply, deadline)
+		}
+	}
+}
+
+// startFollower makes a Follower of cfg and runs it until the test ends.
+func startFollower(t *testing.T, cfg FollowerConfig) *Follower {
+	t.Helper()
+	f, err := NewFollower(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	t.Cleanup(cancel)
+	go func() { _ = f.Run(ctx) }()
+	return f
+}
+
+// awaitVersion reads versions from ch until one reaches want, and fails
+// the test after deadline (what: "loaded", "announced").
+func awaitVersion(t *testing.T, ch <-chan int64, want int64, what string) {
+	t.Helper()
+	timeout := time.After(deadline)
+	for {
+		select {
+		case v := <-ch:
+			if v >= want {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("version %d not %s within %s", want, what, deadline)
 		}
 	}
 }
