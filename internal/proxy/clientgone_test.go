@@ -106,20 +106,7 @@ func TestClientLeavingMidUploadIsTheClients(t *testing.T) {
 		for _, tc := range cases {
 			t.Run(e.name+", "+tc.desc, func(t *testing.T) {
 				g := proxytest.NewGateway(t, tc.listener(e.new))
-				upstream := proxytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-					buf := make([]byte, 4096) // the whole body, a little at a time
-					for {
-						_, err := r.Body.Read(buf)
-						if err == io.EOF {
-							break
-						}
-						if err != nil {
-							return
-						}
-						time.Sleep(time.Millisecond)
-					}
-					io.WriteString(w, "stored")
-				})
+				upstream := proxytest.NewUpstream(t, proxytest.SlowUploadHandler)
 				up := g.Service(func(s *domain.Service) { s.EjectAfter, s.EjectFor = 1, domain.Duration(time.Hour) }, upstream.URL)
 				c, err := net.Dial("tcp", strings.TrimPrefix(g.URL(), "http://"))
 				if err != nil {

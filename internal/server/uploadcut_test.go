@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"gatehouse/internal/config"
+	"gatehouse/internal/proxy/proxytest"
 )
 
 // TestClientLeavingMidUploadIsNotTheUpstreams: a client that goes away
@@ -37,21 +38,7 @@ func TestClientLeavingMidUploadIsNotTheUpstreams(t *testing.T) {
 	for _, tc := range listenerEngines {
 		t.Run(tc.desc, func(t *testing.T) {
 			h := newHarness(t, func(c *config.Config) { c.ProxyServer = tc.listener })
-			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				// Reads the whole body, a little at a time, then answers.
-				buf := make([]byte, 4096)
-				for {
-					_, err := r.Body.Read(buf)
-					if err == io.EOF {
-						break
-					}
-					if err != nil {
-						return
-					}
-					time.Sleep(time.Millisecond)
-				}
-				_, _ = io.WriteString(w, "stored")
-			}))
+			up := httptest.NewServer(http.HandlerFunc(proxytest.SlowUploadHandler))
 			t.Cleanup(up.Close)
 			tenant := h.mustAdmin("POST", "/admin/v1/tenants", map[string]any{"slug": "acme", "name": "Acme"})["id"].(string)
 			consumer := h.mustAdmin("POST", "/admin/v1/consumers", map[string]any{"tenant": tenant, "name": "shop"})["id"].(string)

@@ -310,6 +310,25 @@ type Upstream struct {
 	t    *testing.T
 }
 
+// SlowUploadHandler stores an upload slowly: it reads the whole body a
+// little at a time (4 KiB, then a millisecond), then answers "stored"; a
+// body that fails to arrive (the client left, the gateway cut it) gets no
+// answer. The upstream of tests about a client leaving mid-upload.
+func SlowUploadHandler(w http.ResponseWriter, r *http.Request) {
+	buf := make([]byte, 4096)
+	for {
+		_, err := r.Body.Read(buf)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	_, _ = io.WriteString(w, "stored")
+}
+
 // NewUpstream starts an upstream running h after capturing the request.
 func NewUpstream(t *testing.T, h http.HandlerFunc) *Upstream {
 	t.Helper()
