@@ -54,7 +54,8 @@
 // rule in headers.go): a client acts on them, so only the gateway may
 // send them. Server-sent events and chunked bodies are flushed as they
 // arrive; known-length bodies are not flushed early. Trailers pass both
-// ways. Expect: 100-continue is forwarded and the body sent only after the
+// ways, the response's under the same rule as its header: the client is
+// neither told of nor given an upstream trailer the gateway answers for. Expect: 100-continue is forwarded and the body sent only after the
 // upstream's 100, so an upstream refusing an upload (401, 413) spares the
 // client sending it. Timeouts per service: connect, response (until
 // headers), read (silence between body reads — a stream may last hours),

@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/textproto"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -87,6 +89,9 @@ type fastState struct {
 	arena   []byte
 	spans   []hdrSpan
 	conns   [][]byte
+	// The upstream sent a RateLimit field in its header, and it gave way
+	// to the gateway's own (scanResponse): the same rule for its trailers.
+	sawRateLimit, ownRateLimit bool
 
 	hasBody, expect bool
 	// raw: the request is st.head (buildHead), not st.req (build).
@@ -108,6 +113,7 @@ func (f *Fast) put(st *fastState) {
 	st.body = fastBody{}
 	st.up, st.t, st.r, st.out = nil, nil, nil, nil
 	st.hasBody, st.expect, st.early, st.mustClose = false, false, false, false
+	st.sawRateLimit, st.ownRateLimit = false, false
 	if cap(st.arena) > 64<<10 {
 		st.arena = nil
 	}
@@ -768,7 +774,15 @@ func (st *fastState) copyHeaders(dst http.Header) {
 		k0 := len(ar)
 		ar = append(ar, k...)
 		k1 := len(ar)
-		ar = append(ar, v...)
+		if len(k) == len("Trailer") && strings.EqualFold(string(k), "Trailer") {
+			// dst holds only the gateway's fields until after this loop.
+			if ar = appendTrailerNames(ar, v, gatewayRateLimit(dst)); len(ar) == k1 {
+				ar = ar[:k0] // it announced only fields the client will not get
+				continue
+			}
+		} else {
+			ar = append(ar, v...)
+		}
 		spans = append(spans, hdrSpan{k0, k1, len(ar)})
 	}
 	st.arena, st.spans = ar, spans
@@ -859,7 +873,8 @@ func (st *fastState) scanResponse(gw http.Header) (ownRateLimit bool) {
 		}
 		sawRateLimit = sawRateLimit || isRateLimitField(k)
 	}
-	return sawRateLimit && gatewayRateLimit(gw)
+	st.sawRateLimit, st.ownRateLimit = sawRateLimit, sawRateLimit && gatewayRateLimit(gw)
+	return st.ownRateLimit
 }
 
 // skipResponseHeader reports an upstream response field the client does
@@ -889,9 +904,26 @@ func skipResponseHeader(k []byte, conns [][]byte, ownRateLimit bool) bool {
 }
 
 // copyTrailers sets the upstream's response trailers (read with the end
-// of a chunked body) as net/http trailers.
+// of a chunked body) as net/http trailers: a name the response announced
+// (its Trailer field, which copyHeaders passed on) under its own key — the
+// listener sends an announced name's values from the header map, so a
+// header field of the same name is replaced, not repeated as a trailer —
+// and any other under http.TrailerPrefix.
 func (st *fastState) copyTrailers(dst http.Header) {
 	raw := st.resp.Header.TrailerHeader()
+	if len(raw) <= 2 {
+		return
+	}
+	announced := dst["Trailer"]
+	var replaced []string
+	// The header rule (gatewayAnswersFor) for trailers too. Whether the
+	// gateway has RateLimit fields of its own: scanResponse knew if the
+	// upstream sent one in its header (dst holds it now); otherwise dst
+	// holds only the gateway's, until the loop below writes to it.
+	own := st.ownRateLimit
+	if !st.sawRateLimit {
+		own = gatewayRateLimit(dst)
+	}
 	for len(raw) > 2 {
 		line, rest, ok := bytes.Cut(raw, []byte("\r\n"))
 		if !ok || len(line) == 0 {
@@ -902,6 +934,38 @@ func (st *fastState) copyTrailers(dst http.Header) {
 		if !ok {
 			continue
 		}
-		dst.Add(http.TrailerPrefix+string(k), string(bytes.TrimSpace(v)))
+		if gatewayAnswersFor(k, own) {
+			continue
+		}
+		name, val := textproto.CanonicalMIMEHeaderKey(string(k)), string(bytes.TrimSpace(v))
+		if !headerHasToken(announced, name) {
+			dst.Add(http.TrailerPrefix+name, val)
+			continue
+		}
+		if !slices.Contains(replaced, name) {
+			replaced = append(replaced, name)
+			dst[name] = nil
+		}
+		dst[name] = append(dst[name], val)
 	}
+}
+
+// appendTrailerNames appends to dst the field names of a Trailer field's
+// value v, comma-separated, without those the gateway answers for
+// (gatewayAnswersFor): the client is not told of trailers it will not get.
+func appendTrailerNames(dst, v []byte, ownRateLimit bool) []byte {
+	start := len(dst)
+	for len(v) > 0 {
+		var name []byte
+		name, v, _ = bytes.Cut(v, []byte{','})
+		name = bytes.TrimSpace(name)
+		if len(name) == 0 || gatewayAnswersFor(name, ownRateLimit) {
+			continue
+		}
+		if len(dst) > start {
+			dst = append(dst, ", "...)
+		}
+		dst = append(dst, name...)
+	}
+	return dst
 }

@@ -289,9 +289,31 @@ func (e *HTTPUtil) modifyResponse(res *http.Response) error {
 	if res.StatusCode != http.StatusSwitchingProtocols {
 		// A 101's body is the upgraded connection and must stay an
 		// io.ReadWriteCloser.
-		res.Body = &stdRespBody{rc: res.Body, st: st}
+		// Trailers: ReverseProxy announces to the client the names left in
+		// res.Trailer (those the upstream announced), and copies the values
+		// the transport merges into it at the body's end, announced or not
+		// (stdRespBody drops the gateway's names again then).
+		b := &stdRespBody{rc: res.Body, st: st, res: res, ownRateLimit: gatewayRateLimit(st.w.ResponseWriter.Header())}
+		dropGatewayTrailers(res.Trailer, b.ownRateLimit)
+		for k := range res.Trailer {
+			b.announced = append(b.announced, k)
+		}
+		res.Body = b
 	}
 	return nil
+}
+
+// dropGatewayTrailers deletes from an upstream's trailers the fields the
+// gateway answers for (gatewayAnswersFor), as from its header: a trailer
+// arrives after the gateway's own fields were sent, and a client that
+// merges trailers into the header (many do) would take the upstream's
+// Gatehouse-Credential-Expires or RateLimit for the gateway's.
+func dropGatewayTrailers(tr http.Header, ownRateLimit bool) {
+	for k := range tr {
+		if gatewayAnswersFor(k, ownRateLimit) {
+			delete(tr, k)
+		}
+	}
 }
 
 func (e *HTTPUtil) errorHandler(_ http.ResponseWriter, r *http.Request, err error) {
@@ -336,10 +358,16 @@ func (b *stdBody) Read(p []byte) (int, error) {
 
 func (b *stdBody) Close() error { return b.rc.Close() }
 
-// stdRespBody bounds the silence between two reads of the response body.
+// stdRespBody bounds the silence between two reads of the response body,
+// and drops the gateway's fields from the trailers that arrive with its
+// end.
 type stdRespBody struct {
-	rc io.ReadCloser
-	st *stdState
+	rc           io.ReadCloser
+	st           *stdState
+	res          *http.Response
+	ownRateLimit bool
+	// announced: the trailer names ReverseProxy announces to the client.
+	announced []string
 }
 
 func (b *stdRespBody) Read(p []byte) (int, error) {
@@ -349,10 +377,33 @@ func (b *stdRespBody) Read(p []byte) (int, error) {
 	if err != nil && err != io.EOF && b.st.bodyErr == nil {
 		b.st.bodyErr = err
 	}
+	if err == io.EOF {
+		b.trailersArrived()
+	}
 	return n, err
 }
 
-func (b *stdRespBody) Close() error { return b.rc.Close() }
+func (b *stdRespBody) Close() error {
+	err := b.rc.Close()
+	b.trailersArrived()
+	return err
+}
+
+// trailersArrived runs once the transport has merged the upstream's
+// trailers into res.Trailer (at the body's end), before ReverseProxy
+// copies them: it drops the gateway's names again, and the header fields
+// named like an announced trailer — the listener sends an announced
+// name's values from the header map, where ReverseProxy adds the
+// trailer's to the header field's (sent already) instead of replacing
+// them.
+func (b *stdRespBody) trailersArrived() {
+	dropGatewayTrailers(b.res.Trailer, b.ownRateLimit)
+	h := b.st.w.ResponseWriter.Header()
+	for _, k := range b.announced {
+		delete(h, k)
+	}
+	b.announced = nil
+}
 
 // stdWriter counts what reaches the client and keeps the gateway's own
 // response headers safe: until the final status, ReverseProxy writes the

@@ -1428,10 +1428,28 @@ func testGatewayResponseFields(t *testing.T, newEngine func(*testing.T) proxy.Fo
 		{"X-Upstream", "yes"},
 	}
 	up := NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		for _, f := range spoof {
-			w.Header()[f[0]] = append(w.Header()[f[0]], f[1])
+		if r.URL.Path != "/trailers-only" {
+			for _, f := range spoof {
+				w.Header()[f[0]] = append(w.Header()[f[0]], f[1])
+			}
 		}
 		switch r.URL.Path {
+		case "/trailers", "/trailers-only":
+			// Announced trailers, then undeclared ones (TrailerPrefix).
+			w.Header().Set("Trailer", "Gatehouse-Debug, RateLimit, X-Checksum, X-Request-Id")
+			_, _ = io.WriteString(w, "o")
+			w.(http.Flusher).Flush()
+			_, _ = io.WriteString(w, "k")
+			for _, f := range spoof { // sent with the header: not trailers
+				delete(w.Header(), f[0])
+			}
+			w.Header().Set("Gatehouse-Debug", "upstream-trailer")
+			w.Header().Set("RateLimit", upLimit1)
+			w.Header().Set("X-Checksum", "c0ffee")
+			w.Header().Set("X-Request-Id", "upstream-trailer")
+			w.Header().Set(http.TrailerPrefix+"gatehouse-credential-expires", "2000-01-04T00:00:00Z")
+			w.Header().Set(http.TrailerPrefix+"ratelimit-policy", upPolicy)
+			w.Header().Set(http.TrailerPrefix+"X-Late", "late")
 		case "/small":
 			_, _ = io.WriteString(w, "ok")
 		case "/large":
@@ -1483,6 +1501,8 @@ func testGatewayResponseFields(t *testing.T, newEngine func(*testing.T) proxy.Fo
 		{"chunked body", "/chunked"},
 		{"SSE stream", "/sse"},
 		{"bodiless answer", "/empty"},
+		{"chunked body with trailers", "/trailers"},
+		{"chunked body with trailers, no field in the header", "/trailers-only"},
 	}
 	for _, st := range states {
 		for _, sh := range shapes {
@@ -1494,15 +1514,43 @@ func testGatewayResponseFields(t *testing.T, newEngine func(*testing.T) proxy.Fo
 					gw[k] = v
 				}
 				g.SetRoute(Route{Upstream: ups, Identity: DefaultIdentity(), ClientIP: "203.0.113.7", ResponseHeaders: gw})
-				resp, _ := g.Get(sh.path)
-				if got := gatewayNamespace(resp.Header); !maps.EqualFunc(got, st.want, slices.Equal) {
-					t.Errorf("client's Gatehouse-* and RateLimit fields:\n got %q\nwant %q", got, st.want)
+				resp, body := g.Get(sh.path, "Te", "trailers")
+				want := st.want
+				if sh.path == "/trailers-only" {
+					want = gatewayNamespace(st.gateway)
 				}
-				if got := resp.Header.Values("Retry-After"); !slices.Equal(got, []string{"30"}) {
-					t.Errorf("Retry-After = %q, want the upstream's [30]", got)
+				if got := gatewayNamespace(resp.Header); !maps.EqualFunc(got, want, slices.Equal) {
+					t.Errorf("client's Gatehouse-* and RateLimit fields:\n got %q\nwant %q", got, want)
 				}
-				if got := resp.Header.Values("X-Upstream"); !slices.Equal(got, []string{"yes"}) {
-					t.Errorf("X-Upstream = %q: an ordinary field was lost", got)
+				if sh.path != "/trailers-only" {
+					if got := resp.Header.Values("Retry-After"); !slices.Equal(got, []string{"30"}) {
+						t.Errorf("Retry-After = %q, want the upstream's [30]", got)
+					}
+					if got := resp.Header.Values("X-Upstream"); !slices.Equal(got, []string{"yes"}) {
+						t.Errorf("X-Upstream = %q: an ordinary field was lost", got)
+					}
+				}
+				if strings.HasPrefix(sh.path, "/trailers") {
+					// The rule holds for trailers: the client is neither
+					// told of nor given the fields the gateway answers for
+					// (an announced name the client never gets would show
+					// here with no value).
+					wantTr := map[string][]string{}
+					if st.gateway["Ratelimit"] == nil {
+						wantTr = map[string][]string{"Ratelimit": {upLimit1}, "Ratelimit-Policy": {upPolicy}}
+					}
+					if string(body) != "ok" {
+						t.Errorf("body %q", body)
+					}
+					if got := gatewayNamespace(resp.Trailer); !maps.EqualFunc(got, wantTr, slices.Equal) {
+						t.Errorf("client's Gatehouse-* and RateLimit trailers:\n got %q\nwant %q", got, wantTr)
+					}
+					if got := resp.Trailer.Values("X-Request-Id"); got != nil {
+						t.Errorf("X-Request-Id trailer %q: the upstream's request ID reached the client", got)
+					}
+					if resp.Trailer.Get("X-Checksum") != "c0ffee" || resp.Trailer.Get("X-Late") != "late" {
+						t.Errorf("trailers %q: an ordinary trailer was lost", resp.Trailer)
+					}
 				}
 				if rec := g.Next(); rec.Err != nil || rec.Res.Err != nil {
 					t.Errorf("forward: %v, %v", rec.Err, rec.Res.Err)
