@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -402,17 +403,17 @@ func (s *Store) deleteBlocksBefore(ctx context.Context, cut int64) (removed int6
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
 	type block struct {
-		id   int64
-		data []byte
+		id, tsMax, n int64
+		data         []byte
 	}
 	var blocks []block
-	rows, err := tx.QueryContext(ctx, `SELECT id, data FROM call_blocks WHERE ts_min < ? ORDER BY ts_min LIMIT ?`, cut, blocksPerDelete)
+	rows, err := tx.QueryContext(ctx, `SELECT id, ts_max, n, data FROM call_blocks WHERE ts_min < ? ORDER BY ts_min LIMIT ?`, cut, blocksPerDelete)
 	if err != nil {
 		return 0, false, fmt.Errorf("sqlite: delete calls: %w", err)
 	}
 	for rows.Next() {
 		var b block
-		if err := rows.Scan(&b.id, &b.data); err != nil {
+		if err := rows.Scan(&b.id, &b.tsMax, &b.n, &b.data); err != nil {
 			rows.Close()
 			return 0, false, fmt.Errorf("sqlite: delete calls: %w", err)
 		}
@@ -422,11 +423,35 @@ func (s *Store) deleteBlocksBefore(ctx context.Context, cut int64) (removed int6
 		return 0, false, fmt.Errorf("sqlite: delete calls: %w", err)
 	}
 	var e blockEncoder
+	progressed := false
 	for _, b := range blocks {
 		calls, err := decodeBlock(b.data, nil, nil)
 		if err != nil {
-			return 0, false, fmt.Errorf("sqlite: delete calls: block %d: %w", b.id, err)
+			// A block that does not decode (a damaged page, a bug of an
+			// older binary) must not stop retention at it for good: the
+			// disk would fill. Its stored range says when all its records
+			// are past retention; it is deleted whole then. Until then it
+			// is passed over, and the blocks after it are pruned.
+			if b.tsMax >= cut {
+				slog.Default().LogAttrs(ctx, slog.LevelWarn, "call log: a block that does not decode holds records within retention; kept until they all pass it",
+					slog.Int64("block", b.id), slog.Int64("records", b.n), slog.String("err", err.Error()))
+				continue
+			}
+			// call_ids has no index on block: a full scan, for a block
+			// that should never exist.
+			if _, err := tx.ExecContext(ctx, `DELETE FROM call_ids WHERE block = ?`, b.id); err != nil {
+				return 0, false, fmt.Errorf("sqlite: delete calls: block %d: %w", b.id, err)
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM call_blocks WHERE id = ?`, b.id); err != nil {
+				return 0, false, fmt.Errorf("sqlite: delete calls: block %d: %w", b.id, err)
+			}
+			slog.Default().LogAttrs(ctx, slog.LevelWarn, "call log: a block that does not decode was past retention and is deleted",
+				slog.Int64("block", b.id), slog.Int64("records", b.n), slog.String("err", err.Error()))
+			removed += b.n
+			progressed = true
+			continue
 		}
+		progressed = true
 		var old []string
 		var keep []*domain.Call
 		for i := range calls {
@@ -460,7 +485,9 @@ func (s *Store) deleteBlocksBefore(ctx context.Context, cut int64) (removed int6
 	if err := commit(tx); err != nil {
 		return 0, false, fmt.Errorf("sqlite: delete calls: commit: %w", err)
 	}
-	return removed, len(blocks) == blocksPerDelete, nil
+	// A full read with no progress (every block in it undecodable and
+	// within retention) ends the run instead of reading them again.
+	return removed, len(blocks) == blocksPerDelete && progressed, nil
 }
 
 // moveLegacyCalls moves rows of the calls table (written by a binary before

@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"slices"
 	"testing"
 	"time"
 
@@ -388,4 +389,85 @@ func crashChild(path string) {
 	fmt.Println("committed")
 	io.Copy(io.Discard, os.Stdin) // blocks until the parent kills us
 	os.Exit(1)                    // the parent closed stdin without killing: still no Close
+}
+
+// TestRetentionPassesBlocksThatDoNotDecode: a damaged block must not stop
+// retention at it for good (the disk would fill). One wholly past the cut
+// is deleted with its request IDs; one holding records within retention is
+// kept; the blocks around them are pruned as usual, and no error stops it.
+func TestRetentionPassesBlocksThatDoNotDecode(t *testing.T) {
+	s := openTemp(t)
+	ctx := t.Context()
+	batch := func(prefix string, from time.Time, n int, step time.Duration) []domain.Call {
+		calls := make([]domain.Call, n)
+		for i := range calls {
+			calls[i] = domain.Call{RequestID: fmt.Sprintf("%s_%03d", prefix, i), Time: from.Add(time.Duration(i) * step)}
+		}
+		return calls
+	}
+	cut := t0.Add(time.Hour)
+	// One block per InsertCalls, oldest first: damaged and old, old,
+	// damaged and spanning the cut, new.
+	for _, calls := range [][]domain.Call{
+		batch("damaged_old", t0, 10, time.Second),
+		batch("old", t0.Add(time.Minute), 20, time.Second),
+		batch("damaged_span", cut.Add(-time.Minute), 5, time.Minute),
+		batch("new", cut.Add(time.Hour), 3, time.Second),
+	} {
+		if err := s.InsertCalls(ctx, calls); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ids []int64
+	rows, err := s.w.QueryContext(ctx, `SELECT id FROM call_blocks ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Close(); err != nil || len(ids) != 4 {
+		t.Fatalf("blocks %v, %v: want 4", ids, err)
+	}
+	for _, id := range []int64{ids[0], ids[2]} {
+		if _, err := s.w.ExecContext(ctx, `UPDATE call_blocks SET data = x'00ff00ff' WHERE id = ?`, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.DeleteCallsBefore(ctx, cut)
+	if err != nil {
+		t.Fatalf("DeleteCallsBefore: %v (a damaged block stopped retention)", err)
+	}
+	if got != 10+20 {
+		t.Errorf("deleted %d, want 30 (the damaged old block's 10 and the old block's 20)", got)
+	}
+	var left []int64
+	rows, err = s.w.QueryContext(ctx, `SELECT id FROM call_blocks ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id int64
+		_ = rows.Scan(&id)
+		left = append(left, id)
+	}
+	_ = rows.Close()
+	if !slices.Equal(left, []int64{ids[2], ids[3]}) {
+		t.Errorf("blocks left %v, want the damaged one within retention and the new one %v", left, []int64{ids[2], ids[3]})
+	}
+	var n int
+	if err := s.w.QueryRowContext(ctx, `SELECT count(*) FROM call_ids WHERE request_id LIKE 'damaged_old%' OR request_id LIKE 'old%'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d request IDs of deleted blocks still indexed (%v)", n, err)
+	}
+	if _, err := s.GetCall(ctx, "new_001"); err != nil {
+		t.Errorf("GetCall of a kept record: %v", err)
+	}
+	// Once its records are all past retention, the damaged block goes too.
+	if got, err := s.DeleteCallsBefore(ctx, cut.Add(5*time.Minute)); err != nil || got != 5 {
+		t.Errorf("second pass deleted %d, %v; want the damaged block's 5", got, err)
+	}
 }
