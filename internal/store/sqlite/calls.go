@@ -229,17 +229,25 @@ func (s *Store) QueryCalls(ctx context.Context, f store.CallFilter) ([]domain.Ca
 	defer rows.Close()
 	var got []domain.Call
 	for rows.Next() {
-		var tsMax int64
+		var id, tsMax int64
 		var data sql.RawBytes
-		if err := rows.Scan(&tsMax, &data); err != nil {
+		if err := rows.Scan(&id, &tsMax, &data); err != nil {
 			return nil, "", fmt.Errorf("sqlite: query calls: %w", err)
 		}
 		if finalCount(got, tsMax) > q.limit {
 			break
 		}
-		if got, err = decodeBlock(data, got, q.match); err != nil {
-			return nil, "", fmt.Errorf("sqlite: query calls: %w", err)
+		more, err := decodeBlock(data, got, q.match)
+		if err != nil {
+			// One damaged block must not hide the rest of the call log
+			// from every listing that reaches its time range (until
+			// retention deletes it): it is passed over, and the operator
+			// told which one.
+			slog.Default().LogAttrs(ctx, slog.LevelWarn, "call log: a block that does not decode is left out of a listing",
+				slog.Int64("block", id), slog.String("err", err.Error()))
+			continue
 		}
+		got = more
 	}
 	if err := rows.Err(); err != nil {
 		return nil, "", fmt.Errorf("sqlite: query calls: %w", err)
@@ -316,7 +324,7 @@ func newCallQuery(f store.CallFilter) (*callQuery, error) {
 			q.args = append(q.args, member(sf.v))
 		}
 	}
-	q.sql = `SELECT ts_max, data FROM call_blocks` + whereClause(where) + ` ORDER BY ts_max DESC, id DESC`
+	q.sql = `SELECT id, ts_max, data FROM call_blocks` + whereClause(where) + ` ORDER BY ts_max DESC, id DESC`
 	return q, nil
 }
 

@@ -392,7 +392,8 @@ func crashChild(path string) {
 }
 
 // TestRetentionPassesBlocksThatDoNotDecode: a damaged block must not stop
-// retention at it for good (the disk would fill). One wholly past the cut
+// retention at it for good (the disk would fill), nor fail every listing
+// of its time range. One wholly past the cut
 // is deleted with its request IDs; one holding records within retention is
 // kept; the blocks around them are pruned as usual, and no error stops it.
 func TestRetentionPassesBlocksThatDoNotDecode(t *testing.T) {
@@ -437,6 +438,10 @@ func TestRetentionPassesBlocksThatDoNotDecode(t *testing.T) {
 		if _, err := s.w.ExecContext(ctx, `UPDATE call_blocks SET data = x'00ff00ff' WHERE id = ?`, id); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// Listings pass over them too, with the rest of the log.
+	if listed, _, err := s.QueryCalls(ctx, store.CallFilter{}); err != nil || len(listed) != 20+3 {
+		t.Errorf("QueryCalls: %d calls, %v; want the 23 of the blocks that decode", len(listed), err)
 	}
 	got, err := s.DeleteCallsBefore(ctx, cut)
 	if err != nil {
