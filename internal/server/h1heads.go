@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // HTTP/1.x heads on the net/http proxy listener.
@@ -84,6 +86,15 @@ const (
 type headConn struct {
 	net.Conn
 	state tls.ConnectionState
+	// refuse answers a head Go's server refused itself (Write), in the
+	// rejection shape; nil leaves Go's plain-text answer.
+	refuse refuseFunc
+	// handled: a handler took the connection's current request and its
+	// response may still be being written — from checkedHeads' start until
+	// the server calls the connection idle (headConnState), after the
+	// response's last byte. Only writes while it is false can be Go's own
+	// refusals.
+	handled atomic.Bool
 
 	mu    sync.Mutex
 	heads []headInfo
@@ -251,6 +262,14 @@ func (c *headConn) next() (h headInfo, ok bool) {
 // headConnKey carries a request's headConn in its context (ConnContext).
 type headConnKey struct{}
 
+// headConnState is the net/http listener's ConnState: a connection goes
+// idle once the response of its last request is written whole.
+func headConnState(c net.Conn, st http.ConnState) {
+	if hc, ok := c.(*headConn); ok && st == http.StateIdle {
+		hc.handled.Store(false)
+	}
+}
+
 // headConnContext is the net/http listener's ConnContext.
 func headConnContext(ctx context.Context, c net.Conn) context.Context {
 	if hc, ok := c.(*headConn); ok {
@@ -272,6 +291,7 @@ func (h checkedHeads) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.next.ServeHTTP(w, r)
 		return
 	}
+	hc.handled.Store(true)
 	var err error
 	switch head, ok := hc.next(); {
 	case !ok || head.method != r.Method || head.target != r.RequestURI:
@@ -305,14 +325,17 @@ func (h checkedHeads) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // headListener wraps cleartext connections in a headConn.
-type headListener struct{ net.Listener }
+type headListener struct {
+	net.Listener
+	refuse refuseFunc
+}
 
 func (l headListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return &headConn{Conn: c}, nil
+	return &headConn{Conn: c, refuse: l.refuse}, nil
 }
 
 // tlsHeadListener makes the TLS handshakes of a proxy listener itself,
@@ -324,6 +347,7 @@ type tlsHeadListener struct {
 	cfg     *tls.Config
 	timeout time.Duration
 	logf    func(format string, args ...any)
+	refuse  refuseFunc
 
 	conns chan net.Conn
 	errs  chan error
@@ -332,8 +356,8 @@ type tlsHeadListener struct {
 }
 
 // newTLSHeadListener serves ln with cfg (its NextProtos are h2, http/1.1).
-func newTLSHeadListener(ln net.Listener, cfg *tls.Config, timeout time.Duration, logf func(string, ...any)) *tlsHeadListener {
-	l := &tlsHeadListener{ln: ln, cfg: cfg, timeout: timeout, logf: logf,
+func newTLSHeadListener(ln net.Listener, cfg *tls.Config, timeout time.Duration, logf func(string, ...any), refuse refuseFunc) *tlsHeadListener {
+	l := &tlsHeadListener{ln: ln, cfg: cfg, timeout: timeout, logf: logf, refuse: refuse,
 		conns: make(chan net.Conn), errs: make(chan error), done: make(chan struct{})}
 	go l.accept()
 	return l
@@ -373,7 +397,7 @@ func (l *tlsHeadListener) handshake(c net.Conn) {
 	_ = c.SetDeadline(time.Time{})
 	var out net.Conn = tc
 	if st := tc.ConnectionState(); st.NegotiatedProtocol != "h2" {
-		out = &headConn{Conn: tc, state: st}
+		out = &headConn{Conn: tc, state: st, refuse: l.refuse}
 	}
 	select {
 	case l.conns <- out:
@@ -408,4 +432,142 @@ func looksLikeHTTP(hdr [5]byte) bool {
 		return true
 	}
 	return false
+}
+
+// Heads Go's server refuses itself.
+//
+// A head net/http cannot read (a field line without a colon, no Host, an
+// invalid field name or value, a head past MaxHeaderBytes) never reaches
+// a handler: the server writes a plain-text answer straight to the
+// connection and closes it — no request ID, no reason code, no call
+// record, unlike the same head on the fast listener (front.errorHandler).
+// headConn.Write recognises that answer by its exact shape and writes the
+// gateway's refusal in its place (Pipeline.Refuse, through refuseFunc):
+// the rejection shape with request.malformed or request.head_too_large, a
+// request ID that opens the trace, a log line and a call record.
+//
+// Recognising it: every such answer is one Write of the status line and
+// then exactly goErrorFields (net/http server.go, conn.serve), made while
+// no handler has the connection (headConn.handled: from the handler's
+// start until the server calls the connection idle, after the response's
+// last byte) — so no part of a response, whatever bytes an upstream put in
+// its body, is ever taken for one. A handler's head could not match
+// anyway: the server writes Date on every handler response (and sorts
+// fields, Connection before Content-Type), and the gateway sets
+// X-Request-Id on every response.
+
+// refuseFunc answers a refused head (Pipeline.Refuse's signature).
+type refuseFunc func(w http.ResponseWriter, status int, method, target, remoteAddr string, err error)
+
+const goErrorFields = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
+
+// Go's texts for the heads it refuses with a reason (server.go,
+// readRequest), as the gateway says them. Any other 400 of Go's has no
+// text (a request line or field line that does not parse).
+var goRefusals = map[string]error{
+	"missing required Host header": errors.New("the request has no Host header field; HTTP/1.1 requires one (RFC 9112 §3.2)"),
+	"malformed Host header":        errors.New("the Host header field is not a valid host[:port], or there is more than one (RFC 9112 §3.2)"),
+	"invalid header name":          errors.New("a header field name has a character a field name cannot have (RFC 9110 §5.1)"),
+	"invalid header value":         errors.New("a header field value has a control character (RFC 9110 §5.5)"),
+}
+
+var (
+	errHeadUnparsable = errors.New("the request line or a header field line could not be parsed (RFC 9112 §3, §5)")
+	errHeadTooLarge   = errors.New("the request line and headers exceed the listener's limit")
+)
+
+func (c *headConn) Write(p []byte) (int, error) {
+	if c.refuse != nil && len(p) > len("HTTP/1.1 400") && string(p[:len("HTTP/1.1 4")]) == "HTTP/1.1 4" && !c.handled.Load() {
+		if status, err, ok := goRefusal(p); ok {
+			return c.answer(p, status, err)
+		}
+	}
+	return c.Conn.Write(p)
+}
+
+// goRefusal reads an answer Go's server wrote itself to a head it
+// refused: its status (400 or 431) and what was wrong, in the gateway's
+// words.
+func goRefusal(p []byte) (status int, err error, ok bool) {
+	line, rest, found := bytes.Cut(p, []byte("\r\n"))
+	if !found || !bytes.HasPrefix(rest, []byte(goErrorFields[2:])) {
+		return 0, nil, false
+	}
+	switch {
+	case bytes.HasPrefix(line, []byte("HTTP/1.1 431 ")):
+		return http.StatusRequestHeaderFieldsTooLarge, errHeadTooLarge, true
+	case bytes.Equal(line, []byte("HTTP/1.1 400 Bad Request")):
+		return http.StatusBadRequest, errHeadUnparsable, true
+	case bytes.HasPrefix(line, []byte("HTTP/1.1 400 Bad Request: ")):
+		if e, known := goRefusals[string(line[len("HTTP/1.1 400 Bad Request: "):])]; known {
+			return http.StatusBadRequest, e, true
+		}
+		return http.StatusBadRequest, errHeadUnparsable, true
+	}
+	return 0, nil, false
+}
+
+// answer writes the gateway's refusal instead of Go's answer p (reported
+// written whole: Go closes the connection next either way). The method
+// and target are what the scan read of the refused head's request line.
+func (c *headConn) answer(p []byte, status int, err error) (int, error) {
+	method, target := c.cur.method, c.cur.target
+	c.mu.Lock()
+	if len(c.heads) > 0 { // the head ended; no handler took it
+		method, target = c.heads[0].method, c.heads[0].target
+	}
+	c.mu.Unlock()
+	// A method is a token (RFC 9110 §9.1), as a field name is.
+	if !httpguts.ValidHeaderFieldName(method) {
+		method, target = "", ""
+	}
+	var rw bufferedAnswer
+	c.refuse(&rw, status, method, target, c.Conn.RemoteAddr().String(), err)
+	if _, werr := c.Conn.Write(rw.bytes(status)); werr != nil {
+		return 0, werr
+	}
+	return len(p), nil
+}
+
+// bufferedAnswer is the http.ResponseWriter a refusal is written to,
+// serialised as a whole HTTP/1.1 response that closes the connection.
+type bufferedAnswer struct {
+	h      http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (w *bufferedAnswer) Header() http.Header {
+	if w.h == nil {
+		w.h = make(http.Header, 4)
+	}
+	return w.h
+}
+
+func (w *bufferedAnswer) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+}
+
+func (w *bufferedAnswer) Write(b []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	return w.body.Write(b)
+}
+
+// bytes is the response; status when the refusal wrote none.
+func (w *bufferedAnswer) bytes(status int) []byte {
+	if w.status != 0 {
+		status = w.status
+	}
+	h := w.Header()
+	h.Set("Content-Length", strconv.Itoa(w.body.Len()))
+	h.Set("Connection", "close")
+	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\n", status, http.StatusText(status))
+	_ = h.Write(&b)
+	b.WriteString("\r\n")
+	b.Write(w.body.Bytes())
+	return b.Bytes()
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -111,6 +113,29 @@ func TestNetHTTPListenerChecksHeads(t *testing.T) {
 				{"a chunked request: served, then the connection closes",
 					"POST /echo HTTP/1.1\r\nHost: x\r\n" + auth + "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
 					[]int{200}, "", true, 1},
+				// Heads Go's server refuses before any handler runs: the
+				// gateway's refusal, not Go's plain text.
+				{"a field line without a colon",
+					"GET /echo HTTP/1.1\r\nHost: x\r\n" + auth + "no colon here\r\n\r\n",
+					[]int{400}, reason.RequestMalformed, true, 0},
+				{"no Host field",
+					"GET /echo HTTP/1.1\r\n" + auth + "\r\n",
+					[]int{400}, reason.RequestMalformed, true, 0},
+				{"a field name with a space",
+					"GET /echo HTTP/1.1\r\nHost: x\r\n" + auth + "Bad Name: v\r\n\r\n",
+					[]int{400}, reason.RequestMalformed, true, 0},
+				{"a field value with a control character",
+					"GET /echo HTTP/1.1\r\nHost: x\r\n" + auth + "X-A: a\x01b\r\n\r\n",
+					[]int{400}, reason.RequestMalformed, true, 0},
+				{"a request line without a version",
+					"GET /echo\r\nHost: x\r\n\r\n",
+					[]int{400}, reason.RequestMalformed, true, 0},
+				{"a head past the listener's limit",
+					"GET /echo HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 1<<20+8192) + "\r\n\r\n",
+					[]int{431}, reason.RequestHeadTooLarge, true, 0},
+				{"a served request, then a head Go refuses on the same connection",
+					"GET /echo HTTP/1.1\r\nHost: x\r\n" + auth + "\r\n" + "GET /echo?second HTTP/1.1\r\nno colon\r\n\r\n",
+					[]int{200, 400}, reason.RequestMalformed, true, 1},
 			} {
 				t.Run(tc.desc, func(t *testing.T) {
 					before := seen.Load()
@@ -128,15 +153,18 @@ func TestNetHTTPListenerChecksHeads(t *testing.T) {
 						if resp.StatusCode != want {
 							t.Fatalf("answer %d: %d %s, want %d", i+1, resp.StatusCode, body, want)
 						}
-						if want != 400 {
+						if want < 400 {
 							continue
 						}
 						var p map[string]any
 						if err := json.Unmarshal(body, &p); err != nil || p["code"] != tc.code {
 							t.Fatalf("answer %d is not the rejection shape with %s: %s", i+1, tc.code, body)
 						}
-						if id := resp.Header.Get("X-Request-Id"); id == "" || p["request_id"] != id {
+						id := resp.Header.Get("X-Request-Id")
+						if id == "" || p["request_id"] != id {
 							t.Errorf("X-Request-Id %q, request_id %v", id, p["request_id"])
+						} else if rec := h.waitCall(id); rec["code"] != tc.code {
+							t.Errorf("call record of the refusal: %v", rec)
 						}
 						if !resp.Close {
 							t.Error("the refusal does not say Connection: close")
@@ -146,7 +174,9 @@ func TestNetHTTPListenerChecksHeads(t *testing.T) {
 						}
 					}
 					if tc.closed {
-						if n, err := br.Read(make([]byte, 1)); err != io.EOF {
+						// A reset closes it too: after a head too large the
+						// server leaves the rest of it unread.
+						if n, err := br.Read(make([]byte, 1)); err != io.EOF && !errors.Is(err, syscall.ECONNRESET) {
 							t.Errorf("after the last answer: read %d bytes, %v; want EOF (the connection closed)", n, err)
 						}
 					}
@@ -206,7 +236,7 @@ func TestHeadScanStopsAtAnUpgrade(t *testing.T) {
 			close(echoed)
 		}),
 	}}
-	go srv.Serve(headListener{ln}) //nolint:errcheck // ends with Close
+	go srv.Serve(headListener{Listener: ln}) //nolint:errcheck // ends with Close
 	t.Cleanup(func() { srv.Close() })
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
@@ -226,5 +256,67 @@ func TestHeadScanStopsAtAnUpgrade(t *testing.T) {
 	defer hc.mu.Unlock()
 	if len(hc.heads) != 0 {
 		t.Errorf("the scan read %d heads after the upgrade", len(hc.heads))
+	}
+}
+
+// TestHandlerResponseIsNeverTakenForGosRefusal: the listener replaces the
+// plain-text answer Go's server writes to a head it refuses, which it
+// recognises by its bytes; a response a handler writes is never replaced,
+// even when a write of its body begins with exactly those bytes.
+func TestHandlerResponseIsNeverTakenForGosRefusal(t *testing.T) {
+	goAnswer := "HTTP/1.1 400 Bad Request" + goErrorFields + "400 Bad Request"
+	body := []byte(goAnswer + strings.Repeat(".", 16<<10))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refusals atomic.Int64
+	srv := &http.Server{ConnContext: headConnContext, ConnState: headConnState, Handler: checkedHeads{
+		refuse: func(w http.ResponseWriter, _ *http.Request, err error) {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+		},
+		next: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+			w.WriteHeader(http.StatusOK)
+			_ = http.NewResponseController(w).Flush()
+			// The buffers are empty: a write this large reaches the
+			// connection as it is, beginning with Go's answer.
+			_, _ = w.Write(body)
+		}),
+	}}
+	go srv.Serve(headListener{Listener: ln, refuse: func(w http.ResponseWriter, status int, _, _, _ string, err error) { //nolint:errcheck // ends with Close
+		refusals.Add(1)
+		http.Error(w, "refused: "+err.Error(), status)
+	}})
+	t.Cleanup(func() { srv.Close() })
+
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	// Two requests, then a head Go refuses: only that one is replaced.
+	if _, err := io.WriteString(c, "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /c HTTP/1.1\r\nno colon\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	for i := range 2 {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("response %d: %v", i+1, err)
+		}
+		got, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != 200 || string(got) != string(body) {
+			t.Fatalf("response %d: %d, %d bytes (%v), want the handler's %d bytes unchanged", i+1, resp.StatusCode, len(got), err, len(body))
+		}
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 400 || !strings.HasPrefix(string(got), "refused: ") || refusals.Load() != 1 {
+		t.Errorf("the refused head: %d %q, %d refusals; want 400 from refuse, once", resp.StatusCode, got, refusals.Load())
 	}
 }

@@ -668,7 +668,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	// On net/http each HTTP/1 head is checked as the fast listener checks
 	// it (h1heads.go): the handler finds the scan of its connection's
 	// heads through ConnContext.
-	s.proxySrv = &http.Server{Handler: checkedHeads{next: proxy, refuse: s.refuseHead}, ConnContext: headConnContext,
+	s.proxySrv = &http.Server{Handler: checkedHeads{next: proxy, refuse: s.refuseHead}, ConnContext: headConnContext, ConnState: headConnState,
 		ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	s.adminSrv = &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
@@ -686,14 +686,14 @@ func (s *Server) Serve(ctx context.Context) error {
 			cfg := s.tls.Clone()
 			cfg.NextProtos = []string{"h2", "http/1.1"}
 			s.proxySrv.TLSConfig = cfg // Serve configures HTTP/2 for it
-			errc <- s.proxySrv.Serve(newTLSHeadListener(s.proxyLn, cfg, s.proxySrv.ReadHeaderTimeout, s.proxySrv.ErrorLog.Printf))
+			errc <- s.proxySrv.Serve(newTLSHeadListener(s.proxyLn, cfg, s.proxySrv.ReadHeaderTimeout, s.proxySrv.ErrorLog.Printf, s.pipe.Refuse))
 			return
 		}
 		if s.fastSrv != nil {
 			errc <- s.fastSrv.Serve(s.proxyLn)
 			return
 		}
-		errc <- s.proxySrv.Serve(headListener{s.proxyLn})
+		errc <- s.proxySrv.Serve(headListener{Listener: s.proxyLn, refuse: s.pipe.Refuse})
 	}()
 	go func() { errc <- s.adminSrv.Serve(s.adminLn) }()
 	if pg, ok := s.store.(*postgres.Store); ok {
