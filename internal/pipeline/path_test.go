@@ -70,6 +70,25 @@ func TestUpstreamPathStripsAnEscapedPrefix(t *testing.T) {
 	}
 }
 
+// TestUpstreamPathStripsTheLongestPrefix: a route with nested paths
+// strips the one routing matched — the longest — whatever their order.
+func TestUpstreamPathStripsTheLongestPrefix(t *testing.T) {
+	for _, paths := range [][]string{{"/api", "/api/v2"}, {"/api/v2/", "/api/"}} {
+		rt := &snapshot.Route{Route: domain.Route{Paths: paths, StripPrefix: true}}
+		for _, tc := range []struct{ target, want string }{
+			{"/api/v2/orders", "/orders"},
+			{"/api/v2", "/"},
+			{"/api/v1/orders", "/v1/orders"},
+			{"/api/v2x/orders", "/v2x/orders"},
+			{"/api%2Fv2/orders", "/orders"},
+		} {
+			if got := upstreamPath(rt, httptest.NewRequest("GET", tc.target, nil)); got != tc.want {
+				t.Errorf("paths %q: upstreamPath(%q) = %q, want %q", paths, tc.target, got, tc.want)
+			}
+		}
+	}
+}
+
 // FuzzEscapedPrefix: for any request path and any of its decoded path's
 // segment prefixes, escapedPrefix finds a start of the escaped path that
 // decodes to exactly that prefix.

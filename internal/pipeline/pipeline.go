@@ -902,12 +902,14 @@ func upstreamPath(rt *snapshot.Route, r *http.Request) string {
 	ep := r.URL.EscapedPath()
 	matched := ""
 	if rt.StripPrefix {
+		// The longest of the route's paths that prefixes the request's,
+		// as routing chose it (snapshot.Match): of "/api" and "/api/v2",
+		// /api/v2/x strips "/api/v2", whichever is listed first.
 		path := r.URL.Path
 		for _, pre := range rt.Paths {
 			pre = strings.TrimSuffix(pre, "/")
-			if pre != "" && strings.HasPrefix(path, pre) && (len(path) == len(pre) || path[len(pre)] == '/') {
+			if len(pre) > len(matched) && strings.HasPrefix(path, pre) && (len(path) == len(pre) || path[len(pre)] == '/') {
 				matched = pre
-				break
 			}
 		}
 		if matched != "" && ep != path {
