@@ -455,9 +455,14 @@ var (
 	errTarget    = errors.New("the request target is not a valid URI (RFC 9112 §3.2)")
 )
 
+// StatusClientClosed is a Refusal's status for a client that closed its
+// connection mid-request (nginx's 499 "client closed request"): recorded,
+// not answered — nobody is left to read an answer.
+const StatusClientClosed = 499
+
 // Refusal is a request the listener refused, as far as it could be read.
 type Refusal struct {
-	Status     int    // 400, 408 or 431
+	Status     int    // 400, 408 or 431; 499 when the client left mid-request
 	Method     string // "" when the request line could not be read
 	Target     string // the request target as sent ("" likewise)
 	RemoteAddr string
@@ -506,6 +511,15 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		s.refuse(ctx, http.StatusRequestHeaderFieldsTooLarge, errors.New("the request line and headers exceed the listener's limit"), false)
 	case errors.As(err, &netErr) && netErr.Timeout():
 		s.refuse(ctx, http.StatusRequestTimeout, errors.New("the request was not received within the listener's read timeout"), false)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		// A body read whole before the handler (up to BufferBody) cut
+		// short: the client left, nothing it sent was malformed; a
+		// streamed body's cut reaches the handler and is recorded the same
+		// way (proxy.ErrClientGone).
+		s.refuse(ctx, StatusClientClosed, errors.New("the client closed the connection before the request body it announced arrived whole"), false)
+	case errors.Is(err, io.EOF):
+		// Likewise inside the head (ErrNothingRead above: before it).
+		s.refuse(ctx, StatusClientClosed, errors.New("the client closed the connection before the request head arrived whole"), false)
 	default:
 		s.refuse(ctx, http.StatusBadRequest, errors.New(unquoted(err.Error())), false)
 	}

@@ -771,9 +771,26 @@ func (p *Pipeline) reject(w http.ResponseWriter, r *http.Request, route *snapsho
 // reason in its trace. method and target are what could be read of the
 // request line ("" when nothing could); err says what was wrong and
 // never quotes the request's bytes.
+//
+// Status 499 (statusClientClosed) is a client that closed its connection
+// mid-request: recorded with no code, as a client leaving during
+// forwarding is, and not answered.
 func (p *Pipeline) Refuse(w http.ResponseWriter, status int, method, target, remoteAddr string, err error) {
 	now := p.o.Clock.Now()
 	id := reqid.New(now)
+	if status == statusClientClosed {
+		call := domain.Call{RequestID: id, Time: now, Method: method, Status: statusClientClosed,
+			Trace: []domain.TraceStep{{Stage: stListener, Check: "client", Outcome: domain.OutcomeFail, Detail: err.Error()}}}
+		if host, _, herr := net.SplitHostPort(remoteAddr); herr == nil {
+			call.ClientIP = host
+		}
+		if p.o.Calls != nil {
+			p.o.Calls.Record(&call)
+		}
+		p.o.Logger.LogAttrs(context.Background(), slog.LevelInfo, "client left",
+			slog.String("request_id", id), slog.Int("status", statusClientClosed), slog.String("operator_detail", err.Error()))
+		return
+	}
 	w.Header()["X-Request-Id"] = []string{id}
 	code := reason.RequestMalformed
 	switch status {

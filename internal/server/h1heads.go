@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"gatehouse/internal/front"
 )
 
 // HTTP/1.x heads on the net/http proxy listener.
@@ -95,6 +97,8 @@ type headConn struct {
 	// response's last byte. Only writes while it is false can be Go's own
 	// refusals.
 	handled atomic.Bool
+	// eof: a Read met the end of the client's stream.
+	eof bool
 
 	mu    sync.Mutex
 	heads []headInfo
@@ -122,6 +126,9 @@ func (c *headConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
 		c.scan(p[:n])
+	}
+	if err == io.EOF {
+		c.eof = true
 	}
 	return n, err
 }
@@ -474,6 +481,7 @@ var goRefusals = map[string]error{
 var (
 	errHeadUnparsable = errors.New("the request line or a header field line could not be parsed (RFC 9112 §3, §5)")
 	errHeadTooLarge   = errors.New("the request line and headers exceed the listener's limit")
+	errHeadCut        = errors.New("the client closed the connection before the request head arrived whole")
 )
 
 func (c *headConn) Write(p []byte) (int, error) {
@@ -513,16 +521,26 @@ func goRefusal(p []byte) (status int, err error, ok bool) {
 func (c *headConn) answer(p []byte, status int, err error) (int, error) {
 	method, target := c.cur.method, c.cur.target
 	c.mu.Lock()
-	if len(c.heads) > 0 { // the head ended; no handler took it
+	ended := len(c.heads) > 0
+	if ended { // the head ended; no handler took it
 		method, target = c.heads[0].method, c.heads[0].target
 	}
 	c.mu.Unlock()
+	if status == http.StatusBadRequest && c.eof && !ended && c.st == scanHead && c.head > 0 {
+		// Go answers 400 to a stream that ends inside a head too: the
+		// client left before its request arrived whole. Recorded as the
+		// fast listener records it, with nobody to answer.
+		status, err = front.StatusClientClosed, errHeadCut
+	}
 	// A method is a token (RFC 9110 §9.1), as a field name is.
 	if !httpguts.ValidHeaderFieldName(method) {
 		method, target = "", ""
 	}
 	var rw bufferedAnswer
 	c.refuse(&rw, status, method, target, c.Conn.RemoteAddr().String(), err)
+	if status == front.StatusClientClosed {
+		return len(p), nil
+	}
 	if _, werr := c.Conn.Write(rw.bytes(status)); werr != nil {
 		return 0, werr
 	}

@@ -126,3 +126,82 @@ func (h *harness) nextCall(t *testing.T, route string, seen map[string]bool) map
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestClientLeavingBeforeItsRequestArrived: a client that closes its
+// connection inside the request head, or inside a small body (one the
+// fast listener reads whole before routing), sent nothing malformed: no
+// call record says request.malformed. The departure is recorded as one
+// during forwarding is — status 499, no code, a trace step .../client:
+// by the listener (a head cut short, on both; a small body, on the fast
+// one), or after routing (net/http hands the body to the handler).
+func TestClientLeavingBeforeItsRequestArrived(t *testing.T) {
+	for _, l := range []struct{ desc, listener string }{
+		{"fast listener", config.ProxyServerFast},
+		{"net/http listener", config.ProxyServerNetHTTP},
+	} {
+		t.Run(l.desc, func(t *testing.T) {
+			h := newHarness(t, func(c *config.Config) { c.ProxyServer = l.listener })
+			up := httptest.NewServer(http.HandlerFunc(proxytest.SlowUploadHandler))
+			t.Cleanup(up.Close)
+			tenant := h.mustAdmin("POST", "/admin/v1/tenants", map[string]any{"slug": "acme", "name": "Acme"})["id"].(string)
+			consumer := h.mustAdmin("POST", "/admin/v1/consumers", map[string]any{"tenant": tenant, "name": "shop"})["id"].(string)
+			svc := h.mustAdmin("POST", "/admin/v1/services", map[string]any{"tenant": tenant, "name": "files", "targets": []string{up.URL}})["id"].(string)
+			h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": svc, "paths": []string{"/upload"}, "auth": []string{"api_key"}})
+			_, key := h.newKey(consumer, nil)
+			head := "POST /upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key + "\r\n"
+			cuts := []struct {
+				desc, raw string
+				recorded  bool // a record is expected on this listener
+				stage     string
+			}{
+				{"inside the head", head + "Content-Le", true, "listener"},
+				{"inside a small body", head + "Content-Length: 1000\r\n\r\n" + strings.Repeat("a", 500), true,
+					map[string]string{config.ProxyServerFast: "listener", config.ProxyServerNetHTTP: "forward"}[l.listener]},
+			}
+			seen := map[string]bool{}
+			for _, cut := range cuts {
+				t.Run(cut.desc, func(t *testing.T) {
+					c, err := net.DialTimeout("tcp", h.srv.ProxyAddr(), 5*time.Second)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if _, err := io.WriteString(c, cut.raw); err != nil {
+						t.Fatal(err)
+					}
+					time.Sleep(100 * time.Millisecond) // the gateway is reading
+					_ = c.Close()
+					time.Sleep(200 * time.Millisecond)
+					if err := h.srv.calls.Flush(t.Context()); err != nil {
+						t.Fatal(err)
+					}
+					_, out := h.adminDo("GET", "/admin/v1/calls?limit=50", nil)
+					items, _ := out["items"].([]any)
+					var fresh []map[string]any
+					for _, it := range items {
+						rec := it.(map[string]any)
+						if id, _ := rec["request_id"].(string); !seen[id] {
+							seen[id] = true
+							fresh = append(fresh, h.waitCall(id))
+						}
+					}
+					want := 0
+					if cut.recorded {
+						want = 1
+					}
+					if len(fresh) != want {
+						t.Fatalf("%d new call records, want %d: %s", len(fresh), want, mustJSON(fresh))
+					}
+					for _, rec := range fresh {
+						var trace []map[string]any
+						_ = json.Unmarshal([]byte(mustJSON(rec["trace"])), &trace)
+						if rec["status"] != float64(499) || rec["code"] != nil || len(trace) == 0 ||
+							trace[len(trace)-1]["stage"] != cut.stage || trace[len(trace)-1]["check"] != "client" {
+							t.Errorf("call record: status %v code %v trace %s; want 499, no code, the trace ending %s/client",
+								rec["status"], rec["code"], mustJSON(rec["trace"]), cut.stage)
+						}
+					}
+				})
+			}
+		})
+	}
+}
