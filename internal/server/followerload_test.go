@@ -1,19 +1,23 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"gatehouse/internal/config"
+	"gatehouse/internal/domain"
+	"gatehouse/internal/store"
 	"gatehouse/internal/store/postgres/pgtest"
 )
 
 // A change another node committed costs this node's snapshot one round
-// trip to PostgreSQL, not two: the change feed's apply (onChange) loads
+// trip to PostgreSQL, not two: the change feed's apply (applyChange) loads
 // without reading the store's version first — the follower calls it only
 // when it already knows the version moved (or to resync regardless) —
 // while Reload, which the admin API calls after each of its own changes,
@@ -73,5 +77,66 @@ func TestFollowerApplyLoadsInOneRoundTrip(t *testing.T) {
 	if reload != 2 || apply != 1 {
 		t.Errorf("round trips: Reload %d (want 2: the version, then the load), the feed's apply %d (want 1: the load); tries: %s",
 			reload, apply, strings.Join(tries, "; "))
+	}
+}
+
+// TestChangeFeedDoesNotWaitForAlertRules: the change feed applies one
+// change at a time, so what its apply waits for delays the next change
+// (a revocation). It publishes the new snapshot and leaves the alert
+// rules to their own goroutine: held here, the apply still returns, the
+// rules another node stored are in force once the reload runs, and changes
+// applied while one reload is held cost one more reload, not one each.
+func TestChangeFeedDoesNotWaitForAlertRules(t *testing.T) {
+	h := newHarness(t)
+	ctx := t.Context()
+	release := make(chan struct{})
+	entered := make(chan struct{}, 10)
+	reload := h.srv.reloadAlerts
+	h.srv.reloadAlerts = func(ctx context.Context) error {
+		entered <- struct{}{}
+		<-release
+		return reload(ctx)
+	}
+	go h.srv.followAlerts(ctx)
+
+	// Another node's change: an alert rule, straight into the store.
+	if err := h.srv.store.Update(ctx, func(tx store.Tx) error {
+		return tx.(store.AlertRuleTx).PutAlertRule(ctx, domain.AlertRule{ID: "alr_other_node", Name: "other node's",
+			Kind: domain.AlertThreshold, Threshold: 5, Window: domain.Duration(time.Minute), By: "consumer"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	apply := func() {
+		t.Helper()
+		done := make(chan error, 1)
+		go func() { _, err := h.srv.applyChange(ctx); done <- err }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the change feed's apply waits for the alert rules' reload")
+		}
+	}
+	apply()
+	select {
+	case <-entered: // the reload started, and is held
+	case <-time.After(10 * time.Second):
+		t.Fatal("no alert-rule reload after a change")
+	}
+	apply()
+	apply()
+	close(release)
+	deadline := time.Now().Add(10 * time.Second)
+	for h.srv.alerts.Stats().Rules != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the other node's rule is not in force: %+v", h.srv.alerts.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // a third reload would have started by now
+	if n := 1 + len(entered); n != 2 {
+		t.Errorf("%d reloads for three changes applied during one: want 2 (the held one, then one for both)", n)
 	}
 }

@@ -87,9 +87,15 @@ type Server struct {
 	hooks    *webhook.Sender
 	rollups  *analytics.Aggregator
 	alerts   *alerts.Engine
-	met      *metrics.Metrics
-	redis    *redis.Client
-	rlFB     *ratelimit.Fallback
+	// alertsStale: another node changed the store; the alert rules are
+	// reloaded off the change feed's path (applyChange, followAlerts).
+	alertsStale chan struct{}
+	// reloadAlerts is alerts.Reload (a test holds it to see that the
+	// change feed does not wait for it).
+	reloadAlerts func(context.Context) error
+	met          *metrics.Metrics
+	redis        *redis.Client
+	rlFB         *ratelimit.Fallback
 	// follower applies other nodes\' changes (cluster mode).
 	follower *changefeed.Follower
 	trc      *tracing.Tracer
@@ -208,6 +214,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 			_ = st.Close()
 			return nil, fmt.Errorf("alerts: %w", err)
 		}
+		s.alertsStale, s.reloadAlerts = make(chan struct{}, 1), s.alerts.Reload
 		if s.rollups != nil {
 			sink = analytics.Sink(st, s.rollups)
 		}
@@ -407,18 +414,56 @@ func openStore(ctx context.Context, url string) (store.Store, error) {
 	return nil, fmt.Errorf("database %q: use sqlite://path/to/gatehouse.db", url)
 }
 
-// onChange is the change feed's Apply — another node committed a change
-// (its notification or the periodic check found the store's version past
-// the snapshot's), or the periodic resync: the new snapshot, loaded
-// without first reading the version again, then the alert rules.
+// onChange is the admin API's OnChange, after each change it committed:
+// the new snapshot, loaded without first reading the version again, then
+// the alert rules — both before the API answers, so a change is in effect
+// on this node's next request.
 func (s *Server) onChange(ctx context.Context) error {
 	if err := s.loadSnapshot(ctx, false); err != nil {
 		return err
 	}
 	if s.alerts != nil {
-		return s.alerts.Reload(ctx)
+		return s.reloadAlerts(ctx)
 	}
 	return nil
+}
+
+// applyChange is the change feed's Apply — another node committed a
+// change (its notification or the periodic check found the store's
+// version past the snapshot's), or the periodic resync: the new snapshot,
+// loaded without first reading the version again, and published; the
+// alert rules follow on their own goroutine (followAlerts). The follower
+// applies one change at a time, and the next change — a revocation, say —
+// must not wait behind the alert rules' two round trips to the store, which
+// under CPU pressure can take hundreds of milliseconds each (§10's 100 ms).
+func (s *Server) applyChange(ctx context.Context) (int64, error) {
+	if err := s.loadSnapshot(ctx, false); err != nil {
+		return 0, err
+	}
+	if s.alerts != nil {
+		select {
+		case s.alertsStale <- struct{}{}:
+		default: // a reload is already due: it reads the rules as they are then
+		}
+	}
+	return s.snaps.Load().Version, nil
+}
+
+// followAlerts reloads the alert rules each time applyChange marks them
+// stale, until ctx ends. A reload that fails is logged; the alerts
+// engine's own refresh, which sees the store's version moved past its
+// rules', tries again (alerts.Options.RefreshEvery).
+func (s *Server) followAlerts(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.alertsStale:
+			if err := s.reloadAlerts(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("alerts: reloading the rules after another node's change failed", "err", err)
+			}
+		}
+	}
 }
 
 // Snapshot returns the current snapshot.
@@ -473,12 +518,7 @@ func (s *Server) follow(ctx context.Context, pg *postgres.Store) error {
 		return fmt.Errorf("change feed: %w", err)
 	}
 	s.follower, err = changefeed.NewFollower(changefeed.FollowerConfig{Feed: feed, Current: pg.Version,
-		Apply: func(ctx context.Context) (int64, error) {
-			if err := s.onChange(ctx); err != nil {
-				return 0, err
-			}
-			return s.snaps.Load().Version, nil
-		},
+		Apply: s.applyChange,
 		Applied: func() int64 {
 			if snap := s.snaps.Load(); snap != nil {
 				return snap.Version
@@ -488,6 +528,9 @@ func (s *Server) follow(ctx context.Context, pg *postgres.Store) error {
 		CheckEvery: time.Second, Clock: s.opts.Clock, Logger: s.log})
 	if err != nil {
 		return fmt.Errorf("change feed: %w", err)
+	}
+	if s.alerts != nil {
+		go s.followAlerts(ctx)
 	}
 	go s.follower.Run(ctx)
 	return nil
