@@ -778,47 +778,41 @@ func (p *Pipeline) reject(w http.ResponseWriter, r *http.Request, route *snapsho
 func (p *Pipeline) Refuse(w http.ResponseWriter, status int, method, target, remoteAddr string, err error) {
 	now := p.o.Clock.Now()
 	id := reqid.New(now)
-	if status == statusClientClosed {
-		call := domain.Call{RequestID: id, Time: now, Method: method, Status: statusClientClosed,
-			Trace: []domain.TraceStep{{Stage: stListener, Check: "client", Outcome: domain.OutcomeFail, Detail: err.Error()}}}
-		if host, _, herr := net.SplitHostPort(remoteAddr); herr == nil {
-			call.ClientIP = host
-		}
-		if p.o.Calls != nil {
-			p.o.Calls.Record(&call)
-		}
-		p.o.Logger.LogAttrs(context.Background(), slog.LevelInfo, "client left",
-			slog.String("request_id", id), slog.Int("status", statusClientClosed), slog.String("operator_detail", err.Error()))
-		return
-	}
-	w.Header()["X-Request-Id"] = []string{id}
-	code := reason.RequestMalformed
-	switch status {
-	case http.StatusRequestHeaderFieldsTooLarge:
-		code = reason.RequestHeadTooLarge
-	case http.StatusRequestTimeout:
-		code = reason.RequestReadTimeout
-	}
-	// The path only, as for any call: a query may carry an api_key
-	// (stripQueryKey), and an absolute-form target user information.
-	// A target that does not parse leaves none.
-	var path string
-	if u, perr := url.ParseRequestURI(target); perr == nil {
-		path = u.Path
-	}
-	e := &reason.Error{Code: code, Detail: "The listener refused the request: " + err.Error() + ".", Debug: err.Error()}
-	e.Write(w, reason.Render{RequestID: id, Instance: path, BaseURL: p.o.PublicURL})
-	call := domain.Call{RequestID: id, Time: now, Method: method, Path: path, Status: e.Entry().Status, Code: code,
-		Trace: []domain.TraceStep{{Stage: stListener, Check: "request", Outcome: domain.OutcomeFail, Detail: err.Error()}}}
+	call := domain.Call{RequestID: id, Time: now, Method: method}
 	if host, _, herr := net.SplitHostPort(remoteAddr); herr == nil {
 		call.ClientIP = host
+	}
+	if status == statusClientClosed {
+		call.Status = statusClientClosed
+		call.Trace = []domain.TraceStep{{Stage: stListener, Check: "client", Outcome: domain.OutcomeFail, Detail: err.Error()}}
+		p.o.Logger.LogAttrs(context.Background(), slog.LevelInfo, "client left",
+			slog.String("request_id", id), slog.Int("status", statusClientClosed), slog.String("operator_detail", err.Error()))
+	} else {
+		w.Header()["X-Request-Id"] = []string{id}
+		code := reason.RequestMalformed
+		switch status {
+		case http.StatusRequestHeaderFieldsTooLarge:
+			code = reason.RequestHeadTooLarge
+		case http.StatusRequestTimeout:
+			code = reason.RequestReadTimeout
+		}
+		// The path only, as for any call: a query may carry an api_key
+		// (stripQueryKey), and an absolute-form target user information.
+		// A target that does not parse leaves none.
+		if u, perr := url.ParseRequestURI(target); perr == nil {
+			call.Path = u.Path
+		}
+		e := &reason.Error{Code: code, Detail: "The listener refused the request: " + err.Error() + ".", Debug: err.Error()}
+		e.Write(w, reason.Render{RequestID: id, Instance: call.Path, BaseURL: p.o.PublicURL})
+		call.Status, call.Code = e.Entry().Status, code
+		call.Trace = []domain.TraceStep{{Stage: stListener, Check: "request", Outcome: domain.OutcomeFail, Detail: err.Error()}}
+		p.o.Logger.LogAttrs(context.Background(), slog.LevelInfo, "rejected",
+			slog.String("request_id", id), slog.String("code", code), slog.Int("status", call.Status),
+			slog.String("method", method), slog.String("path", call.Path), slog.String("operator_detail", err.Error()))
 	}
 	if p.o.Calls != nil {
 		p.o.Calls.Record(&call)
 	}
-	p.o.Logger.LogAttrs(context.Background(), slog.LevelInfo, "rejected",
-		slog.String("request_id", id), slog.String("code", code), slog.Int("status", call.Status),
-		slog.String("method", method), slog.String("path", path), slog.String("operator_detail", err.Error()))
 }
 
 // challengeScheme is the WWW-Authenticate scheme a 401 on a route names:

@@ -536,45 +536,21 @@ func (c *headConn) answer(p []byte, status int, err error) (int, error) {
 	if !httpguts.ValidHeaderFieldName(method) {
 		method, target = "", ""
 	}
-	var rw bufferedAnswer
+	rw := heldResponse{header: make(http.Header, 4)}
 	c.refuse(&rw, status, method, target, c.Conn.RemoteAddr().String(), err)
 	if status == front.StatusClientClosed {
 		return len(p), nil
 	}
-	if _, werr := c.Conn.Write(rw.bytes(status)); werr != nil {
+	if _, werr := c.Conn.Write(answerBytes(&rw, status)); werr != nil {
 		return 0, werr
 	}
 	return len(p), nil
 }
 
-// bufferedAnswer is the http.ResponseWriter a refusal is written to,
-// serialised as a whole HTTP/1.1 response that closes the connection.
-type bufferedAnswer struct {
-	h      http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (w *bufferedAnswer) Header() http.Header {
-	if w.h == nil {
-		w.h = make(http.Header, 4)
-	}
-	return w.h
-}
-
-func (w *bufferedAnswer) WriteHeader(status int) {
-	if w.status == 0 {
-		w.status = status
-	}
-}
-
-func (w *bufferedAnswer) Write(b []byte) (int, error) {
-	w.WriteHeader(http.StatusOK)
-	return w.body.Write(b)
-}
-
-// bytes is the response; status when the refusal wrote none.
-func (w *bufferedAnswer) bytes(status int) []byte {
+// answerBytes is the answer held in w (a heldResponse, as a prompt
+// call's) as a whole HTTP/1.1 response that closes the connection; status
+// when the refusal wrote none.
+func answerBytes(w *heldResponse, status int) []byte {
 	if w.status != 0 {
 		status = w.status
 	}
