@@ -460,6 +460,10 @@ var (
 // not answered — nobody is left to read an answer.
 const StatusClientClosed = 499
 
+// ErrHeadCut is a Refusal's error for a client that closed its connection
+// inside the request head (either listener).
+var ErrHeadCut = errors.New("the client closed the connection before the request head arrived whole")
+
 // Refusal is a request the listener refused, as far as it could be read.
 type Refusal struct {
 	Status     int    // 400, 408 or 431; 499 when the client left mid-request
@@ -519,7 +523,7 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		s.refuse(ctx, StatusClientClosed, errors.New("the client closed the connection before the request body it announced arrived whole"), false)
 	case errors.Is(err, io.EOF):
 		// Likewise inside the head (ErrNothingRead above: before it).
-		s.refuse(ctx, StatusClientClosed, errors.New("the client closed the connection before the request head arrived whole"), false)
+		s.refuse(ctx, StatusClientClosed, ErrHeadCut, false)
 	default:
 		s.refuse(ctx, http.StatusBadRequest, errors.New(unquoted(err.Error())), false)
 	}

@@ -782,11 +782,18 @@ func (p *Pipeline) Refuse(w http.ResponseWriter, status int, method, target, rem
 	if host, _, herr := net.SplitHostPort(remoteAddr); herr == nil {
 		call.ClientIP = host
 	}
+	// The path only, as for any call: a query may carry an api_key
+	// (stripQueryKey), and an absolute-form target user information. A
+	// target that does not parse leaves none.
+	if u, perr := url.ParseRequestURI(target); perr == nil {
+		call.Path = u.Path
+	}
 	if status == statusClientClosed {
 		call.Status = statusClientClosed
 		call.Trace = []domain.TraceStep{{Stage: stListener, Check: "client", Outcome: domain.OutcomeFail, Detail: err.Error()}}
 		p.o.Logger.LogAttrs(context.Background(), slog.LevelInfo, "client left",
-			slog.String("request_id", id), slog.Int("status", statusClientClosed), slog.String("operator_detail", err.Error()))
+			slog.String("request_id", id), slog.Int("status", statusClientClosed),
+			slog.String("method", method), slog.String("path", call.Path), slog.String("operator_detail", err.Error()))
 	} else {
 		w.Header()["X-Request-Id"] = []string{id}
 		code := reason.RequestMalformed
@@ -795,12 +802,6 @@ func (p *Pipeline) Refuse(w http.ResponseWriter, status int, method, target, rem
 			code = reason.RequestHeadTooLarge
 		case http.StatusRequestTimeout:
 			code = reason.RequestReadTimeout
-		}
-		// The path only, as for any call: a query may carry an api_key
-		// (stripQueryKey), and an absolute-form target user information.
-		// A target that does not parse leaves none.
-		if u, perr := url.ParseRequestURI(target); perr == nil {
-			call.Path = u.Path
 		}
 		e := &reason.Error{Code: code, Detail: "The listener refused the request: " + err.Error() + ".", Debug: err.Error()}
 		e.Write(w, reason.Render{RequestID: id, Instance: call.Path, BaseURL: p.o.PublicURL})

@@ -481,7 +481,6 @@ var goRefusals = map[string]error{
 var (
 	errHeadUnparsable = errors.New("the request line or a header field line could not be parsed (RFC 9112 §3, §5)")
 	errHeadTooLarge   = errors.New("the request line and headers exceed the listener's limit")
-	errHeadCut        = errors.New("the client closed the connection before the request head arrived whole")
 )
 
 func (c *headConn) Write(p []byte) (int, error) {
@@ -530,7 +529,7 @@ func (c *headConn) answer(p []byte, status int, err error) (int, error) {
 		// Go answers 400 to a stream that ends inside a head too: the
 		// client left before its request arrived whole. Recorded as the
 		// fast listener records it, with nobody to answer.
-		status, err = front.StatusClientClosed, errHeadCut
+		status, err = front.StatusClientClosed, front.ErrHeadCut
 	}
 	// A method is a token (RFC 9110 §9.1), as a field name is.
 	if !httpguts.ValidHeaderFieldName(method) {
