@@ -495,6 +495,13 @@ func (s *Server) refuse(ctx *fasthttp.RequestCtx, status int, err error, line bo
 	}
 	rw := refusalWriter{ctx: ctx, h: make(http.Header, 4)}
 	s.Refuse(&rw, r)
+	if status == StatusClientClosed {
+		// Recorded, not answered: a client that half-closed would read
+		// whatever fasthttp writes next (a bare 499) — it reads the end of
+		// the connection instead, as from net/http.
+		_ = ctx.Conn().Close()
+		return
+	}
 	if !rw.wrote {
 		rw.WriteHeader(status)
 	}
@@ -524,6 +531,11 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	case errors.Is(err, io.EOF):
 		// Likewise inside the head (ErrNothingRead above: before it).
 		s.refuse(ctx, StatusClientClosed, ErrHeadCut, false)
+	case errors.As(err, &netErr):
+		// A reset (or another failed read) there: the client's connection
+		// is gone as well. Its error names the system call, not the
+		// request's bytes.
+		s.refuse(ctx, StatusClientClosed, fmt.Errorf("the client's connection failed before the request arrived whole (%v)", netErr.Err), false)
 	default:
 		s.refuse(ctx, http.StatusBadRequest, errors.New(unquoted(err.Error())), false)
 	}

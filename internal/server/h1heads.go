@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/textproto"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -97,8 +98,8 @@ type headConn struct {
 	// response's last byte. Only writes while it is false can be Go's own
 	// refusals.
 	handled atomic.Bool
-	// eof: a Read met the end of the client's stream.
-	eof bool
+	// ended: a Read met the end of the client's stream, or a reset.
+	ended bool
 
 	mu    sync.Mutex
 	heads []headInfo
@@ -127,8 +128,8 @@ func (c *headConn) Read(p []byte) (int, error) {
 	if n > 0 {
 		c.scan(p[:n])
 	}
-	if err == io.EOF {
-		c.eof = true
+	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		c.ended = true
 	}
 	return n, err
 }
@@ -525,10 +526,10 @@ func (c *headConn) answer(p []byte, status int, err error) (int, error) {
 		method, target = c.heads[0].method, c.heads[0].target
 	}
 	c.mu.Unlock()
-	if status == http.StatusBadRequest && c.eof && !ended && c.st == scanHead && c.head > 0 {
-		// Go answers 400 to a stream that ends inside a head too: the
-		// client left before its request arrived whole. Recorded as the
-		// fast listener records it, with nobody to answer.
+	if status == http.StatusBadRequest && c.ended && !ended && c.st == scanHead && c.head > 0 {
+		// Go answers 400 to a stream that ends (or is reset) inside a
+		// head too: the client left before its request arrived whole.
+		// Recorded as the fast listener records it, with nobody to answer.
 		status, err = front.StatusClientClosed, front.ErrHeadCut
 	}
 	// A method is a token (RFC 9110 §9.1), as a field name is.

@@ -149,14 +149,18 @@ func TestClientLeavingBeforeItsRequestArrived(t *testing.T) {
 			h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": svc, "paths": []string{"/upload"}, "auth": []string{"api_key"}})
 			_, key := h.newKey(consumer, nil)
 			head := "POST /upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key + "\r\n"
+			fast := l.listener == config.ProxyServerFast
 			cuts := []struct {
 				desc, raw string
-				recorded  bool // a record is expected on this listener
+				how       string // close, half (the client still reads: it must get no answer) or reset
+				recorded  bool   // a record is expected on this listener
 				stage     string
 			}{
-				{"inside the head", head + "Content-Le", true, "listener"},
-				{"inside a small body", head + "Content-Length: 1000\r\n\r\n" + strings.Repeat("a", 500), true,
-					map[string]string{config.ProxyServerFast: "listener", config.ProxyServerNetHTTP: "forward"}[l.listener]},
+				{"inside the head", head + "Content-Le", "close", true, "listener"},
+				{"inside the head, half-closed", head + "Content-Le", "half", true, "listener"},
+				{"inside the head, reset", head + "Content-Le", "reset", true, "listener"},
+				{"inside a small body", head + "Content-Length: 1000\r\n\r\n" + strings.Repeat("a", 500), "close", true,
+					map[bool]string{true: "listener", false: "forward"}[fast]},
 			}
 			seen := map[string]bool{}
 			for _, cut := range cuts {
@@ -169,6 +173,16 @@ func TestClientLeavingBeforeItsRequestArrived(t *testing.T) {
 						t.Fatal(err)
 					}
 					time.Sleep(100 * time.Millisecond) // the gateway is reading
+					switch cut.how {
+					case "half":
+						_ = c.(*net.TCPConn).CloseWrite()
+						_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+						if b, err := io.ReadAll(c); err != nil || len(b) != 0 {
+							t.Errorf("the client read %q, %v after leaving: want the connection's end, no answer", b, err)
+						}
+					case "reset":
+						_ = c.(*net.TCPConn).SetLinger(0)
+					}
 					_ = c.Close()
 					time.Sleep(200 * time.Millisecond)
 					if err := h.srv.calls.Flush(t.Context()); err != nil {
