@@ -775,7 +775,12 @@ func (st *fastState) copyHeaders(dst http.Header) {
 		ar = append(ar, k...)
 		k1 := len(ar)
 		if len(k) == len("Trailer") && strings.EqualFold(string(k), "Trailer") {
-			// dst holds only the gateway's fields until after this loop.
+			// Only a chunked body carries trailers (RFC 9112 §7.1.2); dst
+			// holds only the gateway's fields until after this loop.
+			if h.ContentLength() != -1 {
+				ar = ar[:k0]
+				continue
+			}
 			if ar = appendTrailerNames(ar, v, gatewayRateLimit(dst)); len(ar) == k1 {
 				ar = ar[:k0] // it announced only fields the client will not get
 				continue
@@ -845,7 +850,10 @@ func (st *fastState) copyHeadersFast(gw http.Header, dst *fasthttp.ResponseHeade
 	ownCORS := st.out.OwnCORS
 	for k, v := range h.All() {
 		if skipResponseHeader(k, st.conns, ownRateLimit) || ownCORS && isCORSField(k) ||
-			len(k) == len("Content-Length") && strings.EqualFold(string(k), "Content-Length") {
+			len(k) == len("Content-Length") && strings.EqualFold(string(k), "Content-Length") ||
+			// A known-length body carries no trailers (RFC 9112 §7.1.2:
+			// chunked only): an announcement of some would be false.
+			len(k) == len("Trailer") && strings.EqualFold(string(k), "Trailer") {
 			continue
 		}
 		if ownCORS && string(k) == "Vary" {
@@ -910,11 +918,22 @@ func skipResponseHeader(k []byte, conns [][]byte, ownRateLimit bool) bool {
 // header field of the same name is replaced, not repeated as a trailer —
 // and any other under http.TrailerPrefix.
 func (st *fastState) copyTrailers(dst http.Header) {
+	announced := dst["Trailer"]
+	// An announced name the upstream then does not send (RFC 9110 §6.6.2
+	// allows that) must not go out with the header field's value again.
+	for _, v := range announced {
+		for v != "" {
+			var name string
+			name, v, _ = strings.Cut(v, ",")
+			if name = textproto.TrimString(name); name != "" {
+				delete(dst, textproto.CanonicalMIMEHeaderKey(name))
+			}
+		}
+	}
 	raw := st.resp.Header.TrailerHeader()
 	if len(raw) <= 2 {
 		return
 	}
-	announced := dst["Trailer"]
 	var replaced []string
 	// The header rule (gatewayAnswersFor) for trailers too. Whether the
 	// gateway has RateLimit fields of its own: scanResponse knew if the
@@ -944,7 +963,7 @@ func (st *fastState) copyTrailers(dst http.Header) {
 		}
 		if !slices.Contains(replaced, name) {
 			replaced = append(replaced, name)
-			dst[name] = nil
+			delete(dst, name)
 		}
 		dst[name] = append(dst[name], val)
 	}

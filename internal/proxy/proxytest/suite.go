@@ -51,6 +51,7 @@ func Run(t *testing.T, newEngine func(t *testing.T) proxy.Forwarder) {
 		{"UpstreamDiesMidBody", testMidBody},
 		{"ExpectContinue", testExpectContinue},
 		{"Trailers", testTrailers},
+		{"TrailerAnnouncementsTrue", testTrailerAnnouncements},
 		{"BodilessResponses", testBodiless},
 		{"RequestSmugglingRejectedByListener", testSmuggling},
 		{"TraceContext", testTraceContext},
@@ -1064,6 +1065,52 @@ func testTrailers(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
 		t.Errorf("upstream Te = %q, want trailers", s.Header.Get("Te"))
 	}
 	g.Next()
+}
+
+// testTrailerAnnouncements: what the client is told of trailers is true.
+// A trailer the upstream announced and then did not send (RFC 9110
+// §6.6.2: "a sender MAY ... ") is not sent to the client either — not as
+// the value of the header field of the same name; and a known-length
+// response, which can carry no trailers (RFC 9112 §7.1.2: chunked only),
+// announces none.
+func testTrailerAnnouncements(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
+	up := NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Checksum", "in-the-header")
+		w.Header().Set("Trailer", "X-Checksum")
+		if r.URL.Path == "/known-length" {
+			w.Header().Set("Content-Length", "7")
+			_, _ = io.WriteString(w, "payload")
+			return
+		}
+		_, _ = io.WriteString(w, "pay")
+		w.(http.Flusher).Flush()
+		_, _ = io.WriteString(w, "load")
+		delete(w.Header(), "X-Checksum") // announced, never sent
+	})
+	t.Run("chunked, the announced trailer not sent", func(t *testing.T) {
+		g := NewGateway(t, newEngine)
+		g.Service(nil, up.URL)
+		resp, body := g.Get("/chunked", "Te", "trailers")
+		if string(body) != "payload" || resp.Header.Get("X-Checksum") != "in-the-header" {
+			t.Fatalf("body %q, header X-Checksum %q", body, resp.Header.Get("X-Checksum"))
+		}
+		if got := resp.Trailer.Values("X-Checksum"); len(got) != 0 {
+			t.Errorf("trailer X-Checksum = %q: the header field's value went out again as a trailer", got)
+		}
+		g.Next()
+	})
+	t.Run("known length", func(t *testing.T) {
+		g := NewGateway(t, newEngine)
+		g.Service(nil, up.URL)
+		resp, body := g.Get("/known-length", "Te", "trailers")
+		if string(body) != "payload" || resp.ContentLength != 7 {
+			t.Fatalf("body %q, length %d", body, resp.ContentLength)
+		}
+		if got := resp.Header.Values("Trailer"); len(got) != 0 || len(resp.Trailer) != 0 {
+			t.Errorf("a known-length response announces trailers: Trailer %q, trailers %q", got, resp.Trailer)
+		}
+		g.Next()
+	})
 }
 
 func testBodiless(t *testing.T, newEngine func(*testing.T) proxy.Forwarder) {
