@@ -395,8 +395,9 @@ const blocksPerDelete = 8
 func (s *Store) DeleteCallsBefore(ctx context.Context, t time.Time) (int64, error) {
 	cut := tm(t)
 	var total int64
+	var kept []int64 // blocks that do not decode, within retention: not read again
 	for {
-		n, more, err := s.deleteBlocksBefore(ctx, cut)
+		n, more, err := s.deleteBlocksBefore(ctx, cut, &kept)
 		total += n
 		if err != nil || !more {
 			return total, err
@@ -404,7 +405,7 @@ func (s *Store) DeleteCallsBefore(ctx context.Context, t time.Time) (int64, erro
 	}
 }
 
-func (s *Store) deleteBlocksBefore(ctx context.Context, cut int64) (removed int64, more bool, err error) {
+func (s *Store) deleteBlocksBefore(ctx context.Context, cut int64, kept *[]int64) (removed int64, more bool, err error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, false, fmt.Errorf("sqlite: delete calls: begin: %w", err)
@@ -415,7 +416,15 @@ func (s *Store) deleteBlocksBefore(ctx context.Context, cut int64) (removed int6
 		data         []byte
 	}
 	var blocks []block
-	rows, err := tx.QueryContext(ctx, `SELECT id, ts_max, n, data FROM call_blocks WHERE ts_min < ? ORDER BY ts_min LIMIT ?`, cut, blocksPerDelete)
+	args := []any{cut}
+	q := `SELECT id, ts_max, n, data FROM call_blocks WHERE ts_min < ?`
+	if len(*kept) > 0 {
+		q += ` AND id NOT IN (?` + strings.Repeat(", ?", len(*kept)-1) + `)`
+		for _, id := range *kept {
+			args = append(args, id)
+		}
+	}
+	rows, err := tx.QueryContext(ctx, q+` ORDER BY ts_min LIMIT ?`, append(args, blocksPerDelete)...)
 	if err != nil {
 		return 0, false, fmt.Errorf("sqlite: delete calls: %w", err)
 	}
@@ -431,7 +440,6 @@ func (s *Store) deleteBlocksBefore(ctx context.Context, cut int64) (removed int6
 		return 0, false, fmt.Errorf("sqlite: delete calls: %w", err)
 	}
 	var e blockEncoder
-	progressed := false
 	for _, b := range blocks {
 		calls, err := decodeBlock(b.data, nil, nil)
 		if err != nil {
@@ -439,10 +447,13 @@ func (s *Store) deleteBlocksBefore(ctx context.Context, cut int64) (removed int6
 			// older binary) must not stop retention at it for good: the
 			// disk would fill. Its stored range says when all its records
 			// are past retention; it is deleted whole then. Until then it
-			// is passed over, and the blocks after it are pruned.
+			// is passed over (kept: the run's later reads leave it out, so
+			// any number of them cannot hide the blocks after them), and
+			// the blocks after it are pruned.
 			if b.tsMax >= cut {
 				slog.Default().LogAttrs(ctx, slog.LevelWarn, "call log: a block that does not decode holds records within retention; kept until they all pass it",
 					slog.Int64("block", b.id), slog.Int64("records", b.n), slog.String("err", err.Error()))
+				*kept = append(*kept, b.id)
 				continue
 			}
 			// call_ids has no index on block: a full scan, for a block
@@ -456,10 +467,8 @@ func (s *Store) deleteBlocksBefore(ctx context.Context, cut int64) (removed int6
 			slog.Default().LogAttrs(ctx, slog.LevelWarn, "call log: a block that does not decode was past retention and is deleted",
 				slog.Int64("block", b.id), slog.Int64("records", b.n), slog.String("err", err.Error()))
 			removed += b.n
-			progressed = true
 			continue
 		}
-		progressed = true
 		var old []string
 		var keep []*domain.Call
 		for i := range calls {
@@ -493,9 +502,7 @@ func (s *Store) deleteBlocksBefore(ctx context.Context, cut int64) (removed int6
 	if err := commit(tx); err != nil {
 		return 0, false, fmt.Errorf("sqlite: delete calls: commit: %w", err)
 	}
-	// A full read with no progress (every block in it undecodable and
-	// within retention) ends the run instead of reading them again.
-	return removed, len(blocks) == blocksPerDelete && progressed, nil
+	return removed, len(blocks) == blocksPerDelete, nil
 }
 
 // moveLegacyCalls moves rows of the calls table (written by a binary before

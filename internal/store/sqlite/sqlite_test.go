@@ -476,3 +476,36 @@ func TestRetentionPassesBlocksThatDoNotDecode(t *testing.T) {
 		t.Errorf("second pass deleted %d, %v; want the damaged block's 5", got, err)
 	}
 }
+
+// TestRetentionPassesManyBlocksThatDoNotDecode: more damaged blocks within
+// retention than one retention transaction reads, all older by ts_min than
+// a block past retention, do not hide that block: retention reads past
+// them.
+func TestRetentionPassesManyBlocksThatDoNotDecode(t *testing.T) {
+	s := openTemp(t)
+	ctx := t.Context()
+	cut := t0.Add(time.Hour)
+	for i := range blocksPerDelete + 2 {
+		calls := []domain.Call{
+			{RequestID: fmt.Sprintf("span_%02d_a", i), Time: t0.Add(time.Duration(i) * time.Second)},
+			{RequestID: fmt.Sprintf("span_%02d_b", i), Time: cut.Add(time.Hour)},
+		}
+		if err := s.InsertCalls(ctx, calls); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.w.ExecContext(ctx, `UPDATE call_blocks SET data = x'00ff00ff'`); err != nil {
+		t.Fatal(err)
+	}
+	old := make([]domain.Call, 5)
+	for i := range old {
+		old[i] = domain.Call{RequestID: fmt.Sprintf("old_%d", i), Time: t0.Add(10*time.Minute + time.Duration(i)*time.Second)}
+	}
+	if err := s.InsertCalls(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.DeleteCallsBefore(ctx, cut)
+	if err != nil || got != 5 {
+		t.Errorf("DeleteCallsBefore: %d, %v; want the 5 records of the block behind the damaged ones", got, err)
+	}
+}
