@@ -702,6 +702,11 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 // accepting, finish in-flight requests (up to shutdown_timeout), flush the
 // call log, close the store.
 func (s *Server) Serve(ctx context.Context) error {
+	// The change feed and the alert rules' reloads (follow) end before
+	// shutdown closes the store and the alerts engine they use, also when
+	// Serve returns because a listener failed and ctx is still live.
+	ctx, stopFollowing := context.WithCancel(ctx)
+	defer stopFollowing()
 	if s.proxyLn == nil {
 		if err := s.Listen(); err != nil {
 			return err
@@ -756,6 +761,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	case <-ctx.Done():
 	case serveErr = <-errc:
 	}
+	stopFollowing()
 	return errors.Join(serveErr, s.shutdown())
 }
 
