@@ -56,11 +56,7 @@ func TestNetHTTPListenerChecksHeads(t *testing.T) {
 					roots.AddCert(ca.cert)
 				}
 			})
-			tenant := h.mustAdmin("POST", "/admin/v1/tenants", map[string]any{"slug": "acme", "name": "Acme"})["id"].(string)
-			consumer := h.mustAdmin("POST", "/admin/v1/consumers", map[string]any{"tenant": tenant, "name": "shop"})["id"].(string)
-			svc := h.mustAdmin("POST", "/admin/v1/services", map[string]any{"tenant": tenant, "name": "echo", "targets": []string{up.URL}})["id"].(string)
-			h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": svc, "paths": []string{"/echo"}, "auth": []string{"api_key"}})
-			_, key := h.newKey(consumer, nil)
+			_, _, key := h.keyedRoute("/echo", map[string]any{"name": "echo", "targets": []string{up.URL}})
 			auth := "Authorization: Bearer " + key + "\r\n"
 			const probe = "POST /echo HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
 			dial := func(t *testing.T) net.Conn {

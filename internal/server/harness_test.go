@@ -209,6 +209,25 @@ func (h *harness) newWorld(slug string, scopes []string, routeScopes []string) w
 	return w
 }
 
+// keyedRoute creates tenant acme with consumer shop, a service of tenant
+// acme with the given fields (name and targets at least), a route on path
+// that takes API keys, and a live key of the consumer: the setup of the
+// listener and engine tests. It returns the service and route IDs and the
+// key.
+func (h *harness) keyedRoute(path string, service map[string]any) (svc, route, key string) {
+	h.t.Helper()
+	tenant := h.mustAdmin("POST", "/admin/v1/tenants", map[string]any{"slug": "acme", "name": "Acme"})["id"].(string)
+	consumer := h.mustAdmin("POST", "/admin/v1/consumers", map[string]any{"tenant": tenant, "name": "shop"})["id"].(string)
+	body := map[string]any{"tenant": tenant}
+	for k, v := range service {
+		body[k] = v
+	}
+	svc = h.mustAdmin("POST", "/admin/v1/services", body)["id"].(string)
+	route = h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": svc, "paths": []string{path}, "auth": []string{"api_key"}})["id"].(string)
+	_, key = h.newKey(consumer, nil)
+	return svc, route, key
+}
+
 // newKey creates a key and returns (id, full key).
 func (h *harness) newKey(consumer string, extra map[string]any) (string, string) {
 	h.t.Helper()

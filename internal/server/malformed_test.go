@@ -31,12 +31,8 @@ func TestMalformedChunkedBodyIsTheClients(t *testing.T) {
 				_, _ = w.Write(b)
 			}))
 			t.Cleanup(up.Close)
-			tenant := h.mustAdmin("POST", "/admin/v1/tenants", map[string]any{"slug": "acme", "name": "Acme"})["id"].(string)
-			consumer := h.mustAdmin("POST", "/admin/v1/consumers", map[string]any{"tenant": tenant, "name": "shop"})["id"].(string)
-			svc := h.mustAdmin("POST", "/admin/v1/services", map[string]any{"tenant": tenant, "name": "echo",
-				"targets": []string{up.URL}, "engine": tc.engine, "eject_after": 1, "eject_for": "1h"})["id"].(string)
-			h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": svc, "paths": []string{"/echo"}, "auth": []string{"api_key"}})
-			_, key := h.newKey(consumer, nil)
+			svc, _, key := h.keyedRoute("/echo", map[string]any{"name": "echo",
+				"targets": []string{up.URL}, "engine": tc.engine, "eject_after": 1, "eject_for": "1h"})
 
 			c, err := net.DialTimeout("tcp", h.srv.ProxyAddr(), 5*time.Second)
 			if err != nil {

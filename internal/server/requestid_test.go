@@ -25,12 +25,7 @@ func TestUpstreamRequestIDDoesNotReplaceTheGateways(t *testing.T) {
 				_, _ = io.WriteString(w, "ok")
 			}))
 			t.Cleanup(up.Close)
-			tenant := h.mustAdmin("POST", "/admin/v1/tenants", map[string]any{"slug": "acme", "name": "Acme"})["id"].(string)
-			consumer := h.mustAdmin("POST", "/admin/v1/consumers", map[string]any{"tenant": tenant, "name": "shop"})["id"].(string)
-			svc := h.mustAdmin("POST", "/admin/v1/services", map[string]any{"tenant": tenant, "name": "echo",
-				"targets": []string{up.URL}, "engine": tc.engine})["id"].(string)
-			h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": svc, "paths": []string{"/echo"}, "auth": []string{"api_key"}})
-			_, key := h.newKey(consumer, nil)
+			_, _, key := h.keyedRoute("/echo", map[string]any{"name": "echo", "targets": []string{up.URL}, "engine": tc.engine})
 
 			r := h.call("GET", "/echo", bearer(key)...)
 			if r.status != 200 || r.raw != "ok" {

@@ -40,12 +40,8 @@ func TestClientLeavingMidUploadIsNotTheUpstreams(t *testing.T) {
 			h := newHarness(t, func(c *config.Config) { c.ProxyServer = tc.listener })
 			up := httptest.NewServer(http.HandlerFunc(proxytest.SlowUploadHandler))
 			t.Cleanup(up.Close)
-			tenant := h.mustAdmin("POST", "/admin/v1/tenants", map[string]any{"slug": "acme", "name": "Acme"})["id"].(string)
-			consumer := h.mustAdmin("POST", "/admin/v1/consumers", map[string]any{"tenant": tenant, "name": "shop"})["id"].(string)
-			svc := h.mustAdmin("POST", "/admin/v1/services", map[string]any{"tenant": tenant, "name": "files",
-				"targets": []string{up.URL}, "engine": tc.engine, "eject_after": 1, "eject_for": "1h"})["id"].(string)
-			route := h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": svc, "paths": []string{"/upload"}, "auth": []string{"api_key"}})["id"].(string)
-			_, key := h.newKey(consumer, nil)
+			svc, route, key := h.keyedRoute("/upload", map[string]any{"name": "files",
+				"targets": []string{up.URL}, "engine": tc.engine, "eject_after": 1, "eject_for": "1h"})
 
 			seen := map[string]bool{}
 			for _, d := range departures {
@@ -143,11 +139,7 @@ func TestClientLeavingBeforeItsRequestArrived(t *testing.T) {
 			h := newHarness(t, func(c *config.Config) { c.ProxyServer = l.listener })
 			up := httptest.NewServer(http.HandlerFunc(proxytest.SlowUploadHandler))
 			t.Cleanup(up.Close)
-			tenant := h.mustAdmin("POST", "/admin/v1/tenants", map[string]any{"slug": "acme", "name": "Acme"})["id"].(string)
-			consumer := h.mustAdmin("POST", "/admin/v1/consumers", map[string]any{"tenant": tenant, "name": "shop"})["id"].(string)
-			svc := h.mustAdmin("POST", "/admin/v1/services", map[string]any{"tenant": tenant, "name": "files", "targets": []string{up.URL}})["id"].(string)
-			h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": svc, "paths": []string{"/upload"}, "auth": []string{"api_key"}})
-			_, key := h.newKey(consumer, nil)
+			_, _, key := h.keyedRoute("/upload", map[string]any{"name": "files", "targets": []string{up.URL}})
 			head := "POST /upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key + "\r\n"
 			fast := l.listener == config.ProxyServerFast
 			cuts := []struct {
