@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/textproto"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -934,7 +933,6 @@ func (st *fastState) copyTrailers(dst http.Header) {
 	if len(raw) <= 2 {
 		return
 	}
-	var replaced []string
 	// The header rule (gatewayAnswersFor) for trailers too. Whether the
 	// gateway has RateLimit fields of its own: scanResponse knew if the
 	// upstream sent one in its header (dst holds it now); otherwise dst
@@ -958,12 +956,7 @@ func (st *fastState) copyTrailers(dst http.Header) {
 		}
 		name, val := textproto.CanonicalMIMEHeaderKey(string(k)), string(bytes.TrimSpace(v))
 		if !headerHasToken(announced, name) {
-			dst.Add(http.TrailerPrefix+name, val)
-			continue
-		}
-		if !slices.Contains(replaced, name) {
-			replaced = append(replaced, name)
-			delete(dst, name)
+			name = http.TrailerPrefix + name
 		}
 		dst[name] = append(dst[name], val)
 	}

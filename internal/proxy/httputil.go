@@ -295,9 +295,6 @@ func (e *HTTPUtil) modifyResponse(res *http.Response) error {
 		// (stdRespBody drops the gateway's names again then).
 		b := &stdRespBody{rc: res.Body, st: st, res: res, ownRateLimit: gatewayRateLimit(st.w.ResponseWriter.Header())}
 		dropGatewayTrailers(res.Trailer, b.ownRateLimit)
-		for k := range res.Trailer {
-			b.announced = append(b.announced, k)
-		}
 		res.Body = b
 	}
 	return nil
@@ -366,8 +363,6 @@ type stdRespBody struct {
 	st           *stdState
 	res          *http.Response
 	ownRateLimit bool
-	// announced: the trailer names ReverseProxy announces to the client.
-	announced []string
 }
 
 func (b *stdRespBody) Read(p []byte) (int, error) {
@@ -392,17 +387,15 @@ func (b *stdRespBody) Close() error {
 // trailersArrived runs once the transport has merged the upstream's
 // trailers into res.Trailer (at the body's end), before ReverseProxy
 // copies them: it drops the gateway's names again, and the header fields
-// named like an announced trailer — the listener sends an announced
+// named like a trailer (sent already) — the listener sends an announced
 // name's values from the header map, where ReverseProxy adds the
-// trailer's to the header field's (sent already) instead of replacing
-// them.
+// trailer's to the header field's instead of replacing them.
 func (b *stdRespBody) trailersArrived() {
 	dropGatewayTrailers(b.res.Trailer, b.ownRateLimit)
 	h := b.st.w.ResponseWriter.Header()
-	for _, k := range b.announced {
+	for k := range b.res.Trailer {
 		delete(h, k)
 	}
-	b.announced = nil
 }
 
 // stdWriter counts what reaches the client and keeps the gateway's own

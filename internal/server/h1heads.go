@@ -521,12 +521,12 @@ func goRefusal(p []byte) (status int, err error, ok bool) {
 func (c *headConn) answer(p []byte, status int, err error) (int, error) {
 	method, target := c.cur.method, c.cur.target
 	c.mu.Lock()
-	ended := len(c.heads) > 0
-	if ended { // the head ended; no handler took it
+	headDone := len(c.heads) > 0
+	if headDone { // the head ended; no handler took it
 		method, target = c.heads[0].method, c.heads[0].target
 	}
 	c.mu.Unlock()
-	if status == http.StatusBadRequest && c.ended && !ended && c.st == scanHead && c.head > 0 {
+	if status == http.StatusBadRequest && c.ended && !headDone && c.st == scanHead && c.head > 0 {
 		// Go answers 400 to a stream that ends (or is reset) inside a
 		// head too: the client left before its request arrived whole.
 		// Recorded as the fast listener records it, with nobody to answer.
