@@ -415,11 +415,12 @@ func openStore(ctx context.Context, url string) (store.Store, error) {
 }
 
 // onChange is the admin API's OnChange, after each change it committed:
-// the new snapshot, loaded without first reading the version again, then
-// the alert rules — both before the API answers, so a change is in effect
-// on this node's next request.
+// the new snapshot (Reload: its version read spares the load when the
+// change feed already applied this change's own notification), then the
+// alert rules — both before the API answers, so a change is in effect on
+// this node's next request.
 func (s *Server) onChange(ctx context.Context) error {
-	if err := s.loadSnapshot(ctx, false); err != nil {
+	if err := s.Reload(ctx); err != nil {
 		return err
 	}
 	if s.alerts != nil {
