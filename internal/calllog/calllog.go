@@ -301,11 +301,13 @@ func (w *Writer) Flush(ctx context.Context) error {
 // still queued are given up (counted in FailedRecords) and the error says
 // how many. Close is idempotent.
 func (w *Writer) Close(ctx context.Context) error {
+	// Read before the stop is signalled: the writer may drain, fail and
+	// count the last batch before this goroutine runs its next statement.
+	failedBefore := w.failedRecords.Load()
 	w.closeOnce.Do(func() {
 		w.q.close()
 		close(w.stop)
 	})
-	failedBefore := w.failedRecords.Load()
 	var err error
 	select {
 	case <-w.done:
