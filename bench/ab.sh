@@ -22,7 +22,11 @@
 #
 # Settings: PAIRS=5 MODE=paced RATE=4000 DURATION=5s WRKD=3s FLOOD= (e.g.
 # 15s) WRK_CPUS=0 SERVER_CPUS=1 PORT=19080 (the proxy; PORT+1 the admin
-# API, PORT+2 the origin).
+# API, PORT+2 the origin). PERF=DIR also records the server's CPU profile
+# over each measurement (perf record -g at 2 999 Hz, on the load's CPU) into
+# DIR/ROUND-BUILD.data, with the measurement's request count beside it in
+# ROUND-BUILD.requests, so profiles of two rates or builds compare per
+# request (perf report -i FILE --no-children --sort symbol).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -42,6 +46,7 @@ FLOOD=${FLOOD:-}
 WRK_CPUS=${WRK_CPUS:-0}
 SERVER_CPUS=${SERVER_CPUS:-1}
 PORT=${PORT:-19080}
+PERF=${PERF:-}
 PROXY=127.0.0.1:$PORT ADMIN=127.0.0.1:$((PORT + 1)) ORIGIN=127.0.0.1:$((PORT + 2))
 
 die() {
@@ -53,6 +58,10 @@ die() {
 for b in "$@"; do
 	[[ $b == nginx || $b == ceiling || -x $b ]] || die "$b is neither an executable nor 'nginx' or 'ceiling'"
 done
+if [[ -n $PERF ]]; then
+	command -v perf >/dev/null || die "perf not found (apt-get install linux-perf)"
+	mkdir -p "$PERF" || die "cannot create $PERF"
+fi
 for tool in wrk taskset; do
 	command -v "$tool" >/dev/null || die "$tool not found (apt-get install wrk util-linux)"
 done
@@ -139,15 +148,38 @@ load() { # load KEY DURATION: wrk with that key; prints wrk's report
 	AB_KEY=$1 taskset -c "$WRK_CPUS" wrk -t1 -c64 -d"$2" -s "$TMP/auth.lua" "http://$PROXY/"
 }
 
+# profile PID NAME SECONDS [DELAY]: with PERF, records PID's profile for
+# SECONDS, after DELAY seconds, in the background (PERF_PID); perf runs on
+# the load's CPU.
+PERF_PID=
+profile() {
+	[[ -n $PERF ]] || return 0
+	(
+		sleep "${4:-0}"
+		exec taskset -c "$WRK_CPUS" perf record -q -F 2999 -g -p "$1" -o "$PERF/$2.data" -- sleep "$3"
+	) >/dev/null 2>&1 &
+	PERF_PID=$!
+}
+# profiled NAME REQUESTS: waits for the profile and notes the request count.
+profiled() {
+	[[ -n $PERF && -n $PERF_PID ]] || return 0
+	wait "$PERF_PID" 2>/dev/null || true
+	PERF_PID=
+	echo "$2" >"$PERF/$1.requests"
+}
+
 for ((p = 1; p <= PAIRS; p++)); do
 	for build in "$@"; do
 		dir=$(mktemp -d "$TMP/run.XXXX")
 		start "$build" "$dir"
 		if [[ -n $FLOOD && $build != nginx && $build != ceiling ]]; then load garbage "$FLOOD" >/dev/null; fi
 		load "$KEY" "$WRKD" >/dev/null
+		name=$(basename "$build")
 		if [[ $MODE == wrk ]]; then
 			c0=$(awk '{print $14 + $15}' "/proc/$SRV/stat") t0=$(steal_ticks)
+			profile "$SRV" "$p-$name" "$(seconds "$DURATION")"
 			rps=$(load "$KEY" "$DURATION" | awk '/Requests\/sec/ {print $2}')
+			profiled "$p-$name" "$(awk -v r="$rps" -v d="$(seconds "$DURATION")" 'BEGIN { printf "%d", r * d }')"
 			c1=$(awk '{print $14 + $15}' "/proc/$SRV/stat")
 			printf '%d\t%s\t%s req/s\t%d CPU ticks of the server process\tsteal %s %%\n' "$p" "$build" "$rps" $((c1 - c0)) \
 				"$(steal_pct "$t0")"
@@ -159,10 +191,13 @@ for ((p = 1; p <= PAIRS; p++)); do
 			[[ $build == nginx ]] && srv=$(pgrep -P "$SRV" | head -1)
 			c0="$(cpu_ticks "$srv") $(cpu_ticks "$ORIGIN_PID")"
 			t0=$(steal_ticks)
+			# The profile skips paced's 2-s warm-up.
+			profile "$srv" "$p-$name" "$(seconds "$DURATION")" 2
 			res=$(GH_BEARER=$KEY taskset -c "$WRK_CPUS" "$BIN/paced" -url "http://$PROXY/" -rate "$RATE" \
 				-conns 64 -duration "$DURATION" -warmup 2s 2>&1 | grep -o 'p50_us=[0-9]* p99_us=[0-9]* status_errors=[0-9]*' || true)
 			[[ -n $res ]] || die "paced printed no result against $build"
 			[[ $res == *status_errors=0 ]] || die "$build answered errors to paced ($res): the key is wrong"
+			profiled "$p-$name" "$(awk -v r="$RATE" -v d="$(seconds "$DURATION")" 'BEGIN { printf "%d", r * d }')"
 			read -r u sy o <<<"$(cpu_per_request "$RATE" "$(awk -v d="$(seconds "$DURATION")" 'BEGIN { print d + 2 }')" "$c0" \
 				"$(cpu_ticks "$srv") $(cpu_ticks "$ORIGIN_PID")")"
 			cpu="CPU/req user $u sys $sy origin $o us"
