@@ -225,6 +225,13 @@ type Engine struct {
 	opts Options
 	log  *slog.Logger
 
+	// reloading serialises Reload from its store read to its publish:
+	// two reloads that overlapped (a cluster node's change feed and its
+	// admin API, or the refresh loop) would otherwise publish in the order
+	// they finished, and the one that read first could put back the rules
+	// the other had just replaced.
+	reloading sync.Mutex
+
 	mu        sync.Mutex
 	threshold []*rule
 	rotated   []*rule
@@ -281,8 +288,11 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 }
 
 // Reload reads the rules from the store now; the counters of unchanged
-// rules are kept.
+// rules are kept. Reloads run one at a time, so the last to start
+// publishes last: what it read is at least as new as any before it.
 func (e *Engine) Reload(ctx context.Context) error {
+	e.reloading.Lock()
+	defer e.reloading.Unlock()
 	v, err := e.st.Version(ctx)
 	if err != nil {
 		return fmt.Errorf("alerts: reload: %w", err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"gatehouse/internal/domain"
 	"gatehouse/internal/snapshot"
 	"gatehouse/internal/store"
+	"gatehouse/internal/store/sqlite"
 	"gatehouse/internal/webhook"
 )
 
@@ -374,5 +376,62 @@ func TestQueueBoundCountsDrops(t *testing.T) {
 	s := e.Stats()
 	if s.Fired != 10 || s.Dropped < 7 || s.Dropped > 8 {
 		t.Errorf("stats %+v: want 10 fired, 7-8 dropped by a 2-slot queue", s)
+	}
+}
+
+// heldRules is the real store with ListAlertRules held once: the first
+// call reads the rules, signals read and waits for release before it
+// returns what it read — a reload slowed after its read, as under CPU
+// pressure or a slow store round trip.
+type heldRules struct {
+	*sqlite.Store
+	hold          atomic.Bool
+	read, release chan struct{}
+}
+
+func (h *heldRules) ListAlertRules(ctx context.Context) ([]domain.AlertRule, error) {
+	rules, err := h.Store.ListAlertRules(ctx)
+	if h.hold.CompareAndSwap(true, false) {
+		close(h.read)
+		<-h.release
+	}
+	return rules, err
+}
+
+// TestOverlappingReloadsKeepTheNewestRules: a reload that read the rules
+// before a change must not publish them after a reload that read the
+// change — on a cluster node the change feed's reload and the admin API's
+// own overlap, and the rules would go back to the older set until the
+// next refresh (10 s).
+func TestOverlappingReloadsKeepTheNewestRules(t *testing.T) {
+	ctx := t.Context()
+	real := openStore(t)
+	putRules(t, real, domain.AlertRule{ID: "alr_1", Name: "jwt", Kind: domain.AlertThreshold, Reason: "jwt.expired", Threshold: 10})
+	st := &heldRules{Store: real, read: make(chan struct{}), release: make(chan struct{})}
+	e := newEngine(t, st, clock.NewFake(t0), nil) // New's own load is not held
+	st.hold.Store(true)
+
+	first := make(chan error, 1)
+	go func() { first <- e.Reload(ctx) }() // reads alr_1 alone, then is held
+	<-st.read
+	putRules(t, real, domain.AlertRule{ID: "alr_2", Name: "ip", Kind: domain.AlertNewIP})
+	second := make(chan error, 1)
+	go func() { second <- e.Reload(ctx) }() // reads alr_1 and alr_2
+	// Without serialisation the second reload finishes now, and the held
+	// one then publishes its older read; with it, the second waits.
+	time.Sleep(100 * time.Millisecond)
+	close(st.release)
+	for _, c := range []chan error{first, second} {
+		select {
+		case err := <-c:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a reload did not return")
+		}
+	}
+	if s := e.Stats(); s.Rules != 2 {
+		t.Errorf("%d rules after two overlapping reloads, want 2 (the newer read)", s.Rules)
 	}
 }
