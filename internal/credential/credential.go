@@ -8,6 +8,8 @@ package credential
 import (
 	"net/http"
 	"net/netip"
+	"slices"
+	"strings"
 	"time"
 
 	"gatehouse/internal/authheader"
@@ -76,4 +78,53 @@ type Verifier interface {
 // credential, and answers auth.ambiguous when both did.
 type Detector interface {
 	Detect(r *http.Request) (authheader.Credential, bool)
+}
+
+// TokenBinding is a jwt_binding credential as the token verifiers (jwt,
+// introspect) see it: the (issuer, claim, value) it maps to a consumer,
+// and the grant that bounds every token it maps.
+type TokenBinding struct {
+	CredentialID string // the binding's own id (crd_…)
+	Consumer     *snapshot.Consumer
+	// Scopes is the most a token bound here may carry: the binding's own
+	// scopes, else the consumer's granted scopes (§9: a credential's
+	// scopes are a subset of its consumer's), as for every other type.
+	Scopes      []string
+	ScopeHeader string
+	ExpiresAt   *time.Time
+	IPAllow     []netip.Prefix
+}
+
+// GrantScopes returns the scopes a token bound through b carries, and
+// their header value. §9: "credential scopes ⊆ consumer's granted
+// scopes" — an issuer decides what it puts in a token, the gateway's
+// operator what an application may do: a token's scope claim (claimed)
+// is cut to b's grant; a token without one carries b's grant, as an API
+// key carries the scopes it was issued with. dropped lists what the token
+// claimed beyond the grant, for the trace.
+//
+// It allocates only when the token claims a scope the grant lacks: the
+// usual token, within its grant, keeps its own slice and header.
+func (b *TokenBinding) GrantScopes(token []string, tokenHeader string, claimed bool) (scopes []string, header string, dropped []string) {
+	if !claimed {
+		return b.Scopes, b.ScopeHeader, nil
+	}
+	within := true
+	for _, s := range token {
+		if !slices.Contains(b.Scopes, s) {
+			within = false
+			break
+		}
+	}
+	if within {
+		return token, tokenHeader, nil
+	}
+	for _, s := range token {
+		if slices.Contains(b.Scopes, s) {
+			scopes = append(scopes, s)
+		} else {
+			dropped = append(dropped, s)
+		}
+	}
+	return scopes, strings.Join(scopes, " "), dropped
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"gatehouse/internal/authheader"
+	"gatehouse/internal/credential"
 	"gatehouse/internal/credential/basic"
 	"gatehouse/internal/credential/httpsig"
 	"gatehouse/internal/credential/httpsig/sigkey"
@@ -62,7 +63,7 @@ type issuerEntry struct {
 // credentials map introspected tokens to consumers.
 type jwtBindings struct {
 	byIss     map[string]*jwt.Issuer
-	consumers map[bindingKey]*snapshot.Consumer
+	bound     map[bindingKey]*credential.TokenBinding
 	all       []*jwt.Issuer
 	endpoints []*introspect.Endpoint
 }
@@ -77,8 +78,8 @@ func (b *jwtBindings) Issuer(iss string) (*jwt.Issuer, bool) {
 	return i, ok
 }
 
-func (b *jwtBindings) Consumer(issuerName, claim, value string) *snapshot.Consumer {
-	return b.consumers[bindingKey{issuerName, claim, value}]
+func (b *jwtBindings) Binding(issuerName, claim, value string) *credential.TokenBinding {
+	return b.bound[bindingKey{issuerName, claim, value}]
 }
 
 // extend is the snapshot's Options.Extend.
@@ -182,7 +183,7 @@ func mtlsBindingsOf(s *snapshot.Snapshot) mtls.Bindings {
 }
 
 func (ci *credentialIndex) jwtBindings(s *snapshot.Snapshot, d *store.Data) (*jwtBindings, error) {
-	b := &jwtBindings{byIss: map[string]*jwt.Issuer{}, consumers: map[bindingKey]*snapshot.Consumer{}}
+	b := &jwtBindings{byIss: map[string]*jwt.Issuer{}, bound: map[bindingKey]*credential.TokenBinding{}}
 	claimsByIssuer := map[string][]string{}
 	issuerName := map[string]string{}
 	for _, is := range d.Issuers {
@@ -200,7 +201,12 @@ func (ci *credentialIndex) jwtBindings(s *snapshot.Snapshot, d *store.Data) (*jw
 		if con == nil {
 			continue
 		}
-		b.consumers[bindingKey{issuerName[c.IssuerID], claim, c.Value}] = con
+		scopes := c.Scopes
+		if len(scopes) == 0 {
+			scopes = con.Scopes
+		}
+		b.bound[bindingKey{issuerName[c.IssuerID], claim, c.Value}] = &credential.TokenBinding{CredentialID: c.ID,
+			Consumer: con, Scopes: scopes, ScopeHeader: strings.Join(scopes, " "), ExpiresAt: c.ExpiresAt, IPAllow: prefixes(c.IPAllow)}
 		if !hasString(claimsByIssuer[c.IssuerID], claim) {
 			claimsByIssuer[c.IssuerID] = append(claimsByIssuer[c.IssuerID], claim)
 		}

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // jwksServer serves one RSA key as a JWKS; it can be switched off.
@@ -208,6 +209,79 @@ func TestIntrospectionRoute(t *testing.T) {
 			r := h.call("GET", "/opaque/x", bearer(tc.token)...)
 			if r.status != tc.wantStatus || (tc.wantCode != "" && r.body["code"] != tc.wantCode) {
 				t.Fatalf("%d %s", r.status, r.raw)
+			}
+		})
+	}
+}
+
+// §9: "credential scopes ⊆ consumer's granted scopes" holds for tokens
+// too. A token's scope claim is the issuer's word; the jwt_binding that
+// maps it to an application bounds it — by the binding's own scopes, else
+// the consumer's grants — so a token claiming admin:all gets no further
+// than an API key issued with the binding's scopes. A token without a
+// scope claim carries the binding's grant. An expired binding binds
+// nothing, and says so; the binding's IP allow-list applies as a key's.
+func TestJWTScopesAreBoundedByTheBinding(t *testing.T) {
+	h := newHarness(t)
+	w := h.newWorld("acme", []string{"orders:read", "orders:write"}, nil)
+	j := newJWKS(t)
+	iss := h.mustAdmin("POST", "/admin/v1/issuers", map[string]any{"name": "idp", "issuer": "https://idp.example",
+		"jwks_url": j.URL})["id"].(string)
+	bind := func(subject string, extra map[string]any) {
+		body := map[string]any{"consumer": w.consumer, "type": "jwt_binding", "issuer": iss, "subject": subject}
+		for k, v := range extra {
+			body[k] = v
+		}
+		h.mustAdmin("POST", "/admin/v1/credentials", body)
+	}
+	bind("narrow", map[string]any{"scopes": []string{"orders:read"}})
+	bind("wide", nil) // the consumer's grants
+	bind("short-lived", map[string]any{"expires_at": t0.Add(time.Hour).Format(time.RFC3339)})
+	bind("office", map[string]any{"ip_allow": []string{"10.0.0.0/8"}})
+	for path, scopes := range map[string][]string{"/admin": {"admin:all"}, "/write": {"orders:write"}, "/read": {"orders:read"}} {
+		h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": w.service, "paths": []string{path}, "auth": []string{"jwt"}, "scopes": scopes})
+	}
+	token := func(sub string, scope any) []string {
+		c := map[string]any{"iss": "https://idp.example", "sub": sub, "exp": t0.Unix() + 7200}
+		if scope != nil {
+			c["scope"] = scope
+		}
+		return bearer(j.sign(t, "k1", c))
+	}
+	cases := []struct {
+		desc, sub string
+		scope     any // nil: no scope claim
+		path      string
+		clock     time.Duration // the gateway's clock past t0
+		status    int
+		code      string
+		upstream  string // X-Gatehouse-Scopes the upstream receives
+		detail    string
+	}{
+		{"a scope the binding does not grant is not granted by the token", "narrow", "orders:write admin:all", "/admin", 0, 403, "scope.insufficient", "", ""},
+		{"nor one the consumer has but the binding does not", "narrow", "orders:write", "/write", 0, 403, "scope.insufficient", "", ""},
+		{"the granted part of the claim passes, the rest is dropped", "narrow", "orders:read admin:all", "/read", 0, 200, "", "orders:read", ""},
+		{"no scope claim: the binding's scopes", "narrow", nil, "/read", 0, 200, "", "orders:read", ""},
+		{"no scope claim, a binding without scopes: the consumer's grants", "wide", nil, "/write", 0, 200, "", "orders:read orders:write", ""},
+		{"the consumer's grants bound a binding without scopes", "wide", "admin:all", "/admin", 0, 403, "scope.insufficient", "", ""},
+		{"an empty scope claim carries nothing", "wide", "", "/read", 0, 403, "scope.insufficient", "", ""},
+		{"a binding before its expiry binds", "short-lived", "orders:read", "/read", 0, 200, "", "orders:read", ""},
+		{"an expired binding binds nothing, and the detail says why", "short-lived", "orders:read", "/read", 2 * time.Hour, 403, "identity.unmapped", "", "expired at"},
+		{"the binding's IP allow-list applies", "office", "orders:read", "/read", 0, 403, "ip.not_allowed", "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			h.clock.Set(t0.Add(tc.clock))
+			defer h.clock.Set(t0)
+			r := h.call("GET", tc.path+"/x", token(tc.sub, tc.scope)...)
+			if r.status != tc.status || (tc.code != "" && r.body["code"] != tc.code) {
+				t.Fatalf("%d %s", r.status, r.raw)
+			}
+			if tc.status == 200 && r.body["scopes"] != tc.upstream {
+				t.Errorf("the upstream got scopes %q, want %q", r.body["scopes"], tc.upstream)
+			}
+			if tc.detail != "" && !strings.Contains(fmt.Sprint(r.body["detail"]), tc.detail) {
+				t.Errorf("detail %q does not say %q", r.body["detail"], tc.detail)
 			}
 		})
 	}

@@ -145,6 +145,9 @@ type binds struct {
 	mu   sync.Mutex
 	eps  []*Endpoint
 	byID map[string]*snapshot.Consumer // "issuer|claim|value"
+	// grant, when set, is every binding's (else one holding every scope
+	// the tests' answers carry).
+	grant *credential.TokenBinding
 }
 
 func (b *binds) Endpoints() []*Endpoint {
@@ -153,8 +156,17 @@ func (b *binds) Endpoints() []*Endpoint {
 	return b.eps
 }
 
-func (b *binds) Consumer(iss, claim, value string) *snapshot.Consumer {
-	return b.byID[iss+"|"+claim+"|"+value]
+func (b *binds) Binding(iss, claim, value string) *credential.TokenBinding {
+	c := b.byID[iss+"|"+claim+"|"+value]
+	if c == nil {
+		return nil
+	}
+	if b.grant != nil {
+		return b.grant
+	}
+	// A grant holding every scope the tests' answers carry.
+	g := []string{"read", "write", "batch", "a", "b", "c"}
+	return &credential.TokenBinding{CredentialID: "crd_test", Consumer: c, Scopes: g, ScopeHeader: strings.Join(g, " ")}
 }
 
 func (b *binds) setEndpoints(eps ...*Endpoint) {

@@ -72,7 +72,6 @@ import (
 	"gatehouse/internal/domain"
 	"gatehouse/internal/keys"
 	"gatehouse/internal/reason"
-	"gatehouse/internal/snapshot"
 )
 
 // Reason codes (catalogued in internal/reason).
@@ -97,16 +96,17 @@ type Bindings interface {
 	// (issuers with an IntrospectionURL, built with NewEndpoint once per
 	// snapshot).
 	Endpoints() []*Endpoint
-	// Consumer returns the consumer bound to (issuer name, claim, value),
-	// e.g. ("okta", "sub", "00u1…"), or nil — jwt.Bindings.Consumer's
-	// contract, so one implementation serves both.
-	Consumer(issuerName, claim, value string) *snapshot.Consumer
+	// Binding returns the jwt_binding credential that maps (issuer name,
+	// claim, value), e.g. ("okta", "sub", "00u1…"), to its consumer, or
+	// nil — jwt.Bindings.Binding's contract, so one implementation serves
+	// both.
+	Binding(issuerName, claim, value string) *credential.TokenBinding
 }
 
 type noBindings struct{}
 
-func (noBindings) Endpoints() []*Endpoint                             { return nil }
-func (noBindings) Consumer(string, string, string) *snapshot.Consumer { return nil }
+func (noBindings) Endpoints() []*Endpoint                                  { return nil }
+func (noBindings) Binding(string, string, string) *credential.TokenBinding { return nil }
 
 // Options configures a Verifier.
 type Options struct {
@@ -152,6 +152,7 @@ type answer struct {
 	exp        *time.Time
 	scopes     []string
 	scopeHdr   string
+	claimed    bool // the answer has a scope member
 	aud        []string
 	audOK      bool
 	bindings   []binding
@@ -457,6 +458,7 @@ func parse(ep *Endpoint, body []byte, now time.Time) (*answer, error) {
 		}
 	}
 	if raw, ok := m["scope"]; ok && !isNull(raw) {
+		a.claimed = true
 		list, err := strings1(raw)
 		if err != nil {
 			return nil, errors.New(`"scope" is ` + kind(raw) + `, not a space-separated string`)
@@ -563,11 +565,29 @@ func (v *Verifier) judge(in *credential.Input, b Bindings, a *answer) (credentia
 		t.Pass(stage, ckAudience, "aud matches")
 	}
 	for _, bd := range a.bindings {
-		if c := b.Consumer(ep.Name, bd.claim, bd.value); c != nil {
-			t.Pass(stage, ckBinding, bd.detail)
-			return credential.Identity{Type: domain.AuthIntrospection, CredentialID: a.credID, Consumer: c,
-				Scopes: a.scopes, ScopeHeader: a.scopeHdr, ExpiresAt: a.exp}, nil
+		tb := b.Binding(ep.Name, bd.claim, bd.value)
+		if tb == nil {
+			continue
 		}
+		if tb.ExpiresAt != nil && !in.Now.Before(*tb.ExpiresAt) {
+			d := "The token is active, but the binding of issuer '" + ep.Name + "', " + bd.claim + " " + quote(bd.value) +
+				" to application '" + tb.Consumer.Name + "' expired at " + tb.ExpiresAt.UTC().Format(time.RFC3339) + "."
+			t.Fail(stage, ckBinding, d)
+			return credential.Identity{}, &reason.Error{Code: CodeUnmapped, Detail: d, CredentialID: a.credID, Possession: true,
+				Hint: "Ask the owner of application '" + tb.Consumer.Name + "' to renew the binding (a new jwt_binding credential)."}
+		}
+		scopes, hdr, dropped := tb.GrantScopes(a.scopes, a.scopeHdr, a.claimed)
+		if dropped == nil {
+			t.Pass(stage, ckBinding, bd.detail)
+		} else {
+			t.Pass(stage, ckBinding, bd.detail+"; scopes the binding does not grant, dropped: "+strings.Join(dropped, ", "))
+		}
+		exp := a.exp
+		if tb.ExpiresAt != nil && (exp == nil || tb.ExpiresAt.Before(*exp)) {
+			exp = tb.ExpiresAt
+		}
+		return credential.Identity{Type: domain.AuthIntrospection, CredentialID: a.credID, Consumer: tb.Consumer,
+			Scopes: scopes, ScopeHeader: hdr, ExpiresAt: exp, IPAllow: tb.IPAllow}, nil
 	}
 	var d string
 	if len(a.bindings) == 0 {

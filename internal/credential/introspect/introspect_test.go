@@ -72,7 +72,8 @@ func TestVerify(t *testing.T) {
 			detail: `no application is bound to issuer 'idp' with sub "user-2"`}},
 		{desc: "active without any binding member", token: tokNoBind, want: want{code: CodeUnmapped, status: 403, possession: true,
 			detail: "none of the members (sub, client_id)"}},
-		{desc: "audience configured and matched in an array", token: tokAudOK, want: want{status: 200, cred: "idp:user-1"},
+		{desc: "audience configured and matched in an array (no scope member: the binding's grant)", token: tokAudOK,
+			want: want{status: 200, cred: "idp:user-1", scopes: "read write batch a b c"},
 			setup: func(t *testing.T, as *authServer, b *binds) {
 				b.setEndpoints(as.endpoint(t, "idp", func(e *Endpoint) { e.Audiences = []string{"https://api.example"} }))
 			}},

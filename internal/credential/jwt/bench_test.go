@@ -21,11 +21,11 @@ import (
 // implementation is (no lock on the hot path).
 type staticBindings struct {
 	issuers map[string]*Issuer
-	bound   map[[3]string]*snapshot.Consumer
+	bound   map[[3]string]*credential.TokenBinding
 }
 
 func (s *staticBindings) Issuer(iss string) (*Issuer, bool) { i, ok := s.issuers[iss]; return i, ok }
-func (s *staticBindings) Consumer(issuer, claim, value string) *snapshot.Consumer {
+func (s *staticBindings) Binding(issuer, claim, value string) *credential.TokenBinding {
 	return s.bound[[3]string{issuer, claim, value}]
 }
 
@@ -44,7 +44,7 @@ func benchVerifier(b *testing.B, alg string, cacheSize int) (*Verifier, string, 
 	e := newEnv(b, Options{}, k)
 	iss := e.issuer(Issuer{Name: "idp", Issuer: issIdp, Audiences: []string{"api"}, Typ: "at+jwt"}, true)
 	sb := &staticBindings{issuers: map[string]*Issuer{issIdp: iss},
-		bound: map[[3]string]*snapshot.Consumer{{"idp", "sub", "alice"}: e.b.consumer}}
+		bound: map[[3]string]*credential.TokenBinding{{"idp", "sub", "alice"}: testGrant(e.b.consumer)}}
 	v := New(Options{Bindings: func(*credential.Input) Bindings { return sb }, Keyring: e.ring, CacheSize: cacheSize})
 	tok := mint(b, `{"alg":"`+alg+`","kid":"k","typ":"at+jwt"}`, claims(issIdp, map[string]any{
 		"client_id": "shop-mobile", "jti": "01JD3V7Q8Z4X2M", "scope": "orders:read orders:write", "exp": t0.Add(24 * time.Hour).Unix()}), alg, k.priv)

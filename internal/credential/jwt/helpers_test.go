@@ -240,13 +240,13 @@ func (s *jwksServer) fail(status int) {
 type bindings struct {
 	mu       sync.Mutex
 	issuers  map[string]*Issuer
-	bound    map[[3]string]*snapshot.Consumer
+	bound    map[[3]string]*credential.TokenBinding
 	consumer *snapshot.Consumer
 }
 
 func newBindings() *bindings {
 	c := &snapshot.Consumer{Consumer: domain.Consumer{ID: "c1", Name: "shop-mobile", Status: domain.StatusActive}}
-	return &bindings{issuers: map[string]*Issuer{}, bound: map[[3]string]*snapshot.Consumer{}, consumer: c}
+	return &bindings{issuers: map[string]*Issuer{}, bound: map[[3]string]*credential.TokenBinding{}, consumer: c}
 }
 
 func (b *bindings) Issuer(iss string) (*Issuer, bool) {
@@ -256,10 +256,17 @@ func (b *bindings) Issuer(iss string) (*Issuer, bool) {
 	return i, ok
 }
 
-func (b *bindings) Consumer(issuer, claim, value string) *snapshot.Consumer {
+func (b *bindings) Binding(issuer, claim, value string) *credential.TokenBinding {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.bound[[3]string{issuer, claim, value}]
+}
+
+// testGrant binds to c with a grant that holds every scope the tests'
+// tokens claim (TestBindingGrantBoundsTokenScopes covers grants).
+func testGrant(c *snapshot.Consumer) *credential.TokenBinding {
+	g := []string{"orders:read", "orders:write", "a", "b"}
+	return &credential.TokenBinding{CredentialID: "crd_test", Consumer: c, Scopes: g, ScopeHeader: strings.Join(g, " ")}
 }
 
 func (b *bindings) add(iss *Issuer) {
@@ -270,7 +277,7 @@ func (b *bindings) add(iss *Issuer) {
 
 func (b *bindings) bind(issuer, claim, value string) {
 	b.mu.Lock()
-	b.bound[[3]string{issuer, claim, value}] = b.consumer
+	b.bound[[3]string{issuer, claim, value}] = testGrant(b.consumer)
 	b.mu.Unlock()
 }
 

@@ -12,7 +12,6 @@ import (
 	"gatehouse/internal/credential/jwt/jose"
 	"gatehouse/internal/domain"
 	"gatehouse/internal/reason"
-	"gatehouse/internal/snapshot"
 	"gatehouse/internal/trace"
 )
 
@@ -24,15 +23,16 @@ type Bindings interface {
 	// return the same *Issuer while the issuer's configuration is
 	// unchanged: verified tokens are cached per *Issuer.
 	Issuer(iss string) (*Issuer, bool)
-	// Consumer returns the consumer bound to (issuer name, claim, value),
-	// e.g. ("okta", "sub", "00u1…"), or nil.
-	Consumer(issuerName, claim, value string) *snapshot.Consumer
+	// Binding returns the jwt_binding credential that maps (issuer name,
+	// claim, value), e.g. ("okta", "sub", "00u1…"), to its consumer, or
+	// nil.
+	Binding(issuerName, claim, value string) *credential.TokenBinding
 }
 
 type noBindings struct{}
 
-func (noBindings) Issuer(string) (*Issuer, bool)                      { return nil, false }
-func (noBindings) Consumer(string, string, string) *snapshot.Consumer { return nil }
+func (noBindings) Issuer(string) (*Issuer, bool)                           { return nil, false }
+func (noBindings) Binding(string, string, string) *credential.TokenBinding { return nil }
 
 // Options configures a Verifier.
 type Options struct {
@@ -144,6 +144,7 @@ type verified struct {
 	credID     string
 	scopes     []string
 	scopeHdr   string
+	claimed    bool // the token has a scope (or scp) claim
 	bindings   []binding
 	summary    string // trace detail on a cache hit
 	timeDetail string // trace detail on a cache hit
@@ -553,6 +554,7 @@ func (v *Verifier) checkClaims(in *credential.Input, iss *Issuer, h *jose.Header
 		return failWith(ckClaims, perr.Code, perr.Detail)
 	}
 	e.scopes, e.scopeHdr = scopes, strings.Join(scopes, " ")
+	e.claimed = c.Has("scope") || c.Has("scp")
 	for _, name := range iss.BindingClaims {
 		if val, ok := c.String(name); ok && val != "" {
 			e.bindings = append(e.bindings, binding{claim: name, value: val,
@@ -578,13 +580,31 @@ func (v *Verifier) bind(in *credential.Input, e *verified) (credential.Identity,
 func (v *Verifier) bindWith(in *credential.Input, b Bindings, e *verified) (credential.Identity, *reason.Error) {
 	for i := range e.bindings {
 		p := &e.bindings[i]
-		if c := b.Consumer(e.issuer.Name, p.claim, p.value); c != nil {
-			in.Trace.Pass(stage, ckBinding, p.detail)
-			// ExpiresAt points into the immutable cache entry: no
-			// allocation on the repeated-token path.
-			return credential.Identity{Type: domain.AuthJWT, CredentialID: e.credID, Consumer: c,
-				Scopes: e.scopes, ScopeHeader: e.scopeHdr, ExpiresAt: &e.exp}, nil
+		tb := b.Binding(e.issuer.Name, p.claim, p.value)
+		if tb == nil {
+			continue
 		}
+		if tb.ExpiresAt != nil && !in.Now.Before(*tb.ExpiresAt) {
+			d := "The token is valid, but the binding of issuer '" + e.issuer.Name + "', " + p.claim + " " + short(p.value) +
+				" to application '" + tb.Consumer.Name + "' expired at " + tb.ExpiresAt.UTC().Format(time.RFC3339) + "."
+			in.Trace.Fail(stage, ckBinding, d)
+			return credential.Identity{}, &reason.Error{Code: IdentityUnmapped, Detail: d, CredentialID: e.credID, Possession: true,
+				Hint: "Ask the owner of application '" + tb.Consumer.Name + "' to renew the binding (a new jwt_binding credential)."}
+		}
+		scopes, hdr, dropped := tb.GrantScopes(e.scopes, e.scopeHdr, e.claimed)
+		if dropped == nil {
+			in.Trace.Pass(stage, ckBinding, p.detail)
+		} else {
+			in.Trace.Pass(stage, ckBinding, p.detail+"; scopes the binding does not grant, dropped: "+strings.Join(dropped, ", "))
+		}
+		// ExpiresAt points into the immutable cache entry (or the
+		// snapshot's binding): no allocation on the repeated-token path.
+		exp := &e.exp
+		if tb.ExpiresAt != nil && tb.ExpiresAt.Before(e.exp) {
+			exp = tb.ExpiresAt
+		}
+		return credential.Identity{Type: domain.AuthJWT, CredentialID: e.credID, Consumer: tb.Consumer,
+			Scopes: scopes, ScopeHeader: hdr, ExpiresAt: exp, IPAllow: tb.IPAllow}, nil
 	}
 	var d string
 	if len(e.bindings) == 0 {
