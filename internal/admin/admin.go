@@ -53,6 +53,7 @@ import (
 
 	"gatehouse/internal/clock"
 	"gatehouse/internal/domain"
+	"gatehouse/internal/keys"
 	"gatehouse/internal/reqid"
 	"gatehouse/internal/secrets"
 	"gatehouse/internal/store"
@@ -163,6 +164,23 @@ func New(cfg Config) *API {
 
 // ServeHTTP implements http.Handler for every path under /admin/v1/.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if path, id, ok := keyInPath(r.URL.Path); ok {
+		// A whole API key where its id belongs (pasted into key revoke,
+		// most likely because it leaked): refused before anything can
+		// echo, log or audit the path, and named by its id only.
+		rid := reqid.New(a.cfg.Clock.Now())
+		w.Header().Set("X-Request-Id", rid)
+		w.Header().Set("Cache-Control", "no-store")
+		d := "the path holds a whole API key, secret included; admin endpoints take the key's id"
+		if id != "" {
+			d += " — here " + id + ", e.g. " + path
+		} else {
+			d += " (the 12 characters after gk_<env>_; gatehouse key list shows them)"
+		}
+		d += ". Never put the key itself in a URL: URLs are logged; if this one passed a proxy that logs them, rotate the key."
+		writeProblem(w, invalid("%s", d), rid, path)
+		return
+	}
 	if _, pattern := a.mux.Handler(r); pattern == "" {
 		id := reqid.New(a.cfg.Clock.Now())
 		w.Header().Set("X-Request-Id", id)
@@ -694,4 +712,25 @@ func mask(v any) {
 			mask(x)
 		}
 	}
+}
+
+// keyInPath finds a path segment holding a whole API key (keys.CarriesSecret)
+// and returns the path with that segment replaced by the key's id (or by
+// "gk_…" when the id cannot be read), and the id.
+func keyInPath(p string) (redacted, id string, found bool) {
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		if keys.CarriesSecret(s) {
+			found = true
+			id = keys.IDOf(s)
+			segs[i] = id
+			if id == "" {
+				segs[i] = "gk_…"
+			}
+		}
+	}
+	if !found {
+		return "", "", false
+	}
+	return strings.Join(segs, "/"), id, true
 }

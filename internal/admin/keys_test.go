@@ -192,6 +192,22 @@ func TestKeyRotate(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a whole key where its id belongs is refused, named by its id only", func(t *testing.T) {
+		secret := f.key[21:]
+		for _, path := range []string{"/admin/v1/keys/" + f.key, "/admin/v1/keys/" + f.key + "/revoke", "/admin/v1/nowhere/" + f.key} {
+			r := e.do(e.root, "POST", path, map[string]any{"reason": "leaked"})
+			d := problemOf(t, r, 400, CodeInvalid)
+			if !strings.Contains(d, "whole API key") || !strings.Contains(d, f.keyID) {
+				t.Errorf("%s: detail %q does not name the mistake and the id", path[:20], d)
+			}
+			if strings.Contains(string(r.Body), secret) {
+				t.Errorf("%s: the answer echoes the key's secret: %s", path[:20], r.Body)
+			}
+		}
+		if got := e.must(200, "GET", "/admin/v1/keys/"+f.keyID, nil).str(t, "status"); got == "revoked" {
+			t.Error("the refused request revoked the key")
+		}
+	})
 	t.Run("a revoked key cannot be rotated", func(t *testing.T) {
 		k := e.must(201, "POST", "/admin/v1/keys", map[string]any{"consumer": f.consumerID}).str(t, "id")
 		e.must(200, "POST", "/admin/v1/keys/"+k+"/revoke", map[string]any{"reason": "gone"})

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"gatehouse/internal/domain"
+	"gatehouse/internal/keys"
 )
 
 // keyItem is a key as the admin API shows it: the stored metadata plus its
@@ -88,7 +89,11 @@ func (a *app) keyCmd() *cobra.Command {
 		Use:   "get <id>",
 		Short: "Show one API key's metadata (never the key)",
 		RunE: a.run(spec{args: []string{"<id>"}}, func(ctx context.Context, c *client, args []string) error {
-			return object(ctx, a, c, http.MethodGet, "/keys/"+pathEscape(args[0]), nil, a.showKey)
+			id, err := a.keyRef(args[0])
+			if err != nil {
+				return err
+			}
+			return object(ctx, a, c, http.MethodGet, "/keys/"+pathEscape(id), nil, a.showKey)
 		}),
 	}
 
@@ -101,9 +106,13 @@ func (a *app) keyCmd() *cobra.Command {
 			if strings.TrimSpace(why) == "" {
 				return errors.New("--reason must not be empty: it is what the key's holder is told")
 			}
-			return object(ctx, a, c, http.MethodPost, "/keys/"+pathEscape(args[0])+"/revoke", map[string]string{"reason": why}, func(k keyItem) error {
+			id, err := a.keyRef(args[0])
+			if err != nil {
+				return err
+			}
+			return object(ctx, a, c, http.MethodPost, "/keys/"+pathEscape(id)+"/revoke", map[string]string{"reason": why}, func(k keyItem) error {
 				if k.ID == "" { // an API answering 200 with no body
-					_, err := fmt.Fprintf(a.io.Out, "Key %s revoked: it now answers key.revoked.\n", clean(args[0]))
+					_, err := fmt.Fprintf(a.io.Out, "Key %s revoked: it now answers key.revoked.\n", clean(id))
 					return err
 				}
 				fmt.Fprintf(a.io.Out, "Key %s revoked: it now answers key.revoked.\n", clean(k.ID))
@@ -122,6 +131,10 @@ func (a *app) keyCmd() *cobra.Command {
 			"naming the successor's id.",
 		Example: "  gatehouse key rotate 7Hq2xK9pLm3Q --grace 7d",
 		RunE: a.run(spec{args: []string{"<id>"}}, func(ctx context.Context, c *client, args []string) error {
+			id, err := a.keyRef(args[0])
+			if err != nil {
+				return err
+			}
 			body := map[string]string{}
 			if rotExpires != "" {
 				k, v, err := expiry(rotExpires)
@@ -140,8 +153,8 @@ func (a *app) keyCmd() *cobra.Command {
 				}
 				body["grace"] = d.String()
 			}
-			return object(ctx, a, c, http.MethodPost, "/keys/"+pathEscape(args[0])+"/rotate", body, func(k createdKey) error {
-				return a.showNewKey("Rotated key "+clean(or(k.Predecessor, args[0]))+"; created successor", k)
+			return object(ctx, a, c, http.MethodPost, "/keys/"+pathEscape(id)+"/rotate", body, func(k createdKey) error {
+				return a.showNewKey("Rotated key "+clean(or(k.Predecessor, id))+"; created successor", k)
 			})
 		}),
 	}
@@ -346,4 +359,21 @@ func keyState(k keyItem, now time.Time) string {
 	default:
 		return "active"
 	}
+}
+
+// keyRef is the key id the admin API takes for arg. A whole key, secret
+// included — pasted, most often, because it leaked and is being revoked —
+// is turned into its id here, so the secret never leaves this machine (the
+// admin API would refuse it in a URL anyway); a note on stderr says so.
+func (a *app) keyRef(arg string) (string, error) {
+	if !keys.CarriesSecret(arg) {
+		return arg, nil
+	}
+	id := keys.IDOf(arg)
+	if id == "" {
+		return "", errors.New("that argument looks like a whole API key, but its id cannot be read from it: give the key's id " +
+			"(the 12 characters after gk_<env>_; gatehouse key list shows them)")
+	}
+	fmt.Fprintf(a.io.Err, "Note: that is a whole API key; using its id %s (the secret is not sent).\n", id)
+	return id, nil
 }

@@ -63,6 +63,19 @@ func HasPrefix(s string) bool {
 	return len(s) >= 3 && s[0]|0x20 == 'g' && s[1]|0x20 == 'k' && (s[2] == '_' || s[2] == '-')
 }
 
+// CarriesSecret reports whether s, as pasted, holds a key's secret part:
+// it starts like a key (HasPrefix) and runs past the id. The admin API and
+// the CLI use it to refuse a whole key where a key's id is expected, so the
+// secret neither travels in a URL nor comes back in an error.
+func CarriesSecret(s string) bool {
+	s = trimSurface(s)
+	return HasPrefix(s) && len(s) > secStart
+}
+
+// IDOf returns the id segment of a key as pasted (surrounding whitespace
+// and quotes trimmed), or "" when it cannot be read. The id is public.
+func IDOf(s string) string { return idOf(trimSurface(s)) }
+
 // wellFormed is the fast path: every check of a valid key, no diagnosis.
 func wellFormed(s string) bool {
 	if len(s) != Length || s[:envStart] != Prefix || s[sep1] != '_' || s[sep2] != '_' {
