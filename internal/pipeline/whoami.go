@@ -116,7 +116,11 @@ func (p *Pipeline) whoami(w http.ResponseWriter, r *http.Request, id string) {
 		rerr = &reason.Error{Code: reason.RouteNotFound, Detail: "No route matches " + method + " " + path + " on this gateway."}
 	default:
 		minimal = route.Minimal
-		t.Pass(stRoute, "match", route.Label)
+		// The route's id and service name are the operator's: a caller
+		// learns from its own input only that a route serves the path
+		// (§5), as a real request tells it no more before its credential.
+		t.Private(stRoute, "match", domain.OutcomePass, route.Label)
+		t.Pass(stRoute, "match", "a route serves "+method+" "+path)
 		// ?origin= asks as a page on that origin would: the cors step
 		// comes first, as on a real request.
 		if origin := q.Get("origin"); origin != "" {

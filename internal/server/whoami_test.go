@@ -41,6 +41,14 @@ func TestWhoami(t *testing.T) {
 					t.Fatalf("answer %s", r.raw)
 				}
 			}},
+		{desc: "a dry run without a credential names no route or service", query: "?method=GET&path=/acme/orders", wantStatus: 200,
+			check: func(t *testing.T, r response) {
+				v := r.body["verdict"].(map[string]any)
+				if v["code"] != "auth.missing" || strings.Contains(r.raw, "acme-svc") || strings.Contains(r.raw, w.route) ||
+					!strings.Contains(r.raw, "a route serves GET /acme/orders") {
+					t.Fatalf("answer %s", r.raw)
+				}
+			}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.desc, func(t *testing.T) {
