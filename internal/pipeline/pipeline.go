@@ -78,19 +78,35 @@ type Options struct {
 }
 
 // RouteHandler serves an admitted request on a route of its type. It
-// writes the whole answer (its own errors included) and fills the call
-// record's status, code and type-specific fields.
+// writes the whole answer (its own errors included, in its own shape),
+// fills the call record's status, code and type-specific fields, records
+// its steps in the decision trace and reports a rejection or failure in
+// RouteCall.Rejected — so such a call keeps its trace and gets the same
+// log line as any rejection: no route type's refusal is a mystery.
 type RouteHandler interface {
 	ServeRoute(w http.ResponseWriter, r *http.Request, rc *RouteCall)
 }
 
-// RouteCall is what a RouteHandler knows of the admitted request.
+// RouteCall is what a RouteHandler knows of the admitted request, and
+// what it reports back.
 type RouteCall struct {
 	Route    *snapshot.Route
 	Identity *credential.Identity
 	Snap     *snapshot.Snapshot
 	Call     *domain.Call
+	// Trace is the request's decision trace; the handler adds its steps
+	// under StageLimit and StageForward.
+	Trace *trace.Trace
+	// Rejected is set by the handler to the rejection or failure it
+	// answered (nil: it served the call).
+	Rejected *reason.Error
 }
+
+// The stages a RouteHandler records its steps under (§4: 6 and 7).
+const (
+	StageLimit   = stLimit
+	StageForward = stForward
+)
 
 // Pipeline is the proxy listener's http.Handler.
 type Pipeline struct {
@@ -210,7 +226,9 @@ func (p *Pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.reject(w, r, route, id, rerr, call)
 	}
 	call.LatencyMicros = p.o.Clock.Now().Sub(start).Microseconds()
-	if rerr != nil || call.Status >= 500 || aborted {
+	// A code marks a rejection or failure wherever it was decided (a
+	// route handler's included, and a stream that failed after 200).
+	if rerr != nil || call.Status >= 500 || call.Code != "" || aborted {
 		call.Trace = st.trace.Steps()
 	}
 	if p.o.Calls != nil {
@@ -328,8 +346,13 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, st *state, call
 		h["Gatehouse-Credential-Expires"] = []string{id.ExpiresHeader}
 	}
 	if rh := p.o.RouteHandlers[route.Type]; rh != nil && route.Type != "" && route.Type != "proxy" {
-		rh.ServeRoute(w, r, &RouteCall{Route: route, Identity: id, Snap: snap, Call: call})
-		t.Pass(stForward, route.Type, "served by the "+route.Type+" handler")
+		rc := RouteCall{Route: route, Identity: id, Snap: snap, Call: call, Trace: t}
+		rh.ServeRoute(w, r, &rc)
+		if e := rc.Rejected; e != nil {
+			p.logRejected(r, call, e)
+		} else {
+			t.Pass(stForward, route.Type, "served by the "+route.Type+" handler")
+		}
 		return route, nil, false
 	}
 	if route.MaxBody > 0 && r.Body != nil {
@@ -755,9 +778,15 @@ func (p *Pipeline) reject(w http.ResponseWriter, r *http.Request, route *snapsho
 	e.Write(w, rd)
 	call.Status = e.Entry().Status
 	call.Code = e.Code
+	p.logRejected(r, call, e)
+}
+
+// logRejected is every rejection's log line, with the request ID the
+// caller also sees: the pipeline's own (reject) and a route handler's.
+func (p *Pipeline) logRejected(r *http.Request, call *domain.Call, e *reason.Error) {
 	if p.o.Logger.Enabled(r.Context(), slog.LevelInfo) {
 		p.o.Logger.LogAttrs(r.Context(), slog.LevelInfo, "rejected",
-			slog.String("request_id", id), slog.String("code", e.Code), slog.Int("status", call.Status),
+			slog.String("request_id", call.RequestID), slog.String("code", e.Code), slog.Int("status", call.Status),
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.String("credential_id", e.CredentialID), slog.String("operator_detail", e.Debug))
 	}

@@ -100,6 +100,7 @@ const (
 	ScopeInsufficient      = "scope.insufficient"
 	IPNotAllowed           = "ip.not_allowed"
 	RateExceeded           = "rate.exceeded"
+	BudgetExceeded         = "budget.exceeded"
 	UpstreamUnavailable    = "upstream.unavailable"
 	UpstreamTimeout        = "upstream.timeout"
 	RequestTooLarge        = "request.too_large"
@@ -216,7 +217,7 @@ var catalogue = []Entry{
 	{Code: "quota.exceeded", Status: 429, Title: "Quota exhausted", Bearer: "-",
 		Meaning: "The plan's quota for the period is used up.",
 		Hint:    "Wait for the next period or ask for a larger plan."},
-	{Code: "budget.exceeded", Status: 429, Title: "AI budget exhausted", Bearer: "-",
+	{Code: BudgetExceeded, Status: 429, Title: "AI budget exhausted", Bearer: "-",
 		Meaning: "The AI spending budget for the period is used up.",
 		Hint:    "Wait for the next period or ask for a larger budget."},
 	{Code: UpstreamUnavailable, Status: 502, Title: "Upstream unavailable", Bearer: "-",

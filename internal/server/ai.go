@@ -2,13 +2,16 @@ package server
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
+	"time"
 
 	"gatehouse/internal/ai"
 	"gatehouse/internal/domain"
 	"gatehouse/internal/pipeline"
+	"gatehouse/internal/reason"
 	"gatehouse/internal/snapshot"
 	"gatehouse/internal/store"
 )
@@ -136,7 +139,7 @@ func (c snapCatalogue) Model(name string) (*ai.Model, bool) {
 func (c snapCatalogue) Models() []*ai.Model { return aiIndexOf(c.holder.Load()).Models() }
 
 func (a aiRoutes) ServeRoute(w http.ResponseWriter, r *http.Request, rc *pipeline.RouteCall) {
-	recordAI(rc.Call, a.h.Serve(w, r, aiCallContext(rc)))
+	recordAI(rc, a.h.Serve(w, r, aiCallContext(rc)))
 }
 
 // aiCallContext is what the AI handler needs of an admitted call.
@@ -150,21 +153,102 @@ func aiCallContext(rc *pipeline.RouteCall) ai.CallContext {
 	return cc
 }
 
-// recordAI puts an AI call's outcome on its call record.
-func recordAI(c *domain.Call, res ai.Result) {
+// recordAI puts an AI call's outcome on its call record and its steps in
+// the decision trace, and reports a rejection or failure to the pipeline
+// (which logs it and keeps the trace): which model was asked for and what
+// it resolved to, a budget or rate refusal under the limit stage, and
+// every provider attempt with its status and (redacted) error — so
+// explain shows why an AI call failed without a search through the logs.
+func recordAI(rc *pipeline.RouteCall, res ai.Result) {
+	c := rc.Call
 	c.Status = res.Status
 	c.Engine = "ai"
 	if res.Err != nil {
 		c.Code = res.Err.Code
 	}
-	if res.Provider != "" || res.Usage.TotalTokens > 0 {
+	if res.Alias != "" || res.Provider != "" || res.Usage.TotalTokens > 0 {
 		ca := &domain.CallAI{Provider: res.Provider, Model: res.Model, Alias: res.Alias,
 			PromptTokens: res.Usage.PromptTokens, CachedTokens: res.Usage.CachedPromptTokens,
 			CompletionTokens: res.Usage.CompletionTokens, ReasoningTokens: res.Usage.ReasoningTokens,
 			CostMicros: int64(res.Cost), Estimated: res.Usage.Estimated}
 		for _, at := range res.Attempts {
-			ca.Attempts = append(ca.Attempts, fmt.Sprintf("%s/%s: %s", at.Provider, at.Model, at.Outcome))
+			ca.Attempts = append(ca.Attempts, attemptText(at))
 		}
 		c.AI = ca
+	}
+	traceAI(rc, res)
+	if res.Err != nil {
+		rc.Rejected = res.Err
+	}
+}
+
+// attemptText is one provider attempt as the call record and the trace
+// show it: "openai/gpt-4o: error (HTTP 500: upstream overloaded, 1.2s)".
+func attemptText(at ai.Attempt) string {
+	s := at.Provider + "/" + at.Model + ": " + at.Outcome
+	var more []string
+	if at.Status != 0 {
+		more = append(more, "HTTP "+strconv.Itoa(at.Status))
+	}
+	if at.Error != "" {
+		more = append(more, at.Error)
+	}
+	if at.Duration > 0 {
+		more = append(more, at.Duration.Round(time.Millisecond).String())
+	}
+	if at.FellBack {
+		more = append(more, "fell back to the next target")
+	}
+	if len(more) > 0 {
+		s += " (" + strings.Join(more, ", ") + ")"
+	}
+	return s
+}
+
+// traceAI records the AI handler's steps. The handler refuses in this
+// order: the request (ai.bad_request), the model (ai.model_unknown,
+// ai.model_not_allowed), the budgets and AI rate limits (budget.exceeded,
+// rate.exceeded), then the providers; a step for each stage it passed.
+func traceAI(rc *pipeline.RouteCall, res ai.Result) {
+	t := rc.Trace
+	if t == nil {
+		return
+	}
+	fail := func(stage, check string, e *reason.Error) {
+		t.Fail(stage, check, e.Detail)
+		if e.Debug != "" {
+			t.Private(stage, check, domain.OutcomeFail, e.Debug)
+		}
+	}
+	code := ""
+	if res.Err != nil {
+		code = res.Err.Code
+	}
+	switch code {
+	case ai.CodeBadRequest, ai.CodeModelUnknown, ai.CodeModelNotAllowed:
+		fail(pipeline.StageForward, "ai model", res.Err)
+		return
+	}
+	if res.Alias != "" {
+		if res.Provider != "" && res.Model != res.Alias {
+			t.Pass(pipeline.StageForward, "ai model", res.Alias+" → "+res.Provider+"/"+res.Model)
+		} else {
+			t.Pass(pipeline.StageForward, "ai model", res.Alias)
+		}
+	}
+	switch code {
+	case reason.BudgetExceeded, reason.RateExceeded:
+		fail(pipeline.StageLimit, "ai budget", res.Err)
+		return
+	}
+	for _, at := range res.Attempts {
+		if at.Outcome == ai.OutcomeOK {
+			t.Pass(pipeline.StageForward, "ai provider", attemptText(at))
+		} else {
+			t.Fail(pipeline.StageForward, "ai provider", attemptText(at))
+		}
+	}
+	if res.Err != nil {
+		fail(pipeline.StageForward, "ai", res.Err)
 	}
 }

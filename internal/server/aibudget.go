@@ -100,7 +100,7 @@ func (b *aiBudgets) Reserve(ctx context.Context, call ai.CallContext, r ai.Reser
 			start, end := bu.Window(now)
 			if used, ok := take(budgetKey(bu, "money", start), int64(r.Cost), int64(bu.Amount), end.Add(budgetSlack)); !ok {
 				rollback()
-				return nil, &reason.Error{Code: "budget.exceeded", Possession: true, RetryAfter: retryAfter(now, end),
+				return nil, &reason.Error{Code: reason.BudgetExceeded, Possession: true, RetryAfter: retryAfter(now, end),
 					Detail: fmt.Sprintf("The AI budget of %s is $%s per %s and $%s of it is used (remaining $0); it resets at %s.",
 						scopeText(bu), domain.Micros(bu.Amount), periodOf(bu), domain.Micros(used), end.Format(time.RFC3339))}
 			}

@@ -58,6 +58,11 @@ func (p promptRoutes) ServeRoute(w http.ResponseWriter, r *http.Request, rc *pip
 	reject := func(e *reason.Error) {
 		e.Write(w, reason.Render{OpenAI: true, RequestID: cc.RequestID, Instance: r.URL.Path})
 		rc.Call.Status, rc.Call.Code, rc.Call.Engine = e.View(false).Status, e.Code, "ai"
+		rc.Trace.Fail(pipeline.StageForward, "prompt", e.Detail)
+		if e.Debug != "" {
+			rc.Trace.Private(pipeline.StageForward, "prompt", domain.OutcomeFail, e.Debug)
+		}
+		rc.Rejected = e
 	}
 	if r.Method != http.MethodPost {
 		reject(&reason.Error{Code: reason.MethodNotAllowed, Allow: http.MethodPost,
@@ -134,7 +139,7 @@ func (p promptRoutes) ServeRoute(w http.ResponseWriter, r *http.Request, rc *pip
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(out)
 	}
-	recordAI(rc.Call, res)
+	recordAI(rc, res)
 }
 
 // promptOutput turns the handler's chat completion into the prompt

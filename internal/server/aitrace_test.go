@@ -1,0 +1,113 @@
+package server
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"gatehouse/internal/ai/aitest"
+)
+
+// An AI route answers its own rejections (in the OpenAI shape), and each
+// must leave the operator what any rejection leaves: the decision trace
+// behind the request ID, with the AI handler's steps — the model asked
+// for and what it resolved to, the budget under the limit stage, every
+// provider attempt with its status — the requested model on the call
+// record, and a "rejected" log line with the request ID.
+func TestAIRejectionsKeepTheirTrace(t *testing.T) {
+	h := newHarness(t)
+	w := h.newWorld("acme", nil, nil)
+	f := aitest.New(t, aitest.OpenAI)
+	f.Script(func(r aitest.Request) aitest.Scenario {
+		if r.JSON()["model"] == "upstream-broken" {
+			return aitest.Scenario{Status: 500}
+		}
+		return aitest.Scenario{Text: "ok", Usage: aitest.Usage{Input: 1000, Output: 200}}
+	})
+	p := h.mustAdmin("POST", "/admin/v1/providers", map[string]any{"name": "oai", "type": "openai",
+		"base_url": f.Provider("oai").BaseURL, "api_keys": []string{aitest.DefaultKey(aitest.OpenAI)}})
+	price := map[string]any{"input_per_1m": "0.15", "output_per_1m": "0.60"}
+	h.mustAdmin("POST", "/admin/v1/models", map[string]any{"name": "chat", "price": price,
+		"targets": []map[string]any{{"provider": p["id"], "model": "upstream-model"}}})
+	h.mustAdmin("POST", "/admin/v1/models", map[string]any{"name": "broken", "price": price,
+		"targets": []map[string]any{{"provider": p["id"], "model": "upstream-broken"}}})
+	h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": w.service, "paths": []string{"/llm"}, "type": "ai"})
+	_, key := h.newKey(w.consumer, nil)
+	ask := func(model string) response {
+		return postJSON(h, "/llm/v1/chat/completions",
+			fmt.Sprintf(`{"model":%q,"max_tokens":200,"messages":[{"role":"user","content":"hi"}]}`, model), bearer(key)...)
+	}
+
+	// A budget that one call exhausts (270 micros): the second is refused.
+	h.mustAdmin("POST", "/admin/v1/budgets", map[string]any{"scope": "consumer", "scope_id": w.consumer, "amount": "0.0001", "period": "day"})
+	if r := ask("chat"); r.status != 200 {
+		t.Fatalf("first call: %d %s", r.status, r.raw)
+	}
+
+	cases := []struct {
+		desc, model string
+		status      int
+		code        string
+		steps       []string // fragments of "stage check outcome: detail" lines the stored trace must hold, in order
+	}{
+		{"an unknown model", "no-such-model", 404, "ai.model_unknown",
+			[]string{"forward ai model fail"}},
+		{"the budget", "chat", 429, "budget.exceeded",
+			[]string{"forward ai model pass: chat", "limit ai budget fail"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			r := ask(tc.model)
+			e, _ := r.body["error"].(map[string]any)
+			if r.status != tc.status || e == nil || e["code"] != tc.code {
+				t.Fatalf("%d %s", r.status, r.raw)
+			}
+			checkStoredTrace(t, h, r.header.Get("X-Request-Id"), tc.code, tc.model, tc.steps)
+		})
+	}
+
+	t.Run("a provider failure names each attempt's status", func(t *testing.T) {
+		h.mustAdmin("POST", "/admin/v1/budgets", map[string]any{"scope": "tenant", "scope_id": w.tenant, "amount": "100", "period": "day"})
+		// A fresh consumer, outside the exhausted consumer budget.
+		c := h.mustAdmin("POST", "/admin/v1/consumers", map[string]any{"tenant": w.tenant, "name": "other-app"})["id"].(string)
+		_, k2 := h.newKey(c, nil)
+		r := postJSON(h, "/llm/v1/chat/completions", `{"model":"broken","messages":[{"role":"user","content":"hi"}]}`, bearer(k2)...)
+		if r.status < 500 {
+			t.Fatalf("%d %s", r.status, r.raw)
+		}
+		checkStoredTrace(t, h, r.header.Get("X-Request-Id"), "ai.provider_error", "broken",
+			[]string{"forward ai model pass: broken → oai/upstream-broken", "forward ai provider fail: oai/upstream-broken: error (HTTP 500", "forward ai fail"})
+	})
+}
+
+// checkStoredTrace reads call id through the admin API and checks its
+// code, its AI model, its trace steps (in order) and the log line.
+func checkStoredTrace(t *testing.T, h *harness, id, code, model string, steps []string) {
+	t.Helper()
+	call := h.waitCall(id)
+	if call["code"] != code {
+		t.Errorf("stored code %v, want %s", call["code"], code)
+	}
+	if a, _ := call["ai"].(map[string]any); a == nil || a["alias"] != model {
+		t.Errorf("the call record does not name the model asked for (%q): ai %v", model, call["ai"])
+	}
+	raw, _ := call["trace"].([]any)
+	var lines []string
+	for _, s := range raw {
+		m, _ := s.(map[string]any)
+		lines = append(lines, fmt.Sprintf("%v %v %v: %v", m["stage"], m["check"], m["outcome"], m["detail"]))
+	}
+	at := 0
+	for _, want := range steps {
+		for at < len(lines) && !strings.Contains(lines[at], want) {
+			at++
+		}
+		if at == len(lines) {
+			t.Errorf("the stored trace has no step %q after the ones before it:\n%s", want, strings.Join(lines, "\n"))
+			return
+		}
+	}
+	if !strings.Contains(h.logs.String(), "request_id="+id) {
+		t.Errorf("no log line names request %s", id)
+	}
+}
