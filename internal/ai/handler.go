@@ -108,6 +108,10 @@ type CallContext struct {
 	// Prefix is the route's path prefix ("/ai"): requests arrive as
 	// {Prefix}/v1/chat/completions and so on.
 	Prefix string
+	// MaxBody is the route's max_body (0: none): the body limit is the
+	// smaller of it and Options.MaxBody, however the body is framed — a
+	// chunked body has no Content-Length for the pipeline to check.
+	MaxBody int64
 }
 
 // Attempt is one try of one target.
@@ -297,12 +301,16 @@ func (h *Handler) reject(w http.ResponseWriter, r *http.Request, call CallContex
 	res.Err = e
 }
 
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *reason.Error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.o.MaxBody))
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, call CallContext) ([]byte, *reason.Error) {
+	limit := h.o.MaxBody
+	if call.MaxBody > 0 && call.MaxBody < limit {
+		limit = call.MaxBody
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
-			return nil, &reason.Error{Code: reason.RequestTooLarge, Detail: fmt.Sprintf("The body exceeds this route's limit of %d bytes.", h.o.MaxBody)}
+			return nil, &reason.Error{Code: reason.RequestTooLarge, Detail: fmt.Sprintf("The body exceeds this route's limit of %d bytes.", limit)}
 		}
 		return nil, badRequest("body", "The request body could not be read.")
 	}
@@ -360,7 +368,7 @@ type failure struct {
 }
 
 func (h *Handler) chat(w http.ResponseWriter, r *http.Request, call CallContext, res *Result, start time.Time, after *func(*Result)) {
-	body, rerr := h.readBody(w, r)
+	body, rerr := h.readBody(w, r, call)
 	if rerr != nil {
 		h.reject(w, r, call, res, rerr)
 		return
@@ -737,7 +745,7 @@ func (h *Handler) writeJSON(w http.ResponseWriter, call CallContext, res *Result
 }
 
 func (h *Handler) embeddings(w http.ResponseWriter, r *http.Request, call CallContext, res *Result, start time.Time, after *func(*Result)) {
-	body, rerr := h.readBody(w, r)
+	body, rerr := h.readBody(w, r, call)
 	if rerr != nil {
 		h.reject(w, r, call, res, rerr)
 		return

@@ -150,6 +150,7 @@ func aiCallContext(rc *pipeline.RouteCall) ai.CallContext {
 	if len(rc.Route.Paths) > 0 {
 		cc.Prefix = rc.Route.Paths[0]
 	}
+	cc.MaxBody = rc.Route.MaxBody
 	return cc
 }
 

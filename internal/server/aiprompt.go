@@ -76,11 +76,15 @@ func (p promptRoutes) ServeRoute(w http.ResponseWriter, r *http.Request, rc *pip
 			Debug:  fmt.Sprintf("route %s names prompt %q, absent from the snapshot", rc.Route.ID, rc.Route.PromptID)})
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPromptBody))
+	limit := int64(maxPromptBody)
+	if m := rc.Route.MaxBody; m > 0 && m < limit {
+		limit = m
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
-			reject(&reason.Error{Code: reason.RequestTooLarge, Detail: fmt.Sprintf("Prompt variables are limited to %d bytes.", maxPromptBody)})
+			reject(&reason.Error{Code: reason.RequestTooLarge, Detail: fmt.Sprintf("Prompt variables are limited to %d bytes.", limit)})
 		} else {
 			reject(&reason.Error{Code: ai.CodeBadRequest, Param: "body", Possession: true, Detail: "The request body could not be read."})
 		}

@@ -2,6 +2,8 @@ package server
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -109,5 +111,50 @@ func checkStoredTrace(t *testing.T, h *harness, id, code, model string, steps []
 	}
 	if !strings.Contains(h.logs.String(), "request_id="+id) {
 		t.Errorf("no log line names request %s", id)
+	}
+}
+
+// §8's max_body holds on AI and prompt routes whatever the framing: a
+// chunked body has no Content-Length for the pipeline to check up front,
+// and the AI handler read up to its own 32 MiB instead of the route's
+// limit.
+func TestAIRouteMaxBodyHoldsForChunkedBodies(t *testing.T) {
+	h := newHarness(t)
+	w := h.newWorld("acme", nil, nil)
+	f := aitest.New(t, aitest.OpenAI)
+	f.Script(func(aitest.Request) aitest.Scenario { return aitest.Scenario{Text: "ok"} })
+	p := h.mustAdmin("POST", "/admin/v1/providers", map[string]any{"name": "oai", "type": "openai",
+		"base_url": f.Provider("oai").BaseURL, "api_keys": []string{aitest.DefaultKey(aitest.OpenAI)}})
+	h.mustAdmin("POST", "/admin/v1/models", map[string]any{"name": "chat", "price": map[string]any{"input_per_1m": "0", "output_per_1m": "0"},
+		"targets": []map[string]any{{"provider": p["id"], "model": "upstream-model"}}})
+	h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": w.service, "paths": []string{"/llm"}, "type": "ai", "max_body": 1000})
+	_, key := h.newKey(w.consumer, nil)
+	send := func(content string, chunked bool) *http.Response {
+		body := fmt.Sprintf(`{"model":"chat","messages":[{"role":"user","content":%q}]}`, content)
+		var rd io.Reader = strings.NewReader(body)
+		if chunked {
+			rd = io.MultiReader(rd) // no length known: Transfer-Encoding: chunked
+		}
+		req, _ := http.NewRequest(http.MethodPost, h.proxy+"/llm/v1/chat/completions", rd)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := h.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	for _, chunked := range []bool{false, true} {
+		if r := send(strings.Repeat("x", 5000), chunked); r.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Errorf("a 5 000-byte body (chunked %v) on a route of max_body 1000: %d, want 413", chunked, r.StatusCode)
+		}
+		if r := send("hi", chunked); r.StatusCode != 200 {
+			t.Errorf("a small body (chunked %v): %d", chunked, r.StatusCode)
+		}
+	}
+	if n := len(f.Requests()); n != 2 {
+		t.Errorf("the provider saw %d calls, want 2 (the small ones)", n)
 	}
 }
