@@ -113,8 +113,6 @@ func TestMethodNotAllowedDetail(t *testing.T) {
 			wantDetail: notAccepted("an API key in 'Authorization: Bearer …'", acceptsJWT)},
 		{desc: "Basic on a JWT-only route", path: "/jwt", hdr: []string{"Authorization", "Basic dXNlcjpwYXNz"},
 			wantDetail: notAccepted("a user name and password in 'Authorization: Basic …'", acceptsJWT)},
-		{desc: "opaque bearer on a JWT-only route", path: "/jwt", hdr: []string{"Authorization", "Bearer " + tokOpaque},
-			wantDetail: notAccepted("an opaque bearer token (neither a Gatehouse API key nor a JWT) in 'Authorization: Bearer …'", acceptsJWT)},
 		{desc: "JWT in X-API-Key on a JWT-only route is a JWT in the wrong place", path: "/jwt", hdr: []string{"X-API-Key", tokJWT},
 			wantDetail: notAccepted("a JWT in the X-API-Key header", acceptsJWT)},
 
@@ -161,6 +159,18 @@ func TestMethodNotAllowedDetail(t *testing.T) {
 			}
 		})
 	}
+
+	// §5: token.unrecognized — "bearer is neither key nor JWT and no
+	// introspection": on a route that takes JWTs but does not introspect,
+	// an opaque bearer is not a method the route refuses but a token it
+	// cannot read.
+	t.Run("an opaque bearer on a JWT-only route is token.unrecognized", func(t *testing.T) {
+		status, www, body := getProblem(t, srv.URL+"/jwt", "Authorization", "Bearer "+tokOpaque)
+		want := "The bearer value is neither a Gatehouse API key (gk_…) nor a JWT, and this route does not introspect opaque tokens. This route accepts " + acceptsJWT + "."
+		if status != 401 || body["code"] != "token.unrecognized" || body["detail"] != want || !strings.Contains(www, `error="invalid_token"`) {
+			t.Errorf("%d %q %v", status, www, body)
+		}
+	})
 
 	// Before possession is proved the caller learns only what its input
 	// shows (§5): a key the gateway holds and one it has never seen get

@@ -671,6 +671,13 @@ func (p *Pipeline) pick(route *snapshot.Route, pres authheader.Credential) (cred
 		}
 		return v, nil
 	}
+	if pres.Kind == authheader.Bearer && hasMethod(methods, domain.AuthJWT) &&
+		!keys.HasPrefix(pres.Token) && !jwt.LooksLikeJWT(pres.Token) {
+		// §5 token.unrecognized: the route takes bearer tokens, this one
+		// is neither of the kinds it can read, and it does not introspect.
+		return nil, &reason.Error{Code: reason.TokenUnrecognized,
+			Detail: "The bearer value is neither a Gatehouse API key (gk_…) nor a JWT, and this route does not introspect opaque tokens. This route accepts " + accepts + "."}
+	}
 	if pres.Kind == authheader.Other {
 		return nil, &reason.Error{Code: reason.AuthSchemeUnsupported,
 			Detail: "The Authorization scheme '" + pres.Scheme + "' is not accepted here. This route accepts " + accepts + "."}

@@ -101,6 +101,7 @@ const (
 	IPNotAllowed           = "ip.not_allowed"
 	RateExceeded           = "rate.exceeded"
 	BudgetExceeded         = "budget.exceeded"
+	TokenUnrecognized      = "token.unrecognized"
 	UpstreamUnavailable    = "upstream.unavailable"
 	UpstreamTimeout        = "upstream.timeout"
 	RequestTooLarge        = "request.too_large"
@@ -309,7 +310,7 @@ var catalogue = []Entry{
 	{Code: "jwt.expired", Status: 401, Title: "JWT expired", Bearer: BearerInvalidToken, Meaning: "The token's exp is in the past (beyond the leeway).", Hint: "Get a fresh token; if it is fresh, check your clock."},
 	{Code: "jwt.not_yet_valid", Status: 401, Title: "JWT not yet valid", Bearer: BearerInvalidToken, Meaning: "The token's nbf or iat is in the future (beyond the leeway).", Hint: "Check the issuer's and your clock."},
 	{Code: "token.inactive", Status: 401, Title: "Token inactive", Bearer: BearerInvalidToken, Meaning: "Introspection says the token is not active.", Hint: "Get a fresh token."},
-	{Code: "token.unrecognized", Status: 401, Title: "Bearer token not recognised", Bearer: BearerInvalidToken, Meaning: "The bearer value is neither a Gatehouse key nor a JWT, and no introspection is configured.", Hint: "Send a Gatehouse key or a token from a trusted issuer."},
+	{Code: TokenUnrecognized, Status: 401, Title: "Bearer token not recognised", Bearer: BearerInvalidToken, Meaning: "The bearer value is neither a Gatehouse key nor a JWT, and no introspection is configured.", Hint: "Send a Gatehouse key or a token from a trusted issuer."},
 	{Code: "identity.unmapped", Status: 403, Title: "Identity not bound to a consumer", Bearer: "-", Possession: true, Meaning: "The token is valid but no consumer is bound to its issuer and subject.", Hint: "Ask the operator to bind your identity to an application."},
 	{Code: "sig.missing", Status: 401, Title: "HTTP signature missing", Bearer: "-", Meaning: "The route requires an RFC 9421 signature.", Hint: "Sign the request."},
 	{Code: "sig.malformed", Status: 401, Title: "HTTP signature malformed", Bearer: "-", Meaning: "Signature-Input or Signature could not be parsed.", Hint: "Check the structured-field syntax."},

@@ -42,7 +42,7 @@
 // both, the pipeline should ask the snapshot for an imported key with the
 // token's hash first and give the token to this verifier otherwise. On a
 // route that accepts jwt but not introspection, such a value is answered
-// with Unrecognized() (token.unrecognized), not auth.method_not_allowed.
+// with token.unrecognized (the pipeline's pick), not auth.method_not_allowed.
 package introspect
 
 import (
