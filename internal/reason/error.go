@@ -201,7 +201,7 @@ type wwwKey struct{ scheme, code, bearer string }
 // wwwAuthenticateCached returns the header value slice, built once per
 // scheme and code (scope values vary per route and are built each time).
 func wwwAuthenticateCached(v View, scheme string) []string {
-	if v.Bearer == "-" {
+	if v.Bearer == "-" && !signatureChallenge(v) {
 		return nil
 	}
 	if v.Scope != "" {
@@ -228,8 +228,20 @@ func (e *Error) Body(r Render) []byte {
 // WWWAuthenticate returns the header value Write would send ("" for none).
 func (e *Error) WWWAuthenticate(r Render) string { return wwwAuthenticate(e.View(r.Minimal), r.Scheme) }
 
+// signatureChallenge: RFC 9110 §11.6.1, a 401 "MUST send a
+// WWW-Authenticate header field containing at least one challenge
+// applicable to the target resource". An RFC 9421 signature has no
+// registered scheme; its 401s challenge with "Signature", as the
+// signature drafts before it did, rather than with none.
+func signatureChallenge(v View) bool {
+	return v.Status == 401 && strings.HasPrefix(v.Code, "sig.")
+}
+
 func wwwAuthenticate(v View, scheme string) string {
 	if v.Bearer == "-" {
+		if signatureChallenge(v) {
+			return `Signature realm="gatehouse"`
+		}
 		return ""
 	}
 	if scheme == "" {

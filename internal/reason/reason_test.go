@@ -184,3 +184,27 @@ func BenchmarkWrite(b *testing.B) {
 		e.Write(rec, rd)
 	}
 }
+
+// RFC 9110 §11.6.1: a 401 "MUST send a WWW-Authenticate header field
+// containing at least one challenge applicable to the target resource" —
+// every 401 of the catalogue does, except mTLS's: a client certificate is
+// asked for by the TLS handshake, and HTTP has no challenge for it.
+func TestEvery401Challenges(t *testing.T) {
+	for _, e := range All() {
+		if e.Status != 401 || strings.HasPrefix(e.Code, "mtls.") {
+			continue
+		}
+		err := &Error{Code: e.Code, Detail: "d", Possession: true}
+		if wa := err.WWWAuthenticate(Render{}); wa == "" {
+			t.Errorf("%s answers 401 with no WWW-Authenticate", e.Code)
+		}
+		rec := httptest.NewRecorder()
+		err.Write(rec, Render{RequestID: "r"})
+		if rec.Code == 401 && rec.Header().Get("WWW-Authenticate") == "" {
+			t.Errorf("%s: Write sent a 401 with no WWW-Authenticate", e.Code)
+		}
+	}
+	if wa := (&Error{Code: "sig.invalid", Possession: true}).WWWAuthenticate(Render{}); wa != `Signature realm="gatehouse"` {
+		t.Errorf("sig.invalid challenges %q", wa)
+	}
+}
