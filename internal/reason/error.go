@@ -112,8 +112,11 @@ func (e *Error) View(minimal bool) View {
 		if i := strings.IndexByte(fam, '.'); i > 0 {
 			fam = fam[:i]
 		}
+		// RFC 6750 §3.1's three errors map to 400, 401 and 403; minimal
+		// disclosure keeps the one that matches the status (a 403 for
+		// scope is insufficient_scope, not invalid_token).
 		bearer := v.Bearer
-		if bearer != "-" && bearer != BearerNone {
+		if bearer != "-" && bearer != BearerNone && bearer != BearerInsufficientScope {
 			bearer = BearerInvalidToken
 			if v.Status == 400 {
 				bearer = BearerInvalidRequest

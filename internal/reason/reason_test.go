@@ -208,3 +208,16 @@ func TestEvery401Challenges(t *testing.T) {
 		t.Errorf("sig.invalid challenges %q", wa)
 	}
 }
+
+// Minimal disclosure hides the reason but not RFC 6750's error for the
+// status: a 403 for scope stays insufficient_scope.
+func TestMinimalKeepsTheStatusError(t *testing.T) {
+	e := &Error{Code: ScopeInsufficient, Detail: "d", Scope: "orders:write", Possession: true}
+	wa := e.WWWAuthenticate(Render{Minimal: true})
+	if !strings.Contains(wa, `error="insufficient_scope"`) {
+		t.Errorf("minimal scope.insufficient challenges %q", wa)
+	}
+	if wa := (&Error{Code: KeyRevoked, Detail: "d", Possession: true}).WWWAuthenticate(Render{Minimal: true}); !strings.Contains(wa, `error="invalid_token"`) {
+		t.Errorf("minimal key.revoked challenges %q", wa)
+	}
+}
