@@ -26,6 +26,11 @@ type Error struct {
 	// CredentialID is the public id of the credential, when the caller sent
 	// one whose id could be read.
 	CredentialID string
+	// PrivateID marks a CredentialID the caller did not send (an RFC 9421
+	// signature names its key by keyid; the gateway's credential id is
+	// its own): the call record and the log carry it, the caller sees it
+	// only once Possession is proven.
+	PrivateID bool
 	// Possession is true once the caller proved it holds the credential
 	// (the secret matched, the signature verified).
 	Possession bool
@@ -100,6 +105,9 @@ func (e *Error) View(minimal bool) View {
 	en := e.Entry()
 	v := View{Code: en.Code, Status: en.Status, Title: en.Title, Detail: e.Detail, Hint: e.Hint,
 		CredentialID: e.CredentialID, Bearer: en.Bearer, Scope: e.Scope, Param: e.Param}
+	if e.PrivateID && !e.Possession {
+		v.CredentialID = ""
+	}
 	if v.Hint == "" {
 		v.Hint = en.Hint
 	}

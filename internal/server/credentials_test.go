@@ -163,6 +163,17 @@ func TestHTTPSignatureRoute(t *testing.T) {
 			if tc.wantStatus == 200 && r.body["consumer"] != "acme-app" {
 				t.Fatalf("identity not forwarded: %s", r.raw)
 			}
+			// Before the signature verified, the caller named the key by
+			// its keyid alone: the gateway's credential id is the
+			// operator's (§5), and the call record keeps it.
+			if tc.wantCode == "sig.invalid" || tc.wantCode == "sig.expired" {
+				if strings.Contains(r.raw, cred["id"].(string)) || r.body["credential_id"] != nil {
+					t.Errorf("a failed signature's answer names the credential: %s", r.raw)
+				}
+				if got := h.waitCall(r.header.Get("X-Request-Id"))["credential_id"]; got != cred["id"] {
+					t.Errorf("the call record's credential_id is %v, want %v", got, cred["id"])
+				}
+			}
 		})
 	}
 }

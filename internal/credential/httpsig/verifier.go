@@ -490,8 +490,11 @@ func fail(code, detail, debug string) (credential.Identity, *reason.Error) {
 	return credential.Identity{}, &reason.Error{Code: code, Detail: detail, Debug: debug}
 }
 
+// failID is a failure before the signature verified: the credential id
+// goes to the operator (call record, log), not to the caller, who named
+// the key only by its keyid and has proved nothing yet (§5).
 func failID(code, detail, debug, credID string) (credential.Identity, *reason.Error) {
-	return credential.Identity{}, &reason.Error{Code: code, Detail: detail, Debug: debug, CredentialID: credID}
+	return credential.Identity{}, &reason.Error{Code: code, Detail: detail, Debug: debug, CredentialID: credID, PrivateID: true}
 }
 
 func possessed(code, detail, credID string) (credential.Identity, *reason.Error) {
