@@ -394,10 +394,20 @@ func (r *run) fixFor(a answer) string {
 			return "The key lacks " + strings.TrimSuffix(missing, ".") + ": use a key with those scopes (its application must be granted them first)."
 		}
 	case reason.IPNotAllowed:
-		// The detail says "… saw client address <ip> (from <source>) …".
+		// The detail says "… saw client address <ip> (<source>), which is
+		// not in the allow-list of application '…'" (or "of credential …";
+		// older gateways name the credential's always).
 		if _, rest, ok := strings.Cut(a.detail, "client address "); ok {
 			if ip, _, ok := strings.Cut(rest, " "); ok && ip != "" {
-				return "The gateway sees this machine as " + ip + ", which the credential's IP allow-list does not include: call from an allowed network, or ask the operator to allow " + ip + "."
+				whose := "the credential's"
+				if strings.Contains(a.detail, "allow-list of application") {
+					whose = "the application's"
+				}
+				fix := "The gateway sees this machine as " + ip + ", which " + whose + " IP allow-list does not include: call from an allowed network, or ask the operator to allow " + ip + "."
+				if strings.Contains(a.detail, "X-Forwarded-For was not used") {
+					fix += " (Behind a proxy: the gateway does not trust it for X-Forwarded-For; its operator lists trusted proxies in trusted_proxies.)"
+				}
+				return fix
 			}
 		}
 	case reason.AuthMethodNotAllowed:

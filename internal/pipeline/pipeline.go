@@ -473,7 +473,7 @@ func (p *Pipeline) admit(r *http.Request, st *state, snap *snapshot.Snapshot, ro
 		return pres, rerr
 	}
 	// 5. authorize
-	st.pin = policy.Input{Snap: snap, Route: route, Identity: &st.id, ClientIP: ip, IPSource: ipSource, Trace: &st.trace}
+	st.pin = policy.Input{Snap: snap, Route: route, Identity: &st.id, ClientIP: ip, IPSource: ipSource, Header: r.Header, Trace: &st.trace}
 	if rerr := policy.Authorize(&st.pin); rerr != nil {
 		return pres, rerr
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"gatehouse/internal/domain"
+	"net/http"
 	"net/netip"
 	"strings"
 
@@ -27,7 +28,10 @@ type Input struct {
 	// IPSource says where it came from ("socket" or "X-Forwarded-For").
 	ClientIP netip.Addr
 	IPSource string
-	Trace    *trace.Trace
+	// Header is the request's header, read only to explain a refusal
+	// (an X-Forwarded-For the gateway did not believe).
+	Header http.Header
+	Trace  *trace.Trace
 
 	// Subscription is set by Authorize to the approved subscription that
 	// admitted the call, if one was needed (its plan limits apply).
@@ -72,9 +76,23 @@ func Authorize(in *Input) *reason.Error {
 	}
 
 	if len(c.IPAllow) > 0 || len(id.IPAllow) > 0 {
-		if !allowed(c.IPAllow, in.ClientIP) || !allowed(id.IPAllow, in.ClientIP) {
-			d := "The gateway saw client address " + in.ClientIP.String() + " (from " + in.IPSource +
-				"), which is not in the allow-list of credential " + id.CredentialID + "."
+		// Name the list that refused (the application's or the
+		// credential's) and, per §5, where the address came from.
+		var list string
+		switch {
+		case !allowed(c.IPAllow, in.ClientIP):
+			list = "the allow-list of application '" + c.Name + "'"
+		case !allowed(id.IPAllow, in.ClientIP):
+			list = "the allow-list of credential " + id.CredentialID
+		}
+		if list != "" {
+			src := "from the connection"
+			if in.IPSource == "X-Forwarded-For" {
+				src = "from X-Forwarded-For, sent by a trusted proxy"
+			} else if in.Header != nil && in.Header.Get("X-Forwarded-For") != "" {
+				src = "from the connection; the request's X-Forwarded-For was not used: the peer is not one of the gateway's trusted_proxies"
+			}
+			d := "The gateway saw client address " + in.ClientIP.String() + " (" + src + "), which is not in " + list + "."
 			t.Fail(stage, "ip", d)
 			return &reason.Error{Code: reason.IPNotAllowed, Detail: d, CredentialID: id.CredentialID, Possession: true}
 		}

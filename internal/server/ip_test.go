@@ -21,11 +21,11 @@ func TestIPAllowLists(t *testing.T) {
 		{desc: "trusted proxy, allowed IPv4 client", trusted: []string{"127.0.0.1/32"}, xff: "198.51.100.7", wantStatus: 200},
 		{desc: "trusted proxy, allowed IPv6 client", trusted: []string{"127.0.0.1"}, xff: "2001:db8::5", wantStatus: 200},
 		{desc: "trusted proxy, client outside the list", trusted: []string{"127.0.0.1/32"}, xff: "203.0.113.1",
-			wantStatus: 403, wantDetail: "203.0.113.1 (from X-Forwarded-For)"},
+			wantStatus: 403, wantDetail: "203.0.113.1 (from X-Forwarded-For, sent by a trusted proxy), which is not in the allow-list of application 'acme-app'."},
 		{desc: "forged left-most entry is not believed", trusted: []string{"127.0.0.1/32"}, xff: "198.51.100.7, 203.0.113.1",
-			wantStatus: 403, wantDetail: "203.0.113.1 (from X-Forwarded-For)"},
-		{desc: "untrusted peer: X-Forwarded-For ignored", xff: "198.51.100.7",
-			wantStatus: 403, wantDetail: "127.0.0.1 (from socket)"},
+			wantStatus: 403, wantDetail: "203.0.113.1 (from X-Forwarded-For, sent by a trusted proxy)"},
+		{desc: "untrusted peer: X-Forwarded-For ignored, and the detail says so", xff: "198.51.100.7",
+			wantStatus: 403, wantDetail: "127.0.0.1 (from the connection; the request's X-Forwarded-For was not used: the peer is not one of the gateway's trusted_proxies), which is not in the allow-list of application 'acme-app'."},
 	}
 	for _, tc := range cases {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -56,7 +56,7 @@ func TestIPAllowLists(t *testing.T) {
 			t.Fatalf("allowed ::1: %d %s", r.status, r.raw)
 		}
 		r := h.call("GET", "/acme/x", bearer(no)...)
-		if r.status != 403 || !strings.Contains(r.body["detail"].(string), "::1 (from socket)") {
+		if r.status != 403 || !strings.Contains(r.body["detail"].(string), "::1 (from the connection), which is not in the allow-list of credential ") {
 			t.Fatalf("key allow-list: %d %s", r.status, r.raw)
 		}
 	})
