@@ -386,7 +386,7 @@ func (anthropicAdapter) embeddingsResult([]byte, *embeddingsCall) (outcome, erro
 }
 
 func (anthropicAdapter) stream(c *chatCall) translator {
-	return &antStream{st: streamState{includeUsage: c.includeUsage, created: c.created}, tools: map[int]int{}}
+	return &antStream{st: streamState{includeUsage: c.includeUsage, created: c.created}, tools: map[int]int{}, argued: map[int]bool{}}
 }
 
 // antStream maps Anthropic events to OpenAI chunks event by event (the
@@ -397,9 +397,14 @@ func (anthropicAdapter) stream(c *chatCall) translator {
 // message_stop → usage chunk (if asked) and [DONE]; ping and
 // content_block_stop are dropped; error → *streamError.
 type antStream struct {
-	st      streamState
-	acc     antAcc
-	tools   map[int]int // block index → tool call index
+	st    streamState
+	acc   antAcc
+	tools map[int]int // block index → tool call index
+	// argued holds the tool blocks that sent arguments: one that ends
+	// without any (a tool called with input {}) is given "{}" at its
+	// content_block_stop, as the non-streamed answer and OpenAI give —
+	// clients JSON-parse the accumulated arguments, and "" fails there.
+	argued  map[int]bool
 	started bool
 }
 
@@ -474,6 +479,7 @@ func (s *antStream) event(ev sse.Event, out []byte) ([]byte, error) {
 			if !ok || e.Delta.PartialJSON == "" {
 				return out, nil
 			}
+			s.argued[e.Index] = true
 			s.st.produced(e.Delta.PartialJSON)
 			tc := toolCall{Index: &k}
 			tc.Function.Arguments = e.Delta.PartialJSON
@@ -493,6 +499,15 @@ func (s *antStream) event(ev sse.Event, out []byte) ([]byte, error) {
 			return appendChunk(out, s.st.chunk(chunkChoice{Delta: chunkDelta{}, FinishReason: &f})), nil
 		}
 		return out, nil
+	case "content_block_stop":
+		k, ok := s.tools[e.Index]
+		if !ok || s.argued[e.Index] {
+			return out, nil
+		}
+		s.argued[e.Index] = true
+		tc := toolCall{Index: &k}
+		tc.Function.Arguments = "{}"
+		return appendChunk(out, s.st.chunk(chunkChoice{Delta: chunkDelta{ToolCalls: []toolCall{tc}}})), nil
 	case "message_stop":
 		return s.st.closing(out), nil
 	case "error":
@@ -502,7 +517,7 @@ func (s *antStream) event(ev sse.Event, out []byte) ([]byte, error) {
 		}
 		return out, &streamError{status: statusOfType(pe.Type), perr: pe}
 	}
-	return out, nil // ping, content_block_stop, unknown future events
+	return out, nil // ping, unknown future events
 }
 
 func (s *antStream) end(out []byte) ([]byte, error) {

@@ -146,7 +146,13 @@ func (x *exchange) anthropic() {
 		s.frame("content_block_start", mustJSON(map[string]any{"type": "content_block_start", "index": block,
 			"content_block": map[string]any{"type": "tool_use", "id": tc.ID, "name": tc.Name, "input": map[string]any{}}}))
 		half := len(tc.Args) / 2
-		for _, part := range []string{tc.Args[:half], tc.Args[half:]} {
+		parts := []string{tc.Args[:half], tc.Args[half:]}
+		if tc.Args == "{}" {
+			// A tool called with no input: Anthropic streams one empty
+			// partial_json, never the "{}".
+			parts = []string{""}
+		}
+		for _, part := range parts {
 			if !delta(map[string]any{"type": "content_block_delta", "index": block, "delta": map[string]any{"type": "input_json_delta", "partial_json": part}}) {
 				return
 			}
