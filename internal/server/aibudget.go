@@ -84,6 +84,7 @@ func (b *aiBudgets) Reserve(ctx context.Context, call ai.CallContext, r ai.Reser
 			if _, ok := take(budgetKey(bu, "rpm", minStart), 1, bu.RPM, minEnd.Add(budgetSlack)); !ok {
 				rollback()
 				return nil, &reason.Error{Code: reason.RateExceeded, Possession: true, RetryAfter: retryAfter(now, minEnd),
+					RateLimitPolicy: fmt.Sprintf(`"ai-rpm";q=%d;w=60`, bu.RPM),
 					Detail: fmt.Sprintf("%s may make %d AI requests per minute; the next minute starts at %s.",
 						scopeText(bu), bu.RPM, minEnd.Format(time.RFC3339))}
 			}
@@ -92,6 +93,7 @@ func (b *aiBudgets) Reserve(ctx context.Context, call ai.CallContext, r ai.Reser
 			if used, ok := take(budgetKey(bu, "tpm", minStart), tokens, bu.TPM, minEnd.Add(budgetSlack)); !ok {
 				rollback()
 				return nil, &reason.Error{Code: reason.RateExceeded, Possession: true, RetryAfter: retryAfter(now, minEnd),
+					RateLimitPolicy: fmt.Sprintf(`"ai-tpm";q=%d;w=60`, bu.TPM),
 					Detail: fmt.Sprintf("%s may use %d AI tokens per minute and has used %d (remaining 0); the next minute starts at %s.",
 						scopeText(bu), bu.TPM, used, minEnd.Format(time.RFC3339))}
 			}
@@ -100,7 +102,10 @@ func (b *aiBudgets) Reserve(ctx context.Context, call ai.CallContext, r ai.Reser
 			start, end := bu.Window(now)
 			if used, ok := take(budgetKey(bu, "money", start), int64(r.Cost), int64(bu.Amount), end.Add(budgetSlack)); !ok {
 				rollback()
+				// The quota unit is a micro-dollar of the budget's
+				// money; w is the budget's period.
 				return nil, &reason.Error{Code: reason.BudgetExceeded, Possession: true, RetryAfter: retryAfter(now, end),
+					RateLimitPolicy: fmt.Sprintf(`"ai-budget";q=%d;w=%d`, int64(bu.Amount), int64(end.Sub(start)/time.Second)),
 					Detail: fmt.Sprintf("The AI budget of %s is $%s per %s and $%s of it is used (remaining $0); it resets at %s.",
 						scopeText(bu), domain.Micros(bu.Amount), periodOf(bu), domain.Micros(used), end.Format(time.RFC3339))}
 			}

@@ -331,6 +331,10 @@ func testAIBudgetThroughGateway(t *testing.T, h *harness) {
 	if last.header.Get("Retry-After") == "" {
 		t.Fatal("budget.exceeded without Retry-After")
 	}
+	// §5: every 429 carries RateLimit-Policy and RateLimit.
+	if p, l := last.header.Get("RateLimit-Policy"), last.header.Get("RateLimit"); p != `"ai-budget";q=1000;w=86400` || !strings.HasPrefix(l, `"ai-budget";r=0;t=`) {
+		t.Fatalf("budget.exceeded RateLimit-Policy %q, RateLimit %q", p, l)
+	}
 	if n := len(f.Requests()); n != 4 {
 		t.Fatalf("provider saw %d calls, want 4 (the refused one never dispatched)", n)
 	}
