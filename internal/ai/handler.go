@@ -112,6 +112,25 @@ type CallContext struct {
 	// smaller of it and Options.MaxBody, however the body is framed — a
 	// chunked body has no Content-Length for the pipeline to check.
 	MaxBody int64
+	// FirstByteTimeout and IdleTimeout are the service's own (its
+	// timeouts.response and timeouts.read; 0: Options'), so a provider
+	// that accepts and never answers is given up on — and the next
+	// target tried — within the time the operator set for the service.
+	FirstByteTimeout, IdleTimeout time.Duration
+}
+
+func (c *CallContext) firstByte(o *Options) time.Duration {
+	if c.FirstByteTimeout > 0 {
+		return c.FirstByteTimeout
+	}
+	return o.FirstByteTimeout
+}
+
+func (c *CallContext) idle(o *Options) time.Duration {
+	if c.IdleTimeout > 0 {
+		return c.IdleTimeout
+	}
+	return o.IdleTimeout
 }
 
 // Attempt is one try of one target.
@@ -495,7 +514,7 @@ func (h *Handler) chatAttempt(w http.ResponseWriter, r *http.Request, call CallC
 
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
-	timer := time.AfterFunc(h.o.FirstByteTimeout, func() { cancel(errFirstByteTimeout) })
+	timer := time.AfterFunc(call.firstByte(&h.o), func() { cancel(errFirstByteTimeout) })
 	defer timer.Stop()
 
 	ureq, err := a.chatRequest(ctx, p, t.Model, key, c)
@@ -606,7 +625,7 @@ func (h *Handler) stream(ctx context.Context, w http.ResponseWriter, r *http.Req
 			}
 			return h.streamFailure(ctx, r, call, res, att, p, wrote, write, settleUsage, err)
 		}
-		timer.Reset(h.o.IdleTimeout)
+		timer.Reset(call.idle(&h.o))
 		out, err = tr.event(ev, out[:0])
 		if len(out) > 0 && !write(out) {
 			return h.clientGone(att, res, settleUsage)
@@ -689,7 +708,7 @@ func (h *Handler) transportFailure(ctx context.Context, r *http.Request, att *At
 	f := &failure{outcome: OutcomeUnreachable, retryable: true}
 	att.Error = redact(err.Error(), p.APIKeys)
 	if errors.Is(context.Cause(ctx), errFirstByteTimeout) {
-		f.outcome, att.Error = OutcomeTimeout, "no answer within "+h.o.FirstByteTimeout.String()
+		f.outcome, att.Error = OutcomeTimeout, "no answer within "+call.firstByte(&h.o).String()
 	}
 	att.Outcome = f.outcome
 	h.log.LogAttrs(ctx, slog.LevelWarn, "ai attempt failed", slog.String("request_id", call.RequestID),
@@ -834,7 +853,7 @@ func (h *Handler) embeddingsAttempt(w http.ResponseWriter, r *http.Request, call
 		att.Outcome = OutcomeError
 		return &failure{outcome: OutcomeError, final: &reason.Error{Code: reason.GatewayInternal, Err: err}}, true
 	}
-	timer := time.AfterFunc(h.o.FirstByteTimeout, func() { cancel(errFirstByteTimeout) })
+	timer := time.AfterFunc(call.firstByte(&h.o), func() { cancel(errFirstByteTimeout) })
 	defer timer.Stop()
 	resp, err := h.client.Do(ureq)
 	if err != nil {

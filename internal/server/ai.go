@@ -151,6 +151,8 @@ func aiCallContext(rc *pipeline.RouteCall) ai.CallContext {
 		cc.Prefix = rc.Route.Paths[0]
 	}
 	cc.MaxBody = rc.Route.MaxBody
+	to := rc.Route.Service.Timeouts
+	cc.FirstByteTimeout, cc.IdleTimeout = to.Response.D(), to.Read.D()
 	return cc
 }
 

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"gatehouse/internal/ai/aitest"
 )
@@ -156,5 +158,54 @@ func TestAIRouteMaxBodyHoldsForChunkedBodies(t *testing.T) {
 	}
 	if n := len(f.Requests()); n != 2 {
 		t.Errorf("the provider saw %d calls, want 2 (the small ones)", n)
+	}
+}
+
+// §11's fallback on timeout, within the service's own timeouts: a
+// provider that accepts the request and never answers is given up on
+// after the service's timeouts.response (it was a fixed five minutes),
+// and the next target answers.
+func TestAIFallsBackWithinTheServiceTimeout(t *testing.T) {
+	h := newHarness(t)
+	w := h.newWorld("acme", nil, nil)
+	h.mustAdmin("PATCH", "/admin/v1/services/"+w.service, map[string]any{"timeouts": map[string]any{"response": "300ms", "read": "300ms"}})
+	// It reads the request (so its server sees the gateway hang up) and
+	// never answers.
+	silent := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		<-r.Context().Done()
+	}))
+	t.Cleanup(silent.Close)
+	f := aitest.New(t, aitest.OpenAI)
+	f.Script(func(aitest.Request) aitest.Scenario { return aitest.Scenario{Text: "ok"} })
+	mute := h.mustAdmin("POST", "/admin/v1/providers", map[string]any{"name": "mute", "type": "openai",
+		"base_url": silent.URL, "api_keys": []string{aitest.DefaultKey(aitest.OpenAI)}})
+	oai := h.mustAdmin("POST", "/admin/v1/providers", map[string]any{"name": "oai", "type": "openai",
+		"base_url": f.Provider("oai").BaseURL, "api_keys": []string{aitest.DefaultKey(aitest.OpenAI)}})
+	h.mustAdmin("POST", "/admin/v1/models", map[string]any{"name": "chat", "price": map[string]any{"input_per_1m": "0", "output_per_1m": "0"},
+		"targets": []map[string]any{{"provider": mute["id"], "model": "m1"}, {"provider": oai["id"], "model": "m2"}}})
+	h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": w.service, "paths": []string{"/llm"}, "type": "ai"})
+	_, key := h.newKey(w.consumer, nil)
+
+	start := time.Now()
+	done := make(chan response, 1)
+	go func() {
+		done <- postJSON(h, "/llm/v1/chat/completions", `{"model":"chat","messages":[{"role":"user","content":"hi"}]}`, bearer(key)...)
+	}()
+	select {
+	case r := <-done:
+		if r.status != 200 {
+			t.Fatalf("%d %s", r.status, r.raw)
+		}
+		call := h.waitCall(r.header.Get("X-Request-Id"))
+		a, _ := call["ai"].(map[string]any)
+		if got := fmt.Sprint(a["attempts"]); !strings.Contains(got, "mute/m1: timeout") || !strings.Contains(got, "oai/m2: ok") {
+			t.Errorf("attempts %s", got)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("the answer took %v", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no answer within 10 s: the service's 300-ms response timeout did not apply")
 	}
 }
