@@ -38,6 +38,15 @@ type serviceRequest struct {
 	// (X-Gatehouse-Identity) to every request forwarded to the service;
 	// null (PATCH) removes it.
 	IdentityJWT *identityJWTInput `json:"identity_jwt,omitempty"`
+	// Lifecycle (§2): draft (only the tenant's test keys reach it),
+	// active (default), deprecated (needs sunset; answers carry
+	// Deprecation and Sunset), retired (answers service.retired, 410).
+	Lifecycle string `json:"lifecycle,omitempty"`
+	// Sunset is when a deprecated service stops (RFC 3339; RFC 8594).
+	Sunset string `json:"sunset,omitempty"`
+	// Successor is the service (id or name) that replaces this one, named
+	// to callers of the deprecated or retired one.
+	Successor string `json:"successor,omitempty"`
 }
 
 // identityJWTInput is a service's identity_jwt as sent.
@@ -134,9 +143,12 @@ func fmtDuration(d time.Duration) string {
 func serviceToRequest(s domain.Service, tenantRef string) serviceRequest {
 	req := serviceRequest{Tenant: tenantRef, Name: s.Name, Visibility: s.Visibility, ApprovalRequired: s.ApprovalRequired,
 		Engine: s.Engine, HostHeader: s.HostHeader, Environment: s.Environment, EjectAfter: s.EjectAfter, EjectFor: fmtDuration(s.EjectFor.D()), Version: s.Version,
-		IdentityJWT: identityJWTToInput(s.IdentityJWT),
+		IdentityJWT: identityJWTToInput(s.IdentityJWT), Lifecycle: s.Lifecycle, Successor: s.Successor,
 		Timeouts: timeoutsRequest{Connect: fmtDuration(s.Timeouts.Connect.D()), Response: fmtDuration(s.Timeouts.Response.D()),
 			Read: fmtDuration(s.Timeouts.Read.D()), Write: fmtDuration(s.Timeouts.Write.D()), Idle: fmtDuration(s.Timeouts.Idle.D())}}
+	if s.Sunset != nil {
+		req.Sunset = s.Sunset.UTC().Format(time.RFC3339)
+	}
 	for _, t := range s.Targets {
 		b, _ := json.Marshal(t)
 		req.Targets = append(req.Targets, targetInput(b))
@@ -212,7 +224,59 @@ func buildService(req serviceRequest) (domain.Service, error) {
 		return s, err
 	}
 	s.IdentityJWT = ij
+	s.Lifecycle = req.Lifecycle
+	if s.Lifecycle == "" {
+		s.Lifecycle = domain.LifecycleActive
+	}
+	if err := oneOf("lifecycle", s.Lifecycle, domain.LifecycleDraft, domain.LifecycleActive, domain.LifecycleDeprecated, domain.LifecycleRetired); err != nil {
+		return s, err
+	}
+	if req.Sunset != "" {
+		t, err := time.Parse(time.RFC3339, req.Sunset)
+		if err != nil {
+			return s, invalid("sunset %q is not an RFC 3339 time such as \"2027-06-30T00:00:00Z\"", req.Sunset)
+		}
+		t = t.UTC()
+		s.Sunset = &t
+	}
+	switch s.Lifecycle {
+	case domain.LifecycleDeprecated:
+		if s.Sunset == nil {
+			return s, invalid("sunset is required with lifecycle deprecated: the RFC 3339 time the service stops, e.g. \"2027-06-30T00:00:00Z\" (callers see it in the Sunset header)")
+		}
+	case domain.LifecycleDraft, domain.LifecycleActive:
+		s.Sunset = nil // kept only while deprecated or retired
+	}
+	s.Successor = strings.TrimSpace(req.Successor)
 	return s, nil
+}
+
+// settleLifecycle completes s's lifecycle inside tx against prev (nil on
+// create): the successor reference becomes a service id (it must exist
+// and not be s), and DeprecatedAt is when s became deprecated — set now
+// on the change to deprecated, kept while deprecated or retired.
+func (rc *reqCtx) settleLifecycle(tx store.Tx, s *domain.Service, prev *domain.Service) error {
+	if s.Successor != "" {
+		succ, err := rc.loadService(tx, s.Successor)
+		if err != nil {
+			return invalid("successor %q: no such service: give the id or name of the service that replaces this one", s.Successor)
+		}
+		if succ.ID == s.ID {
+			return invalid("successor is the service itself: name the service that replaces it")
+		}
+		s.Successor = succ.ID
+	}
+	s.DeprecatedAt = nil
+	switch s.Lifecycle {
+	case domain.LifecycleDeprecated, domain.LifecycleRetired:
+		if prev != nil && prev.DeprecatedAt != nil {
+			s.DeprecatedAt = prev.DeprecatedAt
+		} else {
+			now := rc.now
+			s.DeprecatedAt = &now
+		}
+	}
+	return nil
 }
 
 func parseTarget(i int, raw targetInput) (domain.Target, error) {
@@ -319,6 +383,9 @@ func (a *API) createService(rc *reqCtx) (any, error) {
 		if err := rc.checkServiceName(tx, s.Name, ""); err != nil {
 			return change{}, err
 		}
+		if err := rc.settleLifecycle(tx, &s, nil); err != nil {
+			return change{}, err
+		}
 		if err := tx.PutService(rc.ctx, s); err != nil {
 			return change{}, err
 		}
@@ -379,6 +446,9 @@ func (a *API) updateService(rc *reqCtx) (any, error) {
 			}
 		}
 		next.ID, next.TenantID, next.CreatedAt, next.UpdatedAt = s.ID, s.TenantID, s.CreatedAt, rc.now
+		if err := rc.settleLifecycle(tx, &next, &s); err != nil {
+			return change{}, err
+		}
 		if err := tx.PutService(rc.ctx, next); err != nil {
 			return change{}, err
 		}

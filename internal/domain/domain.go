@@ -139,8 +139,59 @@ type Service struct {
 	// service (§8); nil: the plain X-Gatehouse-* fields only.
 	IdentityJWT *IdentityJWT `json:"identity_jwt,omitempty"`
 	Declared    bool         `json:"declared,omitempty"` // from gatehouse.yaml: read-only via API
-	CreatedAt   time.Time    `json:"created_at"`
-	UpdatedAt   time.Time    `json:"updated_at"`
+	// Lifecycle (§2): draft → active → deprecated (with a sunset date) →
+	// retired; "" is active. A draft answers only its own tenant's test
+	// keys; a deprecated service answers with Deprecation (RFC 9745) and
+	// Sunset (RFC 8594); a retired one answers service.retired (410),
+	// naming Successor (a service id) if any.
+	Lifecycle    string     `json:"lifecycle,omitempty"`
+	DeprecatedAt *time.Time `json:"deprecated_at,omitempty"`
+	Sunset       *time.Time `json:"sunset,omitempty"`
+	Successor    string     `json:"successor,omitempty"`
+	CreatedAt    time.Time  `json:"created_at"`
+	UpdatedAt    time.Time  `json:"updated_at"`
+}
+
+// Service lifecycle states (§2).
+const (
+	LifecycleDraft      = "draft"
+	LifecycleActive     = "active"
+	LifecycleDeprecated = "deprecated"
+	LifecycleRetired    = "retired"
+)
+
+// ServiceLifecycle is how the stores keep a service's lifecycle: one JSON
+// column, NULL while the service is active with nothing set.
+type ServiceLifecycle struct {
+	State        string     `json:"state,omitempty"`
+	DeprecatedAt *time.Time `json:"deprecated_at,omitempty"`
+	Sunset       *time.Time `json:"sunset,omitempty"`
+	Successor    string     `json:"successor,omitempty"`
+}
+
+// LifecycleOf returns s's lifecycle for storage, nil when there is none
+// to keep.
+func (s *Service) LifecycleOf() *ServiceLifecycle {
+	if s.Lifecycle == "" && s.DeprecatedAt == nil && s.Sunset == nil && s.Successor == "" {
+		return nil
+	}
+	return &ServiceLifecycle{State: s.Lifecycle, DeprecatedAt: s.DeprecatedAt, Sunset: s.Sunset, Successor: s.Successor}
+}
+
+// SetLifecycle puts a stored lifecycle (nil: none, which is active) on s.
+func (s *Service) SetLifecycle(l *ServiceLifecycle) {
+	s.Lifecycle, s.DeprecatedAt, s.Sunset, s.Successor = "", nil, nil, ""
+	if l != nil {
+		s.Lifecycle, s.DeprecatedAt, s.Sunset, s.Successor = l.State, l.DeprecatedAt, l.Sunset, l.Successor
+	}
+}
+
+// State is s's lifecycle state, "" read as active.
+func (s *Service) State() string {
+	if s.Lifecycle == "" {
+		return LifecycleActive
+	}
+	return s.Lifecycle
 }
 
 // Target is one upstream base URL with a weight (default 1).

@@ -304,6 +304,18 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, st *state, call
 	}
 	call.RouteID, call.ServiceID, call.TenantID = route.ID, route.ServiceID, route.Service.TenantID
 	t.Pass(stRoute, "match", route.Label)
+	if sv := route.Service; sv.Deprecation != nil || sv.SunsetHeader != nil {
+		// §2: a deprecated service answers with Deprecation (RFC 9745)
+		// and Sunset (RFC 8594) — every answer, a rejection included.
+		// The values are the snapshot's, shared and never written to.
+		h := w.Header()
+		if sv.Deprecation != nil {
+			h["Deprecation"] = sv.Deprecation
+		}
+		if sv.SunsetHeader != nil {
+			h["Sunset"] = sv.SunsetHeader
+		}
+	}
 	if preflight {
 		return route, p.preflight(w, r, route, method, call, t), false
 	}
@@ -473,7 +485,8 @@ func (p *Pipeline) admit(r *http.Request, st *state, snap *snapshot.Snapshot, ro
 		return pres, rerr
 	}
 	// 5. authorize
-	st.pin = policy.Input{Snap: snap, Route: route, Identity: &st.id, ClientIP: ip, IPSource: ipSource, Header: r.Header, Trace: &st.trace}
+	st.pin = policy.Input{Snap: snap, Route: route, Identity: &st.id, ClientIP: ip, IPSource: ipSource, Header: r.Header,
+		Method: r.Method, Path: r.URL.Path, Trace: &st.trace}
 	if rerr := policy.Authorize(&st.pin); rerr != nil {
 		return pres, rerr
 	}

@@ -29,9 +29,11 @@ type Input struct {
 	ClientIP netip.Addr
 	IPSource string
 	// Header is the request's header, read only to explain a refusal
-	// (an X-Forwarded-For the gateway did not believe).
-	Header http.Header
-	Trace  *trace.Trace
+	// (an X-Forwarded-For the gateway did not believe); Method and Path
+	// are the request's, for details.
+	Header       http.Header
+	Method, Path string
+	Trace        *trace.Trace
 
 	// Subscription is set by Authorize to the approved subscription that
 	// admitted the call, if one was needed (its plan limits apply).
@@ -46,6 +48,9 @@ const stage = "authorize"
 func Authorize(in *Input) *reason.Error {
 	id, r, t := in.Identity, in.Route, in.Trace
 	c := id.Consumer
+	if rerr := lifecycle(in); rerr != nil {
+		return rerr
+	}
 	if rerr := access(in, in.Snap); rerr != nil {
 		return rerr
 	}
@@ -97,6 +102,49 @@ func Authorize(in *Input) *reason.Error {
 			return &reason.Error{Code: reason.IPNotAllowed, Detail: d, CredentialID: id.CredentialID, Possession: true}
 		}
 		t.Pass(stage, "ip", "client address allowed")
+	}
+	return nil
+}
+
+// lifecycle applies the service's lifecycle (§2). A retired service
+// answers service.retired (410) to every caller, naming the successor to
+// those who may see it (its own tenant's, or anyone's when it is
+// published); a draft is reachable only by its own tenant's test keys —
+// to anyone else it does not exist yet (route.not_found), and its own
+// tenant's other credentials are told why. It runs after possession is
+// proven: before, a caller learns nothing of the service (§5).
+func lifecycle(in *Input) *reason.Error {
+	id, svc, t := in.Identity, in.Route.Service, in.Trace
+	own := svc.TenantID == id.Consumer.TenantID
+	switch svc.Lifecycle {
+	case domain.LifecycleRetired:
+		d := "Service '" + svc.Name + "'"
+		if svc.Version != "" {
+			d += " (version " + svc.Version + ")"
+		}
+		d += " is retired."
+		hint := "Ask the API's operator what replaces it."
+		if svc.SuccessorText != "" && (own || svc.Visibility == domain.VisibilityPublished) {
+			d += " Its successor is " + svc.SuccessorText + "."
+			hint = "Move to " + svc.SuccessorText + "."
+		}
+		t.Fail(stage, "lifecycle", d)
+		return &reason.Error{Code: reason.ServiceRetired, Detail: d, Hint: hint, CredentialID: id.CredentialID, Possession: true}
+	case domain.LifecycleDraft:
+		if own && id.Environment == domain.EnvTest {
+			t.Pass(stage, "lifecycle", "draft service: a test key of its own tenant")
+			return nil
+		}
+		t.Fail(stage, "lifecycle", "service '"+svc.Name+"' is a draft: only test keys of its own tenant reach it")
+		if !own {
+			return &reason.Error{Code: reason.RouteNotFound, Detail: "No route matches " + in.Method + " " + in.Path + " on this gateway.",
+				CredentialID: id.CredentialID, Possession: true}
+		}
+		return &reason.Error{Code: reason.RouteNotFound, CredentialID: id.CredentialID, Possession: true,
+			Detail: "Service '" + svc.Name + "' is a draft: only test keys (gk_test_…) of its own tenant reach it until it is made active.",
+			Hint:   "Call it with a test key, or ask the operator to make the service active."}
+	case domain.LifecycleDeprecated:
+		t.Pass(stage, "lifecycle", "deprecated service: answered with Deprecation and Sunset")
 	}
 	return nil
 }

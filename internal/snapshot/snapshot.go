@@ -7,9 +7,11 @@ package snapshot
 
 import (
 	"fmt"
+	"net/http"
 	"net/netip"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -41,6 +43,13 @@ type Service struct {
 	domain.Service
 	Tenant   *Tenant
 	Upstream *proxy.Upstream
+	// Deprecation and SunsetHeader are the response fields of a deprecated
+	// service, built once: Deprecation (RFC 9745, "@<unix seconds>") and
+	// Sunset (RFC 8594, an HTTP-date); nil otherwise.
+	Deprecation, SunsetHeader []string
+	// SuccessorText names the successor for a caller, e.g. "service
+	// 'orders-v2' (version 2)"; "" when there is none.
+	SuccessorText string
 }
 
 // Route is a route with its service resolved and its options precomputed.
@@ -161,6 +170,22 @@ func Build(d *store.Data, opts Options) (*Snapshot, error) {
 			sv.Upstream = opts.Upstreams.For(sv.Service)
 		}
 		s.services[sv.ID] = sv
+	}
+	for _, sv := range s.services {
+		if sv.Lifecycle == domain.LifecycleDeprecated {
+			if sv.DeprecatedAt != nil {
+				sv.Deprecation = []string{"@" + strconv.FormatInt(sv.DeprecatedAt.Unix(), 10)}
+			}
+			if sv.Sunset != nil {
+				sv.SunsetHeader = []string{sv.Sunset.UTC().Format(http.TimeFormat)}
+			}
+		}
+		if succ := s.services[sv.Successor]; succ != nil {
+			sv.SuccessorText = "service '" + succ.Name + "'"
+			if succ.Version != "" {
+				sv.SuccessorText += " (version " + succ.Version + ")"
+			}
+		}
 	}
 	if opts.Upstreams != nil {
 		ids := make([]string, 0, len(s.services))

@@ -181,7 +181,7 @@ func keyArgs(k *domain.APIKey, version int64) ([]any, error) {
 }
 
 const serviceCols = `id, tenant_id, name, targets, visibility, approval_required, timeouts, engine, host_header,
-	eject_after, eject_for_ns, version, declared, created_at, updated_at, environment, identity_jwt`
+	eject_after, eject_for_ns, version, declared, created_at, updated_at, environment, identity_jwt, lifecycle`
 
 // targetJSON is domain.Target without its lenient decoder (which turns a
 // zero weight into 1), so stored targets read back exactly as written.
@@ -195,11 +195,12 @@ func scanService(r rowScanner) (domain.Service, error) {
 		s                 domain.Service
 		targets, timeouts string
 		identityJWT       *string
+		lifecycle         *string
 		ejectFor          int64
 		c, u              int64
 	)
 	if err := r.Scan(&s.ID, &s.TenantID, &s.Name, &targets, &s.Visibility, &s.ApprovalRequired, &timeouts,
-		&s.Engine, &s.HostHeader, &s.EjectAfter, &ejectFor, &s.Version, &s.Declared, &c, &u, &s.Environment, &identityJWT); err != nil {
+		&s.Engine, &s.HostHeader, &s.EjectAfter, &ejectFor, &s.Version, &s.Declared, &c, &u, &s.Environment, &identityJWT, &lifecycle); err != nil {
 		return s, err
 	}
 	var ts []targetJSON
@@ -209,6 +210,11 @@ func scanService(r rowScanner) (domain.Service, error) {
 	if err := decOpt(identityJWT, &s.IdentityJWT); err != nil {
 		return s, fmt.Errorf("service %q: identity_jwt: %w", s.ID, err)
 	}
+	var lc *domain.ServiceLifecycle
+	if err := decOpt(lifecycle, &lc); err != nil {
+		return s, fmt.Errorf("service %q: lifecycle: %w", s.ID, err)
+	}
+	s.SetLifecycle(lc)
 	if ts != nil {
 		s.Targets = make([]domain.Target, len(ts))
 		for i, t := range ts {
@@ -235,13 +241,17 @@ func putService(ctx context.Context, t *tx, s domain.Service) error {
 	if err != nil {
 		return err
 	}
+	lifecycle, err := encOpt(s.LifecycleOf())
+	if err != nil {
+		return err
+	}
 	return t.put(ctx, "service", s.ID, func(c string) error {
 		if c == "services_name" {
 			return conflict("service name %q is taken", s.Name)
 		}
 		return otherUnique("service", c)
 	}, serviceUpsert, s.ID, s.TenantID, s.Name, targets, s.Visibility, s.ApprovalRequired, timeouts, s.Engine, s.HostHeader,
-		s.EjectAfter, int64(s.EjectFor), s.Version, s.Declared, tm(s.CreatedAt), tm(s.UpdatedAt), s.Environment, identityJWT)
+		s.EjectAfter, int64(s.EjectFor), s.Version, s.Declared, tm(s.CreatedAt), tm(s.UpdatedAt), s.Environment, identityJWT, lifecycle)
 }
 
 const routeCols = `id, service_id, name, hosts, paths, methods, auth, scopes, strip_prefix, upstream_path, query_key,

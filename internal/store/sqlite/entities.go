@@ -133,7 +133,7 @@ func putKey(ctx context.Context, q querier, k domain.APIKey) error {
 }
 
 const serviceCols = `id, tenant_id, name, targets, visibility, approval_required, timeouts, engine, host_header,
-	eject_after, eject_for_ns, version, declared, created_at, updated_at, environment, identity_jwt`
+	eject_after, eject_for_ns, version, declared, created_at, updated_at, environment, identity_jwt, lifecycle`
 
 // targetJSON is domain.Target without its lenient decoder (which turns a
 // zero weight into 1), so stored targets read back exactly as written.
@@ -147,11 +147,12 @@ func scanService(r rowScanner) (domain.Service, error) {
 		s                 domain.Service
 		targets, timeouts string
 		identityJWT       sql.NullString
+		lifecycle         sql.NullString
 		ejectFor          int64
 		c, u              int64
 	)
 	if err := r.Scan(&s.ID, &s.TenantID, &s.Name, &targets, &s.Visibility, &s.ApprovalRequired, &timeouts,
-		&s.Engine, &s.HostHeader, &s.EjectAfter, &ejectFor, &s.Version, &s.Declared, &c, &u, &s.Environment, &identityJWT); err != nil {
+		&s.Engine, &s.HostHeader, &s.EjectAfter, &ejectFor, &s.Version, &s.Declared, &c, &u, &s.Environment, &identityJWT, &lifecycle); err != nil {
 		return s, err
 	}
 	var ts []targetJSON
@@ -161,6 +162,11 @@ func scanService(r rowScanner) (domain.Service, error) {
 	if err := decOpt(identityJWT, &s.IdentityJWT); err != nil {
 		return s, fmt.Errorf("service %q: identity_jwt: %w", s.ID, err)
 	}
+	var lc *domain.ServiceLifecycle
+	if err := decOpt(lifecycle, &lc); err != nil {
+		return s, fmt.Errorf("service %q: lifecycle: %w", s.ID, err)
+	}
+	s.SetLifecycle(lc)
 	if ts != nil {
 		s.Targets = make([]domain.Target, len(ts))
 		for i, t := range ts {
@@ -187,15 +193,19 @@ func putService(ctx context.Context, q querier, s domain.Service) error {
 	if err != nil {
 		return err
 	}
-	_, err = q.ExecContext(ctx, `INSERT INTO services (`+serviceCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	lifecycle, err := encOpt(s.LifecycleOf())
+	if err != nil {
+		return err
+	}
+	_, err = q.ExecContext(ctx, `INSERT INTO services (`+serviceCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, name = excluded.name, targets = excluded.targets,
 		visibility = excluded.visibility, approval_required = excluded.approval_required, timeouts = excluded.timeouts,
 		engine = excluded.engine, host_header = excluded.host_header, eject_after = excluded.eject_after,
 		eject_for_ns = excluded.eject_for_ns, version = excluded.version, declared = excluded.declared,
 		created_at = excluded.created_at, updated_at = excluded.updated_at, environment = excluded.environment,
-		identity_jwt = excluded.identity_jwt`,
+		identity_jwt = excluded.identity_jwt, lifecycle = excluded.lifecycle`,
 		s.ID, s.TenantID, s.Name, targets, s.Visibility, s.ApprovalRequired, timeouts, s.Engine, s.HostHeader,
-		s.EjectAfter, int64(s.EjectFor), s.Version, s.Declared, tm(s.CreatedAt), tm(s.UpdatedAt), s.Environment, identityJWT)
+		s.EjectAfter, int64(s.EjectFor), s.Version, s.Declared, tm(s.CreatedAt), tm(s.UpdatedAt), s.Environment, identityJWT, lifecycle)
 	if isUnique(err) {
 		return conflict("service name %q is taken", s.Name)
 	}

@@ -1,0 +1,108 @@
+package server
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"gatehouse/internal/config"
+)
+
+// §2's service lifecycle through the admin API and the gateway: a
+// deprecated service answers normally with Deprecation (RFC 9745) and
+// Sunset (RFC 8594); a retired one answers service.retired (410) naming
+// its successor to those who may see it; a draft answers only its own
+// tenant's test keys.
+func TestServiceLifecycle(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) { c.Environment = "both" })
+	w := h.newWorld("acme", nil, nil)
+	_, live := h.newKey(w.consumer, nil)
+	_, test := h.newKey(w.consumer, map[string]any{"environment": "test"})
+	other := h.newWorld("beta", nil, nil)
+	_, foreign := h.newKey(other.consumer, nil)
+	h.mustAdmin("POST", "/admin/v1/services", map[string]any{"tenant": w.tenant, "name": "acme-svc-v2", "version": "2",
+		"targets": []string{h.upstream.URL}})
+
+	patch := func(body map[string]any) (int, map[string]any) {
+		return h.adminDo("PATCH", "/admin/v1/services/"+w.service, body)
+	}
+	call := func(key string) response { return h.call("GET", "/acme/x", bearer(key)...) }
+
+	if code, out := patch(map[string]any{"lifecycle": "deprecated"}); code != 400 || !strings.Contains(out["detail"].(string), "sunset is required") {
+		t.Fatalf("deprecated without a sunset: %d %v", code, out)
+	}
+	if code, out := patch(map[string]any{"lifecycle": "sunsetting"}); code != 400 || !strings.Contains(out["detail"].(string), "lifecycle") {
+		t.Fatalf("an unknown state: %d %v", code, out)
+	}
+	if code, out := patch(map[string]any{"lifecycle": "deprecated", "sunset": "2027-06-30T00:00:00Z", "successor": "acme-svc-v2"}); code != 200 ||
+		out["lifecycle"] != "deprecated" || out["deprecated_at"] != t0.Format(time.RFC3339) || !strings.HasPrefix(out["successor"].(string), "svc_") {
+		t.Fatalf("deprecate: %d %v", code, out)
+	}
+
+	t.Run("deprecated: answered, with Deprecation and Sunset", func(t *testing.T) {
+		r := call(live)
+		if r.status != 200 {
+			t.Fatalf("%d %s", r.status, r.raw)
+		}
+		if got := r.header.Get("Deprecation"); got != "@"+strconv.FormatInt(t0.Unix(), 10) {
+			t.Errorf("Deprecation %q", got)
+		}
+		if got := r.header.Get("Sunset"); got != "Wed, 30 Jun 2027 00:00:00 GMT" {
+			t.Errorf("Sunset %q", got)
+		}
+		if _, err := http.ParseTime(r.header.Get("Sunset")); err != nil {
+			t.Errorf("Sunset is not an HTTP-date: %v", err)
+		}
+	})
+
+	if code, out := patch(map[string]any{"lifecycle": "retired"}); code != 200 || out["deprecated_at"] != t0.Format(time.RFC3339) {
+		t.Fatalf("retire: %d %v", code, out)
+	}
+	t.Run("retired: 410 naming the successor", func(t *testing.T) {
+		r := call(live)
+		if r.status != 410 || r.body["code"] != "service.retired" ||
+			!strings.Contains(r.body["detail"].(string), "Its successor is service 'acme-svc-v2' (version 2).") {
+			t.Fatalf("%d %s", r.status, r.raw)
+		}
+		if r.header.Get("Deprecation") != "" {
+			t.Error("a retired service still announces a deprecation")
+		}
+	})
+	t.Run("retired and private: another tenant's caller is not told the successor", func(t *testing.T) {
+		r := call(foreign)
+		if r.status != 410 || strings.Contains(r.raw, "acme-svc-v2") {
+			t.Fatalf("%d %s", r.status, r.raw)
+		}
+	})
+	t.Run("no rejection before possession says more", func(t *testing.T) {
+		if r := h.call("GET", "/acme/x"); r.status != 401 || strings.Contains(r.raw, "retired") {
+			t.Fatalf("%d %s", r.status, r.raw)
+		}
+	})
+
+	if code, out := patch(map[string]any{"lifecycle": "draft"}); code != 200 || out["sunset"] != nil || out["deprecated_at"] != nil {
+		t.Fatalf("draft: %d %v", code, out)
+	}
+	t.Run("draft: its own tenant's test keys only", func(t *testing.T) {
+		if r := call(test); r.status != 200 {
+			t.Fatalf("test key: %d %s", r.status, r.raw)
+		}
+		r := call(live)
+		if r.status != 404 || r.body["code"] != "route.not_found" || !strings.Contains(r.body["detail"].(string), "is a draft") {
+			t.Fatalf("live key: %d %s", r.status, r.raw)
+		}
+		r = call(foreign)
+		if r.status != 404 || strings.Contains(r.raw, "draft") || strings.Contains(r.raw, "acme-svc") {
+			t.Fatalf("another tenant's key: %d %s", r.status, r.raw)
+		}
+	})
+
+	if code, out := patch(map[string]any{"lifecycle": "active"}); code != 200 {
+		t.Fatalf("activate: %d %v", code, out)
+	}
+	if r := call(live); r.status != 200 || r.header.Get("Deprecation") != "" || r.header.Get("Sunset") != "" {
+		t.Fatalf("active again: %d %v %s", r.status, r.header, r.raw)
+	}
+}
