@@ -668,7 +668,12 @@ func (p *Pipeline) pick(route *snapshot.Route, pres authheader.Credential) (cred
 				return nil, &reason.Error{Code: "sig.missing", Detail: "The request carries no Signature-Input and Signature fields; this route requires an RFC 9421 signature."}
 			}
 		}
-		return nil, &reason.Error{Code: reason.AuthMissing, Detail: "No credential was sent. This route accepts " + accepts + "."}
+		e := &reason.Error{Code: reason.AuthMissing, Detail: "No credential was sent. This route accepts " + accepts + "."}
+		if !hasMethod(methods, domain.AuthAPIKey) {
+			// The catalogue's hint names an API key; this route takes none.
+			e.Hint = "Send " + accepts + "."
+		}
+		return nil, e
 	}
 	for _, m := range methods {
 		v := p.verifiers[m]

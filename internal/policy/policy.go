@@ -73,7 +73,7 @@ func Authorize(in *Input) *reason.Error {
 				" lacks " + strings.Join(missing, ", ") + "."
 			t.Fail(stage, "scopes", d)
 			return &reason.Error{Code: reason.ScopeInsufficient, Detail: d, CredentialID: id.CredentialID, Possession: true,
-				Scope: strings.Join(r.Scopes, " ")}
+				Scope: strings.Join(r.Scopes, " "), Hint: scopeHint(id.Type)}
 		}
 		t.Pass(stage, "scopes", "all required scopes present")
 	} else {
@@ -204,7 +204,7 @@ func access(in *Input, snap *snapshot.Snapshot) *reason.Error {
 	case sub == nil:
 		return fail(reason.SubscriptionRequired,
 			"Service '"+svc.Name+"' requires an approved subscription and "+who+" has none.",
-			"Request one: gatehouse subscription request --consumer "+c.Name+" --service "+svc.Name+
+			"Request one: gatehouse subscription request --consumer "+c.Tenant.Slug+"/"+c.Name+" --service "+svc.Name+
 				" (or in the portal); an admin of tenant '"+svcTenant+"'"+approvers+" approves it.")
 	case sub.State == domain.SubscriptionPending:
 		return fail(reason.SubscriptionPending,
@@ -260,4 +260,17 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// scopeHint says how a caller gets the scopes it lacks, by credential
+// type: a key is issued with its scopes, a token's come from its issuer
+// within its binding's grant, the others' from the operator.
+func scopeHint(typ string) string {
+	switch typ {
+	case domain.AuthJWT, domain.AuthIntrospection:
+		return "Get a token with the missing scopes from its issuer; the application's binding must grant them too (ask the operator)."
+	case domain.AuthAPIKey:
+		return "" // the catalogue's: create a key with the missing scopes
+	}
+	return "Ask the operator to grant this credential the missing scopes (its application must be granted them first)."
 }

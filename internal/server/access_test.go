@@ -87,6 +87,12 @@ func TestAccessMatrix(t *testing.T) {
 					if want == "subscription.pending" && !strings.Contains(r.body["hint"].(string), approver) {
 						t.Errorf("pending hint does not name the approver %s: %s", approver, r.raw)
 					}
+					// The hint's command names the consumer as tenant-slug/name,
+					// which stays unambiguous when another tenant has an
+					// application of the same name.
+					if want == "subscription.required" && !strings.Contains(r.body["hint"].(string), "--consumer shop/"+strings.NewReplacer("/", "-", "=", "-").Replace(name)+" ") {
+						t.Errorf("required hint does not name the consumer by tenant-slug/name: %s", r.raw)
+					}
 					if want == "subscription.rejected" && !strings.Contains(r.body["detail"].(string), "not this quarter") {
 						t.Errorf("rejection note missing: %s", r.raw)
 					}

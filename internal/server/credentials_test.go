@@ -294,6 +294,17 @@ func TestJWTScopesAreBoundedByTheBinding(t *testing.T) {
 			if tc.detail != "" && !strings.Contains(fmt.Sprint(r.body["detail"]), tc.detail) {
 				t.Errorf("detail %q does not say %q", r.body["detail"], tc.detail)
 			}
+			// A token's scopes come from its issuer: the hint says so, not
+			// "create a key".
+			if tc.code == "scope.insufficient" && !strings.Contains(fmt.Sprint(r.body["hint"]), "from its issuer") {
+				t.Errorf("hint %q", r.body["hint"])
+			}
 		})
+	}
+	// A JWT-only route asked without a credential: the hint names what it
+	// takes, not an API key.
+	if r := h.call("GET", "/read/x"); r.status != 401 || r.body["code"] != "auth.missing" ||
+		strings.Contains(fmt.Sprint(r.body["hint"]), "gk_") || !strings.Contains(fmt.Sprint(r.body["hint"]), "JWT") {
+		t.Errorf("auth.missing on a JWT route: %d %s", r.status, r.raw)
 	}
 }
