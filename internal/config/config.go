@@ -10,6 +10,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -284,13 +287,149 @@ func decode(raw []byte, path string, cfg *Config, lines map[string]int) error {
 		if errors.As(err, &te) {
 			var errs []error
 			for _, m := range te.Errors {
-				errs = append(errs, fmt.Errorf("%s: %s (see docs/configuration.md for the fields)", path, m))
+				errs = append(errs, typeError(path, m, lines))
 			}
 			return errors.Join(errs...)
 		}
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
+}
+
+// yamlUnknown and yamlLine read yaml.v3's type errors ("line 3: field
+// databse not found in type config.Config", "line 5: cannot unmarshal …"),
+// whose Go type names mean nothing to an operator.
+var (
+	yamlUnknown = regexp.MustCompile(`^line (\d+): field (.+) not found in type \S+$`)
+	yamlLine    = regexp.MustCompile(`^line (\d+): (.*)$`)
+	// "cannot unmarshal !!str `sometimes` into bool"
+	yamlWrongType = regexp.MustCompile("^cannot unmarshal !!\\w+ `(.*)` into (\\S+)$")
+)
+
+// kindName names a Go type as the operator writes its YAML.
+func kindName(goType string) string {
+	switch {
+	case goType == "bool":
+		return "a boolean (true or false)"
+	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "uint"):
+		return "a whole number"
+	case strings.HasPrefix(goType, "float"):
+		return "a number"
+	case goType == "string":
+		return "a string"
+	case strings.HasPrefix(goType, "[]"):
+		return "a list"
+	case strings.HasPrefix(goType, "map["):
+		return "a mapping"
+	}
+	return "a mapping of fields"
+}
+
+// typeError rewrites one of yaml.v3's type errors as "file:line: field:
+// problem", with the closest known field for a misspelt one.
+func typeError(path, msg string, lines map[string]int) error {
+	if m := yamlUnknown.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		name := m[2]
+		full := name
+		for p, l := range lines {
+			if l == line && (p == name || strings.HasSuffix(p, "."+name)) {
+				full = p
+				break
+			}
+		}
+		parent := ""
+		if i := strings.LastIndexByte(full, '.'); i >= 0 {
+			parent = full[:i]
+		}
+		e := fmt.Sprintf("%s:%d: %s: no such field", path, line, full)
+		if s := closestField(parent, name); s != "" {
+			e += fmt.Sprintf("; did you mean %q?", s)
+		}
+		return errors.New(e + " (the fields are in docs/configuration.md)")
+	}
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		field := ""
+		for p, l := range lines {
+			// The deepest field on the line: its value is what failed.
+			if l == line && len(p) > len(field) {
+				field = p
+			}
+		}
+		problem := m[2]
+		if w := yamlWrongType.FindStringSubmatch(problem); w != nil {
+			problem = fmt.Sprintf("%q is not %s", w[1], kindName(w[2]))
+		}
+		if field != "" {
+			return fmt.Errorf("%s:%d: %s: %s (see docs/configuration.md for the fields)", path, line, field, problem)
+		}
+		return fmt.Errorf("%s:%d: %s (see docs/configuration.md for the fields)", path, line, problem)
+	}
+	return fmt.Errorf("%s: %s (see docs/configuration.md for the fields)", path, msg)
+}
+
+// closestField returns the field of the mapping at parent (a dotted path
+// of Config's yaml names, "" for the top) nearest to name — at most two
+// edits away — or "".
+func closestField(parent, name string) string {
+	t := reflect.TypeOf(Config{})
+	if parent != "" {
+		for _, seg := range strings.Split(parent, ".") {
+			f, ok := yamlField(t, seg)
+			if !ok {
+				return ""
+			}
+			t = f.Type
+			for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
+				t = t.Elem()
+			}
+			if t.Kind() != reflect.Struct {
+				return ""
+			}
+		}
+	}
+	best, bestD := "", 3
+	for i := 0; i < t.NumField(); i++ {
+		tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if tag == "" || tag == "-" {
+			continue
+		}
+		if d := editDistance(strings.ToLower(name), tag); d < bestD {
+			best, bestD = tag, d
+		}
+	}
+	return best
+}
+
+func yamlField(t reflect.Type, name string) (reflect.StructField, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); tag == name {
+			return t.Field(i), true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+// editDistance is the Levenshtein distance of two short field names.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			c := 1
+			if a[i-1] == b[j-1] {
+				c = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // fieldAt names the field whose value sits at line:column (a flow mapping

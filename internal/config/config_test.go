@@ -50,8 +50,14 @@ func TestLoad(t *testing.T) {
 			wantErr: []string{"gatehouse.yaml:2", "environment", `"prod"`, "live or test"}},
 		{desc: "nested field line", yaml: "call_log:\n  queue_size: 10\n  batch_size: 0\n",
 			wantErr: []string{"gatehouse.yaml:3", "call_log.batch_size"}},
-		{desc: "unknown field is refused with its line", yaml: "proxy_adr: \":1\"\n",
-			wantErr: []string{"line 1", "proxy_adr"}},
+		{desc: "unknown field is refused with file, line and the field it was meant to be", yaml: "proxy_adr: \":1\"\n",
+			wantErr: []string{`gatehouse.yaml:1: proxy_adr: no such field; did you mean "proxy_addr"?`, "docs/configuration.md"}},
+		{desc: "a misspelt nested field is named by its full path", yaml: "environment: live\ncall_log:\n  flush_intervall: 1s\n",
+			wantErr: []string{`gatehouse.yaml:3: call_log.flush_intervall: no such field; did you mean "flush_interval"?`}},
+		{desc: "a field far from every known one gets no guess", yaml: "zzzzzz: 1\n",
+			wantErr: []string{"gatehouse.yaml:1: zzzzzz: no such field (the fields"}},
+		{desc: "a value of the wrong type: file, line and field, no Go type names", yaml: "call_log:\n  queue_size: many\n",
+			wantErr: []string{`gatehouse.yaml:2: call_log.queue_size: "many" is not a whole number`}},
 		{desc: "bad duration: file, line and field named", yaml: "shutdown_timeout: soon\n",
 			wantErr: []string{"gatehouse.yaml:1: shutdown_timeout:", "soon", "Go syntax"}},
 		{desc: "bad nested duration in a flow mapping: file, line and the full field path",
@@ -70,7 +76,8 @@ func TestLoad(t *testing.T) {
 				t.Errorf("metrics %+v, analytics %+v", c.Metrics, c.Analytics)
 			}
 		}},
-		{desc: "enabled must be a boolean", yaml: "metrics:\n  enabled: sometimes\n", wantErr: []string{"line 2", "sometimes"}},
+		{desc: "enabled must be a boolean", yaml: "metrics:\n  enabled: sometimes\n",
+			wantErr: []string{`gatehouse.yaml:2: metrics.enabled: "sometimes" is not a boolean (true or false)`}},
 		{desc: "bad trusted proxy", yaml: "trusted_proxies: [10.0.0.0/8, nope]\n", wantErr: []string{"trusted_proxies", "entry 2"}},
 		{desc: "basic lockout defaults", yaml: "", check: func(t *testing.T, c Config) {
 			b := c.BasicAuth
