@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"path"
 	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -190,6 +191,21 @@ const (
 	wellKnownGH = "/.well-known/gatehouse/"
 )
 
+// unreached completes a rejected call's trace with a skip step for every
+// stage of §4 after the one that rejected it: §6 asks for a step of every
+// stage, and "not reached" tells the operator the request never got there
+// (rather than leaving them to wonder whether the stage passed).
+func unreached(t *trace.Trace) {
+	order := [...]string{stRoute, stExtract, "verify", stIdentify, "authorize", stLimit, stForward}
+	i := slices.Index(order[:], t.LastStage())
+	if i < 0 {
+		return // a listener refusal: none of the stages ran
+	}
+	for _, s := range order[i+1:] {
+		t.Skip(s, "-", "not reached")
+	}
+}
+
 // ServeHTTP runs the pipeline for one request.
 func (p *Pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := p.o.Clock.Now()
@@ -229,6 +245,9 @@ func (p *Pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// A code marks a rejection or failure wherever it was decided (a
 	// route handler's included, and a stream that failed after 200).
 	if rerr != nil || call.Status >= 500 || call.Code != "" || aborted {
+		if rerr != nil || call.Code != "" {
+			unreached(&st.trace)
+		}
 		call.Trace = st.trace.Steps()
 	}
 	if p.o.Calls != nil {

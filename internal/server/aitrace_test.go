@@ -209,3 +209,46 @@ func TestAIFallsBackWithinTheServiceTimeout(t *testing.T) {
 		t.Fatal("no answer within 10 s: the service's 300-ms response timeout did not apply")
 	}
 }
+
+// §6: a rejected call's trace has a step for every stage of §4 — those
+// after the one that rejected it as "not reached" skips.
+func TestRejectedTraceCoversEveryStage(t *testing.T) {
+	h := newHarness(t)
+	w := h.newWorld("acme", nil, []string{"orders:write"})
+	_, key := h.newKey(w.consumer, nil)
+	cases := []struct {
+		desc   string
+		hdr    []string
+		stages string // the stages of the stored trace, in order, each once
+		last   string // the skip steps' stages
+	}{
+		{"rejected at verify", bearer(key[:len(key)-8] + "AAAAAAAA"), "route extract verify identify authorize limit forward", "identify authorize limit forward"},
+		{"rejected at authorize", bearer(key), "route extract verify identify authorize limit forward", "limit forward"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.desc, func(t *testing.T) {
+			r := h.call("GET", "/acme/x", tc.hdr...)
+			if r.status < 400 {
+				t.Fatalf("%d %s", r.status, r.raw)
+			}
+			steps, _ := h.waitCall(r.header.Get("X-Request-Id"))["trace"].([]any)
+			var stages, skipped []string
+			for _, s := range steps {
+				m := s.(map[string]any)
+				st := m["stage"].(string)
+				if len(stages) == 0 || stages[len(stages)-1] != st {
+					stages = append(stages, st)
+				}
+				if m["detail"] == "not reached" && m["outcome"] == "skip" {
+					skipped = append(skipped, st)
+				}
+			}
+			if got := strings.Join(stages, " "); got != tc.stages {
+				t.Errorf("stages %q, want %q", got, tc.stages)
+			}
+			if got := strings.Join(skipped, " "); got != tc.last {
+				t.Errorf("not reached: %q, want %q", got, tc.last)
+			}
+		})
+	}
+}

@@ -69,6 +69,14 @@ func (t *Trace) Private(stage, check, outcome, detail string) {
 	t.add(domain.TraceStep{Stage: stage, Check: check, Outcome: outcome, Detail: detail, Private: true})
 }
 
+// LastStage is the stage of the last step recorded ("" for none).
+func (t *Trace) LastStage() string {
+	if t.n == 0 {
+		return ""
+	}
+	return t.steps[t.n-1].Stage
+}
+
 // Len is the number of steps recorded.
 func (t *Trace) Len() int { return t.n }
 
