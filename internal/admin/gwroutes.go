@@ -232,6 +232,15 @@ func (a *API) createRoute(rc *reqCtx) (any, error) {
 			return nil, err
 		}
 	}
+	// An unknown or unreachable service is answered before a clash.
+	if err := rc.view(func(tx store.Tx) error { _, err := rc.loadService(tx, req.Service); return err }); err != nil {
+		return nil, err
+	}
+	if o, err := a.routeClash(rc, r); err != nil {
+		return nil, err
+	} else if o != nil {
+		return nil, clashError(o)
+	}
 	err = rc.commit(func(tx store.Tx) (change, error) {
 		s, err := rc.loadService(tx, req.Service)
 		if err != nil {
@@ -291,6 +300,12 @@ func (a *API) updateRoute(rc *reqCtx) (any, error) {
 			return nil, err
 		}
 	}
+	next.ID = cur.ID
+	if o, err := a.routeClash(rc, next); err != nil {
+		return nil, err
+	} else if o != nil {
+		return nil, clashError(o)
+	}
 	var out domain.Route
 	err = rc.commit(func(tx store.Tx) (change, error) {
 		r, oldSvc, err := rc.loadRoute(tx, cur.ID)
@@ -340,4 +355,60 @@ func (a *API) deleteRoute(rc *reqCtx) (any, error) {
 		return change{Resource: "route", ResourceID: r.ID, TenantID: s.TenantID, Before: r}, nil
 	})
 	return nil, err
+}
+
+// routeClash returns an existing route (other than r) that would serve
+// the same requests as r — a path in common, hosts in common (either
+// route without hosts matches every host) and methods in common (likewise)
+// — or nil. Two such routes would leave which one serves a request to the
+// router's order, which nobody chose; the second is refused (409) naming
+// the first. Routes are read outside the change's transaction: two
+// clashing routes created at the same instant can both pass, and the
+// router still serves one of them.
+func (a *API) routeClash(rc *reqCtx, r domain.Route) (*domain.Route, error) {
+	page := store.Page{Limit: 500}
+	for {
+		items, next, err := a.cfg.Store.ListRoutes(rc.ctx, store.ListFilter{Page: page})
+		if err != nil {
+			return nil, storeError(err)
+		}
+		for i := range items {
+			o := &items[i]
+			if o.ID != r.ID && overlap(o.Paths, r.Paths) && (len(o.Hosts) == 0 || len(r.Hosts) == 0 || overlapFold(o.Hosts, r.Hosts)) &&
+				(len(o.Methods) == 0 || len(r.Methods) == 0 || overlap(o.Methods, r.Methods)) {
+				return o, nil
+			}
+		}
+		if next == "" {
+			return nil, nil
+		}
+		page.After = next
+	}
+}
+
+func overlap(a, b []string) bool {
+	return slices.ContainsFunc(a, func(s string) bool { return slices.Contains(b, s) })
+}
+
+func overlapFold(a, b []string) bool {
+	return slices.ContainsFunc(a, func(s string) bool {
+		return slices.ContainsFunc(b, func(t string) bool { return strings.EqualFold(s, t) })
+	})
+}
+
+// clashError is routeClash's refusal.
+func clashError(o *domain.Route) error {
+	name := o.ID
+	if o.Name != "" {
+		name = o.Name + " (" + o.ID + ")"
+	}
+	return conflict("route %s already serves these requests (paths %s, hosts %s, methods %s): give this route another path, host or method, or change that one",
+		name, strings.Join(o.Paths, ", "), orAll(o.Hosts), orAll(o.Methods))
+}
+
+func orAll(list []string) string {
+	if len(list) == 0 {
+		return "all"
+	}
+	return strings.Join(list, ", ")
 }

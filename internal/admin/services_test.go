@@ -166,6 +166,14 @@ func TestRoutes(t *testing.T) {
 		{"negative max_body", route(map[string]any{"max_body": -1}), 400, CodeInvalid, "max_body"},
 		{"bad host", route(map[string]any{"hosts": []string{"http://api.example.com"}}), 400, CodeInvalid, "hosts[0]"},
 		{"bad upstream path", route(map[string]any{"upstream_path": "internal"}), 400, CodeInvalid, "upstream_path"},
+		// Two routes serving the same requests leave the choice to the
+		// router's order: the second is refused, naming the first.
+		{"the same path as another route, all hosts and methods", route(nil), 409, CodeConflict, "already serves these requests (paths /x"},
+		{"the same path and a method in common", route(map[string]any{"paths": []string{"/v1/orders"}, "methods": []string{"POST", "PUT"}}),
+			409, CodeConflict, "route " + id + " already serves"},
+		{"the same path on another method", route(map[string]any{"paths": []string{"/v1/orders"}, "methods": []string{"DELETE"}}), 201, "", ""},
+		{"the same path and method on another host", route(map[string]any{"paths": []string{"/v1/orders"}, "methods": []string{"GET"},
+			"hosts": []string{"other.example.com"}}), 201, "", ""},
 	}
 	for _, c := range cases {
 		t.Run("create: "+c.desc, func(t *testing.T) {
@@ -183,11 +191,14 @@ func TestRoutes(t *testing.T) {
 	}
 	t.Run("get, list, patch, delete", func(t *testing.T) {
 		mustEq(t, e.must(200, "GET", "/admin/v1/routes/"+id, nil).str(t, "id"), id)
-		if n := len(e.must(200, "GET", "/admin/v1/routes?service=orders", nil).items(t)); n != 2 {
+		if n := len(e.must(200, "GET", "/admin/v1/routes?service=orders", nil).items(t)); n != 4 {
 			t.Fatalf("%d routes", n)
 		}
-		p := e.must(200, "PATCH", "/admin/v1/routes/"+id, map[string]any{"methods": []string{"delete"}, "auth": []string{"basic"}}).JSON(t)
-		if fmtAny(p["methods"]) != "[DELETE]" || fmtAny(p["auth"]) != "[basic]" || fmtAny(p["paths"]) != "[/v1/orders]" || fmtAny(p["scopes"]) != "[orders:read]" {
+		if d := problemOf(t, e.do(e.root, "PATCH", "/admin/v1/routes/"+id, map[string]any{"methods": []string{"delete"}}), 409, CodeConflict); !strings.Contains(d, "already serves") {
+			t.Fatalf("a patch into a clash: %q", d)
+		}
+		p := e.must(200, "PATCH", "/admin/v1/routes/"+id, map[string]any{"methods": []string{"put"}, "auth": []string{"basic"}}).JSON(t)
+		if fmtAny(p["methods"]) != "[PUT]" || fmtAny(p["auth"]) != "[basic]" || fmtAny(p["paths"]) != "[/v1/orders]" || fmtAny(p["scopes"]) != "[orders:read]" {
 			t.Fatalf("patched %v", p)
 		}
 		problemOf(t, e.do(e.root, "PATCH", "/admin/v1/routes/"+id, map[string]any{"paths": []string{"nope"}}), 400, CodeInvalid)
