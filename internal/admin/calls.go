@@ -15,6 +15,14 @@ func (a *API) listCalls(rc *reqCtx) (any, error) {
 		return nil, err
 	}
 	f := store.CallFilter{Page: p, RouteID: rc.query("route"), TenantID: rc.scope()}
+	// A route's calls outlive it, so an id no route has now is a fair
+	// question; anything else is a mistake, not "no calls".
+	if r := f.RouteID; r != "" && !strings.HasPrefix(r, prefixRoute) {
+		if strings.HasPrefix(r, "/") {
+			return nil, invalid("route %q is a path; route takes a route id (%s…): find it with gatehouse route list", r, prefixRoute)
+		}
+		return nil, invalid("route %q is not a route id (%s…): list them with gatehouse route list", r, prefixRoute)
+	}
 	if s := rc.query("since"); s != "" {
 		if f.Since, err = parseInstant("since", s, rc.now); err != nil {
 			return nil, err

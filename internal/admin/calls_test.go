@@ -59,6 +59,8 @@ func TestCalls(t *testing.T) {
 		{desc: "until before since", query: "?since=1h&until=2h", status: 400, detail: "before since"},
 		{desc: "bad status", query: "?status=abc", status: 400, detail: "status"},
 		{desc: "unknown consumer", query: "?consumer=ghost", status: 404, detail: "ghost"},
+		{desc: "a path where a route id belongs is a mistake, not 'no calls'", query: "?route=/acme", status: 400, detail: `route "/acme" is a path; route takes a route id (rte_…)`},
+		{desc: "a route id no route has now (a deleted route's calls remain)", query: "?route=rte_0000000000000000", want: nil},
 	}
 	for _, c := range cases {
 		t.Run(c.desc, func(t *testing.T) {
