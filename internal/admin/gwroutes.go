@@ -37,6 +37,9 @@ type routeRequest struct {
 	Prompt string `json:"prompt,omitempty"`
 	// RateLimit limits calls on the route; null (PATCH) removes it.
 	RateLimit *rateLimitInput `json:"rate_limit,omitempty"`
+	// Quota bounds the calls on the route per day or month (§9,
+	// quota.exceeded); null (PATCH) removes it.
+	Quota *quotaInput `json:"quota,omitempty"`
 	// CORS lets browser pages on other origins call the route; null
 	// (PATCH) removes it.
 	CORS *corsInput `json:"cors,omitempty"`
@@ -51,7 +54,7 @@ func routeToRequest(r domain.Route, serviceRef string) routeRequest {
 	return routeRequest{Service: serviceRef, Name: r.Name, Hosts: slices.Clone(r.Hosts), Paths: slices.Clone(r.Paths),
 		Methods: slices.Clone(r.Methods), Auth: slices.Clone(r.Auth), Scopes: slices.Clone(r.Scopes), StripPrefix: r.StripPrefix,
 		UpstreamPath: r.UpstreamPath, QueryKey: r.QueryKey, ForwardCredential: r.ForwardCredential, Disclosure: r.Disclosure,
-		ErrorFormat: r.ErrorFormat, MaxBody: r.MaxBody, Type: r.Type, Prompt: r.PromptID, RateLimit: rateLimitToInput(r.RateLimit),
+		ErrorFormat: r.ErrorFormat, MaxBody: r.MaxBody, Type: r.Type, Prompt: r.PromptID, RateLimit: rateLimitToInput(r.RateLimit), Quota: quotaToInput(r.Quota),
 		CORS: corsToInput(r.CORS)}
 }
 
@@ -145,6 +148,9 @@ func buildRoute(req routeRequest) (domain.Route, error) {
 		return r, err
 	}
 	r.RateLimit = rl
+	if r.Quota, err = buildQuota("quota", req.Quota); err != nil {
+		return r, err
+	}
 	if r.CORS, err = buildCORS("cors", req.CORS, r.Methods); err != nil {
 		return r, err
 	}

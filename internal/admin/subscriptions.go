@@ -63,6 +63,7 @@ type subscriptionRequest struct {
 type planInput struct {
 	Name      string          `json:"name,omitempty"`
 	RateLimit *rateLimitInput `json:"rate_limit,omitempty"`
+	Quota     *quotaInput     `json:"quota,omitempty"`
 }
 
 // approveRequest approves a pending subscription.
@@ -130,7 +131,11 @@ func buildPlan(field string, in *planInput) (*domain.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &domain.Plan{Name: name, RateLimit: rl}, nil
+	q, err := buildQuota(field+".quota", in.Quota)
+	if err != nil {
+		return nil, err
+	}
+	return &domain.Plan{Name: name, RateLimit: rl, Quota: q}, nil
 }
 
 // slugIn names a tenant by slug inside tx, falling back to its id.

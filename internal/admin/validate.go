@@ -259,6 +259,47 @@ func buildRateLimit(field string, in *rateLimitInput) (*domain.RateLimit, error)
 	return &domain.RateLimit{Limit: in.Limit, Period: domain.Duration(d), By: by}, nil
 }
 
+// quotaInput is a quota as sent.
+type quotaInput struct {
+	// Limit is the number of calls per period (at least 1).
+	Limit int64 `json:"limit"`
+	// Period is "day" or "month" (calendar, UTC): the count resets at its end.
+	Period string `json:"period"`
+	// By is what the quota counts: consumer (default), credential or route.
+	By string `json:"by,omitempty"`
+}
+
+// buildQuota validates a quota (nil stays nil).
+func buildQuota(field string, in *quotaInput) (*domain.Quota, error) {
+	if in == nil {
+		return nil, nil
+	}
+	if in.Limit < 1 || in.Limit > maxRateLimit {
+		return nil, invalid("%s.limit %d must be from 1 to %d calls per period", field, in.Limit, maxRateLimit)
+	}
+	if in.Period == "" {
+		return nil, invalid("%s.period is required: \"day\" or \"month\" (calendar, UTC; the count resets at its end)", field)
+	}
+	if err := oneOf(field+".period", in.Period, domain.QuotaDay, domain.QuotaMonth); err != nil {
+		return nil, err
+	}
+	by := in.By
+	if by == "" {
+		by = domain.LimitByConsumer
+	}
+	if err := oneOf(field+".by", by, domain.LimitByConsumer, domain.LimitByCredential, domain.LimitByRoute); err != nil {
+		return nil, err
+	}
+	return &domain.Quota{Limit: in.Limit, Period: in.Period, By: by}, nil
+}
+
+func quotaToInput(q *domain.Quota) *quotaInput {
+	if q == nil {
+		return nil
+	}
+	return &quotaInput{Limit: q.Limit, Period: q.Period, By: q.By}
+}
+
 func rateLimitToInput(r *domain.RateLimit) *rateLimitInput {
 	if r == nil {
 		return nil

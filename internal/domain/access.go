@@ -29,11 +29,38 @@ type RateLimit struct {
 	By     string   `json:"by,omitempty"`
 }
 
+// Quota is a number of calls per calendar period (§9), counted from the
+// period's start (UTC) and reset at its end — unlike a rate limit, which
+// spreads its calls over a sliding window.
+type Quota struct {
+	Limit  int64  `json:"limit"`
+	Period string `json:"period"` // QuotaDay or QuotaMonth
+	By     string `json:"by,omitempty"`
+}
+
+// Quota periods.
+const (
+	QuotaDay   = "day"
+	QuotaMonth = "month"
+)
+
+// Window returns the quota period that holds now: [start, end), in UTC.
+func (q *Quota) Window(now time.Time) (start, end time.Time) {
+	now = now.UTC()
+	if q.Period == QuotaMonth {
+		start = time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+		return start, start.AddDate(0, 1, 0)
+	}
+	start = time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	return start, start.AddDate(0, 0, 1)
+}
+
 // Plan is what an approved subscription grants beyond access: a name for
 // people and optional limits, applied on top of the route's own.
 type Plan struct {
 	Name      string     `json:"name,omitempty"`
 	RateLimit *RateLimit `json:"rate_limit,omitempty"`
+	Quota     *Quota     `json:"quota,omitempty"`
 }
 
 // Subscription is a consumer's right to call a service (§2). It joins two

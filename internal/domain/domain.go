@@ -229,6 +229,8 @@ type Route struct {
 	PromptID string `json:"prompt,omitempty"`
 	// RateLimit, when set, limits calls on this route (Appendix A).
 	RateLimit *RateLimit `json:"rate_limit,omitempty"`
+	// Quota, when set, bounds the calls on this route per day or month.
+	Quota *Quota `json:"quota,omitempty"`
 	// CORS, when set, lets browsers on other origins call this route
 	// (§8); nil: the gateway answers no CORS and refuses preflights.
 	CORS      *CORS     `json:"cors,omitempty"`

@@ -53,6 +53,9 @@ type Options struct {
 	Verifiers []credential.Verifier
 	Forwarder proxy.Forwarder
 	Calls     Recorder
+	// Quotas counts route and plan quotas (§9) per calendar day or month
+	// (memory, or Redis in cluster mode); nil turns quotas off.
+	Quotas Counter
 	// Limiter counts rate limits (memory, or Redis in cluster mode); nil
 	// turns the limit stage off.
 	Limiter ratelimit.Limiter
@@ -360,6 +363,9 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, st *state, call
 	if rerr := p.limit(r, w.Header(), route, id, st.pin.Subscription, call.Time, t, &st.limitKey); rerr != nil {
 		return route, rerr, false
 	}
+	if rerr := p.quotas(r, route, id, st.pin.Subscription, call.Time, t); rerr != nil {
+		return route, rerr, false
+	}
 
 	// 7. forward (or a route type's own handler)
 	//
@@ -622,6 +628,62 @@ func (p *Pipeline) limit(r *http.Request, h http.Header, route *snapshot.Route, 
 	} else {
 		t.Pass(stLimit, "rate", route.LimitText)
 	}
+	return nil
+}
+
+// Counter counts calls per key over a window (ai.MemCounter and
+// ai.RedisCounter are two): Add adds delta and returns the new count; the
+// key may be forgotten ttl later.
+type Counter interface {
+	Add(ctx context.Context, key string, delta int64, ttl time.Duration) (int64, error)
+}
+
+// quotas applies the plan's quota and the route's (§9): one more call in
+// the calendar period, refused with quota.exceeded (429, retry when the
+// period ends) once the count passes the limit. Counted only for calls
+// that passed every check before it, the rate limits included.
+func (p *Pipeline) quotas(r *http.Request, route *snapshot.Route, id *credential.Identity, sub *domain.Subscription, now time.Time, t *trace.Trace) *reason.Error {
+	if p.o.Quotas == nil {
+		return nil
+	}
+	if sub != nil && sub.Plan != nil && sub.Plan.Quota != nil {
+		if rerr := p.quota(r, "plan", "sub:"+sub.ID, sub.Plan.Quota, "the plan of subscription "+sub.ID, id, now, t); rerr != nil {
+			return rerr
+		}
+	}
+	if q := route.Quota; q != nil {
+		var key, whose string
+		switch q.By {
+		case domain.LimitByCredential:
+			key, whose = route.ID+":k:"+id.CredentialID, "credential "+id.CredentialID
+		case domain.LimitByRoute:
+			key, whose = route.ID, "this route (all callers together)"
+		default:
+			key, whose = route.ID+":c:"+id.Consumer.ID, "application '"+id.Consumer.Name+"'"
+		}
+		return p.quota(r, "route", key, q, whose, id, now, t)
+	}
+	return nil
+}
+
+func (p *Pipeline) quota(r *http.Request, name, key string, q *domain.Quota, whose string, id *credential.Identity, now time.Time, t *trace.Trace) *reason.Error {
+	start, end := q.Window(now)
+	n, err := p.o.Quotas.Add(r.Context(), "q:"+key+":"+strconv.FormatInt(start.Unix(), 10), 1, end.Sub(now)+time.Minute)
+	text := strconv.FormatInt(q.Limit, 10) + " calls per " + q.Period
+	if err != nil {
+		// As AI budgets: the counter failing admits the call, logged.
+		p.o.Logger.Warn("quota counter failed: call admitted uncounted", "quota", name, "err", err)
+		t.Pass(stLimit, "quota", text+": not counted (counter store unavailable)")
+		return nil
+	}
+	if n > q.Limit {
+		secs := int(end.Sub(now).Seconds()) + 1
+		dt := "The quota of " + whose + " is " + text + " and it is used up; it resets at " + end.Format(time.RFC3339) + "."
+		t.Fail(stLimit, "quota", dt)
+		return &reason.Error{Code: reason.QuotaExceeded, Detail: dt, RetryAfter: secs, CredentialID: id.CredentialID, Possession: true,
+			RateLimitPolicy: `"` + name + `-quota";q=` + strconv.FormatInt(q.Limit, 10) + ";w=" + strconv.FormatInt(int64(end.Sub(start)/time.Second), 10)}
+	}
+	t.Pass(stLimit, "quota", text+": "+strconv.FormatInt(n, 10)+" used")
 	return nil
 }
 

@@ -102,6 +102,7 @@ const (
 	RateExceeded           = "rate.exceeded"
 	BudgetExceeded         = "budget.exceeded"
 	TokenUnrecognized      = "token.unrecognized"
+	QuotaExceeded          = "quota.exceeded"
 	UpstreamUnavailable    = "upstream.unavailable"
 	UpstreamTimeout        = "upstream.timeout"
 	RequestTooLarge        = "request.too_large"
@@ -215,7 +216,7 @@ var catalogue = []Entry{
 	{Code: RateExceeded, Status: 429, Title: "Rate limit exceeded", Bearer: "-",
 		Meaning: "Too many requests in the limit's window; the Retry-After header says when to retry.",
 		Hint:    "Slow down and retry after the number of seconds in Retry-After."},
-	{Code: "quota.exceeded", Status: 429, Title: "Quota exhausted", Bearer: "-",
+	{Code: QuotaExceeded, Status: 429, Title: "Quota exhausted", Bearer: "-",
 		Meaning: "The plan's quota for the period is used up.",
 		Hint:    "Wait for the next period or ask for a larger plan."},
 	{Code: BudgetExceeded, Status: 429, Title: "AI budget exhausted", Bearer: "-",

@@ -291,9 +291,11 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		_ = st.Close()
 		return nil, fmt.Errorf("tracing: %w", err)
 	}
-	var budgetCounter ai.Counter = ai.NewMemCounter(opts.Clock)
+	var budgetCounter, quotaCounter ai.Counter = ai.NewMemCounter(opts.Clock), ai.NewMemCounter(opts.Clock)
 	if s.redis != nil {
 		budgetCounter = &ai.FallbackCounter{Primary: ai.NewRedisCounter(s.redis, "gatehouse:budget:"), Secondary: budgetCounter,
+			Clock: opts.Clock, Logger: opts.Logger}
+		quotaCounter = &ai.FallbackCounter{Primary: ai.NewRedisCounter(s.redis, "gatehouse:quota:"), Secondary: quotaCounter,
 			Clock: opts.Clock, Logger: opts.Logger}
 	}
 	aiHandler, err := ai.New(ai.Options{Catalogue: snapCatalogue{holder: &s.snaps}, Clock: opts.Clock, Logger: opts.Logger,
@@ -322,6 +324,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		Forwarder:      proxy.New(proxy.Options{Logger: opts.Logger}),
 		Calls:          s.met.Wrap(s.calls),
 		Limiter:        limiter,
+		Quotas:         quotaCounter,
 		Clock:          opts.Clock,
 		Environment:    cfg.Environment,
 		PublicURL:      cfg.PublicURL,

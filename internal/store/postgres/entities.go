@@ -255,18 +255,18 @@ func putService(ctx context.Context, t *tx, s domain.Service) error {
 }
 
 const routeCols = `id, service_id, name, hosts, paths, methods, auth, scopes, strip_prefix, upstream_path, query_key,
-	forward_credential, disclosure, error_format, max_body, route_type, declared, created_at, updated_at, rate_limit, prompt_id, cors`
+	forward_credential, disclosure, error_format, max_body, route_type, declared, created_at, updated_at, rate_limit, prompt_id, cors, quota`
 
 func scanRoute(r rowScanner) (domain.Route, error) {
 	var (
 		rt                                  domain.Route
 		hosts, paths, methods, auth, scopes string
 		c, u                                int64
-		limit, cors                         *string
+		limit, cors, quota                  *string
 	)
 	if err := r.Scan(&rt.ID, &rt.ServiceID, &rt.Name, &hosts, &paths, &methods, &auth, &scopes, &rt.StripPrefix,
 		&rt.UpstreamPath, &rt.QueryKey, &rt.ForwardCredential, &rt.Disclosure, &rt.ErrorFormat, &rt.MaxBody,
-		&rt.Type, &rt.Declared, &c, &u, &limit, &rt.PromptID, &cors); err != nil {
+		&rt.Type, &rt.Declared, &c, &u, &limit, &rt.PromptID, &cors, &quota); err != nil {
 		return rt, err
 	}
 	if err := decAll(hosts, &rt.Hosts, paths, &rt.Paths, methods, &rt.Methods, auth, &rt.Auth, scopes, &rt.Scopes); err != nil {
@@ -277,6 +277,9 @@ func scanRoute(r rowScanner) (domain.Route, error) {
 	}
 	if err := decOpt(cors, &rt.CORS); err != nil {
 		return rt, fmt.Errorf("route %q: cors: %w", rt.ID, err)
+	}
+	if err := decOpt(quota, &rt.Quota); err != nil {
+		return rt, fmt.Errorf("route %q: quota: %w", rt.ID, err)
 	}
 	rt.CreatedAt, rt.UpdatedAt = fromTm(c), fromTm(u)
 	return rt, nil
@@ -299,10 +302,14 @@ func putRoute(ctx context.Context, t *tx, r domain.Route) error {
 	if err != nil {
 		return err
 	}
+	quota, err := encOpt(r.Quota)
+	if err != nil {
+		return err
+	}
 	return t.put(ctx, "route", r.ID, func(c string) error { return otherUnique("route", c) },
 		routeUpsert, r.ID, r.ServiceID, r.Name, hosts, paths, methods, auth, scopes, r.StripPrefix, r.UpstreamPath, r.QueryKey,
 		r.ForwardCredential, r.Disclosure, r.ErrorFormat, r.MaxBody, r.Type, r.Declared, tm(r.CreatedAt), tm(r.UpdatedAt), limit,
-		r.PromptID, cors)
+		r.PromptID, cors, quota)
 }
 
 const adminCols = `id, name, token_hash, role, tenant_id, created_at`

@@ -216,18 +216,18 @@ func putService(ctx context.Context, q querier, s domain.Service) error {
 }
 
 const routeCols = `id, service_id, name, hosts, paths, methods, auth, scopes, strip_prefix, upstream_path, query_key,
-	forward_credential, disclosure, error_format, max_body, route_type, declared, created_at, updated_at, rate_limit, prompt_id, cors`
+	forward_credential, disclosure, error_format, max_body, route_type, declared, created_at, updated_at, rate_limit, prompt_id, cors, quota`
 
 func scanRoute(r rowScanner) (domain.Route, error) {
 	var (
 		rt                                  domain.Route
 		hosts, paths, methods, auth, scopes string
 		c, u                                int64
-		limit, cors                         sql.NullString
+		limit, cors, quota                  sql.NullString
 	)
 	if err := r.Scan(&rt.ID, &rt.ServiceID, &rt.Name, &hosts, &paths, &methods, &auth, &scopes, &rt.StripPrefix,
 		&rt.UpstreamPath, &rt.QueryKey, &rt.ForwardCredential, &rt.Disclosure, &rt.ErrorFormat, &rt.MaxBody,
-		&rt.Type, &rt.Declared, &c, &u, &limit, &rt.PromptID, &cors); err != nil {
+		&rt.Type, &rt.Declared, &c, &u, &limit, &rt.PromptID, &cors, &quota); err != nil {
 		return rt, err
 	}
 	if err := decAll(hosts, &rt.Hosts, paths, &rt.Paths, methods, &rt.Methods, auth, &rt.Auth, scopes, &rt.Scopes); err != nil {
@@ -238,6 +238,9 @@ func scanRoute(r rowScanner) (domain.Route, error) {
 	}
 	if err := decOpt(cors, &rt.CORS); err != nil {
 		return rt, fmt.Errorf("route %q: cors: %w", rt.ID, err)
+	}
+	if err := decOpt(quota, &rt.Quota); err != nil {
+		return rt, fmt.Errorf("route %q: quota: %w", rt.ID, err)
 	}
 	rt.CreatedAt, rt.UpdatedAt = fromTm(c), fromTm(u)
 	return rt, nil
@@ -260,17 +263,21 @@ func putRoute(ctx context.Context, q querier, r domain.Route) error {
 	if err != nil {
 		return err
 	}
-	_, err = q.ExecContext(ctx, `INSERT INTO routes (`+routeCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	quota, err := encOpt(r.Quota)
+	if err != nil {
+		return err
+	}
+	_, err = q.ExecContext(ctx, `INSERT INTO routes (`+routeCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET service_id = excluded.service_id, name = excluded.name, hosts = excluded.hosts,
 		paths = excluded.paths, methods = excluded.methods, auth = excluded.auth, scopes = excluded.scopes,
 		strip_prefix = excluded.strip_prefix, upstream_path = excluded.upstream_path, query_key = excluded.query_key,
 		forward_credential = excluded.forward_credential, disclosure = excluded.disclosure,
 		error_format = excluded.error_format, max_body = excluded.max_body, route_type = excluded.route_type,
 		declared = excluded.declared, created_at = excluded.created_at, updated_at = excluded.updated_at,
-		rate_limit = excluded.rate_limit, prompt_id = excluded.prompt_id, cors = excluded.cors`,
+		rate_limit = excluded.rate_limit, prompt_id = excluded.prompt_id, cors = excluded.cors, quota = excluded.quota`,
 		r.ID, r.ServiceID, r.Name, hosts, paths, methods, auth, scopes, r.StripPrefix, r.UpstreamPath, r.QueryKey,
 		r.ForwardCredential, r.Disclosure, r.ErrorFormat, r.MaxBody, r.Type, r.Declared, tm(r.CreatedAt), tm(r.UpdatedAt), limit,
-		r.PromptID, cors)
+		r.PromptID, cors, quota)
 	if err != nil {
 		return fmt.Errorf("sqlite: put route %q: %w", r.ID, err)
 	}

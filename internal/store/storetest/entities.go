@@ -329,6 +329,7 @@ func testRoutes(t *testing.T, s store.Store) {
 			Methods: []string{"GET", "POST"}, Auth: []string{domain.AuthJWT, domain.AuthAPIKey}, Scopes: []string{"orders:read"},
 			StripPrefix: true, UpstreamPath: "/internal", QueryKey: true, ForwardCredential: true,
 			Disclosure: domain.DisclosureMinimal, ErrorFormat: domain.ErrorFormatOpenAI, MaxBody: 10 << 20, Type: "ai",
+			Quota:    &domain.Quota{Limit: 10000, Period: domain.QuotaMonth, By: domain.LimitByCredential},
 			Declared: true, CreatedAt: at(-time.Hour), UpdatedAt: at(time.Hour)}},
 	}
 	for _, tc := range cases {
