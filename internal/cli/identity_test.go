@@ -49,6 +49,26 @@ func TestServiceIdentityJWTFlags(t *testing.T) {
 	})
 }
 
+// TestServiceLifecycleFlags: service update's --lifecycle, --sunset and
+// --successor reach the admin API (whose validation names the field) and
+// leave the identity token alone; service get shows the lifecycle.
+func TestServiceLifecycleFlags(t *testing.T) {
+	e := newTestEnv(t)
+	e.check(t, []cliCase{
+		{desc: "setup tenant", args: []string{"tenant", "create", "--slug", "acme"}},
+		{desc: "a service with an identity token", args: []string{"service", "create", "--tenant", "acme", "--name", "orders",
+			"--target", "http://127.0.0.1:9000", "--identity-jwt"}, out: []string{"Created service orders"}},
+		{desc: "its successor", args: []string{"service", "create", "--tenant", "acme", "--name", "orders-v2",
+			"--target", "http://127.0.0.1:9000"}, out: []string{"Created service orders-v2"}},
+		{desc: "deprecated needs a sunset: the API says so", args: []string{"service", "update", "orders", "--lifecycle", "deprecated"},
+			fail: true, errOut: []string{"sunset is required with lifecycle deprecated"}},
+		{desc: "deprecate", args: []string{"service", "update", "orders", "--lifecycle", "deprecated", "--sunset", "2027-06-30T00:00:00Z", "--successor", "orders-v2"},
+			out: []string{"Updated service orders", "Lifecycle:", "deprecated, sunset 2027-06-30T00:00:00Z, successor svc_", "Identity JWT:", "on (aud orders"}},
+		{desc: "retire", args: []string{"service", "update", "orders", "--lifecycle", "retired"}, out: []string{"Lifecycle:", "retired"}},
+		{desc: "get shows it", args: []string{"service", "get", "orders"}, out: []string{"Lifecycle:", "retired", "Identity JWT:"}},
+	})
+}
+
 // TestIdentityKeyCommands: identity-key list and rotate against the real
 // admin API, tables for people and the API's JSON with -o json, never any
 // private key material.

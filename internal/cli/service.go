@@ -55,20 +55,32 @@ func (a *app) serviceCmd() *cobra.Command {
 	cij.add(create, false)
 
 	var uij identityFlags
+	var lifecycle, sunset, successor string
 	update := &cobra.Command{
-		Use:   "update <id|name> [--identity-jwt[=false]] [--identity-jwt-audience A] [--identity-jwt-ttl 60s] [--no-identity-jwt]",
-		Short: "Change a service's identity token (X-Gatehouse-Identity); other fields through the admin API (PATCH)",
-		Example: "  gatehouse service update orders --identity-jwt --identity-jwt-audience orders-api --identity-jwt-ttl 2m\n" +
+		Use: "update <id|name> [--lifecycle draft|active|deprecated|retired] [--sunset RFC3339] [--successor S] " +
+			"[--identity-jwt[=false]] [--identity-jwt-audience A] [--identity-jwt-ttl 60s] [--no-identity-jwt]",
+		Short: "Change a service's lifecycle or identity token (X-Gatehouse-Identity); other fields through the admin API (PATCH)",
+		Example: "  gatehouse service update orders --lifecycle deprecated --sunset 2027-06-30T00:00:00Z --successor orders-v2\n" +
+			"  gatehouse service update orders --lifecycle retired\n" +
+			"  gatehouse service update orders --identity-jwt --identity-jwt-audience orders-api --identity-jwt-ttl 2m\n" +
 			"  gatehouse service update orders --identity-jwt=false   # keep the settings, send no token",
 		RunE: a.run(spec{args: []string{"<id|name>"}}, func(ctx context.Context, c *client, args []string) error {
 			ij, set, err := uij.body()
 			if err != nil {
 				return err
 			}
-			if !set {
-				return &usageError{"nothing to change: give --identity-jwt, --identity-jwt-audience, --identity-jwt-ttl or --no-identity-jwt"}
+			body := map[string]any{}
+			if set {
+				body["identity_jwt"] = ij // nil: null, which removes it
 			}
-			body := map[string]any{"identity_jwt": ij} // nil: null, which removes it
+			for k, v := range map[string]string{"lifecycle": lifecycle, "sunset": sunset, "successor": successor} {
+				if v != "" {
+					body[k] = v
+				}
+			}
+			if len(body) == 0 {
+				return &usageError{"nothing to change: give --lifecycle, --sunset, --successor, --identity-jwt, --identity-jwt-audience, --identity-jwt-ttl or --no-identity-jwt"}
+			}
 			return object(ctx, a, c, http.MethodPatch, "/services/"+pathEscape(args[0]), body, func(s domain.Service) error {
 				fmt.Fprintf(a.io.Out, "Updated service %s.\n", clean(s.Name))
 				return a.showService(s)
@@ -76,6 +88,9 @@ func (a *app) serviceCmd() *cobra.Command {
 		}),
 	}
 	uij.add(update, true)
+	update.Flags().StringVar(&lifecycle, "lifecycle", "", "draft (its tenant's test keys only), active, deprecated (needs --sunset) or retired (answers service.retired)")
+	update.Flags().StringVar(&sunset, "sunset", "", "when a deprecated service stops, RFC 3339 (sent in the Sunset header)")
+	update.Flags().StringVar(&successor, "successor", "", "the service (id or name) that replaces this one, named to its callers")
 
 	var lf listFlags
 	var byTenant, byName string
@@ -183,6 +198,16 @@ func (a *app) showService(s domain.Service) error {
 	}
 	if s.Version != "" {
 		kv = append(kv, "Version", clean(s.Version))
+	}
+	if s.Lifecycle != "" && s.Lifecycle != domain.LifecycleActive {
+		l := s.Lifecycle
+		if s.Sunset != nil {
+			l += ", sunset " + s.Sunset.UTC().Format("2006-01-02T15:04:05Z")
+		}
+		if s.Successor != "" {
+			l += ", successor " + clean(s.Successor)
+		}
+		kv = append(kv, "Lifecycle", l)
 	}
 	if ij := s.IdentityJWT; ij != nil {
 		state := "off"
