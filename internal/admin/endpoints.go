@@ -315,7 +315,7 @@ func (a *API) routeTable() []*endpoint {
 			Summary: "List alert rules (tenant-bound admins see their tenant's)",
 			Perm:    permRead, Query: pAlertRuleQuery, Status: 200, Resp: domain.AlertRule{}, List: true, handle: a.listAlertRules},
 		{Method: http.MethodPost, Path: basePath + "/alerts/rules", Action: "alert_rule.create", Resource: "alert_rule",
-			Summary: "Create an alert rule: threshold (more than N calls with a reason within a window per consumer, tenant, route or credential), key_expiring, rotated_key_used or new_ip; delivered as signed webhooks with a cooldown",
+			Summary: "Create an alert rule: threshold (more than N calls with a reason within a window per consumer, tenant, route or credential), key_expiring, rotated_key_used, new_ip or deprecated_service_used; delivered as signed webhooks with a cooldown",
 			Perm:    permWrite, Body: alertRuleRequest{}, Status: 201, Resp: domain.AlertRule{}, handle: a.createAlertRule},
 		{Method: http.MethodGet, Path: basePath + "/alerts/rules/{id}", Action: "alert_rule.get", Resource: "alert_rule", Summary: "Get an alert rule",
 			Perm: permRead, Status: 200, Resp: domain.AlertRule{}, handle: a.getAlertRule},

@@ -88,6 +88,10 @@ type Options struct {
 	// Publish delivers a fired alert (webhook.Sender.Publish); nil keeps
 	// alerts in the store only.
 	Publish func(ctx context.Context, e webhook.Event)
+	// RouteService looks up the service a route forwards to, for
+	// deprecated_service_used rules: the snapshot
+	// (SnapshotRouteService). nil turns those rules off.
+	RouteService func(routeID string) (domain.Service, bool)
 	// Keys looks an API key up by id, for rotated_key_used rules: the
 	// snapshot (SnapshotKeys). nil turns those rules off.
 	Keys func(id string) (domain.APIKey, bool)
@@ -235,6 +239,7 @@ type Engine struct {
 	mu        sync.Mutex
 	threshold []*rule
 	rotated   []*rule
+	deprecSvc []*rule
 	newIP     []*rule
 	expiring  []*rule
 	fired     map[fireKey]firedAt
@@ -304,12 +309,12 @@ func (e *Engine) Reload(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	old := map[string]*rule{}
-	for _, list := range [][]*rule{e.threshold, e.rotated, e.newIP, e.expiring} {
+	for _, list := range [][]*rule{e.threshold, e.rotated, e.newIP, e.expiring, e.deprecSvc} {
 		for _, r := range list {
 			old[r.r.ID] = r
 		}
 	}
-	e.threshold, e.rotated, e.newIP, e.expiring = nil, nil, nil, nil
+	e.threshold, e.rotated, e.newIP, e.expiring, e.deprecSvc = nil, nil, nil, nil, nil
 	for _, r := range rules {
 		if err := Normalize(&r); err != nil {
 			e.log.Error("alerts: stored rule does not validate; skipped", "rule", r.ID, "err", err)
@@ -328,6 +333,8 @@ func (e *Engine) Reload(ctx context.Context) error {
 			e.threshold = append(e.threshold, c)
 		case domain.AlertRotatedKeyUsed:
 			e.rotated = append(e.rotated, c)
+		case domain.AlertDeprecatedServiceUsed:
+			e.deprecSvc = append(e.deprecSvc, c)
 		case domain.AlertNewIP:
 			e.newIP = append(e.newIP, c)
 		case domain.AlertKeyExpiring:
@@ -338,7 +345,7 @@ func (e *Engine) Reload(ctx context.Context) error {
 		clear(e.seen) // baselines only mean something while a rule uses them
 	}
 	e.version = v
-	e.active.Store(len(e.threshold)+len(e.rotated)+len(e.newIP) > 0)
+	e.active.Store(len(e.threshold)+len(e.rotated)+len(e.newIP)+len(e.deprecSvc) > 0)
 	return nil
 }
 
@@ -347,7 +354,7 @@ func (e *Engine) Reload(ctx context.Context) error {
 func (e *Engine) seedCooldowns(ctx context.Context) error {
 	e.mu.Lock()
 	longest := time.Duration(0)
-	for _, list := range [][]*rule{e.threshold, e.rotated, e.newIP, e.expiring} {
+	for _, list := range [][]*rule{e.threshold, e.rotated, e.newIP, e.expiring, e.deprecSvc} {
 		for _, r := range list {
 			longest = max(longest, r.cooldown)
 		}
@@ -460,6 +467,9 @@ func (e *Engine) Observe(calls []domain.Call) {
 		if len(e.rotated) > 0 && e.opts.Keys != nil && c.CredentialType == domain.AuthAPIKey && authenticated(c) {
 			e.checkRotated(c)
 		}
+		if len(e.deprecSvc) > 0 && e.opts.RouteService != nil && c.RouteID != "" && c.ConsumerID != "" && c.Status < 400 {
+			e.checkDeprecated(c)
+		}
 		if len(e.newIP) > 0 && c.ClientIP != "" && authenticated(c) && e.isNewIP(c.CredentialID, c.ClientIP) {
 			for _, r := range e.newIP {
 				if !r.matches(c) {
@@ -534,6 +544,35 @@ func (e *Engine) checkRotated(c *domain.Call) {
 			a.TenantID, a.ConsumerID, a.CredentialID, a.RouteID, a.Successor, a.GraceUntil = c.TenantID, c.ConsumerID, k.ID, c.RouteID, k.Successor, &grace
 			a.Message = fmt.Sprintf("rotated key %s of consumer %s is still in use; its grace period ends %s: switch the caller to successor %s",
 				k.ID, c.ConsumerID, grace.UTC().Format(time.RFC3339), k.Successor)
+		})
+	}
+}
+
+// checkDeprecated fires deprecated_service_used rules for a call a
+// deprecated service answered: subject the consumer and service, so each
+// consumer still calling is told apart, once per cooldown.
+func (e *Engine) checkDeprecated(c *domain.Call) {
+	svc, ok := e.opts.RouteService(c.RouteID)
+	if !ok || svc.Lifecycle != domain.LifecycleDeprecated {
+		return
+	}
+	for _, r := range e.deprecSvc {
+		if !r.matches(c) {
+			continue
+		}
+		e.fire(r, "consumer-service", c.ConsumerID+" "+svc.ID, func(a *domain.Alert) {
+			a.TenantID, a.ConsumerID, a.RouteID, a.ServiceID, a.Successor = c.TenantID, c.ConsumerID, c.RouteID, svc.ID, svc.Successor
+			a.Subject = "consumer " + c.ConsumerID + " on service " + svc.ID
+			sunset := "no sunset set"
+			if svc.Sunset != nil {
+				t := *svc.Sunset
+				a.Sunset = &t
+				sunset = "its sunset is " + t.UTC().Format(time.RFC3339)
+			}
+			a.Message = fmt.Sprintf("consumer %s still calls deprecated service %s (%s)", c.ConsumerID, svc.Name, sunset)
+			if svc.Successor != "" {
+				a.Message += ": move it to successor " + svc.Successor
+			}
 		})
 	}
 }
@@ -802,7 +841,7 @@ func (e *Engine) setError(err error) {
 // Stats returns the counters.
 func (e *Engine) Stats() Stats {
 	e.mu.Lock()
-	n := len(e.threshold) + len(e.rotated) + len(e.newIP) + len(e.expiring)
+	n := len(e.threshold) + len(e.rotated) + len(e.newIP) + len(e.expiring) + len(e.deprecSvc)
 	e.mu.Unlock()
 	s := Stats{Rules: n, Fired: e.fires.Load(), Suppressed: e.suppressed.Load(), Dropped: e.dropped.Load(),
 		StoreFails: e.storeFails.Load(), Untracked: e.untracked.Load()}

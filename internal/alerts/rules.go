@@ -113,7 +113,7 @@ func Normalize(r *domain.AlertRule) error {
 		if r.Cooldown == 0 {
 			r.Cooldown = domain.Duration(DefaultExpiringCooling)
 		}
-	case domain.AlertRotatedKeyUsed, domain.AlertNewIP:
+	case domain.AlertRotatedKeyUsed, domain.AlertNewIP, domain.AlertDeprecatedServiceUsed:
 		if err := thresholdOnly(); err != nil {
 			return err
 		}
@@ -121,9 +121,9 @@ func Normalize(r *domain.AlertRule) error {
 			return bad("within applies to key_expiring rules only")
 		}
 	case "":
-		return bad("kind is required: threshold, key_expiring, rotated_key_used or new_ip")
+		return bad("kind is required: threshold, key_expiring, rotated_key_used, new_ip or deprecated_service_used")
 	default:
-		return bad("kind %q must be threshold, key_expiring, rotated_key_used or new_ip", r.Kind)
+		return bad("kind %q must be threshold, key_expiring, rotated_key_used, new_ip or deprecated_service_used", r.Kind)
 	}
 	if r.Cooldown == 0 {
 		r.Cooldown = domain.Duration(DefaultCooldown)

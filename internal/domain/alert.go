@@ -17,6 +17,9 @@ const (
 	// AlertNewIP fires when a credential is used from a client IP it has
 	// not been seen from before.
 	AlertNewIP = "new_ip"
+	// AlertDeprecatedServiceUsed fires when a consumer still calls a
+	// deprecated service (§2), once per consumer and service per cooldown.
+	AlertDeprecatedServiceUsed = "deprecated_service_used"
 )
 
 // What a threshold rule counts per.
@@ -87,6 +90,10 @@ type Alert struct {
 	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
 	GraceUntil *time.Time `json:"grace_until,omitempty"`
 	Successor  string     `json:"successor,omitempty"`
+	// ServiceID and Sunset name the deprecated service a consumer still
+	// calls (deprecated_service_used); Successor is its successor's id.
+	ServiceID string     `json:"service,omitempty"`
+	Sunset    *time.Time `json:"sunset,omitempty"`
 	// Message says it in one sentence, for chat receivers and the CLI.
 	Message string    `json:"message"`
 	FiredAt time.Time `json:"fired_at"`

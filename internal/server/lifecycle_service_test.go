@@ -106,3 +106,41 @@ func TestServiceLifecycle(t *testing.T) {
 		t.Fatalf("active again: %d %v %s", r.status, r.header, r.raw)
 	}
 }
+
+// §2: "a deprecated one … raises an alert for consumers still calling
+// it" — a deprecated_service_used rule fires once per consumer and service
+// within its cooldown, naming the sunset and the successor.
+func TestDeprecatedServiceUseAlerts(t *testing.T) {
+	h := newHarness(t)
+	w := h.newWorld("acme", nil, nil)
+	_, key := h.newKey(w.consumer, nil)
+	succ := h.mustAdmin("POST", "/admin/v1/services", map[string]any{"tenant": w.tenant, "name": "acme-svc-v2", "targets": []string{h.upstream.URL}})["id"].(string)
+	h.mustAdmin("POST", "/admin/v1/alerts/rules", map[string]any{"name": "still on v1", "kind": "deprecated_service_used"})
+	if r := h.call("GET", "/acme/x", bearer(key)...); r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.raw)
+	}
+	h.mustAdmin("PATCH", "/admin/v1/services/"+w.service, map[string]any{"lifecycle": "deprecated", "sunset": "2027-06-30T00:00:00Z", "successor": succ})
+	for range 3 {
+		if r := h.call("GET", "/acme/x", bearer(key)...); r.status != 200 {
+			t.Fatalf("%d %s", r.status, r.raw)
+		}
+	}
+	var alerts []any
+	deadline := time.Now().Add(5 * time.Second)
+	for len(alerts) == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		_, out := h.adminDo("GET", "/admin/v1/alerts", nil)
+		alerts, _ = out["items"].([]any)
+	}
+	time.Sleep(300 * time.Millisecond) // a second alert, if one were coming
+	_, out := h.adminDo("GET", "/admin/v1/alerts", nil)
+	alerts, _ = out["items"].([]any)
+	if len(alerts) != 1 {
+		t.Fatalf("%d alerts, want 1 (once per consumer and service per cooldown): %v", len(alerts), out)
+	}
+	a := alerts[0].(map[string]any)
+	if a["kind"] != "deprecated_service_used" || a["consumer"] != w.consumer || a["service"] != w.service || a["successor"] != succ ||
+		!strings.Contains(a["message"].(string), "its sunset is 2027-06-30T00:00:00Z") {
+		t.Fatalf("alert %v", a)
+	}
+}

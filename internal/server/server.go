@@ -210,7 +210,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 			publish = s.hooks.Publish
 		}
 		if s.alerts, err = alerts.New(ctx, alerts.Options{Store: st, Publish: publish, Keys: alerts.SnapshotKeys(&s.snaps),
-			Clock: opts.Clock, Logger: opts.Logger}); err != nil {
+			RouteService: alerts.SnapshotRouteService(&s.snaps),
+			Clock:        opts.Clock, Logger: opts.Logger}); err != nil {
 			_ = st.Close()
 			return nil, fmt.Errorf("alerts: %w", err)
 		}

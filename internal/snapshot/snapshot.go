@@ -90,6 +90,7 @@ type Snapshot struct {
 	consumers map[string]*Consumer
 	services  map[string]*Service
 	routes    []*Route
+	routeByID map[string]*Route
 	// keys is the compact key index (keys.go); cons maps its consumer
 	// slots to this snapshot's consumers.
 	keys      *keyIndex
@@ -207,6 +208,10 @@ func Build(d *store.Data, opts Options) (*Snapshot, error) {
 	// Creation order decides between routes declaring the same prefix.
 	sort.SliceStable(routes, func(i, j int) bool { return routes[i].CreatedAt.Before(routes[j].CreatedAt) })
 	s.routes = routes
+	s.routeByID = make(map[string]*Route, len(routes))
+	for _, r := range routes {
+		s.routeByID[r.ID] = r
+	}
 	for _, r := range routes {
 		for _, p := range r.Paths {
 			p = normalisePrefix(p)
@@ -495,6 +500,9 @@ func (s *Snapshot) Services() []*Service {
 
 // Routes returns every route, in creation order.
 func (s *Snapshot) Routes() []*Route { return s.routes }
+
+// Route returns the route with id, or nil.
+func (s *Snapshot) Route(id string) *Route { return s.routeByID[id] }
 
 // Counts summarises the snapshot for status pages.
 func (s *Snapshot) Counts() map[string]int {
