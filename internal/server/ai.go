@@ -139,8 +139,33 @@ func (c snapCatalogue) Model(name string) (*ai.Model, bool) {
 func (c snapCatalogue) Models() []*ai.Model { return aiIndexOf(c.holder.Load()).Models() }
 
 func (a aiRoutes) ServeRoute(w http.ResponseWriter, r *http.Request, rc *pipeline.RouteCall) {
-	recordAI(rc, a.h.Serve(w, r, aiCallContext(rc)))
+	cw := countingWriter{ResponseWriter: w}
+	res := a.h.Serve(&cw, r, aiCallContext(rc))
+	rc.Call.BytesOut = cw.n
+	recordAI(rc, res)
 }
+
+// countingWriter counts the body bytes an AI or prompt answer writes, for
+// the call record's bytes_out (§6); it passes Flush on, which streaming
+// needs, and Unwrap for http.ResponseController.
+type countingWriter struct {
+	http.ResponseWriter
+	n int64
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(b)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingWriter) Flush() {
+	if f, ok := c.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
 // aiCallContext is what the AI handler needs of an admitted call.
 func aiCallContext(rc *pipeline.RouteCall) ai.CallContext {
@@ -166,6 +191,11 @@ func recordAI(rc *pipeline.RouteCall, res ai.Result) {
 	c := rc.Call
 	c.Status = res.Status
 	c.Engine = "ai"
+	// The upstream's share of the latency (§6): the providers' time to
+	// the first byte, every attempt's included.
+	if res.TimeToFirstByte > 0 {
+		c.UpstreamMicros = res.TimeToFirstByte.Microseconds()
+	}
 	if res.Err != nil {
 		c.Code = res.Err.Code
 	}

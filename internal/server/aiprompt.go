@@ -128,7 +128,8 @@ func (p promptRoutes) ServeRoute(w http.ResponseWriter, r *http.Request, rc *pip
 	case buf.status == 0: // the client left before an answer
 	case buf.status != http.StatusOK: // a rejection: already in the OpenAI error shape
 		w.WriteHeader(buf.status)
-		_, _ = w.Write(buf.body.Bytes())
+		n, _ := w.Write(buf.body.Bytes())
+		rc.Call.BytesOut = int64(n)
 	default:
 		out, err := promptOutput(buf.body.Bytes(), res, cc.RequestID)
 		if err != nil {
@@ -141,7 +142,8 @@ func (p promptRoutes) ServeRoute(w http.ResponseWriter, r *http.Request, rc *pip
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(out)
+		n, _ := w.Write(out)
+		rc.Call.BytesOut = int64(n)
 	}
 	recordAI(rc, res)
 }

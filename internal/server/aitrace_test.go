@@ -44,8 +44,13 @@ func TestAIRejectionsKeepTheirTrace(t *testing.T) {
 
 	// A budget that one call exhausts (270 micros): the second is refused.
 	h.mustAdmin("POST", "/admin/v1/budgets", map[string]any{"scope": "consumer", "scope_id": w.consumer, "amount": "0.0001", "period": "day"})
-	if r := ask("chat"); r.status != 200 {
-		t.Fatalf("first call: %d %s", r.status, r.raw)
+	first := ask("chat")
+	if first.status != 200 {
+		t.Fatalf("first call: %d %s", first.status, first.raw)
+	}
+	// §6: the record has the answer's size.
+	if got := h.waitCall(first.header.Get("X-Request-Id"))["bytes_out"]; got != float64(len(first.raw)) {
+		t.Errorf("bytes_out %v, want %d", got, len(first.raw))
 	}
 
 	cases := []struct {
