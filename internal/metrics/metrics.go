@@ -190,6 +190,9 @@ type Metrics struct {
 
 	requests *prometheus.CounterVec
 	auth     *prometheus.CounterVec
+	// aiTokens and aiCost count AI calls' usage (§12) by the provider
+	// and model that answered.
+	aiTokens, aiCost *prometheus.CounterVec
 	// The latency histograms are this package's own (histogram.go), one
 	// pair per route label, exposed by latencyCollector.
 	bounds                  *bounds
@@ -246,11 +249,19 @@ func New(opts Options) *Metrics {
 		Namespace: Namespace, Name: "auth_failures_total",
 		Help: "Requests refused 401/403 by authentication or authorization, by reason code and credential type.",
 	}, []string{"reason", "credential_type"})
+	m.aiTokens = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "ai_tokens_total",
+		Help: "AI tokens by the provider and model that answered, and kind (prompt, completion); estimated counts included.",
+	}, []string{"provider", "model", "kind"})
+	m.aiCost = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "ai_cost_total",
+		Help: "AI cost in the models' price currency, by the provider and model that answered.",
+	}, []string{"provider", "model"})
 	m.totalDesc = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", "request_duration_seconds"),
 		"Total time in the gateway per request (rejections included), by route id.", []string{"route"}, nil)
 	m.upstreamDesc = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", "upstream_duration_seconds"),
 		"Time spent waiting for the upstream, for requests that reached one, by route id.", []string{"route"}, nil)
-	m.reg.MustRegister(m.requests, m.auth, latencyCollector{m},
+	m.reg.MustRegister(m.requests, m.auth, m.aiTokens, m.aiCost, latencyCollector{m},
 		newScrapeCollector(opts),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -292,6 +303,18 @@ func (m *Metrics) ObserveCall(c *domain.Call) {
 		s = m.resolve(k)
 	}
 	s.observe(c)
+	if a := c.AI; a != nil && a.Provider != "" {
+		// AI calls only: a label lookup each, next to a provider's round trip.
+		if a.PromptTokens > 0 {
+			m.aiTokens.WithLabelValues(a.Provider, a.Model, "prompt").Add(float64(a.PromptTokens))
+		}
+		if a.CompletionTokens > 0 {
+			m.aiTokens.WithLabelValues(a.Provider, a.Model, "completion").Add(float64(a.CompletionTokens))
+		}
+		if a.CostMicros > 0 {
+			m.aiCost.WithLabelValues(a.Provider, a.Model).Add(float64(a.CostMicros) / 1e6)
+		}
+	}
 }
 
 // observe updates the tuple's series with one call.

@@ -749,3 +749,23 @@ func TestDocsListEverySeries(t *testing.T) {
 		}
 	}
 }
+
+// §12: /metrics carries AI tokens and cost, by the provider and model
+// that answered; a call that is not an AI call adds nothing to them.
+func TestAITokensAndCost(t *testing.T) {
+	m := New(Options{})
+	ai := func(provider, model string, prompt, completion, cost int64) domain.Call {
+		c := call("rt_ai", 200, "", "apikey")
+		c.AI = &domain.CallAI{Provider: provider, Model: model, PromptTokens: prompt, CompletionTokens: completion, CostMicros: cost}
+		return c
+	}
+	for _, c := range []domain.Call{ai("oai", "gpt-4o", 1000, 200, 270), ai("oai", "gpt-4o", 500, 0, 75), ai("ant", "claude", 10, 5, 0),
+		call("rt_plain", 200, "", "apikey")} {
+		m.ObserveCall(&c)
+	}
+	got := scrape(t, serve(t, m))
+	equalMap(t, "AI tokens", got.values("gatehouse_ai_tokens_total"), map[string]float64{
+		"kind=prompt,model=gpt-4o,provider=oai": 1500, "kind=completion,model=gpt-4o,provider=oai": 200,
+		"kind=prompt,model=claude,provider=ant": 10, "kind=completion,model=claude,provider=ant": 5})
+	equalMap(t, "AI cost", got.values("gatehouse_ai_cost_total"), map[string]float64{"model=gpt-4o,provider=oai": 0.000345})
+}
