@@ -155,6 +155,11 @@ func TestUsageChunkOnlyWhenAsked(t *testing.T) {
 				if len(s.usages) != want {
 					t.Errorf("usage chunks %d, want %d", len(s.usages), want)
 				}
+				// Without the option OpenAI's chunks carry no usage member
+				// at all — not the "usage": null of the forced option.
+				if !ask && strings.Contains(string(body), `"usage"`) {
+					t.Errorf("a client that did not ask for usage got a usage member:\n%s", body)
+				}
 				if res.Usage != pc.want {
 					t.Errorf("Result usage %+v, want %+v", res.Usage, pc.want)
 				}

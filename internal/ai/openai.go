@@ -1,6 +1,7 @@
 package ai
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -234,6 +235,11 @@ func (s *openaiStream) event(ev sse.Event, out []byte) ([]byte, error) {
 			data = withoutUsage(ev.Data, s.st.includeUsage)
 			s.pendingUsage = true
 		}
+	} else if !s.st.includeUsage && bytes.Contains(ev.Data, []byte(`"usage"`)) {
+		// The "usage": null every chunk carries because the gateway asked
+		// for usage: a client that did not gets chunks without it, as
+		// OpenAI sends them.
+		data = withoutUsage(ev.Data, false)
 	}
 	out = append(out, "data: "...)
 	out = append(out, data...)
