@@ -45,6 +45,10 @@ type chatCall struct {
 	created      int64
 	newID        func(prefix string) string
 	maxOutput    int64 // the model's default max_tokens
+	// model is the target's model name for the attempt in progress: the
+	// answer's model when the provider names none (Gemini may omit
+	// modelVersion).
+	model string
 }
 
 type embeddingsCall struct {

@@ -306,3 +306,27 @@ func TestClientDisconnect(t *testing.T) {
 		})
 	}
 }
+
+// A Gemini answer without modelVersion names the target's model, not "":
+// clients show and log the model field.
+func TestGeminiWithoutModelVersionNamesTheTarget(t *testing.T) {
+	f := aitest.New(t, aitest.Gemini)
+	f.Set(aitest.Scenario{Text: "hi there", NoModel: true, Usage: aitest.Usage{Input: 3, Output: 2}})
+	g := newGateway(t, oneModel(f, "gemini-2.5-flash"), nil)
+	_, body := g.post(t, "/v1/chat/completions", chatBody("m", false, nil))
+	g.result(t)
+	if c := decode[completion](t, body); c.Model != "gemini-2.5-flash" {
+		t.Errorf("plain answer model %q: %s", c.Model, body)
+	}
+	_, body = g.post(t, "/v1/chat/completions", chatBody("m", true, nil))
+	g.result(t)
+	s := readStream(t, body)
+	if len(s.chunks) == 0 {
+		t.Fatalf("no chunks: %s", body)
+	}
+	for _, c := range s.chunks {
+		if c.Model != "gemini-2.5-flash" {
+			t.Fatalf("a streamed chunk's model %q: %s", c.Model, body)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package ai
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
@@ -340,7 +341,7 @@ func (geminiAdapter) chatResult(body []byte, c *chatCall) (outcome, error) {
 	if id == "" {
 		id = c.newID("chatcmpl-")
 	}
-	resp := chatResponse{ID: id, Object: "chat.completion", Created: c.created, Model: r.ModelVersion, Choices: []chatChoice{}}
+	resp := chatResponse{ID: id, Object: "chat.completion", Created: c.created, Model: cmp.Or(r.ModelVersion, c.model), Choices: []chatChoice{}}
 	var o outcome
 	for _, cand := range r.Candidates {
 		msg := responseMessage{Role: "assistant"}
@@ -410,7 +411,7 @@ func (geminiAdapter) errorInfo(body []byte) providerError {
 }
 
 func (geminiAdapter) stream(c *chatCall) translator {
-	return &gemStream{st: streamState{includeUsage: c.includeUsage, created: c.created}, newID: c.newID,
+	return &gemStream{st: streamState{includeUsage: c.includeUsage, created: c.created, model: c.model}, newID: c.newID,
 		roleSent: map[int]bool{}, calls: map[int]int{}}
 }
 

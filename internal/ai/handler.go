@@ -517,6 +517,7 @@ func (h *Handler) chatAttempt(w http.ResponseWriter, r *http.Request, call CallC
 	timer := time.AfterFunc(call.firstByte(&h.o), func() { cancel(errFirstByteTimeout) })
 	defer timer.Stop()
 
+	c.model = t.Model
 	ureq, err := a.chatRequest(ctx, p, t.Model, key, c)
 	if err != nil {
 		var re *reason.Error

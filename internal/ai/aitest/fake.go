@@ -96,9 +96,12 @@ type ToolCall struct {
 
 // Scenario drives one answer.
 type Scenario struct {
-	Model  string   // reported model (default: the requested one)
-	Text   string   // answer text
-	Chunks []string // stream pieces (default: Text split every 4 runes)
+	Model string // reported model (default: the requested one)
+	// NoModel leaves the model out of the answer (Gemini may omit
+	// modelVersion).
+	NoModel bool
+	Text    string   // answer text
+	Chunks  []string // stream pieces (default: Text split every 4 runes)
 	// Reasoning is thinking text: OpenAI-compatible reasoning_content,
 	// Anthropic thinking block, Gemini thought part.
 	Reasoning string

@@ -115,6 +115,9 @@ func (x *exchange) geminiGenerate(model string, stream bool) {
 		parts = append(parts, calls...)
 		resp := map[string]any{"candidates": []any{map[string]any{"content": map[string]any{"role": "model", "parts": parts},
 			"finishReason": "STOP", "index": 0}}, "modelVersion": m, "responseId": rid}
+		if x.sc.NoModel {
+			delete(resp, "modelVersion")
+		}
 		if x.sc.UsageMode != UsageAbsent {
 			resp["usageMetadata"] = usage(u.Output, u.Reasoning)
 		}
@@ -171,6 +174,9 @@ func (x *exchange) geminiGenerate(model string, stream bool) {
 		}
 		f := map[string]any{"responseId": rid, "createTime": created, "modelVersion": m,
 			"candidates": []any{map[string]any{"content": map[string]any{"parts": parts, "role": "model"}, "index": 0}}}
+		if x.sc.NoModel {
+			delete(f, "modelVersion")
+		}
 		last := i == len(frames)-1
 		if last {
 			f["candidates"].([]any)[0].(map[string]any)["finishReason"] = "STOP"
