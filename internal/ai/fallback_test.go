@@ -339,3 +339,16 @@ func (c rawCatalogue) Models() []*ai.Model {
 	}
 	return out
 }
+
+// A target that answered 200 with something that is not an answer is
+// named so in the caller's detail — "target 1: 200" read as a success.
+func TestBrokenAnswerIsNamedInTheDetail(t *testing.T) {
+	f := aitest.New(t, aitest.OpenAI)
+	f.Set(aitest.Scenario{Broken: true})
+	g := newGateway(t, oneModel(f, "x"), nil)
+	resp, body := g.post(t, "/v1/chat/completions", chatBody("m", false, nil))
+	g.result(t)
+	if resp.StatusCode < 500 || !strings.Contains(string(body), "target 1: HTTP 200 with an answer the gateway could not use") {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+}

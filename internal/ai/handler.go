@@ -477,8 +477,13 @@ func (h *Handler) failureError(res *Result, f *failure) *reason.Error {
 	var parts, debug []string
 	for i, a := range res.Attempts {
 		s := a.Outcome
-		if a.Status != 0 {
-			s = strconv.Itoa(a.Status)
+		switch {
+		case a.Status >= 200 && a.Status < 300:
+			// It answered, but not with what was asked (a plain body to
+			// a stream request, or a body that is not an answer).
+			s = "HTTP " + strconv.Itoa(a.Status) + " with an answer the gateway could not use"
+		case a.Status != 0:
+			s = "HTTP " + strconv.Itoa(a.Status)
 		}
 		parts = append(parts, fmt.Sprintf("target %d: %s", i+1, s))
 		debug = append(debug, fmt.Sprintf("%s/%s key#%d %s %d %s", a.Provider, a.Model, a.KeyIndex, a.Outcome, a.Status, a.Error))
