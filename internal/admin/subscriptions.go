@@ -131,9 +131,15 @@ func buildPlan(field string, in *planInput) (*domain.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	if in.Quota != nil && in.Quota.By != "" {
+		return nil, invalid("%s.quota.by does not apply: a plan's quota counts the calls of its subscription (one consumer, one service)", field)
+	}
 	q, err := buildQuota(field+".quota", in.Quota)
 	if err != nil {
 		return nil, err
+	}
+	if q != nil {
+		q.By = "" // per subscription
 	}
 	return &domain.Plan{Name: name, RateLimit: rl, Quota: q}, nil
 }

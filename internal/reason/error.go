@@ -41,9 +41,10 @@ type Error struct {
 	// RetryAfter in seconds, for 429 and 503 (0: none).
 	RetryAfter int
 	// RateLimitPolicy is a RateLimit-Policy list member (`"name";q=N;w=S`)
-	// for a 429 that no limiter answered (a limiter sets both fields
-	// itself): §5 wants RateLimit-Policy and RateLimit on every 429, so
-	// Write adds it and `"name";r=0;t=<RetryAfter>`.
+	// for a 429 that no rate limiter answered (a quota, an AI budget; a
+	// limiter sets both fields itself): §5 wants RateLimit-Policy and
+	// RateLimit on every 429, so Write adds it to the policies already set
+	// and makes RateLimit `"name";r=0;t=<RetryAfter>`.
 	RateLimitPolicy string
 	// Param names the offending request field (e.g. "messages[1].role"),
 	// rendered as "param" in the OpenAI shape so SDKs surface it.
@@ -174,9 +175,17 @@ func (e *Error) Write(w http.ResponseWriter, r Render) {
 	if e.RetryAfter > 0 {
 		h["Retry-After"] = []string{strconv.Itoa(e.RetryAfter)}
 	}
-	if e.RateLimitPolicy != "" && len(h["Ratelimit"]) == 0 {
+	if e.RateLimitPolicy != "" {
+		// The limit that refused (a quota, a budget) is the one the
+		// RateLimit field describes; a rate limit that allowed the call
+		// before it keeps its policy listed beside it. A new slice: the
+		// policy already there may be a snapshot's shared value.
 		name, _, _ := strings.Cut(e.RateLimitPolicy, ";")
-		h["Ratelimit-Policy"] = []string{e.RateLimitPolicy}
+		policy := e.RateLimitPolicy
+		if prev := h["Ratelimit-Policy"]; len(prev) > 0 {
+			policy = strings.Join(prev, ", ") + ", " + policy
+		}
+		h["Ratelimit-Policy"] = []string{policy}
 		h["Ratelimit"] = []string{name + ";r=0;t=" + strconv.Itoa(max(e.RetryAfter, 1))}
 	}
 	h["Cache-Control"] = noStore

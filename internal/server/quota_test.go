@@ -81,6 +81,21 @@ func testQuotas(t *testing.T, h *harness) {
 		t.Fatalf("over the plan's quota: %d %s", r.status, r.raw)
 	}
 
+	// A quota behind a rate limit that allowed the call: the RateLimit
+	// field describes the quota that refused, beside the rate limit's
+	// policy.
+	both := path + "b"
+	h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": w.service, "paths": []string{both},
+		"rate_limit": map[string]any{"limit": 100, "period": "1m"}, "quota": map[string]any{"limit": 1, "period": "day"}})
+	if r := h.call("GET", both+"/x", bearer(k1)...); r.status != 200 {
+		t.Fatalf("first call: %d %s", r.status, r.raw)
+	}
+	r = h.call("GET", both+"/x", bearer(k1)...)
+	if r.status != 429 || r.body["code"] != "quota.exceeded" || !strings.HasPrefix(r.header.Get("RateLimit"), `"route-quota";r=0;t=`) ||
+		!strings.Contains(r.header.Get("RateLimit-Policy"), `"route-quota";q=1;w=86400`) || !strings.Contains(r.header.Get("RateLimit-Policy"), `"route";q=100;w=60`) {
+		t.Fatalf("quota behind a rate limit: %d %v %s", r.status, r.header, r.raw)
+	}
+
 	// Validation names the field.
 	code, out := h.adminDo("POST", "/admin/v1/routes", map[string]any{"service": w.service, "paths": []string{path + "v"},
 		"quota": map[string]any{"limit": 3, "period": "week"}})
