@@ -256,10 +256,17 @@ func buildService(req serviceRequest) (domain.Service, error) {
 // and not be s), and DeprecatedAt is when s became deprecated — set now
 // on the change to deprecated, kept while deprecated or retired.
 func (rc *reqCtx) settleLifecycle(tx store.Tx, s *domain.Service, prev *domain.Service) error {
-	if s.Successor != "" {
+	// Resolved only when it changes: a PATCH of other fields carries the
+	// stored id back, and must not fail because that service has since
+	// been deleted or lies beyond the editor's tenant.
+	if s.Successor != "" && (prev == nil || s.Successor != prev.Successor) {
 		succ, err := rc.loadService(tx, s.Successor)
-		if err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) && ae.Code == CodeNotFound {
 			return invalid("successor %q: no such service: give the id or name of the service that replaces this one", s.Successor)
+		}
+		if err != nil {
+			return err
 		}
 		if succ.ID == s.ID {
 			return invalid("successor is the service itself: name the service that replaces it")

@@ -159,6 +159,9 @@ type state struct {
 	sub   identity.Subject
 	call  domain.Call
 	span  *tracing.Span
+	// dryMethod and dryPath are what whoami evaluates (the request is
+	// whoami's own); "" on a real request.
+	dryMethod, dryPath string
 	// limitKey outlives the request (it is not reset): the next request
 	// this state serves reuses the key when its parts are the same.
 	limitKey limitKey
@@ -228,6 +231,7 @@ func (p *Pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st.sub = identity.Subject{}
 		st.call = domain.Call{}
 		st.span = nil
+		st.dryMethod, st.dryPath = "", ""
 		p.pool.Put(st)
 	}()
 
@@ -326,18 +330,6 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, st *state, call
 	}
 	call.RouteID, call.ServiceID, call.TenantID = route.ID, route.ServiceID, route.Service.TenantID
 	t.Pass(stRoute, "match", route.Label)
-	if sv := route.Service; sv.Deprecation != nil || sv.SunsetHeader != nil {
-		// §2: a deprecated service answers with Deprecation (RFC 9745)
-		// and Sunset (RFC 8594) — every answer, a rejection included.
-		// The values are the snapshot's, shared and never written to.
-		h := w.Header()
-		if sv.Deprecation != nil {
-			h["Deprecation"] = sv.Deprecation
-		}
-		if sv.SunsetHeader != nil {
-			h["Sunset"] = sv.SunsetHeader
-		}
-	}
 	if preflight {
 		return route, p.preflight(w, r, route, method, call, t), false
 	}
@@ -358,6 +350,19 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, st *state, call
 		return route, rerr, false
 	}
 	id := &st.id
+	if sv := route.Service; sv.Deprecation != nil || sv.SunsetHeader != nil {
+		// §2: a deprecated service answers with Deprecation (RFC 9745)
+		// and Sunset (RFC 8594) — once the caller is admitted: before, it
+		// learns nothing of the service (§5). The values are the
+		// snapshot's, shared and never written to.
+		h := w.Header()
+		if sv.Deprecation != nil {
+			h["Deprecation"] = sv.Deprecation
+		}
+		if sv.SunsetHeader != nil {
+			h["Sunset"] = sv.SunsetHeader
+		}
+	}
 
 	// 6. limit
 	if rerr := p.limit(r, w.Header(), route, id, st.pin.Subscription, call.Time, t, &st.limitKey); rerr != nil {
@@ -510,8 +515,12 @@ func (p *Pipeline) admit(r *http.Request, st *state, snap *snapshot.Snapshot, ro
 		return pres, rerr
 	}
 	// 5. authorize
+	method, path := r.Method, r.URL.Path
+	if st.dryPath != "" {
+		method, path = st.dryMethod, st.dryPath
+	}
 	st.pin = policy.Input{Snap: snap, Route: route, Identity: &st.id, ClientIP: ip, IPSource: ipSource, Header: r.Header,
-		Method: r.Method, Path: r.URL.Path, Trace: &st.trace}
+		Method: method, Path: path, Trace: &st.trace}
 	if rerr := policy.Authorize(&st.pin); rerr != nil {
 		return pres, rerr
 	}

@@ -59,6 +59,7 @@ func (p *Pipeline) whoami(w http.ResponseWriter, r *http.Request, id string) {
 	defer func() {
 		st.trace.Reset()
 		st.in, st.id, st.pin = credential.Input{}, credential.Identity{}, policy.Input{}
+		st.dryMethod, st.dryPath = "", ""
 		p.pool.Put(st)
 	}()
 	now := p.o.Clock.Now()
@@ -129,6 +130,7 @@ func (p *Pipeline) whoami(w http.ResponseWriter, r *http.Request, id string) {
 		if rerr != nil {
 			break
 		}
+		st.dryMethod, st.dryPath = method, path
 		if _, rerr = p.admit(r, st, snap, route, call, ip, src); rerr == nil {
 			t.Skip(stLimit, "rate", "dry run: no quota consumed")
 			t.Skip(stForward, "upstream", "dry run: the upstream was not called")
@@ -140,7 +142,13 @@ func (p *Pipeline) whoami(w http.ResponseWriter, r *http.Request, id string) {
 		view := rerr.View(minimal)
 		v.Code, v.Status, v.Detail, v.Hint = view.Code, view.Status, view.Detail, view.Hint
 	}
-	if !minimal {
+	switch {
+	case minimal:
+	case route != nil && rerr != nil && rerr.Code == reason.RouteNotFound:
+		// Another tenant's draft (policy's lifecycle): to this caller no
+		// route serves the path, so its trace says just that.
+		v.Trace = []domain.TraceStep{{Stage: stRoute, Check: "match", Outcome: domain.OutcomeFail, Detail: "no route for " + path}}
+	default:
 		v.Trace = trace.CallerSteps(st.trace.Steps())
 	}
 	ans := &whoamiAnswer{Environment: p.o.Environment, Scopes: []string{}}

@@ -55,6 +55,10 @@ func TestServiceLifecycle(t *testing.T) {
 		if _, err := http.ParseTime(r.header.Get("Sunset")); err != nil {
 			t.Errorf("Sunset is not an HTTP-date: %v", err)
 		}
+		// Before possession a caller learns nothing of the service (§5).
+		if r := h.call("GET", "/acme/x"); r.status != 401 || r.header.Get("Deprecation") != "" || r.header.Get("Sunset") != "" {
+			t.Errorf("a caller without a credential: %d, Deprecation %q, Sunset %q", r.status, r.header.Get("Deprecation"), r.header.Get("Sunset"))
+		}
 	})
 
 	if code, out := patch(map[string]any{"lifecycle": "retired"}); code != 200 || out["deprecated_at"] != t0.Format(time.RFC3339) {
@@ -73,6 +77,13 @@ func TestServiceLifecycle(t *testing.T) {
 	t.Run("retired and private: another tenant's caller is not told the successor", func(t *testing.T) {
 		r := call(foreign)
 		if r.status != 410 || strings.Contains(r.raw, "acme-svc-v2") {
+			t.Fatalf("%d %s", r.status, r.raw)
+		}
+	})
+	t.Run("retired: another tenant's caller is told a published successor", func(t *testing.T) {
+		h.mustAdmin("PATCH", "/admin/v1/services/acme-svc-v2", map[string]any{"visibility": "published"})
+		defer h.mustAdmin("PATCH", "/admin/v1/services/acme-svc-v2", map[string]any{"visibility": "private"})
+		if r := call(foreign); r.status != 410 || !strings.Contains(r.raw, "Its successor is service 'acme-svc-v2'") {
 			t.Fatalf("%d %s", r.status, r.raw)
 		}
 	})
@@ -96,6 +107,13 @@ func TestServiceLifecycle(t *testing.T) {
 		r = call(foreign)
 		if r.status != 404 || strings.Contains(r.raw, "draft") || strings.Contains(r.raw, "acme-svc") {
 			t.Fatalf("another tenant's key: %d %s", r.status, r.raw)
+		}
+		// whoami's dry run tells another tenant's caller no more.
+		r = h.call("GET", "/.well-known/gatehouse/whoami?method=GET&path=/acme/x", bearer(foreign)...)
+		v, _ := r.body["verdict"].(map[string]any)
+		if v == nil || v["code"] != "route.not_found" || v["detail"] != "No route matches GET /acme/x on this gateway." ||
+			strings.Contains(r.raw, "draft") || strings.Contains(r.raw, "a route serves") {
+			t.Fatalf("whoami for another tenant's draft: %d %s", r.status, r.raw)
 		}
 	})
 
@@ -142,5 +160,22 @@ func TestDeprecatedServiceUseAlerts(t *testing.T) {
 	if a["kind"] != "deprecated_service_used" || a["consumer"] != w.consumer || a["service"] != w.service || a["successor"] != succ ||
 		!strings.Contains(a["message"].(string), "its sunset is 2027-06-30T00:00:00Z") {
 		t.Fatalf("alert %v", a)
+	}
+}
+
+// A PATCH of other fields does not re-check a successor set earlier: one
+// deleted since must not lock the service's other fields.
+func TestServicePatchKeepsADeletedSuccessor(t *testing.T) {
+	h := newHarness(t)
+	w := h.newWorld("acme", nil, nil)
+	succ := h.mustAdmin("POST", "/admin/v1/services", map[string]any{"tenant": w.tenant, "name": "next", "targets": []string{h.upstream.URL}})["id"].(string)
+	h.mustAdmin("PATCH", "/admin/v1/services/"+w.service, map[string]any{"lifecycle": "deprecated", "sunset": "2027-01-01T00:00:00Z", "successor": "next"})
+	h.mustAdmin("DELETE", "/admin/v1/services/"+succ, nil)
+	if code, out := h.adminDo("PATCH", "/admin/v1/services/"+w.service, map[string]any{"version": "1.1"}); code != 200 {
+		t.Fatalf("a PATCH of the version: %d %v", code, out)
+	}
+	if code, out := h.adminDo("PATCH", "/admin/v1/services/"+w.service, map[string]any{"successor": "nope"}); code != 400 ||
+		!strings.Contains(out["detail"].(string), `successor "nope": no such service`) {
+		t.Fatalf("a new unknown successor: %d %v", code, out)
 	}
 }

@@ -48,8 +48,10 @@ type Service struct {
 	// Sunset (RFC 8594, an HTTP-date); nil otherwise.
 	Deprecation, SunsetHeader []string
 	// SuccessorText names the successor for a caller, e.g. "service
-	// 'orders-v2' (version 2)"; "" when there is none.
-	SuccessorText string
+	// 'orders-v2' (version 2)"; "" when there is none. SuccessorService
+	// is that service, whose tenant and visibility decide who may be told.
+	SuccessorText    string
+	SuccessorService *Service
 }
 
 // Route is a route with its service resolved and its options precomputed.
@@ -182,6 +184,7 @@ func Build(d *store.Data, opts Options) (*Snapshot, error) {
 			}
 		}
 		if succ := s.services[sv.Successor]; succ != nil {
+			sv.SuccessorService = succ
 			sv.SuccessorText = "service '" + succ.Name + "'"
 			if succ.Version != "" {
 				sv.SuccessorText += " (version " + succ.Version + ")"
