@@ -714,13 +714,16 @@ func mask(v any) {
 	}
 }
 
-// keyInPath finds a path segment holding a whole API key (keys.CarriesSecret)
-// and returns the path with that segment replaced by the key's id (or by
-// "gk_…" when the id cannot be read), and the id.
+// keyInPath finds a path segment holding a whole API key — one with a
+// readable key id anywhere (keys.CarriesSecret: a name that merely starts
+// with gk- is left alone), anything key-like where a key id belongs
+// (keys.LooksWhole after /keys/) — and returns the path with that segment
+// replaced by the key's id (or by "gk_…" when the id cannot be read), and
+// the id.
 func keyInPath(p string) (redacted, id string, found bool) {
 	segs := strings.Split(p, "/")
 	for i, s := range segs {
-		if keys.CarriesSecret(s) {
+		if keys.CarriesSecret(s) || (i > 0 && segs[i-1] == "keys" && keys.LooksWhole(s)) {
 			found = true
 			id = keys.IDOf(s)
 			segs[i] = id

@@ -207,6 +207,18 @@ func TestKeyRotate(t *testing.T) {
 		if got := e.must(200, "GET", "/admin/v1/keys/"+f.keyID, nil).str(t, "status"); got == "revoked" {
 			t.Error("the refused request revoked the key")
 		}
+		// A key-like value whose id cannot be read, where a key id
+		// belongs: refused alike, echoed nowhere.
+		mangled := "gk_live_" + strings.Repeat("!", 12) + f.key[20:]
+		r := e.do(e.root, "GET", "/admin/v1/keys/"+mangled, nil)
+		problemOf(t, r, 400, CodeInvalid)
+		if strings.Contains(string(r.Body), secret) {
+			t.Errorf("the answer echoes the secret: %s", r.Body)
+		}
+	})
+	t.Run("a name that merely starts like a key is not taken for one", func(t *testing.T) {
+		e.must(201, "POST", "/admin/v1/tenants", map[string]any{"slug": "gk-payments-integration-team"})
+		e.must(200, "GET", "/admin/v1/tenants/gk-payments-integration-team", nil)
 	})
 	t.Run("a revoked key cannot be rotated", func(t *testing.T) {
 		k := e.must(201, "POST", "/admin/v1/keys", map[string]any{"consumer": f.consumerID}).str(t, "id")

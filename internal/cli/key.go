@@ -366,7 +366,7 @@ func keyState(k keyItem, now time.Time) string {
 // is turned into its id here, so the secret never leaves this machine (the
 // admin API would refuse it in a URL anyway); a note on stderr says so.
 func (a *app) keyRef(arg string) (string, error) {
-	if !keys.CarriesSecret(arg) {
+	if !keys.LooksWhole(arg) {
 		return arg, nil
 	}
 	id := keys.IDOf(arg)

@@ -63,14 +63,20 @@ func HasPrefix(s string) bool {
 	return len(s) >= 3 && s[0]|0x20 == 'g' && s[1]|0x20 == 'k' && (s[2] == '_' || s[2] == '-')
 }
 
-// CarriesSecret reports whether s, as pasted, holds a key's secret part:
-// it starts like a key (HasPrefix) and runs past the id. The admin API and
-// the CLI use it to refuse a whole key where a key's id is expected, so the
-// secret neither travels in a URL nor comes back in an error.
-func CarriesSecret(s string) bool {
+// LooksWhole reports whether s, as pasted, looks like a whole key, secret
+// included: it starts like a key (HasPrefix) and runs past the id. Where a
+// key's id is expected (the CLI's key commands, the admin API's /keys/
+// paths) such a value is refused or turned into its id, so the secret
+// neither travels in a URL nor comes back in an error.
+func LooksWhole(s string) bool {
 	s = trimSurface(s)
 	return HasPrefix(s) && len(s) > secStart
 }
+
+// CarriesSecret is LooksWhole for a value that may be something else — a
+// name such as "gk-payments-integration" — : it also needs a readable
+// key id (gk_live_ or gk_test_ and 12 base62 characters).
+func CarriesSecret(s string) bool { return LooksWhole(s) && IDOf(s) != "" }
 
 // IDOf returns the id segment of a key as pasted (surrounding whitespace
 // and quotes trimmed), or "" when it cannot be read. The id is public.
