@@ -195,6 +195,14 @@ func TestTenantAdminCannotReachAnotherTenant(t *testing.T) {
 			}
 		}
 	})
+	t.Run("a clash with another tenant's route does not describe that route", func(t *testing.T) {
+		r := e.do(ta, "POST", "/admin/v1/routes", map[string]any{"service": a.serviceID, "paths": []string{"/globex"}})
+		d := problemOf(t, r, 409, CodeConflict)
+		if d != "a route of another tenant already serves these requests: give this route another path, host or method" ||
+			strings.Contains(string(r.Body), b.routeID) {
+			t.Fatalf("detail %q", d)
+		}
+	})
 	t.Run("names resolve within the own tenant only", func(t *testing.T) {
 		// "app" exists in both tenants: unambiguous for acme's admin.
 		mustEq(t, e.do(ta, "GET", "/admin/v1/consumers/app", nil).str(t, "id"), a.consumerID)
