@@ -72,7 +72,7 @@ func TestDecide(t *testing.T) {
 			verdict: "ip.not_allowed", fix: "The gateway sees this machine as 203.0.113.9, which the credential's IP allow-list does not include: call from an allowed network, or ask the operator to allow 203.0.113.9."},
 		{desc: "IP not allowed by the application's list, with an X-Forwarded-For the gateway did not trust",
 			a: answer{answered: true, code: "ip.not_allowed", hint: "Call from an allowed network, or ask the operator to add the address shown.",
-				detail: "The gateway saw client address 10.0.0.7 (from the connection; the request's X-Forwarded-For was not used: the peer is not one of the gateway's trusted_proxies), which is not in the allow-list of application 'shop'."},
+				detail: "The gateway saw client address 10.0.0.7 (from the connection; the request's X-Forwarded-For was not used: the peer is not one of the gateway's trusted_proxies, or the field names no address outside them), which is not in the allow-list of application 'shop'."},
 			verdict: "ip.not_allowed", fix: "The gateway sees this machine as 10.0.0.7, which the application's IP allow-list does not include: call from an allowed network, or ask the operator to allow 10.0.0.7. (Behind a proxy: the gateway does not trust it for X-Forwarded-For; its operator lists trusted proxies in trusted_proxies.)"},
 		{desc: "a hint that points at the detail gets the detail",
 			a:       answer{answered: true, code: "subscription.pending", hint: "Ask the approver named in the detail to approve the request.", detail: "Approver: ops@acme."},

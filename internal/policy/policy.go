@@ -95,7 +95,7 @@ func Authorize(in *Input) *reason.Error {
 			if in.IPSource == "X-Forwarded-For" {
 				src = "from X-Forwarded-For, sent by a trusted proxy"
 			} else if in.Header != nil && in.Header.Get("X-Forwarded-For") != "" {
-				src = "from the connection; the request's X-Forwarded-For was not used: the peer is not one of the gateway's trusted_proxies"
+				src = "from the connection; the request's X-Forwarded-For was not used: the peer is not one of the gateway's trusted_proxies, or the field names no address outside them"
 			}
 			d := "The gateway saw client address " + in.ClientIP.String() + " (" + src + "), which is not in " + list + "."
 			t.Fail(stage, "ip", d)

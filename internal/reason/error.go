@@ -254,7 +254,8 @@ func (e *Error) WWWAuthenticate(r Render) string { return wwwAuthenticate(e.View
 // registered scheme; its 401s challenge with "Signature", as the
 // signature drafts before it did, rather than with none.
 func signatureChallenge(v View) bool {
-	return v.Status == 401 && strings.HasPrefix(v.Code, "sig.")
+	// "sig" alone: minimal disclosure shows the family only.
+	return v.Status == 401 && (strings.HasPrefix(v.Code, "sig.") || v.Code == "sig")
 }
 
 func wwwAuthenticate(v View, scheme string) string {

@@ -198,6 +198,9 @@ func TestEvery401Challenges(t *testing.T) {
 		if wa := err.WWWAuthenticate(Render{}); wa == "" {
 			t.Errorf("%s answers 401 with no WWW-Authenticate", e.Code)
 		}
+		if wa := err.WWWAuthenticate(Render{Minimal: true}); wa == "" {
+			t.Errorf("%s answers 401 with no WWW-Authenticate under minimal disclosure", e.Code)
+		}
 		rec := httptest.NewRecorder()
 		err.Write(rec, Render{RequestID: "r"})
 		if rec.Code == 401 && rec.Header().Get("WWW-Authenticate") == "" {

@@ -25,7 +25,7 @@ func TestIPAllowLists(t *testing.T) {
 		{desc: "forged left-most entry is not believed", trusted: []string{"127.0.0.1/32"}, xff: "198.51.100.7, 203.0.113.1",
 			wantStatus: 403, wantDetail: "203.0.113.1 (from X-Forwarded-For, sent by a trusted proxy)"},
 		{desc: "untrusted peer: X-Forwarded-For ignored, and the detail says so", xff: "198.51.100.7",
-			wantStatus: 403, wantDetail: "127.0.0.1 (from the connection; the request's X-Forwarded-For was not used: the peer is not one of the gateway's trusted_proxies), which is not in the allow-list of application 'acme-app'."},
+			wantStatus: 403, wantDetail: "127.0.0.1 (from the connection; the request's X-Forwarded-For was not used: the peer is not one of the gateway's trusted_proxies, or the field names no address outside them), which is not in the allow-list of application 'acme-app'."},
 	}
 	for _, tc := range cases {
 		t.Run(tc.desc, func(t *testing.T) {
