@@ -601,8 +601,9 @@ func lengthProblem(s string) string {
 	if j < 0 && len(rest) == IDLength+tailLen {
 		return fmt.Sprintf("1 character short: the '_' between the id and the secret (position %d) is missing", sep2+1)
 	}
-	if strings.Count(s, Prefix) > 1 {
-		return fmt.Sprintf("%d characters instead of %d, and 'gk_' appears %d times: two keys were pasted together; send one", len(s), Length, strings.Count(s, Prefix))
+	// Key starts, not "gk_": an id may end in "gk", and its '_' follows.
+	if n := strings.Count(s, Prefix+EnvLive+"_") + strings.Count(s, Prefix+EnvTest+"_"); n > 1 {
+		return fmt.Sprintf("%d characters instead of %d, and a key starts %d times: two keys were pasted together; send one", len(s), Length, n)
 	}
 	var d string
 	if n := Length - len(s); n > 0 {

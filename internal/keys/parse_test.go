@@ -119,7 +119,10 @@ func TestParseDetails(t *testing.T) {
 		{"missing '_' between id and secret", K[:20] + K[21:], "live", reason.KeyMalformed, []string{"1 character short", "'_' between the id and the secret (position 21) is missing"}, ""},
 		{"separator moved into the secret", K[:20] + K[21:22] + "_" + K[22:], "live", reason.KeyMalformed, []string{"'_' after the id is at position 22, expected at 21", "13 characters"}, ""},
 		{"separator replaced, length right", K[:20] + "x" + K[21:], "live", reason.KeyMalformed, []string{"'_' after the id is missing (expected at position 21"}, ""},
-		{"two keys pasted together", K + T, "live", reason.KeyMalformed, []string{"'gk_' appears 2 times", "two keys were pasted together"}, fixedID},
+		{"two keys pasted together", K + T, "live", reason.KeyMalformed, []string{"a key starts 2 times", "two keys were pasted together"}, fixedID},
+		// An id that ends in "gk" puts a second "gk_" in every key: a
+		// truncated one is short, not two keys (a doctor test met one).
+		{"truncated key whose id ends in gk", (K[:18] + "gk_" + K[21:])[:50], "live", reason.KeyMalformed, []string{"9 characters short"}, "7Hq2xK9pLmgk"},
 
 		// Checksum and environment.
 		{"one character of the secret changed", K[:30] + "X" + K[31:], "live", reason.KeyChecksumMismatch, []string{"checksum mismatch", "a character was changed", "typo"}, fixedID},

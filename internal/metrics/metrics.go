@@ -20,6 +20,8 @@
 //	gatehouse_auth_failures_total              counter    reason, credential_type    ObserveCall
 //	gatehouse_request_duration_seconds         histogram  route                      ObserveCall (Call.LatencyMicros)
 //	gatehouse_upstream_duration_seconds        histogram  route                      ObserveCall (Call.UpstreamMicros > 0)
+//	gatehouse_ai_tokens_total                  counter    provider, model, kind      ObserveCall (Call.AI)
+//	gatehouse_ai_cost_total                    counter    provider, model            ObserveCall (Call.AI)
 //	gatehouse_call_log_queue_depth             gauge      -                          Options.CallLog
 //	gatehouse_call_log_written_total           counter    -                          Options.CallLog
 //	gatehouse_call_log_dropped_total           counter    -                          Options.CallLog

@@ -706,6 +706,8 @@ func TestDocsListEverySeries(t *testing.T) {
 	m := New(src.options(clock.NewFake(time.Unix(2, 0))))
 	for _, c := range []domain.Call{
 		{RouteID: "r", Status: 401, Code: reason.KeyUnknown, CredentialType: "apikey", LatencyMicros: 1, UpstreamMicros: 1},
+		{RouteID: "ai", Status: 200, CredentialType: "apikey", LatencyMicros: 1,
+			AI: &domain.CallAI{Provider: "p", Model: "m", PromptTokens: 1, CompletionTokens: 1, CostMicros: 1}},
 	} {
 		m.ObserveCall(&c)
 	}
