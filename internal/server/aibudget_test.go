@@ -17,7 +17,6 @@ import (
 	"gatehouse/internal/ai/aitest"
 	"gatehouse/internal/clock"
 	"gatehouse/internal/cluster"
-	"gatehouse/internal/config"
 	"gatehouse/internal/domain"
 	"gatehouse/internal/reason"
 )
@@ -281,16 +280,7 @@ func TestAIBudgetWindowRollover(t *testing.T) {
 // error shape with Retry-After and the request ID — counted per node, and
 // in Redis when the gateway runs with GATEHOUSE_REDIS_URL.
 func TestAIBudgetThroughGateway(t *testing.T) {
-	for _, mode := range []string{"memory", "redis"} {
-		t.Run(mode, func(t *testing.T) {
-			var mutate []func(*config.Config)
-			if mode == "redis" {
-				u := testRedisURL(t)
-				mutate = append(mutate, func(c *config.Config) { c.RedisURL = u })
-			}
-			testAIBudgetThroughGateway(t, newHarness(t, mutate...))
-		})
-	}
+	inMemoryAndRedis(t, testAIBudgetThroughGateway)
 }
 
 func testAIBudgetThroughGateway(t *testing.T, h *harness) {

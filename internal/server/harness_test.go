@@ -275,3 +275,18 @@ var listenerEngines = []struct {
 	{"net/http listener, fast engine", config.ProxyServerNetHTTP, "fast"},
 	{"net/http listener, httputil engine", config.ProxyServerNetHTTP, "httputil"},
 }
+
+// inMemoryAndRedis runs test on a gateway counting in memory, then on one
+// counting in the real Redis (which must answer in CI).
+func inMemoryAndRedis(t *testing.T, test func(*testing.T, *harness)) {
+	for _, mode := range []string{"memory", "redis"} {
+		t.Run(mode, func(t *testing.T) {
+			var mutate []func(*config.Config)
+			if mode == "redis" {
+				u := testRedisURL(t)
+				mutate = append(mutate, func(c *config.Config) { c.RedisURL = u })
+			}
+			test(t, newHarness(t, mutate...))
+		})
+	}
+}

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"gatehouse/internal/config"
 )
 
 // §9's quotas: calls per calendar day or month, per consumer, credential
@@ -14,16 +12,7 @@ import (
 // with Retry-After until the period ends and the RateLimit fields, and a
 // fresh count in the next period; shared through Redis in cluster mode.
 func TestQuotas(t *testing.T) {
-	for _, mode := range []string{"memory", "redis"} {
-		t.Run(mode, func(t *testing.T) {
-			var mutate []func(*config.Config)
-			if mode == "redis" {
-				u := testRedisURL(t)
-				mutate = append(mutate, func(c *config.Config) { c.RedisURL = u })
-			}
-			testQuotas(t, newHarness(t, mutate...))
-		})
-	}
+	inMemoryAndRedis(t, testQuotas)
 }
 
 func testQuotas(t *testing.T, h *harness) {
