@@ -71,16 +71,18 @@ func (a *API) getCall(rc *reqCtx) (any, error) {
 	if s := rc.scope(); s != "" && c.TenantID != s {
 		return nil, rc.reach("call", c.RequestID, c.RequestID, c.TenantID)
 	}
-	v := callView{Call: c, Trace: c.Trace}
+	v := callView{Call: c, Trace: c.Trace, Consumer: c.ConsumerID}
 	if v.Trace == nil {
 		v.Trace = []domain.TraceStep{}
 	}
 	return v, nil
 }
 
-// callView is one call for gatehouse explain: always with its trace member
-// (Appendix A), empty when the call kept none.
+// callView is one call for gatehouse explain: always with its trace and
+// consumer members (Appendix A), empty when the call kept no trace or
+// identified no consumer.
 type callView struct {
 	domain.Call
-	Trace []domain.TraceStep `json:"trace"`
+	Trace    []domain.TraceStep `json:"trace"`
+	Consumer string             `json:"consumer"` // shadows Call's omitempty member
 }

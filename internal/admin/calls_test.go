@@ -102,6 +102,15 @@ func TestCalls(t *testing.T) {
 		if tr, ok := e.must(200, "GET", "/admin/v1/calls/"+calls[0].RequestID, nil).JSON(t)["trace"].([]any); !ok || len(tr) != 0 {
 			t.Fatalf("trace %v", tr)
 		}
+		// Appendix A's shape: consumer is there even when no consumer was
+		// identified (an unknown key).
+		anon := domain.Call{RequestID: reqid.New(t0), Time: t0, Method: "GET", Path: "/x", Status: 401, Code: "key.unknown"}
+		if err := e.store.InsertCalls(context.Background(), []domain.Call{anon}); err != nil {
+			t.Fatal(err)
+		}
+		if c, ok := e.must(200, "GET", "/admin/v1/calls/"+anon.RequestID, nil).JSON(t)["consumer"]; !ok || c != "" {
+			t.Fatalf("consumer member %v (present %v)", c, ok)
+		}
 		if d := problemOf(t, e.do(e.root, "GET", "/admin/v1/calls/01JD3VXXXXXXXXXXXXXXXXXXXX", nil), 404, CodeNotFound); !strings.Contains(d, "X-Request-Id") {
 			t.Fatal(d)
 		}
