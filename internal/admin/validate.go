@@ -249,11 +249,8 @@ func buildRateLimit(field string, in *rateLimitInput) (*domain.RateLimit, error)
 		return nil, invalid("%s: %d calls per %s is more than one per microsecond, which the limiter cannot count; "+
 			"use at most %d calls per %s", field, in.Limit, in.Period, int64(d/time.Microsecond), in.Period)
 	}
-	by := in.By
-	if by == "" {
-		by = domain.LimitByConsumer
-	}
-	if err := oneOf(field+".by", by, domain.LimitByConsumer, domain.LimitByCredential, domain.LimitByRoute); err != nil {
+	by, err := limitBy(field, in.By)
+	if err != nil {
 		return nil, err
 	}
 	return &domain.RateLimit{Limit: in.Limit, Period: domain.Duration(d), By: by}, nil
@@ -283,14 +280,20 @@ func buildQuota(field string, in *quotaInput) (*domain.Quota, error) {
 	if err := oneOf(field+".period", in.Period, domain.QuotaDay, domain.QuotaMonth); err != nil {
 		return nil, err
 	}
-	by := in.By
-	if by == "" {
-		by = domain.LimitByConsumer
-	}
-	if err := oneOf(field+".by", by, domain.LimitByConsumer, domain.LimitByCredential, domain.LimitByRoute); err != nil {
+	by, err := limitBy(field, in.By)
+	if err != nil {
 		return nil, err
 	}
 	return &domain.Quota{Limit: in.Limit, Period: in.Period, By: by}, nil
+}
+
+// limitBy validates what a rate limit or quota counts per: consumer (the
+// default), credential or route.
+func limitBy(field, by string) (string, error) {
+	if by == "" {
+		by = domain.LimitByConsumer
+	}
+	return by, oneOf(field+".by", by, domain.LimitByConsumer, domain.LimitByCredential, domain.LimitByRoute)
 }
 
 func quotaToInput(q *domain.Quota) *quotaInput {

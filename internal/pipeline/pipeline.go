@@ -160,7 +160,8 @@ type state struct {
 	call  domain.Call
 	span  *tracing.Span
 	// dryMethod and dryPath are what whoami evaluates (the request is
-	// whoami's own); "" on a real request.
+	// whoami's own); "" on a real request (whoami clears them before the
+	// state goes back to the pool).
 	dryMethod, dryPath string
 	// limitKey outlives the request (it is not reset): the next request
 	// this state serves reuses the key when its parts are the same.
@@ -231,7 +232,6 @@ func (p *Pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st.sub = identity.Subject{}
 		st.call = domain.Call{}
 		st.span = nil
-		st.dryMethod, st.dryPath = "", ""
 		p.pool.Put(st)
 	}()
 

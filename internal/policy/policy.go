@@ -118,19 +118,16 @@ func lifecycle(in *Input) *reason.Error {
 	own := svc.TenantID == id.Consumer.TenantID
 	switch svc.Lifecycle {
 	case domain.LifecycleRetired:
-		d := "Service '" + svc.Name + "'"
-		if svc.Version != "" {
-			d += " (version " + svc.Version + ")"
-		}
-		d += " is retired."
+		d := "Service '" + svc.Name + "'" + versionText(svc.Version) + " is retired."
 		hint := "Ask the API's operator what replaces it."
 		// The successor is named to whoever may call it: its own tenant's
 		// callers, or anyone's when it is published and past draft.
 		succ := svc.SuccessorService
 		if succ != nil && (succ.TenantID == id.Consumer.TenantID ||
 			(succ.Visibility == domain.VisibilityPublished && succ.Lifecycle != domain.LifecycleDraft)) {
-			d += " Its successor is " + svc.SuccessorText + "."
-			hint = "Move to " + svc.SuccessorText + "."
+			name := "service '" + succ.Name + "'" + versionText(succ.Version)
+			d += " Its successor is " + name + "."
+			hint = "Move to " + name + "."
 		}
 		t.Fail(stage, "lifecycle", d)
 		return &reason.Error{Code: reason.ServiceRetired, Detail: d, Hint: hint, CredentialID: id.CredentialID, Possession: true}
@@ -281,4 +278,12 @@ func scopeHint(typ string) string {
 		return "" // the catalogue's: create a key with the missing scopes
 	}
 	return "Ask the operator to grant this credential the missing scopes (its application must be granted them first)."
+}
+
+// versionText is " (version v)", or "" without a version.
+func versionText(v string) string {
+	if v == "" {
+		return ""
+	}
+	return " (version " + v + ")"
 }

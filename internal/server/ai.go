@@ -14,6 +14,7 @@ import (
 	"gatehouse/internal/reason"
 	"gatehouse/internal/snapshot"
 	"gatehouse/internal/store"
+	"gatehouse/internal/trace"
 )
 
 const extAI = "ai"
@@ -247,19 +248,13 @@ func traceAI(rc *pipeline.RouteCall, res ai.Result) {
 	if t == nil {
 		return
 	}
-	fail := func(stage, check string, e *reason.Error) {
-		t.Fail(stage, check, e.Detail)
-		if e.Debug != "" {
-			t.Private(stage, check, domain.OutcomeFail, e.Debug)
-		}
-	}
 	code := ""
 	if res.Err != nil {
 		code = res.Err.Code
 	}
 	switch code {
 	case ai.CodeBadRequest, ai.CodeModelUnknown, ai.CodeModelNotAllowed:
-		fail(pipeline.StageForward, "ai model", res.Err)
+		traceRejection(t, pipeline.StageForward, "ai model", res.Err)
 		return
 	}
 	if res.Alias != "" {
@@ -271,7 +266,7 @@ func traceAI(rc *pipeline.RouteCall, res ai.Result) {
 	}
 	switch code {
 	case reason.BudgetExceeded, reason.RateExceeded:
-		fail(pipeline.StageLimit, "ai budget", res.Err)
+		traceRejection(t, pipeline.StageLimit, "ai budget", res.Err)
 		return
 	}
 	for _, at := range res.Attempts {
@@ -282,6 +277,15 @@ func traceAI(rc *pipeline.RouteCall, res ai.Result) {
 		}
 	}
 	if res.Err != nil {
-		fail(pipeline.StageForward, "ai", res.Err)
+		traceRejection(t, pipeline.StageForward, "ai", res.Err)
+	}
+}
+
+// traceRejection records a route handler's rejection e: the caller's
+// detail as the failing step, the operator's (Debug) beside it.
+func traceRejection(t *trace.Trace, stage, check string, e *reason.Error) {
+	t.Fail(stage, check, e.Detail)
+	if e.Debug != "" {
+		t.Private(stage, check, domain.OutcomeFail, e.Debug)
 	}
 }

@@ -58,10 +58,7 @@ func (p promptRoutes) ServeRoute(w http.ResponseWriter, r *http.Request, rc *pip
 	reject := func(e *reason.Error) {
 		e.Write(w, reason.Render{OpenAI: true, RequestID: cc.RequestID, Instance: r.URL.Path})
 		rc.Call.Status, rc.Call.Code, rc.Call.Engine = e.View(false).Status, e.Code, "ai"
-		rc.Trace.Fail(pipeline.StageForward, "prompt", e.Detail)
-		if e.Debug != "" {
-			rc.Trace.Private(pipeline.StageForward, "prompt", domain.OutcomeFail, e.Debug)
-		}
+		traceRejection(rc.Trace, pipeline.StageForward, "prompt", e)
 		rc.Rejected = e
 	}
 	if r.Method != http.MethodPost {

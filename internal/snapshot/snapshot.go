@@ -47,10 +47,8 @@ type Service struct {
 	// service, built once: Deprecation (RFC 9745, "@<unix seconds>") and
 	// Sunset (RFC 8594, an HTTP-date); nil otherwise.
 	Deprecation, SunsetHeader []string
-	// SuccessorText names the successor for a caller, e.g. "service
-	// 'orders-v2' (version 2)"; "" when there is none. SuccessorService
-	// is that service, whose tenant and visibility decide who may be told.
-	SuccessorText    string
+	// SuccessorService is the successor (nil: none); its tenant and
+	// visibility decide who may be told of it.
 	SuccessorService *Service
 }
 
@@ -183,13 +181,7 @@ func Build(d *store.Data, opts Options) (*Snapshot, error) {
 				sv.SunsetHeader = []string{sv.Sunset.UTC().Format(http.TimeFormat)}
 			}
 		}
-		if succ := s.services[sv.Successor]; succ != nil {
-			sv.SuccessorService = succ
-			sv.SuccessorText = "service '" + succ.Name + "'"
-			if succ.Version != "" {
-				sv.SuccessorText += " (version " + succ.Version + ")"
-			}
-		}
+		sv.SuccessorService = s.services[sv.Successor]
 	}
 	if opts.Upstreams != nil {
 		ids := make([]string, 0, len(s.services))
