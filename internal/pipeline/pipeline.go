@@ -368,7 +368,8 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, st *state, call
 	if rerr := p.limit(r, w.Header(), route, id, st.pin.Subscription, call.Time, t, &st.limitKey); rerr != nil {
 		return route, rerr, false
 	}
-	if rerr := p.quotas(r, route, id, st.pin.Subscription, call.Time, t); rerr != nil {
+	counted, rerr := p.quotas(r, route, id, st.pin.Subscription, call.Time, t)
+	if rerr != nil {
 		return route, rerr, false
 	}
 
@@ -391,6 +392,13 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, st *state, call
 		rc := RouteCall{Route: route, Identity: id, Snap: snap, Call: call, Trace: t}
 		rh.ServeRoute(w, r, &rc)
 		if e := rc.Rejected; e != nil {
+			if e.Entry().Status < 500 {
+				// The handler refused the call itself (an unknown model, a
+				// budget used up, a body it cannot read): as a quota's own
+				// refusal, it counts against no quota. A provider's failure
+				// (5xx) was forwarded, as a proxy route's 502, and counts.
+				counted.undo(p, r, call.Time)
+			}
 			p.logRejected(r, call, e)
 		} else {
 			t.Pass(stForward, route.Type, "served by the "+route.Type+" handler")
@@ -650,15 +658,22 @@ type Counter interface {
 // quotas applies the plan's quota and the route's (§9): one more call in
 // the calendar period, refused with quota.exceeded (429, retry when the
 // period ends) once the count passes the limit. Counted only for calls
-// that passed every check before it, the rate limits included.
-func (p *Pipeline) quotas(r *http.Request, route *snapshot.Route, id *credential.Identity, sub *domain.Subscription, now time.Time, t *trace.Trace) *reason.Error {
+// that passed every check before it, the rate limits included. A call a
+// quota refuses is charged to none: the refusing quota's count is taken
+// back, and so is the plan's when the route's quota refuses after it —
+// refused calls never use up what a subscription pays for, and a limit
+// raised later in the period is not eaten by calls it refused. It returns
+// what it counted, for a route handler's own refusal to take back.
+func (p *Pipeline) quotas(r *http.Request, route *snapshot.Route, id *credential.Identity, sub *domain.Subscription, now time.Time, t *trace.Trace) (counted quotaCounts, _ *reason.Error) {
 	if p.o.Quotas == nil {
-		return nil
+		return counted, nil
 	}
 	if sub != nil && sub.Plan != nil && sub.Plan.Quota != nil {
-		if rerr := p.quota(r, "plan", "sub:"+sub.ID, sub.Plan.Quota, "the plan of subscription "+sub.ID, id, now, t); rerr != nil {
-			return rerr
+		ck, rerr := p.quota(r, "plan", "sub:"+sub.ID, sub.Plan.Quota, "the plan of subscription "+sub.ID, id, now, t)
+		if rerr != nil {
+			return counted, rerr
 		}
+		counted.plan, counted.planKey = sub.Plan.Quota, ck
 	}
 	if q := route.Quota; q != nil {
 		var key, whose string
@@ -670,30 +685,67 @@ func (p *Pipeline) quotas(r *http.Request, route *snapshot.Route, id *credential
 		default:
 			key, whose = route.ID+":c:"+id.Consumer.ID, "application '"+id.Consumer.Name+"'"
 		}
-		return p.quota(r, "route", key, q, whose, id, now, t)
+		ck, rerr := p.quota(r, "route", key, q, whose, id, now, t)
+		if rerr != nil {
+			counted.undo(p, r, now)
+			return quotaCounts{}, rerr
+		}
+		counted.route, counted.routeKey = q, ck
 	}
-	return nil
+	return counted, nil
 }
 
-func (p *Pipeline) quota(r *http.Request, name, key string, q *domain.Quota, whose string, id *credential.Identity, now time.Time, t *trace.Trace) *reason.Error {
+// quotaCounts is what quotas counted for one call: the plan's and the
+// route's quota and their counter keys (a key empty when not counted).
+type quotaCounts struct {
+	plan, route       *domain.Quota
+	planKey, routeKey string
+}
+
+// undo takes back the call's counts: it was refused after all.
+func (c quotaCounts) undo(p *Pipeline, r *http.Request, now time.Time) {
+	if c.planKey != "" {
+		p.uncount(r, "plan", c.planKey, c.plan, now)
+	}
+	if c.routeKey != "" {
+		p.uncount(r, "route", c.routeKey, c.route, now)
+	}
+}
+
+// quota counts one call against q under key and refuses it past the limit.
+// It returns the counter's key (empty when nothing was counted), for
+// quotas to take the call back if a later quota refuses it.
+func (p *Pipeline) quota(r *http.Request, name, key string, q *domain.Quota, whose string, id *credential.Identity, now time.Time, t *trace.Trace) (string, *reason.Error) {
 	start, end := q.Window(now)
-	n, err := p.o.Quotas.Add(r.Context(), "q:"+key+":"+strconv.FormatInt(start.Unix(), 10), 1, end.Sub(now)+time.Minute)
+	ck := "q:" + key + ":" + strconv.FormatInt(start.Unix(), 10)
+	n, err := p.o.Quotas.Add(r.Context(), ck, 1, end.Sub(now)+time.Minute)
 	text := strconv.FormatInt(q.Limit, 10) + " calls per " + q.Period
 	if err != nil {
 		// As AI budgets: the counter failing admits the call, logged.
 		p.o.Logger.Warn("quota counter failed: call admitted uncounted", "quota", name, "err", err)
 		t.Pass(stLimit, "quota", text+": not counted (counter store unavailable)")
-		return nil
+		return "", nil
 	}
 	if n > q.Limit {
+		p.uncount(r, name, ck, q, now)
 		secs := int(end.Sub(now).Seconds()) + 1
 		dt := "The quota of " + whose + " is " + text + " and it is used up; it resets at " + end.Format(time.RFC3339) + "."
 		t.Fail(stLimit, "quota", dt)
-		return &reason.Error{Code: reason.QuotaExceeded, Detail: dt, RetryAfter: secs, CredentialID: id.CredentialID, Possession: true,
+		return "", &reason.Error{Code: reason.QuotaExceeded, Detail: dt, RetryAfter: secs, CredentialID: id.CredentialID, Possession: true,
 			RateLimitPolicy: `"` + name + `-quota";q=` + strconv.FormatInt(q.Limit, 10) + ";w=" + strconv.FormatInt(int64(end.Sub(start)/time.Second), 10)}
 	}
 	t.Pass(stLimit, "quota", text+": "+strconv.FormatInt(n, 10)+" used")
-	return nil
+	return ck, nil
+}
+
+// uncount takes back one call counted under the counter key ck: the call
+// was refused after all. A failure is logged; the call then stays counted,
+// the error on the side of the limit.
+func (p *Pipeline) uncount(r *http.Request, name, ck string, q *domain.Quota, now time.Time) {
+	_, end := q.Window(now)
+	if _, err := p.o.Quotas.Add(r.Context(), ck, -1, end.Sub(now)+time.Minute); err != nil {
+		p.o.Logger.Warn("quota counter failed: a refused call stays counted", "quota", name, "err", err)
+	}
 }
 
 // planLimit applies the rate limit of the subscription's plan, counted per
