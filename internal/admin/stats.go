@@ -30,7 +30,8 @@ var pStatsQuery = []param{
 	pConsumer,
 	{Name: "route", Type: "string", Description: "route id"},
 	{Name: "reason", Type: "string", Description: "reason code, e.g. key.revoked: only the calls rejected with it"},
-	{Name: "series_by", Type: "string", Description: "comma-separated: reason, consumer, cost — add a series per top reason (reason_series), per top failing consumer (consumer_series) and the AI spend per point (cost_series), from the same rollups"},
+	{Name: "model", Type: "string", Description: "AI model, by the name clients ask for: only the calls to it"},
+	{Name: "series_by", Type: "string", Description: "comma-separated: reason, consumer, model, cost — add a series per top reason (reason_series), per top failing consumer (consumer_series), per top AI model (model_series) and the AI spend per point (cost_series), from the same rollups"},
 	{Name: "group_by", Type: "string", Description: "series step: minute, hour or day (default: the finest giving at most 1500 points)"},
 	{Name: "top", Type: "integer", Description: "entries in each top list, 1-100 (default 10)"},
 }
@@ -60,6 +61,9 @@ type statsReport struct {
 	// ConsumerSeries has one entry per TopFailingConsumers consumer, in
 	// that order: its failed calls (status 400 or above) per point.
 	ConsumerSeries []keyedSeries `json:"consumer_series,omitempty"`
+	// ModelSeries has one entry per TopModels model, in that order: its
+	// calls per point.
+	ModelSeries []keyedSeries `json:"model_series,omitempty"`
 	// Cost is the exact AI spend of the range (decimal currency units),
 	// CostSeries (series_by=cost) the spend per point of Series.
 	Cost       domain.Micros   `json:"cost"`
@@ -74,8 +78,8 @@ type keyedSeries struct {
 }
 
 // stats answers GET /admin/v1/stats from the per-minute rollups: totals,
-// the error rate over time, top reasons and top failing consumers, and
-// on request the top reasons and consumers over time.
+// the error rate over time, top reasons, top failing consumers and top AI
+// models, and on request the top reasons, consumers and models over time.
 func (a *API) stats(rc *reqCtx) (any, error) {
 	if a.cfg.RollupsOff {
 		return nil, conflict("rollups are off on this gateway (analytics.enabled: false in its configuration), so there are no statistics to report; " +
@@ -116,7 +120,7 @@ func (a *API) stats(rc *reqCtx) (any, error) {
 			return nil, invalid("top %q must be a whole number from 1 to %d", s, statsMaxTop)
 		}
 	}
-	var byReason, byConsumer, byCost bool
+	var byReason, byConsumer, byModel, byCost bool
 	if s := rc.query("series_by"); s != "" {
 		for _, b := range strings.Split(s, ",") {
 			switch strings.TrimSpace(b) {
@@ -124,15 +128,17 @@ func (a *API) stats(rc *reqCtx) (any, error) {
 				byReason = true
 			case "consumer":
 				byConsumer = true
+			case "model":
+				byModel = true
 			case "cost":
 				byCost = true
 			default:
-				return nil, invalid("series_by %q: each entry must be reason, consumer or cost", s)
+				return nil, invalid("series_by %q: each entry must be reason, consumer, model or cost", s)
 			}
 		}
 	}
 	f := store.RollupFilter{Since: since.Truncate(time.Minute), Until: until, Step: step, TenantID: rc.scope(),
-		RouteID: rc.query("route"), Limit: statsMaxRows + 1}
+		RouteID: rc.query("route"), Model: rc.query("model"), Limit: statsMaxRows + 1}
 	if f.Code, err = rc.reasonFilter(); err != nil {
 		return nil, err
 	}
@@ -161,6 +167,10 @@ func (a *API) stats(rc *reqCtx) (any, error) {
 			func(r *domain.Rollup) (string, bool) {
 				return r.ConsumerID, r.ConsumerID != "" && (r.StatusClass == "4xx" || r.StatusClass == "5xx")
 			})
+	}
+	if byModel {
+		out.ModelSeries = breakdown(rows, out.Series, len(out.TopModels), func(i int) string { return out.TopModels[i].Model },
+			func(r *domain.Rollup) (string, bool) { return r.Model, r.Model != "" })
 	}
 	if byCost {
 		out.CostSeries = make([]domain.Micros, len(out.Series))

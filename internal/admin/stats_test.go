@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -263,5 +265,77 @@ func TestStatsCost(t *testing.T) {
 				t.Errorf("cost per point %v, want %v", got, tc.nonzero)
 			}
 		})
+	}
+}
+
+// TestStatsByModel: §12's rollups are by AI model too — /stats lists the
+// models called (the name clients ask for) with their calls, failures and
+// cost, filters by one (model=) and draws one series per model
+// (series_by=model). A name the catalogue does not hold is the caller's
+// and makes no model of its own.
+func TestStatsByModel(t *testing.T) {
+	e := newEnv(t)
+	acme := e.fixture("acme")
+	var calls []domain.Call
+	add := func(alias, code string, status int, cost int64) {
+		c := domain.Call{RequestID: fmt.Sprint("m", len(calls)), Time: t0.Add(-10 * time.Minute), TenantID: acme.tenantID,
+			ConsumerID: acme.consumerID, RouteID: acme.routeID, Status: status, Code: code, LatencyMicros: 900, CredentialType: domain.AuthAPIKey}
+		if alias != "" {
+			c.AI = &domain.CallAI{Alias: alias, Model: alias + "-upstream", CostMicros: cost}
+		}
+		calls = append(calls, c)
+	}
+	add("chat", "", 200, 5)
+	add("chat", "", 200, 7)
+	add("chat", "budget.exceeded", 429, 0)
+	add("embed", "", 200, 1)
+	add("made-up-by-the-caller", "ai.model_unknown", 404, 0)
+	add("", "", 200, 0)
+	agg := analytics.NewAggregator(e.store, analytics.Options{NoBackground: true})
+	agg.Add(calls)
+	if err := agg.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	get := func(query string) statsReport {
+		t.Helper()
+		r := e.do(e.root, "GET", "/admin/v1/stats?"+query, nil)
+		if r.Status != 200 {
+			t.Fatalf("%s: %d %s", query, r.Status, r.Body)
+		}
+		var rep statsReport
+		if err := json.Unmarshal(r.Body, &rep); err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+
+	rep := get("since=1h&group_by=minute&series_by=model")
+	want := []analytics.ModelCount{
+		{Model: "chat", Requests: 3, Errors: 1, ErrorRate: 0.333333, CostMicros: 12},
+		{Model: "embed", Requests: 1, CostMicros: 1},
+	}
+	if !reflect.DeepEqual(rep.TopModels, want) {
+		t.Errorf("top_models %+v, want %+v", rep.TopModels, want)
+	}
+	if rep.Totals.Requests != 6 {
+		t.Errorf("requests %d, want all 6 calls", rep.Totals.Requests)
+	}
+	if len(rep.ModelSeries) != 2 || rep.ModelSeries[0].Key != "chat" || rep.ModelSeries[1].Key != "embed" {
+		t.Fatalf("model_series %+v, want chat then embed", rep.ModelSeries)
+	}
+	var chat int64
+	for _, v := range rep.ModelSeries[0].Values {
+		chat += v
+	}
+	if chat != 3 {
+		t.Errorf("chat's series sums to %d, want 3", chat)
+	}
+
+	one := get("since=1h&model=chat")
+	if one.Totals.Requests != 3 || one.Totals.Errors != 1 || one.Cost.String() != "0.000012" {
+		t.Errorf("model=chat: requests %d errors %d cost %s; want 3, 1, 0.000012", one.Totals.Requests, one.Totals.Errors, one.Cost)
+	}
+	if r := e.do(e.root, "GET", "/admin/v1/stats?series_by=models", nil); r.Status != 400 || !strings.Contains(string(r.Body), "reason, consumer, model or cost") {
+		t.Errorf("series_by=models: %d %s", r.Status, r.Body)
 	}
 }

@@ -6,7 +6,7 @@
 // batches of records to its Sink; Sink(next, agg) wraps that sink so that
 // each batch, once next has committed it, is added to an in-memory
 // Aggregator: one accumulator per (minute, tenant, consumer, route, status
-// class, reason code, credential type). Every FlushEvery (one minute) and
+// class, reason code, credential type, AI model). Every FlushEvery (one minute) and
 // on Close the aggregator writes what it accumulated since its last flush
 // to the store as additive upserts (store.Analytics.UpsertRollups adds the
 // counters into the stored row of the same key), then forgets it.
@@ -139,6 +139,7 @@ type key struct {
 	tenant, consumer, route, code string
 	credType                      string
 	class                         string
+	model                         string
 }
 
 // Aggregator accumulates rollups in memory and flushes them to the store.
@@ -210,6 +211,7 @@ func (a *Aggregator) Add(calls []domain.Call) {
 			code:     c.Code,
 			credType: c.CredentialType,
 			class:    domain.StatusClass(c.Status),
+			model:    modelOf(c),
 		}
 		j, ok := a.idx[k]
 		if !ok {
@@ -222,8 +224,8 @@ func (a *Aggregator) Add(calls []domain.Call) {
 			a.rows = append(a.rows, domain.Rollup{})
 			r := &a.rows[j]
 			r.Minute = time.Unix(k.minute, 0).UTC()
-			r.TenantID, r.ConsumerID, r.RouteID, r.Code, r.CredentialType, r.StatusClass =
-				k.tenant, k.consumer, k.route, k.code, k.credType, k.class
+			r.TenantID, r.ConsumerID, r.RouteID, r.Code, r.CredentialType, r.StatusClass, r.Model =
+				k.tenant, k.consumer, k.route, k.code, k.credType, k.class, k.model
 		}
 		addCall(&a.rows[j], c)
 	}
@@ -274,7 +276,22 @@ func Merge(r *domain.Rollup, o *domain.Rollup) {
 
 func keyOf(r *domain.Rollup) key {
 	return key{minute: r.Minute.Unix(), tenant: r.TenantID, consumer: r.ConsumerID, route: r.RouteID,
-		code: r.Code, credType: r.CredentialType, class: r.StatusClass}
+		code: r.Code, credType: r.CredentialType, class: r.StatusClass, model: r.Model}
+}
+
+// modelOf is the rollup model of a call: the catalogue name its client
+// asked for (the alias), else the model the record names; "" off AI routes.
+// A name the catalogue does not hold (ai.model_unknown) or in a body the
+// gateway could not read (ai.bad_request) counts as none: those names are
+// the caller's, as many as it likes, and would make a rollup row each.
+func modelOf(c *domain.Call) string {
+	if c.AI == nil || c.Code == "ai.model_unknown" || c.Code == "ai.bad_request" {
+		return ""
+	}
+	if c.AI.Alias != "" {
+		return c.AI.Alias
+	}
+	return c.AI.Model
 }
 
 // Flush writes the accumulated rollups now. On failure they stay pending

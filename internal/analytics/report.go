@@ -26,6 +26,9 @@ type Report struct {
 	// TopFailingConsumers are the identified consumers with the most
 	// calls answered 400 or above, most failures first.
 	TopFailingConsumers []ConsumerCount `json:"top_failing_consumers"`
+	// TopModels are the AI models called (by the name clients ask for),
+	// most calls first; empty when no AI route was called.
+	TopModels []ModelCount `json:"top_models"`
 	// Truncated is true when the rollups in range exceeded the rows one
 	// report reads: narrow the range, filter, or group by a longer step.
 	Truncated bool `json:"truncated,omitempty"`
@@ -84,6 +87,16 @@ type ConsumerCount struct {
 	TopReason string `json:"top_reason,omitempty"`
 }
 
+// ModelCount is one AI model's calls: how many, how many failed (status
+// 400 or above) and their exact cost in millionths of the currency unit.
+type ModelCount struct {
+	Model      string  `json:"model"`
+	Requests   int64   `json:"requests"`
+	Errors     int64   `json:"errors"`
+	ErrorRate  float64 `json:"error_rate"`
+	CostMicros int64   `json:"cost_micros"`
+}
+
 // GroupStep returns the step of a group_by name: minute, hour or day.
 func GroupStep(name string) (time.Duration, bool) {
 	switch name {
@@ -131,7 +144,8 @@ func floor(t time.Time, step time.Duration) time.Time {
 // returns them for since..until), keeping top entries of each top list.
 func Compute(rows []domain.Rollup, since, until time.Time, groupBy string, step time.Duration, top int) Report {
 	rep := Report{Since: since.UTC(), Until: until.UTC(), GroupBy: groupBy,
-		Totals: Totals{ByClass: map[string]int64{}}, Series: []Point{}, TopReasons: []ReasonCount{}, TopFailingConsumers: []ConsumerCount{}}
+		Totals: Totals{ByClass: map[string]int64{}}, Series: []Point{}, TopReasons: []ReasonCount{}, TopFailingConsumers: []ConsumerCount{},
+		TopModels: []ModelCount{}}
 	start := floor(since, step)
 	n := Points(since, until, step)
 	// One accumulator per series point: the merged rollup (for counts and
@@ -149,6 +163,7 @@ func Compute(rows []domain.Rollup, since, until time.Time, groupBy string, step 
 		reasons            map[string]int64
 	}
 	consumers := map[string]*consumerAcc{}
+	models := map[string]*ModelCount{}
 	for i := range rows {
 		r := &rows[i]
 		Merge(&all, r)
@@ -164,6 +179,18 @@ func Compute(rows []domain.Rollup, since, until time.Time, groupBy string, step 
 			Merge(&points[j].r, r)
 			if failed {
 				points[j].errors += r.Count
+			}
+		}
+		if r.Model != "" {
+			m := models[r.Model]
+			if m == nil {
+				m = &ModelCount{Model: r.Model}
+				models[r.Model] = m
+			}
+			m.Requests += r.Count
+			m.CostMicros += r.CostMicros
+			if failed {
+				m.Errors += r.Count
 			}
 		}
 		if r.ConsumerID != "" {
@@ -221,9 +248,17 @@ func Compute(rows []domain.Rollup, since, until time.Time, groupBy string, step 
 	slices.SortFunc(rep.TopFailingConsumers, func(a, b ConsumerCount) int {
 		return cmp.Or(cmp.Compare(b.Failures, a.Failures), cmp.Compare(a.Consumer, b.Consumer))
 	})
+	for _, m := range models {
+		m.ErrorRate = ratio(m.Errors, m.Requests)
+		rep.TopModels = append(rep.TopModels, *m)
+	}
+	slices.SortFunc(rep.TopModels, func(a, b ModelCount) int {
+		return cmp.Or(cmp.Compare(b.Requests, a.Requests), cmp.Compare(a.Model, b.Model))
+	})
 	if top > 0 {
 		rep.TopReasons = rep.TopReasons[:min(top, len(rep.TopReasons))]
 		rep.TopFailingConsumers = rep.TopFailingConsumers[:min(top, len(rep.TopFailingConsumers))]
+		rep.TopModels = rep.TopModels[:min(top, len(rep.TopModels))]
 	}
 	return rep
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"gatehouse/internal/analytics"
+	"gatehouse/internal/domain"
 )
 
 // sparkWidth is the most characters the error-rate sparkline takes; a
@@ -20,16 +21,17 @@ import (
 const sparkWidth = 60
 
 func (a *app) statsCmd() *cobra.Command {
-	var since, until, tenant, consumer, route, groupBy string
+	var since, until, tenant, consumer, route, model, groupBy string
 	var top int
 	c := &cobra.Command{
-		Use:   "stats [--since 24h] [--until T] [--tenant T] [--consumer C] [--route R] [--group-by minute|hour|day] [--top N]",
-		Short: "Show call statistics: totals, error rate over time, top reasons and top failing consumers",
+		Use:   "stats [--since 24h] [--until T] [--tenant T] [--consumer C] [--route R] [--model M] [--group-by minute|hour|day] [--top N]",
+		Short: "Show call statistics: totals, error rate over time, top reasons, top failing consumers and AI models",
 		Long: "Summarise the calls through the gateway from its per-minute rollups (kept 90 days):\n" +
 			"totals with latency quantiles, the error rate over time as a sparkline (▁ no errors … █ the\n" +
-			"peak, · no calls), the most frequent rejection reasons and the consumers failing most.\n" +
+			"peak, · no calls), the most frequent rejection reasons, the AI models called (with their\n" +
+			"failures and cost) and the consumers failing most.\n" +
 			"Open the calls behind a figure with 'gatehouse calls --reason CODE --since …'.",
-		Example: "  gatehouse stats --since 24h\n  gatehouse stats --since 7d --tenant acme --top 5\n  gatehouse stats -o json",
+		Example: "  gatehouse stats --since 24h\n  gatehouse stats --since 7d --tenant acme --top 5\n  gatehouse stats --model gpt-4o-mini\n  gatehouse stats -o json",
 		RunE: a.run(spec{}, func(ctx context.Context, c *client, _ []string) error {
 			q := url.Values{}
 			now := a.io.Now()
@@ -43,7 +45,7 @@ func (a *app) statsCmd() *cobra.Command {
 				}
 				q.Set(name, t.UTC().Format(time.RFC3339Nano))
 			}
-			for k, v := range map[string]string{"tenant": tenant, "consumer": consumer, "route": route, "group_by": groupBy} {
+			for k, v := range map[string]string{"tenant": tenant, "consumer": consumer, "route": route, "model": model, "group_by": groupBy} {
 				if v != "" {
 					q.Set(k, v)
 				}
@@ -68,6 +70,7 @@ func (a *app) statsCmd() *cobra.Command {
 	f.StringVar(&tenant, "tenant", "", "only this tenant's calls (id or slug)")
 	f.StringVar(&consumer, "consumer", "", "only this consumer's calls (id, name, or tenant-slug/name)")
 	f.StringVar(&route, "route", "", "only this route's calls (route id)")
+	f.StringVar(&model, "model", "", "only the calls to this AI model (the name clients ask for)")
 	f.StringVar(&groupBy, "group-by", "", "series step: minute, hour or day (default: the finest that fits)")
 	f.IntVar(&top, "top", 0, "entries in each top list (default 10)")
 	return c
@@ -124,6 +127,17 @@ func renderStats(w io.Writer, rep analytics.Report) error {
 		tb := newTable(w, "  REASON", "CALLS", "SHARE OF ERRORS")
 		for _, r := range rep.TopReasons {
 			tb.row("  "+clean(r.Code), strconv.FormatInt(r.Count, 10), percent(r.Share))
+		}
+		if err := tb.flush(); err != nil {
+			return err
+		}
+	}
+	if len(rep.TopModels) > 0 {
+		fmt.Fprintln(w, "\nAI models")
+		tb := newTable(w, "  MODEL", "CALLS", "ERRORS", "ERROR RATE", "COST")
+		for _, m := range rep.TopModels {
+			tb.row("  "+clean(m.Model), strconv.FormatInt(m.Requests, 10), strconv.FormatInt(m.Errors, 10), percent(m.ErrorRate),
+				domain.Micros(m.CostMicros).String())
 		}
 		if err := tb.flush(); err != nil {
 			return err

@@ -50,6 +50,8 @@ func goldenReport() analytics.Report {
 			{Consumer: "con_shopMobile0001", Tenant: "ten_acme000000001", Failures: 210, Requests: 400, ErrorRate: 0.525, TopReason: "jwt.expired"},
 			{Consumer: "con_web00000000001", Tenant: "ten_beta000000001", Failures: 90, Requests: 700, ErrorRate: 0.128571, TopReason: "key.revoked"},
 			{Consumer: "con_batch000000001", Tenant: "ten_beta000000001", Failures: 21, Requests: 134, ErrorRate: 0.156716}},
+		TopModels: []analytics.ModelCount{{Model: "gpt-4o-mini", Requests: 300, Errors: 12, ErrorRate: 0.04, CostMicros: 1_234_567},
+			{Model: "embed-small", Requests: 40, CostMicros: 8}},
 	}
 	for i := range 60 {
 		p := analytics.Point{Time: since.Add(time.Duration(i) * time.Minute), Requests: 20}
@@ -76,7 +78,7 @@ func TestRenderStatsGolden(t *testing.T) {
 	// cannot bless a regression.
 	for _, want := range []string{"Requests:  1234   errors 321 (26.0%)   2xx 900 · 3xx 13 · 4xx 300 · 5xx 21",
 		"p50 1.8ms   p95 28.4ms   p99 142.0ms", "Error rate  ▂▁", "█", "·", "peak 100.0% at 11-20 09:29", "09:00", "09:59",
-		"jwt.expired", "62.3%", "con_shopMobile0001", "52.5%", "–"} {
+		"jwt.expired", "62.3%", "con_shopMobile0001", "52.5%", "–", "AI models", "gpt-4o-mini", "1.234567", "0.000008"} {
 		if !bytes.Contains(buf.Bytes(), []byte(want)) {
 			t.Errorf("output lacks %q:\n%s", want, buf.String())
 		}

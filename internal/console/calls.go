@@ -244,11 +244,12 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request, rs *reqState
 	c.tpl.render(w, http.StatusOK, "c_dashboard", "", c.view(rs, "dashboard", "Dashboard", d))
 }
 
-// trendsReport is the /stats answer with series_by=reason,consumer.
+// trendsReport is the /stats answer with series_by=reason,consumer,model.
 type trendsReport struct {
 	analytics.Report
 	ReasonSeries   []keyedSeries `json:"reason_series"`
 	ConsumerSeries []keyedSeries `json:"consumer_series"`
+	ModelSeries    []keyedSeries `json:"model_series"`
 }
 
 // keyedSeries is one line of a /stats breakdown, aligned with Series.
@@ -258,7 +259,8 @@ type keyedSeries struct {
 }
 
 // dashboardTrends is the htmx fragment with the over-time charts: the top
-// reasons and failing consumers, each a line, from one /stats call.
+// reasons, failing consumers and (when AI routes were called) AI models,
+// each a line, from one /stats call.
 func (c *Console) dashboardTrends(w http.ResponseWriter, r *http.Request, rs *reqState) {
 	win := windows[1]
 	for _, x := range windows {
@@ -267,7 +269,7 @@ func (c *Console) dashboardTrends(w http.ResponseWriter, r *http.Request, rs *re
 		}
 	}
 	var rep trendsReport
-	q := url.Values{"since": {win.Name}, "top": {fmt.Sprint(topN)}, "series_by": {"reason,consumer"}}
+	q := url.Values{"since": {win.Name}, "top": {fmt.Sprint(topN)}, "series_by": {"reason,consumer,model"}}
 	if err := c.api.get(r.Context(), rs.se.token, pathOf(q, "stats"), &rep); err != nil {
 		c.apiFailed(w, r, rs, err)
 		return
@@ -293,6 +295,10 @@ func (c *Console) dashboardTrends(w http.ResponseWriter, r *http.Request, rs *re
 			Series: lines(rep.ReasonSeries, func(k string) string { return k })},
 		{ID: "failing", Title: "Top failing consumers over time", Unit: "failed calls", X: x,
 			Series: lines(rep.ConsumerSeries, d.Names.Consumer)},
+	}
+	if len(rep.ModelSeries) > 0 {
+		d.Charts = append(d.Charts, chart{ID: "models", Title: "AI models over time", Unit: "calls", X: x,
+			Series: lines(rep.ModelSeries, func(k string) string { return k })})
 	}
 	c.tpl.render(w, http.StatusOK, "c_dashboard", "trends", c.view(rs, "dashboard", "Trends", d))
 }

@@ -129,6 +129,12 @@ func TestDashboardReadsRollups(t *testing.T) {
 			calls = append(calls, c)
 		}
 	}
+	// AI calls: a chart of models over time.
+	for i := range 40 {
+		calls = append(calls, domain.Call{RequestID: fmt.Sprintf("01JDRRai%06d", i), Time: now.Add(-time.Duration(i%50+1) * time.Minute),
+			TenantID: ten, ConsumerID: cons["gamma"], RouteID: "rte_dash", Method: "POST", Path: "/v1/chat/completions", Status: 200,
+			LatencyMicros: 900, CredentialType: domain.AuthAPIKey, AI: &domain.CallAI{Alias: "chat", Model: "gpt-4o-mini", CostMicros: 3}})
+	}
 	e.insertCalls(calls, true)
 	cookie := e.benchLogin(t)
 
@@ -151,9 +157,9 @@ func TestDashboardReadsRollups(t *testing.T) {
 	}{
 		{"dashboard, 1h", "/console/dashboard?window=1h", []string{"traffic", "errors"}},
 		{"dashboard, 24h", "/console/dashboard?window=24h", []string{"traffic", "errors"}},
-		{"trends fragment, 1h", "/console/dashboard/trends?window=1h", []string{"reasons", "failing"}},
-		{"trends fragment, 24h", "/console/dashboard/trends?window=24h", []string{"reasons", "failing"}},
-		{"trends fragment, 15m", "/console/dashboard/trends?window=15m", []string{"reasons", "failing"}},
+		{"trends fragment, 1h", "/console/dashboard/trends?window=1h", []string{"reasons", "failing", "models"}},
+		{"trends fragment, 24h", "/console/dashboard/trends?window=24h", []string{"reasons", "failing", "models"}},
+		{"trends fragment, 15m", "/console/dashboard/trends?window=15m", []string{"reasons", "failing", "models"}},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			cs.calls.Store(0)
@@ -179,8 +185,11 @@ func TestDashboardReadsRollups(t *testing.T) {
 			if f := charts["failing"]; f != nil && fmt.Sprint(f) != fmt.Sprint(wantFailing) {
 				t.Errorf("failing consumer lines sum to %v, want %v", f, wantFailing)
 			}
-			if tr := charts["traffic"]; tr != nil && tr["all calls"] != 1160 {
-				t.Errorf("traffic line sums to %v, want 1160 calls", tr)
+			if tr := charts["traffic"]; tr != nil && tr["all calls"] != 1200 {
+				t.Errorf("traffic line sums to %v, want 1200 calls", tr)
+			}
+			if m := charts["models"]; m != nil && fmt.Sprint(m) != fmt.Sprint(map[string]float64{"chat": 40}) {
+				t.Errorf("model lines sum to %v, want chat 40", m)
 			}
 		})
 	}

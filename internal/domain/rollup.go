@@ -64,7 +64,7 @@ func StatusClass(status int) string {
 
 // Rollup aggregates the calls of one minute (or, in a query, one bucket of
 // several minutes) that share a tenant, consumer, route, status class,
-// reason code and credential type (§6, §12). Rollups are additive: two
+// reason code, credential type and AI model (§6, §12). Rollups are additive: two
 // rollups of the same key merge by adding every counter (and taking the
 // larger LatencyMaxMicros).
 type Rollup struct {
@@ -76,6 +76,9 @@ type Rollup struct {
 	StatusClass    string    `json:"status_class"`
 	Code           string    `json:"code,omitempty"`
 	CredentialType string    `json:"credential_type,omitempty"`
+	// Model is the AI model the calls asked for, by its catalogue name
+	// (the call record's ai.alias); empty for calls on other routes.
+	Model string `json:"model,omitempty"`
 	// Count is the number of calls.
 	Count    int64 `json:"count"`
 	BytesIn  int64 `json:"bytes_in"`

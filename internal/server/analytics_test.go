@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"gatehouse/internal/ai/aitest"
 	"gatehouse/internal/store"
 )
 
@@ -38,5 +39,45 @@ func TestRollupsEqualTheCalls(t *testing.T) {
 		if got[code] != n {
 			t.Errorf("rollups for code %q: %d, want %d (all: %v)", code, got[code], n, got)
 		}
+	}
+}
+
+// §12's rollups by model, end to end: AI calls through the gateway land in
+// the rollups under the model the client asked for (the catalogue's name),
+// with their cost; a model the catalogue does not hold lands under none.
+func TestAIRollupsByModel(t *testing.T) {
+	h := newHarness(t)
+	w := h.newWorld("acme", nil, nil)
+	f := aitest.New(t, aitest.OpenAI)
+	f.Script(func(aitest.Request) aitest.Scenario {
+		return aitest.Scenario{Text: "ok", Usage: aitest.Usage{Input: 1000, Output: 200}}
+	})
+	p := h.mustAdmin("POST", "/admin/v1/providers", map[string]any{"name": "oai", "type": "openai",
+		"base_url": f.Provider("oai").BaseURL, "api_keys": []string{aitest.DefaultKey(aitest.OpenAI)}})
+	h.mustAdmin("POST", "/admin/v1/models", map[string]any{"name": "chat", "price": map[string]any{"input_per_1m": "0.15", "output_per_1m": "0.60"},
+		"targets": []map[string]any{{"provider": p["id"], "model": "upstream-model"}}})
+	h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": w.service, "paths": []string{"/llm"}, "type": "ai"})
+	_, key := h.newKey(w.consumer, nil)
+	for _, model := range []string{"chat", "chat", "no-such-model"} {
+		postJSON(h, "/llm/v1/chat/completions", `{"model":"`+model+`","messages":[{"role":"user","content":"hi"}]}`, bearer(key)...)
+	}
+	h.call("GET", "/acme/x", bearer(key)...)
+	h.stop() // flushes the call log, then the rollups
+	rows, err := reopenStore(t, h).(store.Analytics).QueryRollups(context.Background(), store.RollupFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	var cost int64
+	for _, r := range rows {
+		got[r.Model] += r.Count
+		if r.Model == "chat" {
+			cost += r.CostMicros
+		}
+	}
+	// 1000 input tokens at 0.15 and 200 output at 0.60 per million: 270
+	// micros a call.
+	if got["chat"] != 2 || got[""] != 2 || len(got) != 2 || cost != 540 {
+		t.Errorf("rollup calls by model %v, chat's cost %d; want chat 2 (540 micros) and 2 under no model", got, cost)
 	}
 }

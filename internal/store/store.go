@@ -267,6 +267,8 @@ type RollupFilter struct {
 	RouteID    string
 	// Code keeps the rows of one reason code.
 	Code string
+	// Model keeps the rows of one AI model (Rollup.Model).
+	Model string
 	// Limit bounds the rows returned (0: no bound); a caller that gets
 	// exactly Limit rows must assume more exist.
 	Limit int

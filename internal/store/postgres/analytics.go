@@ -21,7 +21,7 @@ var (
 )
 
 // rollupKeyCols is the rollups primary key.
-const rollupKeyCols = `ts, tenant_id, consumer_id, route_id, status_class, code, credential_type`
+const rollupKeyCols = `ts, tenant_id, consumer_id, route_id, status_class, code, credential_type, model`
 
 // rollupLatCols are the histogram columns, bucket order.
 const rollupLatCols = `lat_00, lat_01, lat_02, lat_03, lat_04, lat_05, lat_06, lat_07, lat_08, lat_09, lat_10, lat_11, lat_12, lat_13, lat_14, lat_15, lat_16, lat_17, lat_18, lat_19, lat_20, lat_21, lat_22, lat_23`
@@ -40,7 +40,7 @@ var (
 	// added, the maximum kept.
 	upsertRollup = func() string {
 		var sets []string
-		for _, c := range splitCols(rollupCols)[7:] {
+		for _, c := range splitCols(rollupCols)[len(splitCols(rollupKeyCols)):] {
 			if c == "latency_max_us" {
 				sets = append(sets, c+" = GREATEST(rollups."+c+", excluded."+c+")")
 				continue
@@ -58,7 +58,7 @@ var (
 			switch {
 			case c == "latency_max_us":
 				out = append(out, "MAX("+c+")")
-			case strings.HasSuffix(c, "_id") || c == "status_class" || c == "code" || c == "credential_type":
+			case strings.HasSuffix(c, "_id") || c == "status_class" || c == "code" || c == "credential_type" || c == "model":
 				out = append(out, c)
 			default:
 				out = append(out, "SUM("+c+")::bigint")
@@ -81,8 +81,8 @@ func (s *Store) UpsertRollups(ctx context.Context, rollups []domain.Rollup) erro
 	var b pgx.Batch
 	for i := range rollups {
 		r := &rollups[i]
-		args := make([]any, 0, 13+domain.RollupBuckets)
-		args = append(args, tm(r.Minute), r.TenantID, r.ConsumerID, r.RouteID, r.StatusClass, r.Code, r.CredentialType,
+		args := make([]any, 0, 14+domain.RollupBuckets)
+		args = append(args, tm(r.Minute), r.TenantID, r.ConsumerID, r.RouteID, r.StatusClass, r.Code, r.CredentialType, r.Model,
 			r.Count, r.BytesIn, r.BytesOut, r.LatencySumMicros, r.LatencyMaxMicros)
 		for _, n := range r.Latency {
 			args = append(args, n)
@@ -121,10 +121,11 @@ func (s *Store) QueryRollups(ctx context.Context, f store.RollupFilter) ([]domai
 	w.eq("consumer_id", f.ConsumerID)
 	w.eq("route_id", f.RouteID)
 	w.eq("code", f.Code)
+	w.eq("model", f.Model)
 	query := `SELECT (ts / ` + st + `::bigint) * ` + st + `::bigint AS bucket, ` + rollupSums + `
 		FROM rollups` + whereClause(w.where) + `
-		GROUP BY bucket, tenant_id, consumer_id, route_id, status_class, code, credential_type
-		ORDER BY bucket, tenant_id, consumer_id, route_id, status_class, code, credential_type`
+		GROUP BY bucket, tenant_id, consumer_id, route_id, status_class, code, credential_type, model
+		ORDER BY bucket, tenant_id, consumer_id, route_id, status_class, code, credential_type, model`
 	if f.Limit > 0 {
 		query += ` LIMIT ` + w.arg(f.Limit)
 	}
@@ -140,7 +141,7 @@ func scanRollup(r rowScanner) (domain.Rollup, error) {
 		v  domain.Rollup
 		ts int64
 	)
-	dest := []any{&ts, &v.TenantID, &v.ConsumerID, &v.RouteID, &v.StatusClass, &v.Code, &v.CredentialType,
+	dest := []any{&ts, &v.TenantID, &v.ConsumerID, &v.RouteID, &v.StatusClass, &v.Code, &v.CredentialType, &v.Model,
 		&v.Count, &v.BytesIn, &v.BytesOut, &v.LatencySumMicros, &v.LatencyMaxMicros}
 	for i := range v.Latency {
 		dest = append(dest, &v.Latency[i])

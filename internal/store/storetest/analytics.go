@@ -77,15 +77,18 @@ func queryRollups(t *testing.T, a store.Analytics, f store.RollupFilter) []domai
 func testRollupUpsertAdds(t *testing.T, s store.Store, a store.Analytics) {
 	v := version(t, s)
 	full := rollup(minuteAt(0), "ten_1", "con_1", "jwt.expired", 3)
+	full.Model = "chat"
 	upsert(t, a, full)
 	same(t, "one upsert round-trips every field", queryRollups(t, a, store.RollupFilter{}), []domain.Rollup{full})
 
 	// The same key again, twice inside one call, with a larger maximum
 	// once and a smaller one once.
 	more, less := rollup(minuteAt(0), "ten_1", "con_1", "jwt.expired", 5), rollup(minuteAt(0), "ten_1", "con_1", "jwt.expired", 1)
+	more.Model, less.Model = "chat", "chat"
 	upsert(t, a, more, less)
 	want := rollup(minuteAt(0), "ten_1", "con_1", "jwt.expired", 9)
 	want.LatencyMaxMicros = more.LatencyMaxMicros
+	want.Model = "chat"
 	same(t, "upserts of one key add every counter and keep the larger maximum", queryRollups(t, a, store.RollupFilter{}), []domain.Rollup{want})
 
 	// Empty key fields are a value of their own, not a wildcard.
@@ -113,7 +116,11 @@ func testRollupQuery(t *testing.T, s store.Store, a store.Analytics) {
 	}
 	other := rollup(minuteAt(1), "ten_1", "con_1", "jwt.expired", 32)
 	other.RouteID = "rte_2"
-	upsert(t, a, append(rows, other)...)
+	// The same key but its AI model: a row of its own, kept apart when
+	// merged by hour, and found by a model filter.
+	model := rollup(minuteAt(0), "ten_1", "con_1", "jwt.expired", 64)
+	model.Model = "chat"
+	upsert(t, a, append(rows, other, model)...)
 	hour := minute0.Truncate(time.Hour)
 	merged := func(m time.Time, rs ...domain.Rollup) domain.Rollup {
 		out := rs[0]
@@ -137,7 +144,9 @@ func testRollupQuery(t *testing.T, s store.Store, a store.Analytics) {
 		want []domain.Rollup
 	}{
 		{"no filter: every minute row, ordered by minute then key", store.RollupFilter{},
-			[]domain.Rollup{rows[0], rows[1], other, rows[2], rows[3], rows[4]}},
+			[]domain.Rollup{rows[0], model, rows[1], other, rows[2], rows[3], rows[4]}},
+		{"model", store.RollupFilter{Model: "chat"}, []domain.Rollup{model}},
+		{"model merged by hour", store.RollupFilter{Model: "chat", Step: time.Hour}, []domain.Rollup{merged(hour, model)}},
 		{"since is inclusive, until exclusive", store.RollupFilter{Since: minuteAt(1), Until: minuteAt(59)},
 			[]domain.Rollup{rows[1], other, rows[2]}},
 		{"tenant", store.RollupFilter{TenantID: "ten_2"}, []domain.Rollup{rows[3]}},
@@ -145,15 +154,16 @@ func testRollupQuery(t *testing.T, s store.Store, a store.Analytics) {
 		{"route", store.RollupFilter{RouteID: "rte_2"}, []domain.Rollup{other}},
 		{"reason code", store.RollupFilter{Code: "key.revoked"}, []domain.Rollup{rows[2]}},
 		{"reason code merged by hour", store.RollupFilter{Code: "jwt.expired", Step: time.Hour, TenantID: "ten_1", RouteID: "rte_1"},
-			[]domain.Rollup{merged(hour, rows[0], rows[1]), merged(hour.Add(time.Hour), rows[4])}},
+			[]domain.Rollup{merged(hour, rows[0], rows[1]), merged(hour, model), merged(hour.Add(time.Hour), rows[4])}},
 		{"consumer and time together", store.RollupFilter{ConsumerID: "con_1", Since: minuteAt(1)},
 			[]domain.Rollup{rows[1], other, rows[4]}},
 		{"step of an hour merges the minutes of one key per UTC hour", store.RollupFilter{Step: time.Hour, ConsumerID: "con_1", RouteID: "rte_1"},
-			[]domain.Rollup{merged(hour, rows[0], rows[1]), merged(hour.Add(time.Hour), rows[4])}},
+			[]domain.Rollup{merged(hour, rows[0], rows[1]), merged(hour, model), merged(hour.Add(time.Hour), rows[4])}},
 		{"step of a day keeps keys apart", store.RollupFilter{Step: 24 * time.Hour, TenantID: "ten_1", RouteID: "rte_1"},
-			[]domain.Rollup{merged(minute0.Truncate(24*time.Hour), rows[0], rows[1], rows[4]), merged(minute0.Truncate(24*time.Hour), rows[2])}},
+			[]domain.Rollup{merged(minute0.Truncate(24*time.Hour), rows[0], rows[1], rows[4]), merged(minute0.Truncate(24*time.Hour), model),
+				merged(minute0.Truncate(24*time.Hour), rows[2])}},
 		{"a one-minute step is the minutes themselves", store.RollupFilter{Step: time.Minute, TenantID: "ten_2"}, []domain.Rollup{rows[3]}},
-		{"limit bounds the rows", store.RollupFilter{Limit: 2}, []domain.Rollup{rows[0], rows[1]}},
+		{"limit bounds the rows", store.RollupFilter{Limit: 2}, []domain.Rollup{rows[0], model}},
 		{"nothing matches: empty", store.RollupFilter{ConsumerID: "con_nobody"}, nil},
 	}
 	for _, tc := range cases {
