@@ -155,3 +155,60 @@ func TestPortableSQL(t *testing.T) {
 		})
 	}
 }
+
+// TestRollupModelKeepsTheRows: 00018 rebuilds the rollups table with the
+// model in its key; every row written before it survives under model '',
+// and Down merges the models of a key back into one row.
+func TestRollupModelKeepsTheRows(t *testing.T) {
+	db := openSQLite(t)
+	ctx := t.Context()
+	p, err := Provider(db, goose.DialectSQLite3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 17); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct {
+		ts         int64
+		code       string
+		n, latency int64
+	}{{60e6, "", 3, 900}, {60e6, "key.revoked", 2, 50}, {120e6, "", 7, 1200}} {
+		if _, err := db.ExecContext(ctx, `INSERT INTO rollups (ts, tenant_id, route_id, status_class, code, requests, latency_max_us, lat_03, cost_micros)
+			VALUES (?, 'ten_1', 'rte_1', '2xx', ?, ?, ?, ?, ?)`, r.ts, r.code, r.n, r.latency, r.n, 10*r.n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func() (rows, requests, lat03, cost, maxLat int64) {
+		t.Helper()
+		if err := db.QueryRowContext(ctx, `SELECT COUNT(*), SUM(requests), SUM(lat_03), SUM(cost_micros), MAX(latency_max_us) FROM rollups`).
+			Scan(&rows, &requests, &lat03, &cost, &maxLat); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if _, err := p.UpTo(ctx, 18); err != nil {
+		t.Fatal(err)
+	}
+	if rows, req, lat, cost, mx := count(); rows != 3 || req != 12 || lat != 12 || cost != 120 || mx != 1200 {
+		t.Errorf("after 00018: %d rows, %d requests, lat_03 %d, cost %d, max latency %d; want 3, 12, 12, 120, 1200", rows, req, lat, cost, mx)
+	}
+	var blank int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM rollups WHERE model = ''`).Scan(&blank); err != nil || blank != 3 {
+		t.Errorf("%d rows under no model (%v), want all 3", blank, err)
+	}
+	// The same key under two models is two rows now; Down merges them.
+	if _, err := db.ExecContext(ctx, `INSERT INTO rollups (ts, tenant_id, route_id, status_class, code, model, requests, latency_max_us, lat_03, cost_micros)
+		VALUES (60000000, 'ten_1', 'rte_1', '2xx', '', 'chat', 5, 4000, 5, 50)`); err != nil {
+		t.Fatalf("a second model under one key: %v", err)
+	}
+	if _, err := p.DownTo(ctx, 17); err != nil {
+		t.Fatal(err)
+	}
+	if rows, req, lat, cost, mx := count(); rows != 3 || req != 17 || lat != 17 || cost != 170 || mx != 4000 {
+		t.Errorf("after Down: %d rows, %d requests, lat_03 %d, cost %d, max latency %d; want 3, 17, 17, 170, 4000", rows, req, lat, cost, mx)
+	}
+	if got := tables(t, db); !slices.Equal(got, wantTables) {
+		t.Errorf("tables after Down %v, want %v", got, wantTables)
+	}
+}
