@@ -157,7 +157,7 @@ func TestPortableSQL(t *testing.T) {
 }
 
 // TestRollupModelKeepsTheRows: 00018 rebuilds the rollups table with the
-// model in its key; every row written before it survives under model '',
+// model in its key; every row written before it survives under model ”,
 // and Down merges the models of a key back into one row.
 func TestRollupModelKeepsTheRows(t *testing.T) {
 	db := openSQLite(t)
