@@ -92,13 +92,14 @@ type Options struct {
 	// FlushInterval is the longest a record waits in the queue before the
 	// writer takes it; a full batch is written sooner. 200 ms by default.
 	FlushInterval time.Duration
-	// MaxRetries is how many times a failed batch is retried (with
-	// exponential backoff from RetryBackoff, capped at 5 s) before it is
-	// given up and counted in FailedRecords — whole when the store is
-	// unavailable, else split to keep the records the store accepts (a
-	// batch the store refuses for its data is split at once: see
-	// Writer.write). 5 and 100 ms by default; a negative MaxRetries means
-	// no retries.
+	// MaxRetries is how many times a batch failing with an error the store
+	// does not mark (neither store.ErrUnavailable nor store.ErrRefused) is
+	// retried, with exponential backoff from RetryBackoff capped at 5 s,
+	// before it is split to keep the records the store accepts (a batch
+	// the store refuses for its data is split at once: see Writer.write).
+	// A batch failing because the store is unavailable is retried until
+	// the store is back, however long: the queue buffers meanwhile. 5 and
+	// 100 ms by default; a negative MaxRetries means no retries.
 	MaxRetries   int
 	RetryBackoff time.Duration
 	// Retention is how long records are kept (7 days by default), checked
@@ -426,8 +427,13 @@ func (w *Writer) writeQueued(all bool) {
 // Retry or split. A failure that says nothing against the records — the
 // store is down, busy, lost its connection (store.ErrUnavailable, or any
 // error the store does not mark as a refusal) — is retried whole with
-// backoff, up to MaxRetries: the batch is fine, and splitting it against a
-// dead store would only multiply failing inserts. A refusal
+// backoff: the batch is fine, and splitting it against a dead store would
+// only multiply failing inserts. store.ErrUnavailable is retried until the
+// store answers again (or Close gives up at its deadline): every record
+// was acknowledged to its caller, and an outage of the store is no reason
+// to lose one (§6) — the queue buffers the records arriving meanwhile and
+// refuses, counted as dropped, only what does not fit. Other errors are
+// retried up to MaxRetries. A refusal
 // (store.ErrRefused: the store says the data of some record is at fault)
 // is split at once, without waiting through the backoff while the queue
 // fills; so is a batch still failing after the retries with an error other
@@ -474,13 +480,12 @@ func (w *Writer) write(batch []domain.Call, paced bool) {
 			w.split(ctx, batch, err)
 			return
 		}
-		if retriesDone {
-			w.giveUp(batch, err, "call log: batch lost after retries")
-			return
-		}
 		w.retries.Add(1)
 		w.log.Warn("call log: insert failed, retrying",
-			"records", n, "attempt", attempt+1, "backoff", backoff, "err", err)
+			"records", n, "attempt", attempt+1, "backoff", backoff, "queued", w.q.len(), "err", err)
+		// The queue may be refusing records meanwhile: say so while the
+		// store is down, not only once it is back.
+		w.logDrops()
 		t := time.NewTimer(backoff)
 		select {
 		case <-t.C:

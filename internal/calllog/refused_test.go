@@ -175,7 +175,8 @@ func (r *refusingSink) InsertCalls(ctx context.Context, calls []domain.Call) err
 // some of its records, the writer stores every other record and gives up
 // only those, each counted in FailedRecords and logged by request ID
 // (never by content); when the store itself fails, the batch is retried
-// whole and never split into single inserts against a dead store.
+// whole and never split into single inserts against a dead store
+// (TestUnavailableStoreLosesNothing: retried until it is back).
 func TestRefusedRecordIsLostAlone(t *testing.T) {
 	const n, maxRetries = 512, 2
 	marker := "poison-marker-do-not-log"
@@ -202,9 +203,6 @@ func TestRefusedRecordIsLostAlone(t *testing.T) {
 			[]int{10, 400}, byMarker, fmt.Errorf("refused: %w", store.ErrRefused), 2, 0, 1 + 4*depth},
 		{"an unmarked refusal is split after the retries",
 			[]int{77}, byMarker, errors.New("value the store cannot hold"), 1, maxRetries, 1 + maxRetries + 2*depth},
-		{"an unavailable store is retried whole and never split",
-			nil, all, fmt.Errorf("postgres: insert calls: %w: connection refused", store.ErrUnavailable),
-			n, maxRetries, 1 + maxRetries},
 		{"a store failing every insert without marking it stops after one split",
 			nil, all, errors.New("disk I/O error"), n, maxRetries, 1 + maxRetries + 2},
 	}
@@ -335,4 +333,78 @@ func incompressible(n int) string {
 		b[i] = 'a' + byte(x%26)
 	}
 	return string(b)
+}
+
+// unavailableSink fails every insert with store.ErrUnavailable while down
+// is set, or for its first failFirst inserts.
+type unavailableSink struct {
+	Sink
+	failFirst int64
+	down      atomic.Bool
+	calls     atomic.Int64
+}
+
+var errDown = fmt.Errorf("postgres: insert calls: %w: connection refused", store.ErrUnavailable)
+
+func (u *unavailableSink) InsertCalls(ctx context.Context, calls []domain.Call) error {
+	if n := u.calls.Add(1); n <= u.failFirst || u.down.Load() {
+		return errDown
+	}
+	return u.Sink.InsertCalls(ctx, calls)
+}
+
+// TestUnavailableStoreLosesNothing: a store that is down (PostgreSQL
+// restarting, a network cut) loses no acknowledged record however long
+// the outage lasts — the batch is retried whole, far past MaxRetries, and
+// never split into single inserts against a dead store; only Close's
+// deadline abandons what is still unwritten, counted and said.
+func TestUnavailableStoreLosesNothing(t *testing.T) {
+	const n, maxRetries = 300, 2
+	t.Run("an outage longer than the retries", func(t *testing.T) {
+		st := openStore(t)
+		sink := &unavailableSink{Sink: st, failFirst: maxRetries + 6}
+		w := New(sink, Options{FlushInterval: time.Hour, BatchSize: 100000, MaxRetries: maxRetries,
+			RetryBackoff: time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+		for i := range n {
+			c := newCall(t0, i)
+			w.Record(&c)
+		}
+		if err := w.Close(context.Background()); err != nil {
+			t.Fatalf("Close = %v, want every record written once the store was back", err)
+		}
+		if got := len(storedCalls(t, st)); got != n {
+			t.Errorf("store holds %d records, want all %d", got, n)
+		}
+		s := w.Stats()
+		if s.Written != n || s.FailedRecords != 0 || s.Retries != maxRetries+6 {
+			t.Errorf("stats %+v, want Written %d, nothing failed, %d retries", s, n, maxRetries+6)
+		}
+		if c := sink.calls.Load(); c != maxRetries+7 {
+			t.Errorf("%d inserts, want %d: the batch whole each time, never split", c, maxRetries+7)
+		}
+	})
+	t.Run("Close's deadline gives up what the dead store never took", func(t *testing.T) {
+		st := openStore(t)
+		sink := &unavailableSink{Sink: st}
+		sink.down.Store(true)
+		var logs bytes.Buffer
+		w := New(sink, Options{FlushInterval: time.Hour, BatchSize: 100000, MaxRetries: maxRetries,
+			RetryBackoff: time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		for i := range n {
+			c := newCall(t0, i)
+			w.Record(&c)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		err := w.Close(ctx)
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%d records not written", n)) {
+			t.Errorf("Close = %v, want an error counting the %d records", err, n)
+		}
+		if s := w.Stats(); s.FailedRecords != n || s.Retries <= maxRetries {
+			t.Errorf("stats %+v, want %d failed after more than %d retries", s, n, maxRetries)
+		}
+		if !strings.Contains(logs.String(), "abandoned at shutdown") {
+			t.Errorf("the log does not say the records were abandoned at shutdown:\n%s", logs.String())
+		}
+	})
 }
