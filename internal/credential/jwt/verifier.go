@@ -366,16 +366,37 @@ func (v *Verifier) selectKey(in *credential.Input, iss *Issuer, h *jose.Header) 
 			" (stale): refreshing it fails since "+since.UTC().Format(time.RFC3339)+": "+err.Error())
 	}
 	cands := candidates(st, h)
+	pending := false // a refetch for this kid still running when the wait ended
 	if len(cands) == 0 && h.HasKid {
 		if c := ks.tryFetch(); c != nil {
-			t.Pass(stage, ckKeySet, "kid "+short(h.Kid)+" unknown: key set refetched")
 			v.await(ks, c)
+			select {
+			case <-c.done:
+				if err, _ := ks.failure(); err != nil {
+					t.Fail(stage, ckKeySet, "kid "+short(h.Kid)+" unknown: refetching the key set failed")
+				} else {
+					t.Pass(stage, ckKeySet, "kid "+short(h.Kid)+" unknown: key set refetched")
+				}
+			default:
+				pending = true
+				t.Fail(stage, ckKeySet, "kid "+short(h.Kid)+" unknown: the key set refetch did not finish within "+v.o.FetchWait.String())
+			}
 		}
 		// Also when no fetch was allowed: one may have completed since st
 		// was read (another request's refetch).
 		if nst := ks.current(); nst != st {
 			st = nst
 			cands = candidates(st, h)
+		}
+	}
+	if len(cands) == 0 && h.HasKid {
+		// A kid the gateway does not hold while it cannot fetch the
+		// issuer's keys may be a key the issuer has just rotated in: the
+		// gateway cannot tell a forger from a fresh token, and the fault
+		// is its own (§5: auth.backend_unavailable, not the caller's
+		// jwt.unknown_kid with "get a fresh token").
+		if err, since := ks.failure(); err != nil || pending {
+			return nil, nil, nil, v.kidUnverifiable(in, ks, iss, h, err, since)
 		}
 	}
 	if len(cands) == 0 {
@@ -451,6 +472,25 @@ func (v *Verifier) unavailable(in *credential.Input, ks *KeySet, iss *Issuer) *r
 		r.Debug = "no key set was ever fetched; the first fetch is still running"
 	}
 	in.Trace.Private(stage, ckKeySet, domain.OutcomeFail, r.Debug)
+	return r
+}
+
+// kidUnverifiable is the answer for a kid the gateway does not hold while
+// the issuer's key set cannot be fetched (err, failing since since) or its
+// refetch is still running (err nil): 503 with Retry-After, the cause for
+// the operator only.
+func (v *Verifier) kidUnverifiable(in *credential.Input, ks *KeySet, iss *Issuer, h *jose.Header, err error, since time.Time) *reason.Error {
+	d := "The token's signing key (kid " + short(h.Kid) + ") is not among the keys of issuer " + short(iss.Issuer) +
+		" that the gateway holds, and it cannot fetch the issuer's current keys right now; retry shortly."
+	in.Trace.Fail(stage, ckKey, d)
+	r := &reason.Error{Code: reason.AuthBackendUnavailable, Detail: d, Err: err}
+	r.RetryAfter = max(1, int(math.Ceil(ks.nextAttempt().Sub(ks.r.o.Clock.Now()).Seconds())))
+	if err != nil {
+		r.Debug = "key set fetch failing since " + since.UTC().Format(time.RFC3339) + ": " + err.Error()
+	} else {
+		r.Debug = "the key set refetch for this kid was still running after " + v.o.FetchWait.String()
+	}
+	in.Trace.Private(stage, ckKey, domain.OutcomeFail, r.Debug)
 	return r
 }
 

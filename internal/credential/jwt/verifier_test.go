@@ -207,7 +207,8 @@ func TestUnknownKidRefetchLimit(t *testing.T) {
 }
 
 // The JWKS endpoint goes down after the first fetch: tokens keep
-// verifying with the last good key set; the operator sees it is stale.
+// verifying with the last good key set; the operator sees it is stale; a
+// token of a key not in that set is the gateway's 503, not a bad token.
 func TestServeStale(t *testing.T) {
 	k := newEC(t, "k", elliptic.P256())
 	e := newEnv(t, Options{CacheSize: -1}, k)
@@ -215,6 +216,8 @@ func TestServeStale(t *testing.T) {
 	e.b.bind("idp", "sub", "alice")
 	ks := e.ring.For(iss)
 	tok := mint(t, hdr("ES256", "k"), claims(issIdp, map[string]any{"exp": t0.Add(48 * time.Hour).Unix()}), "ES256", k.priv)
+	rotated := newEC(t, "k-new", elliptic.P256())
+	tokNew := mint(t, hdr("ES256", "k-new"), claims(issIdp, map[string]any{"exp": t0.Add(48 * time.Hour).Unix()}), "ES256", rotated.priv)
 	for _, down := range []struct {
 		desc    string
 		breakIt func()
@@ -238,6 +241,21 @@ func TestServeStale(t *testing.T) {
 			}
 			if st := ks.Status(); st.LastError == "" || st.Generation != 1 || !st.FetchedAt.Equal(t0) {
 				t.Errorf("status %+v", st)
+			}
+			// A key the issuer rotated in meanwhile cannot be fetched: the
+			// gateway's fault (503), not the caller's jwt.unknown_kid —
+			// within the refetch interval and after a refetch that fails.
+			for _, when := range []string{"within the refetch interval", "after a refetch"} {
+				if when == "after a refetch" {
+					e.clk.Advance(DefaultRefetchInterval)
+				}
+				_, r, tr := e.verify(tokNew)
+				if code(r) != reason.AuthBackendUnavailable || r.RetryAfter < 1 || r.Err == nil || r.Possession {
+					t.Errorf("a new kid %s while the keys cannot be fetched: %v, want %s with Retry-After\n%s", when, r, reason.AuthBackendUnavailable, steps(tr))
+				}
+				if when == "after a refetch" && !strings.Contains(steps(tr), "refetching the key set failed") {
+					t.Errorf("the trace does not say the refetch failed:\n%s", steps(tr))
+				}
 			}
 		})
 	}
