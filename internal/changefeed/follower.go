@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gatehouse/internal/clock"
@@ -52,6 +53,9 @@ type Follower struct {
 
 	mu sync.Mutex
 	st FollowerStatus
+	// failingSince is when the store stopped answering (unix nanoseconds;
+	// 0 while it answers): read on the request path, so lock-free.
+	failingSince atomic.Int64
 }
 
 // FollowerStatus is what /readyz and metrics show about propagation.
@@ -104,6 +108,16 @@ func NewFollower(cfg FollowerConfig) (*Follower, error) {
 	}
 	f.st.Seen, f.st.AppliedAt = f.st.Applied, cfg.Clock.Now()
 	return f, nil
+}
+
+// Unreachable reports whether the store has not answered the follower's
+// last check or apply, and since when: the node's snapshot may then miss
+// changes made on other nodes. Lock-free, for the request path.
+func (f *Follower) Unreachable() (since time.Time, down bool) {
+	if n := f.failingSince.Load(); n != 0 {
+		return time.Unix(0, n), true
+	}
+	return time.Time{}, false
 }
 
 // Status returns a copy of the follower's state.
@@ -160,6 +174,7 @@ func (f *Follower) Run(ctx context.Context) error {
 				f.failed(ctx, "check", err)
 				continue
 			}
+			f.failingSince.Store(0)
 			if f.moved(v) {
 				f.apply(ctx, "check")
 			}
@@ -195,6 +210,7 @@ func (f *Follower) apply(ctx context.Context, why string) {
 		f.failed(ctx, why, err)
 		return
 	}
+	f.failingSince.Store(0)
 	f.mu.Lock()
 	f.st.Applied, f.st.AppliedAt, f.st.LastError = v, f.cfg.Clock.Now(), ""
 	f.st.Seen = max(f.st.Seen, v)
@@ -206,6 +222,7 @@ func (f *Follower) failed(ctx context.Context, why string, err error) {
 	if ctx.Err() != nil {
 		return
 	}
+	f.failingSince.CompareAndSwap(0, f.cfg.Clock.Now().UnixNano())
 	f.mu.Lock()
 	f.st.Failures++
 	f.st.LastError = err.Error()

@@ -65,6 +65,13 @@ type Options struct {
 	// PublicURL is the base of error-page links; empty: from the request.
 	PublicURL     string
 	ExpiryWarning time.Duration
+	// StoreUnreachable, when set, reports whether the store has stopped
+	// answering this node, and since when (cluster mode: the change
+	// follower's view). A credential missing from the snapshot may then
+	// have been created on another node meanwhile: the gateway cannot
+	// tell, and the fault is its own (§5: auth.backend_unavailable, not
+	// key.unknown). Called only for such misses, never per request.
+	StoreUnreachable func() (since time.Time, down bool)
 	// TrustedProxies: X-Forwarded-For is believed only from these.
 	TrustedProxies []netip.Prefix
 	Logger         *slog.Logger
@@ -192,6 +199,7 @@ const (
 	stListener  = "listener" // the request was refused before routing
 	stRoute     = "route"
 	stExtract   = "extract"
+	stVerify    = "verify"
 	stIdentify  = "identify"
 	stLimit     = "limit"
 	stForward   = "forward"
@@ -584,6 +592,9 @@ func (p *Pipeline) authenticate(r *http.Request, st *state, snap *snapshot.Snaps
 		ExpiryWarning: p.o.ExpiryWarning, Trace: t}
 	st.id, rerr = v.Verify(&st.in)
 	if rerr != nil {
+		if rerr.Code == reason.KeyUnknown || rerr.Code == codeSigUnknownKey {
+			rerr = p.staleMiss(rerr, snap, t)
+		}
 		call.CredentialID = rerr.CredentialID
 		if rerr.Possession {
 			// A lifecycle refusal (revoked, expired, rotated) after proof:
@@ -604,6 +615,31 @@ func (p *Pipeline) authenticate(r *http.Request, st *state, snap *snapshot.Snaps
 		return pres, rerr
 	}
 	return pres, nil
+}
+
+// codeSigUnknownKey is httpsig's answer for a keyid not in the snapshot.
+const codeSigUnknownKey = "sig.unknown_key"
+
+// staleMiss turns a credential the snapshot does not hold into the
+// gateway's own failure while the store is unreachable (StoreUnreachable):
+// the snapshot stopped following the other nodes' changes then, and the
+// credential may have been created since. Otherwise miss stands.
+func (p *Pipeline) staleMiss(miss *reason.Error, snap *snapshot.Snapshot, t *trace.Trace) *reason.Error {
+	if p.o.StoreUnreachable == nil {
+		return miss
+	}
+	since, down := p.o.StoreUnreachable()
+	if !down {
+		return miss
+	}
+	d := "This credential is not in the gateway's copy of its configuration, which it cannot refresh right now " +
+		"(its store is unreachable since " + since.UTC().Format(time.RFC3339) + "): a credential created since then " +
+		"is not known here yet. Retry shortly; if it persists, ask the gateway's operator."
+	t.Fail(stVerify, "snapshot", d)
+	t.Private(stVerify, "snapshot", domain.OutcomeFail, "snapshot version "+itoa(snap.Version)+" built at "+
+		snap.BuiltAt.UTC().Format(time.RFC3339)+"; without the store, "+miss.Code+" cannot be told from a credential created on another node")
+	return &reason.Error{Code: reason.AuthBackendUnavailable, Detail: d, RetryAfter: 5, CredentialID: miss.CredentialID,
+		Debug: "store unreachable: " + miss.Code + " not trusted from a stale snapshot", Err: miss}
 }
 
 // limit applies the route's rate limit, keyed by consumer, credential or

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -98,13 +99,16 @@ type Server struct {
 	rlFB         *ratelimit.Fallback
 	// follower applies other nodes\' changes (cluster mode).
 	follower *changefeed.Follower
-	trc      *tracing.Tracer
-	tls      *tls.Config
-	calls    *calllog.Writer
-	pipe     *pipeline.Pipeline
-	admin    *admin.API
-	console  *console.Console
-	portal   *console.Portal
+	// storeWatch is the follower too, for the request path (set once
+	// follow starts it, read by requests already being served).
+	storeWatch atomic.Pointer[changefeed.Follower]
+	trc        *tracing.Tracer
+	tls        *tls.Config
+	calls      *calllog.Writer
+	pipe       *pipeline.Pipeline
+	admin      *admin.API
+	console    *console.Console
+	portal     *console.Portal
 
 	// loads serialises Reload and remembers the last full load (reload.go).
 	loads loadState
@@ -322,14 +326,20 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 			mtlsVerifier{mtls.New(mtls.Options{Trust: trust,
 				Bindings: func(in *credential.Input) mtls.Bindings { return mtlsBindingsOf(in.Snap) }})},
 		},
-		Forwarder:      proxy.New(proxy.Options{Logger: opts.Logger}),
-		Calls:          s.met.Wrap(s.calls),
-		Limiter:        limiter,
-		Quotas:         quotaCounter,
-		Clock:          opts.Clock,
-		Environment:    cfg.Environment,
-		PublicURL:      cfg.PublicURL,
-		ExpiryWarning:  cfg.ExpiryWarning.D(),
+		Forwarder:     proxy.New(proxy.Options{Logger: opts.Logger}),
+		Calls:         s.met.Wrap(s.calls),
+		Limiter:       limiter,
+		Quotas:        quotaCounter,
+		Clock:         opts.Clock,
+		Environment:   cfg.Environment,
+		PublicURL:     cfg.PublicURL,
+		ExpiryWarning: cfg.ExpiryWarning.D(),
+		StoreUnreachable: func() (time.Time, bool) {
+			if f := s.storeWatch.Load(); f != nil {
+				return f.Unreachable()
+			}
+			return time.Time{}, false
+		},
 		TrustedProxies: trusted,
 		Logger:         opts.Logger,
 		Identity:       s.identity,
@@ -537,6 +547,7 @@ func (s *Server) follow(ctx context.Context, pg *postgres.Store) error {
 	if s.alerts != nil {
 		go s.followAlerts(ctx)
 	}
+	s.storeWatch.Store(s.follower)
 	go s.follower.Run(ctx)
 	return nil
 }

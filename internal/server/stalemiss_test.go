@@ -1,0 +1,67 @@
+package server
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"gatehouse/internal/config"
+	"gatehouse/internal/store/postgres/pgtest"
+)
+
+// TestStaleSnapshotMissIsTheGatewaysFault: a node cut off from PostgreSQL
+// serves from its snapshot, which stops following the other nodes. A key
+// created on another node meanwhile is missing from it — not the caller's
+// fault (§5: auth.backend_unavailable, 503 with Retry-After, the outage
+// named), where key.unknown would tell its owner to get a new key. Keys the
+// snapshot holds keep working; once the store is back the new key does too.
+func TestStaleSnapshotMissIsTheGatewaysFault(t *testing.T) {
+	url := pgtest.Schema(t)
+	relay := pgtest.NewRelay(t, pgtest.Target(t))
+	getenv := func(k string) string {
+		if k == "GATEHOUSE_MASTER_KEY" {
+			return "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+		}
+		return ""
+	}
+	a := newHarnessWith(t, Options{Getenv: getenv}, func(c *config.Config) { c.Database = url })
+	b := newHarnessWith(t, Options{Getenv: getenv}, func(c *config.Config) { c.Database = pgtest.WithHost(t, url, relay.Addr()) })
+	w := a.newWorld("acme", nil, nil)
+	_, old := a.newKey(w.consumer, nil)
+	until := func(desc string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 10 s", desc)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	until("node b admits the key made on node a", func() bool { return b.call("GET", "/acme/x", bearer(old)...).status == 200 })
+
+	relay.Cut()
+	until("node b notices the store is unreachable", func() bool {
+		f := b.srv.storeWatch.Load()
+		_, down := f.Unreachable()
+		return down
+	})
+	_, fresh := a.newKey(w.consumer, nil)
+	r := b.call("GET", "/acme/x", bearer(fresh)...)
+	if r.status != 503 || r.body["code"] != "auth.backend_unavailable" || r.header.Get("Retry-After") == "" ||
+		!strings.Contains(r.body["detail"].(string), "store is unreachable since") {
+		t.Errorf("a key made elsewhere during the outage: %d %s; want 503 auth.backend_unavailable naming the outage", r.status, r.raw)
+	}
+	if r := b.call("GET", "/acme/x", bearer(old)...); r.status != 200 {
+		t.Errorf("a key the snapshot holds, during the outage: %d %s", r.status, r.raw)
+	}
+	if r := b.call("GET", "/acme/x", bearer("gk_live_"+strings.Repeat("x", 51))...); r.body["code"] == "auth.backend_unavailable" {
+		t.Errorf("a malformed key is the caller's fault whatever the store does: %s", r.raw)
+	}
+
+	relay.Restore()
+	until("node b admits the new key once the store is back", func() bool { return b.call("GET", "/acme/x", bearer(fresh)...).status == 200 })
+	if _, down := b.srv.storeWatch.Load().Unreachable(); down {
+		t.Error("node b still reports the store unreachable")
+	}
+}
