@@ -118,23 +118,39 @@ func (r *RedisCounter) Add(ctx context.Context, key string, delta int64, ttl tim
 // spending. Failures are logged at most once a minute.
 type FallbackCounter struct {
 	Primary, Secondary Counter
-	Clock              clock.Clock
-	Logger             *slog.Logger
+	// Share is the number of nodes counting (rate_limits.nodes). While
+	// Primary fails, each node counts on its own, and Add returns the
+	// count before delta times Share, plus delta: its estimate of the
+	// cluster's total before this call, with the call — so callers that
+	// compare v-delta (or v) with a limit see each node admit about its
+	// 1/Share of it and the nodes together about the configured amount,
+	// not Share times it (as the rate limits' per-node share does). 0 or
+	// 1: the count as it is.
+	Share  int
+	Clock  clock.Clock
+	Logger *slog.Logger
 
 	mu      sync.Mutex
 	lastLog time.Time
+	// downSince is when Primary began failing (unix nanoseconds), 0 while
+	// it answers.
+	downSince atomic.Int64
 }
 
 // Add implements Counter.
 func (f *FallbackCounter) Add(ctx context.Context, key string, delta int64, ttl time.Duration) (int64, error) {
 	v, err := f.Primary.Add(ctx, key, delta, ttl)
 	if err == nil || ctx.Err() != nil {
+		if err == nil {
+			f.downSince.Store(0)
+		}
 		return v, err
 	}
 	now := time.Now()
 	if f.Clock != nil {
 		now = f.Clock.Now()
 	}
+	f.downSince.CompareAndSwap(0, now.UnixNano())
 	f.mu.Lock()
 	logIt := now.Sub(f.lastLog) >= time.Minute
 	if logIt {
@@ -142,7 +158,20 @@ func (f *FallbackCounter) Add(ctx context.Context, key string, delta int64, ttl 
 	}
 	f.mu.Unlock()
 	if logIt && f.Logger != nil {
-		f.Logger.Warn("AI budget counters unreachable: counting per node", "err", err)
+		f.Logger.Warn("shared counters unreachable: counting per node", "share", max(f.Share, 1), "err", err)
 	}
-	return f.Secondary.Add(ctx, key, delta, ttl)
+	v, err = f.Secondary.Add(ctx, key, delta, ttl)
+	if f.Share > 1 {
+		v = (v-delta)*int64(f.Share) + delta
+	}
+	return v, err
+}
+
+// Degraded reports whether the last count fell back to Secondary because
+// Primary failed, and since when.
+func (f *FallbackCounter) Degraded() (since time.Time, down bool) {
+	if n := f.downSince.Load(); n != 0 {
+		return time.Unix(0, n), true
+	}
+	return time.Time{}, false
 }

@@ -71,4 +71,16 @@ func TestFallbackCounterUnreachableRedis(t *testing.T) {
 	if n := strings.Count(logs.String(), "counting per node"); n != 2 {
 		t.Fatalf("%d outage log lines after a minute, want 2", n)
 	}
+	if since, down := f.Degraded(); !down || !since.Equal(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)) {
+		t.Errorf("Degraded() = %v, %v; want down since the first failure", since, down)
+	}
+
+	// One of three nodes: the count before each delta is the node's own
+	// times three (its estimate of the cluster's), plus the delta.
+	shared := &FallbackCounter{Primary: NewRedisCounter(rc, "x:"), Secondary: NewMemCounter(fc), Share: 3, Clock: fc}
+	for i, want := range []int64{10, 40, 70} {
+		if v, err := shared.Add(context.Background(), "k", 10, time.Minute); err != nil || v != want {
+			t.Fatalf("shared add %d: got %d %v, want %d", i, v, err, want)
+		}
+	}
 }

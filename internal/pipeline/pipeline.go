@@ -672,7 +672,7 @@ func (p *Pipeline) limit(r *http.Request, h http.Header, route *snapshot.Route, 
 	ratelimit.Headers(h, d)
 	if !d.Allowed {
 		secs := int((d.RetryAfter + time.Second - 1) / time.Second)
-		dt := "Rate limit of " + route.LimitText + " exceeded; retry in " + itoa(int64(secs)) + "s."
+		dt := "Rate limit of " + route.LimitText + " exceeded" + degradedShare(d, route.Limit.Limit) + "; retry in " + itoa(int64(secs)) + "s."
 		t.Fail(stLimit, "rate", dt)
 		return &reason.Error{Code: reason.RateExceeded, Detail: dt, RetryAfter: max(secs, 1), CredentialID: id.CredentialID}
 	}
@@ -682,6 +682,20 @@ func (p *Pipeline) limit(r *http.Request, h http.Header, route *snapshot.Route, 
 		t.Pass(stLimit, "rate", route.LimitText)
 	}
 	return nil
+}
+
+// degradedShare explains a refusal the per-node fallback made while the
+// shared counter store (Redis) is unreachable: each node then admits its
+// share of the configured limit, which the caller may meet well below it.
+func degradedShare(d ratelimit.Decision, configured int) string {
+	if !d.Degraded {
+		return ""
+	}
+	if d.Limit.Limit > 0 && d.Limit.Limit < configured {
+		return " (while the gateway's shared counter store is unreachable, this node admits its share of it: " +
+			itoa(int64(d.Limit.Limit)) + " per " + d.Limit.Period.String() + ")"
+	}
+	return " (counted on this node only while the gateway's shared counter store is unreachable)"
 }
 
 // Counter counts calls per key over a window (ai.MemCounter and
@@ -799,7 +813,7 @@ func (p *Pipeline) planLimit(r *http.Request, h http.Header, sub *domain.Subscri
 	text := itoa(int64(pl.Limit)) + " requests per " + pl.Period.D().String()
 	if !d.Allowed {
 		secs := int((d.RetryAfter + time.Second - 1) / time.Second)
-		dt := "The plan of subscription " + sub.ID + " allows " + text + "; retry in " + itoa(int64(secs)) + "s."
+		dt := "The plan of subscription " + sub.ID + " allows " + text + degradedShare(d, pl.Limit) + "; retry in " + itoa(int64(secs)) + "s."
 		t.Fail(stLimit, "plan", dt)
 		return &reason.Error{Code: reason.RateExceeded, Detail: dt, RetryAfter: max(secs, 1), CredentialID: id.CredentialID}
 	}

@@ -170,6 +170,9 @@ func (f *Fallback) degraded(ctx context.Context, key string, l Limit, now time.T
 	if f.share > 1 {
 		nl.Limit = (nl.Limit + f.share - 1) / f.share
 		nl.Burst = (nl.Burst + f.share - 1) / f.share
+		// The prepared RateLimit-Policy field names the whole limit; the
+		// client is told the share this node applies.
+		nl.policyField = nil
 	}
 	d, err := f.fallback.Allow(ctx, key, nl, now)
 	d.Degraded = true

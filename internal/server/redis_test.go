@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"gatehouse/internal/ai/aitest"
 	"gatehouse/internal/cluster"
 	"gatehouse/internal/config"
 	"gatehouse/internal/testenv"
@@ -61,6 +62,59 @@ func TestRedisLimits(t *testing.T) {
 		r := h.call("GET", "/.well-known/gatehouse/readyz")
 		if !strings.Contains(r.raw, "degraded") || !strings.Contains(r.raw, "per node") {
 			t.Fatalf("readyz %s", r.raw)
+		}
+	})
+	// §10: with Redis down each of N nodes admits its share — rate limits
+	// and AI budgets alike, so the nodes together stay near the configured
+	// amount — and a refusal says it was the share, in its detail and in
+	// RateLimit-Policy; health names the per-node budgets.
+	t.Run("Redis down, two nodes: each its share, said", func(t *testing.T) {
+		h := newHarness(t, func(c *config.Config) { c.RedisURL = "redis://127.0.0.1:1/0"; c.RateLimits.Nodes = 2 })
+		w := h.newWorld("acme", nil, nil)
+		h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": w.service, "paths": []string{"/limited"},
+			"rate_limit": map[string]any{"limit": 4, "period": "1m"}})
+		_, k := h.newKey(w.consumer, nil)
+		var codes []int
+		var last response
+		for range 3 {
+			last = h.call("GET", "/limited/x", bearer(k)...)
+			codes = append(codes, last.status)
+		}
+		if codes[1] != 200 || codes[2] != 429 {
+			t.Fatalf("statuses %v: want 2 of the 4 a minute admitted on this node", codes)
+		}
+		if d, _ := last.body["detail"].(string); !strings.Contains(d, "this node admits its share of it: 2 per 1m0s") ||
+			!strings.Contains(last.header.Get("RateLimit-Policy"), "q=2;") {
+			t.Errorf("the refusal does not say it was this node's share: %s %v", last.raw, last.header)
+		}
+
+		f := aitest.New(t, aitest.OpenAI)
+		f.Script(func(aitest.Request) aitest.Scenario {
+			return aitest.Scenario{Text: "ok", Usage: aitest.Usage{Input: 1000, Output: 200}}
+		})
+		p := h.mustAdmin("POST", "/admin/v1/providers", map[string]any{"name": "oai", "type": "openai",
+			"base_url": f.Provider("oai").BaseURL, "api_keys": []string{aitest.DefaultKey(aitest.OpenAI)}})
+		h.mustAdmin("POST", "/admin/v1/models", map[string]any{"name": "chat", "price": map[string]any{"input_per_1m": "0.15", "output_per_1m": "0.60"},
+			"targets": []map[string]any{{"provider": p["id"], "model": "upstream-model"}}})
+		h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": w.service, "paths": []string{"/llm"}, "type": "ai"})
+		// 270 micros a call: 0.002 is 7 calls for the cluster, 3 for this
+		// node's half (each call counted as two).
+		h.mustAdmin("POST", "/admin/v1/budgets", map[string]any{"scope": "consumer", "scope_id": w.consumer, "amount": "0.002", "period": "day"})
+		served := 0
+		for range 8 {
+			r := postJSON(h, "/llm/v1/chat/completions", `{"model":"chat","messages":[{"role":"user","content":"hi"}]}`, bearer(k)...)
+			if r.status == 200 {
+				served++
+			} else {
+				t.Logf("%d %s", r.status, r.raw)
+			}
+		}
+		if served != 4 {
+			t.Errorf("%d AI calls served on one of two nodes with Redis down, want 4 (half the budget, each call counted twice)", served)
+		}
+		r := h.call("GET", "/.well-known/gatehouse/readyz")
+		if !strings.Contains(r.raw, "AI budgets and quotas counted per node, each node a 1/2 share") {
+			t.Errorf("readyz does not name the per-node budgets: %s", r.raw)
 		}
 	})
 }

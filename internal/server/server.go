@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -97,6 +98,9 @@ type Server struct {
 	met          *metrics.Metrics
 	redis        *redis.Client
 	rlFB         *ratelimit.Fallback
+	// sharedCounts are the AI budget and quota counters' fallbacks (cluster
+	// mode), for health: nil without Redis.
+	sharedCounts []*ai.FallbackCounter
 	// follower applies other nodes\' changes (cluster mode).
 	follower *changefeed.Follower
 	// storeWatch is the follower too, for the request path (set once
@@ -298,10 +302,11 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 	}
 	var budgetCounter, quotaCounter ai.Counter = ai.NewMemCounter(opts.Clock), ai.NewMemCounter(opts.Clock)
 	if s.redis != nil {
-		budgetCounter = &ai.FallbackCounter{Primary: ai.NewRedisCounter(s.redis, "gatehouse:budget:"), Secondary: budgetCounter,
-			Clock: opts.Clock, Logger: opts.Logger}
-		quotaCounter = &ai.FallbackCounter{Primary: ai.NewRedisCounter(s.redis, "gatehouse:quota:"), Secondary: quotaCounter,
-			Clock: opts.Clock, Logger: opts.Logger}
+		bc := &ai.FallbackCounter{Primary: ai.NewRedisCounter(s.redis, "gatehouse:budget:"), Secondary: budgetCounter,
+			Share: cfg.RateLimits.Nodes, Clock: opts.Clock, Logger: opts.Logger}
+		qc := &ai.FallbackCounter{Primary: ai.NewRedisCounter(s.redis, "gatehouse:quota:"), Secondary: quotaCounter,
+			Share: cfg.RateLimits.Nodes, Clock: opts.Clock, Logger: opts.Logger}
+		budgetCounter, quotaCounter, s.sharedCounts = bc, qc, []*ai.FallbackCounter{bc, qc}
 	}
 	aiHandler, err := ai.New(ai.Options{Catalogue: snapCatalogue{holder: &s.snaps}, Clock: opts.Clock, Logger: opts.Logger,
 		Budget: &aiBudgets{counter: budgetCounter, clock: opts.Clock, log: opts.Logger,
@@ -511,6 +516,11 @@ func (s *Server) status(ctx context.Context) any {
 	out["metrics"] = map[string]any{"enabled": s.met != nil}
 	out["identity"] = map[string]any{"issuer": s.identity.Issuer(), "signing_kid": s.identity.CurrentKID(),
 		"jwks_kids": s.identity.JWKSKids(s.opts.Clock.Now())}
+	for _, c := range s.sharedCounts {
+		if since, down := c.Degraded(); down {
+			out["shared_counters"] = map[string]any{"degraded": true, "since": since.UTC(), "share": max(c.Share, 1)}
+		}
+	}
 	if s.rlFB != nil {
 		out["rate_limits"] = s.rlFB.Stats()
 	}
@@ -700,6 +710,13 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 			if st := s.rlFB.Stats(); st.Degraded {
 				out["status"] = "degraded"
 				out["redis"] = "unreachable: rate limits counted per node"
+			}
+		}
+		for _, c := range s.sharedCounts {
+			if since, down := c.Degraded(); down {
+				out["status"] = "degraded"
+				out["shared_counters"] = "unreachable since " + since.UTC().Format(time.RFC3339) +
+					": AI budgets and quotas counted per node, each node a 1/" + strconv.Itoa(max(c.Share, 1)) + " share (rate_limits.nodes)"
 			}
 		}
 		if s.identity != nil {
