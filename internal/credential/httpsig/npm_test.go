@@ -123,7 +123,7 @@ func TestNPMInterop(t *testing.T) {
 		"created-10-min-ago": {401, CodeExpired},
 		"wrong-key":          {401, CodeInvalid},
 		"alg-mismatch":       {401, CodeInvalid},
-		"unknown-keyid":      {401, CodeUnknownKey},
+		"unknown-keyid":      {401, CodeInvalid},
 		"too-little-covered": {401, CodeInsufficientCoverage},
 	}
 	seen := map[string]bool{}

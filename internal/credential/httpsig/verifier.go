@@ -5,12 +5,16 @@
 //
 // Order of checks, and why. Everything the caller's own headers show is
 // checked before any cryptography, cheapest first: the fields' syntax
-// (sig.malformed), the keyid (sig.unknown_key), the alg parameter against
-// the key's configured algorithm, the route's required coverage
-// (sig.insufficient_coverage), created/expires against the gateway clock
-// (sig.expired, sig.clock_skew) and the nonce's presence. Then the
-// signature base is rebuilt and the signature verified (sig.invalid);
-// only now has the caller proved possession of the key. Then the body is
+// (sig.malformed), the keyid and the alg parameter against the key's
+// configured algorithm (their failures held back, for the operator's
+// trace only), the route's required coverage (sig.insufficient_coverage),
+// created/expires against the gateway clock (sig.expired, sig.clock_skew)
+// and the nonce's presence. Then the signature base is rebuilt and the
+// signature verified (sig.invalid); only now has the caller proved
+// possession of the key. An unknown keyid, an alg that is not the key's
+// and a signature that does not verify all answer sig.invalid, alike, so
+// a caller cannot probe which keyids exist (§5: as an API key's wrong
+// secret answers key.unknown). Then the body is
 // checked against Content-Digest (sig.digest_mismatch) and, last, the
 // nonce is recorded (sig.replayed), so that a request failing any earlier
 // check does not burn its nonce, and a forged request cannot burn a
@@ -241,25 +245,38 @@ func (v *Verifier) VerifyRequest(in *credential.Input, r *http.Request, rules *R
 	if keys != nil {
 		key, _ = keys.Key(sin.KeyID)
 	}
-	if key == nil {
-		d := "No signing key with keyid " + strconv.Quote(sin.KeyID) + " is known to this gateway."
-		t.Fail(stage, "sig.key", d)
-		return fail(CodeUnknownKey, d, "")
+	// Disclosure by possession (§5): before the signature verifies, the
+	// caller learns nothing of which keyids exist — an unknown keyid, an
+	// alg that is not the key's and a signature that does not verify get
+	// one answer (sig.invalid, below), after the same checks of the
+	// caller's own input (coverage, time); the operator's trace says which.
+	// (An API key's wrong secret is key.unknown, like an unknown id, for
+	// the same reason.)
+	var credID string
+	var alg sigkey.Algorithm
+	noVerify := func() string {
+		return "The signature " + strconv.Quote(sin.Label) + " does not verify with a key of keyid " + strconv.Quote(sin.KeyID) +
+			" known to this gateway: check the keyid and the key the request was signed with."
 	}
-	credID := key.CredentialID
-	if credID == "" {
-		credID = key.ID
+	var mismatch string // why the signature cannot verify, before trying it (operator only)
+	switch {
+	case key == nil:
+		mismatch = "no signing key with keyid " + strconv.Quote(sin.KeyID) + " is known to this gateway"
+		t.Private(stage, "sig.key", domain.OutcomeFail, mismatch)
+	default:
+		credID = key.CredentialID
+		if credID == "" {
+			credID = key.ID
+		}
+		alg = key.Verifier.Algorithm()
+		if sin.Alg != "" && sin.Alg != string(alg) {
+			// RFC 9421 §3.2 step 6: the alg parameter must match the key's.
+			mismatch = "key " + credID + " verifies " + string(alg) + ", the request says " + sin.Alg
+			t.Private(stage, "sig.alg", domain.OutcomeFail, mismatch)
+		} else {
+			t.Private(stage, "sig.key", domain.OutcomePass, "keyid known")
+		}
 	}
-	alg := key.Verifier.Algorithm()
-	if sin.Alg != "" && sin.Alg != string(alg) {
-		// The caller learns only that its alg is not the key's; the
-		// operator learns which it is (RFC 9421 §3.2 step 6).
-		d := "The signature's alg " + strconv.Quote(sin.Alg) + " is not the algorithm registered for keyid " + strconv.Quote(sin.KeyID) + "."
-		t.Fail(stage, "sig.alg", d)
-		t.Private(stage, "sig.alg", domain.OutcomeFail, "key "+credID+" verifies "+string(alg)+", the request says "+sin.Alg)
-		return failID(CodeInvalid, d, "key verifies "+string(alg), credID)
-	}
-	t.Pass(stage, "sig.key", "keyid known")
 
 	// Coverage and parameters.
 	hasBody := r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody
@@ -327,10 +344,18 @@ func (v *Verifier) VerifyRequest(in *credential.Input, r *http.Request, rules *R
 		t.Fail(stage, "sig.base", d)
 		return failID(CodeInvalid, d, "", credID)
 	}
+	if mismatch != "" {
+		d := noVerify()
+		t.Fail(stage, "sig.signature", d)
+		return failID(CodeInvalid, d, mismatch, credID)
+	}
 	if err := key.Verifier.Verify(st.base, sigBytes); err != nil {
-		d := "The signature " + strconv.Quote(sin.Label) + " does not verify with key " + strconv.Quote(sin.KeyID) + "."
+		// Bytes that are no signature of the key's algorithm at all (a
+		// length, an encoding) get the same answer: saying why would name
+		// the algorithm, and so that the keyid exists.
+		d := noVerify()
 		if !errors.Is(err, sigkey.ErrSignatureInvalid) {
-			d = "The signature " + strconv.Quote(sin.Label) + " is not a valid " + string(alg) + " signature: " + err.Error() + "."
+			t.Private(stage, "sig.signature", domain.OutcomeFail, "not a valid "+string(alg)+" signature: "+err.Error())
 		}
 		t.Fail(stage, "sig.signature", d)
 		debug := "signature base the gateway computed (" + string(alg) + "):\n" + redactBase(st.base)

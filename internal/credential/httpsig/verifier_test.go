@@ -68,7 +68,7 @@ func TestVerifyRequest(t *testing.T) {
 		{desc: "Signature-Input without Signature", inner: std + `2"`, code: CodeMalformed,
 			mutate: func(r *http.Request) { r.Header.Del("Signature") }, detail: []string{"no Signature field"}},
 		{desc: "unknown keyid", inner: `("@method" "@authority" "@path");created=` + now + `;keyid="nope";nonce="n"`,
-			code: CodeUnknownKey, detail: []string{`keyid "nope"`}},
+			code: CodeInvalid, detail: []string{`keyid "nope"`, "does not verify"}},
 		{desc: "no keyid", inner: `("@method" "@authority" "@path");created=` + now + `;nonce="n"`,
 			code: CodeMalformed, detail: []string{"no keyid"}},
 		{desc: "flipped signature byte", inner: std + `3"`, code: CodeInvalid, detail: []string{"does not verify"},
@@ -127,7 +127,7 @@ func TestVerifyRequest(t *testing.T) {
 			inner:   `("@method" "@authority" "@path" "content-digest");created=` + now + `;keyid="k1";nonce="n"`,
 			policy:  Policy{MaxBody: 64}, code: reason.RequestTooLarge, detail: []string{"at most 64 bytes"}},
 		{desc: "alg differs from the key's algorithm", inner: `("@method" "@authority" "@path");created=` + now + `;keyid="k1";nonce="n";alg="ed25519"`,
-			code: CodeInvalid, detail: []string{`alg "ed25519" is not the algorithm registered`}},
+			code: CodeInvalid, detail: []string{"does not verify"}},
 		{desc: "no nonce", inner: `("@method" "@authority" "@path");created=` + now + `;keyid="k1"`,
 			code: CodeInsufficientCoverage, detail: []string{"no nonce"}},
 		{desc: "no nonce, nonce optional", inner: `("@method" "@authority" "@path");created=` + now + `;keyid="k1"`, policy: Policy{NonceOptional: true}},
@@ -138,7 +138,7 @@ func TestVerifyRequest(t *testing.T) {
 			code: CodeInsufficientCoverage, detail: []string{`requires tag "gatehouse"`}},
 		{desc: "covered field absent from the request", inner: `("@method" "@authority" "@path" "x-missing");created=` + now + `;keyid="k1";nonce="n"`,
 			headers: []string{"X-Missing: 1"}, mutate: func(r *http.Request) { r.Header.Del("X-Missing") }, code: CodeInvalid, detail: []string{`component "x-missing": the message has no x-missing field`}},
-		{desc: "truncated MAC", inner: std + `10"`, code: CodeInvalid, detail: []string{"truncated MACs are not accepted"},
+		{desc: "truncated MAC", inner: std + `10"`, code: CodeInvalid, detail: []string{"does not verify"},
 			mutate: func(r *http.Request) {
 				r.Header.Set("Signature", "sig1=:"+base64.StdEncoding.EncodeToString(make([]byte, 16))+":")
 			}},
@@ -477,5 +477,55 @@ func TestBodyStaysForwardable(t *testing.T) {
 	again, _ := io.ReadAll(rc)
 	if string(got) != body || !bytes.Equal(got, again) || r.ContentLength != int64(len(body)) {
 		t.Fatalf("body changed: %d bytes, %d again, length %d", len(got), len(again), r.ContentLength)
+	}
+}
+
+// TestKeyidExistenceIsNotDisclosed: before a signature verifies, the
+// caller has proved nothing (§5), so whether its keyid exists must not
+// show — an unknown keyid, an alg that is not the key's, a truncated MAC
+// and a wrong secret get the same answer, which names only what the
+// caller sent; the operator's trace says which it was.
+func TestKeyidExistenceIsNotDisclosed(t *testing.T) {
+	now := created(0)
+	cases := []struct {
+		desc, keyid, alg string
+		sig              []byte
+		private          string // the operator-only step's detail
+	}{
+		{"unknown keyid", "k9", "", make([]byte, 32), `no signing key with keyid "k9"`},
+		{"alg not the key's", "k1", "ed25519", make([]byte, 32), "verifies hmac-sha256, the request says ed25519"},
+		{"truncated MAC", "k1", "", make([]byte, 16), "truncated"},
+		{"wrong secret", "k1", "", make([]byte, 32), "signature base the gateway computed"},
+	}
+	var views []reason.View
+	for _, c := range cases {
+		inner := `("@method" "@authority" "@path");created=` + now + `;keyid="` + c.keyid + `";nonce="n-` + c.desc + `"`
+		if c.alg != "" {
+			inner += `;alg="` + c.alg + `"`
+		}
+		r := newServerRequest(t, "GET", "/x", "", "Signature-Input: sig1="+inner, "Signature: sig1=:"+base64.StdEncoding.EncodeToString(c.sig)+":")
+		tr := &trace.Trace{}
+		v := testVerifier(t, NewMemoryNonces(0, clock.NewFake(testNow)))
+		_, rerr := v.VerifyRequest(&credential.Input{Now: testNow, Trace: tr}, r, mustRules(t, Policy{}))
+		if rerr == nil {
+			t.Fatalf("%s: accepted", c.desc)
+		}
+		vw := rerr.View(false)
+		vw.Detail = strings.Replace(vw.Detail, `"`+c.keyid+`"`, `"KEYID"`, 1) // the caller's own input
+		views = append(views, vw)
+		var private string
+		for _, s := range tr.Steps() {
+			if s.Private {
+				private += s.Detail + "\n"
+			}
+		}
+		if !strings.Contains(private+rerr.Debug, c.private) {
+			t.Errorf("%s: the operator is not told why: %q / %q", c.desc, private, rerr.Debug)
+		}
+	}
+	for i := range views[1:] {
+		if views[i+1] != views[0] {
+			t.Errorf("%s answers %+v, %s answers %+v: the caller can tell them apart", cases[i+1].desc, views[i+1], cases[0].desc, views[0])
+		}
 	}
 }
