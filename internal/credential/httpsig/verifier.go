@@ -49,7 +49,9 @@ package httpsig
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"io"
@@ -345,6 +347,13 @@ func (v *Verifier) VerifyRequest(in *credential.Input, r *http.Request, rules *R
 		return failID(CodeInvalid, d, "", credID)
 	}
 	if mismatch != "" {
+		if key == nil {
+			// About the time an HMAC verification takes, so an unknown
+			// keyid is not told apart by how fast it is refused.
+			mac := hmac.New(sha256.New, st.base[:min(len(st.base), 32)])
+			mac.Write(st.base)
+			_ = subtle.ConstantTimeCompare(mac.Sum(nil), sigBytes)
+		}
 		d := noVerify()
 		t.Fail(stage, "sig.signature", d)
 		return failID(CodeInvalid, d, mismatch, credID)
