@@ -559,7 +559,7 @@ func (p *Pipeline) authenticate(r *http.Request, st *state, snap *snapshot.Snaps
 	if rerr != nil {
 		if rerr.Code == reason.AuthSchemeUnsupported {
 			e := *rerr
-			e.Detail += " This route accepts " + accepts + "."
+			e.Detail += "; this route accepts " + accepts + "."
 			rerr = &e
 		}
 		t.Fail(stExtract, "credential", rerr.Detail)

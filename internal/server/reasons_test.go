@@ -100,7 +100,7 @@ func TestReasonCodes(t *testing.T) {
 		{desc: "method not allowed", method: "GET", path: "/acme-write", hdr: bearer(good), wantStatus: 405, wantCode: "method.not_allowed", wantWWW: "-"},
 		{desc: "no credential", path: "/acme/x", wantStatus: 401, wantCode: "auth.missing", wantWWW: `Bearer realm="gatehouse"`, wantDetail: "X-API-Key"},
 		{desc: "key in the query of a route without query keys", path: "/acme/x?api_key=" + good, wantStatus: 401, wantCode: "auth.missing", wantDetail: "in the URL"},
-		{desc: "Token scheme", path: "/acme/x", hdr: []string{"Authorization", "Token " + good}, wantStatus: 401, wantCode: "auth.scheme_unsupported", wantDetail: "Token"},
+		{desc: "Token scheme", path: "/acme/x", hdr: []string{"Authorization", "Token " + good}, wantStatus: 401, wantCode: "auth.scheme_unsupported", wantDetail: "the Authorization scheme 'Token' is not supported here; this route accepts "},
 		{desc: "doubled scheme", path: "/acme/x", hdr: []string{"Authorization", "Bearer Bearer " + good}, wantStatus: 400, wantCode: "auth.malformed_header", wantWWW: `error="invalid_request"`},
 		{desc: "two different keys", path: "/acme/x", hdr: []string{"Authorization", "Bearer " + good, "X-API-Key", revoked}, wantStatus: 400, wantCode: "auth.ambiguous", wantWWW: `error="invalid_request"`},
 		{desc: "basic on an api-key route", path: "/acme/x", hdr: []string{"Authorization", "Basic dXNlcjpwYXNz"}, wantStatus: 401, wantCode: "auth.method_not_allowed", wantWWW: `error="invalid_token"`},
