@@ -98,9 +98,19 @@ func RenderTrace(w io.Writer, call domain.Call) {
 	}
 
 	fmt.Fprintln(w)
+	// A rejection on a route with minimal disclosure says so in an
+	// operator-only step (check "disclosure"): the caller saw the family.
+	minimal := false
+	for _, s := range call.Trace {
+		minimal = minimal || (s.Private && s.Check == "disclosure")
+	}
 	told := "The caller was told: " + outcome(call)
 	if e, ok := reason.Lookup(call.Code); ok {
 		told += " — " + e.Title
+	}
+	if minimal && call.Code != "" {
+		told = "The caller was told only: " + strconv.Itoa(call.Status) + " " + clean(reason.Family(call.Code)) +
+			" (this route's disclosure is minimal: not the code, detail or hint)"
 	}
 	if call.RequestID != "" {
 		told += ", with request ID " + clean(call.RequestID)
@@ -114,6 +124,8 @@ func RenderTrace(w io.Writer, call domain.Call) {
 	}
 	switch {
 	case len(call.Trace) == 0:
+	case minimal:
+		fmt.Fprintln(w, "This route discloses minimally: share no more of this trace with the caller than the code family.")
 	case len(private) == 0:
 		fmt.Fprintln(w, "No step is operator-only: this trace may be shared with the caller.")
 	default:

@@ -107,6 +107,20 @@ var traceCases = []struct {
 		must: []string{"Steps 1, 2 are for the operator only", "Route:       none matched"},
 	},
 	{
+		name: "minimal",
+		desc: "a rejection on a route with minimal disclosure: the caller saw only the family, and is not to be shown the trace",
+		call: domain.Call{
+			RequestID: "01JD3VD", Method: "GET", Path: "/km", Status: 401, Code: "key.revoked", CredentialID: "Fa1TeEAeTYbQ",
+			Trace: []domain.TraceStep{
+				{Stage: "verify", Check: "revocation", Outcome: "fail", Detail: "revoked at 2026-11-20T09:00:00Z: compromised"},
+				{Stage: "route", Check: "disclosure", Outcome: "skip", Private: true,
+					Detail: "this route's disclosure is minimal: the caller was told only the code family 'key' and its title, not the code, detail or hint"},
+			},
+		},
+		must:    []string{"The caller was told only: 401 key (this route's disclosure is minimal", "share no more of this trace with the caller than the code family"},
+		mustNot: []string{"The caller was told: 401 key.revoked", "may be shared with the caller"},
+	},
+	{
 		name: "allowed",
 		desc: "an allowed call keeps no trace and says so",
 		call: domain.Call{

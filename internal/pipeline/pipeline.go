@@ -194,6 +194,10 @@ func (k *limitKey) get(route, kind, id string) string {
 // never sent: there is nobody to send it to.
 const statusClientClosed = 499
 
+// checkDisclosure is the operator-only trace step of a rejection on a
+// route with minimal disclosure (explain reads it).
+const checkDisclosure = "disclosure"
+
 // Stage names, as they appear in traces.
 const (
 	stListener  = "listener" // the request was refused before routing
@@ -262,6 +266,11 @@ func (p *Pipeline) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rerr != nil || call.Status >= 500 || call.Code != "" || aborted {
 		if rerr != nil || call.Code != "" {
 			unreached(&st.trace)
+		}
+		if rerr != nil && route != nil && route.Minimal {
+			// For explain: what the caller saw is not the code above.
+			st.trace.Private(stRoute, checkDisclosure, domain.OutcomeSkip, "this route's disclosure is minimal: the caller was told only the code family '"+
+				reason.Family(rerr.Code)+"' and its title, not the code, detail or hint")
 		}
 		call.Trace = st.trace.Steps()
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"hash/crc32"
 	"net"
 	"net/http"
@@ -259,4 +260,39 @@ func newSlowUpstream(t *testing.T) string {
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { close(release); srv.Close() })
 	return "http://" + ln.Addr().String()
+}
+
+// TestMinimalDisclosureTellsTheOperatorWhatTheCallerSaw: a route with
+// minimal disclosure answers the code family only; the stored call keeps
+// the real code and an operator-only trace step saying the caller saw the
+// family, so explain does not claim the caller was told more.
+func TestMinimalDisclosureTellsTheOperatorWhatTheCallerSaw(t *testing.T) {
+	h := newHarness(t)
+	w := h.newWorld("acme", nil, nil)
+	h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": w.service, "paths": []string{"/km"}, "disclosure": "minimal"})
+	keyID, key := h.newKey(w.consumer, nil)
+	h.mustAdmin("POST", "/admin/v1/keys/"+keyID+"/revoke", map[string]any{"reason": "demo"})
+	r := h.call("GET", "/km/x", bearer(key)...)
+	if r.status != 401 || r.body["code"] != "key" || strings.Contains(r.raw, "revoked") {
+		t.Fatalf("minimal answer: %d %s", r.status, r.raw)
+	}
+	call := h.waitCall(r.header.Get("X-Request-Id"))
+	if call["code"] != "key.revoked" {
+		t.Errorf("stored code %v, want key.revoked", call["code"])
+	}
+	steps, _ := call["trace"].([]any)
+	var last map[string]any
+	if len(steps) > 0 {
+		last, _ = steps[len(steps)-1].(map[string]any)
+	}
+	if last["check"] != "disclosure" || last["private"] != true || !strings.Contains(fmt.Sprint(last["detail"]), "only the code family 'key'") {
+		t.Errorf("the trace does not end with the operator-only disclosure step: %v", last)
+	}
+	// A route with full disclosure has no such step.
+	r = h.call("GET", "/acme/x", bearer(key)...)
+	for _, s := range h.waitCall(r.header.Get("X-Request-Id"))["trace"].([]any) {
+		if s.(map[string]any)["check"] == "disclosure" {
+			t.Errorf("a disclosure step on a route with full disclosure: %v", s)
+		}
+	}
 }
