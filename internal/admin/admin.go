@@ -49,6 +49,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"gatehouse/internal/clock"
@@ -128,6 +129,9 @@ type API struct {
 	mux       *http.ServeMux
 	endpoints []*endpoint
 	openapi   []byte
+	// verified remembers the admins whose tokens the store confirmed
+	// (token hash → verifiedAdmin), for status while the store is down.
+	verified sync.Map
 }
 
 // New builds the admin API. Store is required; the rest has defaults.
@@ -360,13 +364,46 @@ func (a *API) authenticate(r *http.Request) (domain.Admin, error) {
 	hash := hashToken(token)
 	adm, err := a.cfg.Store.AdminByTokenHash(r.Context(), hash)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !hashesEqual(adm.TokenHash, hash)) {
+		a.verified.Delete(hash)
 		return domain.Admin{}, &apiError{Code: CodeUnauthorized,
 			Detail: "admin token not recognised: it was deleted, mistyped, or belongs to another gateway"}
 	}
 	if err != nil {
-		return domain.Admin{}, internal(fmt.Errorf("admin lookup: %w", err), "could not check the admin token: the store is unavailable")
+		// The store is down: a token this node verified within
+		// verifiedFor still lets its admin read what the node holds in
+		// memory (GET /status: what an operator needs most in an outage);
+		// anything that needs the store fails on its own, 503.
+		if v, ok := a.verified.Load(hash); ok {
+			if c := v.(verifiedAdmin); a.cfg.Clock.Now().Sub(c.at) < verifiedFor && hashesEqual(c.admin.TokenHash, hash) {
+				return c.admin, nil
+			}
+		}
+		if errors.Is(err, store.ErrUnavailable) {
+			return domain.Admin{}, &apiError{Code: CodeUnavailable, Err: fmt.Errorf("admin lookup: %w", err),
+				Detail: "the store is unreachable, so this admin token cannot be checked (it was not checked by this node in the last " +
+					verifiedFor.String() + "); /readyz on the proxy listener says how the node is serving meanwhile"}
+		}
+		return domain.Admin{}, internal(fmt.Errorf("admin lookup: %w", err), "could not check the admin token: the store failed")
 	}
+	a.verified.Store(hash, verifiedAdmin{admin: adm, at: a.cfg.Clock.Now()})
 	return adm, nil
+}
+
+// verifiedFor is how long a token verified against the store keeps
+// admitting its admin while the store is unreachable.
+const verifiedFor = 24 * time.Hour
+
+// verifiedAdmin is an admin whose token the store confirmed at at.
+type verifiedAdmin struct {
+	admin domain.Admin
+	at    time.Time
+}
+
+// unavailable is the answer when the store is unreachable: the admin's
+// change was not made; retry once it is back.
+func unavailable(err error) *apiError {
+	return &apiError{Code: CodeUnavailable, Err: err,
+		Detail: "the store is unreachable; nothing was changed — retry once it is back (GET /admin/v1/status still answers from this node's memory)"}
 }
 
 // checkRole applies the endpoint's permission to the admin's role.
@@ -606,6 +643,8 @@ func storeError(err error) error {
 		return &apiError{Code: CodeNotFound, Detail: err.Error(), Err: err}
 	case errors.Is(err, store.ErrBadCursor):
 		return &apiError{Code: CodeInvalid, Detail: "after is not a cursor this list returned: pass the \"next\" value of the previous page, or omit after for the first page", Err: err}
+	case errors.Is(err, store.ErrUnavailable):
+		return unavailable(err)
 	}
 	return internal(err, "the store failed; nothing was changed")
 }

@@ -24,6 +24,7 @@ const (
 	CodeDeclared         = "admin.declared"           // 409: the object is declared in gatehouse.yaml
 	CodeTooLarge         = "admin.too_large"          // 413: request body over the limit
 	CodeInternal         = "admin.internal"           // 500: a store or gateway failure
+	CodeUnavailable      = "admin.unavailable"        // 503: the store is unreachable; retry once it is back
 )
 
 // problemTypeBase prefixes every problem's type URI. It is a URN rather than
@@ -42,6 +43,7 @@ var problemTitles = map[string]string{
 	CodeDeclared:         "Declared in gatehouse.yaml",
 	CodeTooLarge:         "Request body too large",
 	CodeInternal:         "Internal error",
+	CodeUnavailable:      "Store unreachable",
 }
 
 var problemStatus = map[string]int{
@@ -55,6 +57,7 @@ var problemStatus = map[string]int{
 	CodeDeclared:         http.StatusConflict,
 	CodeTooLarge:         http.StatusRequestEntityTooLarge,
 	CodeInternal:         http.StatusInternalServerError,
+	CodeUnavailable:      http.StatusServiceUnavailable,
 }
 
 // apiError is every failure a handler returns to its caller. Detail is

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 // fault (§5: auth.backend_unavailable, 503 with Retry-After, the outage
 // named), where key.unknown would tell its owner to get a new key. Keys the
 // snapshot holds keep working; once the store is back the new key does too.
+// Meanwhile the node's status stays readable and admin changes answer 503.
 func TestStaleSnapshotMissIsTheGatewaysFault(t *testing.T) {
 	url := pgtest.Schema(t)
 	relay := pgtest.NewRelay(t, pgtest.Target(t))
@@ -40,6 +42,9 @@ func TestStaleSnapshotMissIsTheGatewaysFault(t *testing.T) {
 	}
 	until("node b admits the key made on node a", func() bool { return b.call("GET", "/acme/x", bearer(old)...).status == 200 })
 
+	if code, _ := b.adminDo("GET", "/admin/v1/status", nil); code != 200 {
+		t.Fatalf("node b's status before the outage: %d", code)
+	}
 	relay.Cut()
 	until("node b notices the store is unreachable", func() bool {
 		f := b.srv.storeWatch.Load()
@@ -57,6 +62,15 @@ func TestStaleSnapshotMissIsTheGatewaysFault(t *testing.T) {
 	}
 	if r := b.call("GET", "/acme/x", bearer("gk_live_"+strings.Repeat("x", 51))...); r.body["code"] == "auth.backend_unavailable" {
 		t.Errorf("a malformed key is the caller's fault whatever the store does: %s", r.raw)
+	}
+
+	// The operator still reads node b's status (its admin token was
+	// checked before the outage); a change answers 503, not 500.
+	if code, st := b.adminDo("GET", "/admin/v1/status", nil); code != 200 || !strings.HasPrefix(fmt.Sprint(st["store"]), "unreachable") {
+		t.Errorf("node b's status during the outage: %d %v", code, st)
+	}
+	if code, out := b.adminDo("POST", "/admin/v1/tenants", map[string]any{"slug": "during-outage"}); code != 503 || out["code"] != "admin.unavailable" {
+		t.Errorf("a change on node b during the outage: %d %v; want 503 admin.unavailable", code, out)
 	}
 
 	relay.Restore()
