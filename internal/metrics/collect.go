@@ -19,6 +19,7 @@ type scrapeCollector struct {
 	upHealthy, upFailures                *prometheus.Desc
 	cacheHits, cacheMisses               *prometheus.Desc
 	jwksOK, jwksAge                      *prometheus.Desc
+	depUp                                *prometheus.Desc
 }
 
 func newScrapeCollector(o Options) *scrapeCollector {
@@ -45,6 +46,8 @@ func newScrapeCollector(o Options) *scrapeCollector {
 
 		jwksOK:  d("jwks_refresh_ok", "1 when the issuer's last key-set refresh succeeded, 0 when it failed or never succeeded.", "issuer"),
 		jwksAge: d("jwks_age_seconds", "Seconds since the issuer's key set was last fetched successfully.", "issuer"),
+
+		depUp: d("dependency_up", "1 while the shared store answers this node (store: PostgreSQL in cluster mode; redis), 0 while it does not: the node then serves from its snapshot or counts limits per node.", "dependency"),
 	}
 }
 
@@ -72,6 +75,9 @@ func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
 	if c.o.KeySets != nil {
 		ch <- c.jwksOK
 		ch <- c.jwksAge
+	}
+	if c.o.Dependencies != nil {
+		ch <- c.depUp
 	}
 }
 
@@ -127,6 +133,19 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 			if !k.FetchedAt.IsZero() {
 				ch <- prometheus.MustNewConstMetric(c.jwksAge, prometheus.GaugeValue, now.Sub(k.FetchedAt).Seconds(), issuer)
 			}
+		}
+	}
+	if c.o.Dependencies != nil {
+		c.collectDependencies(ch)
+	}
+}
+
+func (c *scrapeCollector) collectDependencies(ch chan<- prometheus.Metric) {
+	seen := map[string]bool{}
+	for _, d := range c.o.Dependencies() {
+		if name := labelValue(d.Name); !seen[name] {
+			seen[name] = true
+			ch <- prometheus.MustNewConstMetric(c.depUp, prometheus.GaugeValue, boolFloat(d.Up), name)
 		}
 	}
 }

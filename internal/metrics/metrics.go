@@ -34,6 +34,7 @@
 //	gatehouse_cache_misses_total               counter    cache                      Options.Caches
 //	gatehouse_jwks_refresh_ok                  gauge      issuer                     Options.KeySets
 //	gatehouse_jwks_age_seconds                 gauge      issuer                     Options.KeySets
+//	gatehouse_dependency_up                    gauge      dependency                 Options.Dependencies
 //
 // plus the client library's go_* and process_* collectors. A series whose
 // Options func is nil is not exported at all (rather than exported as 0,
@@ -168,11 +169,20 @@ type Options struct {
 	Caches func() []CacheStat
 	// KeySets reports the JWT issuers' key sets.
 	KeySets func() []KeySetStat
+	// Dependencies reports whether the shared stores a node depends on
+	// answer ("store": PostgreSQL in cluster mode; "redis").
+	Dependencies func() []DependencyStat
 	// Buckets overrides DefaultBuckets for both latency histograms.
 	Buckets []float64
 	// Clock measures snapshot and key-set ages (default: system clock).
 	Clock  clock.Clock
 	Logger *slog.Logger
+}
+
+// DependencyStat is one shared store's state: Up while it answers.
+type DependencyStat struct {
+	Name string
+	Up   bool
 }
 
 // Recorder is the pipeline's call-record sink (pipeline.Recorder), repeated

@@ -9,6 +9,7 @@ import (
 	"gatehouse/internal/ai/aitest"
 	"gatehouse/internal/cluster"
 	"gatehouse/internal/config"
+	"gatehouse/internal/store/postgres/pgtest"
 	"gatehouse/internal/testenv"
 )
 
@@ -117,4 +118,39 @@ func TestRedisLimits(t *testing.T) {
 			t.Errorf("readyz does not name the per-node budgets: %s", r.raw)
 		}
 	})
+}
+
+// TestRedisHealthWithoutTraffic: whether Redis answers is watched in the
+// background, so an idle node's /readyz and gatehouse_dependency_up say
+// it is down when it goes away and up when it is back — not as of the last
+// request that needed it (an idle node reported an outage long over).
+func TestRedisHealthWithoutTraffic(t *testing.T) {
+	testRedisURL(t)
+	relay := pgtest.NewRelay(t, "127.0.0.1:6379")
+	h := newHarness(t, func(c *config.Config) { c.RedisURL = "redis://" + relay.Addr() + "/0"; c.RateLimits.Nodes = 3 })
+	state := func() (ready string, up float64) {
+		r := h.call("GET", "/.well-known/gatehouse/readyz")
+		return r.raw, sum(h.scrape(t), "gatehouse_dependency_up", `dependency="redis"`)
+	}
+	until := func(desc string, ok func(ready string, up float64) bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			ready, up := state()
+			if ok(ready, up) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 10 s (readyz %s, dependency_up %v)", desc, ready, up)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	until("Redis up", func(ready string, up float64) bool { return up == 1 && !strings.Contains(ready, "redis") })
+	relay.Cut()
+	until("Redis down, noticed without traffic", func(ready string, up float64) bool {
+		return up == 0 && strings.Contains(ready, "rate limits, AI budgets and quotas counted per node, each node a 1/3 share")
+	})
+	relay.Restore()
+	until("Redis back, noticed without traffic", func(ready string, up float64) bool { return up == 1 && !strings.Contains(ready, "redis") })
 }

@@ -101,6 +101,8 @@ type Server struct {
 	// sharedCounts are the AI budget and quota counters' fallbacks (cluster
 	// mode), for health: nil without Redis.
 	sharedCounts []*ai.FallbackCounter
+	// redisW pings Redis for health and metrics (nil without Redis).
+	redisW *redisWatch
 	// follower applies other nodes\' changes (cluster mode).
 	follower *changefeed.Follower
 	// storeWatch is the follower too, for the request path (set once
@@ -263,6 +265,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 			cfg.RateLimits.FailClosed, opts.Logger, fo...)
 		limiter = s.rlFB
 		nonces = &cluster.Nonces{Client: s.redis}
+		s.redisW = &redisWatch{c: s.redis, every: 2 * time.Second, log: opts.Logger}
 	}
 	// metrics.enabled: false leaves s.met nil: nothing observes requests
 	// (Wrap returns the call log itself) and /metrics says it is off.
@@ -410,9 +413,26 @@ func (s *Server) newMetrics() *metrics.Metrics {
 			}
 			return 0, time.Time{}
 		},
-		Upstreams: s.upstreamHealth,
-		KeySets:   s.keySets,
+		Upstreams:    s.upstreamHealth,
+		KeySets:      s.keySets,
+		Dependencies: s.dependencies,
 	})
+}
+
+// dependencies reports the shared stores this node depends on, for
+// metrics: PostgreSQL in cluster mode (the change follower's view) and
+// Redis (the background ping's).
+func (s *Server) dependencies() []metrics.DependencyStat {
+	var out []metrics.DependencyStat
+	if f := s.storeWatch.Load(); f != nil {
+		_, down := f.Unreachable()
+		out = append(out, metrics.DependencyStat{Name: "store", Up: !down})
+	}
+	if s.redisW != nil && s.redisW.checked.Load() {
+		_, down := s.redisW.down()
+		out = append(out, metrics.DependencyStat{Name: "redis", Up: !down})
+	}
+	return out
 }
 
 func openStore(ctx context.Context, url string) (store.Store, error) {
@@ -689,6 +709,41 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
 }
 
+// redisHealth says what an unreachable Redis means for this node, "" while
+// it answers (or without Redis): the background ping's view, else the
+// counters' own as of their last use.
+func (s *Server) redisHealth() string {
+	var since time.Time
+	down := false
+	if s.redisW != nil && s.redisW.checked.Load() {
+		since, down = s.redisW.down()
+	} else {
+		if s.rlFB != nil {
+			if st := s.rlFB.Stats(); st.Degraded {
+				since, down = st.DegradedSince, true
+			}
+		}
+		for _, c := range s.sharedCounts {
+			if t, d := c.Degraded(); d && !down {
+				since, down = t, true
+			}
+		}
+	}
+	if !down {
+		return ""
+	}
+	text := "unreachable"
+	if !since.IsZero() {
+		text += " since " + since.UTC().Format(time.RFC3339)
+	}
+	share := max(s.cfg.RateLimits.Nodes, 1)
+	if s.cfg.RateLimits.FailClosed {
+		return text + ": rate-limited requests are refused (rate_limits.fail_closed); AI budgets and quotas counted per node, each node a 1/" +
+			strconv.Itoa(share) + " share"
+	}
+	return text + ": rate limits, AI budgets and quotas counted per node, each node a 1/" + strconv.Itoa(share) + " share (rate_limits.nodes)"
+}
+
 // readyz: ready when a snapshot is loaded and the store answers; a node
 // whose store is down keeps serving from its snapshot and says so.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
@@ -706,18 +761,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 			out["status"] = "degraded"
 			out["store"] = "unreachable: serving from the last snapshot"
 		}
-		if s.rlFB != nil {
-			if st := s.rlFB.Stats(); st.Degraded {
-				out["status"] = "degraded"
-				out["redis"] = "unreachable: rate limits counted per node"
-			}
-		}
-		for _, c := range s.sharedCounts {
-			if since, down := c.Degraded(); down {
-				out["status"] = "degraded"
-				out["shared_counters"] = "unreachable since " + since.UTC().Format(time.RFC3339) +
-					": AI budgets and quotas counted per node, each node a 1/" + strconv.Itoa(max(c.Share, 1)) + " share (rate_limits.nodes)"
-			}
+		if text := s.redisHealth(); text != "" {
+			out["status"] = "degraded"
+			out["redis"] = text
 		}
 		if s.identity != nil {
 			if p := s.identity.Problem(); p != "" {
@@ -781,6 +827,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		if err := s.follow(ctx, pg); err != nil {
 			return err
 		}
+	}
+	if s.redisW != nil {
+		go s.redisW.run(ctx)
 	}
 	s.log.Info("gatehouse serving", "proxy", s.ProxyAddr(), "admin", s.AdminAddr(),
 		"environment", s.cfg.Environment, "database", redactURL(s.cfg.Database))

@@ -1,0 +1,65 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"gatehouse/internal/cluster"
+)
+
+// redisWatch pings Redis in the background so health and metrics say
+// whether it answers now, not as of the last request that happened to
+// need it (the rate limiter's fallback notices an outage, and its end,
+// only on traffic: an idle node kept reporting Redis down for as long as
+// nobody called a limited route).
+type redisWatch struct {
+	c     redis.UniversalClient
+	every time.Duration
+	log   *slog.Logger
+	// downSince is when the pings began failing (unix nanoseconds), 0
+	// while they succeed; checked is set after the first ping.
+	downSince atomic.Int64
+	checked   atomic.Bool
+}
+
+// run pings until ctx ends.
+func (w *redisWatch) run(ctx context.Context) {
+	t := time.NewTicker(w.every)
+	defer t.Stop()
+	for {
+		w.ping(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (w *redisWatch) ping(ctx context.Context) {
+	err := cluster.Ping(ctx, w.c, w.every)
+	if ctx.Err() != nil {
+		return
+	}
+	switch {
+	case err == nil:
+		if w.downSince.Swap(0) != 0 {
+			w.log.Info("redis answers again")
+		}
+	case w.downSince.CompareAndSwap(0, time.Now().UnixNano()):
+		w.log.Warn("redis does not answer: counters fall back per node until it does", "err", err)
+	}
+	w.checked.Store(true)
+}
+
+// down reports whether the last ping failed, and since when.
+func (w *redisWatch) down() (since time.Time, down bool) {
+	if n := w.downSince.Load(); n != 0 {
+		return time.Unix(0, n), true
+	}
+	return time.Time{}, false
+}
