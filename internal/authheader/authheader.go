@@ -296,6 +296,15 @@ func FromRequest(h http.Header, rawQuery string, queryAllowed bool) (Credential,
 	}
 	if vs := h[headerAuthorization]; len(vs) > 0 {
 		if len(vs) > 1 {
+			// §5: two different credentials in one request are ambiguous
+			// (which one was meant?); the same one repeated is a header
+			// sent twice.
+			for _, v := range vs[1:] {
+				if v != vs[0] {
+					return Credential{Source: SourceAuthorization}, reason.New(reason.AuthAmbiguous,
+						fmt.Sprintf("%d Authorization headers with different values: send exactly one credential (a client library may be adding its own)", len(vs)))
+				}
+			}
 			return Credential{Source: SourceAuthorization}, malformed(fmt.Sprintf("%d Authorization headers: send exactly one (a client library may be adding its own)", len(vs)))
 		}
 		c, err := Parse(vs[0])

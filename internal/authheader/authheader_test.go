@@ -206,6 +206,8 @@ func TestFromRequest(t *testing.T) {
 
 		{"two Authorization headers", http.Header{"Authorization": {"Bearer " + key, "Bearer " + key}}, "", false,
 			Credential{}, reason.AuthMalformedHeader, []string{"2 Authorization headers"}},
+		{"two Authorization headers with different credentials", http.Header{"Authorization": {"Bearer " + key, "Bearer gk_live_other"}}, "", false,
+			Credential{}, reason.AuthAmbiguous, []string{"2 Authorization headers with different values", "exactly one credential"}},
 		{"two X-API-Key headers", http.Header{"X-Api-Key": {key, key2}}, "", false,
 			Credential{}, reason.AuthMalformedHeader, []string{"2 X-API-Key headers"}},
 		{"malformed Authorization with a valid X-API-Key", http.Header{"Authorization": {"Bearer  " + key}, "X-Api-Key": {key}}, "", false,

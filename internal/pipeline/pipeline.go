@@ -676,7 +676,7 @@ func (p *Pipeline) limit(r *http.Request, h http.Header, route *snapshot.Route, 
 	d, err := p.o.Limiter.Allow(r.Context(), key, *route.Limit, now)
 	if err != nil {
 		t.Fail(stLimit, "rate", "limit store unavailable and configured to fail closed: "+err.Error())
-		return &reason.Error{Code: reason.AuthBackendUnavailable, RetryAfter: 1,
+		return &reason.Error{Code: reason.AuthBackendUnavailable, RetryAfter: 1, CredentialID: id.CredentialID, Possession: true,
 			Detail: "The gateway cannot check this route's rate limit right now; retry shortly.", Err: err}
 	}
 	ratelimit.Headers(h, d)
@@ -816,7 +816,7 @@ func (p *Pipeline) planLimit(r *http.Request, h http.Header, sub *domain.Subscri
 	d, err := p.o.Limiter.Allow(r.Context(), "rl:sub:"+sub.ID, l, now)
 	if err != nil {
 		t.Fail(stLimit, "plan", "limit store unavailable and configured to fail closed: "+err.Error())
-		return &reason.Error{Code: reason.AuthBackendUnavailable, RetryAfter: 1,
+		return &reason.Error{Code: reason.AuthBackendUnavailable, RetryAfter: 1, CredentialID: id.CredentialID, Possession: true,
 			Detail: "The gateway cannot check this subscription's rate limit right now; retry shortly.", Err: err}
 	}
 	ratelimit.Headers(h, d)

@@ -65,6 +65,20 @@ func TestRedisLimits(t *testing.T) {
 			t.Fatalf("readyz %s", r.raw)
 		}
 	})
+	t.Run("Redis down, fail closed: refused, and said", func(t *testing.T) {
+		h := newHarness(t, func(c *config.Config) { c.RedisURL = "redis://127.0.0.1:1/0"; c.RateLimits.FailClosed = true })
+		w := h.newWorld("acme", nil, nil)
+		h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": w.service, "paths": []string{"/limited"},
+			"rate_limit": map[string]any{"limit": 3, "period": "1m"}})
+		keyID, k := h.newKey(w.consumer, nil)
+		r := h.call("GET", "/limited/x", bearer(k)...)
+		if r.status != 503 || r.body["code"] != "auth.backend_unavailable" || r.body["credential_id"] != keyID || r.header.Get("Retry-After") == "" {
+			t.Errorf("a limited route with Redis down and fail_closed: %d %s; want 503 naming the caller's own credential", r.status, r.raw)
+		}
+		if r := h.call("GET", "/.well-known/gatehouse/readyz"); !strings.Contains(r.raw, "rate-limited requests are refused (rate_limits.fail_closed)") {
+			t.Errorf("readyz %s", r.raw)
+		}
+	})
 	// §10: with Redis down each of N nodes admits its share — rate limits
 	// and AI budgets alike, so the nodes together stay near the configured
 	// amount — and a refusal says it was the share, in its detail and in
