@@ -62,16 +62,17 @@ type Follower struct {
 type FollowerStatus struct {
 	// Applied is the version of the snapshot in use, AppliedAt when it
 	// was applied.
-	Applied   int64
-	AppliedAt time.Time
+	Applied   int64     `json:"applied"`
+	AppliedAt time.Time `json:"applied_at"`
 	// Seen is the newest version the feed or a check reported; Seen >
 	// Applied means the node is behind (reloading, or failing to).
-	Seen int64
+	Seen int64 `json:"seen"`
 	// Applies counts successful applies, Failures failed applies and
 	// checks (the store did not answer); LastError is the last failure's
 	// text ("" after a successful apply).
-	Applies, Failures int64
-	LastError         string
+	Applies   int64  `json:"applies"`
+	Failures  int64  `json:"failures"`
+	LastError string `json:"last_error"`
 }
 
 // NewFollower checks cfg and returns a Follower; Run starts it.

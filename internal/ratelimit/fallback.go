@@ -233,24 +233,24 @@ func (f *Fallback) mode() string {
 // FallbackStats is the Fallback's state for health, metrics and traces.
 type FallbackStats struct {
 	// Degraded is true while the primary is considered down.
-	Degraded bool
+	Degraded bool `json:"degraded"`
 	// DegradedSince is when the current (or last) degraded spell began.
-	DegradedSince time.Time
+	DegradedSince time.Time `json:"degraded_since"`
 	// LastError is the primary's last error (it names the failure, e.g.
 	// "connection refused"; it never holds credentials).
-	LastError string
+	LastError string `json:"last_error"`
 	// FailClosed reports the configured mode.
-	FailClosed bool
+	FailClosed bool `json:"fail_closed"`
 	// PrimaryErrors counts primary calls that failed.
-	PrimaryErrors uint64
+	PrimaryErrors uint64 `json:"primary_errors"`
 	// FallbackDecisions counts decisions made by the fallback limiter.
-	FallbackDecisions uint64
+	FallbackDecisions uint64 `json:"fallback_decisions"`
 	// FailClosedDenials counts requests denied because the primary was down.
-	FailClosedDenials uint64
+	FailClosedDenials uint64 `json:"fail_closed_denials"`
 	// Probes counts calls to the primary while degraded.
-	Probes uint64
+	Probes uint64 `json:"probes"`
 	// Recoveries counts ends of degraded spells.
-	Recoveries uint64
+	Recoveries uint64 `json:"recoveries"`
 }
 
 // Stats returns the current state and counters.
