@@ -275,6 +275,7 @@ type source struct {
 	targets   []TargetHealth
 	caches    []CacheStat
 	keySets   []KeySetStat
+	deps      []DependencyStat
 	callsSeen atomic.Int64 // how many times any func was called
 }
 
@@ -310,6 +311,12 @@ func (s *source) options(clk clock.Clock) Options {
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			return append([]KeySetStat(nil), s.keySets...)
+		},
+		Dependencies: func() []DependencyStat {
+			s.callsSeen.Add(1)
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return append([]DependencyStat(nil), s.deps...)
 		},
 	}
 }
@@ -348,6 +355,7 @@ func TestScrapeTimeCollectors(t *testing.T) {
 				{"gatehouse_upstream_healthy", map[string]float64{}},
 				{"gatehouse_cache_hits_total", map[string]float64{}},
 				{"gatehouse_jwks_refresh_ok", map[string]float64{}},
+				{"gatehouse_dependency_up", map[string]float64{}},
 			},
 		},
 		{
@@ -368,6 +376,7 @@ func TestScrapeTimeCollectors(t *testing.T) {
 					{Issuer: "https://down.example", FetchedAt: t0, Failing: true},
 					{Issuer: "https://never.example", Failing: true},
 				}
+				src.deps = []DependencyStat{{Name: "store", Up: true}, {Name: "redis", Up: false}, {Name: "redis", Up: true}}
 			},
 			want: []want{
 				{"gatehouse_call_log_queue_depth", map[string]float64{"": 17}},
@@ -394,6 +403,7 @@ func TestScrapeTimeCollectors(t *testing.T) {
 				{"gatehouse_jwks_age_seconds", map[string]float64{
 					"issuer=https://idp.example": 60, "issuer=https://down.example": 90,
 				}},
+				{"gatehouse_dependency_up", map[string]float64{"dependency=store": 1, "dependency=redis": 0}},
 			},
 		},
 		{
@@ -425,8 +435,8 @@ func TestScrapeTimeCollectors(t *testing.T) {
 			src.mu.Unlock()
 			before := src.callsSeen.Load()
 			got := scrape(t, url)
-			if n := src.callsSeen.Load() - before; n != 5 {
-				t.Errorf("scrape %d called the funcs %d times, want 5 (each once)", i, n)
+			if n := src.callsSeen.Load() - before; n != 6 {
+				t.Errorf("scrape %d called the funcs %d times, want 6 (each once)", i, n)
 			}
 			for _, w := range st.want {
 				equalMap(t, w.name, got.values(w.name), w.values)
@@ -702,7 +712,8 @@ func TestDocsListEverySeries(t *testing.T) {
 	src := &source{builtAt: time.Unix(1, 0),
 		targets: []TargetHealth{{Service: "s", Target: "t"}},
 		caches:  []CacheStat{{Name: "c"}},
-		keySets: []KeySetStat{{Issuer: "i", FetchedAt: time.Unix(1, 0)}}}
+		keySets: []KeySetStat{{Issuer: "i", FetchedAt: time.Unix(1, 0)}},
+		deps:    []DependencyStat{{Name: "redis", Up: true}}}
 	m := New(src.options(clock.NewFake(time.Unix(2, 0))))
 	for _, c := range []domain.Call{
 		{RouteID: "r", Status: 401, Code: reason.KeyUnknown, CredentialType: "apikey", LatencyMicros: 1, UpstreamMicros: 1},

@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"gatehouse/internal/clock"
 	"gatehouse/internal/cluster"
 )
 
@@ -19,11 +20,14 @@ import (
 type redisWatch struct {
 	c     redis.UniversalClient
 	every time.Duration
+	clock clock.Clock // the server's: the counters date their failures with it
 	log   *slog.Logger
 	// downSince is when the pings began failing (unix nanoseconds), 0
 	// while they succeed; checked is set after the first ping.
 	downSince atomic.Int64
 	checked   atomic.Bool
+	// lastOK is when a ping last succeeded (unix nanoseconds).
+	lastOK atomic.Int64
 }
 
 // run pings until ctx ends.
@@ -47,10 +51,11 @@ func (w *redisWatch) ping(ctx context.Context) {
 	}
 	switch {
 	case err == nil:
+		w.lastOK.Store(w.clock.Now().UnixNano())
 		if w.downSince.Swap(0) != 0 {
 			w.log.Info("redis answers again")
 		}
-	case w.downSince.CompareAndSwap(0, time.Now().UnixNano()):
+	case w.downSince.CompareAndSwap(0, w.clock.Now().UnixNano()):
 		w.log.Warn("redis does not answer: counters fall back per node until it does", "err", err)
 	}
 	w.checked.Store(true)

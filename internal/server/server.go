@@ -265,7 +265,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 			cfg.RateLimits.FailClosed, opts.Logger, fo...)
 		limiter = s.rlFB
 		nonces = &cluster.Nonces{Client: s.redis}
-		s.redisW = &redisWatch{c: s.redis, every: 2 * time.Second, log: opts.Logger}
+		s.redisW = &redisWatch{c: s.redis, every: 2 * time.Second, clock: opts.Clock, log: opts.Logger}
 	}
 	// metrics.enabled: false leaves s.met nil: nothing observes requests
 	// (Wrap returns the call log itself) and /metrics says it is off.
@@ -715,18 +715,23 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 func (s *Server) redisHealth() string {
 	var since time.Time
 	down := false
-	if s.redisW != nil && s.redisW.checked.Load() {
+	var lastOK time.Time // the ping's last success: older failures are over
+	if s.redisW != nil {
 		since, down = s.redisW.down()
-	} else {
-		if s.rlFB != nil {
-			if st := s.rlFB.Stats(); st.Degraded {
-				since, down = st.DegradedSince, true
-			}
+		if n := s.redisW.lastOK.Load(); n != 0 {
+			lastOK = time.Unix(0, n)
 		}
-		for _, c := range s.sharedCounts {
-			if t, d := c.Degraded(); d && !down {
-				since, down = t, true
-			}
+	}
+	// A failure the counters met after the last successful ping is newer
+	// news than the ping's (which runs every 2 s).
+	if !down && s.rlFB != nil {
+		if st := s.rlFB.Stats(); st.Degraded && st.DegradedSince.After(lastOK) {
+			since, down = st.DegradedSince, true
+		}
+	}
+	for _, c := range s.sharedCounts {
+		if t, d := c.Degraded(); d && !down && t.After(lastOK) {
+			since, down = t, true
 		}
 	}
 	if !down {
