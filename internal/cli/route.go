@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -116,7 +117,104 @@ func (a *app) routeCmd() *cobra.Command {
 	}
 	return a.group("route", "Manage routes",
 		"Routes map requests (host, path prefix, methods) to a service and say which credentials and scopes they require.",
-		create, ls, get, del)
+		create, a.routeUpdateCmd(), ls, get, del)
+}
+
+// routeUpdateCmd is route update: the flags given change those fields
+// (PATCH), the rest stay as they are.
+func (a *app) routeUpdateCmd() *cobra.Command {
+	var name, rateLimit, rateBy, quota, quotaBy, disclosure string
+	var paths, methods, auth, scopes, hosts []string
+	var strip bool
+	var maxBody int64
+	var update *cobra.Command
+	update = &cobra.Command{
+		Use: "update <id> [--path /x]… [--method GET]… [--auth api_key,jwt] [--scopes a,b] [--host h]… [--strip-prefix[=false]] " +
+			"[--rate-limit 100/1m|none [--rate-limit-by consumer|credential|route]] [--quota 10000/day|none [--quota-by …]] " +
+			"[--max-body BYTES] [--disclosure full|minimal] [--name N]",
+		Short: "Change a route: the fields whose flags are given, the rest as they are",
+		Example: "  gatehouse route update rt_123 --rate-limit 600/1m --rate-limit-by credential\n" +
+			"  gatehouse route update rt_123 --quota 100000/month --scopes orders:read,orders:write\n" +
+			"  gatehouse route update rt_123 --rate-limit none --disclosure minimal",
+		RunE: a.run(spec{args: []string{"<id>"}}, func(ctx context.Context, c *client, args []string) error {
+			f := update.Flags()
+			body := map[string]any{}
+			set := func(flag, field string, v any) {
+				if f.Changed(flag) {
+					body[field] = v
+				}
+			}
+			for _, p := range paths {
+				if !strings.HasPrefix(p, "/") {
+					return fmt.Errorf("--path %q must start with /", p)
+				}
+			}
+			ms := make([]string, len(methods))
+			for i, m := range methods {
+				ms[i] = strings.ToUpper(m)
+			}
+			set("path", "paths", paths)
+			set("method", "methods", ms)
+			set("auth", "auth", nonNil(auth))
+			set("scopes", "scopes", nonNil(scopes))
+			set("host", "hosts", nonNil(hosts))
+			set("strip-prefix", "strip_prefix", strip)
+			set("name", "name", name)
+			set("max-body", "max_body", maxBody)
+			set("disclosure", "disclosure", disclosure)
+			for _, l := range []struct{ flag, by, field, example string }{
+				{"rate-limit", "rate-limit-by", "rate_limit", "100/1m"},
+				{"quota", "quota-by", "quota", "10000/day"},
+			} {
+				v, by := rateLimit, rateBy
+				if l.flag == "quota" {
+					v, by = quota, quotaBy
+				}
+				if f.Changed(l.by) && !f.Changed(l.flag) {
+					return &usageError{"--" + l.by + " goes with --" + l.flag + " (e.g. --" + l.flag + " " + l.example + " --" + l.by + " credential)"}
+				}
+				if !f.Changed(l.flag) {
+					continue
+				}
+				if v == "none" {
+					body[l.field] = nil // null removes it
+					continue
+				}
+				n, period, ok := strings.Cut(v, "/")
+				limit, err := strconv.ParseInt(n, 10, 64)
+				if !ok || err != nil || period == "" {
+					return &usageError{fmt.Sprintf("--%s %q: write calls/period, e.g. %s, or none to remove it", l.flag, v, l.example)}
+				}
+				m := map[string]any{"limit": limit, "period": period}
+				if by != "" {
+					m["by"] = by
+				}
+				body[l.field] = m
+			}
+			if len(body) == 0 {
+				return &usageError{"nothing to change: give at least one of the flags (gatehouse route update --help lists them)"}
+			}
+			return object(ctx, a, c, http.MethodPatch, "/routes/"+pathEscape(args[0]), body, func(r domain.Route) error {
+				fmt.Fprintf(a.io.Out, "Updated route %s; it takes effect on the next request.\n", clean(r.ID))
+				return a.showRoute(r)
+			})
+		}),
+	}
+	f := update.Flags()
+	f.StringArrayVar(&paths, "path", nil, "path prefix; repeatable: the paths replace the route's")
+	f.StringArrayVar(&methods, "method", nil, "HTTP method; repeatable: the methods replace the route's")
+	f.StringSliceVar(&auth, "auth", nil, "accepted auth methods, comma-separated: api_key, jwt, introspection, http_signature, mtls, basic")
+	f.StringSliceVar(&scopes, "scopes", nil, "scopes a caller must hold, comma-separated (--scopes '' for none)")
+	f.StringArrayVar(&hosts, "host", nil, "only match this Host; repeatable: the hosts replace the route's")
+	f.BoolVar(&strip, "strip-prefix", false, "remove the matched path prefix before forwarding (--strip-prefix=false to stop)")
+	f.StringVar(&name, "name", "", "a label for people")
+	f.StringVar(&rateLimit, "rate-limit", "", "calls per period, e.g. 100/1m or 10/1s, or none to remove the limit")
+	f.StringVar(&rateBy, "rate-limit-by", "", "what the rate limit counts: consumer (default), credential or route")
+	f.StringVar(&quota, "quota", "", "calls per calendar day or month (UTC), e.g. 10000/day or 1000000/month, or none to remove it")
+	f.StringVar(&quotaBy, "quota-by", "", "what the quota counts: consumer (default), credential or route")
+	f.Int64Var(&maxBody, "max-body", 0, "the largest request body in bytes (request.too_large past it); 0 for the gateway's default")
+	f.StringVar(&disclosure, "disclosure", "", "full (the default: code, detail, hint) or minimal (the code family only)")
+	return update
 }
 
 func (a *app) showRoute(r domain.Route) error {
@@ -140,6 +238,18 @@ func (a *app) showRoute(r domain.Route) error {
 	}
 	if r.PromptID != "" {
 		kv = append(kv, "Prompt", clean(r.PromptID))
+	}
+	if l := r.RateLimit; l != nil {
+		kv = append(kv, "Rate limit", strconv.Itoa(l.Limit)+" per "+l.Period.D().String()+" per "+or(clean(l.By), "consumer"))
+	}
+	if q := r.Quota; q != nil {
+		kv = append(kv, "Quota", strconv.FormatInt(q.Limit, 10)+" per "+clean(q.Period)+" per "+or(clean(q.By), "consumer"))
+	}
+	if r.MaxBody > 0 {
+		kv = append(kv, "Max body", strconv.FormatInt(r.MaxBody, 10)+" bytes")
+	}
+	if r.Disclosure == "minimal" {
+		kv = append(kv, "Disclosure", "minimal (rejections name only the code family)")
 	}
 	if r.CORS != nil {
 		kv = append(kv, "CORS", corsSummary(r.CORS))
