@@ -259,7 +259,7 @@ func (a *API) serve(ep *endpoint, w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Request-Id", rc.requestID)
 	w.Header().Set("Cache-Control", "no-store")
 	if ep.Perm != permPublic {
-		adm, err := a.authenticate(r)
+		adm, err := a.authenticate(r, ep.Action == "status.get")
 		if err != nil {
 			a.fail(w, rc, err)
 			return
@@ -336,8 +336,10 @@ func (a *API) fail(w http.ResponseWriter, rc *reqCtx, err error) {
 }
 
 // authenticate finds the admin whose token hash matches the bearer token,
-// or the console user an in-process caller names (AsUser).
-func (a *API) authenticate(r *http.Request) (domain.Admin, error) {
+// or the console user an in-process caller names (AsUser). statusOnly is
+// set for GET /status, the one endpoint a token verified earlier may
+// reach while the store is unreachable.
+func (a *API) authenticate(r *http.Request, statusOnly bool) (domain.Admin, error) {
 	h := r.Header.Values("Authorization")
 	if id, ok := userOf(r.Context()); ok && len(h) == 0 {
 		return a.authenticateUser(r.Context(), id) // the console, for a user logged in with a password (users.go)
@@ -372,8 +374,8 @@ func (a *API) authenticate(r *http.Request) (domain.Admin, error) {
 		// The store is down: a token this node verified within
 		// verifiedFor still lets its admin read what the node holds in
 		// memory (GET /status: what an operator needs most in an outage);
-		// anything that needs the store fails on its own, 503.
-		if v, ok := a.verified.Load(hash); ok {
+		// every other endpoint answers 503.
+		if v, ok := a.verified.Load(hash); ok && statusOnly && errors.Is(err, store.ErrUnavailable) {
 			if c := v.(verifiedAdmin); a.cfg.Clock.Now().Sub(c.at) < verifiedFor && hashesEqual(c.admin.TokenHash, hash) {
 				return c.admin, nil
 			}

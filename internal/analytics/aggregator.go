@@ -282,10 +282,11 @@ func keyOf(r *domain.Rollup) key {
 // modelOf is the rollup model of a call: the catalogue name its client
 // asked for (the alias), else the model the record names; "" off AI routes.
 // A name the catalogue does not hold (ai.model_unknown) or in a body the
-// gateway could not read (ai.bad_request) counts as none: those names are
-// the caller's, as many as it likes, and would make a rollup row each.
+// gateway could not read (ai.bad_request before any provider was asked)
+// counts as none: those names are the caller's, as many as it likes, and
+// would make a rollup row each. A provider's own 400 keeps its model.
 func modelOf(c *domain.Call) string {
-	if c.AI == nil || c.Code == "ai.model_unknown" || c.Code == "ai.bad_request" {
+	if c.AI == nil || c.Code == "ai.model_unknown" || (c.Code == "ai.bad_request" && len(c.AI.Attempts) == 0) {
 		return ""
 	}
 	if c.AI.Alias != "" {

@@ -428,8 +428,9 @@ func (w *Writer) writeQueued(all bool) {
 // store is down, busy, lost its connection (store.ErrUnavailable, or any
 // error the store does not mark as a refusal) — is retried whole with
 // backoff: the batch is fine, and splitting it against a dead store would
-// only multiply failing inserts. store.ErrUnavailable is retried until the
-// store answers again (or Close gives up at its deadline): every record
+// only multiply failing inserts. store.ErrUnavailable (but a timeout:
+// storeDown) is retried until the store answers again (or Close gives up
+// at its deadline): every record
 // was acknowledged to its caller, and an outage of the store is no reason
 // to lose one (§6) — the queue buffers the records arriving meanwhile and
 // refuses, counted as dropped, only what does not fit. Other errors are
@@ -474,7 +475,7 @@ func (w *Writer) write(batch []domain.Call, paced bool) {
 		}
 		w.setError(err)
 		retriesDone := attempt >= w.opts.MaxRetries
-		if errors.Is(err, store.ErrRefused) || (retriesDone && !errors.Is(err, store.ErrUnavailable)) {
+		if errors.Is(err, store.ErrRefused) || (retriesDone && !storeDown(err)) {
 			w.log.Warn("call log: the store refused a batch; splitting it to store the records it accepts",
 				"records", n, "attempts", attempt+1, "err", err)
 			w.split(ctx, batch, err)
@@ -494,6 +495,16 @@ func (w *Writer) write(batch []domain.Call, paced bool) {
 		}
 		backoff = min(2*backoff, maxRetryBackoff)
 	}
+}
+
+// storeDown reports a failure that says the store cannot be reached (a
+// refused or reset connection, a server shutting down), which the writer
+// retries until the store is back. A timeout is not one: a batch the store
+// answers too slowly may be the batch's own doing (its size, a lock), and
+// retrying it whole forever would wedge the writer; it is retried
+// MaxRetries times and then split like an unmarked failure.
+func storeDown(err error) bool {
+	return errors.Is(err, store.ErrUnavailable) && !errors.Is(err, context.DeadlineExceeded)
 }
 
 // insert hands part of a batch to the sink and counts it written if the

@@ -408,3 +408,32 @@ func TestUnavailableStoreLosesNothing(t *testing.T) {
 		}
 	})
 }
+
+// TestTimeoutIsNotAnOutage: a batch the store answers too slowly every
+// time (its size, a lock) is not retried whole forever — that would wedge
+// the writer and drop every later record — but MaxRetries times and then
+// split, as a failure the store does not mark.
+func TestTimeoutIsNotAnOutage(t *testing.T) {
+	st := openStore(t)
+	sink := &refusingSink{Sink: st, refuse: func(*domain.Call) bool { return true },
+		err: fmt.Errorf("postgres: insert calls: %w: %w", store.ErrUnavailable, context.DeadlineExceeded)}
+	w := New(sink, Options{FlushInterval: time.Hour, BatchSize: 100000, MaxRetries: 2, RetryBackoff: time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler)})
+	for i := range 64 {
+		c := newCall(t0, i)
+		w.Record(&c)
+	}
+	done := make(chan error, 1)
+	go func() { done <- w.Close(context.Background()) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "64 records not written") {
+			t.Errorf("Close = %v, want the 64 records counted lost", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the writer is still retrying a batch that times out every time")
+	}
+	if s := w.Stats(); s.Retries != 2 {
+		t.Errorf("%d retries, want MaxRetries (2) before the split", s.Retries)
+	}
+}

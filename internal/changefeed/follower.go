@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"gatehouse/internal/clock"
+	"gatehouse/internal/store"
 )
 
 // FollowerConfig configures a Follower. Feed, Current and Apply are
@@ -175,9 +176,10 @@ func (f *Follower) Run(ctx context.Context) error {
 				f.failed(ctx, "check", err)
 				continue
 			}
-			f.failingSince.Store(0)
 			if f.moved(v) {
-				f.apply(ctx, "check")
+				f.apply(ctx, "check") // clears failingSince once the snapshot holds the changes
+			} else {
+				f.failingSince.Store(0) // the store answers and nothing was missed
 			}
 		case <-resync:
 			f.apply(ctx, "resync")
@@ -223,7 +225,11 @@ func (f *Follower) failed(ctx context.Context, why string, err error) {
 	if ctx.Err() != nil {
 		return
 	}
-	f.failingSince.CompareAndSwap(0, f.cfg.Clock.Now().UnixNano())
+	if errors.Is(err, store.ErrUnavailable) {
+		// Only an unreachable store: a snapshot this node cannot build
+		// (the store answered) is not an outage to tell callers about.
+		f.failingSince.CompareAndSwap(0, f.cfg.Clock.Now().UnixNano())
+	}
 	f.mu.Lock()
 	f.st.Failures++
 	f.st.LastError = err.Error()

@@ -3,6 +3,7 @@ package changefeed
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"gatehouse/internal/clock"
+	"gatehouse/internal/store"
 )
 
 // chanFeed is a Feed whose announcements the test sends itself. Its
@@ -102,7 +104,7 @@ func TestFollower(t *testing.T) {
 			func() { check <- time.Time{} }, 2, 6, 0, ""},
 		{"a check that finds nothing new does nothing", nil, func() { check <- time.Time{} }, 2, 6, 0, ""},
 		{"a failed apply keeps the snapshot and is reported",
-			func(n *node) { n.store, n.applyErr = 7, errors.New("postgres: database unavailable") },
+			func(n *node) { n.store, n.applyErr = 7, fmt.Errorf("postgres: load: %w", store.ErrUnavailable) },
 			func() { feed.ch <- 7 }, 2, 6, 1, "database unavailable"},
 		{"the next check retries and clears the error", func(n *node) { n.applyErr = nil },
 			func() { check <- time.Time{} }, 3, 7, 1, ""},
@@ -112,7 +114,13 @@ func TestFollower(t *testing.T) {
 			func() { resync <- time.Time{} }, 4, 7, 2, ""},
 		{"a store that moved back (restored) is followed on check", func(n *node) { n.store = 2 },
 			func() { check <- time.Time{} }, 5, 2, 2, ""},
+		{"a snapshot the node cannot build is a failure, not an unreachable store",
+			func(n *node) { n.store, n.applyErr = 3, errors.New("snapshot: route rte_1 names a missing service") },
+			func() { feed.ch <- 3 }, 5, 2, 3, "missing service"},
 	}
+	// Unreachable (what callers are told, lock-free) is set by an
+	// unreachable store only, and cleared by the next successful check.
+	unreachable := map[string]bool{"a failed apply keeps the snapshot and is reported": true}
 	for _, st := range steps {
 		t.Run(st.desc, func(t *testing.T) {
 			if st.setup != nil {
@@ -131,17 +139,23 @@ func TestFollower(t *testing.T) {
 			if (st.lastError == "") != (got.LastError == "") || !strings.Contains(got.LastError, st.lastError) {
 				t.Errorf("status last error %q, want %q", got.LastError, st.lastError)
 			}
+			if _, down := f.Unreachable(); down != unreachable[st.desc] {
+				t.Errorf("Unreachable() = %v, want %v", down, unreachable[st.desc])
+			}
 		})
 	}
+	n.set(func(n *node) { n.applyErr = nil })
 	t.Run("status reports the newest version seen and when the snapshot was applied", func(t *testing.T) {
-		lastApply := fake.Now() // the previous step's apply; the clock has not moved since
+		check <- time.Time{} // the last step's failure repaired: version 3 applied now
+		barrier()
+		lastApply := fake.Now()
 		fake.Advance(time.Minute)
 		n.set(func(n *node) { n.applyErr = errors.New("down") })
 		feed.ch <- 9
 		barrier()
 		got := f.Status()
-		if got.Seen != 9 || got.Applied != 2 {
-			t.Errorf("seen %d applied %d, want 9 behind 2", got.Seen, got.Applied)
+		if got.Seen != 9 || got.Applied != 3 {
+			t.Errorf("seen %d applied %d, want 9 behind 3", got.Seen, got.Applied)
 		}
 		if !got.AppliedAt.Equal(lastApply) {
 			t.Errorf("applied at %v, want the last successful apply's %v", got.AppliedAt, lastApply)

@@ -409,11 +409,12 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, st *state, call
 		rc := RouteCall{Route: route, Identity: id, Snap: snap, Call: call, Trace: t}
 		rh.ServeRoute(w, r, &rc)
 		if e := rc.Rejected; e != nil {
-			if e.Entry().Status < 500 {
+			if e.Entry().Status < 500 && !forwarded(call) {
 				// The handler refused the call itself (an unknown model, a
 				// budget used up, a body it cannot read): as a quota's own
-				// refusal, it counts against no quota. A provider's failure
-				// (5xx) was forwarded, as a proxy route's 502, and counts.
+				// refusal, it counts against no quota. A call a provider
+				// answered — its failure (5xx) or its own refusal (a 400
+				// passed on) — was forwarded, as a proxy route's, and counts.
 				counted.undo(p, r, call.Time)
 			}
 			p.logRejected(r, call, e)
@@ -648,7 +649,9 @@ func (p *Pipeline) staleMiss(miss *reason.Error, snap *snapshot.Snapshot, t *tra
 	t.Fail(stVerify, "snapshot", d)
 	t.Private(stVerify, "snapshot", domain.OutcomeFail, "snapshot version "+itoa(snap.Version)+" built at "+
 		snap.BuiltAt.UTC().Format(time.RFC3339)+"; without the store, "+miss.Code+" cannot be told from a credential created on another node")
-	return &reason.Error{Code: reason.AuthBackendUnavailable, Detail: d, RetryAfter: 5, CredentialID: miss.CredentialID,
+	// The credential id stays as private as the miss had it: a signature's
+	// keyid that exists must not show, here either (§5).
+	return &reason.Error{Code: reason.AuthBackendUnavailable, Detail: d, RetryAfter: 5, CredentialID: miss.CredentialID, PrivateID: miss.PrivateID,
 		Debug: "store unreachable: " + miss.Code + " not trusted from a stale snapshot", Err: miss}
 }
 
@@ -755,6 +758,12 @@ func (p *Pipeline) quotas(r *http.Request, route *snapshot.Route, id *credential
 	return counted, nil
 }
 
+// forwarded reports whether a route handler's call reached a provider
+// (an AI call with attempts), so it counts even when it failed.
+func forwarded(call *domain.Call) bool {
+	return call.AI != nil && len(call.AI.Attempts) > 0
+}
+
 // quotaCounts is what quotas counted for one call: the plan's and the
 // route's quota and their counter keys (a key empty when not counted).
 type quotaCounts struct {
@@ -803,7 +812,9 @@ func (p *Pipeline) quota(r *http.Request, name, key string, q *domain.Quota, who
 // the error on the side of the limit.
 func (p *Pipeline) uncount(r *http.Request, name, ck string, q *domain.Quota, now time.Time) {
 	_, end := q.Window(now)
-	if _, err := p.o.Quotas.Add(r.Context(), ck, -1, end.Sub(now)+time.Minute); err != nil {
+	// Not cancelled with the request: a client that hangs up after its
+	// refusal must not leave the call counted.
+	if _, err := p.o.Quotas.Add(context.WithoutCancel(r.Context()), ck, -1, end.Sub(now)+time.Minute); err != nil {
 		p.o.Logger.Warn("quota counter failed: a refused call stays counted", "quota", name, "err", err)
 	}
 }

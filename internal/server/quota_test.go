@@ -133,14 +133,18 @@ func testQuotas(t *testing.T, h *harness) {
 
 // An AI route's own refusals (an unknown model, a budget used up) come
 // after the quota has counted the call; like a quota's refusal, they
-// count against no quota. A provider's failure was forwarded and counts.
+// count against no quota. A call a provider answered — its failure, or
+// its own 400 passed on — was forwarded and counts.
 func TestAIRefusalsAreNotChargedToQuotas(t *testing.T) {
 	h := newHarness(t)
 	w := h.newWorld("acme", nil, nil)
 	f := aitest.New(t, aitest.OpenAI)
 	f.Script(func(r aitest.Request) aitest.Scenario {
-		if r.JSON()["model"] == "upstream-broken" {
+		switch r.JSON()["model"] {
+		case "upstream-broken":
 			return aitest.Scenario{Status: 500}
+		case "upstream-picky":
+			return aitest.Scenario{Status: 400}
 		}
 		return aitest.Scenario{Text: "ok", Usage: aitest.Usage{Input: 10, Output: 2}}
 	})
@@ -151,8 +155,10 @@ func TestAIRefusalsAreNotChargedToQuotas(t *testing.T) {
 		"targets": []map[string]any{{"provider": p["id"], "model": "upstream-model"}}})
 	h.mustAdmin("POST", "/admin/v1/models", map[string]any{"name": "broken", "price": free,
 		"targets": []map[string]any{{"provider": p["id"], "model": "upstream-broken"}}})
+	h.mustAdmin("POST", "/admin/v1/models", map[string]any{"name": "picky", "price": free,
+		"targets": []map[string]any{{"provider": p["id"], "model": "upstream-picky"}}})
 	h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": w.service, "paths": []string{"/llm"}, "type": "ai",
-		"quota": map[string]any{"limit": 2, "period": "day"}})
+		"quota": map[string]any{"limit": 3, "period": "day"}})
 	_, key := h.newKey(w.consumer, nil)
 	ask := func(model string) response {
 		return postJSON(h, "/llm/v1/chat/completions",
@@ -173,7 +179,10 @@ func TestAIRefusalsAreNotChargedToQuotas(t *testing.T) {
 	if r := ask("broken"); r.status < 500 {
 		t.Fatalf("a provider failure: %d %s", r.status, r.raw)
 	}
+	if r := ask("picky"); r.status != 400 {
+		t.Fatalf("a provider's own refusal, passed on: %d %s", r.status, r.raw)
+	}
 	if r := ask("chat"); r.status != 429 || code(r) != "quota.exceeded" {
-		t.Fatalf("the served call and the provider failure used the quota of 2: %d %s", r.status, r.raw)
+		t.Fatalf("the served call, the provider failure and the provider's refusal used the quota of 3: %d %s", r.status, r.raw)
 	}
 }

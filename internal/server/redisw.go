@@ -12,7 +12,7 @@ import (
 	"gatehouse/internal/cluster"
 )
 
-// redisWatch pings Redis in the background so health and metrics say
+// redisWatch pings Redis (and writes a key) in the background so health and metrics say
 // whether it answers now, not as of the last request that happened to
 // need it (the rate limiter's fallback notices an outage, and its end,
 // only on traffic: an idle node kept reporting Redis down for as long as
@@ -44,8 +44,18 @@ func (w *redisWatch) run(ctx context.Context) {
 	}
 }
 
+// healthKey is what the watch writes: a write, not a PING, because a
+// Redis that answers PING may still refuse the counters' writes (a
+// read-only replica after a failover, out of memory with noeviction).
+const healthKey = "gatehouse:health"
+
 func (w *redisWatch) ping(ctx context.Context) {
 	err := cluster.Ping(ctx, w.c, w.every)
+	if err == nil {
+		wctx, cancel := context.WithTimeout(ctx, w.every)
+		err = w.c.Set(wctx, healthKey, w.clock.Now().UnixNano(), time.Minute).Err()
+		cancel()
+	}
 	if ctx.Err() != nil {
 		return
 	}

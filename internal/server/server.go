@@ -884,15 +884,23 @@ func (s *Server) shutdown() error {
 	if s.calls != nil {
 		err = errors.Join(err, s.calls.Close(fctx))
 	}
+	// The rest get budgets of their own too: a call log waiting out a
+	// store outage to its deadline must not leave the webhooks, which do
+	// not need the store, an expired context.
+	rest := func(close func(context.Context) error) {
+		cctx, ccancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout.D())
+		defer ccancel()
+		err = errors.Join(err, close(cctx))
+	}
 	if s.rollups != nil {
-		err = errors.Join(err, s.rollups.Close(fctx))
+		rest(s.rollups.Close)
 	}
 	if s.alerts != nil {
-		err = errors.Join(err, s.alerts.Close(fctx))
+		rest(s.alerts.Close)
 	}
 	s.jwks.Close()
 	if s.hooks != nil {
-		err = errors.Join(err, s.hooks.Close(fctx))
+		rest(s.hooks.Close)
 	}
 	if s.redis != nil {
 		_ = s.redis.Close()

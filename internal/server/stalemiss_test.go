@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +31,8 @@ func TestStaleSnapshotMissIsTheGatewaysFault(t *testing.T) {
 	b := newHarnessWith(t, Options{Getenv: getenv}, func(c *config.Config) { c.Database = pgtest.WithHost(t, url, relay.Addr()) })
 	w := a.newWorld("acme", nil, nil)
 	_, old := a.newKey(w.consumer, nil)
+	a.mustAdmin("POST", "/admin/v1/credentials", map[string]any{"consumer": w.consumer, "type": "hmac", "key_id": "shop-1"})
+	a.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": w.service, "paths": []string{"/sig"}, "auth": []string{"http_signature"}})
 	until := func(desc string, ok func() bool) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
@@ -59,6 +62,17 @@ func TestStaleSnapshotMissIsTheGatewaysFault(t *testing.T) {
 	}
 	if r := b.call("GET", "/acme/x", bearer(old)...); r.status != 200 {
 		t.Errorf("a key the snapshot holds, during the outage: %d %s", r.status, r.raw)
+	}
+	// A signature that does not verify is the gateway's 503 as well, and
+	// the answer shows no more for a keyid that exists than for one that
+	// does not (§5): no credential id in either.
+	for _, keyid := range []string{"shop-1", "nobody-1"} {
+		r := b.call("GET", "/sig/x", "Signature-Input", `sig1=("@method" "@authority" "@path");created=`+
+			strconv.FormatInt(b.clock.Now().Unix(), 10)+`;keyid="`+keyid+`";nonce="n-`+keyid+`"`,
+			"Signature", "sig1=:"+strings.Repeat("A", 44)+":")
+		if r.status != 503 || r.body["code"] != "auth.backend_unavailable" || r.body["credential_id"] != nil {
+			t.Errorf("a signature with keyid %q during the outage: %d %s; want 503 without a credential id", keyid, r.status, r.raw)
+		}
 	}
 	if r := b.call("GET", "/acme/x", bearer("gk_live_"+strings.Repeat("x", 51))...); r.body["code"] == "auth.backend_unavailable" {
 		t.Errorf("a malformed key is the caller's fault whatever the store does: %s", r.raw)

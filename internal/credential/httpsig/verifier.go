@@ -347,9 +347,14 @@ func (v *Verifier) VerifyRequest(in *credential.Input, r *http.Request, rules *R
 		return failID(CodeInvalid, d, "", credID)
 	}
 	if mismatch != "" {
-		if key == nil {
-			// About the time an HMAC verification takes, so an unknown
-			// keyid is not told apart by how fast it is refused.
+		// The work a verification would have done, so the refusal is not
+		// told apart by its speed: the key's own verification for an alg
+		// mismatch; for an unknown keyid an HMAC's (the keyids that name
+		// shared secrets are the ones worth hiding; a public key's
+		// verification costs more than this, and its keyid is no secret).
+		if key != nil {
+			_ = key.Verifier.Verify(st.base, sigBytes)
+		} else {
 			mac := hmac.New(sha256.New, st.base[:min(len(st.base), 32)])
 			mac.Write(st.base)
 			_ = subtle.ConstantTimeCompare(mac.Sum(nil), sigBytes)
