@@ -25,14 +25,9 @@ func (a *app) routeCmd() *cobra.Command {
 		Example: "  gatehouse route create --service orders --path /v1/orders --method GET --method POST --scopes orders:read\n" +
 			"  gatehouse route create --service orders --path /v1/orders --cors-origin https://shop.example.com --cors-header content-type --cors-max-age 10m",
 		RunE: a.run(spec{required: []string{"service", "path"}}, func(ctx context.Context, c *client, _ []string) error {
-			for _, p := range paths {
-				if !strings.HasPrefix(p, "/") {
-					return fmt.Errorf("--path %q must start with /", p)
-				}
-			}
-			ms := make([]string, len(methods))
-			for i, m := range methods {
-				ms[i] = strings.ToUpper(m)
+			ms, err := routeMatch(paths, methods)
+			if err != nil {
+				return err
 			}
 			body := map[string]any{"service": service, "paths": paths, "methods": ms, "auth": nonNil(auth), "scopes": nonNil(scopes)}
 			if len(auth) == 0 {
@@ -120,6 +115,20 @@ func (a *app) routeCmd() *cobra.Command {
 		create, a.routeUpdateCmd(), ls, get, del)
 }
 
+// routeMatch checks --path values and upper-cases --method values.
+func routeMatch(paths, methods []string) ([]string, error) {
+	for _, p := range paths {
+		if !strings.HasPrefix(p, "/") {
+			return nil, fmt.Errorf("--path %q must start with /", p)
+		}
+	}
+	ms := make([]string, len(methods))
+	for i, m := range methods {
+		ms[i] = strings.ToUpper(m)
+	}
+	return ms, nil
+}
+
 // routeUpdateCmd is route update: the flags given change those fields
 // (PATCH), the rest stay as they are.
 func (a *app) routeUpdateCmd() *cobra.Command {
@@ -144,14 +153,9 @@ func (a *app) routeUpdateCmd() *cobra.Command {
 					body[field] = v
 				}
 			}
-			for _, p := range paths {
-				if !strings.HasPrefix(p, "/") {
-					return fmt.Errorf("--path %q must start with /", p)
-				}
-			}
-			ms := make([]string, len(methods))
-			for i, m := range methods {
-				ms[i] = strings.ToUpper(m)
+			ms, err := routeMatch(paths, methods)
+			if err != nil {
+				return err
 			}
 			set("path", "paths", paths)
 			set("method", "methods", ms)

@@ -48,14 +48,7 @@ func TestRollupsEqualTheCalls(t *testing.T) {
 func TestAIRollupsByModel(t *testing.T) {
 	h := newHarness(t)
 	w := h.newWorld("acme", nil, nil)
-	f := aitest.New(t, aitest.OpenAI)
-	f.Script(func(aitest.Request) aitest.Scenario {
-		return aitest.Scenario{Text: "ok", Usage: aitest.Usage{Input: 1000, Output: 200}}
-	})
-	p := h.mustAdmin("POST", "/admin/v1/providers", map[string]any{"name": "oai", "type": "openai",
-		"base_url": f.Provider("oai").BaseURL, "api_keys": []string{aitest.DefaultKey(aitest.OpenAI)}})
-	h.mustAdmin("POST", "/admin/v1/models", map[string]any{"name": "chat", "price": map[string]any{"input_per_1m": "0.15", "output_per_1m": "0.60"},
-		"targets": []map[string]any{{"provider": p["id"], "model": "upstream-model"}}})
+	h.chatModel(t)
 	h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": w.service, "paths": []string{"/llm"}, "type": "ai"})
 	_, key := h.newKey(w.consumer, nil)
 	for _, model := range []string{"chat", "chat", "no-such-model"} {
@@ -80,4 +73,19 @@ func TestAIRollupsByModel(t *testing.T) {
 	if got["chat"] != 2 || got[""] != 2 || len(got) != 2 || cost != 540 {
 		t.Errorf("rollup calls by model %v, chat's cost %d; want chat 2 (540 micros) and 2 under no model", got, cost)
 	}
+}
+
+// chatModel puts the model "chat" (0.15 input, 0.60 output per 1M tokens)
+// in the catalogue, served by a fake OpenAI provider that answers every
+// call with 1000 prompt and 200 completion tokens: 270 micros a call.
+func (h *harness) chatModel(t *testing.T) {
+	t.Helper()
+	f := aitest.New(t, aitest.OpenAI)
+	f.Script(func(aitest.Request) aitest.Scenario {
+		return aitest.Scenario{Text: "ok", Usage: aitest.Usage{Input: 1000, Output: 200}}
+	})
+	p := h.mustAdmin("POST", "/admin/v1/providers", map[string]any{"name": "oai", "type": "openai",
+		"base_url": f.Provider("oai").BaseURL, "api_keys": []string{aitest.DefaultKey(aitest.OpenAI)}})
+	h.mustAdmin("POST", "/admin/v1/models", map[string]any{"name": "chat", "price": map[string]any{"input_per_1m": "0.15", "output_per_1m": "0.60"},
+		"targets": []map[string]any{{"provider": p["id"], "model": "upstream-model"}}})
 }

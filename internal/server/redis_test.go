@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"gatehouse/internal/ai/aitest"
 	"gatehouse/internal/cluster"
 	"gatehouse/internal/config"
 	"gatehouse/internal/store/postgres/pgtest"
@@ -103,14 +102,7 @@ func TestRedisLimits(t *testing.T) {
 			t.Errorf("the refusal does not say it was this node's share: %s %v", last.raw, last.header)
 		}
 
-		f := aitest.New(t, aitest.OpenAI)
-		f.Script(func(aitest.Request) aitest.Scenario {
-			return aitest.Scenario{Text: "ok", Usage: aitest.Usage{Input: 1000, Output: 200}}
-		})
-		p := h.mustAdmin("POST", "/admin/v1/providers", map[string]any{"name": "oai", "type": "openai",
-			"base_url": f.Provider("oai").BaseURL, "api_keys": []string{aitest.DefaultKey(aitest.OpenAI)}})
-		h.mustAdmin("POST", "/admin/v1/models", map[string]any{"name": "chat", "price": map[string]any{"input_per_1m": "0.15", "output_per_1m": "0.60"},
-			"targets": []map[string]any{{"provider": p["id"], "model": "upstream-model"}}})
+		h.chatModel(t)
 		h.mustAdmin("POST", "/admin/v1/routes", map[string]any{"service": w.service, "paths": []string{"/llm"}, "type": "ai"})
 		// 270 micros a call: 0.002 is 7 calls for the cluster, 3 for this
 		// node's half (each call counted as two).
