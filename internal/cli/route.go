@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"gatehouse/internal/domain"
 )
@@ -19,8 +20,10 @@ func (a *app) routeCmd() *cobra.Command {
 	var paths, methods, auth, scopes, hosts []string
 	var strip bool
 	var cf corsFlags
-	create := &cobra.Command{
-		Use:   "create --service S --path /x [--method GET]… [--auth api_key] [--scopes a,b] [--strip-prefix] [--cors-origin https://app.example.com]…",
+	var lim limitFlags
+	var create *cobra.Command
+	create = &cobra.Command{
+		Use:   "create --service S --path /x [--method GET]… [--auth api_key] [--scopes a,b] [--strip-prefix] [--rate-limit 100/1m] [--quota 10000/day] [--cors-origin https://app.example.com]…",
 		Short: "Create a route (which requests map to a service)",
 		Example: "  gatehouse route create --service orders --path /v1/orders --method GET --method POST --scopes orders:read\n" +
 			"  gatehouse route create --service orders --path /v1/orders --cors-origin https://shop.example.com --cors-header content-type --cors-max-age 10m",
@@ -55,6 +58,9 @@ func (a *app) routeCmd() *cobra.Command {
 			if cors != nil {
 				body["cors"] = cors
 			}
+			if err := lim.body(create.Flags(), body); err != nil {
+				return err
+			}
 			return object(ctx, a, c, http.MethodPost, "/routes", body, func(r domain.Route) error {
 				fmt.Fprintf(a.io.Out, "Created route %s; it takes effect on the next request.\n", clean(r.ID))
 				return a.showRoute(r)
@@ -73,6 +79,7 @@ func (a *app) routeCmd() *cobra.Command {
 	f.StringVar(&typ, "type", "", "proxy (default), ai (the OpenAI API under the path) or prompt (serves --prompt)")
 	f.StringVar(&prompt, "prompt", "", "with --type prompt: the prompt's id, name or tenant-slug/name")
 	cf.add(create)
+	lim.add(create, false)
 
 	var lf listFlags
 	var byService string
@@ -132,10 +139,11 @@ func routeMatch(paths, methods []string) ([]string, error) {
 // routeUpdateCmd is route update: the flags given change those fields
 // (PATCH), the rest stay as they are.
 func (a *app) routeUpdateCmd() *cobra.Command {
-	var name, rateLimit, rateBy, quota, quotaBy, disclosure string
+	var name, disclosure string
 	var paths, methods, auth, scopes, hosts []string
 	var strip bool
 	var maxBody int64
+	var lf limitFlags
 	var update *cobra.Command
 	update = &cobra.Command{
 		Use: "update <id> [--path /x]… [--method GET]… [--auth api_key,jwt] [--scopes a,b] [--host h]… [--strip-prefix[=false]] " +
@@ -166,34 +174,8 @@ func (a *app) routeUpdateCmd() *cobra.Command {
 			set("name", "name", name)
 			set("max-body", "max_body", maxBody)
 			set("disclosure", "disclosure", disclosure)
-			for _, l := range []struct{ flag, by, field, example string }{
-				{"rate-limit", "rate-limit-by", "rate_limit", "100/1m"},
-				{"quota", "quota-by", "quota", "10000/day"},
-			} {
-				v, by := rateLimit, rateBy
-				if l.flag == "quota" {
-					v, by = quota, quotaBy
-				}
-				if f.Changed(l.by) && !f.Changed(l.flag) {
-					return &usageError{"--" + l.by + " goes with --" + l.flag + " (e.g. --" + l.flag + " " + l.example + " --" + l.by + " credential)"}
-				}
-				if !f.Changed(l.flag) {
-					continue
-				}
-				if v == "none" {
-					body[l.field] = nil // null removes it
-					continue
-				}
-				n, period, ok := strings.Cut(v, "/")
-				limit, err := strconv.ParseInt(n, 10, 64)
-				if !ok || err != nil || period == "" {
-					return &usageError{fmt.Sprintf("--%s %q: write calls/period, e.g. %s, or none to remove it", l.flag, v, l.example)}
-				}
-				m := map[string]any{"limit": limit, "period": period}
-				if by != "" {
-					m["by"] = by
-				}
-				body[l.field] = m
+			if err := lf.body(f, body); err != nil {
+				return err
 			}
 			if len(body) == 0 {
 				return &usageError{"nothing to change: give at least one of the flags (gatehouse route update --help lists them)"}
@@ -212,13 +194,59 @@ func (a *app) routeUpdateCmd() *cobra.Command {
 	f.StringArrayVar(&hosts, "host", nil, "only match this Host; repeatable: the hosts replace the route's")
 	f.BoolVar(&strip, "strip-prefix", false, "remove the matched path prefix before forwarding (--strip-prefix=false to stop)")
 	f.StringVar(&name, "name", "", "a label for people")
-	f.StringVar(&rateLimit, "rate-limit", "", "calls per period, e.g. 100/1m or 10/1s, or none to remove the limit")
-	f.StringVar(&rateBy, "rate-limit-by", "", "what the rate limit counts: consumer (default), credential or route")
-	f.StringVar(&quota, "quota", "", "calls per calendar day or month (UTC), e.g. 10000/day or 1000000/month, or none to remove it")
-	f.StringVar(&quotaBy, "quota-by", "", "what the quota counts: consumer (default), credential or route")
 	f.Int64Var(&maxBody, "max-body", 0, "the largest request body in bytes (request.too_large past it); 0 for the gateway's default")
 	f.StringVar(&disclosure, "disclosure", "", "full (the default: code, detail, hint) or minimal (the code family only)")
+	lf.add(update, true)
 	return update
+}
+
+// limitFlags are route create's and update's --rate-limit and --quota
+// flags, written calls/period ("100/1m", "10000/day").
+type limitFlags struct {
+	rate, rateBy, quota, quotaBy string
+}
+
+func (lf *limitFlags) add(c *cobra.Command, update bool) {
+	none := ""
+	if update {
+		none = ", or none to remove it"
+	}
+	f := c.Flags()
+	f.StringVar(&lf.rate, "rate-limit", "", "calls per period, e.g. 100/1m or 10/1s"+none)
+	f.StringVar(&lf.rateBy, "rate-limit-by", "", "what the rate limit counts: consumer (default), credential or route")
+	f.StringVar(&lf.quota, "quota", "", "calls per calendar day or month (UTC), e.g. 10000/day or 1000000/month"+none)
+	f.StringVar(&lf.quotaBy, "quota-by", "", "what the quota counts: consumer (default), credential or route")
+}
+
+// body adds the flags given to the route's body ("none": null, removed);
+// the admin API validates periods and names the field.
+func (lf *limitFlags) body(f *pflag.FlagSet, body map[string]any) error {
+	for _, l := range []struct{ flag, byFlag, field, example, v, by string }{
+		{"rate-limit", "rate-limit-by", "rate_limit", "100/1m", lf.rate, lf.rateBy},
+		{"quota", "quota-by", "quota", "10000/day", lf.quota, lf.quotaBy},
+	} {
+		if f.Changed(l.byFlag) && !f.Changed(l.flag) {
+			return &usageError{"--" + l.byFlag + " goes with --" + l.flag + " (e.g. --" + l.flag + " " + l.example + " --" + l.byFlag + " credential)"}
+		}
+		if !f.Changed(l.flag) {
+			continue
+		}
+		if l.v == "none" {
+			body[l.field] = nil // null removes it
+			continue
+		}
+		n, period, ok := strings.Cut(l.v, "/")
+		limit, err := strconv.ParseInt(n, 10, 64)
+		if !ok || err != nil || period == "" {
+			return &usageError{fmt.Sprintf("--%s %q: write calls/period, e.g. %s, or none to remove it", l.flag, l.v, l.example)}
+		}
+		m := map[string]any{"limit": limit, "period": period}
+		if l.by != "" {
+			m["by"] = l.by
+		}
+		body[l.field] = m
+	}
+	return nil
 }
 
 func (a *app) showRoute(r domain.Route) error {

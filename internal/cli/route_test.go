@@ -60,5 +60,8 @@ func TestRouteUpdate(t *testing.T) {
 		{desc: "the API names a bad period", args: []string{"route", "update", id, "--quota", "5/week"},
 			fail: true, errOut: []string{"quota.period"}},
 		{desc: "nothing to change", args: []string{"route", "update", id}, fail: true, errOut: []string{"nothing to change"}},
+		{desc: "create takes the limits too", args: []string{"route", "create", "--service", "orders", "--path", "/v2/orders",
+			"--rate-limit", "10/1s", "--quota", "500/day", "--quota-by", "route"},
+			out: []string{"Created route rte_", "Rate limit:", "10 per 1s per consumer", "Quota:", "500 per day per route"}},
 	})
 }
