@@ -486,12 +486,59 @@ func (rc *reqCtx) decode(v any, optional bool) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		var de *domain.DurationError
+		if errors.As(err, &de) {
+			if field := fieldHolding(b, de.Value); field != "" {
+				return invalid("field %q: %s", field, de.Error())
+			}
+		}
 		return decodeError(err)
 	}
 	if dec.More() {
 		return invalid("request body has data after its JSON object: send one object")
 	}
 	return nil
+}
+
+// fieldHolding names the first field of the JSON document body whose value
+// is the string value ("window", "rule.cooldown"), "" when none is: for
+// errors JSON decoding reports without their field.
+func fieldHolding(body []byte, value string) string {
+	var doc any
+	if json.Unmarshal(body, &doc) != nil {
+		return ""
+	}
+	var find func(v any, path string) string
+	find = func(v any, path string) string {
+		switch x := v.(type) {
+		case map[string]any:
+			keys := make([]string, 0, len(x))
+			for k := range x {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			for _, k := range keys {
+				p := k
+				if path != "" {
+					p = path + "." + k
+				}
+				if s, ok := x[k].(string); ok && s == value {
+					return p
+				}
+				if f := find(x[k], p); f != "" {
+					return f
+				}
+			}
+		case []any:
+			for i, e := range x {
+				if f := find(e, path+"["+strconv.Itoa(i)+"]"); f != "" {
+					return f
+				}
+			}
+		}
+		return ""
+	}
+	return find(doc, "")
 }
 
 // listOf is the answer of every list endpoint.

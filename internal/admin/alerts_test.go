@@ -65,6 +65,18 @@ func TestAlertRules(t *testing.T) {
 					t.Errorf("detail %q does not name the reason", d)
 				}
 			}},
+		{"a bad duration names its field", e.root, map[string]any{"name": "x", "kind": "threshold", "threshold": 3, "window": "abc"}, 400,
+			func(t *testing.T, r resp) {
+				if d := problemOf(t, r, 400, CodeInvalid); !strings.Contains(d, `field "window"`) || !strings.Contains(d, `"abc"`) {
+					t.Errorf("detail %q does not name the field", d)
+				}
+			}},
+		{"a bad cooldown names its field", e.root, map[string]any{"name": "x", "kind": "new_ip", "cooldown": "zz"}, 400,
+			func(t *testing.T, r resp) {
+				if d := problemOf(t, r, 400, CodeInvalid); !strings.Contains(d, `field "cooldown"`) {
+					t.Errorf("detail %q does not name the field", d)
+				}
+			}},
 		{"an unknown field", e.root, map[string]any{"name": "x", "kind": "new_ip", "severity": "high"}, 400,
 			func(t *testing.T, r resp) { problemOf(t, r, 400, CodeInvalid) }},
 		{"an unknown route", e.root, map[string]any{"name": "x", "kind": "new_ip", "route": "rte_nope"}, 404,

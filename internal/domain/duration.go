@@ -12,6 +12,20 @@ import (
 // ("24h", "1.5s") in JSON and YAML, as the admin API and config use.
 type Duration time.Duration
 
+// DurationError is a duration that does not parse. Value is the text, so
+// a caller that knows the document can name the field holding it (JSON
+// decoding does not say which field a custom unmarshaler failed in).
+type DurationError struct {
+	Value string
+	Err   error
+}
+
+func (e *DurationError) Error() string {
+	return fmt.Sprintf("duration %q: use Go syntax such as \"30s\" or \"24h\": %v", e.Value, e.Err)
+}
+
+func (e *DurationError) Unwrap() error { return e.Err }
+
 // D returns the standard library value.
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
@@ -26,7 +40,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &s); err == nil {
 		v, err := time.ParseDuration(s)
 		if err != nil {
-			return fmt.Errorf("duration %q: use Go syntax such as \"30s\" or \"24h\": %w", s, err)
+			return &DurationError{Value: s, Err: err}
 		}
 		*d = Duration(v)
 		return nil
@@ -43,7 +57,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 func (d *Duration) UnmarshalText(b []byte) error {
 	v, err := time.ParseDuration(string(b))
 	if err != nil {
-		return fmt.Errorf("duration %q: use Go syntax such as \"30s\" or \"24h\": %w", string(b), err)
+		return &DurationError{Value: string(b), Err: err}
 	}
 	*d = Duration(v)
 	return nil
