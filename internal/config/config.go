@@ -52,6 +52,12 @@ type Config struct {
 	LogFormat string `yaml:"log_format"` // text, json
 	// TrustedProxies are CIDRs whose X-Forwarded-For is believed.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// SecureCookies marks the console's and the portal's cookies Secure on
+	// plain HTTP too: set it when a TLS-terminating proxy is in front of
+	// them. A request that arrives over TLS always gets Secure cookies; a
+	// console served over plain HTTP without it gets cookies the browser
+	// sends back over that plain HTTP.
+	SecureCookies bool `yaml:"secure_cookies"`
 	// RotationGrace is the default grace period of a rotated key.
 	RotationGrace domain.Duration `yaml:"rotation_grace"`
 	// ExpiryWarning: within this time of a key's expiry, responses carry

@@ -369,14 +369,14 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 	// password guesses draw on one budget on both login pages.
 	logins := console.NewLoginLimiter()
 	if s.console, err = console.New(console.Config{Admin: s.admin, Store: st, Clock: opts.Clock, Logger: opts.Logger,
-		SecureCookies: s.tls != nil, Limiter: logins}); err != nil {
+		SecureCookies: cfg.SecureCookies, Limiter: logins}); err != nil {
 		_ = st.Close()
 		return nil, fmt.Errorf("console: %w", err)
 	}
 	if tok := opts.Getenv("GATEHOUSE_PORTAL_TOKEN"); tok != "" {
 		// Store: developer accounts log in to the portal by password.
 		if s.portal, err = console.NewPortal(console.PortalConfig{Admin: s.admin, Token: tok, Proxy: s.pipe, Store: st,
-			Clock: opts.Clock, Logger: opts.Logger, SecureCookies: s.tls != nil, Limiter: logins}); err != nil {
+			Clock: opts.Clock, Logger: opts.Logger, SecureCookies: cfg.SecureCookies, Limiter: logins}); err != nil {
 			_ = st.Close()
 			return nil, fmt.Errorf("portal: %w", err)
 		}

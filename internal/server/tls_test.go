@@ -130,3 +130,39 @@ func TestMTLSAndBasicRoutes(t *testing.T) {
 	}
 	h.client = &http.Client{Timeout: 10 * time.Second}
 }
+
+// TestConsoleCookiesFollowTheirOwnListener: the console on the plain-HTTP
+// admin listener of a gateway whose proxy listener has TLS sets cookies
+// its browser sends back (not Secure: they were, and login over that
+// listener failed); secure_cookies marks them Secure behind a
+// TLS-terminating proxy.
+func TestConsoleCookiesFollowTheirOwnListener(t *testing.T) {
+	dir := t.TempDir()
+	cf, kf := writePEM(t, dir, "server", newCA(t, "server").issue(t, "gateway", true, time.Time{}))
+	for _, tc := range []struct {
+		desc   string
+		cfg    func(c *config.Config)
+		secure bool
+	}{
+		{"proxy listener on TLS, console on plain HTTP", func(c *config.Config) { c.TLS = config.TLS{CertFile: cf, KeyFile: kf} }, false},
+		{"secure_cookies behind a TLS-terminating proxy", func(c *config.Config) { c.SecureCookies = true }, true},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			h := newHarness(t, tc.cfg)
+			resp, err := http.Get(h.admin + "/console/login")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			cookies := resp.Cookies()
+			if len(cookies) == 0 {
+				t.Fatalf("no cookie set by the login page: %v", resp.Header)
+			}
+			for _, c := range cookies {
+				if c.Secure != tc.secure {
+					t.Errorf("cookie %s Secure=%v, want %v", c.Name, c.Secure, tc.secure)
+				}
+			}
+		})
+	}
+}
