@@ -181,7 +181,8 @@ func (rc *reqCtx) mayDecide(tx store.Tx, s domain.Subscription, svc domain.Servi
 }
 
 // approvers lists who can decide requests for services of tenantID: that
-// tenant's tenant-admins, then the gateway admins (names only).
+// tenant's tenant-admins, then the gateway admins — admin tokens by name
+// and console users by username (names only).
 func (rc *reqCtx) approvers(tenantID string) ([]string, error) {
 	all, _, err := collect(store.Page{Limit: maxLimit}, func(p store.Page) ([]domain.Admin, string, error) {
 		return rc.api.cfg.Store.ListAdmins(rc.ctx, store.ListFilter{Page: p})
@@ -190,12 +191,30 @@ func (rc *reqCtx) approvers(tenantID string) ([]string, error) {
 		return nil, storeError(err)
 	}
 	var own, gateway []string
-	for _, a := range all {
+	add := func(role, tenant, name string) {
 		switch {
-		case a.Role == domain.RoleTenantAdmin && a.TenantID == tenantID:
-			own = append(own, a.Name)
-		case a.Role == domain.RoleAdmin:
-			gateway = append(gateway, a.Name)
+		case role == domain.RoleTenantAdmin && tenant == tenantID:
+			own = append(own, name)
+		case role == domain.RoleAdmin:
+			gateway = append(gateway, name)
+		}
+	}
+	for _, a := range all {
+		add(a.Role, a.TenantID, a.Name)
+	}
+	// Console users decide too (with their role, as tokens do); a
+	// disabled one no longer can.
+	if us, ok := rc.api.cfg.Store.(store.UserStore); ok {
+		users, _, err := collect(store.Page{Limit: maxLimit}, func(p store.Page) ([]store.User, string, error) {
+			return us.ListUsers(rc.ctx, store.ListFilter{Page: p})
+		}, nil)
+		if err != nil {
+			return nil, storeError(err)
+		}
+		for _, u := range users {
+			if u.DisabledAt == nil {
+				add(u.Role, u.TenantID, u.Username)
+			}
 		}
 	}
 	slices.Sort(own)

@@ -95,6 +95,12 @@ func newSubWorld(t *testing.T) *subWorld {
 func TestSubscriptionRequest(t *testing.T) {
 	w := newSubWorld(t)
 	e := w.e
+	// Console users decide as tokens of their role do: globex's
+	// tenant-admin bob is an approver of globex's services; a disabled
+	// user is not.
+	e.must(201, "POST", "/admin/v1/users", map[string]any{"username": "bob", "role": "tenant-admin", "tenant": "globex", "password": "correct horse battery"})
+	gone := e.must(201, "POST", "/admin/v1/users", map[string]any{"username": "carol", "role": "admin", "password": "correct horse battery"}).JSON(t)["id"].(string)
+	e.must(200, "POST", "/admin/v1/users/"+gone+"/disable", nil)
 	cases := []struct {
 		desc      string
 		body      map[string]any
@@ -112,7 +118,7 @@ func TestSubscriptionRequest(t *testing.T) {
 		{"another tenant's published service: pending with a plan",
 			map[string]any{"consumer": "acme/app", "service": "glob-pub", "plan": map[string]any{"name": "gold",
 				"rate_limit": map[string]any{"limit": 100, "period": "1m"}}}, 201, "pending",
-			[]string{"belongs to another tenant (globex)"}, []string{"bootstrap"}},
+			[]string{"belongs to another tenant (globex)"}, []string{"bob", "bootstrap"}},
 		{"another tenant's private service: a clear 409",
 			map[string]any{"consumer": "acme/app", "service": "globex-svc"}, 409, "",
 			[]string{"service globex-svc is private to tenant globex: it cannot be subscribed to"}, nil},

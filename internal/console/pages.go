@@ -558,7 +558,16 @@ func (c *Console) subscriptions(w http.ResponseWriter, r *http.Request, rs *reqS
 		c.apiFailed(w, r, rs, err)
 		return
 	}
-	c.tpl.render(w, http.StatusOK, "c_subscriptions", "", c.view(rs, "subscriptions", "Subscriptions", subscriptionsData{Inbox: inbox.Items, listData: d}))
+	// The inbox holds what this admin can decide: a tenant-admin sees the
+	// pending requests of her own tenant's services, not her consumers'
+	// requests to other tenants (listed below, with their approvers).
+	decide := inbox.Items[:0]
+	for _, s := range inbox.Items {
+		if a := rs.se.admin; a.Role == domain.RoleAdmin || (a.Role == domain.RoleTenantAdmin && s.ServiceTenantID == a.TenantID) {
+			decide = append(decide, s)
+		}
+	}
+	c.tpl.render(w, http.StatusOK, "c_subscriptions", "", c.view(rs, "subscriptions", "Subscriptions", subscriptionsData{Inbox: decide, listData: d}))
 }
 
 func (c *Console) createSubscription(w http.ResponseWriter, r *http.Request, rs *reqState) {

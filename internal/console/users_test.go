@@ -261,3 +261,37 @@ func TestUsersPage(t *testing.T) {
 		t.Errorf("viewer disabled a user: %d", res.status)
 	}
 }
+
+// TestInboxHoldsWhatTheAdminCanDecide: a tenant-admin's approval inbox
+// lists the pending requests for her own tenant's services, not her
+// consumers' requests to another tenant's service (which she cannot
+// decide: its buttons only led to a 403); a gateway admin's lists both.
+func TestInboxHoldsWhatTheAdminCanDecide(t *testing.T) {
+	e := newEnv(t)
+	acme := e.mustAPI("POST", "/admin/v1/tenants", map[string]any{"slug": "acme"})["id"].(string)
+	beta := e.mustAPI("POST", "/admin/v1/tenants", map[string]any{"slug": "beta"})["id"].(string)
+	shop := e.mustAPI("POST", "/admin/v1/consumers", map[string]any{"tenant": acme, "name": "shop"})["id"].(string)
+	betaApp := e.mustAPI("POST", "/admin/v1/consumers", map[string]any{"tenant": beta, "name": "bapp"})["id"].(string)
+	e.mustAPI("POST", "/admin/v1/services", map[string]any{"tenant": beta, "name": "ledger", "targets": []string{"http://127.0.0.1:9"},
+		"visibility": "published", "approval_required": true})
+	e.mustAPI("POST", "/admin/v1/services", map[string]any{"tenant": acme, "name": "orders", "targets": []string{"http://127.0.0.1:9"},
+		"visibility": "published", "approval_required": true})
+	outgoing := e.mustAPI("POST", "/admin/v1/subscriptions", map[string]any{"consumer": shop, "service": "ledger"})["id"].(string)
+	incoming := e.mustAPI("POST", "/admin/v1/subscriptions", map[string]any{"consumer": betaApp, "service": "orders"})["id"].(string)
+	alice := e.mustAPI("POST", "/admin/v1/admins", map[string]any{"name": "alice", "role": "tenant-admin", "tenant": "acme"})["token"].(string)
+
+	inbox := func(token string) string {
+		b := newBrowser(t, e.srv.URL)
+		b.login(token)
+		body := b.get("/console/subscriptions").body
+		start := strings.Index(body, `<table id="inbox">`)
+		end := strings.Index(body[start:], "</table>")
+		return body[start : start+end]
+	}
+	if in := inbox(alice); !strings.Contains(in, "sub-"+incoming) || strings.Contains(in, "sub-"+outgoing) {
+		t.Errorf("a tenant-admin's inbox: want the request to her service only:\n%s", in)
+	}
+	if in := inbox(e.root); !strings.Contains(in, "sub-"+incoming) || !strings.Contains(in, "sub-"+outgoing) {
+		t.Errorf("a gateway admin's inbox: want both requests:\n%s", in)
+	}
+}
