@@ -27,7 +27,8 @@
 //     use sets its baseline without alerting. The sets live in memory: a
 //     restart starts new baselines.
 //   - key_expiring: a live API key or credential expiring within N days,
-//     found by a scan of the store every ScanEvery (1 h).
+//     found by a scan of the store every ScanEvery (1 h), and at once when
+//     a key_expiring rule is added or changed.
 //
 // Cooldown: a rule fires at most once per subject (consumer, route,
 // credential…) per cooldown (10 min by default, 24 h for key_expiring),
@@ -255,7 +256,11 @@ type Engine struct {
 	lastErr                                           atomic.Pointer[string]
 	lastScan                                          atomic.Int64
 
-	stop      chan struct{}
+	stop chan struct{}
+	// rescan asks the scan loop for a credential scan now: a key_expiring
+	// rule was added or changed (else it would first be checked up to
+	// ScanEvery later).
+	rescan    chan struct{}
 	loops     sync.WaitGroup
 	delivered chan struct{} // closed when the delivery goroutine exits
 	closeOnce sync.Once
@@ -276,9 +281,14 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		st: opts.Store, an: an, opts: opts, log: opts.Logger.With("component", "alerts"),
 		fired: map[fireKey]firedAt{}, seen: map[string]*ipSet{},
 		queue: make(chan queued, opts.QueueSize), stop: make(chan struct{}), delivered: make(chan struct{}),
+		rescan: make(chan struct{}, 1),
 	}
 	if err := e.Reload(ctx); err != nil {
 		return nil, err
+	}
+	select { // the scan loop scans at its start anyway
+	case <-e.rescan:
+	default:
 	}
 	if err := e.seedCooldowns(ctx); err != nil {
 		return nil, err
@@ -323,6 +333,12 @@ func (e *Engine) Reload(ctx context.Context) error {
 		c := old[r.ID]
 		if c == nil || c.r != r {
 			c = &rule{r: r, cooldown: r.Cooldown.D()}
+			if r.Kind == domain.AlertKeyExpiring {
+				select {
+				case e.rescan <- struct{}{}:
+				default: // one is asked for already
+				}
+			}
 			if r.Kind == domain.AlertThreshold {
 				c.step = max(int64(r.Window.D())/slots, 1)
 				c.counts = map[string]*window{}
@@ -827,6 +843,7 @@ func (e *Engine) scanLoop() {
 		cancel()
 		select {
 		case <-t.C:
+		case <-e.rescan:
 		case <-e.stop:
 			return
 		}

@@ -435,3 +435,43 @@ func TestOverlappingReloadsKeepTheNewestRules(t *testing.T) {
 		t.Errorf("%d rules after two overlapping reloads, want 2 (the newer read)", s.Rules)
 	}
 }
+
+// TestNewExpiringRuleScansAtOnce: a key_expiring rule added while the
+// engine runs is checked at once, not at the next hourly scan (a rule
+// created through the API fired only after a restart or an hour).
+func TestNewExpiringRuleScansAtOnce(t *testing.T) {
+	ctx := t.Context()
+	st := openStore(t)
+	clk := clock.NewFake(t0)
+	exp := t0.Add(48 * time.Hour)
+	err := st.Update(ctx, func(tx store.Tx) error {
+		return errJoin(
+			tx.PutTenant(ctx, domain.Tenant{ID: "ten_1", Slug: "acme", Name: "Acme", Status: domain.StatusActive, CreatedAt: t0, UpdatedAt: t0}),
+			tx.PutConsumer(ctx, domain.Consumer{ID: "con_a", TenantID: "ten_1", Name: "shop", Status: domain.StatusActive, Scopes: []string{}, CreatedAt: t0, UpdatedAt: t0}),
+			tx.PutKey(ctx, domain.APIKey{ID: "keySoon00001", ConsumerID: "con_a", Environment: domain.EnvLive, Hash: fmt.Sprintf("%x", sha256.Sum256([]byte("k"))),
+				Last4: "abcd", Scopes: []string{}, ExpiresAt: &exp, CreatedAt: t0}),
+		)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEngine(t, st, clk, func(o *Options) { o.NoBackground = false; o.ScanEvery = time.Hour })
+	time.Sleep(100 * time.Millisecond) // the start-up scan: no rule yet
+	putRules(t, st, domain.AlertRule{ID: "alr_exp", Name: "expiring", Kind: domain.AlertKeyExpiring})
+	if err := e.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if err := e.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if len(storedAlerts(t, st, store.AlertFilter{RuleID: "alr_exp"})) == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a key_expiring rule added while running did not fire within 5 s: the scan waits for the hourly tick")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
