@@ -538,11 +538,17 @@ func (e *Engine) countThreshold(r *rule, c *domain.Call) {
 		case r.r.By != domain.AlertByRoute:
 			a.TenantID = c.TenantID
 		}
-		what := r.r.Reason
-		if what == "" {
-			what = "rejected"
+		switch reason := r.r.Reason; {
+		case reason == "":
+			a.Message = fmt.Sprintf("%d rejected calls within %s for %s (threshold %d)", n, r.r.Window.D(), a.Subject, r.r.Threshold)
+		case strings.HasSuffix(reason, "."):
+			// A family: the message names the code that crossed the line,
+			// so the reader knows which of the family it is about.
+			a.Message = fmt.Sprintf("%d calls rejected with a %s* code within %s for %s (threshold %d; the last: %s)",
+				n, reason, r.r.Window.D(), a.Subject, r.r.Threshold, c.Code)
+		default:
+			a.Message = fmt.Sprintf("%d %s calls within %s for %s (threshold %d)", n, reason, r.r.Window.D(), a.Subject, r.r.Threshold)
 		}
-		a.Message = fmt.Sprintf("%d %s calls within %s for %s (threshold %d)", n, what, r.r.Window.D(), a.Subject, r.r.Threshold)
 	})
 }
 

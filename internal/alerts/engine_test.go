@@ -475,3 +475,19 @@ func TestNewExpiringRuleScansAtOnce(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestFamilyRuleNamesTheCode: an alert of a rule on a code family says
+// which code crossed the line ("4 key. calls" named none).
+func TestFamilyRuleNamesTheCode(t *testing.T) {
+	st := openStore(t)
+	putRules(t, st, domain.AlertRule{ID: "alr_fam", Name: "jwt storm", Kind: domain.AlertThreshold, Reason: "jwt.", Threshold: 3})
+	e := newEngine(t, st, clock.NewFake(t0), nil)
+	cs := append(calls(2, t0, "con_a", "jwt.expired", 401), calls(2, t0.Add(time.Second), "con_a", "jwt.unknown_kid", 401)...)
+	if got := firedSubjects(t, st, e, "alr_fam", cs); len(got) != 1 {
+		t.Fatalf("fired %v, want once", got)
+	}
+	a := storedAlerts(t, st, store.AlertFilter{RuleID: "alr_fam"})[0]
+	if want := "4 calls rejected with a jwt.* code within 1m0s for consumer con_a (threshold 3; the last: jwt.unknown_kid)"; a.Message != want {
+		t.Errorf("message %q, want %q", a.Message, want)
+	}
+}
