@@ -526,9 +526,10 @@ func (w *Writer) insert(ctx context.Context, calls []domain.Call) error {
 // inserts (18 for 512) and loses that record only.
 //
 // The split stops where the failure is the store's rather than a record's:
-// a half that fails with store.ErrUnavailable (the store went away) is
-// given up whole, and so are both halves when both fail with errors that
-// are not refusals (a store refusing everything, a full disk): going on
+// a half that fails because the store went away (storeDown) is kept and
+// retried until it is back (retryUntilStored), one that times out is given
+// up whole, and so are both halves when both fail with errors that are not
+// refusals (a store refusing everything, a full disk): going on
 // would make up to 2n failing inserts and n log lines for a batch that no
 // split can save. Two unmarked bad records in different halves are lost
 // with their halves; a store that marks its refusals (store.ErrRefused,
@@ -559,12 +560,46 @@ func (w *Writer) split(ctx context.Context, calls []domain.Call, err error) {
 		case e == nil:
 		case w.ctx.Err() != nil:
 			w.giveUp(halves[i], e, "call log: records abandoned at shutdown")
+		case storeDown(e):
+			// The store went away meanwhile: the half is fine, and is
+			// kept until the store is back, as a whole batch would be.
+			w.retryUntilStored(ctx, halves[i], e)
 		case storeWide || errors.Is(e, store.ErrUnavailable):
 			w.giveUp(halves[i], e, "call log: records lost: the store failed while a refused batch was split")
 		default:
 			w.split(ctx, halves[i], e)
 		}
 	}
+}
+
+// retryUntilStored inserts calls, which failed with err because the store
+// could not be reached, with backoff until it takes them: a refusal then
+// splits them (split), shutdown abandons them (counted).
+func (w *Writer) retryUntilStored(ctx context.Context, calls []domain.Call, err error) {
+	backoff := w.opts.RetryBackoff
+	for storeDown(err) {
+		w.retries.Add(1)
+		w.log.Warn("call log: insert failed, retrying", "records", len(calls), "backoff", backoff, "err", err)
+		w.logDrops()
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-w.ctx.Done():
+			t.Stop()
+			w.giveUp(calls, err, "call log: records abandoned at shutdown")
+			return
+		}
+		backoff = min(2*backoff, maxRetryBackoff)
+		if err = w.insert(ctx, calls); err == nil {
+			return
+		}
+		w.setError(err)
+	}
+	if w.ctx.Err() != nil {
+		w.giveUp(calls, err, "call log: records abandoned at shutdown")
+		return
+	}
+	w.split(ctx, calls, err)
 }
 
 // giveUp counts calls as lost and logs why (counts and the error only).

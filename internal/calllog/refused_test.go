@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -435,5 +436,64 @@ func TestTimeoutIsNotAnOutage(t *testing.T) {
 	}
 	if s := w.Stats(); s.Retries != 2 {
 		t.Errorf("%d retries, want MaxRetries (2) before the split", s.Retries)
+	}
+}
+
+// scriptedSink answers its inserts from a script (nil: the store's own
+// answer), then refuses any batch holding a poisoned record.
+type scriptedSink struct {
+	Sink
+	mu       sync.Mutex
+	script   []error
+	poisoned string
+}
+
+func (s *scriptedSink) InsertCalls(ctx context.Context, calls []domain.Call) error {
+	s.mu.Lock()
+	var next error
+	if len(s.script) > 0 {
+		next, s.script = s.script[0], s.script[1:]
+	}
+	s.mu.Unlock()
+	if next != nil {
+		return next
+	}
+	for i := range calls {
+		if calls[i].RequestID == s.poisoned {
+			return fmt.Errorf("postgres: insert calls: %w: value too long", store.ErrRefused)
+		}
+	}
+	return s.Sink.InsertCalls(ctx, calls)
+}
+
+// TestOutageDuringASplitLosesOnlyTheRefusedRecord: the store refuses a
+// batch for one record and, while the writer splits it, goes away for a
+// few inserts: the halves wait for it instead of being given up, and only
+// the refused record is lost.
+func TestOutageDuringASplitLosesOnlyTheRefusedRecord(t *testing.T) {
+	const n = 64
+	st := openStore(t)
+	down := fmt.Errorf("postgres: insert calls: %w: connection refused", store.ErrUnavailable)
+	var first []error
+	first = append(first, nil) // the whole batch: refused for the poisoned record (below)
+	for range 4 {
+		first = append(first, down) // the first split's halves, and their first retries
+	}
+	sink := &scriptedSink{Sink: st, script: first}
+	w := New(sink, Options{FlushInterval: time.Hour, BatchSize: 100000, MaxRetries: 2, RetryBackoff: time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler)})
+	for i := range n {
+		c := newCall(t0, i)
+		if i == 40 {
+			sink.poisoned = c.RequestID
+		}
+		w.Record(&c)
+	}
+	err := w.Close(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "1 records not written") {
+		t.Errorf("Close = %v, want the one refused record counted", err)
+	}
+	if got := len(storedCalls(t, st)); got != n-1 {
+		t.Errorf("store holds %d records, want %d: the outage during the split cost more than the refused one", got, n-1)
 	}
 }
