@@ -475,11 +475,12 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, st *state, call
 				// must not send the operator after the service.
 				check = "request body"
 			}
-			t.Fail(stForward, check, re.Debug)
+			forwardFailed(t, check, re)
 			return route, re, false
 		}
-		t.Fail(stForward, "upstream", err.Error())
-		return route, &reason.Error{Code: reason.UpstreamUnavailable, Debug: err.Error(), Err: err}, false
+		re := &reason.Error{Code: reason.UpstreamUnavailable, Debug: err.Error(), Err: err}
+		forwardFailed(t, "upstream", re)
+		return route, re, false
 	}
 	if res.Err != nil {
 		// The client saw the connection cut, not the status the upstream
@@ -497,11 +498,27 @@ func (p *Pipeline) serve(w http.ResponseWriter, r *http.Request, st *state, call
 		default:
 			call.Code = reason.UpstreamUnavailable
 		}
-		t.Fail(stForward, "upstream", res.Engine+" → "+res.Target+": response started, then failed: "+res.Err.Error())
+		t.Fail(stForward, "upstream", "the service's response started, then failed")
+		t.Private(stForward, "upstream", domain.OutcomeFail, res.Engine+" → "+res.Target+": response started, then failed: "+res.Err.Error())
 		return route, nil, true
 	}
-	t.PassJoin(stForward, "upstream", res.Engine, " → ", res.Target)
+	// The target is the operator's to know: a trace kept for the
+	// service's own 5xx may otherwise be shared with the caller.
+	t.PrivateJoin(stForward, "upstream", domain.OutcomePass, res.Engine, " → ", res.Target)
 	return route, nil, false
+}
+
+// forwardFailed records a forward failure: what the caller was told, and
+// the operator's detail (service, target, cause) apart.
+func forwardFailed(t *trace.Trace, check string, re *reason.Error) {
+	told := re.Detail
+	if told == "" {
+		told = re.Entry().Meaning
+	}
+	t.Fail(stForward, check, told)
+	if re.Debug != "" {
+		t.Private(stForward, check, domain.OutcomeFail, re.Debug)
+	}
 }
 
 // identityToken is the X-Gatehouse-Identity value for an admitted request

@@ -296,3 +296,34 @@ func TestMinimalDisclosureTellsTheOperatorWhatTheCallerSaw(t *testing.T) {
 		}
 	}
 }
+
+// TestUpstreamTargetIsOperatorOnly: the trace of a call whose service
+// could not be reached says so in a step the caller may see, and names the
+// target (an internal address) only in an operator-only step — explain
+// said such a trace could be shared with the caller.
+func TestUpstreamTargetIsOperatorOnly(t *testing.T) {
+	h := newHarness(t)
+	_, _, key := h.keyedRoute("/down", map[string]any{"name": "down", "targets": []string{"http://127.0.0.1:1"}})
+	r := h.call("GET", "/down/x", bearer(key)...)
+	if r.status != 502 {
+		t.Fatalf("%d %s", r.status, r.raw)
+	}
+	var public, private []string
+	for _, s := range h.waitCall(r.header.Get("X-Request-Id"))["trace"].([]any) {
+		step := s.(map[string]any)
+		if step["private"] == true {
+			private = append(private, fmt.Sprint(step["detail"]))
+		} else {
+			public = append(public, fmt.Sprint(step["detail"]))
+		}
+	}
+	if strings.Contains(strings.Join(public, "\n"), "127.0.0.1:1") {
+		t.Errorf("a step the caller may see names the target:\n%s", strings.Join(public, "\n"))
+	}
+	if !strings.Contains(strings.Join(public, "\n"), "could not reach the service") {
+		t.Errorf("no step the caller may see says the service was not reached:\n%s", strings.Join(public, "\n"))
+	}
+	if !strings.Contains(strings.Join(private, "\n"), "127.0.0.1:1") {
+		t.Errorf("the operator-only steps do not name the target:\n%s", strings.Join(private, "\n"))
+	}
+}

@@ -53,6 +53,14 @@ func (t *Trace) PassJoin(stage, check, a, b, c string) {
 	}
 }
 
+// PrivateJoin is PassJoin for a step only the operator may see (the
+// upstream target a request went to).
+func (t *Trace) PrivateJoin(stage, check, outcome, a, b, c string) {
+	if i := t.add(domain.TraceStep{Stage: stage, Check: check, Outcome: outcome, Detail: a, Private: true}); i >= 0 {
+		t.tails[i] = [2]string{b, c}
+	}
+}
+
 // Fail records a failing check whose detail the caller may see.
 func (t *Trace) Fail(stage, check, detail string) {
 	t.add(domain.TraceStep{Stage: stage, Check: check, Outcome: domain.OutcomeFail, Detail: detail})
