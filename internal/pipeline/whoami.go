@@ -28,7 +28,21 @@ type whoamiAnswer struct {
 	Scopes         []string   `json:"scopes"`
 	ExpiresAt      *time.Time `json:"expires_at"`
 	Environment    string     `json:"environment"`
-	Verdict        *verdict   `json:"verdict,omitempty"`
+	// Subscriptions are the consumer's subscriptions to services (§6):
+	// which service, of which tenant, in which state since when.
+	Subscriptions []whoamiSub `json:"subscriptions"`
+	Verdict       *verdict    `json:"verdict,omitempty"`
+}
+
+// whoamiSub is one of the caller's subscriptions, as the caller sees it.
+type whoamiSub struct {
+	ID      string     `json:"id"`
+	Service string     `json:"service"`
+	Tenant  string     `json:"tenant"`
+	State   string     `json:"state"`
+	Plan    string     `json:"plan,omitempty"`
+	Since   time.Time  `json:"since"`
+	Decided *time.Time `json:"decided_at,omitempty"`
 }
 
 type verdict struct {
@@ -151,7 +165,7 @@ func (p *Pipeline) whoami(w http.ResponseWriter, r *http.Request, id string) {
 	default:
 		v.Trace = trace.CallerSteps(st.trace.Steps())
 	}
-	ans := &whoamiAnswer{Environment: p.o.Environment, Scopes: []string{}}
+	ans := &whoamiAnswer{Environment: p.o.Environment, Scopes: []string{}, Subscriptions: []whoamiSub{}}
 	if st.id.Consumer != nil && !minimal {
 		ans = p.identityAnswer(&st.id)
 	}
@@ -164,9 +178,26 @@ func (p *Pipeline) identityAnswer(id *credential.Identity) *whoamiAnswer {
 		Tenant: id.Consumer.Tenant.Slug, Consumer: id.Consumer.Name,
 		CredentialID: id.CredentialID, CredentialType: id.Type,
 		Scopes: id.Scopes, ExpiresAt: id.ExpiresAt, Environment: p.o.Environment,
+		Subscriptions: []whoamiSub{},
 	}
 	if a.Scopes == nil {
 		a.Scopes = []string{}
+	}
+	if snap := p.o.Snapshots.Load(); snap != nil {
+		for _, sub := range snap.SubscriptionsOf(id.Consumer.ID) {
+			svc := snap.Service(sub.ServiceID)
+			if svc == nil {
+				continue // deleted since
+			}
+			ws := whoamiSub{ID: sub.ID, Service: svc.Name, State: sub.State, Since: sub.RequestedAt, Decided: sub.DecidedAt}
+			if svc.Tenant != nil {
+				ws.Tenant = svc.Tenant.Slug
+			}
+			if sub.Plan != nil {
+				ws.Plan = sub.Plan.Name
+			}
+			a.Subscriptions = append(a.Subscriptions, ws)
+		}
 	}
 	return a
 }

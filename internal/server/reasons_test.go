@@ -327,3 +327,31 @@ func TestUpstreamTargetIsOperatorOnly(t *testing.T) {
 		t.Errorf("the operator-only steps do not name the target:\n%s", strings.Join(private, "\n"))
 	}
 }
+
+// TestWhoamiListsSubscriptions: §6's whoami says who the caller is,
+// subscriptions included — which service, of which tenant, in which state.
+func TestWhoamiListsSubscriptions(t *testing.T) {
+	h := newHarness(t)
+	w := h.newWorld("acme", nil, nil)
+	beta := h.mustAdmin("POST", "/admin/v1/tenants", map[string]any{"slug": "beta", "name": "Beta"})["id"].(string)
+	h.mustAdmin("POST", "/admin/v1/services", map[string]any{"tenant": beta, "name": "ledger", "targets": []string{h.upstream.URL},
+		"visibility": "published", "approval_required": true})
+	sub := h.mustAdmin("POST", "/admin/v1/subscriptions", map[string]any{"consumer": w.consumer, "service": "ledger",
+		"plan": map[string]any{"name": "gold"}})["id"].(string)
+	_, key := h.newKey(w.consumer, nil)
+	r := h.call("GET", "/.well-known/gatehouse/whoami", bearer(key)...)
+	subs, _ := r.body["subscriptions"].([]any)
+	if r.status != 200 || len(subs) != 1 {
+		t.Fatalf("whoami: %d %s; want one subscription", r.status, r.raw)
+	}
+	s := subs[0].(map[string]any)
+	if s["id"] != sub || s["service"] != "ledger" || s["tenant"] != "beta" || s["state"] != "pending" || s["plan"] != "gold" || s["since"] == nil {
+		t.Errorf("subscription %v", s)
+	}
+	// A caller with no subscription gets an empty list, not null.
+	other := h.mustAdmin("POST", "/admin/v1/consumers", map[string]any{"tenant": w.tenant, "name": "lonely"})["id"].(string)
+	_, k2 := h.newKey(other, nil)
+	if r := h.call("GET", "/.well-known/gatehouse/whoami", bearer(k2)...); !strings.Contains(r.raw, `"subscriptions":[]`) {
+		t.Errorf("no subscriptions: %s", r.raw)
+	}
+}

@@ -468,6 +468,20 @@ func (s *Snapshot) Subscription(consumerID, serviceID string) *domain.Subscripti
 	return s.subs[subKey{consumerID, serviceID}]
 }
 
+// SubscriptionsOf returns a consumer's current subscriptions (one per
+// service), ordered by service id. It walks every subscription: for
+// whoami, not the request path.
+func (s *Snapshot) SubscriptionsOf(consumerID string) []*domain.Subscription {
+	var out []*domain.Subscription
+	for k, sub := range s.subs {
+		if k.consumer == consumerID {
+			out = append(out, sub)
+		}
+	}
+	slices.SortFunc(out, func(a, b *domain.Subscription) int { return strings.Compare(a.ServiceID, b.ServiceID) })
+	return out
+}
+
 // Approvers names who can decide subscription requests for a tenant's
 // services: its tenant-admins, then the gateway admins.
 func (s *Snapshot) Approvers(tenantID string) []string {
