@@ -350,13 +350,17 @@ func TestIssuers(t *testing.T) {
 			"required_claims": []string{"sub", "client_id"}, "typ": "at+jwt"}, 201,
 			map[string]any{"audiences": []string{"api://orders"}, "algorithms": []string{"ES256", "EdDSA"}, "leeway": "30s",
 				"required_claims": []string{"sub", "client_id"}, "typ": "at+jwt", "has_introspection_client_secret": true, "introspection_client_secret": nil}},
-		{"an HS256 secret adds HS256", map[string]any{"name": "legacy", "issuer": "legacy-app", "hs256_secret": secret48}, 201,
-			map[string]any{"algorithms": []string{"RS256", "PS256", "ES256", "EdDSA", "HS256"}, "has_hs256_secret": true, "hs256_secret": nil}},
+		{"an HS256 secret alone allows HS256 only (no keys to check the others with)", map[string]any{"name": "legacy", "issuer": "legacy-app", "hs256_secret": secret48}, 201,
+			map[string]any{"algorithms": []string{"HS256"}, "has_hs256_secret": true, "hs256_secret": nil}},
+		{"with a key source, an HS256 secret adds HS256", map[string]any{"name": "mixed", "issuer": "mixed-app", "jwks_url": "https://x/k", "hs256_secret": secret48}, 201,
+			map[string]any{"algorithms": []string{"RS256", "PS256", "ES256", "EdDSA", "HS256"}, "has_hs256_secret": true}},
+		{"an asymmetric algorithm without a key source", map[string]any{"name": "x", "issuer": "x", "hs256_secret": secret48, "algorithms": []string{"HS256", "RS256"}}, 400,
+			map[string]any{"detail": "algorithms names RS256, which is checked with the issuer's public keys, but neither jwks_url nor discovery_url is set"}},
 		{"a 31-byte HS256 secret", map[string]any{"name": "x", "issuer": "x", "hs256_secret": strings.Repeat("k", 31)}, 400,
 			map[string]any{"detail": "hs256_secret has 31 bytes; HS256 needs from 32"}},
 		{"HS256 without a secret", map[string]any{"name": "x", "issuer": "x", "jwks_url": "https://x/k", "algorithms": []string{"HS256"}}, 400,
 			map[string]any{"detail": "HS256 but hs256_secret is not set"}},
-		{"a secret without HS256", map[string]any{"name": "x", "issuer": "x", "hs256_secret": secret48, "algorithms": []string{"RS256"}}, 400,
+		{"a secret without HS256", map[string]any{"name": "x", "issuer": "x", "jwks_url": "https://x/k", "hs256_secret": secret48, "algorithms": []string{"RS256"}}, 400,
 			map[string]any{"detail": "does not name HS256"}},
 		{"alg none", map[string]any{"name": "x", "issuer": "x", "jwks_url": "https://x/k", "algorithms": []string{"none"}}, 400,
 			map[string]any{"detail": `"none" is never allowed`}},
@@ -411,7 +415,7 @@ func TestIssuers(t *testing.T) {
 		if r := e.do(ta, "GET", "/admin/v1/issuers/okta", nil); r.Status != 200 {
 			t.Fatalf("%d %s", r.Status, r.Body)
 		}
-		if n := len(e.do(ta, "GET", "/admin/v1/issuers", nil).items(t)); n != 3 {
+		if n := len(e.do(ta, "GET", "/admin/v1/issuers", nil).items(t)); n != 4 {
 			t.Fatalf("a tenant-admin lists %d issuers", n)
 		}
 		for _, req := range []struct{ method, path string }{{"POST", "/admin/v1/issuers"}, {"PATCH", "/admin/v1/issuers/okta"}, {"DELETE", "/admin/v1/issuers/okta"}} {

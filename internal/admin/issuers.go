@@ -33,8 +33,8 @@ type issuerRequest struct {
 	// IntrospectionClientSecret is write-only.
 	IntrospectionClientSecret *string  `json:"introspection_client_secret,omitempty"`
 	Audiences                 []string `json:"audiences,omitempty"`
-	// Algorithms default to RS256, PS256, ES256, EdDSA (plus HS256 with
-	// hs256_secret).
+	// Algorithms default to RS256, PS256, ES256, EdDSA when the issuer has
+	// a key source (jwks_url, discovery_url), plus HS256 with hs256_secret.
 	Algorithms     []string `json:"algorithms,omitempty"`
 	Leeway         string   `json:"leeway,omitempty"` // default 60s, at most 10m
 	RequiredClaims []string `json:"required_claims,omitempty"`
@@ -125,9 +125,16 @@ func buildIssuer(req issuerRequest, cur *domain.Issuer) (domain.Issuer, issuerSe
 	case i.JWKSURL == "" && i.DiscoveryURL == "" && i.IntrospectionURL == "" && !hasHS:
 		return i, sec, invalid("issuer %s has no way to check tokens: give jwks_url or discovery_url (signed JWTs), introspection_url (opaque tokens) or hs256_secret", i.Name)
 	}
+	// The asymmetric algorithms need keys to check with: by default they
+	// are allowed only with a key source (an issuer allowing them without
+	// one was left out of the snapshot, so every token it issued answered
+	// jwt.issuer_unknown).
+	keySource := i.JWKSURL != "" || i.DiscoveryURL != ""
 	algs := req.Algorithms
 	if len(algs) == 0 {
-		algs = slices.Clone(defaultAlgorithms)
+		if keySource {
+			algs = slices.Clone(defaultAlgorithms)
+		}
 		if hasHS {
 			algs = append(algs, "HS256")
 		}
@@ -141,6 +148,13 @@ func buildIssuer(req issuerRequest, cur *domain.Issuer) (domain.Issuer, issuerSe
 		}
 		if !slices.Contains(i.Algorithms, a) {
 			i.Algorithms = append(i.Algorithms, a)
+		}
+	}
+	if !keySource {
+		for _, a := range i.Algorithms {
+			if a != "HS256" {
+				return i, sec, invalid("algorithms names %s, which is checked with the issuer's public keys, but neither jwks_url nor discovery_url is set: give one, or allow only HS256", a)
+			}
 		}
 	}
 	switch hs := slices.Contains(i.Algorithms, "HS256"); {

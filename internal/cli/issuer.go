@@ -82,7 +82,7 @@ func (a *app) issuerCmd() *cobra.Command {
 	f.StringVar(&introSecretFile, "introspection-client-secret-file", "", "file holding that client's secret (- for stdin)")
 	f.StringVar(&hsFile, "hs256-secret-file", "", "file holding an HS256 shared secret, at least 32 bytes (- for stdin)")
 	f.StringArrayVar(&audiences, "audience", nil, "an accepted aud value; repeatable")
-	f.StringArrayVar(&algorithms, "algorithm", nil, "an allowed alg; repeatable (default RS256, PS256, ES256, EdDSA, plus HS256 with a secret)")
+	f.StringArrayVar(&algorithms, "algorithm", nil, "an allowed alg; repeatable (default: RS256, PS256, ES256, EdDSA with --jwks-url or --discovery-url, and HS256 with a secret)")
 	f.StringArrayVar(&claims, "required-claim", nil, "a claim every token must carry; repeatable")
 	f.StringVar(&leeway, "leeway", "", "clock leeway for exp/nbf/iat (default 60s)")
 	f.StringVar(&typ, "typ", "", "required JOSE typ header, e.g. at+jwt")
