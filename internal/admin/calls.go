@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"gatehouse/internal/domain"
+	"gatehouse/internal/reqid"
 	"gatehouse/internal/store"
 )
 
@@ -61,9 +62,15 @@ func (a *API) listCalls(rc *reqCtx) (any, error) {
 
 func (a *API) getCall(rc *reqCtx) (any, error) {
 	id := strings.TrimSpace(rc.r.PathValue("id"))
+	if up := strings.ToUpper(id); up != id && reqid.Valid(up) {
+		id = up // request IDs are upper case; one retyped in lower case is the same ID
+	}
+	if id == "" || len(id) > 64 || strings.ContainsFunc(id, func(r rune) bool { return !(r >= '0' && r <= '9' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z') }) {
+		return nil, invalid("%q is not a request id: one is 26 letters and digits (e.g. 01JD3V8X2K9P4QW7M5N6R3T1YZ), from the X-Request-Id header or the error body's request_id", id)
+	}
 	c, err := a.cfg.Store.GetCall(rc.ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, notFound("no call with request id %q: records reach the log within about a second of the response and are kept for the retention period (default 7 days); copy the id from the X-Request-Id header or the error body", id)
+		return nil, notFound("no call with request id %q: records reach the log within about a second of the response and are kept for the retention period (default 7 days); copy the id from the X-Request-Id header or the error body. whoami's and gatehouse doctor's dry runs are not calls: their request ids are not recorded", id)
 	}
 	if err != nil {
 		return nil, storeError(err)

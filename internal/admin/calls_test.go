@@ -111,8 +111,17 @@ func TestCalls(t *testing.T) {
 		if c, ok := e.must(200, "GET", "/admin/v1/calls/"+anon.RequestID, nil).JSON(t)["consumer"]; !ok || c != "" {
 			t.Fatalf("consumer member %v (present %v)", c, ok)
 		}
-		if d := problemOf(t, e.do(e.root, "GET", "/admin/v1/calls/01JD3VXXXXXXXXXXXXXXXXXXXX", nil), 404, CodeNotFound); !strings.Contains(d, "X-Request-Id") {
+		if d := problemOf(t, e.do(e.root, "GET", "/admin/v1/calls/01JD3VXXXXXXXXXXXXXXXXXXXX", nil), 404, CodeNotFound); !strings.Contains(d, "X-Request-Id") ||
+			!strings.Contains(d, "dry runs are not calls") {
 			t.Fatal(d)
+		}
+		// A request id retyped in lower case is the same id; something that
+		// is no request id at all is told so, not "not found".
+		if r := e.must(200, "GET", "/admin/v1/calls/"+strings.ToLower(anon.RequestID), nil).JSON(t); r["request_id"] != anon.RequestID {
+			t.Errorf("a lower-case id: %v", r)
+		}
+		if d := problemOf(t, e.do(e.root, "GET", "/admin/v1/calls/not-a-request-id", nil), 400, CodeInvalid); !strings.Contains(d, "is not a request id") {
+			t.Errorf("a malformed id: %s", d)
 		}
 	})
 }
