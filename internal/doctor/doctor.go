@@ -207,7 +207,15 @@ type run struct {
 	// without verification, for fixes that name them.
 	jwtKid, jwtIss string
 	client         *http.Client
+	// noDryRun says why whoami gave no dry run: noWhoamiEndpoint (an older
+	// gateway: a safe request may be sent instead), or the fix to give
+	// (rate-limited; not a Gatehouse gateway at all, where sending the
+	// request would read another server's answer as the service's).
+	noDryRun string
 }
+
+// noWhoamiEndpoint is run.noDryRun for a Gatehouse gateway without whoami.
+const noWhoamiEndpoint = "no whoami endpoint"
 
 // Run diagnoses one request. The error is only for unusable options (a
 // URL without scheme or host, a bad method); every problem with the
@@ -233,6 +241,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return r.finish(dry.netFail.code, dry.netFail.fix), nil
 	}
 	send := r.o.Send
+	if !dry.answered && !send && r.noDryRun != "" && r.noDryRun != noWhoamiEndpoint {
+		// Rate-limited, or not a Gatehouse gateway: a real request would
+		// not tell more (another server's answer is not the service's).
+		return r.fromLocal(), nil
+	}
 	if !dry.answered && !send && safeMethod(r.o.Method) {
 		r.add(GroupGateway, "fallback", Warn, "no dry run available: sending the real "+r.o.Method+" request instead (it is safe: it changes nothing)")
 		send = true
@@ -334,6 +347,9 @@ func (r *run) fromLocal() *Report {
 		}
 	}
 	fix := "The gateway could not be asked (it has no whoami endpoint): rerun with --send to make the real request."
+	if r.noDryRun != "" && r.noDryRun != noWhoamiEndpoint {
+		fix = strings.ToUpper(r.noDryRun[:1]) + r.noDryRun[1:] + "."
+	}
 	if r.unsendable != "" {
 		fix = "Fix the header so it can be sent (" + r.unsendable + "), then run the doctor again."
 	}

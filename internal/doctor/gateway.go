@@ -227,10 +227,13 @@ func (r *run) readWhoami(resp *http.Response, body []byte) answer {
 	switch {
 	case isProblem && resp.StatusCode == http.StatusNotFound && p.Code == reason.RouteNotFound:
 		r.add(GroupGateway, checkWhoami, Warn, "the gateway has no whoami endpoint (an older Gatehouse): no dry run")
+		r.noDryRun = noWhoamiEndpoint
 	case resp.StatusCode == http.StatusTooManyRequests:
 		d := "whoami is rate-limited right now: no dry run"
+		r.noDryRun = "whoami is rate-limited right now (60 dry runs a minute per client): run the doctor again in a minute"
 		if ra := resp.Header.Get("Retry-After"); ra != "" {
 			d += " (retry after " + ra + " s)"
+			r.noDryRun = "whoami is rate-limited right now (60 dry runs a minute per client): run the doctor again in " + ra + " s"
 		}
 		r.add(GroupGateway, checkWhoami, Warn, d)
 	case isProblem:
@@ -238,8 +241,10 @@ func (r *run) readWhoami(resp *http.Response, body []byte) answer {
 		return answer{answered: true, code: p.Code, detail: p.Detail, hint: p.Hint, requestID: p.RequestID}
 	case resp.StatusCode == http.StatusNotFound:
 		r.add(GroupGateway, checkWhoami, Warn, fmt.Sprintf("GET %s answered 404 without a Gatehouse problem: this server is not a Gatehouse gateway, or one without whoami", WhoamiPath))
+		r.noDryRun = fmt.Sprintf("the server at %s did not answer as a Gatehouse gateway (GET %s: 404 without a Gatehouse problem): check the URL — the proxy listener's address, not the admin listener's, and http or https as it serves", r.u.Host, WhoamiPath)
 	default:
 		r.add(GroupGateway, checkWhoami, Warn, fmt.Sprintf("GET %s answered %d, which is not a whoami answer: is this a Gatehouse gateway?", WhoamiPath, resp.StatusCode))
+		r.noDryRun = fmt.Sprintf("the server at %s did not answer as a Gatehouse gateway (GET %s: %d): check the URL — the proxy listener's address, not the admin listener's, and http or https as it serves (a 400 is often plain HTTP sent to a TLS port)", r.u.Host, WhoamiPath, resp.StatusCode)
 	}
 	return answer{}
 }

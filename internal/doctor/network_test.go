@@ -261,3 +261,49 @@ func TestRootCause(t *testing.T) {
 		t.Errorf("rootCause(tls dial error) = %q", got)
 	}
 }
+
+// TestNoDryRunSaysWhy: when whoami gives no dry run because it is
+// rate-limited, or because the server is no Gatehouse gateway at all (the
+// admin listener, plain HTTP sent to a TLS port), the doctor says that and
+// sends no request — another server's answer is not the service's, and
+// --send is not the fix for a rate limit.
+func TestNoDryRunSaysWhy(t *testing.T) {
+	limited := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, WhoamiPath) {
+			w.Header().Set("Retry-After", "7")
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(429)
+			_, _ = w.Write([]byte(`{"code":"rate.exceeded","status":429}`))
+			return
+		}
+		t.Errorf("the doctor sent %s %s", r.Method, r.URL.Path)
+	}))
+	t.Cleanup(limited.Close)
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, WhoamiPath) {
+			t.Errorf("the doctor sent %s %s to a server that is no gateway", r.Method, r.URL.Path)
+		}
+		http.Error(w, "Client sent an HTTP request to an HTTPS server.", http.StatusBadRequest)
+	}))
+	t.Cleanup(other.Close)
+	auth := []Header{{"Authorization", "Bearer " + genKey(t, "live")}}
+	for _, tc := range []struct {
+		desc, url, fix string
+	}{
+		{"rate-limited", limited.URL + "/v1", "run the doctor again in 7 s"},
+		{"not a gateway", other.URL + "/v1", "did not answer as a Gatehouse gateway"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			rep, err := Run(t.Context(), Options{URL: tc.url, Headers: auth})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Verdict != Inconclusive || !strings.Contains(rep.Fix, tc.fix) || strings.Contains(rep.Fix, "--send") {
+				t.Errorf("verdict %s fix %q; want %s saying %q", rep.Verdict, rep.Fix, Inconclusive, tc.fix)
+			}
+			if findCheck(rep.Checks, checkReal) != nil {
+				t.Errorf("a real request was sent")
+			}
+		})
+	}
+}
