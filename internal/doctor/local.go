@@ -97,7 +97,9 @@ func (r *run) local() {
 		r.add(GroupLocal, checkHeader, Fail, "a JWT is in "+where+", which carries API keys only")
 		r.note(&finding{code: reason.KeyMalformed, blocking: true,
 			explains: []string{reason.KeyUnknown, reason.AuthMethodNotAllowed, "token.unrecognized"},
-			fix:      "Send the JWT as 'Authorization: Bearer <token>', not in " + where})
+			// Whether this route takes JWTs at all only the gateway knows:
+			// the fix holds either way.
+			fix: "Send a JWT as 'Authorization: Bearer <token>', not in " + where + ", and only to a route that accepts JWTs; on a route for API keys, send your gk_ key instead"})
 		r.content(tok, where, hidden)
 	default:
 		r.add(GroupLocal, checkHeader, Pass, where+" carries "+describeToken(pres.Token, pres.Kind))

@@ -162,7 +162,7 @@ func TestLocalChecks(t *testing.T) {
 		{desc: "a JWT in X-API-Key",
 			headers: []Header{{"X-API-Key", jwt}},
 			check:   checkHeader, level: Fail, detail: []string{"a JWT is in the X-API-Key header, which carries API keys only"},
-			code: "key.malformed", fix: "Send the JWT as 'Authorization: Bearer <token>', not in the X-API-Key header", blocking: true},
+			code: "key.malformed", fix: "Send a JWT as 'Authorization: Bearer <token>', not in the X-API-Key header, and only to a route that accepts JWTs; on a route for API keys, send your gk_ key instead", blocking: true},
 		{desc: "a JWT as Bearer is fine and decoded",
 			headers: []Header{{"Authorization", "Bearer " + jwt}},
 			check:   checkJWTHeader, level: Pass, detail: []string{"alg RS256", "kid k1"}},
