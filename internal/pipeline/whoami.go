@@ -156,7 +156,19 @@ func (p *Pipeline) whoami(w http.ResponseWriter, r *http.Request, id string) {
 		view := rerr.View(minimal)
 		v.Code, v.Status, v.Detail, v.Hint = view.Code, view.Status, view.Detail, view.Hint
 	}
+	if route == nil {
+		// No route to admit against: the verdict stands, and the
+		// credential is still checked as without ?path=, so the caller
+		// learns who it is (or nothing, if it proves nothing) — its
+		// steps stay out of the verdict's trace.
+		v.Trace = trace.CallerSteps(st.trace.Steps())
+		st.trace.Reset()
+		if _, aerr := p.authenticate(r, st, snap, nil, call, ip); aerr != nil {
+			st.id = credential.Identity{}
+		}
+	}
 	switch {
+	case route == nil:
 	case minimal:
 	case route != nil && rerr != nil && rerr.Code == reason.RouteNotFound:
 		// Another tenant's draft (policy's lifecycle): to this caller no

@@ -355,3 +355,22 @@ func TestWhoamiListsSubscriptions(t *testing.T) {
 		t.Errorf("no subscriptions: %s", r.raw)
 	}
 }
+
+// TestWhoamiWithoutARouteStillSaysWhoYouAre: whoami's dry run of a path no
+// route serves answers route.not_found, and still tells a caller whose
+// credential is good who it is (it lost the identity before); a credential
+// that proves nothing gets no identity.
+func TestWhoamiWithoutARouteStillSaysWhoYouAre(t *testing.T) {
+	h := newHarness(t)
+	w := h.newWorld("acme", nil, nil)
+	_, key := h.newKey(w.consumer, nil)
+	r := h.call("GET", "/.well-known/gatehouse/whoami?method=GET&path=/nope", bearer(key)...)
+	v, _ := r.body["verdict"].(map[string]any)
+	if r.status != 200 || v["code"] != "route.not_found" || r.body["consumer"] != "acme-app" || r.body["tenant"] != "acme" {
+		t.Errorf("a good key, no route: %d %s", r.status, r.raw)
+	}
+	r = h.call("GET", "/.well-known/gatehouse/whoami?method=GET&path=/nope", bearer("gk_live_"+strings.Repeat("x", 51))...)
+	if r.status != 200 || r.body["consumer"] != nil || r.body["tenant"] != nil {
+		t.Errorf("a garbage key, no route: %d %s", r.status, r.raw)
+	}
+}
