@@ -44,6 +44,10 @@ func TestStaleSnapshotMissIsTheGatewaysFault(t *testing.T) {
 		}
 	}
 	until("node b admits the key made on node a", func() bool { return b.call("GET", "/acme/x", bearer(old)...).status == 200 })
+	until("node b has node a's signature route and credential", func() bool {
+		rt, _ := b.srv.snaps.Load().Match("", "/sig/x", "GET")
+		return rt != nil
+	})
 
 	if code, _ := b.adminDo("GET", "/admin/v1/status", nil); code != 200 {
 		t.Fatalf("node b's status before the outage: %d", code)
