@@ -481,19 +481,26 @@ func (w *Writer) write(batch []domain.Call, paced bool) {
 			w.split(ctx, batch, err)
 			return
 		}
-		w.retries.Add(1)
-		w.log.Warn("call log: insert failed, retrying",
-			"records", n, "attempt", attempt+1, "backoff", backoff, "queued", w.q.len(), "err", err)
-		// The queue may be refusing records meanwhile: say so while the
-		// store is down, not only once it is back.
-		w.logDrops()
-		t := time.NewTimer(backoff)
-		select {
-		case <-t.C:
-		case <-w.ctx.Done():
-			t.Stop()
-		}
+		w.pause(len(batch), backoff, err) // shutdown is seen at the loop's top
 		backoff = min(2*backoff, maxRetryBackoff)
+	}
+}
+
+// pause counts and logs a retry of n records after err, then waits backoff;
+// false when the writer is stopping instead.
+func (w *Writer) pause(n int, backoff time.Duration, err error) bool {
+	w.retries.Add(1)
+	w.log.Warn("call log: insert failed, retrying", "records", n, "backoff", backoff, "queued", w.q.len(), "err", err)
+	// The queue may be refusing records meanwhile: say so while the store
+	// is down, not only once it is back.
+	w.logDrops()
+	t := time.NewTimer(backoff)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-w.ctx.Done():
+		return false
 	}
 }
 
@@ -578,14 +585,7 @@ func (w *Writer) split(ctx context.Context, calls []domain.Call, err error) {
 func (w *Writer) retryUntilStored(ctx context.Context, calls []domain.Call, err error) {
 	backoff := w.opts.RetryBackoff
 	for storeDown(err) {
-		w.retries.Add(1)
-		w.log.Warn("call log: insert failed, retrying", "records", len(calls), "backoff", backoff, "err", err)
-		w.logDrops()
-		t := time.NewTimer(backoff)
-		select {
-		case <-t.C:
-		case <-w.ctx.Done():
-			t.Stop()
+		if !w.pause(len(calls), backoff, err) {
 			w.giveUp(calls, err, "call log: records abandoned at shutdown")
 			return
 		}
