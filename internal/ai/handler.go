@@ -63,10 +63,10 @@ import (
 
 // Reason codes of AI routes (§5).
 const (
-	CodeModelUnknown    = "ai.model_unknown"
+	CodeModelUnknown    = reason.AIModelUnknown
 	CodeModelNotAllowed = "ai.model_not_allowed"
 	CodeProviderError   = "ai.provider_error"
-	CodeBadRequest      = "ai.bad_request"
+	CodeBadRequest      = reason.AIBadRequest
 )
 
 // Endpoints, as Result.Endpoint.

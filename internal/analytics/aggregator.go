@@ -50,6 +50,7 @@ import (
 
 	"gatehouse/internal/clock"
 	"gatehouse/internal/domain"
+	"gatehouse/internal/reason"
 )
 
 // Store is what the aggregator writes to; store.Analytics satisfies it.
@@ -286,7 +287,7 @@ func keyOf(r *domain.Rollup) key {
 // counts as none: those names are the caller's, as many as it likes, and
 // would make a rollup row each. A provider's own 400 keeps its model.
 func modelOf(c *domain.Call) string {
-	if c.AI == nil || c.Code == "ai.model_unknown" || (c.Code == "ai.bad_request" && len(c.AI.Attempts) == 0) {
+	if c.AI == nil || c.Code == reason.AIModelUnknown || (c.Code == reason.AIBadRequest && len(c.AI.Attempts) == 0) {
 		return ""
 	}
 	if c.AI.Alias != "" {

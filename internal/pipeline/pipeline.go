@@ -619,7 +619,7 @@ func (p *Pipeline) authenticate(r *http.Request, st *state, snap *snapshot.Snaps
 		ExpiryWarning: p.o.ExpiryWarning, Trace: t}
 	st.id, rerr = v.Verify(&st.in)
 	if rerr != nil {
-		if rerr.Code == reason.KeyUnknown || (rerr.Code == codeSigInvalid && !rerr.Possession) {
+		if rerr.Code == reason.KeyUnknown || (rerr.Code == reason.SigInvalid && !rerr.Possession) {
 			rerr = p.staleMiss(rerr, snap, t)
 		}
 		call.CredentialID = rerr.CredentialID
@@ -643,10 +643,6 @@ func (p *Pipeline) authenticate(r *http.Request, st *state, snap *snapshot.Snaps
 	}
 	return pres, nil
 }
-
-// codeSigInvalid is httpsig's answer for a signature that does not verify
-// with a key of its keyid in the snapshot — an unknown keyid among them.
-const codeSigInvalid = "sig.invalid"
 
 // staleMiss turns a credential the snapshot does not hold into the
 // gateway's own failure while the store is unreachable (StoreUnreachable):

@@ -115,6 +115,11 @@ const (
 	CORSHeaderNotAllowed   = "cors.header_not_allowed"
 	ServiceRetired         = "service.retired"
 	GatewayInternal        = "gateway.internal"
+	// Codes other packages own (httpsig, ai) and others match on: named
+	// here so the match and the answer cannot drift apart.
+	SigInvalid     = "sig.invalid"
+	AIModelUnknown = "ai.model_unknown"
+	AIBadRequest   = "ai.bad_request"
 )
 
 var catalogue = []Entry{
@@ -316,7 +321,7 @@ var catalogue = []Entry{
 	{Code: "sig.missing", Status: 401, Title: "HTTP signature missing", Bearer: "-", Meaning: "The route requires an RFC 9421 signature.", Hint: "Sign the request."},
 	{Code: "sig.malformed", Status: 401, Title: "HTTP signature malformed", Bearer: "-", Meaning: "Signature-Input or Signature could not be parsed.", Hint: "Check the structured-field syntax."},
 	{Code: "sig.unknown_key", Status: 401, Title: "HTTP signature key unknown", Bearer: "-", Meaning: "The keyid is not known. Not answered to callers: before a signature verifies, an unknown keyid answers sig.invalid like a wrong key, so which keyids exist cannot be probed (§5); the operator's trace says which it was.", Hint: "Use a registered key id."},
-	{Code: "sig.invalid", Status: 401, Title: "HTTP signature invalid", Bearer: "-", Meaning: "The signature does not verify with a key of its keyid known to the gateway: a wrong key or secret, an unknown keyid, an alg that is not the key's, or covered components that differ from what was signed.", Hint: "Check the keyid, the key and the covered components."},
+	{Code: SigInvalid, Status: 401, Title: "HTTP signature invalid", Bearer: "-", Meaning: "The signature does not verify with a key of its keyid known to the gateway: a wrong key or secret, an unknown keyid, an alg that is not the key's, or covered components that differ from what was signed.", Hint: "Check the keyid, the key and the covered components."},
 	{Code: "sig.expired", Status: 401, Title: "HTTP signature expired", Bearer: "-", Meaning: "The signature's expires is in the past.", Hint: "Sign again."},
 	{Code: "sig.clock_skew", Status: 401, Title: "HTTP signature clock skew", Bearer: "-", Meaning: "The signature's created time is too far from the gateway's clock.", Hint: "Check your clock."},
 	{Code: "sig.replayed", Status: 401, Title: "HTTP signature replayed", Bearer: "-", Meaning: "This signature (nonce) was already used.", Hint: "Sign each request anew with a fresh nonce."},
@@ -333,8 +338,8 @@ var catalogue = []Entry{
 		Causes: []string{"A client retrying with an old or mistyped password.", "Someone guessing passwords for the username.",
 			"Many clients behind one address (a NAT, or a proxy the gateway does not trust for X-Forwarded-For) failing together."},
 		Hint: "Wait the number of seconds in Retry-After, then send the right password; if you did not cause the failures, tell the API operator and quote the request ID."},
-	{Code: "ai.model_unknown", Status: 404, Title: "Model unknown", Bearer: "-", Meaning: "No model of that name is in the catalogue.", Hint: "List models with GET /v1/models."},
+	{Code: AIModelUnknown, Status: 404, Title: "Model unknown", Bearer: "-", Meaning: "No model of that name is in the catalogue.", Hint: "List models with GET /v1/models."},
 	{Code: "ai.model_not_allowed", Status: 403, Title: "Model not allowed", Bearer: "-", Possession: true, Meaning: "The application may not use this model.", Hint: "Use an allowed model."},
 	{Code: "ai.provider_error", Status: 502, Title: "AI provider error", Bearer: "-", Meaning: "The provider failed.", Hint: "Retry later."},
-	{Code: "ai.bad_request", Status: 400, Title: "Bad AI request", Bearer: "-", Meaning: "The request body is not a valid request.", Hint: "Fix the field named in the detail."},
+	{Code: AIBadRequest, Status: 400, Title: "Bad AI request", Bearer: "-", Meaning: "The request body is not a valid request.", Hint: "Fix the field named in the detail."},
 }

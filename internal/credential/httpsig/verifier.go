@@ -77,7 +77,7 @@ const (
 	CodeMissing              = "sig.missing"
 	CodeMalformed            = "sig.malformed"
 	CodeUnknownKey           = "sig.unknown_key"
-	CodeInvalid              = "sig.invalid"
+	CodeInvalid              = reason.SigInvalid
 	CodeExpired              = "sig.expired"
 	CodeClockSkew            = "sig.clock_skew"
 	CodeReplayed             = "sig.replayed"
