@@ -103,18 +103,17 @@ type Server struct {
 	sharedCounts []*ai.FallbackCounter
 	// redisW pings Redis for health and metrics (nil without Redis).
 	redisW *redisWatch
-	// follower applies other nodes\' changes (cluster mode).
-	follower *changefeed.Follower
-	// storeWatch is the follower too, for the request path (set once
-	// follow starts it, read by requests already being served).
-	storeWatch atomic.Pointer[changefeed.Follower]
-	trc        *tracing.Tracer
-	tls        *tls.Config
-	calls      *calllog.Writer
-	pipe       *pipeline.Pipeline
-	admin      *admin.API
-	console    *console.Console
-	portal     *console.Portal
+	// follower applies other nodes' changes (cluster mode); set once
+	// follow starts it, after the listeners serve, so read atomically
+	// (requests, status, metrics).
+	follower atomic.Pointer[changefeed.Follower]
+	trc      *tracing.Tracer
+	tls      *tls.Config
+	calls    *calllog.Writer
+	pipe     *pipeline.Pipeline
+	admin    *admin.API
+	console  *console.Console
+	portal   *console.Portal
 
 	// loads serialises Reload and remembers the last full load (reload.go).
 	loads loadState
@@ -343,7 +342,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*Server, error) 
 		PublicURL:     cfg.PublicURL,
 		ExpiryWarning: cfg.ExpiryWarning.D(),
 		StoreUnreachable: func() (time.Time, bool) {
-			if f := s.storeWatch.Load(); f != nil {
+			if f := s.follower.Load(); f != nil {
 				return f.Unreachable()
 			}
 			return time.Time{}, false
@@ -424,7 +423,7 @@ func (s *Server) newMetrics() *metrics.Metrics {
 // Redis (the background ping's).
 func (s *Server) dependencies() []metrics.DependencyStat {
 	var out []metrics.DependencyStat
-	if f := s.storeWatch.Load(); f != nil {
+	if f := s.follower.Load(); f != nil {
 		_, down := f.Unreachable()
 		out = append(out, metrics.DependencyStat{Name: "store", Up: !down})
 	}
@@ -521,8 +520,8 @@ func (s *Server) status(ctx context.Context) any {
 	if s.hooks != nil {
 		out["webhooks"] = s.hooks.Stats()
 	}
-	if s.follower != nil {
-		out["change_feed"] = s.follower.Status()
+	if f := s.follower.Load(); f != nil {
+		out["change_feed"] = f.Status()
 	}
 	switch {
 	case s.rollups != nil:
@@ -562,7 +561,7 @@ func (s *Server) follow(ctx context.Context, pg *postgres.Store) error {
 	if err != nil {
 		return fmt.Errorf("change feed: %w", err)
 	}
-	s.follower, err = changefeed.NewFollower(changefeed.FollowerConfig{Feed: feed, Current: pg.Version,
+	f, err := changefeed.NewFollower(changefeed.FollowerConfig{Feed: feed, Current: pg.Version,
 		Apply: s.applyChange,
 		Applied: func() int64 {
 			if snap := s.snaps.Load(); snap != nil {
@@ -577,8 +576,8 @@ func (s *Server) follow(ctx context.Context, pg *postgres.Store) error {
 	if s.alerts != nil {
 		go s.followAlerts(ctx)
 	}
-	s.storeWatch.Store(s.follower)
-	go s.follower.Run(ctx)
+	s.follower.Store(f)
+	go f.Run(ctx)
 	return nil
 }
 

@@ -54,7 +54,7 @@ func TestStaleSnapshotMissIsTheGatewaysFault(t *testing.T) {
 	}
 	relay.Cut()
 	until("node b notices the store is unreachable", func() bool {
-		f := b.srv.storeWatch.Load()
+		f := b.srv.follower.Load()
 		_, down := f.Unreachable()
 		return down
 	})
@@ -93,7 +93,7 @@ func TestStaleSnapshotMissIsTheGatewaysFault(t *testing.T) {
 
 	relay.Restore()
 	until("node b admits the new key once the store is back", func() bool { return b.call("GET", "/acme/x", bearer(fresh)...).status == 200 })
-	if _, down := b.srv.storeWatch.Load().Unreachable(); down {
+	if _, down := b.srv.follower.Load().Unreachable(); down {
 		t.Error("node b still reports the store unreachable")
 	}
 }
