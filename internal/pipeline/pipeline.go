@@ -215,7 +215,7 @@ const (
 // stage, and "not reached" tells the operator the request never got there
 // (rather than leaving them to wonder whether the stage passed).
 func unreached(t *trace.Trace) {
-	order := [...]string{stRoute, stExtract, "verify", stIdentify, "authorize", stLimit, stForward}
+	order := [...]string{stRoute, stExtract, stVerify, stIdentify, "authorize", stLimit, stForward}
 	i := slices.Index(order[:], t.LastStage())
 	if i < 0 {
 		return // a listener refusal: none of the stages ran
@@ -745,21 +745,23 @@ func (p *Pipeline) quotas(r *http.Request, route *snapshot.Route, id *credential
 		return counted, nil
 	}
 	if sub != nil && sub.Plan != nil && sub.Plan.Quota != nil {
-		ck, rerr := p.quota(r, "plan", "sub:"+sub.ID, sub.Plan.Quota, "the plan of subscription "+sub.ID, id, now, t)
+		ck, rerr := p.quota(r, "plan", "sub:"+sub.ID, sub.Plan.Quota, func() string { return "the plan of subscription " + sub.ID }, id, now, t)
 		if rerr != nil {
 			return counted, rerr
 		}
 		counted.plan, counted.planKey = sub.Plan.Quota, ck
 	}
 	if q := route.Quota; q != nil {
-		var key, whose string
+		// whose is said only when the quota refuses: no text per call.
+		var key string
+		var whose func() string
 		switch q.By {
 		case domain.LimitByCredential:
-			key, whose = route.ID+":k:"+id.CredentialID, "credential "+id.CredentialID
+			key, whose = route.ID+":k:"+id.CredentialID, func() string { return "credential " + id.CredentialID }
 		case domain.LimitByRoute:
-			key, whose = route.ID, "this route (all callers together)"
+			key, whose = route.ID, func() string { return "this route (all callers together)" }
 		default:
-			key, whose = route.ID+":c:"+id.Consumer.ID, "application '"+id.Consumer.Name+"'"
+			key, whose = route.ID+":c:"+id.Consumer.ID, func() string { return "application '" + id.Consumer.Name + "'" }
 		}
 		ck, rerr := p.quota(r, "route", key, q, whose, id, now, t)
 		if rerr != nil {
@@ -797,7 +799,7 @@ func (c quotaCounts) undo(p *Pipeline, r *http.Request, now time.Time) {
 // quota counts one call against q under key and refuses it past the limit.
 // It returns the counter's key (empty when nothing was counted), for
 // quotas to take the call back if a later quota refuses it.
-func (p *Pipeline) quota(r *http.Request, name, key string, q *domain.Quota, whose string, id *credential.Identity, now time.Time, t *trace.Trace) (string, *reason.Error) {
+func (p *Pipeline) quota(r *http.Request, name, key string, q *domain.Quota, whose func() string, id *credential.Identity, now time.Time, t *trace.Trace) (string, *reason.Error) {
 	start, end := q.Window(now)
 	ck := "q:" + key + ":" + strconv.FormatInt(start.Unix(), 10)
 	n, err := p.o.Quotas.Add(r.Context(), ck, 1, end.Sub(now)+time.Minute)
@@ -811,7 +813,7 @@ func (p *Pipeline) quota(r *http.Request, name, key string, q *domain.Quota, who
 	if n > q.Limit {
 		p.uncount(r, name, ck, q, now)
 		secs := int(end.Sub(now).Seconds()) + 1
-		dt := "The quota of " + whose + " is " + text + " and it is used up; it resets at " + end.Format(time.RFC3339) + "."
+		dt := "The quota of " + whose() + " is " + text + " and it is used up; it resets at " + end.Format(time.RFC3339) + "."
 		t.Fail(stLimit, "quota", dt)
 		return "", &reason.Error{Code: reason.QuotaExceeded, Detail: dt, RetryAfter: secs, CredentialID: id.CredentialID, Possession: true,
 			RateLimitPolicy: `"` + name + `-quota";q=` + strconv.FormatInt(q.Limit, 10) + ";w=" + strconv.FormatInt(int64(end.Sub(start)/time.Second), 10)}
