@@ -428,7 +428,7 @@ func (s *Server) dependencies() []metrics.DependencyStat {
 		out = append(out, metrics.DependencyStat{Name: "store", Up: !down})
 	}
 	if s.redisW != nil && s.redisW.checked.Load() {
-		_, down := s.redisW.down()
+		_, down := s.redisDown()
 		out = append(out, metrics.DependencyStat{Name: "redis", Up: !down})
 	}
 	return out
@@ -712,8 +712,26 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 // it answers (or without Redis): the background ping's view, else the
 // counters' own as of their last use.
 func (s *Server) redisHealth() string {
-	var since time.Time
-	down := false
+	since, down := s.redisDown()
+	if !down {
+		return ""
+	}
+	text := "unreachable"
+	if !since.IsZero() {
+		text += " since " + since.UTC().Format(time.RFC3339)
+	}
+	share := max(s.cfg.RateLimits.Nodes, 1)
+	if s.cfg.RateLimits.FailClosed {
+		return text + ": rate-limited requests are refused (rate_limits.fail_closed); AI budgets and quotas counted per node, each node a 1/" +
+			strconv.Itoa(share) + " share"
+	}
+	return text + ": rate limits, AI budgets and quotas counted per node, each node a 1/" + strconv.Itoa(share) + " share (rate_limits.nodes)"
+}
+
+// redisDown is whether Redis is taken to be unreachable, and since when:
+// the background ping's view, or a failure the counters met after the
+// ping's last success (health and metrics both ask here).
+func (s *Server) redisDown() (since time.Time, down bool) {
 	var lastOK time.Time // the ping's last success: older failures are over
 	if s.redisW != nil {
 		since, down = s.redisW.down()
@@ -733,19 +751,7 @@ func (s *Server) redisHealth() string {
 			since, down = t, true
 		}
 	}
-	if !down {
-		return ""
-	}
-	text := "unreachable"
-	if !since.IsZero() {
-		text += " since " + since.UTC().Format(time.RFC3339)
-	}
-	share := max(s.cfg.RateLimits.Nodes, 1)
-	if s.cfg.RateLimits.FailClosed {
-		return text + ": rate-limited requests are refused (rate_limits.fail_closed); AI budgets and quotas counted per node, each node a 1/" +
-			strconv.Itoa(share) + " share"
-	}
-	return text + ": rate limits, AI budgets and quotas counted per node, each node a 1/" + strconv.Itoa(share) + " share (rate_limits.nodes)"
+	return since, down
 }
 
 // readyz: ready when a snapshot is loaded and the store answers; a node
